@@ -1,0 +1,84 @@
+# crmstream build. `make` builds the daemon; `make test` runs every test (README).
+# Sources are found by wildcard: a new file in src/, connectors/ or tests/ needs no edit here.
+
+CC      ?= cc
+SAN     ?=
+BUILD   ?= build$(if $(SAN),-$(SAN))
+PKGS    := rdkafka avro-c libconfig libcurl jansson
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -Isrc \
+           $(shell pkg-config --cflags $(PKGS))
+LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lavro -lm -pthread
+ifeq ($(SAN),asan)
+CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+ENGINE_SRC := $(filter-out src/main.c,$(wildcard src/*.c))
+CONN_SRC   := $(wildcard connectors/*.c connectors/*/*.c)
+LIB_OBJ    := $(patsubst %.c,$(BUILD)/%.o,$(ENGINE_SRC) $(CONN_SRC))
+MAIN_OBJ   := $(BUILD)/src/main.o
+SIM_SRC    := $(wildcard tests/sim/*.c tests/sim/*/*.c)
+SIM_OBJ    := $(patsubst %.c,$(BUILD)/%.o,$(SIM_SRC))
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+UNIT_BIN   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+BENCH_SRC  := $(wildcard bench/*.c)
+BENCH_BIN  := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+
+.PHONY: all deps test test-unit test-integration test-asan valgrind demo bench format clean sim
+all: crmstream $(BUILD)/crmsim
+
+crmstream: $(BUILD)/crmstream
+	@if [ "$(BUILD)" = build ]; then ln -sf $(BUILD)/crmstream crmstream; fi
+
+$(BUILD)/crmstream: $(MAIN_OBJ) $(LIB_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+sim: $(BUILD)/crmsim
+$(BUILD)/crmsim: $(SIM_OBJ) $(BUILD)/src/crm_time.o $(BUILD)/src/util.o
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lmicrohttpd
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS)
+
+$(BUILD)/bench/%: bench/%.c $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# Installs Debian packages and the Kafka broker jars (idempotent).
+deps:
+	scripts/install-deps.sh
+
+test: test-unit test-integration
+
+test-unit: $(UNIT_BIN)
+	tests/run-unit.sh $(UNIT_BIN)
+
+test-integration: all
+	tests/run-integration.sh
+
+# Unit tests under AddressSanitizer + UBSan, then under valgrind.
+test-asan:
+	$(MAKE) SAN=asan test-unit
+
+valgrind: $(UNIT_BIN)
+	VALGRIND=1 tests/run-unit.sh $(UNIT_BIN)
+
+demo: all
+	scripts/demo.sh
+
+bench: all $(BENCH_BIN)
+	bench/run.sh
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build build-asan crmstream

@@ -1,0 +1,46 @@
+/* avro_map.h — JSON records to Avro generic values, driven by a table's .avsc schema.
+ *
+ * avro-c has no JSON decoder, so each table's record schema is compiled once into a plan
+ * (field index -> JSON key, type, union branch numbers, logical type) and records are filled by
+ * index. Rules (documented in README "Avro mapping"):
+ *  - A field's JSON key is its name, or the field attribute "json" when present
+ *    (e.g. {"name":"cf_abc","json":"custom.cf_abc",...}).
+ *  - ["null", T] unions: JSON null or a missing key -> null; otherwise T. A missing key for a
+ *    non-nullable field is an error, unless the field has a default.
+ *  - long/int: JSON integers; integral reals; numeric strings ("123") are accepted.
+ *  - long with logicalType timestamp-millis: RFC 3339 / naive / date-only strings (crm_time) or
+ *    JSON numbers in epoch seconds (attribute "json_unit":"ms" for milliseconds); "" and zero
+ *    dates become null when the field is nullable, an error otherwise.
+ *  - double/float: JSON numbers or numeric strings. boolean: JSON true/false.
+ *  - string: JSON strings; numbers and booleans become their JSON text; objects/arrays become
+ *    their compact JSON text only for fields with attribute "json_text": true, else an error.
+ *  - array, map, nested record and enum map structurally. bytes: JSON string bytes.
+ *  - A top-level field named "_unmapped" of type ["null","string"] receives the compact JSON of
+ *    every key of the record the schema does not name (so no CRM field is ever dropped), or null.
+ * Errors name the field path and what was found: "field owner.id: expected long, got string
+ * \"abc\"". */
+#ifndef CRM_AVRO_MAP_H
+#define CRM_AVRO_MAP_H
+
+#include <avro.h>
+#include <jansson.h>
+#include <stddef.h>
+
+typedef struct avro_map avro_map;
+
+/* Compiles a plan for `record_schema` (the parsed .avsc, a JSON object of type "record"; borrowed,
+ * only read during the call). Returns NULL with err set on an unsupported schema. */
+avro_map *avro_map_new(const json_t *record_schema, char *err, size_t errlen);
+void avro_map_free(avro_map *m);
+
+/* Fills `value`, a generic value whose schema is the record schema (or a union branch holding
+ * it), from the JSON object `rec`. Returns 0, or -1 with err set. The value is reset first. */
+int avro_map_fill(const avro_map *m, const json_t *rec, avro_value_t *value, char *err,
+                  size_t errlen);
+
+/* The inverse, for peek/tests: a new JSON object from a filled record value. Timestamps come
+ * back as "YYYY-MM-DDTHH:MM:SS.mmmZ", "_unmapped" keys are merged back into the object, unions
+ * are unwrapped. Returns NULL with err set on failure. */
+json_t *avro_map_to_json(const avro_map *m, avro_value_t *value, char *err, size_t errlen);
+
+#endif

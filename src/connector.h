@@ -1,0 +1,145 @@
+/* connector.h — what a CRM connector declares, and what the engine gives it.
+ *
+ * A connector is data: a name, an options map (type/name/default/description, which drives
+ * config validation and `crmstream tables`), and a table list. Each table names its primary key,
+ * replication key, method, default lookback and .avsc file, plus two callbacks: next_request()
+ * builds the next HTTP request of a sync pass from the pass context, and parse_page() turns a
+ * 2xx response into records / deletes / ids and updates the connector-owned paging state.
+ * The engine (src/) knows nothing about any CRM; it drives passes, dedupes, encodes, publishes and
+ * commits bookmarks. */
+#ifndef CRM_CONNECTOR_H
+#define CRM_CONNECTOR_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "http.h"
+
+typedef enum {
+    SYNC_FULL_TABLE = 0, /* every pass reads everything; dedupe publishes only changes */
+    SYNC_INCREMENTAL,    /* filter on replication key >= bookmark - lookback */
+    SYNC_APPEND_ONLY,    /* like incremental on a creation key; lookback = attribution window */
+} sync_method;
+
+const char *sync_method_name(sync_method m);
+
+/* ---- options map ------------------------------------------------------------------------- */
+
+typedef enum {
+    OPT_STRING = 0,
+    OPT_INT,
+    OPT_BOOL,
+    OPT_DURATION, /* "30s", "5m", "24h", "7d" or plain seconds; stored as seconds */
+    OPT_ENV,      /* the value names an environment variable holding a secret */
+} option_type;
+
+typedef struct connector_option {
+    option_type type;
+    const char *name;
+    const char *default_value; /* NULL: required */
+    const char *description;
+} connector_option;
+
+/* ---- the source as a connector sees it --------------------------------------------------- */
+
+typedef struct source source; /* opaque, owned by the engine */
+
+const char *source_name(const source *src);
+/* Base URL without trailing slash (config override or connector default). */
+const char *source_base_url(const source *src);
+/* Option values after defaults; OPT_ENV options return the secret itself (never log it). */
+const char *source_option(const source *src, const char *name);
+long long source_option_int(const source *src, const char *name);
+/* Credentials for every request of this source; the connector fills it in source_init(). */
+http_auth *source_auth(source *src);
+/* Connector-private per-source state (set in source_init, freed in source_free). */
+void *source_state(const source *src);
+void source_set_state(source *src, void *state);
+
+/* ---- one sync pass of one table ---------------------------------------------------------- */
+
+struct table_def;
+
+typedef struct table_ctx {
+    source *src;
+    const struct table_def *table;
+    int64_t from_ms;     /* lower bound on the replication key (bookmark - lookback, or start
+                            date); CRM_TIME_NONE for full-table passes */
+    int64_t until_ms;    /* wall-clock time the pass started: an upper bound for windows */
+    int64_t bookmark_ms; /* committed bookmark, CRM_TIME_NONE before the first pass */
+    json_t *paging;      /* connector-owned object, persisted with every committed page and
+                            restored after a restart; {} at the start of a new pass */
+    int reconcile;       /* 1: an ID-reconciliation pass; list every id (page->ids) */
+    int page_no;         /* 0-based page number within the pass */
+} table_ctx;
+
+/* What parse_page() hands back. The engine owns and frees the JSON it contains. */
+typedef struct page {
+    json_t *records; /* array of record objects of ctx->table (may be NULL) */
+    json_t *deletes; /* array of {"table": name, "id": pk [, "before": {...}] [, "ts": "..."]} */
+    json_t *ids;     /* reconcile passes: array of primary-key values seen (strings/integers) */
+    int64_t bookmark_cap_ms; /* when set (not CRM_TIME_NONE), the bookmark never passes it */
+} page;
+
+typedef enum {
+    REQ_DONE = 0,  /* the pass is complete */
+    REQ_READY = 1, /* req was built: execute it */
+    REQ_ERROR = -1 /* err says why */
+} req_result;
+
+typedef struct table_def {
+    const char *name;
+    const char *primary_key;     /* JSON key of the primary key in records */
+    const char *replication_key; /* JSON key; NULL for full table */
+    sync_method method;
+    int lookback_seconds;       /* default lookback / attribution window */
+    const char *schema_file;    /* under avro/, e.g. "close/leads.avsc" */
+    int sorted;                 /* 1: pages come in ascending replication-key order, so the
+                                   bookmark may advance after every page */
+    int reconcile;              /* 1: ID reconciliation passes are supported */
+    int delete_feed;            /* 1: this table's pages emit deletes for other tables */
+    const char *description;    /* one line for `crmstream tables` */
+
+    req_result (*next_request)(table_ctx *ctx, http_request *req, char *err, size_t errlen);
+    /* Called for 2xx responses. Returns 0, or -1 with err set (e.g. invalid JSON). */
+    int (*parse_page)(table_ctx *ctx, const http_response *resp, page *out, char *err,
+                      size_t errlen);
+} table_def;
+
+/* ---- the connector ----------------------------------------------------------------------- */
+
+typedef struct connector {
+    const char *name; /* config `type` */
+    const char *description;
+    const char *default_base_url;
+    double default_rate;   /* requests per second per source */
+    int default_burst;
+    const connector_option *options; /* terminated by an entry with name == NULL */
+    const table_def *tables;
+    size_t n_tables;
+
+    /* Validates options and fills source_auth(). Returns 0 or -1 with err set. */
+    int (*source_init)(source *src, char *err, size_t errlen);
+    void (*source_free)(source *src);
+    /* A cheap authenticated request for `crmstream check` ("GET /me"); fills req. */
+    int (*check_request)(source *src, http_request *req);
+    /* Reads rate-limit signals from a response; NULL = http_default_rate_signal. */
+    rate_signal_fn rate_signal;
+} connector;
+
+/* All compiled-in connectors, NULL-terminated (connectors/registry.c). */
+extern const connector *const crm_connectors[];
+const connector *connector_find(const char *name);
+const table_def *connector_table(const connector *c, const char *name);
+
+/* ---- helpers for connectors -------------------------------------------------------------- */
+
+/* Sets req->url to base + path (path starts with '/'). */
+void connector_url(const source *src, http_request *req, const char *path);
+/* Appends "?name=value" or "&name=value", URL-encoding value. */
+void connector_query(http_request *req, const char *name, const char *value);
+/* Parses resp->body as JSON; on failure sets err to "invalid JSON at line L: <reason>". */
+json_t *connector_parse_json(const http_response *resp, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,143 @@
+/* crm_time.c — tolerant timestamp parsing shared by the engine, connectors and simulators. */
+#include "crm_time.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+static int read_digits(const char **p, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (!isdigit((unsigned char)(*p)[i]))
+            return -1;
+        v = v * 10 + ((*p)[i] - '0');
+    }
+    *p += n;
+    *out = v;
+    return 0;
+}
+
+/* Days since 1970-01-01 for a proleptic Gregorian date (Howard Hinnant's algorithm). */
+static int64_t days_from_civil(int y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static int parse_epoch_seconds(const char *s, int64_t *ms)
+{
+    const char *p = s;
+    if (*p == '-')
+        p++;
+    if (!*p)
+        return -1;
+    for (; *p; p++)
+        if (!isdigit((unsigned char)*p))
+            return -1;
+    long long v;
+    if (sscanf(s, "%lld", &v) != 1)
+        return -1;
+    *ms = (int64_t)v * 1000;
+    return 0;
+}
+
+int crm_time_parse(const char *s, int64_t *ms)
+{
+    if (!s)
+        return -1;
+    while (isspace((unsigned char)*s))
+        s++;
+    if (*s == '\0' || strncmp(s, "0000-00-00", 10) == 0) {
+        *ms = CRM_TIME_NONE;
+        return 0;
+    }
+    if (strlen(s) < 10 || s[4] != '-')
+        return parse_epoch_seconds(s, ms);
+
+    const char *p = s;
+    int y, mo, d, h = 0, mi = 0, sec = 0;
+    if (read_digits(&p, 4, &y) || *p++ != '-' || read_digits(&p, 2, &mo) || *p++ != '-' ||
+        read_digits(&p, 2, &d))
+        return -1;
+    if (mo < 1 || mo > 12 || d < 1 || d > 31)
+        return -1;
+    int64_t frac_ms = 0;
+    int offset_min = 0;
+    if (*p == 'T' || *p == 't' || *p == ' ') {
+        p++;
+        if (read_digits(&p, 2, &h) || *p++ != ':' || read_digits(&p, 2, &mi))
+            return -1;
+        if (*p == ':') {
+            p++;
+            if (read_digits(&p, 2, &sec))
+                return -1;
+        }
+        if (h > 23 || mi > 59 || sec > 60)
+            return -1;
+        if (*p == '.' || *p == ',') {
+            p++;
+            int digits = 0;
+            int64_t scale = 100;
+            if (!isdigit((unsigned char)*p))
+                return -1;
+            while (isdigit((unsigned char)*p)) {
+                if (digits < 3)
+                    frac_ms += (*p - '0') * scale;
+                scale /= 10;
+                digits++;
+                p++;
+            }
+        }
+        if (*p == 'Z' || *p == 'z') {
+            p++;
+        } else if (*p == '+' || *p == '-') {
+            int sign = *p == '-' ? -1 : 1;
+            int oh, om = 0;
+            p++;
+            if (read_digits(&p, 2, &oh))
+                return -1;
+            if (*p == ':')
+                p++;
+            if (isdigit((unsigned char)*p) && read_digits(&p, 2, &om))
+                return -1;
+            offset_min = sign * (oh * 60 + om);
+        }
+    }
+    if (*p != '\0')
+        return -1;
+    int64_t days = days_from_civil(y, mo, d);
+    int64_t secs = days * 86400 + h * 3600 + mi * 60 + sec - (int64_t)offset_min * 60;
+    *ms = secs * 1000 + frac_ms;
+    return 0;
+}
+
+static void format_with(int64_t ms, char *out, size_t outlen, int with_ms)
+{
+    int64_t secs = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
+    int millis = (int)(ms - secs * 1000);
+    time_t t = (time_t)secs;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    if (with_ms)
+        snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
+    else
+        snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+void crm_time_format(int64_t ms, char *out, size_t outlen)
+{
+    format_with(ms, out, outlen, 1);
+}
+
+void crm_time_format_seconds(int64_t ms, char *out, size_t outlen)
+{
+    format_with(ms, out, outlen, 0);
+}

@@ -1,0 +1,22 @@
+/* crm_time.h — every CRM timestamp format, parsed to UTC epoch milliseconds.
+ *
+ * Accepted: RFC 3339 / ISO 8601 with or without fraction and with Z, ±HH:MM or ±HHMM offsets;
+ * naive "YYYY-MM-DD HH:MM:SS" or "YYYY-MM-DDTHH:MM:SS" (taken as UTC); date-only "YYYY-MM-DD"
+ * (midnight UTC); integer epoch seconds (as text). Empty strings and zero dates
+ * ("0000-00-00 ...") parse as "no value" (CRM_TIME_NONE). */
+#ifndef CRM_TIME_H
+#define CRM_TIME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CRM_TIME_NONE INT64_MIN
+
+/* Returns 0 and sets *ms (CRM_TIME_NONE for empty/zero dates), or -1 when unparseable. */
+int crm_time_parse(const char *s, int64_t *ms);
+/* Writes "YYYY-MM-DDTHH:MM:SS.mmmZ" (24 chars + NUL); out must hold 32 bytes. */
+void crm_time_format(int64_t ms, char *out, size_t outlen);
+/* Same, with seconds precision and no fraction: "YYYY-MM-DDTHH:MM:SSZ". */
+void crm_time_format_seconds(int64_t ms, char *out, size_t outlen);
+
+#endif

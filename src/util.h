@@ -1,0 +1,40 @@
+/* util.h — small shared helpers: growable byte buffer, hashing, safe allocation. */
+#ifndef CRM_UTIL_H
+#define CRM_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* A growable byte buffer; always NUL-terminated after `len` bytes. */
+typedef struct buf {
+    char *data;
+    size_t len;
+    size_t cap;
+} buf;
+
+void buf_init(buf *b);
+void buf_free(buf *b);
+void buf_reset(buf *b);
+int buf_append(buf *b, const void *data, size_t len);
+int buf_append_str(buf *b, const char *s);
+int buf_printf(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends s percent-encoded for a URL query value. */
+int buf_append_urlencoded(buf *b, const char *s);
+
+/* Aborts the process on allocation failure (there is no sane recovery from OOM here). */
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t m);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+
+/* 64-bit FNV-1a, then a murmur-style finalizer for good bit spread. */
+uint64_t hash64(const void *data, size_t len);
+
+/* Monotonic milliseconds. */
+int64_t now_monotonic_ms(void);
+/* Wall-clock milliseconds since the epoch. */
+int64_t now_wall_ms(void);
+/* Sleeps up to ms milliseconds; returns early (1) when *stop becomes non-zero. */
+int sleep_interruptible(int64_t ms, volatile int *stop);
+
+#endif
