@@ -16,7 +16,8 @@ endif
 
 ENGINE_SRC := $(filter-out src/main.c,$(wildcard src/*.c))
 CONN_SRC   := $(wildcard connectors/*.c connectors/*/*.c)
-LIB_OBJ    := $(patsubst %.c,$(BUILD)/%.o,$(ENGINE_SRC) $(CONN_SRC))
+AVSC       := $(shell find avro -name '*.avsc' 2>/dev/null)
+LIB_OBJ    := $(patsubst %.c,$(BUILD)/%.o,$(ENGINE_SRC) $(CONN_SRC)) $(BUILD)/gen/avro_embedded.o
 MAIN_OBJ   := $(BUILD)/src/main.o
 SIM_SRC    := $(wildcard tests/sim/*.c tests/sim/*/*.c)
 SIM_OBJ    := $(patsubst %.c,$(BUILD)/%.o,$(SIM_SRC))
@@ -26,7 +27,7 @@ BENCH_SRC  := $(wildcard bench/*.c)
 BENCH_BIN  := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
 .PHONY: all deps test test-unit test-integration test-asan valgrind demo bench format clean sim
-all: crmstream $(BUILD)/crmsim
+all: crmstream $(BUILD)/crmsim $(BUILD)/crmtool
 
 crmstream: $(BUILD)/crmstream
 	@if [ "$(BUILD)" = build ]; then ln -sf $(BUILD)/crmstream crmstream; fi
@@ -38,6 +39,9 @@ sim: $(BUILD)/crmsim
 $(BUILD)/crmsim: $(SIM_OBJ) $(BUILD)/src/crm_time.o $(BUILD)/src/util.o
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lmicrohttpd
 
+$(BUILD)/crmtool: tests/tools/crmtool.c $(LIB_OBJ)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS)
+
 $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS)
@@ -45,6 +49,13 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ)
 $(BUILD)/bench/%: bench/%.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS)
+
+$(BUILD)/gen/avro_embedded.c: $(AVSC) scripts/embed-avro.sh
+	@mkdir -p $(dir $@)
+	scripts/embed-avro.sh $@
+
+$(BUILD)/gen/avro_embedded.o: $(BUILD)/gen/avro_embedded.c
+	$(CC) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)

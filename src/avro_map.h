@@ -26,21 +26,21 @@
 #include <jansson.h>
 #include <stddef.h>
 
-typedef struct avro_map avro_map;
+typedef struct avro_map_plan avro_map_plan; /* "avro_map" itself is an avro-c function */
 
 /* Compiles a plan for `record_schema` (the parsed .avsc, a JSON object of type "record"; borrowed,
  * only read during the call). Returns NULL with err set on an unsupported schema. */
-avro_map *avro_map_new(const json_t *record_schema, char *err, size_t errlen);
-void avro_map_free(avro_map *m);
+avro_map_plan *avro_map_new(const json_t *record_schema, char *err, size_t errlen);
+void avro_map_free(avro_map_plan *m);
 
 /* Fills `value`, a generic value whose schema is the record schema (or a union branch holding
  * it), from the JSON object `rec`. Returns 0, or -1 with err set. The value is reset first. */
-int avro_map_fill(const avro_map *m, const json_t *rec, avro_value_t *value, char *err,
+int avro_map_fill(const avro_map_plan *m, const json_t *rec, avro_value_t *value, char *err,
                   size_t errlen);
 
 /* The inverse, for peek/tests: a new JSON object from a filled record value. Timestamps come
  * back as "YYYY-MM-DDTHH:MM:SS.mmmZ", "_unmapped" keys are merged back into the object, unions
  * are unwrapped. Returns NULL with err set on failure. */
-json_t *avro_map_to_json(const avro_map *m, avro_value_t *value, char *err, size_t errlen);
+json_t *avro_map_to_json(const avro_map_plan *m, avro_value_t *value, char *err, size_t errlen);
 
 #endif

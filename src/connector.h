@@ -107,6 +107,13 @@ typedef struct table_def {
                       size_t errlen);
 } table_def;
 
+/* How the engine treats a non-2xx response that survived the HTTP client's retries. */
+typedef enum {
+    VERDICT_ERROR = 0,   /* the pass fails; retried at the next poll */
+    VERDICT_AUTH,        /* credentials rejected: the source stops, other sources go on */
+    VERDICT_UNAVAILABLE, /* this table is not available to these credentials/plan: skip it */
+} http_verdict;
+
 /* ---- the connector ----------------------------------------------------------------------- */
 
 typedef struct connector {
@@ -126,6 +133,8 @@ typedef struct connector {
     int (*check_request)(source *src, http_request *req);
     /* Reads rate-limit signals from a response; NULL = http_default_rate_signal. */
     rate_signal_fn rate_signal;
+    /* Classifies a non-2xx final response; NULL = 401 auth, 402/403 unavailable, else error. */
+    http_verdict (*classify)(const table_def *table, const http_response *resp);
 } connector;
 
 /* All compiled-in connectors, NULL-terminated (connectors/registry.c). */

@@ -17,7 +17,7 @@
 typedef struct sim_request sim_request; /* opaque, valid during handle() */
 
 const char *sim_method(const sim_request *req);
-const char *sim_path(const sim_request *req);              /* without query string */
+const char *sim_path(const sim_request *req);                    /* without query string */
 const char *sim_query(const sim_request *req, const char *name); /* decoded value or NULL */
 /* Calls fn for every query argument (for "unknown parameter" checks). */
 void sim_query_each(const sim_request *req, void (*fn)(const char *k, const char *v, void *u),
@@ -68,5 +68,24 @@ typedef struct sim_crm {
     void (*rate_limited)(sim_response *resp, double retry_after_s);
     void (*free)(void);
 } sim_crm;
+
+/* ---- additions to the contract (framework helpers for personalities) ---------------------- */
+
+/* The Basic-auth password of the request ("" when empty), or NULL without Basic auth. */
+const char *sim_basic_password(const sim_request *req);
+/* Sets status and a {"error": msg} JSON body. */
+void sim_json_error(sim_response *resp, int status, const char *msg);
+/* Uniform integer in [lo, hi] from sim_rand(). */
+int64_t sim_rand_range(int64_t lo, int64_t hi);
+/* The generic token bucket as of now: rate (requests/s, 0 = off), burst and tokens left, for
+ * personalities that report rate-limit headers. Any pointer may be NULL. */
+void sim_ratelimit_state(double *rate, double *burst, double *tokens);
+/* Unpadded base64url, for opaque cursors. Both return malloc'd strings (decode adds a NUL after
+ * *len bytes; len may be NULL); decode returns NULL on invalid input. */
+char *sim_b64url_encode(const void *data, size_t len);
+char *sim_b64url_decode(const char *s, size_t *len);
+
+/* The compiled-in personalities (personalities.c), NULL-terminated. */
+extern const sim_crm *const sim_personalities[];
 
 #endif

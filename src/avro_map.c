@@ -1,0 +1,1633 @@
+/* avro_map.c — JSON records to Avro generic values through a plan compiled once per schema.
+ *
+ * The plan is a tree of nodes built from the .avsc JSON (named types are shared nodes, so
+ * recursive schemas work). Filling walks the plan and the avro value side by side by field index:
+ * no name lookups in the avro value, no allocation of ours except for the "_unmapped" text of a
+ * record that has unknown keys and for JSON text longer than a stack buffer. Which keys are
+ * unknown is decided by counting: a record whose key count equals the number of schema keys found
+ * has none, so the small hash set of known keys is consulted only when something is left over. */
+#include "avro_map.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crm_time.h"
+#include "util.h"
+
+enum kind {
+    K_NULL,
+    K_BOOLEAN,
+    K_INT,
+    K_LONG,
+    K_FLOAT,
+    K_DOUBLE,
+    K_BYTES,
+    K_STRING,
+    K_RECORD,
+    K_ENUM,
+    K_ARRAY,
+    K_MAP,
+    K_UNION,
+    K_FIXED
+};
+
+static const char *const kind_name[] = {"null",   "boolean", "int",    "long",   "float",
+                                        "double", "bytes",   "string", "record", "enum",
+                                        "array",  "map",     "union",  "fixed"};
+
+enum logical { L_NONE, L_TS_MILLIS, L_TS_MICROS, L_DATE };
+
+static const char *const logical_name[] = {"", "timestamp-millis", "timestamp-micros", "date"};
+
+/* Field flags (from field attributes); FL_NULLABLE is set while filling a branch of a union
+ * that has a null branch ("no value" inputs then become null instead of an error). */
+#define F_JSON_TEXT 0x1u
+#define F_UNIT_MS   0x2u
+#define F_UNIT_US   0x4u
+#define F_UNMAPPED  0x8u
+#define FL_NULLABLE 0x100u
+
+/* Open-addressing set of strings -> small integers (record keys, enum symbols). */
+typedef struct kentry {
+    const char *key;
+    size_t len;
+    int val;
+} kentry;
+
+typedef struct keyset {
+    kentry *ent;
+    size_t n;
+    int *slot; /* entry index or -1 */
+    size_t mask;
+} keyset;
+
+typedef struct node node;
+
+typedef struct field {
+    char *name;
+    char *key; /* JSON key: "json" attribute or name */
+    size_t keylen;
+    node *type;
+    json_t *defval; /* NULL: no default */
+    unsigned flags;
+} field;
+
+struct node {
+    enum kind kind;
+    enum logical logical;
+    char *fullname; /* records, enums, fixed */
+    /* union */
+    size_t nbranches;
+    node **branches;
+    int null_branch;  /* -1: none */
+    int value_branch; /* the only non-null branch; -1 when there are several */
+    /* array items / map values */
+    node *items;
+    /* record */
+    size_t nfields;
+    field *fields;
+    int unmapped; /* index of the "_unmapped" field or -1 */
+    keyset keys;  /* JSON keys of the fields (not "_unmapped") */
+    /* enum */
+    size_t nsymbols;
+    char **symbols;
+    keyset syms;
+    /* fixed */
+    size_t size;
+};
+
+struct avro_map_plan {
+    node *root;
+    node **nodes; /* every node, for freeing */
+    size_t nnodes, capnodes;
+    node **named; /* named types by full name */
+    size_t nnamed, capnamed;
+};
+
+/* ------------------------------------------------------------------------------------------ */
+/* key sets                                                                                   */
+
+static void keyset_init(keyset *ks, size_t n)
+{
+    size_t cap = 8;
+    while (cap < 2 * n)
+        cap *= 2;
+    ks->ent = xcalloc(n ? n : 1, sizeof(*ks->ent));
+    ks->n = 0;
+    ks->slot = xmalloc(cap * sizeof(*ks->slot));
+    for (size_t i = 0; i < cap; i++)
+        ks->slot[i] = -1;
+    ks->mask = cap - 1;
+}
+
+static void keyset_free(keyset *ks)
+{
+    free(ks->ent);
+    free(ks->slot);
+}
+
+static int keyset_find(const keyset *ks, const char *key, size_t len)
+{
+    if (!ks->slot)
+        return -1;
+    for (size_t h = hash64(key, len) & ks->mask;; h = (h + 1) & ks->mask) {
+        int e = ks->slot[h];
+        if (e < 0)
+            return -1;
+        if (ks->ent[e].len == len && memcmp(ks->ent[e].key, key, len) == 0)
+            return ks->ent[e].val;
+    }
+}
+
+/* Adds key -> val (key is borrowed); returns -1, or the value already stored for key. */
+static int keyset_put(keyset *ks, const char *key, size_t len, int val)
+{
+    size_t h = hash64(key, len) & ks->mask;
+    for (; ks->slot[h] >= 0; h = (h + 1) & ks->mask) {
+        const kentry *e = &ks->ent[ks->slot[h]];
+        if (e->len == len && memcmp(e->key, key, len) == 0)
+            return e->val;
+    }
+    ks->ent[ks->n] = (kentry){key, len, val};
+    ks->slot[h] = (int)ks->n++;
+    return -1;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* compiling the plan                                                                         */
+
+typedef struct cctx {
+    avro_map_plan *m;
+    char *err;
+    size_t errlen;
+    buf path; /* field path for messages */
+} cctx;
+
+static node *cerr(cctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static node *cerr(cctx *c, const char *fmt, ...)
+{
+    if (!c->err || !c->errlen)
+        return NULL;
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (c->path.len)
+        snprintf(c->err, c->errlen, "schema: field %s: %s", c->path.data, msg);
+    else
+        snprintf(c->err, c->errlen, "schema: %s", msg);
+    return NULL;
+}
+
+static node *new_node(cctx *c, enum kind k)
+{
+    avro_map_plan *m = c->m;
+    if (m->nnodes == m->capnodes) {
+        m->capnodes = m->capnodes ? m->capnodes * 2 : 16;
+        m->nodes = xrealloc(m->nodes, m->capnodes * sizeof(*m->nodes));
+    }
+    node *n = xcalloc(1, sizeof(*n));
+    n->kind = k;
+    n->null_branch = -1;
+    n->value_branch = -1;
+    n->unmapped = -1;
+    m->nodes[m->nnodes++] = n;
+    return n;
+}
+
+static node *find_named(const avro_map_plan *m, const char *full)
+{
+    for (size_t i = 0; i < m->nnamed; i++)
+        if (strcmp(m->named[i]->fullname, full) == 0)
+            return m->named[i];
+    return NULL;
+}
+
+static void add_named(avro_map_plan *m, node *n)
+{
+    if (m->nnamed == m->capnamed) {
+        m->capnamed = m->capnamed ? m->capnamed * 2 : 8;
+        m->named = xrealloc(m->named, m->capnamed * sizeof(*m->named));
+    }
+    m->named[m->nnamed++] = n;
+}
+
+static int primitive_kind(const char *t, enum kind *k)
+{
+    static const struct {
+        const char *name;
+        enum kind kind;
+    } prims[] = {{"null", K_NULL},   {"boolean", K_BOOLEAN}, {"int", K_INT},
+                 {"long", K_LONG},   {"float", K_FLOAT},     {"double", K_DOUBLE},
+                 {"bytes", K_BYTES}, {"string", K_STRING}};
+    for (size_t i = 0; i < sizeof(prims) / sizeof(prims[0]); i++)
+        if (strcmp(t, prims[i].name) == 0) {
+            *k = prims[i].kind;
+            return 1;
+        }
+    return 0;
+}
+
+static char *make_fullname(const char *name, const json_t *nsattr, const char *ns)
+{
+    if (strchr(name, '.'))
+        return xstrdup(name);
+    const char *space = json_is_string(nsattr) ? json_string_value(nsattr) : ns;
+    buf b;
+    buf_init(&b);
+    if (space && *space)
+        buf_printf(&b, "%s.%s", space, name);
+    else
+        buf_append_str(&b, name);
+    return b.data;
+}
+
+/* A reference to a named type: the name in the enclosing namespace first, then as written. */
+static node *resolve_named(cctx *c, const char *name, const char *ns)
+{
+    node *n = NULL;
+    if (!strchr(name, '.') && ns && *ns) {
+        char *full = make_fullname(name, NULL, ns);
+        n = find_named(c->m, full);
+        free(full);
+    }
+    if (!n)
+        n = find_named(c->m, name);
+    if (!n)
+        return cerr(c, "unknown type \"%s\"", name);
+    return n;
+}
+
+static node *compile(cctx *c, const json_t *s, const char *ns);
+
+static node *compile_union(cctx *c, const json_t *s, const char *ns)
+{
+    size_t nb = json_array_size(s);
+    if (nb == 0)
+        return cerr(c, "empty union");
+    node *n = new_node(c, K_UNION);
+    n->branches = xcalloc(nb, sizeof(*n->branches));
+    n->nbranches = nb;
+    size_t nonnull = 0;
+    for (size_t i = 0; i < nb; i++) {
+        node *b = compile(c, json_array_get(s, i), ns);
+        if (!b)
+            return NULL;
+        if (b->kind == K_UNION)
+            return cerr(c, "a union may not contain a union");
+        n->branches[i] = b;
+        if (b->kind == K_NULL) {
+            if (n->null_branch >= 0)
+                return cerr(c, "union has two null branches");
+            n->null_branch = (int)i;
+        } else {
+            nonnull++;
+            n->value_branch = (int)i;
+        }
+    }
+    if (nonnull != 1)
+        n->value_branch = -1;
+    return n;
+}
+
+static int default_ok(const node *n, const json_t *j);
+
+static int record_default_ok(const node *n, const json_t *j)
+{
+    if (!json_is_object(j))
+        return 0;
+    for (size_t i = 0; i < n->nfields; i++) {
+        const field *f = &n->fields[i];
+        if (!f->name || !f->type) /* a recursive record still being compiled */
+            continue;
+        const json_t *v = json_object_get(j, f->name);
+        if (v ? !default_ok(f->type, v)
+              : !(f->defval || (f->type->kind == K_UNION && f->type->null_branch >= 0)))
+            return 0;
+    }
+    return 1;
+}
+
+/* Whether j is a valid Avro default for n (a union default may match any branch here; the
+ * specification wants the first, which is what a schema registry checks). */
+static int default_ok(const node *n, const json_t *j)
+{
+    switch (n->kind) {
+    case K_NULL:
+        return json_is_null(j);
+    case K_BOOLEAN:
+        return json_is_boolean(j);
+    case K_INT:
+        return json_is_integer(j) && json_integer_value(j) >= INT32_MIN &&
+               json_integer_value(j) <= INT32_MAX;
+    case K_LONG:
+        return json_is_integer(j);
+    case K_FLOAT:
+    case K_DOUBLE:
+        return json_is_number(j);
+    case K_BYTES:
+    case K_STRING:
+    case K_FIXED:
+        return json_is_string(j);
+    case K_ENUM:
+        return json_is_string(j) &&
+               keyset_find(&n->syms, json_string_value(j), json_string_length(j)) >= 0;
+    case K_ARRAY: {
+        if (!json_is_array(j))
+            return 0;
+        for (size_t i = 0; i < json_array_size(j); i++)
+            if (!default_ok(n->items, json_array_get(j, i)))
+                return 0;
+        return 1;
+    }
+    case K_MAP: {
+        const char *k;
+        const json_t *v;
+        if (!json_is_object(j))
+            return 0;
+        json_object_foreach((json_t *)j, k, v)
+        {
+            if (!default_ok(n->items, v))
+                return 0;
+        }
+        return 1;
+    }
+    case K_RECORD:
+        return record_default_ok(n, j);
+    case K_UNION:
+        for (size_t i = 0; i < n->nbranches; i++)
+            if (default_ok(n->branches[i], j))
+                return 1;
+        return 0;
+    }
+    return 0;
+}
+
+static unsigned field_flags(cctx *c, const json_t *obj, unsigned flags, int *bad)
+{
+    const json_t *t = json_object_get(obj, "json_text");
+    if (t && !json_is_boolean(t)) {
+        cerr(c, "\"json_text\" must be true or false");
+        *bad = 1;
+    }
+    if (json_is_true(t))
+        flags |= F_JSON_TEXT;
+    const json_t *u = json_object_get(obj, "json_unit");
+    if (u) {
+        const char *us = json_string_value(u);
+        if (us && strcmp(us, "ms") == 0) {
+            flags = (flags & ~F_UNIT_US) | F_UNIT_MS;
+        } else if (us && strcmp(us, "us") == 0) {
+            flags = (flags & ~F_UNIT_MS) | F_UNIT_US;
+        } else if (us && strcmp(us, "s") == 0) {
+            flags &= ~(F_UNIT_MS | F_UNIT_US);
+        } else {
+            cerr(c, "\"json_unit\" must be \"s\", \"ms\" or \"us\"");
+            *bad = 1;
+        }
+    }
+    return flags;
+}
+
+static int is_null_string_union(const node *t)
+{
+    return t->kind == K_UNION && t->nbranches == 2 && t->null_branch >= 0 && t->value_branch >= 0 &&
+           t->branches[t->value_branch]->kind == K_STRING;
+}
+
+static node *compile_record(cctx *c, const json_t *s, node *n, const char *inner_ns)
+{
+    const json_t *fields = json_object_get(s, "fields");
+    if (!json_is_array(fields))
+        return cerr(c, "record %s has no \"fields\" array", n->fullname);
+    n->nfields = json_array_size(fields);
+    n->fields = xcalloc(n->nfields ? n->nfields : 1, sizeof(*n->fields));
+    keyset_init(&n->keys, n->nfields);
+    size_t saved = c->path.len;
+    for (size_t i = 0; i < n->nfields; i++) {
+        const json_t *fj = json_array_get(fields, i);
+        const char *name = json_string_value(json_object_get(fj, "name"));
+        if (!name)
+            return cerr(c, "record %s: field %zu has no name", n->fullname, i);
+        field *f = &n->fields[i];
+        f->name = xstrdup(name);
+        if (saved)
+            buf_append(&c->path, ".", 1);
+        buf_append_str(&c->path, name);
+        const json_t *tj = json_object_get(fj, "type");
+        if (!tj)
+            return cerr(c, "no type");
+        const json_t *kj = json_object_get(fj, "json");
+        if (kj && !json_is_string(kj))
+            return cerr(c, "\"json\" must be a string");
+        f->key = xstrdup(kj ? json_string_value(kj) : name);
+        f->keylen = strlen(f->key);
+        f->type = compile(c, tj, inner_ns);
+        if (!f->type)
+            return NULL;
+        int bad = 0;
+        f->flags = field_flags(c, fj, 0, &bad);
+        if (json_is_object(tj))
+            f->flags = field_flags(c, tj, f->flags, &bad);
+        if (bad)
+            return NULL;
+        const json_t *dj = json_object_get(fj, "default");
+        if (dj) {
+            if (!default_ok(f->type, dj))
+                return cerr(c, "the default does not match the type");
+            f->defval = json_deep_copy(dj);
+        }
+        if (strcmp(name, "_unmapped") == 0) {
+            if (!is_null_string_union(f->type))
+                return cerr(c, "\"_unmapped\" must have type [\"null\", \"string\"]");
+            f->flags |= F_UNMAPPED;
+            n->unmapped = (int)i;
+        } else {
+            int prev = keyset_put(&n->keys, f->key, f->keylen, (int)i);
+            if (prev >= 0)
+                return cerr(c, "JSON key \"%s\" is already read by field %s", f->key,
+                            n->fields[prev].name);
+        }
+        c->path.len = saved;
+        if (c->path.data)
+            c->path.data[saved] = '\0';
+    }
+    return n;
+}
+
+static node *compile_named(cctx *c, const json_t *s, const char *type, const char *ns)
+{
+    const char *name = json_string_value(json_object_get(s, "name"));
+    if (!name || !*name)
+        return cerr(c, "a %s needs a name", type);
+    char *full = make_fullname(name, json_object_get(s, "namespace"), ns);
+    if (find_named(c->m, full)) {
+        cerr(c, "type %s is defined twice", full);
+        free(full);
+        return NULL;
+    }
+    enum kind k = type[0] == 'e' && type[1] == 'n' ? K_ENUM : type[0] == 'f' ? K_FIXED : K_RECORD;
+    node *n = new_node(c, k);
+    n->fullname = full;
+    add_named(c->m, n);
+    if (k == K_ENUM) {
+        const json_t *syms = json_object_get(s, "symbols");
+        if (!json_is_array(syms) || json_array_size(syms) == 0)
+            return cerr(c, "enum %s needs symbols", full);
+        n->nsymbols = json_array_size(syms);
+        n->symbols = xcalloc(n->nsymbols, sizeof(*n->symbols));
+        keyset_init(&n->syms, n->nsymbols);
+        for (size_t i = 0; i < n->nsymbols; i++) {
+            const char *sym = json_string_value(json_array_get(syms, i));
+            if (!sym)
+                return cerr(c, "enum %s: symbol %zu is not a string", full, i);
+            n->symbols[i] = xstrdup(sym);
+            if (keyset_put(&n->syms, n->symbols[i], strlen(sym), (int)i) >= 0)
+                return cerr(c, "enum %s: duplicate symbol %s", full, sym);
+        }
+        return n;
+    }
+    if (k == K_FIXED) {
+        const json_t *size = json_object_get(s, "size");
+        if (!json_is_integer(size) || json_integer_value(size) < 0)
+            return cerr(c, "fixed %s needs a size", full);
+        n->size = (size_t)json_integer_value(size);
+        return n;
+    }
+    const char *dot = strrchr(full, '.');
+    size_t nslen = dot ? (size_t)(dot - full) : 0;
+    char *inner = xmalloc(nslen + 1);
+    memcpy(inner, full, nslen);
+    inner[nslen] = '\0';
+    node *r = compile_record(c, s, n, inner);
+    free(inner);
+    return r;
+}
+
+static node *compile(cctx *c, const json_t *s, const char *ns)
+{
+    enum kind k;
+    if (json_is_string(s)) {
+        if (primitive_kind(json_string_value(s), &k))
+            return new_node(c, k);
+        return resolve_named(c, json_string_value(s), ns);
+    }
+    if (json_is_array(s))
+        return compile_union(c, s, ns);
+    if (!json_is_object(s))
+        return cerr(c, "a schema must be a string, an object or an array");
+    const json_t *tj = json_object_get(s, "type");
+    if (json_is_object(tj) || json_is_array(tj))
+        return compile(c, tj, ns);
+    const char *type = json_string_value(tj);
+    if (!type)
+        return cerr(c, "schema object without \"type\"");
+    if (primitive_kind(type, &k)) {
+        node *n = new_node(c, k);
+        const char *lt = json_string_value(json_object_get(s, "logicalType"));
+        if (!lt)
+            return n;
+        if (k == K_LONG &&
+            (strcmp(lt, "timestamp-millis") == 0 || strcmp(lt, "local-timestamp-millis") == 0))
+            n->logical = L_TS_MILLIS;
+        else if (k == K_LONG &&
+                 (strcmp(lt, "timestamp-micros") == 0 || strcmp(lt, "local-timestamp-micros") == 0))
+            n->logical = L_TS_MICROS;
+        else if (k == K_INT && strcmp(lt, "date") == 0)
+            n->logical = L_DATE;
+        else if (strcmp(lt, "decimal") == 0)
+            return cerr(c, "logicalType decimal is not supported");
+        /* other logical types (uuid, time-millis, ...) map as their underlying type */
+        return n;
+    }
+    if (strcmp(type, "record") == 0 || strcmp(type, "error") == 0 || strcmp(type, "enum") == 0 ||
+        strcmp(type, "fixed") == 0) {
+        const json_t *lt = json_object_get(s, "logicalType");
+        if (type[0] == 'f' && json_is_string(lt) && strcmp(json_string_value(lt), "decimal") == 0)
+            return cerr(c, "logicalType decimal is not supported");
+        return compile_named(c, s, type, ns);
+    }
+    if (strcmp(type, "array") == 0 || strcmp(type, "map") == 0) {
+        node *n = new_node(c, type[0] == 'a' ? K_ARRAY : K_MAP);
+        const json_t *child = json_object_get(s, type[0] == 'a' ? "items" : "values");
+        if (!child)
+            return cerr(c, "%s without \"%s\"", type, type[0] == 'a' ? "items" : "values");
+        n->items = compile(c, child, ns);
+        return n->items ? n : NULL;
+    }
+    return resolve_named(c, type, ns);
+}
+
+avro_map_plan *avro_map_new(const json_t *record_schema, char *err, size_t errlen)
+{
+    if (err && errlen)
+        err[0] = '\0';
+    avro_map_plan *m = xcalloc(1, sizeof(*m));
+    cctx c = {m, err, errlen, {NULL, 0, 0}};
+    const json_t *type = json_object_get(record_schema, "type");
+    if (!json_is_object(record_schema) || !json_is_string(type) ||
+        (strcmp(json_string_value(type), "record") != 0 &&
+         strcmp(json_string_value(type), "error") != 0)) {
+        cerr(&c, "the top level must be a record");
+        goto fail;
+    }
+    m->root = compile(&c, record_schema, "");
+    if (!m->root)
+        goto fail;
+    buf_free(&c.path);
+    return m;
+fail:
+    buf_free(&c.path);
+    avro_map_free(m);
+    return NULL;
+}
+
+void avro_map_free(avro_map_plan *m)
+{
+    if (!m)
+        return;
+    for (size_t i = 0; i < m->nnodes; i++) {
+        node *n = m->nodes[i];
+        for (size_t f = 0; f < n->nfields; f++) {
+            free(n->fields[f].name);
+            free(n->fields[f].key);
+            json_decref(n->fields[f].defval);
+        }
+        free(n->fields);
+        keyset_free(&n->keys);
+        for (size_t s = 0; s < n->nsymbols; s++)
+            free(n->symbols[s]);
+        free(n->symbols);
+        keyset_free(&n->syms);
+        free(n->branches);
+        free(n->fullname);
+        free(n);
+    }
+    free(m->nodes);
+    free(m->named);
+    free(m);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* filling                                                                                    */
+
+#define MAX_PATH 32
+
+enum seg_kind { SEG_FIELD, SEG_INDEX, SEG_KEY };
+
+typedef struct seg {
+    enum seg_kind kind;
+    const char *name; /* field name or map key */
+    size_t index;
+} seg;
+
+/* Per-call state: the error buffer, the path being filled (rendered only on error), and whether
+ * an Avro default (not CRM JSON) is being written. */
+typedef struct fctx {
+    char *err;
+    size_t errlen;
+    int in_default;
+    int depth;
+    seg segs[MAX_PATH];
+} fctx;
+
+static inline void push_field(fctx *c, const char *name)
+{
+    if (c->depth < MAX_PATH) {
+        c->segs[c->depth].kind = SEG_FIELD;
+        c->segs[c->depth].name = name;
+    }
+    c->depth++;
+}
+
+static inline void push_index(fctx *c, size_t i)
+{
+    if (c->depth < MAX_PATH) {
+        c->segs[c->depth].kind = SEG_INDEX;
+        c->segs[c->depth].index = i;
+    }
+    c->depth++;
+}
+
+static inline void push_key(fctx *c, const char *key)
+{
+    if (c->depth < MAX_PATH) {
+        c->segs[c->depth].kind = SEG_KEY;
+        c->segs[c->depth].name = key;
+    }
+    c->depth++;
+}
+
+static inline void pop(fctx *c)
+{
+    c->depth--;
+}
+
+static int fail(fctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int fail(fctx *c, const char *fmt, ...)
+{
+    if (!c->err || !c->errlen)
+        return -1;
+    buf b;
+    buf_init(&b);
+    if (c->depth == 0) {
+        buf_append_str(&b, "record: ");
+    } else {
+        buf_append_str(&b, "field ");
+        int n = c->depth < MAX_PATH ? c->depth : MAX_PATH;
+        for (int i = 0; i < n; i++) {
+            const seg *s = &c->segs[i];
+            if (s->kind == SEG_FIELD)
+                buf_printf(&b, "%s%s", i ? "." : "", s->name);
+            else if (s->kind == SEG_INDEX)
+                buf_printf(&b, "[%zu]", s->index);
+            else
+                buf_printf(&b, "[\"%s\"]", s->name);
+        }
+        if (c->depth > MAX_PATH)
+            buf_append_str(&b, "...");
+        buf_append_str(&b, ": ");
+    }
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    buf_append_str(&b, msg);
+    snprintf(c->err, c->errlen, "%s", b.data);
+    buf_free(&b);
+    return -1;
+}
+
+static int avfail(fctx *c, const char *what)
+{
+    return fail(c, "avro %s: %s", what, avro_strerror());
+}
+
+/* "string \"abc\"", "integer 5", "object", ... for messages (at most ~60 characters of text). */
+static const char *describe(const json_t *j, char *out, size_t n)
+{
+    if (!j) {
+        snprintf(out, n, "nothing");
+    } else if (json_is_string(j)) {
+        const char *s = json_string_value(j);
+        size_t len = json_string_length(j);
+        int cut = len > 60;
+        size_t show = cut ? 60 : len;
+        while (cut && show > 0 && ((unsigned char)s[show] & 0xC0) == 0x80)
+            show--; /* do not split a UTF-8 sequence */
+        snprintf(out, n, "string \"%.*s%s\"", (int)show, s, cut ? "..." : "");
+    } else if (json_is_integer(j)) {
+        snprintf(out, n, "integer %" JSON_INTEGER_FORMAT, json_integer_value(j));
+    } else if (json_is_real(j)) {
+        snprintf(out, n, "real %.17g", json_real_value(j));
+    } else if (json_is_true(j)) {
+        snprintf(out, n, "true");
+    } else if (json_is_false(j)) {
+        snprintf(out, n, "false");
+    } else if (json_is_null(j)) {
+        snprintf(out, n, "null");
+    } else if (json_is_object(j)) {
+        snprintf(out, n, "object");
+    } else {
+        snprintf(out, n, "array");
+    }
+    return out;
+}
+
+static const char *type_label(const node *n, char *out, size_t len)
+{
+    if (n->logical != L_NONE)
+        snprintf(out, len, "%s", logical_name[n->logical]);
+    else if (n->fullname)
+        snprintf(out, len, "%s %s", kind_name[n->kind], n->fullname);
+    else
+        snprintf(out, len, "%s", kind_name[n->kind]);
+    return out;
+}
+
+static int mismatch(fctx *c, const node *n, const json_t *j)
+{
+    char want[160], got[128];
+    return fail(c, "expected %s, got %s", type_label(n, want, sizeof(want)),
+                describe(j, got, sizeof(got)));
+}
+
+static int fill(fctx *c, const node *n, unsigned fl, const json_t *j, avro_value_t *v);
+
+/* Strict integer text: optional sign and digits only. */
+static int parse_int_text(const char *s, int64_t *out)
+{
+    const char *p = s;
+    if (*p == '-' || *p == '+')
+        p++;
+    if (*p < '0' || *p > '9')
+        return -1;
+    for (const char *q = p; *q; q++)
+        if (*q < '0' || *q > '9')
+            return -1;
+    errno = 0;
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Strict decimal number text (no hex, inf or nan, no surrounding space), finite. */
+static int parse_real_text(const char *s, double *out)
+{
+    if (!*s)
+        return -1;
+    int digits = 0;
+    for (const char *p = s; *p; p++) {
+        if (*p >= '0' && *p <= '9')
+            digits = 1;
+        else if (!strchr("+-.eE", *p))
+            return -1;
+    }
+    if (!digits)
+        return -1;
+    errno = 0;
+    char *end;
+    double d = strtod(s, &end);
+    if (*end || !isfinite(d) || errno == ERANGE)
+        return -1;
+    *out = d;
+    return 0;
+}
+
+static int real_to_int64(double d, int64_t *out)
+{
+    if (!isfinite(d) || d != floor(d) || d < -9223372036854775808.0 || d >= 9223372036854775808.0)
+        return -1;
+    *out = (int64_t)d;
+    return 0;
+}
+
+/* A "no value" input of a non-string scalar: null when the field is nullable, else an error.
+ * Returns 1 (caller selects the null branch) or -1. */
+static int no_value(fctx *c, const node *n, unsigned fl, const json_t *j)
+{
+    if (fl & FL_NULLABLE)
+        return 1;
+    return mismatch(c, n, j);
+}
+
+static int conv_int64(fctx *c, const node *n, unsigned fl, const json_t *j, int64_t *out)
+{
+    switch (json_typeof(j)) {
+    case JSON_INTEGER:
+        *out = json_integer_value(j);
+        return 0;
+    case JSON_REAL:
+        if (real_to_int64(json_real_value(j), out) == 0)
+            return 0;
+        break;
+    case JSON_STRING: {
+        const char *s = json_string_value(j);
+        double d;
+        if (!*s)
+            return no_value(c, n, fl, j);
+        if (parse_int_text(s, out) == 0 ||
+            (parse_real_text(s, &d) == 0 && real_to_int64(d, out) == 0))
+            return 0;
+        break;
+    }
+    default:
+        break;
+    }
+    return mismatch(c, n, j);
+}
+
+static int conv_double(fctx *c, const node *n, unsigned fl, const json_t *j, double *out)
+{
+    switch (json_typeof(j)) {
+    case JSON_INTEGER:
+        *out = (double)json_integer_value(j);
+        return 0;
+    case JSON_REAL:
+        *out = json_real_value(j);
+        return 0;
+    case JSON_STRING:
+        if (!*json_string_value(j))
+            return no_value(c, n, fl, j);
+        if (parse_real_text(json_string_value(j), out) == 0)
+            return 0;
+        break;
+    default:
+        break;
+    }
+    return mismatch(c, n, j);
+}
+
+static int64_t floor_div(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    if ((a % b != 0) && ((a < 0) != (b < 0)))
+        q--;
+    return q;
+}
+
+/* value v (integer) in unit (1 s, 1000 ms, 1000000 us) to the node's logical unit. */
+static int time_from_int(const node *n, int64_t v, int64_t per_sec, int64_t *out)
+{
+    int64_t target = n->logical == L_TS_MICROS ? 1000000 : 1000; /* date: via ms */
+    int64_t r;
+    if (per_sec <= target) {
+        if (__builtin_mul_overflow(v, target / per_sec, &r))
+            return -1;
+    } else {
+        r = floor_div(v, per_sec / target);
+    }
+    if (n->logical == L_DATE) {
+        r = floor_div(r, 86400000);
+        if (r < INT32_MIN || r > INT32_MAX)
+            return -1;
+    }
+    *out = r;
+    return 0;
+}
+
+static int time_from_real(const node *n, double d, int64_t per_sec, int64_t *out)
+{
+    int64_t target = n->logical == L_TS_MICROS ? 1000000 : 1000;
+    double x = d * ((double)target / (double)per_sec);
+    if (n->logical == L_DATE)
+        x = floor(x / 86400000.0);
+    else
+        x = nearbyint(x);
+    if (!isfinite(x) || x < -9.2e18 || x > 9.2e18)
+        return -1;
+    if (n->logical == L_DATE && (x < INT32_MIN || x > INT32_MAX))
+        return -1;
+    *out = (int64_t)x;
+    return 0;
+}
+
+/* Timestamps and dates: strings via crm_time (ms precision), numbers in the field's json_unit
+ * (epoch seconds by default). An Avro default is the raw encoded number. */
+static int conv_time(fctx *c, const node *n, unsigned fl, const json_t *j, int64_t *out)
+{
+    int64_t per_sec = (fl & F_UNIT_MS) ? 1000 : (fl & F_UNIT_US) ? 1000000 : 1;
+    if (c->in_default && json_is_integer(j)) {
+        *out = json_integer_value(j);
+        return 0;
+    }
+    switch (json_typeof(j)) {
+    case JSON_INTEGER:
+        if (time_from_int(n, json_integer_value(j), per_sec, out) == 0)
+            return 0;
+        return fail(c, "timestamp %" JSON_INTEGER_FORMAT " is out of range", json_integer_value(j));
+    case JSON_REAL:
+        if (time_from_real(n, json_real_value(j), per_sec, out) == 0)
+            return 0;
+        return fail(c, "timestamp %.17g is out of range", json_real_value(j));
+    case JSON_STRING: {
+        const char *s = json_string_value(j);
+        int64_t v;
+        if (per_sec != 1 && parse_int_text(s, &v) == 0) {
+            if (time_from_int(n, v, per_sec, out) == 0)
+                return 0;
+        } else if (crm_time_parse(s, &v) == 0) {
+            if (v == CRM_TIME_NONE)
+                return no_value(c, n, fl, j);
+            if (time_from_int(n, v, 1000, out) == 0)
+                return 0;
+        }
+        break;
+    }
+    default:
+        break;
+    }
+    return mismatch(c, n, j);
+}
+
+static int set_str(fctx *c, avro_value_t *v, const char *s, size_t len)
+{
+    /* avro-c's length INCLUDES the terminating NUL (kafka.md §4.2): s[len] must be '\0'. */
+    if (avro_value_set_string_len(v, s, len + 1))
+        return avfail(c, "set_string");
+    return 0;
+}
+
+/* Shortest "%.Ng" that reads back to d, with ".0" for integral values (as jansson writes). */
+static size_t format_real(double d, char *out, size_t n)
+{
+    int len = 0;
+    for (int prec = 15; prec <= 17; prec++) {
+        len = snprintf(out, n, "%.*g", prec, d);
+        if (strtod(out, NULL) == d)
+            break;
+    }
+    if (len > 0 && (size_t)len + 2 < n && !strpbrk(out, ".eEni")) {
+        out[len++] = '.';
+        out[len++] = '0';
+        out[len] = '\0';
+    }
+    return (size_t)len;
+}
+
+static int set_json_text(fctx *c, const json_t *j, avro_value_t *v)
+{
+    char stack[2048];
+    size_t flags = JSON_COMPACT | JSON_ENCODE_ANY;
+    size_t n = json_dumpb(j, stack, sizeof(stack) - 1, flags);
+    if (n == 0)
+        return fail(c, "cannot encode the value as JSON text");
+    if (n < sizeof(stack)) {
+        stack[n] = '\0';
+        return set_str(c, v, stack, n);
+    }
+    char *heap = xmalloc(n + 1);
+    json_dumpb(j, heap, n, flags);
+    heap[n] = '\0';
+    int rc = set_str(c, v, heap, n);
+    free(heap);
+    return rc;
+}
+
+static int fill_string(fctx *c, const node *n, unsigned fl, const json_t *j, avro_value_t *v)
+{
+    char tmp[64];
+    switch (json_typeof(j)) {
+    case JSON_STRING:
+        return set_str(c, v, json_string_value(j), json_string_length(j));
+    case JSON_INTEGER: {
+        int len = snprintf(tmp, sizeof(tmp), "%" JSON_INTEGER_FORMAT, json_integer_value(j));
+        return set_str(c, v, tmp, (size_t)len);
+    }
+    case JSON_REAL:
+        return set_str(c, v, tmp, format_real(json_real_value(j), tmp, sizeof(tmp)));
+    case JSON_TRUE:
+        return set_str(c, v, "true", 4);
+    case JSON_FALSE:
+        return set_str(c, v, "false", 5);
+    case JSON_OBJECT:
+    case JSON_ARRAY:
+        if (fl & F_JSON_TEXT)
+            return set_json_text(c, j, v);
+        {
+            char got[32];
+            return fail(c,
+                        "expected string, got %s (the field needs \"json_text\": true to keep "
+                        "it as JSON text)",
+                        describe(j, got, sizeof(got)));
+        }
+    default:
+        return mismatch(c, n, j);
+    }
+}
+
+/* Avro JSON encoding of bytes in defaults: each code point 0-255 is one byte. */
+static int fill_default_bytes(fctx *c, const node *n, const json_t *j, avro_value_t *v)
+{
+    const unsigned char *s = (const unsigned char *)json_string_value(j);
+    size_t len = json_string_length(j), o = 0;
+    unsigned char *out = xmalloc(len + 1);
+    for (size_t i = 0; i < len;) {
+        if (s[i] < 0x80) {
+            out[o++] = s[i++];
+        } else if ((s[i] & 0xE0) == 0xC0 && i + 1 < len && s[i] <= 0xC3) {
+            out[o++] = (unsigned char)(((s[i] & 0x1F) << 6) | (s[i + 1] & 0x3F));
+            i += 2;
+        } else {
+            free(out);
+            return fail(c, "default of %s has a code point above 255", kind_name[n->kind]);
+        }
+    }
+    int rc = 0;
+    if (n->kind == K_FIXED && o != n->size)
+        rc = fail(c, "default of fixed %s has %zu bytes, not %zu", n->fullname, o, n->size);
+    else if (n->kind == K_FIXED ? avro_value_set_fixed(v, out, o) : avro_value_set_bytes(v, out, o))
+        rc = avfail(c, "set_bytes");
+    free(out);
+    return rc;
+}
+
+static int set_null_branch(fctx *c, const node *u, avro_value_t *v)
+{
+    avro_value_t b;
+    if (avro_value_set_branch(v, u->null_branch, &b) || avro_value_set_null(&b))
+        return avfail(c, "set_null");
+    return 0;
+}
+
+/* How well branch n takes j: 2 natural, 1 by conversion, 0 not at all. */
+static int branch_score(const node *n, unsigned fl, const json_t *j)
+{
+    int64_t i;
+    double d;
+    switch (json_typeof(j)) {
+    case JSON_NULL:
+        return n->kind == K_NULL ? 2 : 0;
+    case JSON_TRUE:
+    case JSON_FALSE:
+        return n->kind == K_BOOLEAN ? 2 : n->kind == K_STRING ? 1 : 0;
+    case JSON_INTEGER:
+        if (n->kind == K_LONG || (n->kind == K_INT && n->logical != L_NONE))
+            return 2;
+        if (n->kind == K_INT)
+            return json_integer_value(j) >= INT32_MIN && json_integer_value(j) <= INT32_MAX ? 2 : 0;
+        return n->kind == K_DOUBLE || n->kind == K_FLOAT || n->kind == K_STRING ? 1 : 0;
+    case JSON_REAL:
+        if (n->kind == K_DOUBLE || n->kind == K_FLOAT)
+            return 2;
+        if (n->kind == K_LONG || n->kind == K_INT)
+            return n->logical != L_NONE || real_to_int64(json_real_value(j), &i) == 0 ? 1 : 0;
+        return n->kind == K_STRING ? 1 : 0;
+    case JSON_STRING: {
+        const char *s = json_string_value(j);
+        switch (n->kind) {
+        case K_STRING:
+            return 2;
+        case K_ENUM:
+            return keyset_find(&n->syms, s, json_string_length(j)) >= 0 ? 2 : 0;
+        case K_BYTES:
+            return 1;
+        case K_FIXED:
+            return json_string_length(j) == n->size ? 1 : 0;
+        case K_LONG:
+        case K_INT:
+            if (n->logical != L_NONE)
+                return crm_time_parse(s, &i) == 0 && i != CRM_TIME_NONE ? 2 : 0;
+            return parse_int_text(s, &i) == 0 ? 1 : 0;
+        case K_DOUBLE:
+        case K_FLOAT:
+            return parse_real_text(s, &d) == 0 ? 1 : 0;
+        default:
+            return 0;
+        }
+    }
+    case JSON_OBJECT:
+        return n->kind == K_RECORD || n->kind == K_MAP     ? 2
+               : n->kind == K_STRING && (fl & F_JSON_TEXT) ? 1
+                                                           : 0;
+    case JSON_ARRAY:
+        return n->kind == K_ARRAY ? 2 : n->kind == K_STRING && (fl & F_JSON_TEXT) ? 1 : 0;
+    }
+    return 0;
+}
+
+static int fill_union(fctx *c, const node *u, unsigned fl, const json_t *j, avro_value_t *v)
+{
+    if (!j || json_is_null(j)) {
+        if (u->null_branch < 0) {
+            char got[16];
+            return fail(c, "expected a non-null value, got %s", describe(j, got, sizeof(got)));
+        }
+        return set_null_branch(c, u, v);
+    }
+    int bi = u->value_branch;
+    if (bi < 0 || c->in_default) {
+        int best = 0;
+        bi = -1;
+        for (size_t i = 0; i < u->nbranches; i++) {
+            int s = c->in_default ? (default_ok(u->branches[i], j) ? 2 : 0)
+                                  : branch_score(u->branches[i], fl, j);
+            if (s > best) {
+                best = s;
+                bi = (int)i;
+            }
+        }
+        if (bi < 0) {
+            buf kinds;
+            buf_init(&kinds);
+            for (size_t i = 0; i < u->nbranches; i++) {
+                char t[160];
+                buf_printf(&kinds, "%s%s", i ? ", " : "", type_label(u->branches[i], t, sizeof(t)));
+            }
+            char got[128];
+            fail(c, "expected one of [%s], got %s", kinds.data, describe(j, got, sizeof(got)));
+            buf_free(&kinds);
+            return -1;
+        }
+    }
+    avro_value_t b;
+    if (avro_value_set_branch(v, bi, &b))
+        return avfail(c, "set_branch");
+    unsigned bfl = (fl & ~FL_NULLABLE) | (u->null_branch >= 0 ? FL_NULLABLE : 0);
+    int rc = fill(c, u->branches[bi], bfl, j, &b);
+    if (rc == 1)
+        return set_null_branch(c, u, v);
+    return rc;
+}
+
+static int fill_record(fctx *c, const node *n, const json_t *j, avro_value_t *v);
+
+static int fill(fctx *c, const node *n, unsigned fl, const json_t *j, avro_value_t *v)
+{
+    int rc;
+    switch (n->kind) {
+    case K_NULL:
+        if (j && !json_is_null(j))
+            return mismatch(c, n, j);
+        return avro_value_set_null(v) ? avfail(c, "set_null") : 0;
+    case K_BOOLEAN:
+        if (json_is_boolean(j))
+            return avro_value_set_boolean(v, json_is_true(j)) ? avfail(c, "set_boolean") : 0;
+        if (json_is_string(j) && !*json_string_value(j))
+            return no_value(c, n, fl, j);
+        return mismatch(c, n, j);
+    case K_INT:
+    case K_LONG: {
+        int64_t x;
+        rc = n->logical != L_NONE ? conv_time(c, n, fl, j, &x) : conv_int64(c, n, fl, j, &x);
+        if (rc)
+            return rc;
+        if (n->kind == K_LONG)
+            return avro_value_set_long(v, x) ? avfail(c, "set_long") : 0;
+        if (x < INT32_MIN || x > INT32_MAX) {
+            char got[128];
+            return fail(c, "%s is out of range for int", describe(j, got, sizeof(got)));
+        }
+        return avro_value_set_int(v, (int32_t)x) ? avfail(c, "set_int") : 0;
+    }
+    case K_FLOAT:
+    case K_DOUBLE: {
+        double d;
+        if ((rc = conv_double(c, n, fl, j, &d)))
+            return rc;
+        if (n->kind == K_DOUBLE)
+            return avro_value_set_double(v, d) ? avfail(c, "set_double") : 0;
+        if (isinf((float)d)) {
+            char got[128];
+            return fail(c, "%s is out of range for float", describe(j, got, sizeof(got)));
+        }
+        return avro_value_set_float(v, (float)d) ? avfail(c, "set_float") : 0;
+    }
+    case K_STRING:
+        return fill_string(c, n, fl, j, v);
+    case K_BYTES:
+        if (!json_is_string(j))
+            return mismatch(c, n, j);
+        if (c->in_default)
+            return fill_default_bytes(c, n, j, v);
+        return avro_value_set_bytes(v, (void *)json_string_value(j), json_string_length(j))
+                   ? avfail(c, "set_bytes")
+                   : 0;
+    case K_FIXED:
+        if (!json_is_string(j))
+            return mismatch(c, n, j);
+        if (c->in_default)
+            return fill_default_bytes(c, n, j, v);
+        if (json_string_length(j) != n->size) {
+            char got[128];
+            return fail(c, "expected %zu bytes for fixed %s, got %s", n->size, n->fullname,
+                        describe(j, got, sizeof(got)));
+        }
+        return avro_value_set_fixed(v, (void *)json_string_value(j), n->size)
+                   ? avfail(c, "set_fixed")
+                   : 0;
+    case K_ENUM: {
+        if (!json_is_string(j))
+            return mismatch(c, n, j);
+        int sym = keyset_find(&n->syms, json_string_value(j), json_string_length(j));
+        if (sym < 0) {
+            if (!*json_string_value(j))
+                return no_value(c, n, fl, j);
+            char got[128];
+            return fail(c, "%s is not a symbol of enum %s", describe(j, got, sizeof(got)),
+                        n->fullname);
+        }
+        return avro_value_set_enum(v, sym) ? avfail(c, "set_enum") : 0;
+    }
+    case K_ARRAY: {
+        if (!json_is_array(j))
+            return mismatch(c, n, j);
+        size_t len = json_array_size(j);
+        for (size_t i = 0; i < len; i++) {
+            avro_value_t e;
+            if (avro_value_append(v, &e, NULL))
+                return avfail(c, "append");
+            push_index(c, i);
+            rc = fill(c, n->items, fl & ~FL_NULLABLE, json_array_get(j, i), &e);
+            pop(c);
+            if (rc)
+                return -1;
+        }
+        return 0;
+    }
+    case K_MAP: {
+        if (!json_is_object(j))
+            return mismatch(c, n, j);
+        const char *key;
+        const json_t *val;
+        json_object_foreach((json_t *)j, key, val)
+        {
+            avro_value_t e;
+            if (avro_value_add(v, key, &e, NULL, NULL))
+                return avfail(c, "map add");
+            push_key(c, key);
+            rc = fill(c, n->items, fl & ~FL_NULLABLE, val, &e);
+            pop(c);
+            if (rc)
+                return -1;
+        }
+        return 0;
+    }
+    case K_RECORD:
+        if (!json_is_object(j))
+            return mismatch(c, n, j);
+        return fill_record(c, n, j, v);
+    case K_UNION:
+        return fill_union(c, n, fl, j, v);
+    }
+    return fail(c, "unsupported type");
+}
+
+/* The field's key is missing (j == NULL) or JSON null. */
+static int fill_absent(fctx *c, const field *f, const json_t *j, avro_value_t *v)
+{
+    const node *t = f->type;
+    int nullable = t->kind == K_UNION && t->null_branch >= 0;
+    if (j && nullable)
+        return set_null_branch(c, t, v);
+    if (f->defval) {
+        int saved = c->in_default;
+        c->in_default = 1;
+        int rc = fill(c, t, f->flags, f->defval, v);
+        c->in_default = saved;
+        return rc;
+    }
+    if (nullable)
+        return set_null_branch(c, t, v);
+    if (!j && t->kind != K_NULL)
+        return fail(c, "missing required key \"%s\"", f->key);
+    return fill(c, t, f->flags, j, v);
+}
+
+static int fill_unmapped(fctx *c, const node *n, const json_t *j, size_t found, avro_value_t *v)
+{
+    const node *t = n->fields[n->unmapped].type;
+    if (found == json_object_size(j) || c->in_default)
+        return set_null_branch(c, t, v);
+    json_t *extra = json_object();
+    const char *key;
+    size_t klen;
+    json_t *val;
+    json_object_keylen_foreach((json_t *)j, key, klen, val)
+    {
+        if (keyset_find(&n->keys, key, klen) < 0)
+            json_object_setn(extra, key, klen, val);
+    }
+    char *text = json_dumps(extra, JSON_COMPACT);
+    json_decref(extra);
+    if (!text)
+        return fail(c, "cannot encode the unmapped keys as JSON");
+    avro_value_t b;
+    int rc = 0;
+    if (avro_value_set_branch(v, t->value_branch, &b))
+        rc = avfail(c, "set_branch");
+    else
+        rc = set_str(c, &b, text, strlen(text));
+    free(text);
+    return rc;
+}
+
+static int fill_record(fctx *c, const node *n, const json_t *j, avro_value_t *v)
+{
+    size_t found = 0;
+    for (size_t i = 0; i < n->nfields; i++) {
+        if ((int)i == n->unmapped)
+            continue;
+        const field *f = &n->fields[i];
+        avro_value_t child;
+        if (avro_value_get_by_index(v, i, &child, NULL))
+            return avfail(c, "get_by_index");
+        const json_t *fj =
+            c->in_default ? json_object_get(j, f->name) : json_object_getn(j, f->key, f->keylen);
+        push_field(c, f->name);
+        int rc;
+        if (fj && !json_is_null(fj)) {
+            rc = fill(c, f->type, f->flags, fj, &child);
+        } else {
+            rc = fill_absent(c, f, fj, &child);
+        }
+        pop(c);
+        if (rc)
+            return -1;
+        found += fj != NULL;
+    }
+    if (n->unmapped >= 0) {
+        avro_value_t u;
+        if (avro_value_get_by_index(v, (size_t)n->unmapped, &u, NULL))
+            return avfail(c, "get_by_index");
+        push_field(c, n->fields[n->unmapped].name);
+        int rc = fill_unmapped(c, n, j, found, &u);
+        pop(c);
+        return rc;
+    }
+    return 0;
+}
+
+/* The value to fill: the record itself, or the record branch of a union holding it. */
+static int record_value(fctx *c, const avro_map_plan *m, avro_value_t *value, avro_value_t *out,
+                        int select)
+{
+    *out = *value;
+    if (avro_value_get_type(value) == AVRO_UNION) {
+        avro_schema_t us = avro_value_get_schema(value);
+        const char *dot = strrchr(m->root->fullname, '.');
+        const char *shortname = dot ? dot + 1 : m->root->fullname;
+        int disc = -1;
+        if (select) {
+            for (size_t i = 0; i < avro_schema_union_size(us); i++) {
+                avro_schema_t b = avro_schema_union_branch(us, (int)i);
+                if (is_avro_record(b) && strcmp(avro_schema_name(b), shortname) == 0) {
+                    disc = (int)i;
+                    break;
+                }
+            }
+            if (disc < 0)
+                return fail(c, "the union value has no branch for record %s", m->root->fullname);
+            if (avro_value_set_branch(value, disc, out))
+                return avfail(c, "set_branch");
+        } else if (avro_value_get_current_branch(value, out)) {
+            return avfail(c, "get_current_branch");
+        }
+    }
+    if (avro_value_get_type(out) != AVRO_RECORD)
+        return fail(c, "the avro value is not a record");
+    size_t size = 0;
+    if (avro_value_get_size(out, &size) || size != m->root->nfields)
+        return fail(c, "the avro value has %zu fields, the schema of %s %zu", size,
+                    m->root->fullname, m->root->nfields);
+    return 0;
+}
+
+int avro_map_fill(const avro_map_plan *m, const json_t *rec, avro_value_t *value, char *err,
+                  size_t errlen)
+{
+    fctx c;
+    c.err = err;
+    c.errlen = errlen;
+    c.in_default = 0;
+    c.depth = 0;
+    avro_value_t rv;
+    if (avro_value_reset(value))
+        return avfail(&c, "reset");
+    if (record_value(&c, m, value, &rv, 1))
+        return -1;
+    if (!json_is_object(rec))
+        return mismatch(&c, m->root, rec);
+    return fill_record(&c, m->root, rec, &rv);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* back to JSON                                                                               */
+
+static json_t *jfail(fctx *c, json_t *partial, const char *what)
+{
+    json_decref(partial);
+    fail(c, "%s", what);
+    return NULL;
+}
+
+/* Bytes as a JSON string: UTF-8 text as is, anything else one code point per byte. */
+static json_t *bytes_json(const void *p, size_t n)
+{
+    json_t *s = json_stringn(p, n);
+    if (s)
+        return s;
+    const unsigned char *b = p;
+    char *tmp = xmalloc(2 * n + 1);
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (b[i] < 0x80) {
+            tmp[o++] = (char)b[i];
+        } else {
+            tmp[o++] = (char)(0xC0 | (b[i] >> 6));
+            tmp[o++] = (char)(0x80 | (b[i] & 0x3F));
+        }
+    }
+    s = json_stringn(tmp, o);
+    free(tmp);
+    return s;
+}
+
+static json_t *time_json(const node *n, int64_t x)
+{
+    char out[48];
+    if (n->logical == L_DATE) {
+        crm_time_format(x * 86400000, out, sizeof(out));
+        out[10] = '\0';
+    } else if (n->logical == L_TS_MICROS) {
+        crm_time_format(floor_div(x, 1000), out, sizeof(out));
+        char *z = strrchr(out, 'Z');
+        if (z)
+            snprintf(z, sizeof(out) - (size_t)(z - out), "%03dZ",
+                     (int)(x - floor_div(x, 1000) * 1000));
+    } else {
+        crm_time_format(x, out, sizeof(out));
+    }
+    return json_string(out);
+}
+
+static json_t *to_json(fctx *c, const node *n, unsigned fl, avro_value_t *v);
+
+static json_t *record_json(fctx *c, const node *n, avro_value_t *v)
+{
+    json_t *obj = json_object();
+    json_t *extra = NULL;
+    for (size_t i = 0; i < n->nfields; i++) {
+        const field *f = &n->fields[i];
+        avro_value_t child;
+        if (avro_value_get_by_index(v, i, &child, NULL))
+            return jfail(c, obj, "cannot read a record field");
+        push_field(c, f->name);
+        json_t *fj = to_json(c, f->type, f->flags, &child);
+        pop(c);
+        if (!fj) {
+            json_decref(extra);
+            json_decref(obj);
+            return NULL;
+        }
+        if ((int)i == n->unmapped) {
+            if (json_is_string(fj)) {
+                extra = json_loadb(json_string_value(fj), json_string_length(fj), 0, NULL);
+                if (!json_is_object(extra)) {
+                    json_decref(extra);
+                    extra = NULL;
+                    json_object_set_new(obj, f->key, fj); /* not ours: keep as is */
+                    continue;
+                }
+            }
+            json_decref(fj);
+            continue;
+        }
+        json_object_setn_new(obj, f->key, f->keylen, fj);
+    }
+    if (extra) {
+        json_object_update_missing(obj, extra);
+        json_decref(extra);
+    }
+    return obj;
+}
+
+static json_t *to_json(fctx *c, const node *n, unsigned fl, avro_value_t *v)
+{
+    switch (n->kind) {
+    case K_NULL:
+        return json_null();
+    case K_BOOLEAN: {
+        int b;
+        if (avro_value_get_boolean(v, &b))
+            return jfail(c, NULL, "cannot read a boolean");
+        return json_boolean(b);
+    }
+    case K_INT: {
+        int32_t x;
+        if (avro_value_get_int(v, &x))
+            return jfail(c, NULL, "cannot read an int");
+        return n->logical == L_DATE ? time_json(n, x) : json_integer(x);
+    }
+    case K_LONG: {
+        int64_t x;
+        if (avro_value_get_long(v, &x))
+            return jfail(c, NULL, "cannot read a long");
+        return n->logical != L_NONE ? time_json(n, x) : json_integer(x);
+    }
+    case K_FLOAT:
+    case K_DOUBLE: {
+        double d;
+        float f;
+        if (n->kind == K_FLOAT ? avro_value_get_float(v, &f) : avro_value_get_double(v, &d))
+            return jfail(c, NULL, "cannot read a number");
+        if (n->kind == K_FLOAT)
+            d = f;
+        json_t *r = json_real(d);
+        return r ? r : jfail(c, NULL, "a NaN or infinite number has no JSON form");
+    }
+    case K_STRING: {
+        const char *s;
+        size_t size;
+        if (avro_value_get_string(v, &s, &size))
+            return jfail(c, NULL, "cannot read a string");
+        size_t len = size ? size - 1 : 0; /* avro-c sizes include the NUL */
+        if ((fl & F_JSON_TEXT) && len && (s[0] == '{' || s[0] == '[')) {
+            json_t *parsed = json_loadb(s, len, JSON_DECODE_ANY, NULL);
+            if (parsed)
+                return parsed;
+        }
+        json_t *r = json_stringn(s, len);
+        return r ? r : bytes_json(s, len);
+    }
+    case K_BYTES:
+    case K_FIXED: {
+        const void *p;
+        size_t size;
+        if (n->kind == K_BYTES ? avro_value_get_bytes(v, &p, &size)
+                               : avro_value_get_fixed(v, &p, &size))
+            return jfail(c, NULL, "cannot read bytes");
+        return bytes_json(p, size);
+    }
+    case K_ENUM: {
+        int e;
+        if (avro_value_get_enum(v, &e) || e < 0 || (size_t)e >= n->nsymbols)
+            return jfail(c, NULL, "cannot read an enum");
+        return json_string(n->symbols[e]);
+    }
+    case K_ARRAY:
+    case K_MAP: {
+        size_t size;
+        if (avro_value_get_size(v, &size))
+            return jfail(c, NULL, "cannot read a collection");
+        json_t *out = n->kind == K_ARRAY ? json_array() : json_object();
+        for (size_t i = 0; i < size; i++) {
+            avro_value_t e;
+            const char *key = NULL;
+            if (avro_value_get_by_index(v, i, &e, &key))
+                return jfail(c, out, "cannot read an element");
+            if (n->kind == K_ARRAY)
+                push_index(c, i);
+            else
+                push_key(c, key);
+            json_t *ej = to_json(c, n->items, fl, &e);
+            pop(c);
+            if (!ej) {
+                json_decref(out);
+                return NULL;
+            }
+            if (n->kind == K_ARRAY)
+                json_array_append_new(out, ej);
+            else
+                json_object_set_new(out, key, ej);
+        }
+        return out;
+    }
+    case K_RECORD:
+        return record_json(c, n, v);
+    case K_UNION: {
+        int disc;
+        avro_value_t b;
+        if (avro_value_get_discriminant(v, &disc) || disc < 0 || (size_t)disc >= n->nbranches ||
+            avro_value_get_current_branch(v, &b))
+            return jfail(c, NULL, "union without a branch");
+        return to_json(c, n->branches[disc], fl, &b);
+    }
+    }
+    return jfail(c, NULL, "unsupported type");
+}
+
+json_t *avro_map_to_json(const avro_map_plan *m, avro_value_t *value, char *err, size_t errlen)
+{
+    fctx c;
+    c.err = err;
+    c.errlen = errlen;
+    c.in_default = 0;
+    c.depth = 0;
+    avro_value_t rv;
+    if (record_value(&c, m, value, &rv, 0))
+        return NULL;
+    return record_json(&c, m->root, &rv);
+}

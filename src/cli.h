@@ -1,0 +1,19 @@
+/* cli.h — the operator commands besides `run`: check, tables, state. */
+#ifndef CRM_CLI_H
+#define CRM_CLI_H
+
+#include "config.h"
+#include "event.h"
+
+int cli_check(const crm_config *cfg);
+int cli_tables(const crm_config *cfg);
+int cli_state(const crm_config *cfg);
+/* Prints the last n events of a table topic decoded as JSON. spec: TABLE or SOURCE.TABLE. */
+int cli_peek(const crm_config *cfg, const char *spec, long n);
+
+/* The codec and topic name of a table (for peek and the test tools). NULL + err when unknown.
+ * *topic is malloc'ed. */
+event_codec *cli_table_codec(const crm_config *cfg, const char *spec, char **topic, char *err,
+                             size_t errlen);
+
+#endif

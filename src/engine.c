@@ -1,0 +1,312 @@
+/* engine.c — startup and shutdown of a run: topics, producers (fencing older instances),
+ * state restore, one thread per enabled table, and the process exit code. */
+#include "engine.h"
+
+#include <curl/curl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "avro_embedded.h"
+#include "crm_time.h"
+#include "log.h"
+#include "table_run.h"
+
+volatile int engine_stop_requested;
+
+typedef struct engine {
+    const crm_config *cfg;
+    source_run *sources;
+    int n_sources;
+} engine;
+
+table_run *source_run_table(source_run *sr, const char *name)
+{
+    for (int i = 0; i < sr->n_tables; i++)
+        if (strcmp(sr->tables[i].def->name, name) == 0)
+            return &sr->tables[i];
+    return NULL;
+}
+
+static char *topic_name(const crm_config *cfg, const char *source, const char *table)
+{
+    buf b;
+    buf_init(&b);
+    buf_printf(&b, "%s.%s.%s", cfg->kafka.topic_prefix, source, table);
+    return b.data;
+}
+
+static int table_init(source_run *sr, table_run *t, const table_def *def, char *err,
+                      size_t errlen)
+{
+    const connector *c = source_connector(sr->src);
+    t->sr = sr;
+    t->def = def;
+    t->topic = topic_name(sr->cfg, sr->sc->name, def->name);
+    t->lookback_s = config_table_lookback(sr->sc, def->name, def->lookback_seconds);
+    t->dd = dedupe_new();
+    state_bookmark_init(&t->bm);
+    pthread_mutex_init(&t->lock, NULL);
+    const char *schema = avro_embedded_schema(def->schema_file);
+    if (!schema) {
+        snprintf(err, errlen, "source %s table %s: schema %s is not built in", sr->sc->name,
+                 def->name, def->schema_file);
+        return -1;
+    }
+    t->codec = event_codec_new(c->name, def->name, schema, err, errlen);
+    if (!t->codec)
+        return -1;
+    t->http = http_client_new(source_http_options(sr->src), source_auth(sr->src),
+                              source_ratelimit(sr->src), c->rate_signal, sr->sc->name);
+    if (!t->http) {
+        snprintf(err, errlen, "source %s table %s: cannot create HTTP client", sr->sc->name,
+                 def->name);
+        return -1;
+    }
+    return 0;
+}
+
+static void table_free(table_run *t)
+{
+    free(t->topic);
+    dedupe_free(t->dd);
+    state_bookmark_clear(&t->bm);
+    event_codec_free(t->codec);
+    if (t->http)
+        http_client_free(t->http);
+    if (t->def)
+        pthread_mutex_destroy(&t->lock);
+}
+
+static int source_run_init(engine *e, source_run *sr, const source_config *sc, char *err,
+                           size_t errlen)
+{
+    sr->cfg = e->cfg;
+    sr->sc = sc;
+    sr->src = source_new(sc, err, errlen);
+    if (!sr->src)
+        return -1;
+    const connector *c = source_connector(sr->src);
+    sr->tables = xcalloc(c->n_tables, sizeof(table_run));
+    for (size_t i = 0; i < c->n_tables; i++) {
+        if (!config_table_enabled(sc, c->tables[i].name))
+            continue;
+        if (table_init(sr, &sr->tables[sr->n_tables++], &c->tables[i], err, errlen))
+            return -1;
+    }
+    return 0;
+}
+
+static void source_run_free(source_run *sr)
+{
+    for (int i = 0; i < sr->n_tables; i++)
+        table_free(&sr->tables[i]);
+    free(sr->tables);
+    if (sr->producer)
+        kafka_producer_free(sr->producer, 5000);
+    source_free(sr->src);
+}
+
+static int ensure_topics(engine *e, char *err, size_t errlen)
+{
+    const char *state_topic = e->cfg->kafka.state_topic;
+    if (kafka_ensure_topics(&e->cfg->kafka, &state_topic, 1, 1, err, errlen))
+        return -1;
+    int n = 0;
+    for (int i = 0; i < e->n_sources; i++)
+        n += e->sources[i].n_tables;
+    const char **topics = xcalloc((size_t)n + 1, sizeof(char *));
+    n = 0;
+    for (int i = 0; i < e->n_sources; i++)
+        for (int j = 0; j < e->sources[i].n_tables; j++)
+            topics[n++] = e->sources[i].tables[j].topic;
+    int rc = kafka_ensure_topics(&e->cfg->kafka, topics, n, 0, err, errlen);
+    free(topics);
+    return rc;
+}
+
+/* ---- state restore ----------------------------------------------------------------------- */
+
+static table_run *table_for_key(engine *e, const char *key, size_t len, size_t *rest)
+{
+    /* key: <kind>/<source>/<table>[/<pk>] */
+    const char *p = key + 3, *end = key + len;
+    const char *slash = memchr(p, '/', (size_t)(end - p));
+    if (!slash)
+        return NULL;
+    for (int i = 0; i < e->n_sources; i++) {
+        source_run *sr = &e->sources[i];
+        size_t sl = strlen(sr->sc->name);
+        if ((size_t)(slash - p) != sl || memcmp(p, sr->sc->name, sl) != 0)
+            continue;
+        const char *tp = slash + 1;
+        const char *tend = memchr(tp, '/', (size_t)(end - tp));
+        if (!tend)
+            tend = end;
+        for (int j = 0; j < sr->n_tables; j++) {
+            const char *tn = sr->tables[j].def->name;
+            if (strlen(tn) == (size_t)(tend - tp) && memcmp(tn, tp, (size_t)(tend - tp)) == 0) {
+                *rest = tend < end ? (size_t)(tend + 1 - key) : len;
+                return &sr->tables[j];
+            }
+        }
+    }
+    return NULL;
+}
+
+static int restore_record(const char *key, size_t klen, const char *value, size_t vlen, void *u)
+{
+    engine *e = u;
+    if (klen < 4 || key[2] != '/')
+        return 0;
+    size_t rest = 0;
+    table_run *t = table_for_key(e, key, klen, &rest);
+    if (!t)
+        return 0; /* another source, or a table no longer enabled */
+    if (memcmp(key, "bm", 2) == 0) {
+        if (!value) {
+            state_bookmark_clear(&t->bm);
+            state_bookmark_init(&t->bm);
+            return 0;
+        }
+        char err[256];
+        if (state_bookmark_parse(value, vlen, &t->bm, err, sizeof(err))) {
+            log_error(t->sr->sc->name, t->def->name, "state: %s", err);
+            return -1;
+        }
+    } else if (memcmp(key, "dd", 2) == 0 && rest < klen) {
+        if (!value) {
+            dedupe_remove(t->dd, key + rest, klen - rest);
+        } else {
+            char hex[17] = {0};
+            memcpy(hex, value, vlen < 16 ? vlen : 16);
+            dedupe_put(t->dd, key + rest, klen - rest, strtoull(hex, NULL, 16));
+        }
+    }
+    return 0;
+}
+
+static int restore_state(engine *e, char *err, size_t errlen)
+{
+    int64_t started = now_monotonic_ms();
+    long n = state_restore(&e->cfg->kafka, restore_record, e, 120000, err, errlen);
+    if (n < 0)
+        return -1;
+    log_info(NULL, NULL, "state restored from %s: %ld records in %.1fs", e->cfg->kafka.state_topic,
+             n, (double)(now_monotonic_ms() - started) / 1000.0);
+    for (int i = 0; i < e->n_sources; i++)
+        for (int j = 0; j < e->sources[i].n_tables; j++) {
+            table_run *t = &e->sources[i].tables[j];
+            if (t->bm.bookmark_ms != CRM_TIME_NONE || dedupe_count(t->dd) > 0) {
+                char bm[40] = "none";
+                if (t->bm.bookmark_ms != CRM_TIME_NONE)
+                    crm_time_format(t->bm.bookmark_ms, bm, sizeof(bm));
+                log_info(t->sr->sc->name, t->def->name, "resuming: bookmark=%s known=%zu", bm,
+                         dedupe_count(t->dd));
+            }
+        }
+    return 0;
+}
+
+/* ---- run --------------------------------------------------------------------------------- */
+
+static int exit_code(engine *e)
+{
+    int code = EXIT_OK;
+    int all_auth_failed = e->n_sources > 0;
+    for (int i = 0; i < e->n_sources; i++) {
+        source_run *sr = &e->sources[i];
+        if (sr->producer && kafka_is_fenced(sr->producer))
+            return EXIT_FENCED;
+        if (sr->producer && kafka_is_fatal(sr->producer))
+            code = EXIT_KAFKA;
+        if (!sr->auth_failed)
+            all_auth_failed = 0;
+    }
+    if (code != EXIT_OK)
+        return code;
+    if (all_auth_failed)
+        return EXIT_AUTH;
+    int once = e->n_sources > 0 && e->sources[0].once;
+    for (int i = 0; i < e->n_sources; i++) {
+        if (e->sources[i].auth_failed && once)
+            return EXIT_AUTH;
+        for (int j = 0; once && j < e->sources[i].n_tables; j++)
+            if (e->sources[i].tables[j].failed && !e->sources[i].tables[j].unavailable &&
+                !engine_stop_requested)
+                return EXIT_RUNTIME;
+    }
+    return EXIT_OK;
+}
+
+static void print_summary(engine *e)
+{
+    for (int i = 0; i < e->n_sources; i++)
+        for (int j = 0; j < e->sources[i].n_tables; j++) {
+            table_run *t = &e->sources[i].tables[j];
+            log_info(e->sources[i].sc->name, t->def->name,
+                     "summary: topic=%s published=%ld deleted=%ld unchanged=%ld requests=%ld "
+                     "known=%zu%s",
+                     t->topic, t->published, t->deleted, t->unchanged, t->requests,
+                     dedupe_count(t->dd), t->unavailable ? " unavailable" : "");
+        }
+}
+
+int engine_run(const crm_config *cfg, const engine_options *opts)
+{
+    engine e = {cfg, xcalloc((size_t)cfg->n_sources, sizeof(source_run)), 0};
+    char err[1024];
+    int code = EXIT_OK;
+    for (int i = 0; i < cfg->n_sources; i++) {
+        e.sources[e.n_sources].once = opts->once;
+        if (source_run_init(&e, &e.sources[e.n_sources++], &cfg->sources[i], err, sizeof(err))) {
+            log_error(cfg->sources[i].name, NULL, "%s", err);
+            code = EXIT_CONFIG;
+            goto out;
+        }
+    }
+    /* Producers first: in exactly-once mode init_transactions fences an older instance and
+     * aborts its open transaction, so the state read next is final. */
+    for (int i = 0; i < e.n_sources; i++) {
+        e.sources[i].producer =
+            kafka_producer_new(&cfg->kafka, cfg->sources[i].name, err, sizeof(err));
+        if (!e.sources[i].producer) {
+            log_error(cfg->sources[i].name, NULL, "%s", err);
+            code = EXIT_KAFKA;
+            goto out;
+        }
+    }
+    if (ensure_topics(&e, err, sizeof(err))) {
+        log_error(NULL, NULL, "%s", err);
+        code = EXIT_KAFKA;
+        goto out;
+    }
+    if (restore_state(&e, err, sizeof(err))) {
+        log_error(NULL, NULL, "%s", err);
+        code = EXIT_KAFKA;
+        goto out;
+    }
+    for (int i = 0; i < e.n_sources; i++)
+        for (int j = 0; j < e.sources[i].n_tables; j++) {
+            table_run *t = &e.sources[i].tables[j];
+            if (pthread_create(&t->thread, NULL, sync_table_thread, t) != 0) {
+                log_error(e.sources[i].sc->name, t->def->name, "cannot start thread");
+                engine_stop_requested = 1;
+                code = EXIT_RUNTIME;
+                for (int k = 0; k < j; k++)
+                    pthread_join(e.sources[i].tables[k].thread, NULL);
+                goto out;
+            }
+        }
+    for (int i = 0; i < e.n_sources; i++)
+        for (int j = 0; j < e.sources[i].n_tables; j++)
+            pthread_join(e.sources[i].tables[j].thread, NULL);
+    print_summary(&e);
+    code = exit_code(&e);
+out:
+    for (int i = 0; i < e.n_sources; i++)
+        source_run_free(&e.sources[i]);
+    free(e.sources);
+    return code;
+}

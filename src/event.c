@@ -1,0 +1,361 @@
+/* event.c — builds each table's envelope schema and encodes/decodes change events with avro-c. */
+#include "event.h"
+
+#include <avro.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "avro_map.h"
+#include "avro_schema.h"
+#include "crm_time.h"
+
+#define CRMSTREAM_EVENT_VERSION "1"
+
+/* Envelope field indexes, in the order event_envelope_json() declares them. */
+enum { F_BEFORE = 0, F_AFTER, F_SOURCE, F_OP, F_TS };
+enum { S_VERSION = 0, S_CONNECTOR, S_ACCOUNT, S_TABLE, S_RKEY, S_RVALUE, S_TS };
+
+struct event_codec {
+    char *schema_text;
+    uint64_t fingerprint;
+    unsigned char header[10];
+    avro_schema_t schema;
+    avro_value_iface_t *iface;
+    avro_value_t value;
+    avro_map_plan *map;
+    avro_writer_t writer;
+    char *scratch;
+    size_t scratch_cap;
+};
+
+static json_t *source_schema(void)
+{
+    return json_pack(
+        "{s:s, s:s, s:s, s:[{s:s,s:s}, {s:s,s:s}, {s:s,s:s}, {s:s,s:s},"
+        " {s:s,s:[s,s],s:n}, {s:s,s:[s,s],s:n}, {s:s,s:[s,s],s:n}]}",
+        "type", "record", "name", "Source", "namespace", "crmstream", "fields", "name", "version",
+        "type", "string", "name", "connector", "type", "string", "name", "account", "type",
+        "string", "name", "table", "type", "string", "name", "replication_key", "type", "null",
+        "string", "default", "name", "replication_value", "type", "null", "string", "default",
+        "name", "ts_ms", "type", "null", "long", "default");
+}
+
+/* The record's full name, as the envelope must reference it in `after`. */
+static char *record_fullname(const json_t *rec, const char *envelope_ns)
+{
+    const char *name = json_string_value(json_object_get(rec, "name"));
+    const char *ns = json_string_value(json_object_get(rec, "namespace"));
+    if (!name)
+        return NULL;
+    if (strchr(name, '.'))
+        return xstrdup(name);
+    buf b;
+    buf_init(&b);
+    buf_printf(&b, "%s.%s", ns ? ns : envelope_ns, name);
+    return b.data;
+}
+
+static json_t *envelope_json(const char *connector, const char *table, json_t *record,
+                             char *err, size_t errlen)
+{
+    char ns[256];
+    snprintf(ns, sizeof(ns), "crmstream.%s.%s", connector, table);
+    char *full = record_fullname(record, ns);
+    if (!full) {
+        snprintf(err, errlen, "schema of %s.%s: the top-level record has no name", connector,
+                 table);
+        return NULL;
+    }
+    json_t *env = json_pack("{s:s, s:s, s:s, s:[{s:s, s:[s,O], s:n}, {s:s, s:[s,s], s:n},"
+                            " {s:s, s:o}, {s:s, s:s}, {s:s, s:s}]}",
+                            "type", "record", "name", "Envelope", "namespace", ns, "fields",
+                            "name", "before", "type", "null", record, "default", "name", "after",
+                            "type", "null", full, "default", "name", "source", "type",
+                            source_schema(), "name", "op", "type", "string", "name", "ts_ms",
+                            "type", "long");
+    free(full);
+    if (!env)
+        snprintf(err, errlen, "schema of %s.%s: cannot build the envelope", connector, table);
+    return env;
+}
+
+event_codec *event_codec_new(const char *connector, const char *table, const char *schema_json,
+                             char *err, size_t errlen)
+{
+    json_error_t je;
+    json_t *record = json_loads(schema_json, 0, &je);
+    if (!record || !json_is_object(record)) {
+        snprintf(err, errlen, "schema of %s.%s: invalid JSON at line %d: %s", connector, table,
+                 je.line, je.text);
+        json_decref(record);
+        return NULL;
+    }
+    event_codec *c = xcalloc(1, sizeof(*c));
+    json_t *env = envelope_json(connector, table, record, err, errlen);
+    if (!env)
+        goto fail;
+    c->map = avro_map_new(record, err, errlen);
+    if (!c->map)
+        goto fail;
+    c->schema_text = json_dumps(env, JSON_COMPACT);
+    buf canon;
+    buf_init(&canon);
+    if (!c->schema_text || avro_canonical_form(env, &canon)) {
+        snprintf(err, errlen, "schema of %s.%s: cannot compute canonical form", connector, table);
+        buf_free(&canon);
+        goto fail;
+    }
+    c->fingerprint = avro_fingerprint64(canon.data, canon.len);
+    avro_single_object_header(c->fingerprint, c->header);
+    buf_free(&canon);
+    if (avro_schema_from_json_length(c->schema_text, strlen(c->schema_text), &c->schema)) {
+        snprintf(err, errlen, "schema of %s.%s: %s", connector, table, avro_strerror());
+        goto fail;
+    }
+    c->iface = avro_generic_class_from_schema(c->schema);
+    if (!c->iface || avro_generic_value_new(c->iface, &c->value)) {
+        snprintf(err, errlen, "schema of %s.%s: %s", connector, table, avro_strerror());
+        if (c->iface) {
+            avro_value_iface_decref(c->iface);
+            c->iface = NULL;
+        }
+        goto fail;
+    }
+    c->scratch_cap = 64 * 1024;
+    c->scratch = xmalloc(c->scratch_cap);
+    c->writer = avro_writer_memory(c->scratch, (int64_t)c->scratch_cap);
+    json_decref(env);
+    json_decref(record);
+    return c;
+fail:
+    json_decref(env);
+    json_decref(record);
+    event_codec_free(c);
+    return NULL;
+}
+
+void event_codec_free(event_codec *c)
+{
+    if (!c)
+        return;
+    if (c->writer)
+        avro_writer_free(c->writer);
+    if (c->iface) {
+        avro_value_decref(&c->value);
+        avro_value_iface_decref(c->iface);
+    }
+    if (c->schema)
+        avro_schema_decref(c->schema);
+    avro_map_free(c->map);
+    free(c->scratch);
+    free(c->schema_text);
+    free(c);
+}
+
+const char *event_codec_schema(const event_codec *c)
+{
+    return c->schema_text;
+}
+
+uint64_t event_codec_fingerprint(const event_codec *c)
+{
+    return c->fingerprint;
+}
+
+/* Writes v into the scratch buffer, growing it as needed; returns the length or -1. */
+static int64_t write_scratch(event_codec *c, avro_value_t *v, size_t offset)
+{
+    for (;;) {
+        avro_writer_memory_set_dest(c->writer, c->scratch + offset,
+                                    (int64_t)(c->scratch_cap - offset));
+        if (avro_value_write(c->writer, v) == 0)
+            return avro_writer_tell(c->writer);
+        if (c->scratch_cap > 256 * 1024 * 1024)
+            return -1;
+        c->scratch_cap *= 2;
+        c->scratch = xrealloc(c->scratch, c->scratch_cap);
+    }
+}
+
+static int image_branch(event_codec *c, int field, int present, avro_value_t *branch, char *err,
+                        size_t errlen)
+{
+    avro_value_t f;
+    if (avro_value_get_by_index(&c->value, (size_t)field, &f, NULL) ||
+        avro_value_set_branch(&f, present ? 1 : 0, branch)) {
+        snprintf(err, errlen, "envelope: %s", avro_strerror());
+        return -1;
+    }
+    if (!present && avro_value_set_null(branch)) {
+        snprintf(err, errlen, "envelope: %s", avro_strerror());
+        return -1;
+    }
+    return 0;
+}
+
+int event_set_after(event_codec *c, const json_t *rec, uint64_t *hash, char *err, size_t errlen)
+{
+    avro_value_t rv, none;
+    if (image_branch(c, F_BEFORE, 0, &none, err, errlen) ||
+        image_branch(c, F_AFTER, 1, &rv, err, errlen) ||
+        avro_map_fill(c->map, rec, &rv, err, errlen))
+        return -1;
+    int64_t n = write_scratch(c, &rv, 0);
+    if (n < 0) {
+        snprintf(err, errlen, "record too large to encode");
+        return -1;
+    }
+    *hash = hash64(c->scratch, (size_t)n);
+    return 0;
+}
+
+int event_set_before(event_codec *c, const json_t *rec, char *err, size_t errlen)
+{
+    avro_value_t rv;
+    if (image_branch(c, F_BEFORE, rec != NULL, &rv, err, errlen))
+        return -1;
+    return rec ? avro_map_fill(c->map, rec, &rv, err, errlen) : 0;
+}
+
+static int set_opt_string(avro_value_t *rec, int idx, const char *s)
+{
+    avro_value_t f, b;
+    if (avro_value_get_by_index(rec, (size_t)idx, &f, NULL) ||
+        avro_value_set_branch(&f, s ? 1 : 0, &b))
+        return -1;
+    return s ? avro_value_set_string(&b, s) : avro_value_set_null(&b);
+}
+
+static int set_string(avro_value_t *rec, int idx, const char *s)
+{
+    avro_value_t f;
+    return avro_value_get_by_index(rec, (size_t)idx, &f, NULL) || avro_value_set_string(&f, s);
+}
+
+static int fill_source(avro_value_t *src, const event_meta *m)
+{
+    avro_value_t f, b;
+    if (set_string(src, S_VERSION, CRMSTREAM_EVENT_VERSION) ||
+        set_string(src, S_CONNECTOR, m->connector) || set_string(src, S_ACCOUNT, m->account) ||
+        set_string(src, S_TABLE, m->table) || set_opt_string(src, S_RKEY, m->replication_key) ||
+        set_opt_string(src, S_RVALUE, m->replication_value))
+        return -1;
+    int has_ts = m->source_ts_ms != CRM_TIME_NONE;
+    if (avro_value_get_by_index(src, S_TS, &f, NULL) || avro_value_set_branch(&f, has_ts, &b))
+        return -1;
+    return has_ts ? avro_value_set_long(&b, m->source_ts_ms) : avro_value_set_null(&b);
+}
+
+int event_encode(event_codec *c, char op, const event_meta *meta, buf *out, char *err,
+                 size_t errlen)
+{
+    avro_value_t tmp, f;
+    if (op == 'd' && image_branch(c, F_AFTER, 0, &tmp, err, errlen))
+        return -1;
+    char ops[2] = {op, '\0'};
+    if (avro_value_get_by_index(&c->value, F_SOURCE, &f, NULL) || fill_source(&f, meta) ||
+        set_string(&c->value, F_OP, ops) ||
+        avro_value_get_by_index(&c->value, F_TS, &f, NULL) || avro_value_set_long(&f, meta->ts_ms)) {
+        snprintf(err, errlen, "envelope: %s", avro_strerror());
+        return -1;
+    }
+    int64_t n = write_scratch(c, &c->value, 0);
+    if (n < 0) {
+        snprintf(err, errlen, "event too large to encode");
+        return -1;
+    }
+    buf_reset(out);
+    buf_append(out, c->header, sizeof(c->header));
+    buf_append(out, c->scratch, (size_t)n);
+    return 0;
+}
+
+static json_t *image_json(event_codec *c, avro_value_t *env, int field, char *err, size_t errlen)
+{
+    avro_value_t f, b;
+    int disc;
+    if (avro_value_get_by_index(env, (size_t)field, &f, NULL) ||
+        avro_value_get_discriminant(&f, &disc) || avro_value_get_current_branch(&f, &b))
+        return NULL;
+    if (disc == 0)
+        return json_null();
+    return avro_map_to_json(c->map, &b, err, errlen);
+}
+
+static json_t *opt_string_json(avro_value_t *rec, int idx)
+{
+    avro_value_t f, b;
+    int disc;
+    const char *s;
+    size_t n;
+    if (avro_value_get_by_index(rec, (size_t)idx, &f, NULL) ||
+        avro_value_get_discriminant(&f, &disc) || disc == 0 ||
+        avro_value_get_current_branch(&f, &b) || avro_value_get_string(&b, &s, &n))
+        return json_null();
+    return json_string(s);
+}
+
+static json_t *string_json(avro_value_t *rec, int idx)
+{
+    avro_value_t f;
+    const char *s;
+    size_t n;
+    if (avro_value_get_by_index(rec, (size_t)idx, &f, NULL) || avro_value_get_string(&f, &s, &n))
+        return json_null();
+    return json_string(s);
+}
+
+json_t *event_decode(event_codec *c, const void *data, size_t len, char *err, size_t errlen)
+{
+    if (len < sizeof(c->header) || memcmp(data, c->header, sizeof(c->header)) != 0) {
+        snprintf(err, errlen, "value is not single-object encoded with this table's schema");
+        return NULL;
+    }
+    avro_value_t v;
+    if (avro_generic_value_new(c->iface, &v)) {
+        snprintf(err, errlen, "decode: %s", avro_strerror());
+        return NULL;
+    }
+    avro_reader_t r = avro_reader_memory((const char *)data + sizeof(c->header),
+                                         (int64_t)(len - sizeof(c->header)));
+    json_t *out = NULL;
+    if (avro_value_read(r, &v)) {
+        snprintf(err, errlen, "decode: %s", avro_strerror());
+        goto done;
+    }
+    avro_value_t src, f;
+    int64_t ts = 0;
+    if (avro_value_get_by_index(&v, F_SOURCE, &src, NULL) ||
+        avro_value_get_by_index(&v, F_TS, &f, NULL) || avro_value_get_long(&f, &ts)) {
+        snprintf(err, errlen, "decode: %s", avro_strerror());
+        goto done;
+    }
+    json_t *before = image_json(c, &v, F_BEFORE, err, errlen);
+    json_t *after = before ? image_json(c, &v, F_AFTER, err, errlen) : NULL;
+    if (!before || !after) {
+        json_decref(before);
+        goto done;
+    }
+    avro_value_t tsf, tsb;
+    int disc = 0;
+    int64_t sts = 0;
+    if (!avro_value_get_by_index(&src, S_TS, &tsf, NULL) &&
+        !avro_value_get_discriminant(&tsf, &disc) && disc == 1 &&
+        !avro_value_get_current_branch(&tsf, &tsb))
+        avro_value_get_long(&tsb, &sts);
+    json_t *source = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "version",
+                               string_json(&src, S_VERSION), "connector",
+                               string_json(&src, S_CONNECTOR), "account",
+                               string_json(&src, S_ACCOUNT), "table", string_json(&src, S_TABLE),
+                               "replication_key", opt_string_json(&src, S_RKEY),
+                               "replication_value", opt_string_json(&src, S_RVALUE), "ts_ms",
+                               disc == 1 ? json_integer(sts) : json_null());
+    out = json_pack("{s:o, s:o, s:o, s:o, s:I}", "op", string_json(&v, F_OP), "before", before,
+                    "after", after, "source", source, "ts_ms", (json_int_t)ts);
+done:
+    avro_reader_free(r);
+    avro_value_decref(&v);
+    return out;
+}

@@ -1,0 +1,59 @@
+/* event.h — change events of one table: the Debezium-style envelope schema built around the
+ * table's .avsc record, and its Avro encoding.
+ *
+ * Envelope (namespace crmstream.<connector>.<table>, name Envelope):
+ *   before  ["null", <record>]   known image before the change (deletes, when the CRM tells)
+ *   after   ["null", <record>]   the record after the change; null for deletes
+ *   source  crmstream.Source {version, connector, account, table, replication_key,
+ *                             replication_value, ts_ms}
+ *   op      string: "r" snapshot read, "c" create, "u" update, "d" delete
+ *   ts_ms   long: when crmstream produced the event
+ * Values are framed with Avro single-object encoding: C3 01, the 8-byte little-endian
+ * CRC-64-AVRO fingerprint of the envelope's canonical form, then the Avro binary body.
+ * One codec per table thread (avro-c values are not thread-safe). */
+#ifndef CRM_EVENT_H
+#define CRM_EVENT_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util.h"
+
+typedef struct event_codec event_codec;
+
+/* schema_json: the table's .avsc text. NULL + err on a bad schema. */
+event_codec *event_codec_new(const char *connector, const char *table, const char *schema_json,
+                             char *err, size_t errlen);
+void event_codec_free(event_codec *c);
+
+/* The envelope schema (JSON text) and its fingerprint. */
+const char *event_codec_schema(const event_codec *c);
+uint64_t event_codec_fingerprint(const event_codec *c);
+
+/* Maps rec into the `after` image (and sets `before` to null) and returns the hash of its Avro encoding (the dedupe key).
+ * -1 with err naming the field on a mapping error. */
+int event_set_after(event_codec *c, const json_t *rec, uint64_t *hash, char *err, size_t errlen);
+/* Maps rec into `before` (NULL: before = null). */
+int event_set_before(event_codec *c, const json_t *rec, char *err, size_t errlen);
+
+typedef struct event_meta {
+    const char *connector;
+    const char *account; /* the source name */
+    const char *table;
+    const char *replication_key;   /* may be NULL */
+    const char *replication_value; /* may be NULL */
+    int64_t source_ts_ms;          /* CRM_TIME_NONE when unknown */
+    int64_t ts_ms;
+} event_meta;
+
+/* Encodes the envelope with op ('r','c','u' use the after image set last; 'd' uses after=null)
+ * into out (cleared first), framed as single-object encoding. */
+int event_encode(event_codec *c, char op, const event_meta *meta, buf *out, char *err,
+                 size_t errlen);
+
+/* Decodes a framed value back to JSON {"op","before","after","source","ts_ms"} with records as
+ * source-shaped JSON (avro_map_to_json). For peek and tests. NULL + err on mismatch. */
+json_t *event_decode(event_codec *c, const void *data, size_t len, char *err, size_t errlen);
+
+#endif

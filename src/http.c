@@ -1,0 +1,847 @@
+/* http.c — the engine's HTTP client on libcurl (see http.h).
+ *
+ * One CURL easy handle per client, reused across requests so connections stay alive. The retry
+ * policy lives in http_client_execute(): transport errors and 5xx back off exponentially with
+ * jitter on this client only; 429 pauses the source's shared ratelimit so every table of the
+ * source waits; rate-limit headers on other responses pause the source proactively. Nothing here
+ * ever prints a credential: URLs go through http_redact_url() and auth never reaches a string.
+ *
+ * curl_global_init() is the caller's job (the daemon's main, or a test's main). */
+#include "http.h"
+
+#include <ctype.h>
+#include <curl/curl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "log.h"
+
+#ifndef CRMSTREAM_VERSION
+#define CRMSTREAM_VERSION "0.1"
+#endif
+
+#define DEFAULT_CONNECT_TIMEOUT_MS 10000L
+#define DEFAULT_TIMEOUT_MS         60000L
+#define MAX_REDIRECTS              5L
+#define EXCERPT_MAX                200
+#define REDACTED_URL_MAX           2048
+
+/* ---- requests and responses ---- */
+
+void http_request_init(http_request *req)
+{
+    memset(req, 0, sizeof(*req));
+    buf_init(&req->url);
+    buf_init(&req->body);
+}
+
+void http_request_free(http_request *req)
+{
+    buf_free(&req->url);
+    buf_free(&req->body);
+    for (int i = 0; i < req->n_headers; i++)
+        free(req->headers[i]);
+    req->n_headers = 0;
+}
+
+int http_request_add_header(http_request *req, const char *line)
+{
+    if (req->n_headers >= HTTP_MAX_EXTRA_HEADERS)
+        return -1;
+    req->headers[req->n_headers++] = xstrdup(line);
+    return 0;
+}
+
+void http_response_init(http_response *resp)
+{
+    memset(resp, 0, sizeof(*resp));
+    buf_init(&resp->body);
+}
+
+static void response_clear_headers(http_response *resp)
+{
+    for (int i = 0; i < resp->n_headers; i++)
+        free(resp->headers[i]);
+    free(resp->headers);
+    resp->headers = NULL;
+    resp->n_headers = 0;
+}
+
+void http_response_free(http_response *resp)
+{
+    response_clear_headers(resp);
+    buf_free(&resp->body);
+    http_response_init(resp);
+}
+
+const char *http_response_header(const http_response *resp, const char *name)
+{
+    size_t n = strlen(name);
+    for (int i = resp->n_headers - 1; i >= 0; i--) {
+        const char *h = resp->headers[i];
+        if (strncasecmp(h, name, n) == 0 && h[n] == ':') {
+            const char *v = h + n + 1;
+            while (*v == ' ' || *v == '\t')
+                v++;
+            return v;
+        }
+    }
+    return NULL;
+}
+
+/* ---- options ---- */
+
+void http_options_defaults(http_options *opts)
+{
+    memset(opts, 0, sizeof(*opts));
+    opts->connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS;
+    opts->timeout_ms = DEFAULT_TIMEOUT_MS;
+    opts->max_retries = 6;
+    opts->max_rate_waits = 30;
+    opts->backoff_base_ms = 500;
+    opts->backoff_max_ms = 60000;
+    opts->verify_tls = 1;
+    opts->ca_file = NULL;
+    opts->user_agent = "crmstream/" CRMSTREAM_VERSION;
+}
+
+int64_t http_backoff_ms(const http_options *opts, int attempt, double rand01)
+{
+    int64_t base = opts->backoff_base_ms > 0 ? opts->backoff_base_ms : 0;
+    int64_t max = opts->backoff_max_ms > 0 ? opts->backoff_max_ms : base;
+    int64_t d = base;
+    for (int i = 0; i < attempt && d < max; i++)
+        d *= 2;
+    if (d > max)
+        d = max;
+    if (!(rand01 >= 0.0)) /* also catches NaN */
+        rand01 = 0.0;
+    if (rand01 > 1.0)
+        rand01 = 1.0;
+    return (int64_t)((double)d * (0.5 + 0.5 * rand01));
+}
+
+/* ---- header parsing ---- */
+
+static const char *skip_ws(const char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    return s;
+}
+
+/* Parses a non-negative decimal number (fraction allowed) that fills the string up to trailing
+ * whitespace. -1 on anything else. */
+static double parse_number(const char *s)
+{
+    s = skip_ws(s);
+    if (!isdigit((unsigned char)*s))
+        return -1;
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || !isfinite(v) || v < 0)
+        return -1;
+    if (*skip_ws(end) != '\0')
+        return -1;
+    return v;
+}
+
+static int64_t seconds_to_ms(double secs)
+{
+    double ms = ceil(secs * 1000.0);
+    if (ms > 9.0e15)
+        ms = 9.0e15;
+    return (int64_t)ms;
+}
+
+int64_t http_parse_retry_after(const char *value, int64_t now_wall_ms)
+{
+    if (!value)
+        return -1;
+    const char *v = skip_ws(value);
+    if (*v == '\0')
+        return -1;
+    if (isdigit((unsigned char)*v)) {
+        double secs = parse_number(v);
+        return secs < 0 ? -1 : seconds_to_ms(secs);
+    }
+    /* An HTTP date (IMF-fixdate; curl also accepts the obsolete RFC 850 and asctime forms). Only
+     * accept strings that look like dates: a weekday name first. */
+    if (!isalpha((unsigned char)*v))
+        return -1;
+    time_t t = curl_getdate(v, NULL);
+    if (t == (time_t)-1)
+        return -1;
+    int64_t ms = (int64_t)t * 1000 - now_wall_ms;
+    return ms > 0 ? ms : 0;
+}
+
+/* RateLimit-Reset style: delta seconds, or epoch seconds when the number is implausibly large
+ * for a delta (more than a year). -1 when absent or invalid. */
+static int64_t parse_reset(const char *value, int64_t now_wall)
+{
+    if (!value)
+        return -1;
+    double v = parse_number(value);
+    if (v < 0)
+        return -1;
+    if (v > 86400.0 * 365) {
+        int64_t ms = seconds_to_ms(v) - now_wall;
+        return ms > 0 ? ms : 0;
+    }
+    return seconds_to_ms(v);
+}
+
+static long long parse_count(const char *value)
+{
+    if (!value)
+        return -1;
+    const char *v = skip_ws(value);
+    if (!isdigit((unsigned char)*v))
+        return -1;
+    return strtoll(v, NULL, 10);
+}
+
+/* The IETF structured header, both drafts: "limit=100, remaining=0, reset=30" and
+ * "\"policy\";r=0;t=30". Fills remaining / reset_s when found (left untouched otherwise). */
+static void parse_ietf_ratelimit(const char *value, long long *remaining, double *reset_s)
+{
+    const char *p = value;
+    while (*p) {
+        while (*p == ' ' || *p == '\t' || *p == ',' || *p == ';')
+            p++;
+        const char *key = p;
+        while (*p && *p != '=' && *p != ',' && *p != ';')
+            p++;
+        size_t klen = (size_t)(p - key);
+        while (klen && (key[klen - 1] == ' ' || key[klen - 1] == '\t'))
+            klen--;
+        if (*p != '=')
+            continue;
+        p++;
+        char val[64];
+        size_t n = 0;
+        while (*p && *p != ',' && *p != ';') {
+            if (n + 1 < sizeof(val))
+                val[n++] = *p;
+            p++;
+        }
+        val[n] = '\0';
+        if ((klen == 9 && strncasecmp(key, "remaining", 9) == 0) ||
+            (klen == 1 && (key[0] == 'r' || key[0] == 'R'))) {
+            long long r = parse_count(val);
+            if (r >= 0)
+                *remaining = r;
+        } else if ((klen == 5 && strncasecmp(key, "reset", 5) == 0) ||
+                   (klen == 1 && (key[0] == 't' || key[0] == 'T'))) {
+            double t = parse_number(val);
+            if (t >= 0)
+                *reset_s = t;
+        }
+    }
+}
+
+void http_default_rate_signal(const http_response *resp, rate_signal *out)
+{
+    out->wait_ms = 0;
+    out->budget_exhausted = 0;
+    int64_t now = now_wall_ms();
+
+    int64_t retry_after = http_parse_retry_after(http_response_header(resp, "retry-after"), now);
+    const char *reset_h = http_response_header(resp, "ratelimit-reset");
+    if (!reset_h)
+        reset_h = http_response_header(resp, "x-ratelimit-reset");
+    int64_t reset = parse_reset(reset_h, now);
+    const char *rem_h = http_response_header(resp, "ratelimit-remaining");
+    if (!rem_h)
+        rem_h = http_response_header(resp, "x-ratelimit-remaining");
+    long long remaining = parse_count(rem_h);
+
+    const char *ietf = http_response_header(resp, "ratelimit");
+    if (ietf) {
+        long long r = -1;
+        double t = -1;
+        parse_ietf_ratelimit(ietf, &r, &t);
+        if (r >= 0 && remaining < 0)
+            remaining = r;
+        if (t >= 0 && reset < 0)
+            reset = seconds_to_ms(t); /* the IETF reset is always delta seconds */
+    }
+
+    if (resp->status == 429) {
+        if (retry_after > 0)
+            out->wait_ms = retry_after;
+        else if (reset > 0)
+            out->wait_ms = reset;
+    } else if (remaining == 0) {
+        if (reset > 0)
+            out->wait_ms = reset;
+        else if (retry_after > 0)
+            out->wait_ms = retry_after;
+    }
+}
+
+/* ---- redaction and excerpts ---- */
+
+static int name_is_secret(const char *name, size_t len, const http_auth *auth)
+{
+    static const char *words[] = {"token", "key", "secret", "password"};
+    for (size_t w = 0; w < sizeof(words) / sizeof(words[0]); w++) {
+        size_t wl = strlen(words[w]);
+        for (size_t i = 0; i + wl <= len; i++)
+            if (strncasecmp(name + i, words[w], wl) == 0)
+                return 1;
+    }
+    if (auth) {
+        for (int i = 0; i < auth->n_secret_params && i < 4; i++) {
+            const char *s = auth->secret_params[i];
+            if (s && strlen(s) == len && strncasecmp(s, name, len) == 0)
+                return 1;
+        }
+    }
+    return 0;
+}
+
+typedef struct {
+    char *out;
+    size_t cap, len;
+} sink;
+
+static void sink_put(sink *s, const char *p, size_t n)
+{
+    for (size_t i = 0; i < n && s->len + 1 < s->cap; i++)
+        s->out[s->len++] = p[i];
+    s->out[s->len] = '\0';
+}
+
+void http_redact_url(const char *url, const http_auth *auth, char *out, size_t outlen)
+{
+    if (!out || outlen == 0)
+        return;
+    sink s = {out, outlen, 0};
+    out[0] = '\0';
+    if (!url)
+        return;
+    const char *p = url;
+    /* scheme://[userinfo@]authority */
+    const char *scheme_end = strstr(p, "://");
+    if (scheme_end && !memchr(p, '?', (size_t)(scheme_end - p)) &&
+        !memchr(p, '/', (size_t)(scheme_end - p))) {
+        const char *auth_start = scheme_end + 3;
+        size_t alen = strcspn(auth_start, "/?#");
+        const char *at = NULL;
+        for (size_t i = 0; i < alen; i++)
+            if (auth_start[i] == '@')
+                at = auth_start + i;
+        sink_put(&s, p, (size_t)(auth_start - p));
+        if (at) {
+            sink_put(&s, "***@", 4);
+            p = at + 1;
+        } else {
+            p = auth_start;
+        }
+    }
+    /* path up to the query */
+    size_t plen = strcspn(p, "?#");
+    sink_put(&s, p, plen);
+    p += plen;
+    if (*p != '?') {
+        sink_put(&s, p, strlen(p));
+        return;
+    }
+    sink_put(&s, "?", 1);
+    p++;
+    while (*p && *p != '#') {
+        size_t plen2 = strcspn(p, "&#");
+        size_t nlen = strcspn(p, "=&#");
+        sink_put(&s, p, nlen);
+        if (nlen < plen2) { /* has a value */
+            sink_put(&s, "=", 1);
+            if (name_is_secret(p, nlen, auth))
+                sink_put(&s, "***", 3);
+            else
+                sink_put(&s, p + nlen + 1, plen2 - nlen - 1);
+        }
+        p += plen2;
+        if (*p == '&') {
+            sink_put(&s, "&", 1);
+            p++;
+        }
+    }
+    sink_put(&s, p, strlen(p)); /* fragment */
+}
+
+void http_body_excerpt(const http_response *resp, char *out, size_t outlen)
+{
+    static const char ellipsis[] = "\xe2\x80\xa6"; /* "…" */
+    if (!out || outlen == 0)
+        return;
+    out[0] = '\0';
+    const unsigned char *b = (const unsigned char *)resp->body.data;
+    size_t len = resp->body.len;
+    while (len && b && isspace(*b)) {
+        b++;
+        len--;
+    }
+    while (len && isspace(b[len - 1]))
+        len--;
+    if (!b || len == 0) {
+        snprintf(out, outlen, "(empty body)");
+        return;
+    }
+    const size_t ell = sizeof(ellipsis) - 1;
+    size_t room = outlen - 1; /* bytes available before the NUL */
+    size_t n = len;
+    int cut = 0;
+    if (len > EXCERPT_MAX || len > room) {
+        cut = 1;
+        n = EXCERPT_MAX;
+        if (n + ell > room) /* keep room for the ellipsis when there is any */
+            n = room > ell ? room - ell : room;
+        while (n > 0 && (b[n] & 0xC0) == 0x80) /* do not split a UTF-8 sequence */
+            n--;
+    }
+    for (size_t i = 0; i < n; i++)
+        out[i] = (b[i] < 0x20 || b[i] == 0x7f) ? ' ' : (char)b[i];
+    out[n] = '\0';
+    if (cut && n + ell <= room)
+        memcpy(out + n, ellipsis, sizeof(ellipsis)); /* includes the NUL */
+}
+
+/* ---- the client ---- */
+
+struct http_client {
+    CURL *curl;
+    const http_options *opts;
+    const http_auth *auth;
+    ratelimit *rl;
+    rate_signal_fn signal;
+    char *source;
+    uint64_t rng;
+    http_response *cur; /* response being filled by the callbacks */
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
+{
+    http_client *c = userdata;
+    size_t n = size * nmemb;
+    buf_append(&c->cur->body, data, n);
+    return n;
+}
+
+static size_t on_header(char *data, size_t size, size_t nmemb, void *userdata)
+{
+    http_client *c = userdata;
+    http_response *r = c->cur;
+    size_t n = size * nmemb;
+    size_t len = n;
+    while (len && (data[len - 1] == '\r' || data[len - 1] == '\n'))
+        len--;
+    if (len >= 5 && strncmp(data, "HTTP/", 5) == 0) {
+        /* A new response begins (redirect hop, 100-continue): keep only the final one's. */
+        response_clear_headers(r);
+        return n;
+    }
+    const char *colon = memchr(data, ':', len);
+    if (!colon || colon == data)
+        return n;
+    size_t nlen = (size_t)(colon - data);
+    const char *v = colon + 1;
+    const char *end = data + len;
+    while (v < end && (*v == ' ' || *v == '\t'))
+        v++;
+    while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    size_t vlen = (size_t)(end - v);
+    char *line = xmalloc(nlen + 2 + vlen + 1);
+    for (size_t i = 0; i < nlen; i++)
+        line[i] = (char)tolower((unsigned char)data[i]);
+    memcpy(line + nlen, ": ", 2);
+    memcpy(line + nlen + 2, v, vlen);
+    line[nlen + 2 + vlen] = '\0';
+    r->headers = xrealloc(r->headers, sizeof(char *) * (size_t)(r->n_headers + 1));
+    r->headers[r->n_headers++] = line;
+    return n;
+}
+
+static double next_rand01(http_client *c)
+{
+    /* xorshift64* */
+    uint64_t x = c->rng;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    c->rng = x;
+    return (double)((x * 0x2545F4914F6CDD1DULL) >> 11) / 9007199254740992.0;
+}
+
+#define SETOPT(c, opt, val)                                                                        \
+    do {                                                                                           \
+        CURLcode rc_ = curl_easy_setopt((c)->curl, opt, val);                                      \
+        if (rc_ != CURLE_OK) {                                                                     \
+            setopt_failed(c, #opt, rc_);                                                           \
+            goto fail;                                                                             \
+        }                                                                                          \
+    } while (0)
+
+static void setopt_failed(http_client *c, const char *opt, CURLcode rc)
+{
+    log_error(c->source, NULL, "curl_easy_setopt(%s) failed: %s", opt, curl_easy_strerror(rc));
+}
+
+http_client *http_client_new(const http_options *opts, const http_auth *auth, ratelimit *rl,
+                             rate_signal_fn signal, const char *source)
+{
+    http_client *c = xcalloc(1, sizeof(*c));
+    c->opts = opts;
+    c->auth = auth;
+    c->rl = rl;
+    c->signal = signal;
+    c->source = xstrdup(source ? source : "-");
+    c->rng = (uint64_t)now_monotonic_ms() * 0x9E3779B97F4A7C15ULL ^ (uint64_t)(uintptr_t)c ^
+             (uint64_t)now_wall_ms();
+    if (c->rng == 0)
+        c->rng = 0x853c49e6748fea9bULL;
+    c->curl = curl_easy_init();
+    if (!c->curl) {
+        log_error(c->source, NULL, "curl_easy_init failed");
+        goto fail;
+    }
+    long connect_ms =
+        opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_MS;
+    long total_ms = opts->timeout_ms > 0 ? opts->timeout_ms : DEFAULT_TIMEOUT_MS;
+    SETOPT(c, CURLOPT_NOSIGNAL, 1L);
+    SETOPT(c, CURLOPT_ERRORBUFFER, c->errbuf);
+    SETOPT(c, CURLOPT_ACCEPT_ENCODING, "");
+    SETOPT(c, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
+    SETOPT(c, CURLOPT_TIMEOUT_MS, total_ms);
+    SETOPT(c, CURLOPT_FOLLOWLOCATION, 1L);
+    SETOPT(c, CURLOPT_MAXREDIRS, MAX_REDIRECTS);
+    SETOPT(c, CURLOPT_POSTREDIR, (long)CURL_REDIR_POST_ALL);
+    SETOPT(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    SETOPT(c, CURLOPT_TCP_KEEPALIVE, 1L);
+    SETOPT(c, CURLOPT_SSL_VERIFYPEER, opts->verify_tls == 0 ? 0L : 1L);
+    SETOPT(c, CURLOPT_SSL_VERIFYHOST, opts->verify_tls == 0 ? 0L : 2L);
+    if (opts->ca_file && *opts->ca_file)
+        SETOPT(c, CURLOPT_CAINFO, opts->ca_file);
+    SETOPT(c, CURLOPT_USERAGENT,
+           opts->user_agent && *opts->user_agent ? opts->user_agent
+                                                 : "crmstream/" CRMSTREAM_VERSION);
+    SETOPT(c, CURLOPT_WRITEFUNCTION, on_body);
+    SETOPT(c, CURLOPT_WRITEDATA, c);
+    SETOPT(c, CURLOPT_HEADERFUNCTION, on_header);
+    SETOPT(c, CURLOPT_HEADERDATA, c);
+    if (auth && auth->basic_user) {
+        SETOPT(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+        SETOPT(c, CURLOPT_USERNAME, auth->basic_user);
+        SETOPT(c, CURLOPT_PASSWORD, auth->basic_password ? auth->basic_password : "");
+    }
+    if (opts->verify_tls == 0)
+        log_warn(c->source, NULL, "TLS certificate verification is disabled");
+    return c;
+fail:
+    http_client_free(c);
+    return NULL;
+}
+
+void http_client_free(http_client *c)
+{
+    if (!c)
+        return;
+    if (c->curl)
+        curl_easy_cleanup(c->curl);
+    free(c->source);
+    free(c);
+}
+
+static int has_header(const http_request *req, const char *name)
+{
+    size_t n = strlen(name);
+    for (int i = 0; i < req->n_headers; i++)
+        if (req->headers[i] && strncasecmp(req->headers[i], name, n) == 0 &&
+            req->headers[i][n] == ':')
+            return 1;
+    return 0;
+}
+
+static int slist_add(struct curl_slist **list, const char *line)
+{
+    struct curl_slist *l = curl_slist_append(*list, line);
+    if (!l)
+        return -1;
+    *list = l;
+    return 0;
+}
+
+/* Sets the per-request options. 0, or -1 with err. */
+static int prepare(http_client *c, const http_request *req, const char *method,
+                   struct curl_slist **hdrs, char *err, size_t errlen)
+{
+    const char *what = "CURLOPT_URL";
+    CURLcode rc = CURLE_OK;
+    int send_body = req->body.len > 0 || strcmp(method, "POST") == 0;
+    int head = strcmp(method, "HEAD") == 0;
+
+    for (int i = 0; i < req->n_headers; i++)
+        if (req->headers[i] && slist_add(hdrs, req->headers[i]))
+            goto oom;
+    if (send_body && !has_header(req, "Content-Type")) {
+        char ct[256];
+        snprintf(ct, sizeof(ct), "Content-Type: %s",
+                 req->content_type ? req->content_type : "application/json");
+        if (slist_add(hdrs, ct))
+            goto oom;
+    }
+    if (send_body && slist_add(hdrs, "Expect:"))
+        goto oom;
+    if (c->auth)
+        for (int i = 0; i < c->auth->n_secret_headers && i < 4; i++)
+            if (c->auth->secret_headers[i] && slist_add(hdrs, c->auth->secret_headers[i]))
+                goto oom;
+
+#define TRY(opt, val)                                                                              \
+    do {                                                                                           \
+        what = #opt;                                                                               \
+        if ((rc = curl_easy_setopt(c->curl, opt, val)) != CURLE_OK)                                \
+            goto bad;                                                                              \
+    } while (0)
+    TRY(CURLOPT_URL, req->url.data ? req->url.data : "");
+    /* Never let a redirect downgrade https to http (the secrets would travel in clear). */
+    TRY(CURLOPT_REDIR_PROTOCOLS_STR,
+        req->url.data && strncasecmp(req->url.data, "https:", 6) == 0 ? "https" : "http,https");
+    TRY(CURLOPT_HTTPHEADER, *hdrs);
+    TRY(CURLOPT_NOBODY, head ? 1L : 0L);
+    if (!head)
+        TRY(CURLOPT_HTTPGET, 1L);
+    TRY(CURLOPT_CUSTOMREQUEST, (char *)NULL);
+    if (head) {
+        /* NOBODY already made it a HEAD request */
+    } else if (send_body) {
+        TRY(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body.len);
+        TRY(CURLOPT_POSTFIELDS, req->body.data ? req->body.data : "");
+        if (strcmp(method, "POST") != 0) /* PUT, PATCH, ...: kept across redirects too */
+            TRY(CURLOPT_CUSTOMREQUEST, method);
+    } else if (strcmp(method, "GET") != 0) {
+        TRY(CURLOPT_CUSTOMREQUEST, method);
+    }
+#undef TRY
+    return 0;
+oom:
+    snprintf(err, errlen, "%s: out of memory building headers", method);
+    return -1;
+bad:
+    snprintf(err, errlen, "%s: curl_easy_setopt(%s) failed: %s", method, what,
+             curl_easy_strerror(rc));
+    return -1;
+}
+
+/* Transport errors worth retrying, with a short name for error lines; NULL when not retryable. */
+static const char *transport_kind(CURLcode rc)
+{
+    switch (rc) {
+    case CURLE_OPERATION_TIMEDOUT:
+        return "timeout";
+    case CURLE_COULDNT_CONNECT:
+        return "connection failed";
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+        return "name resolution failed";
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+        return "connection error";
+    case CURLE_PARTIAL_FILE:
+        return "partial response";
+    case CURLE_GOT_NOTHING:
+        return "empty reply";
+    case CURLE_SSL_CONNECT_ERROR:
+        return "TLS handshake failed";
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+        return "HTTP/2 error";
+    case CURLE_BAD_CONTENT_ENCODING:
+        return "bad content encoding";
+    default:
+        return NULL;
+    }
+}
+
+static void reset_attempt(http_response *resp)
+{
+    resp->status = 0;
+    response_clear_headers(resp);
+    buf_reset(&resp->body);
+}
+
+static void read_signal(http_client *c, const http_response *resp, rate_signal *sig)
+{
+    sig->wait_ms = 0;
+    sig->budget_exhausted = 0;
+    if (c->signal)
+        c->signal(resp, sig);
+    if (!c->signal || (sig->wait_ms <= 0 && !sig->budget_exhausted))
+        http_default_rate_signal(resp, sig);
+}
+
+http_result http_client_execute(http_client *c, const http_request *req, http_response *resp,
+                                volatile int *stop, int64_t *resume_at_wall_ms, char *err,
+                                size_t errlen)
+{
+    char dummy_err[8];
+    if (!err || errlen == 0) {
+        err = dummy_err;
+        errlen = sizeof(dummy_err);
+    }
+    err[0] = '\0';
+    const char *method = req->method && *req->method ? req->method : "GET";
+    char url[REDACTED_URL_MAX];
+    http_redact_url(req->url.data ? req->url.data : "", c->auth, url, sizeof(url));
+
+    response_clear_headers(resp);
+    buf_reset(&resp->body);
+    resp->status = 0;
+    resp->attempts = 0;
+    resp->wait_ms = 0;
+
+    struct curl_slist *hdrs = NULL;
+    http_result result = HTTP_TRANSPORT;
+    if (prepare(c, req, method, &hdrs, err, errlen))
+        goto done;
+
+    const http_options *o = c->opts;
+    int max_retries = o->max_retries > 0 ? o->max_retries : 0;
+    int max_rate_waits = o->max_rate_waits > 0 ? o->max_rate_waits : 0;
+    int failures = 0, rate_waits = 0;
+    c->cur = resp;
+    for (;;) {
+        int64_t waited = 0;
+        int stopped = c->rl ? ratelimit_acquire(c->rl, stop, &waited) : (stop && *stop);
+        resp->wait_ms += waited;
+        if (stopped) {
+            snprintf(err, errlen, "%s %s: stopped", method, url);
+            result = HTTP_STOPPED;
+            goto done;
+        }
+
+        reset_attempt(resp);
+        c->errbuf[0] = '\0';
+        resp->attempts++;
+        CURLcode rc = curl_easy_perform(c->curl);
+        int64_t backoff = 0;
+        if (rc != CURLE_OK) {
+            const char *kind = transport_kind(rc);
+            const char *detail = c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc);
+            reset_attempt(resp); /* a partial body is no response */
+            if (!kind || ++failures > max_retries) {
+                snprintf(err, errlen, "%s %s: %s after %d attempt%s (%s)", method, url,
+                         kind ? kind : curl_easy_strerror(rc), resp->attempts,
+                         resp->attempts == 1 ? "" : "s", detail);
+                result = HTTP_TRANSPORT;
+                goto done;
+            }
+            backoff = http_backoff_ms(o, failures - 1, next_rand01(c));
+            log_warn(c->source, NULL, "%s %s: %s (attempt %d of %d); retrying in %lld ms", method,
+                     url, kind, failures, max_retries + 1, (long long)backoff);
+        } else {
+            long status = 0;
+            CURLcode irc = curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
+            if (irc != CURLE_OK) {
+                snprintf(err, errlen, "%s %s: curl_easy_getinfo failed: %s", method, url,
+                         curl_easy_strerror(irc));
+                result = HTTP_TRANSPORT;
+                goto done;
+            }
+            resp->status = status;
+            rate_signal sig;
+            read_signal(c, resp, &sig);
+            if (sig.budget_exhausted) {
+                int64_t wait = sig.wait_ms > 0 ? sig.wait_ms : o->backoff_max_ms;
+                if (c->rl)
+                    ratelimit_pause(c->rl, wait);
+                log_warn(c->source, NULL,
+                         "API budget exhausted (HTTP %ld from %s %s); source paused for %lld ms",
+                         status, method, url, (long long)wait);
+                if (status < 200 || status > 299) {
+                    char ex[EXCERPT_MAX + 8];
+                    http_body_excerpt(resp, ex, sizeof(ex));
+                    if (resume_at_wall_ms)
+                        *resume_at_wall_ms = now_wall_ms() + wait;
+                    snprintf(err, errlen, "%s %s: HTTP %ld, API budget exhausted for %lld s: %s",
+                             method, url, status, (long long)((wait + 999) / 1000), ex);
+                    result = HTTP_BUDGET;
+                    goto done;
+                }
+                result = HTTP_OK; /* the response itself is good; the next request waits */
+                goto done;
+            }
+            if (status == 429) {
+                int64_t wait =
+                    sig.wait_ms > 0 ? sig.wait_ms : http_backoff_ms(o, rate_waits, next_rand01(c));
+                if (++rate_waits > max_rate_waits) {
+                    char ex[EXCERPT_MAX + 8];
+                    http_body_excerpt(resp, ex, sizeof(ex));
+                    snprintf(err, errlen,
+                             "%s %s: HTTP 429 after %d attempts (%d rate-limit waits): %s", method,
+                             url, resp->attempts, rate_waits - 1, ex);
+                    result = HTTP_TRANSPORT;
+                    goto done;
+                }
+                if (c->rl)
+                    ratelimit_pause(c->rl, wait);
+                else
+                    backoff = wait;
+                log_warn(c->source, NULL,
+                         "rate limited (HTTP 429 from %s %s); source waits %lld ms (wait %d of %d)",
+                         method, url, (long long)wait, rate_waits, max_rate_waits);
+            } else if (status >= 500 && status <= 599) {
+                if (sig.wait_ms > 0 && c->rl) /* e.g. remaining: 0 on an error response */
+                    ratelimit_pause(c->rl, sig.wait_ms);
+                if (++failures > max_retries) {
+                    char ex[EXCERPT_MAX + 8];
+                    http_body_excerpt(resp, ex, sizeof(ex));
+                    snprintf(err, errlen, "%s %s: HTTP %ld after %d attempts: %s", method, url,
+                             status, resp->attempts, ex);
+                    result = HTTP_TRANSPORT;
+                    goto done;
+                }
+                backoff = http_backoff_ms(o, failures - 1, next_rand01(c));
+                /* A 503 may say when to come back; honour it within the backoff cap. */
+                int64_t ra = http_parse_retry_after(http_response_header(resp, "retry-after"),
+                                                    now_wall_ms());
+                if (ra > backoff)
+                    backoff = ra < o->backoff_max_ms ? ra : o->backoff_max_ms;
+                log_warn(c->source, NULL, "%s %s: HTTP %ld (attempt %d of %d); retrying in %lld ms",
+                         method, url, status, failures, max_retries + 1, (long long)backoff);
+            } else {
+                if (sig.wait_ms > 0 && c->rl) {
+                    ratelimit_pause(c->rl, sig.wait_ms);
+                    log_info(c->source, NULL,
+                             "rate-limit budget at 0 (HTTP %ld from %s %s); source waits %lld ms",
+                             status, method, url, (long long)sig.wait_ms);
+                }
+                result = HTTP_OK;
+                goto done;
+            }
+        }
+        if (backoff > 0) {
+            int64_t t0 = now_monotonic_ms();
+            int s = sleep_interruptible(backoff, stop);
+            resp->wait_ms += now_monotonic_ms() - t0;
+            if (s) {
+                snprintf(err, errlen, "%s %s: stopped", method, url);
+                result = HTTP_STOPPED;
+                goto done;
+            }
+        }
+    }
+done:
+    c->cur = NULL;
+    /* Drop the pointers into req and our list before freeing it (the handle outlives both). */
+    if (curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL) != CURLE_OK)
+        log_error(c->source, NULL, "curl_easy_setopt(CURLOPT_HTTPHEADER) failed");
+    curl_slist_free_all(hdrs);
+    return result;
+}

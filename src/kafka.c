@@ -1,0 +1,602 @@
+/* kafka.c — librdkafka producer wrapper: page commits in transactions (exactly-once) or with
+ * acknowledgement-ordered state writes (at-least-once), topic creation and reachability probes. */
+#include "kafka.h"
+
+#include <librdkafka/rdkafka.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "util.h"
+
+/* ---- batches ----------------------------------------------------------------------------- */
+
+typedef struct kafka_msg {
+    char *topic;
+    char *key;
+    size_t key_len;
+    char *value; /* NULL: tombstone */
+    size_t value_len;
+} kafka_msg;
+
+struct kafka_batch {
+    kafka_msg *msgs;
+    size_t n, cap;
+    size_t bytes;
+};
+
+kafka_batch *kafka_batch_new(void)
+{
+    return xcalloc(1, sizeof(kafka_batch));
+}
+
+void kafka_batch_clear(kafka_batch *b)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        free(b->msgs[i].topic);
+        free(b->msgs[i].key);
+        free(b->msgs[i].value);
+    }
+    b->n = 0;
+    b->bytes = 0;
+}
+
+void kafka_batch_free(kafka_batch *b)
+{
+    if (!b)
+        return;
+    kafka_batch_clear(b);
+    free(b->msgs);
+    free(b);
+}
+
+size_t kafka_batch_count(const kafka_batch *b)
+{
+    return b->n;
+}
+
+size_t kafka_batch_bytes(const kafka_batch *b)
+{
+    return b->bytes;
+}
+
+static char *copy_bytes(const void *p, size_t n)
+{
+    char *c = xmalloc(n + 1);
+    memcpy(c, p, n);
+    c[n] = '\0';
+    return c;
+}
+
+void kafka_batch_add(kafka_batch *b, const char *topic, const void *key, size_t key_len,
+                     const void *value, size_t value_len)
+{
+    if (b->n == b->cap) {
+        b->cap = b->cap ? b->cap * 2 : 64;
+        b->msgs = xrealloc(b->msgs, b->cap * sizeof(kafka_msg));
+    }
+    kafka_msg *m = &b->msgs[b->n++];
+    m->topic = xstrdup(topic);
+    m->key = copy_bytes(key, key_len);
+    m->key_len = key_len;
+    m->value = value ? copy_bytes(value, value_len) : NULL;
+    m->value_len = value ? value_len : 0;
+    b->bytes += key_len + m->value_len;
+}
+
+/* ---- delivery tracking ------------------------------------------------------------------- */
+
+/* Heap-allocated: when a commit gives up (shutdown) before every report arrived, the tracker is
+ * orphaned and the last delivery report frees it. */
+typedef struct tracker {
+    pthread_mutex_t lock;
+    pthread_cond_t done;
+    size_t pending;
+    int failed;
+    int orphaned;
+    char error[256];
+} tracker;
+
+static tracker *tracker_new(size_t pending)
+{
+    tracker *t = xcalloc(1, sizeof(*t));
+    pthread_mutex_init(&t->lock, NULL);
+    pthread_cond_init(&t->done, NULL);
+    t->pending = pending;
+    return t;
+}
+
+static void tracker_destroy(tracker *t)
+{
+    pthread_mutex_destroy(&t->lock);
+    pthread_cond_destroy(&t->done);
+    free(t);
+}
+
+/* Frees t now, or hands it to the last outstanding delivery report. */
+static void tracker_release(tracker *t)
+{
+    pthread_mutex_lock(&t->lock);
+    int outstanding = t->pending > 0;
+    if (outstanding)
+        t->orphaned = 1;
+    pthread_mutex_unlock(&t->lock);
+    if (!outstanding)
+        tracker_destroy(t);
+}
+
+/* Waits until every message is acknowledged or failed. 0 when all succeeded. After *stop is set
+ * it waits at most stop_grace_ms more. */
+static int tracker_wait(tracker *t, volatile int *stop, int64_t stop_grace_ms)
+{
+    int64_t deadline = -1;
+    pthread_mutex_lock(&t->lock);
+    while (t->pending > 0) {
+        if (stop && *stop && deadline < 0)
+            deadline = now_monotonic_ms() + stop_grace_ms;
+        if (deadline >= 0 && now_monotonic_ms() > deadline)
+            break;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 50 * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&t->done, &t->lock, &ts);
+    }
+    int ok = t->pending == 0 && !t->failed;
+    pthread_mutex_unlock(&t->lock);
+    return ok ? 0 : -1;
+}
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)rk;
+    (void)opaque;
+    tracker *t = m->_private;
+    if (!t)
+        return;
+    pthread_mutex_lock(&t->lock);
+    if (m->err && !t->failed) {
+        t->failed = 1;
+        snprintf(t->error, sizeof(t->error), "delivery to %s failed: %s",
+                 rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
+    }
+    if (t->pending > 0)
+        t->pending--;
+    int free_now = t->pending == 0 && t->orphaned;
+    if (t->pending == 0)
+        pthread_cond_broadcast(&t->done);
+    pthread_mutex_unlock(&t->lock);
+    if (free_now)
+        tracker_destroy(t);
+}
+
+/* ---- producer ---------------------------------------------------------------------------- */
+
+struct kafka_producer {
+    rd_kafka_t *rk;
+    int transactional;
+    int txn_timeout_ms;
+    char *source;
+    pthread_mutex_t txn_lock;
+    pthread_t poller;
+    volatile int closing;
+    volatile int fatal;
+    volatile int fenced;
+    char fatal_reason[512];
+};
+
+static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    kafka_producer *p = opaque;
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        char buf[512];
+        rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk, buf, sizeof(buf));
+        snprintf(p->fatal_reason, sizeof(p->fatal_reason), "%s", buf);
+        if (orig == RD_KAFKA_RESP_ERR__FENCED || orig == RD_KAFKA_RESP_ERR_PRODUCER_FENCED ||
+            orig == RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH)
+            p->fenced = 1;
+        p->fatal = 1;
+        log_error(p->source, NULL, "kafka fatal error: %s", buf);
+        return;
+    }
+    log_warn(p->source, NULL, "kafka: %s: %s", rd_kafka_err2name(err), reason);
+}
+
+static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *msg)
+{
+    (void)rk;
+    log_event(level <= 3 ? LOG_ERROR : level <= 4 ? LOG_WARN : LOG_DEBUG, NULL, NULL,
+              "librdkafka %s: %s", fac, msg);
+}
+
+static void *poll_loop(void *arg)
+{
+    kafka_producer *p = arg;
+    while (!p->closing)
+        rd_kafka_poll(p->rk, 100);
+    return NULL;
+}
+
+int kafka_conf_apply(rd_kafka_conf_t *conf, const kafka_config *kc, const char *const *defaults,
+                     char *err, size_t errlen)
+{
+    char errstr[512];
+    for (int i = 0; defaults && defaults[i]; i += 2) {
+        if (rd_kafka_conf_set(conf, defaults[i], defaults[i + 1], errstr, sizeof(errstr)) !=
+            RD_KAFKA_CONF_OK) {
+            snprintf(err, errlen, "kafka property %s: %s", defaults[i], errstr);
+            return -1;
+        }
+    }
+    for (int i = 0; i < kc->n_properties; i++) {
+        if (rd_kafka_conf_set(conf, kc->properties[i].key, kc->properties[i].value, errstr,
+                              sizeof(errstr)) != RD_KAFKA_CONF_OK) {
+            snprintf(err, errlen, "line %d: kafka.properties: %s: %s", kc->properties[i].line,
+                     kc->properties[i].key, errstr);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+kafka_producer *kafka_producer_new(const kafka_config *kc, const char *source_name, char *err,
+                                   size_t errlen)
+{
+    kafka_producer *p = xcalloc(1, sizeof(*p));
+    p->source = xstrdup(source_name);
+    p->transactional = kc->delivery == DELIVERY_EXACTLY_ONCE;
+    p->txn_timeout_ms = kc->transaction_timeout_ms;
+    pthread_mutex_init(&p->txn_lock, NULL);
+
+    char client_id[256], txn_id[256], txn_timeout[32];
+    snprintf(client_id, sizeof(client_id), "crmstream-%s", source_name);
+    snprintf(txn_id, sizeof(txn_id), "crmstream-%s", source_name);
+    snprintf(txn_timeout, sizeof(txn_timeout), "%d", kc->transaction_timeout_ms);
+    const char *defaults[] = {"bootstrap.servers",
+                              kc->bootstrap_servers,
+                              "client.id",
+                              client_id,
+                              "enable.idempotence",
+                              "true",
+                              "acks",
+                              "all",
+                              "linger.ms",
+                              "20",
+                              "compression.codec",
+                              "lz4",
+                              "partitioner",
+                              "murmur2_random",
+                              p->transactional ? "transactional.id" : NULL,
+                              txn_id,
+                              "transaction.timeout.ms",
+                              txn_timeout,
+                              NULL};
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (kafka_conf_apply(conf, kc, defaults, err, errlen)) {
+        rd_kafka_conf_destroy(conf);
+        goto fail;
+    }
+    rd_kafka_conf_set_opaque(conf, p);
+    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    rd_kafka_conf_set_error_cb(conf, on_error);
+    rd_kafka_conf_set_log_cb(conf, on_log);
+    char errstr[512];
+    p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+    if (!p->rk) {
+        rd_kafka_conf_destroy(conf);
+        snprintf(err, errlen, "kafka producer: %s", errstr);
+        goto fail;
+    }
+    if (pthread_create(&p->poller, NULL, poll_loop, p) != 0) {
+        snprintf(err, errlen, "kafka producer: cannot start poll thread");
+        rd_kafka_destroy(p->rk);
+        goto fail;
+    }
+    if (p->transactional) {
+        rd_kafka_error_t *e = rd_kafka_init_transactions(p->rk, 60000);
+        if (e) {
+            snprintf(err, errlen, "kafka init_transactions (transactional.id %s): %s", txn_id,
+                     rd_kafka_error_string(e));
+            rd_kafka_error_destroy(e);
+            p->closing = 1;
+            pthread_join(p->poller, NULL);
+            rd_kafka_destroy(p->rk);
+            goto fail;
+        }
+    }
+    return p;
+fail:
+    pthread_mutex_destroy(&p->txn_lock);
+    free(p->source);
+    free(p);
+    return NULL;
+}
+
+void kafka_producer_free(kafka_producer *p, int timeout_ms)
+{
+    if (!p)
+        return;
+    if (!p->fatal) {
+        rd_kafka_resp_err_t e = rd_kafka_flush(p->rk, timeout_ms);
+        if (e)
+            log_warn(p->source, NULL, "kafka flush on close: %s", rd_kafka_err2str(e));
+    }
+    p->closing = 1;
+    pthread_join(p->poller, NULL);
+    rd_kafka_destroy(p->rk);
+    pthread_mutex_destroy(&p->txn_lock);
+    free(p->source);
+    free(p);
+}
+
+int kafka_is_fatal(kafka_producer *p)
+{
+    return p->fatal;
+}
+
+int kafka_is_fenced(kafka_producer *p)
+{
+    return p->fenced;
+}
+
+const char *kafka_fatal_reason(kafka_producer *p)
+{
+    return p->fatal_reason;
+}
+
+/* Produces every message of b, tracked by t when non-NULL. Blocks on a full queue. */
+static int produce_batch(kafka_producer *p, kafka_batch *b, tracker *t, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        kafka_msg *m = &b->msgs[i];
+        for (;;) {
+            rd_kafka_resp_err_t e = rd_kafka_producev(
+                p->rk, RD_KAFKA_V_TOPIC(m->topic), RD_KAFKA_V_KEY(m->key, m->key_len),
+                RD_KAFKA_V_VALUE(m->value, m->value_len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                RD_KAFKA_V_OPAQUE(t), RD_KAFKA_V_END);
+            if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
+                break;
+            if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL && !p->fatal) {
+                struct timespec ts = {0, 10 * 1000000};
+                nanosleep(&ts, NULL);
+                continue;
+            }
+            snprintf(err, errlen, "produce to %s: %s", m->topic, rd_kafka_err2str(e));
+            if (t) {
+                /* The messages never queued will never be reported. */
+                pthread_mutex_lock(&t->lock);
+                t->pending -= b->n - i;
+                t->failed = 1;
+                pthread_cond_broadcast(&t->done);
+                pthread_mutex_unlock(&t->lock);
+            }
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static kafka_result commit_at_least_once(kafka_producer *p, kafka_batch *data, kafka_batch *state,
+                                         volatile int *stop, char *err, size_t errlen)
+{
+    kafka_batch *parts[2] = {data, state};
+    for (int i = 0; i < 2; i++) {
+        if (!parts[i] || parts[i]->n == 0)
+            continue;
+        tracker *t = tracker_new(parts[i]->n);
+        int rc = produce_batch(p, parts[i], t, err, errlen);
+        int waited = tracker_wait(t, stop, 8000);
+        if (rc == 0 && waited != 0)
+            snprintf(err, errlen, "%s", t->failed ? t->error : "stopped before acknowledgement");
+        tracker_release(t);
+        if (rc || waited)
+            return p->fatal ? KAFKA_FATAL : KAFKA_RETRY;
+    }
+    return KAFKA_OK;
+}
+
+static kafka_result txn_error(kafka_producer *p, rd_kafka_error_t *e, const char *what, char *err,
+                              size_t errlen)
+{
+    snprintf(err, errlen, "%s: %s", what, rd_kafka_error_string(e));
+    kafka_result r = KAFKA_RETRY;
+    if (rd_kafka_error_is_fatal(e)) {
+        p->fatal = 1;
+        if (rd_kafka_error_code(e) == RD_KAFKA_RESP_ERR__FENCED ||
+            rd_kafka_error_code(e) == RD_KAFKA_RESP_ERR_PRODUCER_FENCED)
+            p->fenced = 1;
+        snprintf(p->fatal_reason, sizeof(p->fatal_reason), "%s", rd_kafka_error_string(e));
+        r = KAFKA_FATAL;
+    }
+    rd_kafka_error_destroy(e);
+    return r;
+}
+
+static void abort_quietly(kafka_producer *p)
+{
+    rd_kafka_error_t *e = rd_kafka_abort_transaction(p->rk, 10000);
+    if (e) {
+        log_warn(p->source, NULL, "kafka abort_transaction: %s", rd_kafka_error_string(e));
+        if (rd_kafka_error_is_fatal(e))
+            p->fatal = 1;
+        rd_kafka_error_destroy(e);
+    }
+}
+
+static kafka_result commit_exactly_once(kafka_producer *p, kafka_batch *data, kafka_batch *state,
+                                        volatile int *stop, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&p->txn_lock);
+    kafka_result r = KAFKA_OK;
+    rd_kafka_error_t *e = rd_kafka_begin_transaction(p->rk);
+    if (e) {
+        r = txn_error(p, e, "begin_transaction", err, errlen);
+        goto out;
+    }
+    if ((data && produce_batch(p, data, NULL, err, errlen)) ||
+        (state && produce_batch(p, state, NULL, err, errlen))) {
+        abort_quietly(p);
+        r = p->fatal ? KAFKA_FATAL : KAFKA_RETRY;
+        goto out;
+    }
+    for (;;) {
+        e = rd_kafka_commit_transaction(p->rk, 15000);
+        if (!e)
+            break;
+        if (rd_kafka_error_is_retriable(e) && !rd_kafka_error_is_fatal(e) && !(stop && *stop)) {
+            log_warn(p->source, NULL, "kafka commit_transaction will be retried: %s",
+                     rd_kafka_error_string(e));
+            rd_kafka_error_destroy(e);
+            continue;
+        }
+        int needs_abort = rd_kafka_error_txn_requires_abort(e) || rd_kafka_error_is_retriable(e);
+        r = txn_error(p, e, "commit_transaction", err, errlen);
+        if (r != KAFKA_FATAL && needs_abort)
+            abort_quietly(p);
+        break;
+    }
+out:
+    pthread_mutex_unlock(&p->txn_lock);
+    if (r != KAFKA_OK && p->fatal)
+        r = KAFKA_FATAL;
+    return r;
+}
+
+kafka_result kafka_commit(kafka_producer *p, kafka_batch *data, kafka_batch *state,
+                          volatile int *stop, char *err, size_t errlen)
+{
+    if (p->fatal) {
+        snprintf(err, errlen, "producer is in a fatal state: %s", p->fatal_reason);
+        return KAFKA_FATAL;
+    }
+    if (p->transactional)
+        return commit_exactly_once(p, data, state, stop, err, errlen);
+    return commit_at_least_once(p, data, state, stop, err, errlen);
+}
+
+/* ---- admin ------------------------------------------------------------------------------- */
+
+static rd_kafka_t *admin_client(const kafka_config *kc, char *err, size_t errlen)
+{
+    const char *defaults[] = {"bootstrap.servers", kc->bootstrap_servers, "client.id",
+                              "crmstream-admin", NULL};
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    /* Only connection-related user properties matter here; producer-only ones are ignored by
+     * librdkafka for this handle type, so applying them all is fine. */
+    if (kafka_conf_apply(conf, kc, defaults, err, errlen)) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rd_kafka_conf_set_log_cb(conf, on_log);
+    char errstr[512];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+    if (!rk) {
+        rd_kafka_conf_destroy(conf);
+        snprintf(err, errlen, "kafka client: %s", errstr);
+    }
+    return rk;
+}
+
+int kafka_probe(const kafka_config *kc, int timeout_ms, char *err, size_t errlen)
+{
+    rd_kafka_t *rk = admin_client(kc, err, errlen);
+    if (!rk)
+        return -1;
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, NULL, &md, timeout_ms);
+    int n = -1;
+    if (e)
+        snprintf(err, errlen, "kafka %s unreachable: %s", kc->bootstrap_servers,
+                 rd_kafka_err2str(e));
+    else
+        n = md->broker_cnt;
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    rd_kafka_destroy(rk);
+    return n;
+}
+
+static int set_topic_config(rd_kafka_NewTopic_t *nt, const char *k, const char *v, char *err,
+                            size_t errlen)
+{
+    if (rd_kafka_NewTopic_set_config(nt, k, v) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        snprintf(err, errlen, "topic config %s=%s rejected", k, v);
+        return -1;
+    }
+    return 0;
+}
+
+int kafka_ensure_topics(const kafka_config *kc, const char *const *topics, int n, int compact,
+                        char *err, size_t errlen)
+{
+    if (n == 0)
+        return 0;
+    rd_kafka_t *rk = admin_client(kc, err, errlen);
+    if (!rk)
+        return -1;
+    int rc = -1;
+    rd_kafka_NewTopic_t **nts = xcalloc((size_t)n, sizeof(*nts));
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_AdminOptions_t *opts = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+    char errstr[512];
+    if (rd_kafka_AdminOptions_set_operation_timeout(opts, 30000, errstr, sizeof(errstr)) ||
+        rd_kafka_AdminOptions_set_request_timeout(opts, 30000, errstr, sizeof(errstr))) {
+        snprintf(err, errlen, "admin options: %s", errstr);
+        goto out;
+    }
+    for (int i = 0; i < n; i++) {
+        nts[i] = rd_kafka_NewTopic_new(topics[i], compact ? 1 : kc->topic_partitions,
+                                       kc->replication_factor, errstr, sizeof(errstr));
+        if (!nts[i]) {
+            snprintf(err, errlen, "topic %s: %s", topics[i], errstr);
+            goto out;
+        }
+        if (compact && set_topic_config(nts[i], "cleanup.policy", "compact", err, errlen))
+            goto out;
+        for (int j = 0; !compact && j < kc->n_topic_config; j++)
+            if (set_topic_config(nts[i], kc->topic_config[j].key, kc->topic_config[j].value, err,
+                                 errlen))
+                goto out;
+    }
+    rd_kafka_CreateTopics(rk, nts, (size_t)n, opts, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 40000);
+    if (!ev) {
+        snprintf(err, errlen, "kafka %s: no answer to CreateTopics within 40 s",
+                 kc->bootstrap_servers);
+        goto out;
+    }
+    if (rd_kafka_event_error(ev)) {
+        snprintf(err, errlen, "kafka CreateTopics: %s", rd_kafka_event_error_string(ev));
+        rd_kafka_event_destroy(ev);
+        goto out;
+    }
+    const rd_kafka_CreateTopics_result_t *res = rd_kafka_event_CreateTopics_result(ev);
+    size_t cnt = 0;
+    const rd_kafka_topic_result_t **trs = rd_kafka_CreateTopics_result_topics(res, &cnt);
+    rc = 0;
+    for (size_t i = 0; i < cnt; i++) {
+        rd_kafka_resp_err_t te = rd_kafka_topic_result_error(trs[i]);
+        if (te == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            log_info(NULL, NULL, "created topic %s", rd_kafka_topic_result_name(trs[i]));
+        } else if (te != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+            snprintf(err, errlen, "cannot create topic %s: %s", rd_kafka_topic_result_name(trs[i]),
+                     rd_kafka_topic_result_error_string(trs[i]) ?: rd_kafka_err2str(te));
+            rc = -1;
+        }
+    }
+    rd_kafka_event_destroy(ev);
+out:
+    for (int i = 0; i < n; i++)
+        if (nts[i])
+            rd_kafka_NewTopic_destroy(nts[i]);
+    free(nts);
+    rd_kafka_AdminOptions_destroy(opts);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_destroy(rk);
+    return rc;
+}

@@ -1,0 +1,64 @@
+/* kafka.h — one producer per source, committing pages atomically.
+ *
+ * A page is two batches: its data messages (change events, tombstones) and its state messages
+ * (bookmark, dedupe entries). kafka_commit() makes them durable together:
+ *  - exactly-once: one transaction holding both (transactional.id = "crmstream-<source>", so a
+ *    second instance fences the first);
+ *  - at-least-once: data first, and only when every data message is acknowledged the state
+ *    messages, so the state topic never runs ahead of acknowledged data.
+ * The producer is shared by the source's table threads; transactions are serialized. */
+#ifndef CRM_KAFKA_H
+#define CRM_KAFKA_H
+
+#include <stddef.h>
+
+#include "config.h"
+
+typedef struct kafka_batch kafka_batch;
+
+kafka_batch *kafka_batch_new(void);
+void kafka_batch_free(kafka_batch *b);
+void kafka_batch_clear(kafka_batch *b);
+size_t kafka_batch_count(const kafka_batch *b);
+size_t kafka_batch_bytes(const kafka_batch *b);
+/* Copies topic, key and value; value NULL = tombstone. */
+void kafka_batch_add(kafka_batch *b, const char *topic, const void *key, size_t key_len,
+                     const void *value, size_t value_len);
+
+typedef struct kafka_producer kafka_producer;
+
+typedef enum {
+    KAFKA_OK = 0,
+    KAFKA_RETRY = -1, /* nothing of the page is committed; the caller rewinds and retries */
+    KAFKA_FATAL = -2, /* fenced or a fatal producer error: the source must stop */
+} kafka_result;
+
+/* Creates the producer (and in exactly-once mode runs init_transactions, fencing any older
+ * instance). NULL + err on failure. */
+kafka_producer *kafka_producer_new(const kafka_config *kc, const char *source_name, char *err,
+                                   size_t errlen);
+/* Flushes (bounded by timeout_ms) and destroys. */
+void kafka_producer_free(kafka_producer *p, int timeout_ms);
+
+kafka_result kafka_commit(kafka_producer *p, kafka_batch *data, kafka_batch *state,
+                          volatile int *stop, char *err, size_t errlen);
+
+/* 1 after a fatal error (e.g. fenced); the message is in kafka_fatal_reason(). */
+int kafka_is_fatal(kafka_producer *p);
+int kafka_is_fenced(kafka_producer *p);
+const char *kafka_fatal_reason(kafka_producer *p);
+
+/* Creates topics that do not exist yet (partitions/replication/configs from kc; `compact`
+ * forces cleanup.policy=compact). Returns 0, or -1 with err naming the topic. */
+int kafka_ensure_topics(const kafka_config *kc, const char *const *topics, int n, int compact,
+                        char *err, size_t errlen);
+
+/* Broker count from a metadata request, or -1 with err set. */
+int kafka_probe(const kafka_config *kc, int timeout_ms, char *err, size_t errlen);
+
+/* Applies librdkafka properties: the given defaults, then kc->properties (user wins). */
+struct rd_kafka_conf_s;
+int kafka_conf_apply(struct rd_kafka_conf_s *conf, const kafka_config *kc, const char *const *defaults,
+                     char *err, size_t errlen);
+
+#endif

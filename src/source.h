@@ -1,0 +1,19 @@
+/* source.h — a configured source: its connector, resolved options (secrets read from the
+ * environment), credentials, HTTP options and the rate limiter its tables share. */
+#ifndef CRM_SOURCE_H
+#define CRM_SOURCE_H
+
+#include "config.h"
+#include "connector.h"
+#include "ratelimit.h"
+
+/* Builds a source from its config; calls the connector's source_init. NULL + err on failure. */
+source *source_new(const source_config *cfg, char *err, size_t errlen);
+void source_free(source *src);
+
+const connector *source_connector(const source *src);
+const source_config *source_config_of(const source *src);
+const http_options *source_http_options(const source *src);
+ratelimit *source_ratelimit(source *src);
+
+#endif

@@ -1,0 +1,701 @@
+/* sync.c — one table's sync passes: request pages through the connector, turn records into
+ * deduplicated change events and deletes, and commit each page with its bookmark.
+ *
+ * Invariant: in-memory dedupe maps and bookmarks change only after Kafka accepted the page
+ * (transaction committed, or every message acknowledged before the state records), so a failed
+ * commit rewinds to the last committed paging state and loses nothing. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crm_time.h"
+#include "engine.h"
+#include "log.h"
+#include "table_run.h"
+
+#define PARSE_ATTEMPTS 3
+#define COMMIT_ATTEMPTS 5
+#define MAX_LOCKED 16
+
+typedef struct change {
+    table_run *t;
+    char *pk;
+    size_t len;
+    uint64_t hash;
+    int is_delete;
+} change;
+
+/* Everything one page (or the end of a pass) commits together. */
+typedef struct page_work {
+    table_run *self;
+    kafka_batch *data;
+    kafka_batch *state;
+    change *changes;
+    size_t n_changes, cap_changes;
+    dedupe *in_page; /* pk -> hash of what this page already emitted */
+    table_run *locked[MAX_LOCKED];
+    int n_locked;
+    buf key, val;
+    int64_t page_max_ms;
+    int snapshot;
+    int mark; /* reconciliation round active: mark keys seen */
+} page_work;
+
+static void work_init(page_work *w, table_run *t)
+{
+    memset(w, 0, sizeof(*w));
+    w->self = t;
+    w->data = kafka_batch_new();
+    w->state = kafka_batch_new();
+    w->in_page = dedupe_new();
+    buf_init(&w->key);
+    buf_init(&w->val);
+    w->page_max_ms = CRM_TIME_NONE;
+}
+
+static void work_reset(page_work *w)
+{
+    kafka_batch_clear(w->data);
+    kafka_batch_clear(w->state);
+    for (size_t i = 0; i < w->n_changes; i++)
+        free(w->changes[i].pk);
+    w->n_changes = 0;
+    dedupe_free(w->in_page);
+    w->in_page = dedupe_new();
+    w->page_max_ms = CRM_TIME_NONE;
+}
+
+static void work_free(page_work *w)
+{
+    work_reset(w);
+    kafka_batch_free(w->data);
+    kafka_batch_free(w->state);
+    dedupe_free(w->in_page);
+    free(w->changes);
+    buf_free(&w->key);
+    buf_free(&w->val);
+}
+
+static void add_change(page_work *w, table_run *t, const char *pk, size_t len, uint64_t hash,
+                       int is_delete)
+{
+    if (w->n_changes == w->cap_changes) {
+        w->cap_changes = w->cap_changes ? w->cap_changes * 2 : 256;
+        w->changes = xrealloc(w->changes, w->cap_changes * sizeof(change));
+    }
+    change *c = &w->changes[w->n_changes++];
+    c->t = t;
+    c->pk = xmalloc(len + 1);
+    memcpy(c->pk, pk, len);
+    c->pk[len] = '\0';
+    c->len = len;
+    c->hash = hash;
+    c->is_delete = is_delete;
+}
+
+/* Locks another table of the source for the rest of the page (delete feeds). */
+static int lock_target(page_work *w, table_run *target)
+{
+    if (target == w->self)
+        return 0;
+    for (int i = 0; i < w->n_locked; i++)
+        if (w->locked[i] == target)
+            return 0;
+    if (w->n_locked == MAX_LOCKED)
+        return -1;
+    pthread_mutex_lock(&target->lock);
+    w->locked[w->n_locked++] = target;
+    return 0;
+}
+
+static void unlock_targets(page_work *w)
+{
+    for (int i = 0; i < w->n_locked; i++)
+        pthread_mutex_unlock(&w->locked[i]->lock);
+    w->n_locked = 0;
+}
+
+/* Primary key as text: strings as they are, integers in decimal. */
+static int pk_text(const json_t *v, buf *out)
+{
+    buf_reset(out);
+    if (json_is_string(v))
+        return buf_append(out, json_string_value(v), json_string_length(v));
+    if (json_is_integer(v))
+        return buf_printf(out, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    return -1;
+}
+
+/* Replication-key value in ms: timestamp strings, or epoch seconds (ms when > 1e11). */
+static int64_t json_time_ms(const json_t *v)
+{
+    int64_t ms;
+    if (json_is_string(v))
+        return crm_time_parse(json_string_value(v), &ms) ? CRM_TIME_NONE : ms;
+    if (json_is_number(v)) {
+        double d = json_number_value(v);
+        return d > 1e11 ? (int64_t)d : (int64_t)(d * 1000);
+    }
+    return CRM_TIME_NONE;
+}
+
+static void meta_for(const table_run *t, event_meta *m, const char *rvalue, int64_t rts)
+{
+    m->connector = source_connector(t->sr->src)->name;
+    m->account = source_name(t->sr->src);
+    m->table = t->def->name;
+    m->replication_key = t->def->replication_key;
+    m->replication_value = rvalue;
+    m->source_ts_ms = rts;
+    m->ts_ms = now_wall_ms();
+}
+
+static void add_dedupe_state(page_work *w, table_run *t, const char *pk, size_t len,
+                             const uint64_t *hash)
+{
+    state_key_dedupe(&w->key, source_name(t->sr->src), t->def->name, pk, len);
+    char hex[17];
+    if (hash)
+        snprintf(hex, sizeof(hex), "%016" PRIx64, *hash);
+    kafka_batch_add(w->state, t->sr->cfg->kafka.state_topic, w->key.data, w->key.len, hash ? hex : NULL, hash ? 16 : 0);
+}
+
+static int emit_record(page_work *w, const json_t *rec, char *err, size_t errlen)
+{
+    table_run *t = w->self;
+    buf pk;
+    buf_init(&pk);
+    int rc = -1;
+    if (!json_is_object(rec) || pk_text(json_object_get(rec, t->def->primary_key), &pk)) {
+        snprintf(err, errlen, "record without a usable primary key \"%s\"", t->def->primary_key);
+        goto out;
+    }
+    uint64_t hash, old;
+    if (event_set_after(t->codec, rec, &hash, err, errlen)) {
+        char e2[600];
+        snprintf(e2, sizeof(e2), "record %s=%s: %s", t->def->primary_key, pk.data, err);
+        snprintf(err, errlen, "%s", e2);
+        goto out;
+    }
+    int64_t rts = CRM_TIME_NONE;
+    char rvalue[40];
+    if (t->def->replication_key) {
+        rts = json_time_ms(json_object_get(rec, t->def->replication_key));
+        if (rts != CRM_TIME_NONE && (w->page_max_ms == CRM_TIME_NONE || rts > w->page_max_ms))
+            w->page_max_ms = rts;
+        if (rts != CRM_TIME_NONE)
+            crm_time_format(rts, rvalue, sizeof(rvalue));
+    }
+    if (w->mark)
+        dedupe_mark(t->dd, pk.data, pk.len);
+    int in_page = dedupe_get(w->in_page, pk.data, pk.len, &old);
+    int known = !in_page && dedupe_get(t->dd, pk.data, pk.len, &old);
+    if ((in_page || known) && old == hash) {
+        t->unchanged++;
+        rc = 0;
+        goto out;
+    }
+    char op = (in_page || known) ? 'u' : (w->snapshot ? 'r' : 'c');
+    event_meta m;
+    meta_for(t, &m, rts != CRM_TIME_NONE ? rvalue : NULL, rts);
+    if (event_encode(t->codec, op, &m, &w->val, err, errlen))
+        goto out;
+    kafka_batch_add(w->data, t->topic, pk.data, pk.len, w->val.data, w->val.len);
+    add_dedupe_state(w, t, pk.data, pk.len, &hash);
+    add_change(w, t, pk.data, pk.len, hash, 0);
+    dedupe_put(w->in_page, pk.data, pk.len, hash);
+    rc = 0;
+out:
+    buf_free(&pk);
+    return rc;
+}
+
+/* A delete event plus a tombstone for a key the target table has published. */
+static int emit_delete(page_work *w, table_run *target, const char *pk, size_t len,
+                       const json_t *before, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < w->n_changes; i++)
+        if (w->changes[i].t == target && w->changes[i].is_delete && w->changes[i].len == len &&
+            memcmp(w->changes[i].pk, pk, len) == 0)
+            return 0;
+    if (!dedupe_get(target->dd, pk, len, NULL))
+        return 0; /* never published (or already deleted): nothing to retract */
+    if (event_set_before(target->codec, json_is_object(before) ? before : NULL, err, errlen)) {
+        /* A partial before image must not block the delete: publish it without. */
+        log_warn(source_name(target->sr->src), target->def->name,
+                 "delete of %.*s: before image dropped: %s", (int)len, pk, err);
+        if (event_set_before(target->codec, NULL, err, errlen))
+            return -1;
+    }
+    event_meta m;
+    meta_for(target, &m, NULL, CRM_TIME_NONE);
+    m.replication_key = NULL;
+    if (event_encode(target->codec, 'd', &m, &w->val, err, errlen))
+        return -1;
+    kafka_batch_add(w->data, target->topic, pk, len, w->val.data, w->val.len);
+    kafka_batch_add(w->data, target->topic, pk, len, NULL, 0);
+    add_dedupe_state(w, target, pk, len, NULL);
+    add_change(w, target, pk, len, 0, 1);
+    return 0;
+}
+
+static int emit_feed_deletes(page_work *w, const json_t *deletes, char *err, size_t errlen)
+{
+    size_t i;
+    json_t *d;
+    buf pk;
+    buf_init(&pk);
+    json_array_foreach(deletes, i, d)
+    {
+        const char *tname = json_string_value(json_object_get(d, "table"));
+        table_run *target = tname ? source_run_table(w->self->sr, tname) : NULL;
+        if (!target || pk_text(json_object_get(d, "id"), &pk))
+            continue; /* table not enabled here, or no usable id */
+        if (lock_target(w, target)) {
+            snprintf(err, errlen, "a page deletes from too many tables");
+            buf_free(&pk);
+            return -1;
+        }
+        if (emit_delete(w, target, pk.data, pk.len, json_object_get(d, "before"), err, errlen)) {
+            buf_free(&pk);
+            return -1;
+        }
+    }
+    buf_free(&pk);
+    return 0;
+}
+
+static void add_bookmark_state(page_work *w, const state_bookmark *bm)
+{
+    table_run *t = w->self;
+    state_key_bookmark(&w->key, source_name(t->sr->src), t->def->name);
+    state_bookmark_format(bm, &w->val);
+    kafka_batch_add(w->state, t->sr->cfg->kafka.state_topic, w->key.data, w->key.len, w->val.data, w->val.len);
+}
+
+static void apply_changes(page_work *w)
+{
+    for (size_t i = 0; i < w->n_changes; i++) {
+        change *c = &w->changes[i];
+        if (c->is_delete) {
+            dedupe_remove(c->t->dd, c->pk, c->len);
+            c->t->deleted++;
+        } else {
+            dedupe_put(c->t->dd, c->pk, c->len, c->hash);
+            c->t->published++;
+        }
+    }
+}
+
+/* Commits the page's batches with bm as the new bookmark. 0 on success (changes applied). */
+static int commit_page(page_work *w, state_bookmark *bm, char *err, size_t errlen)
+{
+    table_run *t = w->self;
+    source_run *sr = t->sr;
+    add_bookmark_state(w, bm);
+    for (int attempt = 1;; attempt++) {
+        kafka_result r = kafka_commit(sr->producer, w->data, w->state, &engine_stop_requested,
+                                      err, errlen);
+        if (r == KAFKA_OK) {
+            apply_changes(w);
+            return 0;
+        }
+        if (r == KAFKA_FATAL) {
+            sr->stop = 1;
+            return -1;
+        }
+        if (attempt >= COMMIT_ATTEMPTS || engine_stop_requested || sr->stop)
+            return -1;
+        log_warn(source_name(sr->src), t->def->name, "commit attempt %d failed, retrying: %s",
+                 attempt, err);
+        sleep_interruptible(2000LL * attempt, &engine_stop_requested);
+    }
+}
+
+typedef struct pass {
+    table_run *t;
+    table_ctx ctx;
+    page_work w;
+    int reconcile;   /* an ids-only reconciliation pass */
+    int full_listing; /* this pass lists every record from the start: unmarked keys vanished */
+    int64_t pass_max_ms;
+    int64_t cap_ms;
+    json_t *paging; /* working paging state; committed copies go into the bookmark */
+} pass;
+
+static int stopping(const table_run *t)
+{
+    return engine_stop_requested || t->sr->stop;
+}
+
+static int64_t pass_lower_bound(const table_run *t)
+{
+    const source_config *sc = t->sr->sc;
+    if (t->def->method == SYNC_FULL_TABLE)
+        return CRM_TIME_NONE;
+    if (json_object_size(t->bm.paging) > 0 && t->bm.pass_from_ms != CRM_TIME_NONE)
+        return t->bm.pass_from_ms; /* resume the interrupted pass with its own window */
+    int64_t from = sc->start_ms;
+    if (t->bm.bookmark_ms != CRM_TIME_NONE) {
+        from = t->bm.bookmark_ms - (int64_t)t->lookback_s * 1000;
+        if (sc->start_ms != CRM_TIME_NONE && from < sc->start_ms)
+            from = sc->start_ms;
+    }
+    return from;
+}
+
+/* Executes one request with parse retries; fills pg. 0 ok, 1 stopped, -1 failed. */
+static int fetch_page(pass *p, http_request *req, page *pg, char *err, size_t errlen)
+{
+    table_run *t = p->t;
+    const char *sname = source_name(t->sr->src);
+    const connector *conn = source_connector(t->sr->src);
+    json_t *saved = json_deep_copy(p->ctx.paging);
+    int rc = -1;
+    for (int attempt = 1; attempt <= PARSE_ATTEMPTS; attempt++) {
+        http_response resp;
+        http_response_init(&resp);
+        int64_t resume_at = 0;
+        http_result hr = http_client_execute(t->http, req, &resp, &engine_stop_requested,
+                                             &resume_at, err, errlen);
+        t->requests += resp.attempts;
+        if (hr == HTTP_STOPPED) {
+            http_response_free(&resp);
+            rc = 1;
+            break;
+        }
+        if (hr == HTTP_BUDGET) {
+            char when[40];
+            crm_time_format(resume_at, when, sizeof(when));
+            log_warn(sname, t->def->name, "API budget spent; state is committed; pausing until %s",
+                     when);
+            http_response_free(&resp);
+            sleep_interruptible(resume_at - now_wall_ms(), &engine_stop_requested);
+            attempt--;
+            if (stopping(t)) {
+                rc = 1;
+                break;
+            }
+            continue;
+        }
+        if (hr != HTTP_OK) {
+            http_response_free(&resp);
+            break;
+        }
+        if (resp.status < 200 || resp.status > 299) {
+            http_verdict v = conn->classify ? conn->classify(t->def, &resp)
+                             : resp.status == 401                        ? VERDICT_AUTH
+                             : (resp.status == 402 || resp.status == 403) ? VERDICT_UNAVAILABLE
+                                                                          : VERDICT_ERROR;
+            char excerpt[256], url[512];
+            http_body_excerpt(&resp, excerpt, sizeof(excerpt));
+            http_redact_url(req->url.data, source_auth(t->sr->src), url, sizeof(url));
+            snprintf(err, errlen, "HTTP %ld from %s %s: %s", resp.status,
+                     req->method ? req->method : "GET", url, excerpt);
+            if (v == VERDICT_AUTH) {
+                t->sr->auth_failed = 1;
+                t->sr->stop = 1;
+            } else if (v == VERDICT_UNAVAILABLE) {
+                t->unavailable = 1;
+            }
+            http_response_free(&resp);
+            break;
+        }
+        memset(pg, 0, sizeof(*pg));
+        pg->bookmark_cap_ms = CRM_TIME_NONE;
+        int prc = t->def->parse_page(&p->ctx, &resp, pg, err, errlen);
+        t->pages++;
+        http_response_free(&resp);
+        if (prc == 0) {
+            rc = 0;
+            break;
+        }
+        json_decref(pg->records);
+        json_decref(pg->deletes);
+        json_decref(pg->ids);
+        json_object_clear(p->ctx.paging); /* rewind what the parser changed */
+        json_object_update(p->ctx.paging, saved);
+        if (attempt < PARSE_ATTEMPTS) {
+            log_warn(sname, t->def->name, "page %d unusable (attempt %d): %s; retrying",
+                     p->ctx.page_no, attempt, err);
+            sleep_interruptible(1000LL * attempt, &engine_stop_requested);
+        }
+    }
+    if (rc != 0) {
+        json_object_clear(p->ctx.paging);
+        json_object_update(p->ctx.paging, saved);
+    }
+    json_decref(saved);
+    return rc;
+}
+
+static void copy_bookmark(const state_bookmark *from, state_bookmark *to)
+{
+    *to = *from;
+    to->paging = json_deep_copy(from->paging);
+}
+
+static int64_t capped(int64_t v, int64_t cap)
+{
+    return (cap != CRM_TIME_NONE && v != CRM_TIME_NONE && v > cap) ? cap : v;
+}
+
+static int64_t later(int64_t a, int64_t b)
+{
+    if (a == CRM_TIME_NONE)
+        return b;
+    if (b == CRM_TIME_NONE)
+        return a;
+    return a > b ? a : b;
+}
+
+/* Emits the page's records and deletes and commits them with the advanced bookmark. */
+static int process_page(pass *p, page *pg, char *err, size_t errlen)
+{
+    table_run *t = p->t;
+    page_work *w = &p->w;
+    size_t i;
+    json_t *v;
+    int rc = 0;
+    pthread_mutex_lock(&t->lock);
+    work_reset(w);
+    json_array_foreach(pg->records, i, v)
+    {
+        if (p->reconcile) {
+            buf pk;
+            buf_init(&pk);
+            if (pk_text(json_object_get(v, t->def->primary_key), &pk) == 0)
+                dedupe_mark(t->dd, pk.data, pk.len);
+            buf_free(&pk);
+        } else if ((rc = emit_record(w, v, err, errlen)) != 0) {
+            break;
+        }
+    }
+    if (pg->ids) {
+        buf pk;
+        buf_init(&pk);
+        json_array_foreach(pg->ids, i, v) if (pk_text(v, &pk) == 0)
+            dedupe_mark(t->dd, pk.data, pk.len);
+        buf_free(&pk);
+    }
+    if (rc == 0 && pg->deletes)
+        rc = emit_feed_deletes(w, pg->deletes, err, errlen);
+    if (pg->bookmark_cap_ms != CRM_TIME_NONE)
+        p->cap_ms = p->cap_ms == CRM_TIME_NONE || pg->bookmark_cap_ms < p->cap_ms
+                        ? pg->bookmark_cap_ms
+                        : p->cap_ms;
+    p->pass_max_ms = later(p->pass_max_ms, w->page_max_ms);
+    if (rc == 0 && !p->reconcile) {
+        state_bookmark next;
+        copy_bookmark(&t->bm, &next);
+        json_decref(next.paging);
+        next.paging = json_deep_copy(p->ctx.paging);
+        next.pass_from_ms = p->ctx.from_ms;
+        if (t->def->sorted)
+            next.bookmark_ms = later(next.bookmark_ms, capped(w->page_max_ms, p->cap_ms));
+        rc = commit_page(w, &next, err, errlen);
+        if (rc == 0) {
+            state_bookmark_clear(&t->bm);
+            t->bm = next;
+        } else {
+            state_bookmark_clear(&next);
+        }
+    }
+    unlock_targets(w);
+    pthread_mutex_unlock(&t->lock);
+    return rc;
+}
+
+typedef struct vanished_ctx {
+    page_work *w;
+    table_run *t;
+    size_t n;
+    int failed;
+    char *err;
+    size_t errlen;
+} vanished_ctx;
+
+static void collect_vanished(const char *pk, size_t len, void *u)
+{
+    vanished_ctx *v = u;
+    if (v->failed)
+        return;
+    if (emit_delete(v->w, v->t, pk, len, NULL, v->err, v->errlen))
+        v->failed = 1;
+    v->n++;
+}
+
+/* Ends a pass: reconciliation deletes, bookmark advance, paging cleared, all in one commit. */
+static int finish_pass(pass *p, char *err, size_t errlen)
+{
+    table_run *t = p->t;
+    int rc;
+    pthread_mutex_lock(&t->lock);
+    work_reset(&p->w);
+    size_t vanished = 0;
+    if (p->full_listing) {
+        size_t known = dedupe_count(t->dd), seen = dedupe_marked(t->dd);
+        if (seen == 0 && known > 0) {
+            log_warn(source_name(t->sr->src), t->def->name,
+                     "reconciliation listed no ids while %zu are known; not deleting anything",
+                     known);
+        } else {
+            vanished_ctx v = {&p->w, t, 0, 0, err, errlen};
+            dedupe_each_unmarked(t->dd, collect_vanished, &v);
+            if (v.failed) {
+                pthread_mutex_unlock(&t->lock);
+                return -1;
+            }
+            vanished = v.n;
+        }
+    }
+    state_bookmark next;
+    copy_bookmark(&t->bm, &next);
+    if (!p->reconcile) {
+        next.bookmark_ms = later(next.bookmark_ms, capped(p->pass_max_ms, p->cap_ms));
+        json_decref(next.paging);
+        next.paging = json_object();
+        next.pass_from_ms = CRM_TIME_NONE;
+        next.last_pass_ms = now_wall_ms();
+        next.passes++;
+    }
+    if (p->full_listing)
+        next.last_reconcile_ms = now_wall_ms();
+    rc = commit_page(&p->w, &next, err, errlen);
+    if (rc == 0) {
+        state_bookmark_clear(&t->bm);
+        t->bm = next;
+        if (vanished)
+            log_info(source_name(t->sr->src), t->def->name,
+                     "reconciliation: %zu records vanished from the CRM; published deletes",
+                     vanished);
+    } else {
+        state_bookmark_clear(&next);
+    }
+    pthread_mutex_unlock(&t->lock);
+    return rc;
+}
+
+/* One pass. 0 done, 1 stopped, -1 failed (err set). */
+static int run_pass(table_run *t, int reconcile, char *err, size_t errlen)
+{
+    pass p;
+    memset(&p, 0, sizeof(p));
+    p.t = t;
+    p.reconcile = reconcile;
+    p.pass_max_ms = CRM_TIME_NONE;
+    p.cap_ms = CRM_TIME_NONE;
+    work_init(&p.w, t);
+    int resumed = !reconcile && json_object_size(t->bm.paging) > 0;
+    p.w.snapshot = t->bm.passes == 0;
+    p.full_listing =
+        reconcile || (t->def->method == SYNC_FULL_TABLE && t->def->reconcile && !resumed);
+    p.ctx.src = t->sr->src;
+    p.ctx.table = t->def;
+    p.ctx.until_ms = now_wall_ms();
+    p.ctx.bookmark_ms = t->bm.bookmark_ms;
+    p.ctx.reconcile = reconcile;
+    /* Reconciliation passes page privately (their paging is never committed). */
+    p.paging = reconcile ? json_object() : json_deep_copy(t->bm.paging);
+    p.ctx.paging = p.paging;
+    p.ctx.from_ms = reconcile ? CRM_TIME_NONE : pass_lower_bound(t);
+    p.w.mark = p.full_listing;
+    if (p.full_listing) {
+        pthread_mutex_lock(&t->lock);
+        dedupe_mark_begin(t->dd);
+        pthread_mutex_unlock(&t->lock);
+    }
+    if (resumed)
+        log_info(source_name(t->sr->src), t->def->name, "resuming an interrupted pass");
+    int rc = 0;
+    for (;;) {
+        if (stopping(t)) {
+            rc = 1;
+            break;
+        }
+        http_request req;
+        http_request_init(&req);
+        req_result r = t->def->next_request(&p.ctx, &req, err, errlen);
+        if (r == REQ_DONE) {
+            http_request_free(&req);
+            break;
+        }
+        if (r == REQ_ERROR) {
+            http_request_free(&req);
+            rc = -1;
+            break;
+        }
+        page pg;
+        rc = fetch_page(&p, &req, &pg, err, errlen);
+        http_request_free(&req);
+        if (rc != 0)
+            break;
+        rc = process_page(&p, &pg, err, errlen);
+        json_decref(pg.records);
+        json_decref(pg.deletes);
+        json_decref(pg.ids);
+        if (rc != 0)
+            break;
+        p.ctx.page_no++;
+    }
+    if (rc == 0)
+        rc = finish_pass(&p, err, errlen);
+    work_free(&p.w);
+    json_decref(p.paging);
+    return rc;
+}
+
+static int reconcile_due(const table_run *t)
+{
+    int interval = t->sr->sc->reconcile_interval_s;
+    if (!t->def->reconcile || t->def->method == SYNC_FULL_TABLE || interval <= 0)
+        return 0;
+    return now_wall_ms() - t->bm.last_reconcile_ms >= (int64_t)interval * 1000;
+}
+
+static void log_pass(const table_run *t, const char *what, long published0, long deleted0,
+                     long unchanged0, int64_t started)
+{
+    char bm[40] = "none";
+    if (t->bm.bookmark_ms != CRM_TIME_NONE)
+        crm_time_format(t->bm.bookmark_ms, bm, sizeof(bm));
+    log_info(source_name(t->sr->src), t->def->name,
+             "%s done in %.1fs: published=%ld deleted=%ld unchanged=%ld pages=%ld bookmark=%s",
+             what, (double)(now_monotonic_ms() - started) / 1000.0, t->published - published0,
+             t->deleted - deleted0, t->unchanged - unchanged0, t->pages, bm);
+}
+
+void *sync_table_thread(void *arg)
+{
+    table_run *t = arg;
+    source_run *sr = t->sr;
+    const char *sname = source_name(sr->src);
+    char err[1024];
+    while (!stopping(t)) {
+        long p0 = t->published, d0 = t->deleted, u0 = t->unchanged;
+        int64_t started = now_monotonic_ms();
+        int rc = run_pass(t, 0, err, sizeof(err));
+        if (rc == 0 && reconcile_due(t))
+            rc = run_pass(t, 1, err, sizeof(err));
+        t->failed = rc < 0;
+        if (rc == 0)
+            log_pass(t, "pass", p0, d0, u0, started);
+        else if (rc < 0 && t->unavailable)
+            log_error(sname, t->def->name, "table unavailable to these credentials, skipped: %s",
+                      err);
+        else if (rc < 0 && sr->auth_failed)
+            log_error(sname, t->def->name, "credentials rejected, source stopped: %s", err);
+        else if (rc < 0 && kafka_is_fenced(sr->producer))
+            log_error(sname, t->def->name,
+                      "fenced: another crmstream instance took over source %s "
+                      "(transactional.id crmstream-%s); exiting",
+                      sname, sname);
+        else if (rc < 0)
+            log_error(sname, t->def->name, "pass failed: %s", err);
+        if (sr->once || t->unavailable)
+            break;
+        sleep_interruptible((int64_t)sr->sc->poll_interval_s * 1000, &engine_stop_requested);
+    }
+    return NULL;
+}

@@ -1,0 +1,53 @@
+/* table_run.h — the engine's runtime state of one table and one source (shared by engine.c,
+ * which orchestrates, and sync.c, which runs a table's passes). */
+#ifndef CRM_TABLE_RUN_H
+#define CRM_TABLE_RUN_H
+
+#include <pthread.h>
+
+#include "config.h"
+#include "connector.h"
+#include "dedupe.h"
+#include "event.h"
+#include "http.h"
+#include "kafka.h"
+#include "source.h"
+#include "state.h"
+
+struct source_run;
+
+typedef struct table_run {
+    struct source_run *sr;
+    const table_def *def;
+    char *topic;
+    int lookback_s;
+    event_codec *codec;
+    dedupe *dd;
+    state_bookmark bm;
+    http_client *http;
+    pthread_t thread;
+    pthread_mutex_t lock; /* guards dd and bm: delete feeds of other tables touch them */
+    int unavailable;
+    int failed; /* last pass failed */
+    /* counters */
+    long published, deleted, unchanged, pages, requests;
+} table_run;
+
+typedef struct source_run {
+    const crm_config *cfg;
+    const source_config *sc;
+    source *src;
+    kafka_producer *producer;
+    table_run *tables;
+    int n_tables;
+    volatile int stop; /* this source stops: auth failure or fatal Kafka error */
+    int auth_failed;
+    int once;
+} source_run;
+
+table_run *source_run_table(source_run *sr, const char *name);
+
+/* Runs passes until stop (or one pass in once mode). Thread entry point. */
+void *sync_table_thread(void *arg);
+
+#endif

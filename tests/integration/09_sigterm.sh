@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# SIGTERM mid-sync: exit 0 within 10 s with state committed; the next run completes with nothing
+# lost and nothing republished.
+source "$(dirname "$0")/lib.sh"
+start_sim testcrm --seed 17 --param items=2000 --param users=10 --latency-ms 40
+write_cfg "$WORK/cfg" exactly-once 'options = { page_size = 50; };'
+start_daemon "$WORK/cfg"
+sleep 3
+start=$(date +%s%N)
+kill -TERM "$CRM_PID"
+wait_for_exit "$CRM_PID" 10
+expect_eq "$EXIT_CODE" 0 "exit code after SIGTERM"
+note "stopped in $((($(date +%s%N) - start) / 1000000)) ms"
+run_once "$WORK/cfg"
+compare_table "$WORK/cfg" items
+expect_eq "$(summary_field "$WORK/cfg" items duplicates)" 0 "duplicates"
+expect_eq "$(summary_field "$WORK/cfg" items messages)" 2000 "items messages"

@@ -1,0 +1,146 @@
+# lib.sh — helpers for integration tests: simulators, configs, runs and checks against the
+# real broker started by tests/run-integration.sh (BOOTSTRAP is exported by it).
+# Each test gets its own topic prefix and state topic, so tests never see each other's data.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BUILD=${BUILD:-build}
+CRMSTREAM=${CRMSTREAM:-$ROOT/$BUILD/crmstream}
+CRMSIM=$ROOT/$BUILD/crmsim
+CRMTOOL=$ROOT/$BUILD/crmtool
+TEST_NAME=$(basename "$0" .sh)
+WORK=$ROOT/tests/integration/out/$TEST_NAME
+rm -rf "$WORK"
+mkdir -p "$WORK"
+PREFIX="t$(date +%s%N | tail -c 7)_${TEST_NAME//[^a-zA-Z0-9]/_}"
+export TESTCRM_TOKEN=test-token
+SIM_PIDS=()
+CRM_PIDS=()
+
+fail() {
+    echo "FAIL [$TEST_NAME]: $*" >&2
+    exit 1
+}
+
+note() {
+    echo "  [$TEST_NAME] $*"
+}
+
+cleanup() {
+    for p in "${CRM_PIDS[@]}" "${SIM_PIDS[@]}"; do
+        kill -9 "$p" 2>/dev/null || true
+    done
+    wait 2>/dev/null || true
+}
+trap cleanup EXIT
+
+# start_sim NAME [crmsim args...] — starts a simulator; sets SIM_URL.
+start_sim() {
+    local name=$1
+    shift
+    "$CRMSIM" --crm "$name" --port 0 --port-file "$WORK/sim.port" "$@" >"$WORK/sim.log" 2>&1 &
+    SIM_PIDS+=($!)
+    for _ in $(seq 100); do
+        [ -s "$WORK/sim.port" ] && break
+        sleep 0.05
+    done
+    [ -s "$WORK/sim.port" ] || fail "simulator did not start: $(cat "$WORK/sim.log")"
+    SIM_URL="http://127.0.0.1:$(cat "$WORK/sim.port")"
+}
+
+# sim_ctl ACTION JSON — POST /_control/ACTION.
+sim_ctl() {
+    curl -fsS -X POST -H 'Content-Type: application/json' -d "$2" "$SIM_URL/_control/$1"
+}
+
+# truth TABLE > FILE — the simulator's current records of TABLE.
+truth() {
+    sim_ctl truth "{\"table\":\"$1\"}"
+}
+
+# write_cfg FILE DELIVERY [extra source settings...] — a config for the testcrm simulator.
+write_cfg() {
+    local file=$1 delivery=$2
+    shift 2
+    {
+        echo "log_level = \"${LOG_LEVEL:-info}\";"
+        echo "kafka = { bootstrap_servers = \"$BOOTSTRAP\"; topic_prefix = \"$PREFIX\";"
+        echo "  state_topic = \"$PREFIX.state\"; delivery = \"$delivery\";"
+        echo "  transaction_timeout = \"20s\"; };"
+        echo "sources = ( { type = \"testcrm\"; name = \"${SOURCE_NAME:-acme}\";"
+        echo "  base_url = \"$SIM_URL\"; poll_interval = \"${POLL:-1s}\";"
+        for extra in "$@"; do echo "  $extra"; done
+        echo "} );"
+    } >"$file"
+}
+
+# run_once CFG [expected exit code] — one pass of every table.
+run_once() {
+    local cfg=$1 want=${2:-0} rc=0
+    "$CRMSTREAM" run -c "$cfg" --once >>"$WORK/run.log" 2>&1 || rc=$?
+    [ "$rc" = "$want" ] || fail "crmstream run --once exited $rc, expected $want; log tail:
+$(tail -n 20 "$WORK/run.log")"
+}
+
+# start_daemon CFG — crmstream run in the background; sets CRM_PID.
+start_daemon() {
+    "$CRMSTREAM" run -c "$1" >>"$WORK/run.log" 2>&1 &
+    CRM_PID=$!
+    CRM_PIDS+=($CRM_PID)
+}
+
+# compare_table CFG TABLE [PK] — the topic's latest images equal the simulator's truth.
+compare_table() {
+    local cfg=$1 table=$2 pk=${3:-id}
+    truth "$table" >"$WORK/truth-$table.json"
+    "$CRMTOOL" compare -c "$cfg" "$table" "$WORK/truth-$table.json" "$pk" >"$WORK/compare-$table.txt" 2>&1 ||
+        fail "topic $table differs from the simulator:
+$(cat "$WORK/compare-$table.txt")"
+    note "$(grep '^compare' "$WORK/compare-$table.txt")"
+}
+
+# summary CFG TABLE FIELD — a number from crmtool summary (messages, tombstones, duplicates, keys)
+# or ops.X for an op count.
+summary_field() {
+    local cfg=$1 table=$2 field=$3
+    "$CRMTOOL" summary -c "$cfg" "$table" >"$WORK/summary-$table.json"
+    json_get "$WORK/summary-$table.json" "$field"
+}
+
+# json_get FILE PATH — a scalar at a dotted path (numbers only), 0 when absent.
+json_get() {
+    local v
+    v=$(tr -d '\n' <"$1" | grep -o "\"${2##*.}\":[0-9]*" | head -n 1 | cut -d: -f2)
+    if [[ "$2" == ops.* ]]; then
+        v=$(tr -d '\n' <"$1" | grep -o '"ops":{[^}]*}' | grep -o "\"${2#ops.}\":[0-9]*" | cut -d: -f2)
+    fi
+    echo "${v:-0}"
+}
+
+expect_eq() {
+    [ "$1" = "$2" ] || fail "$3: got $1, expected $2"
+    note "$3 = $1"
+}
+
+wait_for_exit() { # PID SECONDS -> sets EXIT_CODE, fails on timeout
+    local pid=$1 secs=$2
+    for _ in $(seq $((secs * 10))); do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            EXIT_CODE=0
+            wait "$pid" || EXIT_CODE=$?
+            return 0
+        fi
+        sleep 0.1
+    done
+    fail "process $pid still running after ${secs}s"
+}
+
+# wait_for_log PATTERN SECONDS
+wait_for_log() {
+    for _ in $(seq $(($2 * 10))); do
+        grep -q "$1" "$WORK/run.log" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    fail "log never showed '$1'; tail:
+$(tail -n 20 "$WORK/run.log")"
+}

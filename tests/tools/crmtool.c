@@ -1,0 +1,248 @@
+/* crmtool.c — test helper: reads a table topic back (read_committed), decodes every event with
+ * the table's schema and checks it against the simulator's ground truth.
+ *
+ *   crmtool summary -c CFG SPEC            JSON: counts per op, tombstones, duplicates, latest
+ *   crmtool compare -c CFG SPEC TRUTH.json exit 0 when the latest image of every key equals
+ *                                          the truth records ({"records":[...]}) field by field
+ * SPEC is TABLE or SOURCE.TABLE. A "duplicate" is an event whose after image equals the previous
+ * after image of the same key: something published twice. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "config.h"
+#include "crm_time.h"
+#include "topic_reader.h"
+
+typedef struct reader {
+    event_codec *codec;
+    json_t *latest; /* pk -> after image; deleted keys removed */
+    json_t *ops;
+    long messages, tombstones, duplicates, undecodable;
+} reader;
+
+static int visit(const topic_record *r, void *u)
+{
+    reader *rd = u;
+    char *key = strndup(r->key ? r->key : "", r->key_len);
+    rd->messages++;
+    if (!r->value) {
+        rd->tombstones++;
+        json_object_del(rd->latest, key);
+        free(key);
+        return 0;
+    }
+    char err[512];
+    json_t *ev = event_decode(rd->codec, r->value, r->value_len, err, sizeof(err));
+    if (!ev) {
+        fprintf(stderr, "crmtool: offset %lld: %s\n", (long long)r->offset, err);
+        rd->undecodable++;
+        free(key);
+        return 0;
+    }
+    const char *op = json_string_value(json_object_get(ev, "op"));
+    json_object_set_new(rd->ops, op, json_integer(json_integer_value(json_object_get(rd->ops, op)) + 1));
+    json_t *after = json_object_get(ev, "after");
+    if (op && strcmp(op, "d") == 0) {
+        json_object_del(rd->latest, key);
+    } else {
+        json_t *prev = json_object_get(rd->latest, key);
+        if (prev && json_equal(prev, after))
+            rd->duplicates++;
+        json_object_set(rd->latest, key, after);
+    }
+    json_decref(ev);
+    free(key);
+    return 0;
+}
+
+static int read_table(const crm_config *cfg, const char *spec, reader *rd)
+{
+    char err[1024];
+    char *topic = NULL;
+    memset(rd, 0, sizeof(*rd));
+    rd->codec = cli_table_codec(cfg, spec, &topic, err, sizeof(err));
+    if (!rd->codec) {
+        fprintf(stderr, "crmtool: %s\n", err);
+        return -1;
+    }
+    rd->latest = json_object();
+    rd->ops = json_object();
+    long n = topic_read(&cfg->kafka, topic, -1, visit, rd, 60000, err, sizeof(err));
+    free(topic);
+    if (n < 0) {
+        fprintf(stderr, "crmtool: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+static void reader_free(reader *rd)
+{
+    event_codec_free(rd->codec);
+    json_decref(rd->latest);
+    json_decref(rd->ops);
+}
+
+/* Semantic equality: numbers by value, timestamp strings by instant, null == missing. */
+static int same(const json_t *a, const json_t *b, const char *path, char *why, size_t whylen);
+
+static int same_object(const json_t *a, const json_t *b, const char *path, char *why,
+                       size_t whylen)
+{
+    const char *k;
+    json_t *v;
+    char sub[512];
+    json_object_foreach((json_t *)a, k, v)
+    {
+        snprintf(sub, sizeof(sub), "%s.%s", path, k);
+        if (!same(v, json_object_get(b, k), sub, why, whylen))
+            return 0;
+    }
+    json_object_foreach((json_t *)b, k, v)
+    {
+        snprintf(sub, sizeof(sub), "%s.%s", path, k);
+        if (!json_object_get(a, k) && !json_is_null(v)) {
+            snprintf(why, whylen, "%s: unexpected field", sub);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int same(const json_t *a, const json_t *b, const char *path, char *why, size_t whylen)
+{
+    if (!a || json_is_null(a) || !b || json_is_null(b)) {
+        if ((!a || json_is_null(a)) && (!b || json_is_null(b)))
+            return 1;
+        snprintf(why, whylen, "%s: one side is null", path);
+        return 0;
+    }
+    if (json_is_number(a) && json_is_number(b)) {
+        if (json_number_value(a) == json_number_value(b))
+            return 1;
+    } else if (json_is_string(a) && json_is_string(b)) {
+        int64_t x, y;
+        if (strcmp(json_string_value(a), json_string_value(b)) == 0)
+            return 1;
+        if (!crm_time_parse(json_string_value(a), &x) && !crm_time_parse(json_string_value(b), &y) &&
+            x == y)
+            return 1;
+    } else if (json_is_object(a) && json_is_object(b)) {
+        return same_object(a, b, path, why, whylen);
+    } else if (json_is_array(a) && json_is_array(b) && json_array_size(a) == json_array_size(b)) {
+        for (size_t i = 0; i < json_array_size(a); i++) {
+            char sub[512];
+            snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
+            if (!same(json_array_get(a, i), json_array_get(b, i), sub, why, whylen))
+                return 0;
+        }
+        return 1;
+    } else if (json_equal((json_t *)a, (json_t *)b)) {
+        return 1;
+    }
+    char *sa = json_dumps(a, JSON_ENCODE_ANY | JSON_COMPACT);
+    char *sb = json_dumps(b, JSON_ENCODE_ANY | JSON_COMPACT);
+    snprintf(why, whylen, "%s: truth %.200s != topic %.200s", path, sa ? sa : "?", sb ? sb : "?");
+    free(sa);
+    free(sb);
+    return 0;
+}
+
+static int compare(const crm_config *cfg, const char *spec, const char *truth_path,
+                   const char *pk_field)
+{
+    json_error_t je;
+    json_t *truth = json_load_file(truth_path, 0, &je);
+    json_t *records = json_object_get(truth, "records");
+    if (!json_is_array(records)) {
+        fprintf(stderr, "crmtool: %s: no \"records\" array (%s)\n", truth_path, je.text);
+        json_decref(truth);
+        return 2;
+    }
+    reader rd;
+    if (read_table(cfg, spec, &rd)) {
+        json_decref(truth);
+        return 2;
+    }
+    long mismatches = 0;
+    size_t i;
+    json_t *rec;
+    json_t *seen = json_object();
+    json_array_foreach(records, i, rec)
+    {
+        json_t *pkv = json_object_get(rec, pk_field);
+        char pk[256];
+        if (json_is_string(pkv))
+            snprintf(pk, sizeof(pk), "%s", json_string_value(pkv));
+        else
+            snprintf(pk, sizeof(pk), "%" JSON_INTEGER_FORMAT, json_integer_value(pkv));
+        json_object_set_new(seen, pk, json_true());
+        json_t *got = json_object_get(rd.latest, pk);
+        char why[1024];
+        if (!got) {
+            if (mismatches++ < 10)
+                fprintf(stderr, "crmtool: %s: key %s missing from the topic\n", spec, pk);
+        } else if (!same(rec, got, pk, why, sizeof(why))) {
+            if (mismatches++ < 10)
+                fprintf(stderr, "crmtool: %s: %s\n", spec, why);
+        }
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(rd.latest, k, v)
+    {
+        if (!json_object_get(seen, k) && mismatches++ < 10)
+            fprintf(stderr, "crmtool: %s: key %s is in the topic but not in the CRM\n", spec, k);
+    }
+    printf("compare %s: truth=%zu topic=%zu messages=%ld duplicates=%ld undecodable=%ld "
+           "mismatches=%ld\n",
+           spec, json_array_size(records), json_object_size(rd.latest), rd.messages,
+           rd.duplicates, rd.undecodable, mismatches);
+    int rc = (mismatches || rd.undecodable) ? 1 : 0;
+    json_decref(seen);
+    json_decref(truth);
+    reader_free(&rd);
+    return rc;
+}
+
+static int summary(const crm_config *cfg, const char *spec)
+{
+    reader rd;
+    if (read_table(cfg, spec, &rd))
+        return 2;
+    json_t *out = json_pack("{s:I, s:I, s:I, s:I, s:O, s:I, s:O}", "messages",
+                            (json_int_t)rd.messages, "tombstones", (json_int_t)rd.tombstones,
+                            "duplicates", (json_int_t)rd.duplicates, "undecodable",
+                            (json_int_t)rd.undecodable, "ops", rd.ops, "keys",
+                            (json_int_t)json_object_size(rd.latest), "latest", rd.latest);
+    char *s = json_dumps(out, JSON_COMPACT | JSON_SORT_KEYS);
+    printf("%s\n", s ? s : "{}");
+    free(s);
+    json_decref(out);
+    reader_free(&rd);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 5 || strcmp(argv[2], "-c") != 0) {
+        fprintf(stderr, "usage: crmtool summary|compare -c CFG SPEC [TRUTH.json [PK]]\n");
+        return 2;
+    }
+    char err[1024];
+    crm_config *cfg = config_load(argv[3], err, sizeof(err));
+    if (!cfg) {
+        fprintf(stderr, "crmtool: %s\n", err);
+        return 2;
+    }
+    log_set_level(LOG_WARN);
+    int rc = 2;
+    if (strcmp(argv[1], "summary") == 0)
+        rc = summary(cfg, argv[4]);
+    else if (strcmp(argv[1], "compare") == 0 && argc >= 6)
+        rc = compare(cfg, argv[4], argv[5], argc >= 7 ? argv[6] : "id");
+    config_free(cfg);
+    return rc;
+}

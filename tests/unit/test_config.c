@@ -1,0 +1,125 @@
+/* test_config.c — config validation: good files load; each kind of mistake is one line naming
+ * file:line and the setting. */
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "config.h"
+#include "crm_time.h"
+
+static char path[64];
+
+static crm_config *load_text(const char *text, char *err, size_t errlen)
+{
+    snprintf(path, sizeof(path), "/tmp/crmstream-test-%d.cfg", (int)getpid());
+    FILE *f = fopen(path, "w");
+    fputs(text, f);
+    fclose(f);
+    crm_config *c = config_load(path, err, errlen);
+    unlink(path);
+    return c;
+}
+
+#define KAFKA "kafka = { bootstrap_servers = \"127.0.0.1:9092\"; };\n"
+#define SRC(extra) "sources = ( { type = \"testcrm\"; name = \"s1\";\n" extra "} );\n"
+
+static void expect_error(const char *text, const char *line_part, const char *needle)
+{
+    char err[1024] = "";
+    crm_config *c = load_text(text, err, sizeof(err));
+    CHECK(c == NULL);
+    config_free(c);
+    CHECK_CONTAINS(err, line_part);
+    CHECK_CONTAINS(err, needle);
+    CHECK(strchr(err, '\n') == NULL);
+}
+
+static void test_good_config(void)
+{
+    char err[1024] = "";
+    crm_config *c = load_text(
+        KAFKA "log_level = \"debug\";\n" SRC("base_url = \"http://127.0.0.1:1/\";\n"
+                                               "start_date = \"2024-02-03\";\n"
+                                               "poll_interval = \"2m\";\n"
+                                               "rate_limit = 2;\n"
+                                               "tables = { exclude = [\"users\"]; };\n"
+                                               "lookback = { items = \"1h\"; };\n"
+                                               "options = { page_size = 10; };\n"),
+        err, sizeof(err));
+    CHECK(c != NULL);
+    if (!c) {
+        fprintf(stderr, "%s\n", err);
+        return;
+    }
+    CHECK_STR(c->kafka.topic_prefix, "crm");
+    CHECK(c->kafka.delivery == DELIVERY_EXACTLY_ONCE);
+    CHECK(c->n_sources == 1);
+    CHECK_STR(c->sources[0].base_url, "http://127.0.0.1:1");
+    CHECK(c->sources[0].poll_interval_s == 120);
+    CHECK(c->sources[0].rate == 2.0);
+    int64_t ms;
+    crm_time_parse("2024-02-03T00:00:00Z", &ms);
+    CHECK(c->sources[0].start_ms == ms);
+    CHECK(config_table_enabled(&c->sources[0], "items"));
+    CHECK(!config_table_enabled(&c->sources[0], "users"));
+    CHECK(config_table_lookback(&c->sources[0], "items", 5) == 3600);
+    CHECK(config_table_lookback(&c->sources[0], "events", 5) == 5);
+    CHECK(c->log_level == LOG_DEBUG);
+    config_free(c);
+}
+
+static void test_errors(void)
+{
+    expect_error(KAFKA SRC("") "bogus = 1;\n", ":4:", "bogus: unknown setting");
+    expect_error("kafka = { bootstrap_servers = 1; };\n" SRC(""), ":1:",
+                 "kafka.bootstrap_servers: expected a string");
+    expect_error("kafka = { };\n" SRC(""), ":1:", "bootstrap_servers is required");
+    expect_error("kafka = { bootstrap_servers = \"x\"; delivery = \"twice\"; };\n" SRC(""),
+                 ":1:", "unknown delivery mode \"twice\"");
+    expect_error(KAFKA "sources = ( { type = \"salesforce\"; name = \"a\"; } );\n", ":2:",
+                 "unknown source type \"salesforce\"");
+    expect_error(KAFKA SRC("poll_interval = \"5 minutes\";\n"), ":3:",
+                 "sources[0].poll_interval: invalid duration");
+    expect_error(KAFKA SRC("start_date = \"yesterday\";\n"), ":3:", "invalid date \"yesterday\"");
+    expect_error(KAFKA SRC("tables = { include = [\"nope\"]; };\n"), ":3:",
+                 "testcrm has no table \"nope\"");
+    expect_error(KAFKA SRC("options = { token_env = \"CRMSTREAM_UNSET_VAR\"; };\n"), ":3:",
+                 "environment variable CRMSTREAM_UNSET_VAR is not set");
+    expect_error(KAFKA SRC("options = { color = \"red\"; };\n"), ":3:",
+                 "color: unknown option for testcrm");
+    expect_error(KAFKA SRC("base_url = \"ftp://x\";\n"), ":3:", "must start with http://");
+    expect_error(KAFKA "sources = ( { type = \"testcrm\"; name = \"a\"; },"
+                       " { type = \"testcrm\"; name = \"a\"; } );\n",
+                 ":2:", "duplicate source name \"a\"");
+    expect_error(KAFKA "sources = ( { type = \"testcrm\"; name = \"a b\"; } );\n", ":2:",
+                 "name must be");
+    expect_error(KAFKA "sources = ( { type = \"testcrm\"; name = \"a\"\n", ":", "syntax error");
+    expect_error(KAFKA, ":", "must list at least one source");
+    expect_error(SRC(""), ":", "kafka");
+    char err[256];
+    CHECK(config_load("/nonexistent/x.cfg", err, sizeof(err)) == NULL);
+    CHECK_CONTAINS(err, "/nonexistent/x.cfg: cannot read file");
+}
+
+static void test_durations(void)
+{
+    CHECK(config_parse_duration("30") == 30);
+    CHECK(config_parse_duration("30s") == 30);
+    CHECK(config_parse_duration("5m") == 300);
+    CHECK(config_parse_duration("24h") == 86400);
+    CHECK(config_parse_duration("7d") == 604800);
+    CHECK(config_parse_duration("") == -1);
+    CHECK(config_parse_duration("-1") == -1);
+    CHECK(config_parse_duration("5x") == -1);
+    CHECK(config_parse_duration("m") == -1);
+}
+
+int main(void)
+{
+    setenv("TESTCRM_TOKEN", "secret-token", 1);
+    unsetenv("CRMSTREAM_UNSET_VAR");
+    test_good_config();
+    test_errors();
+    test_durations();
+    return check_summary("config");
+}
