@@ -58,7 +58,8 @@ truth() {
     sim_ctl truth "{\"table\":\"$1\"}"
 }
 
-# write_cfg FILE DELIVERY [extra source settings...] — a config for the testcrm simulator.
+# write_cfg FILE DELIVERY [extra source settings...] — a config with one source of type
+# $SOURCE_TYPE (default testcrm) pointing at the simulator started last.
 write_cfg() {
     local file=$1 delivery=$2
     shift 2
@@ -67,7 +68,7 @@ write_cfg() {
         echo "kafka = { bootstrap_servers = \"$BOOTSTRAP\"; topic_prefix = \"$PREFIX\";"
         echo "  state_topic = \"$PREFIX.state\"; delivery = \"$delivery\";"
         echo "  transaction_timeout = \"20s\"; };"
-        echo "sources = ( { type = \"testcrm\"; name = \"${SOURCE_NAME:-acme}\";"
+        echo "sources = ( { type = \"${SOURCE_TYPE:-testcrm}\"; name = \"${SOURCE_NAME:-acme}\";"
         echo "  base_url = \"$SIM_URL\"; poll_interval = \"${POLL:-1s}\";"
         for extra in "$@"; do echo "  $extra"; done
         echo "} );"

@@ -61,7 +61,7 @@ typedef struct sim_crm {
     void (*handle)(const sim_request *req, sim_response *resp);
     /* Personality control actions, called for POST /_control/<action> with the JSON body:
      *   "mutate"  {"table":t,"op":"create"|"update"|"delete"[,"id":..][,"count":n][,...]}
-     *   "truth"   {"table":t} -> current records of t (array), the ground truth for tests
+     *   "truth"   {"table":t} -> {"records":[current records of t]}, the ground truth for tests
      * Returns an HTTP status and sets *result (owned by the framework). */
     int (*control)(const char *action, json_t *args, json_t **result);
     /* Writes the body/headers of a 429 in the CRM's own format (NULL: generic JSON). */
