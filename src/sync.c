@@ -627,11 +627,17 @@ static int run_pass(table_run *t, int reconcile, char *err, size_t errlen)
             break;
         }
         page pg;
+        int64_t t0 = now_monotonic_ms();
         rc = fetch_page(&p, &req, &pg, err, errlen);
         http_request_free(&req);
         if (rc != 0)
             break;
+        int64_t t1 = now_monotonic_ms();
         rc = process_page(&p, &pg, err, errlen);
+        log_debug(source_name(t->sr->src), t->def->name,
+                  "page %d: records=%zu fetch_ms=%lld commit_ms=%lld", p.ctx.page_no,
+                  json_array_size(pg.records), (long long)(t1 - t0),
+                  (long long)(now_monotonic_ms() - t1));
         json_decref(pg.records);
         json_decref(pg.deletes);
         json_decref(pg.ids);

@@ -4,9 +4,9 @@
 # aborted when the new instance fences it).
 source "$(dirname "$0")/lib.sh"
 start_sim testcrm --seed 11 --param items=3000 --param users=10 --latency-ms 40
-write_cfg "$WORK/cfg" exactly-once 'options = { page_size = 50; };'
+LOG_LEVEL=debug write_cfg "$WORK/cfg" exactly-once 'options = { page_size = 50; };'
 start_daemon "$WORK/cfg"
-sleep 3
+wait_for_log 'table=items msg="page 10:' 60
 kill -9 "$CRM_PID"
 wait "$CRM_PID" 2>/dev/null || true
 before=$(summary_field "$WORK/cfg" items messages)

@@ -3,9 +3,9 @@
 # pages in flight at the kill.
 source "$(dirname "$0")/lib.sh"
 start_sim testcrm --seed 12 --param items=2000 --param users=10 --latency-ms 40
-write_cfg "$WORK/cfg" at-least-once 'options = { page_size = 50; };'
+LOG_LEVEL=debug write_cfg "$WORK/cfg" at-least-once 'options = { page_size = 50; };'
 start_daemon "$WORK/cfg"
-sleep 3
+wait_for_log 'table=items msg="page 10:' 60
 kill -9 "$CRM_PID"
 wait "$CRM_PID" 2>/dev/null || true
 run_once "$WORK/cfg"

@@ -3,10 +3,10 @@
 # clear message; the survivor finishes and nothing is lost or duplicated.
 source "$(dirname "$0")/lib.sh"
 start_sim testcrm --seed 13 --param items=2000 --param users=10 --latency-ms 60
-write_cfg "$WORK/cfg" exactly-once 'options = { page_size = 50; };'
+LOG_LEVEL=debug write_cfg "$WORK/cfg" exactly-once 'options = { page_size = 50; };'
 start_daemon "$WORK/cfg"
 first=$CRM_PID
-sleep 3
+wait_for_log 'table=items msg="page 10:' 60
 "$CRMSTREAM" run -c "$WORK/cfg" >"$WORK/second.log" 2>&1 &
 second=$!
 CRM_PIDS+=($second)

@@ -3,9 +3,9 @@
 # once the broker is back; the topics then equal the truth with no duplicates.
 source "$(dirname "$0")/lib.sh"
 start_sim testcrm --seed 14 --param items=1500 --param users=10 --latency-ms 40
-write_cfg "$WORK/cfg" exactly-once 'options = { page_size = 50; };'
+LOG_LEVEL=debug write_cfg "$WORK/cfg" exactly-once 'options = { page_size = 50; };'
 start_daemon "$WORK/cfg"
-sleep 3
+wait_for_log 'table=items msg="page 10:' 60
 "$ROOT/tests/kafka/broker.sh" stop >/dev/null
 note "broker stopped"
 sleep 8

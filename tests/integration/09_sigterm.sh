@@ -3,9 +3,9 @@
 # lost and nothing republished.
 source "$(dirname "$0")/lib.sh"
 start_sim testcrm --seed 17 --param items=2000 --param users=10 --latency-ms 40
-write_cfg "$WORK/cfg" exactly-once 'options = { page_size = 50; };'
+LOG_LEVEL=debug write_cfg "$WORK/cfg" exactly-once 'options = { page_size = 50; };'
 start_daemon "$WORK/cfg"
-sleep 3
+wait_for_log 'table=items msg="page 10:' 60
 start=$(date +%s%N)
 kill -TERM "$CRM_PID"
 wait_for_exit "$CRM_PID" 10
