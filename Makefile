@@ -26,7 +26,7 @@ UNIT_BIN   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 BENCH_SRC  := $(wildcard bench/*.c)
 BENCH_BIN  := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
-.PHONY: all deps test test-unit test-integration test-asan valgrind demo bench format clean sim
+.PHONY: all deps test test-unit test-integration test-integration-asan test-asan valgrind demo bench format clean sim
 all: crmstream $(BUILD)/crmsim $(BUILD)/crmtool
 
 crmstream: $(BUILD)/crmstream
@@ -67,7 +67,9 @@ $(BUILD)/%.o: %.c
 deps:
 	scripts/install-deps.sh
 
-test: test-unit test-integration
+# Everything CI runs: unit tests (plain, valgrind, ASan/UBSan), the integration suite on a real
+# broker, and a subset of it again with the ASan/UBSan build of every binary.
+test: test-unit valgrind test-asan test-integration test-integration-asan
 
 test-unit: $(UNIT_BIN)
 	tests/run-unit.sh $(UNIT_BIN)
@@ -75,9 +77,14 @@ test-unit: $(UNIT_BIN)
 test-integration: all
 	tests/run-integration.sh
 
-# Unit tests under AddressSanitizer + UBSan, then under valgrind.
+# Unit tests under AddressSanitizer + UBSan.
 test-asan:
 	$(MAKE) SAN=asan test-unit
+
+ASAN_INTEGRATION ?= 01_sync_exactly_once 07_http_faults 09_sigterm
+test-integration-asan:
+	$(MAKE) SAN=asan all
+	BUILD=build-asan TESTS="$(ASAN_INTEGRATION)" tests/run-integration.sh
 
 valgrind: $(UNIT_BIN)
 	VALGRIND=1 tests/run-unit.sh $(UNIT_BIN)

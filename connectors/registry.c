@@ -2,8 +2,10 @@
 #include "connector.h"
 
 extern const connector testcrm_connector;
+extern const connector copper_connector;
 
 const connector *const crm_connectors[] = {
     &testcrm_connector,
+    &copper_connector,
     NULL,
 };

@@ -2,16 +2,17 @@
  *
  * The plan is a tree of nodes built from the .avsc JSON (named types are shared nodes, so
  * recursive schemas work). Filling walks the plan and the avro value side by side by field index:
- * no name lookups in the avro value, no allocation of ours except for the "_unmapped" text of a
- * record that has unknown keys and for JSON text longer than a stack buffer. Which keys are
- * unknown is decided by counting: a record whose key count equals the number of schema keys found
- * has none, so the small hash set of known keys is consulted only when something is left over. */
+ * no name lookups in the avro value, and no allocation of ours (JSON text for "json_text" fields
+ * and "_unmapped" is written into stack buffers; only texts above 2-4 KB go to the heap). Which
+ * keys are unknown is decided by counting: a record whose key count equals the number of schema
+ * keys found has none, so the small hash set of known keys is consulted only when something is
+ * left over. The plan is immutable after avro_map_new: one plan may serve several threads, each
+ * with its own avro value (avro_strerror() in messages is process-global in Debian's build). */
 #include "avro_map.h"
 
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,10 +60,15 @@ typedef struct kentry {
     int val;
 } kentry;
 
+typedef struct kslot {
+    uint32_t tag; /* high bits of the hash: most misses end here, without a memcmp */
+    int32_t ent;  /* entry index or -1 */
+} kslot;
+
 typedef struct keyset {
     kentry *ent;
     size_t n;
-    int *slot; /* entry index or -1 */
+    kslot *slot;
     size_t mask;
 } keyset;
 
@@ -114,14 +120,14 @@ struct avro_map_plan {
 
 static void keyset_init(keyset *ks, size_t n)
 {
-    size_t cap = 8;
-    while (cap < 2 * n)
+    size_t cap = 16;
+    while (cap < 4 * n)
         cap *= 2;
     ks->ent = xcalloc(n ? n : 1, sizeof(*ks->ent));
     ks->n = 0;
     ks->slot = xmalloc(cap * sizeof(*ks->slot));
     for (size_t i = 0; i < cap; i++)
-        ks->slot[i] = -1;
+        ks->slot[i] = (kslot){0, -1};
     ks->mask = cap - 1;
 }
 
@@ -131,30 +137,53 @@ static void keyset_free(keyset *ks)
     free(ks->slot);
 }
 
+/* A cheap hash for the small sets here: the length and up to 16 bytes (the first and last 8).
+ * Keys that share both ends only cost extra probes. */
+static inline uint64_t khash(const char *key, size_t len)
+{
+    uint64_t a = 0, b = 0;
+    if (len >= 8) { /* fixed-size copies compile to plain loads */
+        memcpy(&a, key, 8);
+        memcpy(&b, key + len - 8, 8);
+    } else {
+        for (size_t i = 0; i < len; i++)
+            a = (a << 8) | (unsigned char)key[i];
+    }
+    uint64_t h = (a ^ (uint64_t)len) * 0x9E3779B97F4A7C15ULL;
+    h ^= (b + (h >> 29)) * 0xC2B2AE3D27D4EB4FULL;
+    return h ^ (h >> 31);
+}
+
 static int keyset_find(const keyset *ks, const char *key, size_t len)
 {
     if (!ks->slot)
         return -1;
-    for (size_t h = hash64(key, len) & ks->mask;; h = (h + 1) & ks->mask) {
-        int e = ks->slot[h];
-        if (e < 0)
+    uint64_t h = khash(key, len);
+    uint32_t tag = (uint32_t)(h >> 32);
+    for (size_t i = (size_t)h & ks->mask;; i = (i + 1) & ks->mask) {
+        const kslot *sl = &ks->slot[i];
+        if (sl->ent < 0)
             return -1;
-        if (ks->ent[e].len == len && memcmp(ks->ent[e].key, key, len) == 0)
-            return ks->ent[e].val;
+        if (sl->tag == tag) {
+            const kentry *e = &ks->ent[sl->ent];
+            if (e->len == len && memcmp(e->key, key, len) == 0)
+                return e->val;
+        }
     }
 }
 
 /* Adds key -> val (key is borrowed); returns -1, or the value already stored for key. */
 static int keyset_put(keyset *ks, const char *key, size_t len, int val)
 {
-    size_t h = hash64(key, len) & ks->mask;
-    for (; ks->slot[h] >= 0; h = (h + 1) & ks->mask) {
-        const kentry *e = &ks->ent[ks->slot[h]];
-        if (e->len == len && memcmp(e->key, key, len) == 0)
-            return e->val;
-    }
+    int prev = keyset_find(ks, key, len); /* values are >= 0 */
+    if (prev >= 0)
+        return prev;
+    uint64_t h = khash(key, len);
+    size_t i = (size_t)h & ks->mask;
+    while (ks->slot[i].ent >= 0)
+        i = (i + 1) & ks->mask;
     ks->ent[ks->n] = (kentry){key, len, val};
-    ks->slot[h] = (int)ks->n++;
+    ks->slot[i] = (kslot){(uint32_t)(h >> 32), (int32_t)ks->n++};
     return -1;
 }
 
@@ -961,6 +990,25 @@ static int set_str(fctx *c, avro_value_t *v, const char *s, size_t len)
 }
 
 /* Shortest "%.Ng" that reads back to d, with ".0" for integral values (as jansson writes). */
+/* Decimal text of v into out (at least 21 bytes), NUL-terminated; returns the length. */
+static size_t format_int(json_int_t v, char *out)
+{
+    char tmp[24];
+    size_t n = 0;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    size_t len = 0;
+    if (v < 0)
+        out[len++] = '-';
+    while (n)
+        out[len++] = tmp[--n];
+    out[len] = '\0';
+    return len;
+}
+
 static size_t format_real(double d, char *out, size_t n)
 {
     int len = 0;
@@ -977,22 +1025,158 @@ static size_t format_real(double d, char *out, size_t n)
     return (size_t)len;
 }
 
-static int set_json_text(fctx *c, const json_t *j, avro_value_t *v)
+/* Compact JSON text written without allocation into a stack buffer (moving to the heap only
+ * when it outgrows it). Same text as jansson's JSON_COMPACT, except that reals use the shortest
+ * form that reads back to the same double ("0.1", where jansson writes "0.10000000000000001").
+ * (json_dumpb would allocate a loop-detection table on every call.) */
+typedef struct jw {
+    char *p;
+    size_t len, cap;
+    int heap;
+} jw;
+
+static void jw_init(jw *w, char *stack, size_t cap)
+{
+    w->p = stack;
+    w->len = 0;
+    w->cap = cap;
+    w->heap = 0;
+}
+
+static void jw_put(jw *w, const char *s, size_t n)
+{
+    if (w->len + n + 1 > w->cap) {
+        size_t cap = w->cap * 2 > w->len + n + 1 ? w->cap * 2 : w->len + n + 1;
+        if (w->heap) {
+            w->p = xrealloc(w->p, cap);
+        } else {
+            char *h = xmalloc(cap);
+            memcpy(h, w->p, w->len);
+            w->p = h;
+            w->heap = 1;
+        }
+        w->cap = cap;
+    }
+    memcpy(w->p + w->len, s, n);
+    w->len += n;
+    w->p[w->len] = '\0';
+}
+
+static void jw_free(jw *w)
+{
+    if (w->heap)
+        free(w->p);
+}
+
+static void jw_string(jw *w, const char *s, size_t len)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    jw_put(w, "\"", 1);
+    size_t run = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch >= 0x20 && ch != '"' && ch != '\\')
+            continue;
+        jw_put(w, s + run, i - run);
+        run = i + 1;
+        char esc[6] = {'\\', 0, 0, 0, 0, 0};
+        size_t n = 2;
+        switch (ch) {
+        case '"':
+            esc[1] = '"';
+            break;
+        case '\\':
+            esc[1] = '\\';
+            break;
+        case '\b':
+            esc[1] = 'b';
+            break;
+        case '\f':
+            esc[1] = 'f';
+            break;
+        case '\n':
+            esc[1] = 'n';
+            break;
+        case '\r':
+            esc[1] = 'r';
+            break;
+        case '\t':
+            esc[1] = 't';
+            break;
+        default:
+            esc[1] = 'u';
+            esc[2] = '0';
+            esc[3] = '0';
+            esc[4] = hex[ch >> 4];
+            esc[5] = hex[ch & 15];
+            n = 6;
+        }
+        jw_put(w, esc, n);
+    }
+    jw_put(w, s + run, len - run);
+    jw_put(w, "\"", 1);
+}
+
+static void jw_value(jw *w, const json_t *j)
+{
+    char tmp[64];
+    switch (json_typeof(j)) {
+    case JSON_OBJECT: {
+        const char *key;
+        size_t klen;
+        json_t *v;
+        int first = 1;
+        jw_put(w, "{", 1);
+        json_object_keylen_foreach((json_t *)j, key, klen, v)
+        {
+            if (!first)
+                jw_put(w, ",", 1);
+            first = 0;
+            jw_string(w, key, klen);
+            jw_put(w, ":", 1);
+            jw_value(w, v);
+        }
+        jw_put(w, "}", 1);
+        break;
+    }
+    case JSON_ARRAY:
+        jw_put(w, "[", 1);
+        for (size_t i = 0; i < json_array_size(j); i++) {
+            if (i)
+                jw_put(w, ",", 1);
+            jw_value(w, json_array_get(j, i));
+        }
+        jw_put(w, "]", 1);
+        break;
+    case JSON_STRING:
+        jw_string(w, json_string_value(j), json_string_length(j));
+        break;
+    case JSON_INTEGER:
+        jw_put(w, tmp, format_int(json_integer_value(j), tmp));
+        break;
+    case JSON_REAL:
+        jw_put(w, tmp, format_real(json_real_value(j), tmp, sizeof(tmp)));
+        break;
+    case JSON_TRUE:
+        jw_put(w, "true", 4);
+        break;
+    case JSON_FALSE:
+        jw_put(w, "false", 5);
+        break;
+    case JSON_NULL:
+        jw_put(w, "null", 4);
+        break;
+    }
+}
+
+__attribute__((noinline)) static int set_json_text(fctx *c, const json_t *j, avro_value_t *v)
 {
     char stack[2048];
-    size_t flags = JSON_COMPACT | JSON_ENCODE_ANY;
-    size_t n = json_dumpb(j, stack, sizeof(stack) - 1, flags);
-    if (n == 0)
-        return fail(c, "cannot encode the value as JSON text");
-    if (n < sizeof(stack)) {
-        stack[n] = '\0';
-        return set_str(c, v, stack, n);
-    }
-    char *heap = xmalloc(n + 1);
-    json_dumpb(j, heap, n, flags);
-    heap[n] = '\0';
-    int rc = set_str(c, v, heap, n);
-    free(heap);
+    jw w;
+    jw_init(&w, stack, sizeof(stack));
+    jw_value(&w, j);
+    int rc = set_str(c, v, w.p, w.len);
+    jw_free(&w);
     return rc;
 }
 
@@ -1003,8 +1187,8 @@ static int fill_string(fctx *c, const node *n, unsigned fl, const json_t *j, avr
     case JSON_STRING:
         return set_str(c, v, json_string_value(j), json_string_length(j));
     case JSON_INTEGER: {
-        int len = snprintf(tmp, sizeof(tmp), "%" JSON_INTEGER_FORMAT, json_integer_value(j));
-        return set_str(c, v, tmp, (size_t)len);
+        size_t len = format_int(json_integer_value(j), tmp);
+        return set_str(c, v, tmp, len);
     }
     case JSON_REAL:
         return set_str(c, v, tmp, format_real(json_real_value(j), tmp, sizeof(tmp)));
@@ -1306,31 +1490,37 @@ static int fill_absent(fctx *c, const field *f, const json_t *j, avro_value_t *v
     return fill(c, t, f->flags, j, v);
 }
 
-static int fill_unmapped(fctx *c, const node *n, const json_t *j, size_t found, avro_value_t *v)
+__attribute__((noinline)) static int fill_unmapped(fctx *c, const node *n, const json_t *j,
+                                                   size_t found, avro_value_t *v)
 {
     const node *t = n->fields[n->unmapped].type;
     if (found == json_object_size(j) || c->in_default)
         return set_null_branch(c, t, v);
-    json_t *extra = json_object();
+    char stack[4096];
+    jw w;
+    jw_init(&w, stack, sizeof(stack));
+    jw_put(&w, "{", 1);
     const char *key;
     size_t klen;
     json_t *val;
     json_object_keylen_foreach((json_t *)j, key, klen, val)
     {
-        if (keyset_find(&n->keys, key, klen) < 0)
-            json_object_setn(extra, key, klen, val);
+        if (keyset_find(&n->keys, key, klen) >= 0)
+            continue;
+        if (w.len > 1)
+            jw_put(&w, ",", 1);
+        jw_string(&w, key, klen);
+        jw_put(&w, ":", 1);
+        jw_value(&w, val);
     }
-    char *text = json_dumps(extra, JSON_COMPACT);
-    json_decref(extra);
-    if (!text)
-        return fail(c, "cannot encode the unmapped keys as JSON");
+    jw_put(&w, "}", 1);
     avro_value_t b;
     int rc = 0;
     if (avro_value_set_branch(v, t->value_branch, &b))
         rc = avfail(c, "set_branch");
     else
-        rc = set_str(c, &b, text, strlen(text));
-    free(text);
+        rc = set_str(c, &b, w.p, w.len);
+    jw_free(&w);
     return rc;
 }
 

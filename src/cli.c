@@ -264,7 +264,7 @@ int cli_peek(const crm_config *cfg, const char *spec, long n)
     json_t *line;
     json_array_foreach(p.ring, i, line)
     {
-        char *s = json_dumps(line, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        char *s = json_dumps(line, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
         if (s)
             printf("%s\n", s);
         free(s);

@@ -6,6 +6,8 @@
 
 #define SIM_PERSONALITIES(X)                                                                       \
     X(testcrm)                                                                                     \
+    X(copper)                                                                                      \
+    X(pipedrive)                                                                                   \
     /* add new personalities above this line */
 
 #define SIM_DECLARE(n) extern const sim_crm sim_##n;

@@ -212,12 +212,12 @@ static int summary(const crm_config *cfg, const char *spec)
     reader rd;
     if (read_table(cfg, spec, &rd))
         return 2;
-    json_t *out = json_pack("{s:I, s:I, s:I, s:I, s:O, s:I, s:O}", "messages",
-                            (json_int_t)rd.messages, "tombstones", (json_int_t)rd.tombstones,
-                            "duplicates", (json_int_t)rd.duplicates, "undecodable",
-                            (json_int_t)rd.undecodable, "ops", rd.ops, "keys",
+    json_t *out = json_pack("{s:I, s:O, s:I, s:I, s:I, s:I, s:O}", "messages",
+                            (json_int_t)rd.messages, "ops", rd.ops, "tombstones",
+                            (json_int_t)rd.tombstones, "duplicates", (json_int_t)rd.duplicates,
+                            "undecodable", (json_int_t)rd.undecodable, "keys",
                             (json_int_t)json_object_size(rd.latest), "latest", rd.latest);
-    char *s = json_dumps(out, JSON_COMPACT | JSON_SORT_KEYS);
+    char *s = json_dumps(out, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
     printf("%s\n", s ? s : "{}");
     free(s);
     json_decref(out);

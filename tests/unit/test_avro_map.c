@@ -670,6 +670,20 @@ static void test_unmapped(void)
     CHECK(fx_fill(&f, "{\"id\":\"l3\",\"name\":null,\"x\":null}") == 0);
     CHECK(fx_roundtrip(&f) == 0);
     CHECK_STR(string_of(&f.back, "_unmapped", NULL), "{\"x\":null}");
+    /* the text is exactly jansson's compact JSON (reals aside: shortest round-trip form) */
+    const char *tricky = "{\"id\":\"l4\",\"ctl\":\"a\\n\\t\\r\\b\\f\\u0001\\u001f\\u007f/\","
+                         "\"k\\\"q\\\\\":[{},[],{\"a\":[null,false,-9223372036854775808]}],"
+                         "\"\\u2028\\ud83d\\ude00\":\"\\u00e9\",\"big\":123456789012345}";
+    json_t *tj = json_loads(tricky, 0, NULL);
+    CHECK(fx_fill(&f, tricky) == 0);
+    json_object_del(tj, "id");
+    char *want = json_dumps(tj, JSON_COMPACT);
+    CHECK_STR(string_of(&f.value, "_unmapped", NULL), want);
+    free(want);
+    json_decref(tj);
+    /* reals: the shortest text that reads back to the same double */
+    CHECK(fx_fill(&f, "{\"id\":\"l5\",\"r\":[0.1,1e300,-2.5,100.0,1e-7]}") == 0);
+    CHECK_STR(string_of(&f.value, "_unmapped", NULL), "{\"r\":[0.1,1e+300,-2.5,100.0,1e-07]}");
     fx_close(&f);
 
     /* nested records with their own "_unmapped" catch their own keys */

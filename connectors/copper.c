@@ -1,0 +1,691 @@
+/* copper.c — the Copper CRM (formerly ProsperWorks) connector: Stitch's 17 tables.
+ *
+ * Copper has no change feed and no tombstones, pages by offset over a mutable order and can
+ * reach only the first 100,000 matches of a search, so this connector:
+ *  - reads people, companies, leads (incl. converted), opportunities, projects and tasks as a
+ *    keyset by re-query: sort by date_modified ascending, always ask for page 1 with
+ *    minimum_modified_date = the highest date_modified seen (inclusive; the engine dedupes the
+ *    re-read rows). Edits during a pass move records to the end, where the pass still finds them.
+ *    When a whole page shares one second, that second is paged by offset (min = max = second),
+ *    restarted whenever X-PW-TOTAL changes, and split into date_created windows when it holds
+ *    more matches than the reach cap;
+ *  - reads activities newest first with maximum_activity_date as a downward keyset, capped at the
+ *    pass start (future-dated rows never move the bookmark), with a full refresh on the first pass
+ *    of a process and every `activities_full_refresh` to catch backdated rows;
+ *  - reads users (POST /users/search) and the GET reference lists as full tables, whose deletes
+ *    the engine finds every pass; the incremental tables find deletes in the engine's ID
+ *    reconciliation passes (source setting reconcile_interval).
+ * Every parameter goes in the JSON body; the four X-PW headers go on every request. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "connector.h"
+#include "crm_time.h"
+#include "log.h"
+#include "util.h"
+
+#define MAX_PAGE_SIZE 200
+#define FAR_FUTURE_S  4102444800LL /* 2100-01-01: the open end of date_created windows */
+
+typedef struct copper_state {
+    char *token_header;
+    char *email_header;
+    int64_t last_full_refresh_ms; /* activities; 0 = not in this process */
+} copper_state;
+
+/* ---- source ------------------------------------------------------------------------------- */
+
+static char *header_line(const char *name, const char *value)
+{
+    buf b;
+    buf_init(&b);
+    buf_printf(&b, "%s: %s", name, value);
+    return b.data;
+}
+
+static int has_control_chars(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20)
+            return 1;
+    return 0;
+}
+
+static int copper_init(source *src, char *err, size_t errlen)
+{
+    const char *key = source_option(src, "api_key_env");
+    const char *email = source_option(src, "user_email");
+    long long page_size = source_option_int(src, "page_size");
+    if (!key || !*key || has_control_chars(key)) {
+        snprintf(err, errlen, "the API key environment variable (option api_key_env) is empty or "
+                              "holds control characters");
+        return -1;
+    }
+    if (!email || !strchr(email, '@') || has_control_chars(email)) {
+        snprintf(err, errlen, "option user_email must be the email of the API key's owner");
+        return -1;
+    }
+    if (page_size < 1 || page_size > MAX_PAGE_SIZE) {
+        snprintf(err, errlen, "option page_size must be 1-%d", MAX_PAGE_SIZE);
+        return -1;
+    }
+    if (source_option_int(src, "reach_cap") < 1) {
+        snprintf(err, errlen, "option reach_cap must be positive");
+        return -1;
+    }
+    copper_state *st = xcalloc(1, sizeof(*st));
+    st->token_header = header_line("X-PW-AccessToken", key);
+    st->email_header = header_line("X-PW-UserEmail", email);
+    http_auth *auth = source_auth(src);
+    auth->secret_headers[auth->n_secret_headers++] = st->token_header;
+    auth->secret_headers[auth->n_secret_headers++] = st->email_header;
+    source_set_state(src, st);
+    return 0;
+}
+
+static void copper_free(source *src)
+{
+    copper_state *st = source_state(src);
+    if (!st)
+        return;
+    free(st->token_header);
+    free(st->email_header);
+    free(st);
+}
+
+/* The non-secret headers of every request. */
+static int add_headers(http_request *req)
+{
+    return http_request_add_header(req, "X-PW-Application: developer_api") ||
+           http_request_add_header(req, "Accept: application/json") ||
+           http_request_add_header(req, "Content-Type: application/json");
+}
+
+static int copper_check(source *src, http_request *req)
+{
+    connector_url(src, req, "/account");
+    return add_headers(req);
+}
+
+static http_verdict copper_classify(const table_def *table, const http_response *resp)
+{
+    (void)table;
+    if (resp->status == 401 || resp->status == 403)
+        return VERDICT_AUTH;
+    return VERDICT_ERROR; /* 400/404/422 are never retried by the HTTP client either */
+}
+
+/* ---- small helpers ------------------------------------------------------------------------ */
+
+static long long page_size(const table_ctx *ctx)
+{
+    long long size = source_option_int(ctx->src, "page_size");
+    long long cap = source_option_int(ctx->src, "reach_cap");
+    return size < cap ? size : cap;
+}
+
+static json_int_t paging_int(const table_ctx *ctx, const char *key, json_int_t def)
+{
+    json_t *v = json_object_get(ctx->paging, key);
+    return json_is_integer(v) ? json_integer_value(v) : def;
+}
+
+static int paging_has(const table_ctx *ctx, const char *key)
+{
+    return json_object_get(ctx->paging, key) != NULL;
+}
+
+static int set_int(json_t *obj, const char *key, json_int_t v, char *err, size_t errlen)
+{
+    if (json_object_set_new(obj, key, json_integer(v))) {
+        snprintf(err, errlen, "out of memory setting %s", key);
+        return -1;
+    }
+    return 0;
+}
+
+static int set_true(json_t *obj, const char *key, char *err, size_t errlen)
+{
+    if (json_object_set_new(obj, key, json_true())) {
+        snprintf(err, errlen, "out of memory setting %s", key);
+        return -1;
+    }
+    return 0;
+}
+
+static int mark_done(table_ctx *ctx, char *err, size_t errlen)
+{
+    return set_true(ctx->paging, "done", err, errlen);
+}
+
+static int paging_done(const table_ctx *ctx)
+{
+    return json_is_true(json_object_get(ctx->paging, "done"));
+}
+
+/* An integer that may arrive as a JSON integer, an integral real or a numeric string. */
+static int json_seconds(const json_t *v, int64_t *out)
+{
+    if (json_is_integer(v)) {
+        *out = json_integer_value(v);
+        return 0;
+    }
+    if (json_is_real(v)) {
+        *out = (int64_t)json_real_value(v);
+        return 0;
+    }
+    if (json_is_string(v)) {
+        char *end;
+        long long n = strtoll(json_string_value(v), &end, 10);
+        if (end != json_string_value(v) && *end == '\0') {
+            *out = n;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* Min and max of `field` over the records; -1 when a record lacks a usable value. */
+static int page_range(const json_t *records, const char *field, int64_t *lo, int64_t *hi,
+                      char *err, size_t errlen)
+{
+    size_t i;
+    json_t *r;
+    json_array_foreach(records, i, r)
+    {
+        int64_t v;
+        if (json_seconds(json_object_get(r, field), &v)) {
+            snprintf(err, errlen, "record %zu of the page has no usable %s", i, field);
+            return -1;
+        }
+        if (i == 0 || v < *lo)
+            *lo = v;
+        if (i == 0 || v > *hi)
+            *hi = v;
+    }
+    return 0;
+}
+
+/* X-PW-TOTAL, or -1 when absent or unreadable. */
+static json_int_t response_total(const http_response *resp)
+{
+    const char *h = http_response_header(resp, "x-pw-total");
+    if (!h)
+        return -1;
+    char *end;
+    long long n = strtoll(h, &end, 10);
+    return end != h && *end == '\0' && n >= 0 ? n : -1;
+}
+
+/* Serialises body into a POST of path. Steals body. */
+static req_result post_json(table_ctx *ctx, http_request *req, const char *path, json_t *body,
+                            char *err, size_t errlen)
+{
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (!text) {
+        snprintf(err, errlen, "out of memory building the request body");
+        return REQ_ERROR;
+    }
+    connector_url(ctx->src, req, path);
+    req->method = "POST";
+    int rc = buf_append_str(&req->body, text);
+    free(text);
+    if (rc || add_headers(req)) {
+        snprintf(err, errlen, "out of memory building the request");
+        return REQ_ERROR;
+    }
+    return REQ_READY;
+}
+
+/* Parses a response that must be a bare JSON array. */
+static json_t *parse_array(const http_response *resp, char *err, size_t errlen)
+{
+    json_t *body = connector_parse_json(resp, err, errlen);
+    if (body && !json_is_array(body)) {
+        snprintf(err, errlen, "expected a JSON array, got %s",
+                 json_is_object(body) ? "an object" : "another JSON value");
+        json_decref(body);
+        return NULL;
+    }
+    return body;
+}
+
+/* How many records a full page at the current offset holds (the reach cap truncates). */
+static long long expected_rows(const table_ctx *ctx, json_int_t page_number)
+{
+    long long size = page_size(ctx);
+    long long offset = (long long)(page_number - 1) * size;
+    long long cap = source_option_int(ctx->src, "reach_cap");
+    long long left = cap - offset;
+    return left < 0 ? 0 : left < size ? left : size;
+}
+
+/* ---- "tie" paging: one second of the sort key, by offset --------------------------------- *
+ * Paging state while in a tie: tie (the second), page, total (X-PW-TOTAL of the current
+ * window's first page) and, when the second holds more than the reach cap, a date_created
+ * window clo..chi (chi < cend). Any change of X-PW-TOTAL restarts the window at page 1: rows
+ * left or entered the second, so offsets shifted. */
+
+static int tie_begin(table_ctx *ctx, int64_t second, char *err, size_t errlen)
+{
+    if (set_int(ctx->paging, "tie", second, err, errlen) ||
+        set_int(ctx->paging, "page", 1, err, errlen))
+        return -1;
+    json_object_del(ctx->paging, "total");
+    json_object_del(ctx->paging, "clo");
+    json_object_del(ctx->paging, "chi");
+    return 0;
+}
+
+static void tie_clear(table_ctx *ctx)
+{
+    const char *keys[] = {"tie", "page", "total", "clo", "chi"};
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+        json_object_del(ctx->paging, keys[i]);
+}
+
+/* Adds the tie's filters to body: the second, the created window, the page. */
+static int tie_filters(const table_ctx *ctx, json_t *body, const char *min_key,
+                       const char *max_key, int created_windows)
+{
+    json_int_t tie = paging_int(ctx, "tie", 0);
+    int rc = json_object_set_new(body, min_key, json_integer(tie)) ||
+             json_object_set_new(body, max_key, json_integer(tie)) ||
+             json_object_set_new(body, "page_number", json_integer(paging_int(ctx, "page", 1)));
+    if (!rc && created_windows && paging_has(ctx, "clo"))
+        rc = json_object_set_new(body, "minimum_created_date",
+                                 json_integer(paging_int(ctx, "clo", 0))) ||
+             json_object_set_new(body, "maximum_created_date",
+                                 json_integer(paging_int(ctx, "chi", 0)));
+    return rc ? -1 : 0;
+}
+
+/* Handles a page of tie paging. *finished = 1 when the whole second has been read. */
+static int tie_step(table_ctx *ctx, const http_response *resp, size_t rows, int created_windows,
+                    int *finished, char *err, size_t errlen)
+{
+    json_int_t page = paging_int(ctx, "page", 1);
+    json_int_t total = response_total(resp);
+    long long cap = source_option_int(ctx->src, "reach_cap");
+    *finished = 0;
+    if (page > 1 && total != paging_int(ctx, "total", -1)) { /* rows moved: re-read */
+        json_object_del(ctx->paging, "total");
+        return set_int(ctx->paging, "page", 1, err, errlen);
+    }
+    if (page == 1 && total > cap && created_windows) {
+        json_int_t clo = paging_int(ctx, "clo", 0);
+        json_int_t chi = paging_has(ctx, "chi") ? paging_int(ctx, "chi", 0) : FAR_FUTURE_S;
+        if (chi > clo) { /* narrow the created window and ask again */
+            return set_int(ctx->paging, "clo", clo, err, errlen) ||
+                   set_int(ctx->paging, "chi", clo + (chi - clo) / 2, err, errlen);
+        }
+    }
+    if (page == 1 && total > cap)
+        log_warn(source_name(ctx->src), ctx->table->name,
+                 "%lld records share one second (and one created second); only %lld reachable",
+                 (long long)total, cap);
+    if (page == 1 && set_int(ctx->paging, "total", total, err, errlen))
+        return -1;
+    if ((long long)rows >= expected_rows(ctx, page) && rows > 0)
+        return set_int(ctx->paging, "page", page + 1, err, errlen);
+    /* This window is complete: the next created window, or the end of the second. */
+    if (paging_has(ctx, "chi") && paging_int(ctx, "chi", 0) < FAR_FUTURE_S) {
+        json_int_t next = paging_int(ctx, "chi", 0) + 1;
+        json_object_del(ctx->paging, "total");
+        return set_int(ctx->paging, "clo", next, err, errlen) ||
+               set_int(ctx->paging, "chi", FAR_FUTURE_S, err, errlen) ||
+               set_int(ctx->paging, "page", 1, err, errlen);
+    }
+    *finished = 1;
+    return 0;
+}
+
+/* ---- incremental searches on date_modified ----------------------------------------------- */
+
+static const char *search_path(const table_def *t)
+{
+    if (strcmp(t->name, "people") == 0)
+        return "/people/search";
+    if (strcmp(t->name, "companies") == 0)
+        return "/companies/search";
+    if (strcmp(t->name, "leads") == 0)
+        return "/leads/search";
+    if (strcmp(t->name, "opportunities") == 0)
+        return "/opportunities/search";
+    if (strcmp(t->name, "projects") == 0)
+        return "/projects/search";
+    return "/tasks/search";
+}
+
+static int64_t floor_seconds(int64_t ms)
+{
+    return ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
+}
+
+static req_result modified_request(table_ctx *ctx, http_request *req, char *err, size_t errlen)
+{
+    if (paging_done(ctx))
+        return REQ_DONE;
+    if (!paging_has(ctx, "min") && ctx->from_ms != CRM_TIME_NONE &&
+        set_int(ctx->paging, "min", floor_seconds(ctx->from_ms), err, errlen))
+        return REQ_ERROR;
+    json_t *body = json_pack("{s:I, s:s, s:s}", "page_size", (json_int_t)page_size(ctx),
+                             "sort_by", "date_modified", "sort_direction", "asc");
+    int rc = body ? 0 : -1;
+    if (!rc && strcmp(ctx->table->name, "leads") == 0)
+        rc = json_object_set_new(body, "include_converted_leads", json_true());
+    if (!rc && paging_has(ctx, "tie"))
+        rc = tie_filters(ctx, body, "minimum_modified_date", "maximum_modified_date", 1);
+    else if (!rc) {
+        rc = json_object_set_new(body, "page_number", json_integer(1));
+        if (!rc && paging_has(ctx, "min"))
+            rc = json_object_set_new(body, "minimum_modified_date",
+                                     json_integer(paging_int(ctx, "min", 0)));
+    }
+    if (rc) {
+        json_decref(body);
+        snprintf(err, errlen, "out of memory building the search");
+        return REQ_ERROR;
+    }
+    return post_json(ctx, req, search_path(ctx->table), body, err, errlen);
+}
+
+/* Keyset step after a page 1: advance min, enter a tie, or finish. */
+static int modified_advance(table_ctx *ctx, const json_t *records, char *err, size_t errlen)
+{
+    size_t n = json_array_size(records);
+    if ((long long)n < expected_rows(ctx, 1) || n == 0)
+        return mark_done(ctx, err, errlen);
+    int64_t lo = 0, hi = 0;
+    if (page_range(records, "date_modified", &lo, &hi, err, errlen))
+        return -1;
+    if (lo == hi) /* the whole page shares one second: page through it */
+        return tie_begin(ctx, hi, err, errlen);
+    return set_int(ctx->paging, "min", hi, err, errlen);
+}
+
+static int modified_parse(table_ctx *ctx, const http_response *resp, page *out, char *err,
+                          size_t errlen)
+{
+    json_t *records = parse_array(resp, err, errlen);
+    if (!records)
+        return -1;
+    out->records = records;
+    int rc;
+    if (paging_has(ctx, "tie")) {
+        int finished;
+        rc = tie_step(ctx, resp, json_array_size(records), 1, &finished, err, errlen);
+        if (!rc && finished) {
+            json_int_t tie = paging_int(ctx, "tie", 0);
+            tie_clear(ctx);
+            rc = set_int(ctx->paging, "min", tie + 1, err, errlen);
+        }
+    } else {
+        rc = modified_advance(ctx, records, err, errlen);
+    }
+    return rc;
+}
+
+/* ---- activities: newest first, downward keyset on activity_date -------------------------- */
+
+static int activities_full_due(const table_ctx *ctx)
+{
+    const copper_state *st = source_state(ctx->src);
+    long long every = source_option_int(ctx->src, "activities_full_refresh");
+    if (ctx->reconcile || ctx->bookmark_ms == CRM_TIME_NONE)
+        return 1;
+    if (every <= 0)
+        return 0;
+    return st->last_full_refresh_ms == 0 ||
+           now_wall_ms() - st->last_full_refresh_ms >= every * 1000LL;
+}
+
+/* A new pass: the window [lo, hi] with hi = pass start; lo dropped for a full refresh. */
+static int activities_begin(table_ctx *ctx, char *err, size_t errlen)
+{
+    if (set_int(ctx->paging, "hi", floor_seconds(ctx->until_ms), err, errlen))
+        return -1;
+    if (activities_full_due(ctx)) {
+        if (!ctx->reconcile && ctx->bookmark_ms != CRM_TIME_NONE)
+            log_info(source_name(ctx->src), ctx->table->name,
+                     "full refresh (catches backdated activities)");
+        return set_true(ctx->paging, "full", err, errlen);
+    }
+    if (ctx->from_ms != CRM_TIME_NONE)
+        return set_int(ctx->paging, "lo", floor_seconds(ctx->from_ms), err, errlen);
+    return 0;
+}
+
+static req_result activities_request(table_ctx *ctx, http_request *req, char *err,
+                                     size_t errlen)
+{
+    if (paging_done(ctx))
+        return REQ_DONE;
+    if (!paging_has(ctx, "hi") && activities_begin(ctx, err, errlen))
+        return REQ_ERROR;
+    json_t *body = json_pack("{s:I}", "page_size", (json_int_t)page_size(ctx));
+    int rc = body ? 0 : -1;
+    if (!rc && strcmp(source_option(ctx->src, "full_result"), "true") == 0)
+        rc = json_object_set_new(body, "full_result", json_true());
+    if (!rc && paging_has(ctx, "tie")) {
+        rc = tie_filters(ctx, body, "minimum_activity_date", "maximum_activity_date", 0);
+    } else if (!rc) {
+        rc = json_object_set_new(body, "page_number", json_integer(1)) ||
+             json_object_set_new(body, "maximum_activity_date",
+                                 json_integer(paging_int(ctx, "hi", 0)));
+        if (!rc && paging_has(ctx, "lo"))
+            rc = json_object_set_new(body, "minimum_activity_date",
+                                     json_integer(paging_int(ctx, "lo", 0)));
+    }
+    if (rc) {
+        json_decref(body);
+        snprintf(err, errlen, "out of memory building the search");
+        return REQ_ERROR;
+    }
+    return post_json(ctx, req, "/activities/search", body, err, errlen);
+}
+
+static int activities_finish(table_ctx *ctx, char *err, size_t errlen)
+{
+    if (json_is_true(json_object_get(ctx->paging, "full")) && !ctx->reconcile) {
+        copper_state *st = source_state(ctx->src);
+        st->last_full_refresh_ms = now_wall_ms();
+    }
+    return mark_done(ctx, err, errlen);
+}
+
+static int activities_advance(table_ctx *ctx, const json_t *records, char *err, size_t errlen)
+{
+    size_t n = json_array_size(records);
+    if ((long long)n < expected_rows(ctx, 1) || n == 0)
+        return activities_finish(ctx, err, errlen);
+    int64_t lo = 0, hi = 0;
+    if (page_range(records, "activity_date", &lo, &hi, err, errlen))
+        return -1;
+    if (lo == hi)
+        return tie_begin(ctx, lo, err, errlen);
+    return set_int(ctx->paging, "hi", lo, err, errlen);
+}
+
+static int activities_parse(table_ctx *ctx, const http_response *resp, page *out, char *err,
+                            size_t errlen)
+{
+    json_t *records = parse_array(resp, err, errlen);
+    if (!records)
+        return -1;
+    out->records = records;
+    out->bookmark_cap_ms = ctx->until_ms; /* a future-dated activity must not poison it */
+    int rc;
+    if (paging_has(ctx, "tie")) {
+        int finished;
+        rc = tie_step(ctx, resp, json_array_size(records), 0, &finished, err, errlen);
+        if (!rc && finished) {
+            json_int_t tie = paging_int(ctx, "tie", 0);
+            tie_clear(ctx);
+            rc = set_int(ctx->paging, "hi", tie - 1, err, errlen);
+            if (!rc && paging_has(ctx, "lo") && tie - 1 < paging_int(ctx, "lo", 0))
+                rc = activities_finish(ctx, err, errlen);
+        }
+    } else {
+        rc = activities_advance(ctx, records, err, errlen);
+    }
+    return rc;
+}
+
+/* ---- users: offset paging, restarted when X-PW-TOTAL changes ----------------------------- */
+
+static req_result users_request(table_ctx *ctx, http_request *req, char *err, size_t errlen)
+{
+    if (paging_done(ctx))
+        return REQ_DONE;
+    json_t *body = json_pack("{s:I, s:I}", "page_number", paging_int(ctx, "page", 1), "page_size",
+                             (json_int_t)page_size(ctx));
+    return post_json(ctx, req, "/users/search", body, err, errlen);
+}
+
+static int users_parse(table_ctx *ctx, const http_response *resp, page *out, char *err,
+                       size_t errlen)
+{
+    json_t *records = parse_array(resp, err, errlen);
+    if (!records)
+        return -1;
+    out->records = records;
+    json_int_t page = paging_int(ctx, "page", 1), total = response_total(resp);
+    if (page > 1 && total != paging_int(ctx, "total", -1)) /* someone left or joined */
+        return set_int(ctx->paging, "page", 1, err, errlen);
+    if (page == 1 && set_int(ctx->paging, "total", total, err, errlen))
+        return -1;
+    size_t n = json_array_size(records);
+    if ((long long)n < expected_rows(ctx, page) || n == 0)
+        return mark_done(ctx, err, errlen);
+    return set_int(ctx->paging, "page", page + 1, err, errlen);
+}
+
+/* ---- GET reference lists: one request, whole list ---------------------------------------- */
+
+static req_result list_request(table_ctx *ctx, http_request *req, char *err, size_t errlen)
+{
+    if (paging_done(ctx))
+        return REQ_DONE;
+    char path[64];
+    snprintf(path, sizeof(path), "/%s", ctx->table->name);
+    connector_url(ctx->src, req, path);
+    if (add_headers(req)) {
+        snprintf(err, errlen, "out of memory building the request");
+        return REQ_ERROR;
+    }
+    return REQ_READY;
+}
+
+static int list_parse(table_ctx *ctx, const http_response *resp, page *out, char *err,
+                      size_t errlen)
+{
+    json_t *body = connector_parse_json(resp, err, errlen);
+    if (!body)
+        return -1;
+    if (json_is_object(body) && strcmp(ctx->table->name, "account") == 0) {
+        json_t *one = json_array();
+        if (!one || json_array_append_new(one, body)) {
+            json_decref(one);
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        body = one;
+    }
+    if (!json_is_array(body)) {
+        snprintf(err, errlen, "expected a JSON array from GET /%s", ctx->table->name);
+        json_decref(body);
+        return -1;
+    }
+    out->records = body;
+    return mark_done(ctx, err, errlen);
+}
+
+/* ---- tables ------------------------------------------------------------------------------- */
+
+#define MODIFIED_TABLE(n, what)                                                                    \
+    {                                                                                              \
+        .name = n, .primary_key = "id", .replication_key = "date_modified",                        \
+        .method = SYNC_INCREMENTAL, .lookback_seconds = 300, .schema_file = "copper/" n ".avsc",   \
+        .sorted = 1, .reconcile = 1,                                                               \
+        .description = what ", keyset by re-query on date_modified; deletes by reconciliation",    \
+        .next_request = modified_request, .parse_page = modified_parse,                            \
+    }
+
+#define LIST_TABLE(n, pk, what)                                                                    \
+    {                                                                                              \
+        .name = n, .primary_key = pk, .method = SYNC_FULL_TABLE,                                   \
+        .schema_file = "copper/" n ".avsc", .reconcile = 1, .description = what,                   \
+        .next_request = list_request, .parse_page = list_parse,                                    \
+    }
+
+static const table_def copper_tables[] = {
+    LIST_TABLE("account", "id", "GET /account, full table"),
+    {
+        .name = "activities_search",
+        .primary_key = "id",
+        .replication_key = "activity_date",
+        .method = SYNC_INCREMENTAL,
+        .lookback_seconds = 3600,
+        .schema_file = "copper/activities_search.avsc",
+        .reconcile = 1,
+        .description = "activities, newest first by activity_date capped at the pass start; "
+                       "periodic full refresh",
+        .next_request = activities_request,
+        .parse_page = activities_parse,
+    },
+    MODIFIED_TABLE("companies", "companies"),
+    LIST_TABLE("contact_types", "id", "GET /contact_types, full table"),
+    LIST_TABLE("custom_field_definitions", "id", "GET /custom_field_definitions, full table"),
+    LIST_TABLE("customer_sources", "id", "GET /customer_sources, full table"),
+    LIST_TABLE("lead_statuses", "id", "GET /lead_statuses, full table"),
+    MODIFIED_TABLE("leads", "leads incl. converted"),
+    LIST_TABLE("loss_reasons", "id", "GET /loss_reasons, full table"),
+    MODIFIED_TABLE("opportunities", "opportunities"),
+    MODIFIED_TABLE("people", "people"),
+    LIST_TABLE("pipeline_stages", "id", "GET /pipeline_stages, full table"),
+    LIST_TABLE("pipelines", "id", "GET /pipelines, full table"),
+    MODIFIED_TABLE("projects", "projects"),
+    LIST_TABLE("tags", "name", "GET /tags, full table keyed by name"),
+    MODIFIED_TABLE("tasks", "tasks"),
+    {
+        .name = "users",
+        .primary_key = "id",
+        .method = SYNC_FULL_TABLE,
+        .schema_file = "copper/users.avsc",
+        .reconcile = 1,
+        .description = "POST /users/search, full table",
+        .next_request = users_request,
+        .parse_page = users_parse,
+    },
+};
+
+static const connector_option copper_options[] = {
+    {OPT_ENV, "api_key_env", "COPPER_API_KEY", "environment variable holding the API key"},
+    {OPT_STRING, "user_email", NULL, "email of the user who owns the API key (use an admin)"},
+    {OPT_INT, "page_size", "200", "records per search page (1-200)"},
+    {OPT_INT, "reach_cap", "100000", "matches a single Copper search can reach"},
+    {OPT_DURATION, "activities_full_refresh", "24h",
+     "full re-read of activities this often (and on start) to catch backdated ones; 0 = never"},
+    {OPT_BOOL, "full_result", "false",
+     "send full_result=true on activity searches (admin keys; may return duplicates)"},
+    {0, NULL, NULL, NULL},
+};
+
+const connector copper_connector = {
+    .name = "copper",
+    .description = "Copper CRM (Developer API v1)",
+    .default_base_url = "https://api.copper.com/developer_api/v1",
+    .default_rate = 3.0,
+    .default_burst = 2,
+    .options = copper_options,
+    .tables = copper_tables,
+    .n_tables = sizeof(copper_tables) / sizeof(copper_tables[0]),
+    .source_init = copper_init,
+    .source_free = copper_free,
+    .check_request = copper_check,
+    .rate_signal = NULL,
+    .classify = copper_classify,
+};
