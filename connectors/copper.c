@@ -186,23 +186,26 @@ static int json_seconds(const json_t *v, int64_t *out)
     return -1;
 }
 
-/* Min and max of `field` over the records; -1 when a record lacks a usable value. */
+/* Min and max of `field` over the records that carry a usable value; -1 when none does. */
 static int page_range(const json_t *records, const char *field, int64_t *lo, int64_t *hi,
                       char *err, size_t errlen)
 {
-    size_t i;
+    size_t i, found = 0;
     json_t *r;
     json_array_foreach(records, i, r)
     {
         int64_t v;
-        if (json_seconds(json_object_get(r, field), &v)) {
-            snprintf(err, errlen, "record %zu of the page has no usable %s", i, field);
-            return -1;
-        }
-        if (i == 0 || v < *lo)
+        if (json_seconds(json_object_get(r, field), &v))
+            continue;
+        if (found == 0 || v < *lo)
             *lo = v;
-        if (i == 0 || v > *hi)
+        if (found == 0 || v > *hi)
             *hi = v;
+        found++;
+    }
+    if (found == 0) {
+        snprintf(err, errlen, "no record of the page has a usable %s", field);
+        return -1;
     }
     return 0;
 }
@@ -442,10 +445,12 @@ static int activities_full_due(const table_ctx *ctx)
            now_wall_ms() - st->last_full_refresh_ms >= every * 1000LL;
 }
 
-/* A new pass: the window [lo, hi] with hi = pass start; lo dropped for a full refresh. */
+/* A new pass. Incremental: the window [lo = from, hi = pass start]. Full refresh: no bounds,
+ * so backdated and future-dated rows are read too (the bookmark stays capped at the pass
+ * start either way). hi then moves down as the keyset advances. */
 static int activities_begin(table_ctx *ctx, char *err, size_t errlen)
 {
-    if (set_int(ctx->paging, "hi", floor_seconds(ctx->until_ms), err, errlen))
+    if (set_true(ctx->paging, "started", err, errlen))
         return -1;
     if (activities_full_due(ctx)) {
         if (!ctx->reconcile && ctx->bookmark_ms != CRM_TIME_NONE)
@@ -453,6 +458,8 @@ static int activities_begin(table_ctx *ctx, char *err, size_t errlen)
                      "full refresh (catches backdated activities)");
         return set_true(ctx->paging, "full", err, errlen);
     }
+    if (set_int(ctx->paging, "hi", floor_seconds(ctx->until_ms), err, errlen))
+        return -1;
     if (ctx->from_ms != CRM_TIME_NONE)
         return set_int(ctx->paging, "lo", floor_seconds(ctx->from_ms), err, errlen);
     return 0;
@@ -463,7 +470,7 @@ static req_result activities_request(table_ctx *ctx, http_request *req, char *er
 {
     if (paging_done(ctx))
         return REQ_DONE;
-    if (!paging_has(ctx, "hi") && activities_begin(ctx, err, errlen))
+    if (!paging_has(ctx, "started") && activities_begin(ctx, err, errlen))
         return REQ_ERROR;
     json_t *body = json_pack("{s:I}", "page_size", (json_int_t)page_size(ctx));
     int rc = body ? 0 : -1;
@@ -472,9 +479,10 @@ static req_result activities_request(table_ctx *ctx, http_request *req, char *er
     if (!rc && paging_has(ctx, "tie")) {
         rc = tie_filters(ctx, body, "minimum_activity_date", "maximum_activity_date", 0);
     } else if (!rc) {
-        rc = json_object_set_new(body, "page_number", json_integer(1)) ||
-             json_object_set_new(body, "maximum_activity_date",
-                                 json_integer(paging_int(ctx, "hi", 0)));
+        rc = json_object_set_new(body, "page_number", json_integer(1));
+        if (!rc && paging_has(ctx, "hi"))
+            rc = json_object_set_new(body, "maximum_activity_date",
+                                     json_integer(paging_int(ctx, "hi", 0)));
         if (!rc && paging_has(ctx, "lo"))
             rc = json_object_set_new(body, "minimum_activity_date",
                                      json_integer(paging_int(ctx, "lo", 0)));

@@ -3,9 +3,11 @@
 
 extern const connector testcrm_connector;
 extern const connector copper_connector;
+extern const connector pipedrive_connector;
 
 const connector *const crm_connectors[] = {
     &testcrm_connector,
     &copper_connector,
+    &pipedrive_connector,
     NULL,
 };

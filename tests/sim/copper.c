@@ -31,9 +31,10 @@
  *        from param tie_seed) or "shuffle" (a new random order on every request).
  *        full_result=true with an admin key (param admin, default 1) repeats every activity
  *        whose id is divisible by 5 (the API's documented duplicates).
- *   Rate limit: param rate_per_min (default 180; 0 = off) requests per rolling 60 s, counted
- *   per token; excess -> 429 {"message":"Rate limit exceeded"}, with "Retry-After" only when
- *   param retry_after=1. (The framework's token bucket, --rate, answers in the same format.)
+ *   Rate limit: param rate_per_min (default 180; 0 = off) requests per rolling window of param
+ *   rate_window_ms (default 60000, shorter for tests); excess -> 429 {"message":"Rate limit
+ *   exceeded"}, with "Retry-After" only when param retry_after=1. Rejected requests do not
+ *   count. (The framework's token bucket, --rate, answers in the same format.)
  *
  * Seed sizes (params): users 6, people 80, companies 30, leads 40 (every 8th converted),
  * opportunities 40, projects 15, tasks 40, activities 120. Records are created in the 60 days
@@ -1198,13 +1199,14 @@ static int rate_ok(sim_response *resp)
         C.window = xcalloc(cap, sizeof(int64_t));
         C.win_head = C.win_len = 0;
     }
-    while (C.win_len && now - C.window[C.win_head] >= 60000) {
+    int64_t span = sim_param_int("rate_window_ms", 60000);
+    while (C.win_len && now - C.window[C.win_head] >= span) {
         C.win_head = (C.win_head + 1) % cap;
         C.win_len--;
     }
     if (C.win_len >= cap) {
         C.limited++;
-        copper_rate_limited(resp, (double)(C.window[C.win_head] + 60000 - now) / 1000.0);
+        copper_rate_limited(resp, (double)(C.window[C.win_head] + span - now) / 1000.0);
         return 0;
     }
     C.window[(C.win_head + C.win_len) % cap] = now;

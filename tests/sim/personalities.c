@@ -6,6 +6,7 @@
 
 #define SIM_PERSONALITIES(X)                                                                       \
     X(testcrm)                                                                                     \
+    X(bench)                                                                                       \
     X(copper)                                                                                      \
     X(pipedrive)                                                                                   \
     /* add new personalities above this line */

@@ -1,0 +1,911 @@
+/* pipedrive.c — the Pipedrive connector: Stitch's 16 tables plus the *Fields tables.
+ *
+ * Why each table is read the way it is (reference: /work/shared/reference/pipedrive-api.md):
+ *  - deals (+ /deals/archived), persons, organizations, activities, products: API v2,
+ *    updated_since (inclusive, whole seconds) + sort_by=update_time asc + cursor, limit 500.
+ *    Deals ask for status=open,won,lost,deleted; deleted deals become deletes (d + tombstone).
+ *    The others learn deletes from ID-reconciliation passes (reconcile_interval).
+ *  - notes: v1 with updated_since; paged by (second, rows already read in that second) instead
+ *    of a bare offset, so records that move to the end while we page are not skipped.
+ *  - stages, pipelines (v2) and users, activity types, currencies, filters, files, *Fields (v1):
+ *    full lists every pass; the engine publishes only changes and deletes what vanished.
+ *  - deal_products: the batch endpoint /api/v2/deals/products?deal_ids= (100 deals per request)
+ *    over the list of live deals, instead of one request per deal.
+ *  - dealflow: /v1/deals/{id}/flow for every deal updated since the log_time bookmark.
+ * Never /v1/recents (it silently stops 30 days back). The token goes in the x-api-token header
+ * (or the api_token query parameter with token_in_query), never into logs. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "connector.h"
+#include "crm_time.h"
+#include "log.h"
+#include "util.h"
+
+typedef enum {
+    PK_V2_INCREMENTAL, /* v2 list, updated_since + update_time asc */
+    PK_V2_FULL,        /* v2 list, everything */
+    PK_V1_NOTES,       /* v1 notes, updated_since with (second, skip) paging */
+    PK_V1_OFFSET,      /* v1 list with start/limit paging */
+    PK_V1_UNPAGED,     /* v1 list in one response */
+    PK_DEAL_PRODUCTS,  /* deals list -> batch /deals/products */
+    PK_DEALFLOW,       /* deals list -> /deals/{id}/flow */
+} pd_kind;
+
+typedef struct pd_spec {
+    const char *table;
+    pd_kind kind;
+    const char *path;     /* under /api/v2/ or the v1 prefix */
+    const char *path2;    /* a second phase (deals/archived), or NULL */
+    long max_limit;       /* page size cap of the endpoint */
+} pd_spec;
+
+static const pd_spec SPECS[] = {
+    {"deals", PK_V2_INCREMENTAL, "deals", "deals/archived", 500},
+    {"persons", PK_V2_INCREMENTAL, "persons", NULL, 500},
+    {"organizations", PK_V2_INCREMENTAL, "organizations", NULL, 500},
+    {"activities", PK_V2_INCREMENTAL, "activities", NULL, 500},
+    {"products", PK_V2_INCREMENTAL, "products", NULL, 500},
+    {"stages", PK_V2_FULL, "stages", NULL, 500},
+    {"pipelines", PK_V2_FULL, "pipelines", NULL, 500},
+    {"notes", PK_V1_NOTES, "notes", NULL, 500},
+    {"files", PK_V1_OFFSET, "files", NULL, 100},
+    {"deal_fields", PK_V1_OFFSET, "dealFields", NULL, 500},
+    {"person_fields", PK_V1_OFFSET, "personFields", NULL, 500},
+    {"organization_fields", PK_V1_OFFSET, "organizationFields", NULL, 500},
+    {"product_fields", PK_V1_OFFSET, "productFields", NULL, 500},
+    {"users", PK_V1_UNPAGED, "users", NULL, 0},
+    {"activity_types", PK_V1_UNPAGED, "activityTypes", NULL, 0},
+    {"currency", PK_V1_UNPAGED, "currencies", NULL, 0},
+    {"filters", PK_V1_UNPAGED, "filters", NULL, 0},
+    {"deal_products", PK_DEAL_PRODUCTS, "deals", "deals/archived", 500},
+    {"dealflow", PK_DEALFLOW, "deals", "deals/archived", 500},
+};
+
+/* Per-source settings, resolved once in source_init. */
+typedef struct pd_source {
+    char *auth_line; /* "x-api-token: ..." or "Authorization: Bearer ..." (secret) */
+    const char *query_token;
+    char v1[16];     /* "/api/v1" (company domain) or "/v1" (api.pipedrive.com) */
+    long page_size;
+    long batch;      /* deal ids per batch request */
+    const char *flow_items;
+} pd_source;
+
+/* The daily-budget pause cap: rate_signal has no source, so it is process-wide (the smallest
+ * value of all Pipedrive sources wins). */
+static int64_t g_budget_retry_ms = 3600 * 1000;
+
+/* dealflow: the deal whose /flow was requested last by this table thread, and one that answered
+ * 404/410 (purged after the deal list was read), which the next attempt skips. */
+static _Thread_local json_int_t tl_flow_deal;
+static _Thread_local json_int_t tl_gone_deal;
+
+static const pd_spec *spec_of(const table_def *t)
+{
+    for (size_t i = 0; i < sizeof(SPECS) / sizeof(SPECS[0]); i++)
+        if (strcmp(SPECS[i].table, t->name) == 0)
+            return &SPECS[i];
+    return NULL;
+}
+
+static pd_source *pds(const table_ctx *ctx)
+{
+    return source_state(ctx->src);
+}
+
+/* ---- source ------------------------------------------------------------------------------ */
+
+static int base_is_bare_api_host(const char *base)
+{
+    const char *p = strstr(base, "://");
+    p = p ? p + 3 : base;
+    return strncasecmp(p, "api.pipedrive.com", 17) == 0 && (p[17] == '\0' || p[17] == '/' ||
+                                                            p[17] == ':');
+}
+
+static int pd_init(source *src, char *err, size_t errlen)
+{
+    const char *token = source_option(src, "api_token_env");
+    const char *mode = source_option(src, "auth");
+    if (!token || !*token) {
+        snprintf(err, errlen, "the API token environment variable is empty");
+        return -1;
+    }
+    int oauth = strcmp(mode, "oauth") == 0;
+    if (!oauth && strcmp(mode, "api_token") != 0) {
+        snprintf(err, errlen, "option auth must be \"api_token\" or \"oauth\", not \"%s\"", mode);
+        return -1;
+    }
+    long page = source_option_int(src, "page_size");
+    long batch = source_option_int(src, "deal_ids_per_request");
+    if (page < 1 || page > 500 || batch < 1 || batch > 100) {
+        snprintf(err, errlen, "page_size must be 1..500 and deal_ids_per_request 1..100");
+        return -1;
+    }
+    pd_source *ps = xcalloc(1, sizeof(*ps));
+    ps->page_size = page;
+    ps->batch = batch;
+    ps->flow_items = source_option(src, "dealflow_items");
+    const char *v1 = source_option(src, "v1_prefix");
+    if (strcmp(v1, "auto") == 0)
+        v1 = base_is_bare_api_host(source_base_url(src)) ? "/v1" : "/api/v1";
+    snprintf(ps->v1, sizeof(ps->v1), "%s", v1);
+    http_auth *auth = source_auth(src);
+    int in_query = strcmp(source_option(src, "token_in_query"), "true") == 0;
+    if (!oauth && in_query) {
+        ps->query_token = token;
+        auth->secret_params[auth->n_secret_params++] = "api_token";
+    } else {
+        buf line;
+        buf_init(&line);
+        buf_printf(&line, oauth ? "Authorization: Bearer %s" : "x-api-token: %s", token);
+        ps->auth_line = line.data;
+        auth->secret_headers[auth->n_secret_headers++] = ps->auth_line;
+    }
+    int64_t retry = source_option_int(src, "daily_budget_retry") * 1000;
+    if (retry > 0 && retry < g_budget_retry_ms)
+        g_budget_retry_ms = retry;
+    source_set_state(src, ps);
+    return 0;
+}
+
+static void pd_free(source *src)
+{
+    pd_source *ps = source_state(src);
+    if (!ps)
+        return;
+    free(ps->auth_line);
+    free(ps);
+}
+
+/* Sets req's URL to the v1 or v2 path and adds the token when it travels in the query. */
+static void pd_url(source *src, http_request *req, int v2, const char *path)
+{
+    pd_source *ps = source_state(src);
+    char full[256];
+    snprintf(full, sizeof(full), "%s/%s", v2 ? "/api/v2" : ps->v1, path);
+    connector_url(src, req, full);
+    if (ps->query_token)
+        connector_query(req, "api_token", ps->query_token);
+}
+
+static int pd_check(source *src, http_request *req)
+{
+    pd_url(src, req, 0, "users/me");
+    return 0;
+}
+
+/* ---- paging state helpers ---------------------------------------------------------------- */
+
+static int paging_done(const table_ctx *ctx)
+{
+    return json_is_true(json_object_get(ctx->paging, "done"));
+}
+
+static int set_paging(table_ctx *ctx, const char *key, json_t *value)
+{
+    if (!value || json_object_set_new(ctx->paging, key, value))
+        return -1;
+    return 0;
+}
+
+static long paging_int(const table_ctx *ctx, const char *key)
+{
+    return (long)json_integer_value(json_object_get(ctx->paging, key));
+}
+
+static void query_long(http_request *req, const char *name, long v)
+{
+    char s[32];
+    snprintf(s, sizeof(s), "%ld", v);
+    connector_query(req, name, s);
+}
+
+static void query_since(http_request *req, const char *name, int64_t ms)
+{
+    char s[32];
+    crm_time_format_seconds(ms, s, sizeof(s));
+    connector_query(req, name, s);
+}
+
+static long page_limit(const table_ctx *ctx, const pd_spec *s)
+{
+    long n = pds(ctx)->page_size;
+    return s->max_limit && n > s->max_limit ? s->max_limit : n;
+}
+
+/* ---- response helpers -------------------------------------------------------------------- */
+
+/* Parses the body and returns its "data" as an array (null -> []), or NULL with err set. The
+ * body is returned in *body for additional_data. */
+static json_t *response_data(const http_response *resp, json_t **body, char *err, size_t errlen)
+{
+    *body = connector_parse_json(resp, err, errlen);
+    if (!*body)
+        return NULL;
+    if (!json_is_object(*body)) {
+        snprintf(err, errlen, "response body is %s, not an object",
+                 json_is_null(*body) ? "null" : "not a JSON object");
+        json_decref(*body);
+        *body = NULL;
+        return NULL;
+    }
+    if (json_is_false(json_object_get(*body, "success"))) {
+        snprintf(err, errlen, "success=false: %.200s",
+                 json_string_value(json_object_get(*body, "error")) ?: "?");
+        json_decref(*body);
+        *body = NULL;
+        return NULL;
+    }
+    json_t *data = json_object_get(*body, "data");
+    if (!data || json_is_null(data))
+        return json_array();
+    if (!json_is_array(data)) {
+        snprintf(err, errlen, "response \"data\" is not an array");
+        json_decref(*body);
+        *body = NULL;
+        return NULL;
+    }
+    return json_incref(data);
+}
+
+static const char *next_cursor(json_t *body)
+{
+    return json_string_value(json_object_get(json_object_get(body, "additional_data"),
+                                             "next_cursor"));
+}
+
+/* v1 pagination: next_start when more_items_in_collection, else -1. -2 when inconsistent. */
+static long v1_next_start(json_t *body)
+{
+    json_t *pag = json_object_get(json_object_get(body, "additional_data"), "pagination");
+    if (!json_is_true(json_object_get(pag, "more_items_in_collection")))
+        return -1;
+    json_t *ns = json_object_get(pag, "next_start");
+    return json_is_integer(ns) ? (long)json_integer_value(ns) : -2;
+}
+
+/* Array of the records' "id" values (reconciliation passes). */
+static json_t *ids_of(json_t *records)
+{
+    json_t *ids = json_array();
+    size_t i;
+    json_t *r;
+    json_array_foreach(records, i, r)
+    {
+        json_t *id = json_object_get(r, "id");
+        if (ids && json_is_integer(id) && json_array_append(ids, id)) {
+            json_decref(ids);
+            return NULL;
+        }
+    }
+    return ids;
+}
+
+/* Moves to the next phase (deals -> deals/archived) or marks the list done. */
+static int advance_phase(table_ctx *ctx, const pd_spec *s, const char *cursor_key)
+{
+    json_object_del(ctx->paging, cursor_key);
+    long phase = paging_int(ctx, "phase");
+    if (s->path2 && phase == 0)
+        return set_paging(ctx, "phase", json_integer(1));
+    return set_paging(ctx, s->kind == PK_V2_INCREMENTAL || s->kind == PK_V2_FULL ? "done"
+                                                                                 : "lists_done",
+                      json_true());
+}
+
+/* ---- v2 lists ---------------------------------------------------------------------------- */
+
+/* The deals list request shared by deals, deal_products and dealflow. */
+static void deals_list_request(table_ctx *ctx, http_request *req, const pd_spec *s,
+                               const char *statuses, int since, const char *cursor_key)
+{
+    pd_url(ctx->src, req, 1, paging_int(ctx, "phase") ? s->path2 : s->path);
+    if (since && ctx->from_ms != CRM_TIME_NONE)
+        query_since(req, "updated_since", ctx->from_ms);
+    connector_query(req, "sort_by", since ? "update_time" : "id");
+    connector_query(req, "sort_direction", "asc");
+    if (statuses)
+        connector_query(req, "status", statuses);
+    query_long(req, "limit", page_limit(ctx, s));
+    const char *cursor = json_string_value(json_object_get(ctx->paging, cursor_key));
+    if (cursor)
+        connector_query(req, "cursor", cursor);
+}
+
+static req_result v2_request(table_ctx *ctx, http_request *req, const pd_spec *s)
+{
+    int incremental = s->kind == PK_V2_INCREMENTAL && !ctx->reconcile;
+    int deals = strcmp(s->table, "deals") == 0;
+    /* Reconciliation lists live deals only: deleted ones must count as gone. */
+    const char *statuses = !deals ? NULL : ctx->reconcile ? "open,won,lost" : "open,won,lost,deleted";
+    deals_list_request(ctx, req, s, statuses, incremental, "cursor");
+    return REQ_READY;
+}
+
+static int is_deleted_deal(json_t *d)
+{
+    const char *st = json_string_value(json_object_get(d, "status"));
+    return json_is_true(json_object_get(d, "is_deleted")) || json_is_true(json_object_get(d, "deleted")) ||
+           (st && strcmp(st, "deleted") == 0);
+}
+
+/* Deleted deals leave the records and become deletes of the deals table. */
+static int split_deleted_deals(page *out)
+{
+    json_t *keep = json_array(), *dels = json_array();
+    if (!keep || !dels)
+        goto oom;
+    size_t i;
+    json_t *d;
+    json_array_foreach(out->records, i, d)
+    {
+        if (!is_deleted_deal(d)) {
+            if (json_array_append(keep, d))
+                goto oom;
+            continue;
+        }
+        json_t *del = json_pack("{s:s, s:O, s:O}", "table", "deals", "id",
+                                json_object_get(d, "id"), "before", d);
+        if (!del || json_array_append_new(dels, del))
+            goto oom;
+    }
+    json_decref(out->records);
+    out->records = keep;
+    out->deletes = dels;
+    return 0;
+oom:
+    json_decref(keep);
+    json_decref(dels);
+    return -1;
+}
+
+static int v2_parse(table_ctx *ctx, const http_response *resp, page *out, char *err,
+                    size_t errlen)
+{
+    const pd_spec *s = spec_of(ctx->table);
+    json_t *body;
+    json_t *data = response_data(resp, &body, err, errlen);
+    if (!data)
+        return -1;
+    const char *next = next_cursor(body);
+    int rc = next ? set_paging(ctx, "cursor", json_string(next)) : advance_phase(ctx, s, "cursor");
+    json_decref(body);
+    if (ctx->reconcile) {
+        out->ids = ids_of(data);
+        json_decref(data);
+        rc |= out->ids ? 0 : -1;
+    } else {
+        out->records = data;
+        if (strcmp(s->table, "deals") == 0 && split_deleted_deals(out))
+            rc = -1;
+    }
+    if (rc)
+        snprintf(err, errlen, "out of memory building the page");
+    return rc;
+}
+
+/* ---- v1 notes: updated_since paging by (second, rows already read in it) ------------------ */
+
+static req_result notes_request(table_ctx *ctx, http_request *req, const pd_spec *s)
+{
+    pd_url(ctx->src, req, 0, s->path);
+    if (ctx->reconcile) {
+        connector_query(req, "sort", "id ASC");
+        query_long(req, "start", paging_int(ctx, "start"));
+    } else {
+        const char *since = json_string_value(json_object_get(ctx->paging, "since"));
+        if (since)
+            connector_query(req, "updated_since", since);
+        else if (ctx->from_ms != CRM_TIME_NONE)
+            query_since(req, "updated_since", ctx->from_ms);
+        connector_query(req, "sort", "update_time ASC");
+        query_long(req, "start", paging_int(ctx, "skip"));
+    }
+    query_long(req, "limit", page_limit(ctx, s));
+    return REQ_READY;
+}
+
+static int64_t record_time(json_t *rec, const char *key)
+{
+    int64_t ms;
+    const char *s = json_string_value(json_object_get(rec, key));
+    return s && crm_time_parse(s, &ms) == 0 ? ms : CRM_TIME_NONE;
+}
+
+/* After a page: since = the last row's second, skip = rows of that second already read. */
+static int notes_advance(table_ctx *ctx, json_t *data)
+{
+    int64_t last = CRM_TIME_NONE;
+    size_t i;
+    json_t *r;
+    json_array_foreach(data, i, r)
+    {
+        int64_t t = record_time(r, "update_time");
+        if (t != CRM_TIME_NONE && (last == CRM_TIME_NONE || t > last))
+            last = t;
+    }
+    if (last == CRM_TIME_NONE)
+        return set_paging(ctx, "done", json_true());
+    long ties = 0;
+    json_array_foreach(data, i, r) ties += record_time(r, "update_time") == last;
+    char since[32];
+    crm_time_format_seconds(last, since, sizeof(since));
+    const char *prev = json_string_value(json_object_get(ctx->paging, "since"));
+    long skip = ties;
+    if (prev && strcmp(prev, since) == 0 && ties == (long)json_array_size(data))
+        skip += paging_int(ctx, "skip"); /* a whole page inside one second */
+    return set_paging(ctx, "since", json_string(since)) ||
+           set_paging(ctx, "skip", json_integer(skip));
+}
+
+static int notes_parse(table_ctx *ctx, const http_response *resp, page *out, char *err,
+                       size_t errlen)
+{
+    json_t *body;
+    json_t *data = response_data(resp, &body, err, errlen);
+    if (!data)
+        return -1;
+    long next = v1_next_start(body);
+    json_decref(body);
+    int rc;
+    if (ctx->reconcile) {
+        rc = next >= 0 ? set_paging(ctx, "start", json_integer(next))
+                       : set_paging(ctx, "done", json_true());
+        out->ids = ids_of(data);
+        json_decref(data);
+        rc |= out->ids ? 0 : -1;
+    } else {
+        rc = next == -1 ? set_paging(ctx, "done", json_true()) : notes_advance(ctx, data);
+        out->records = data;
+    }
+    if (rc)
+        snprintf(err, errlen, "out of memory building the page");
+    return rc;
+}
+
+/* ---- v1 offset lists and unpaginated lists ----------------------------------------------- */
+
+static req_result v1_request(table_ctx *ctx, http_request *req, const pd_spec *s)
+{
+    pd_url(ctx->src, req, 0, s->path);
+    if (s->kind == PK_V1_OFFSET) {
+        query_long(req, "start", paging_int(ctx, "start"));
+        query_long(req, "limit", page_limit(ctx, s));
+    }
+    return REQ_READY;
+}
+
+/* Subfield rows of *Fields (parent_id set, id null) describe a parent's parts: not records. */
+static int drop_null_ids(json_t *data)
+{
+    for (size_t i = json_array_size(data); i-- > 0;)
+        if (!json_is_integer(json_object_get(json_array_get(data, i), "id")) &&
+            json_array_remove(data, i))
+            return -1;
+    return 0;
+}
+
+static int v1_parse(table_ctx *ctx, const http_response *resp, page *out, char *err,
+                    size_t errlen)
+{
+    const pd_spec *s = spec_of(ctx->table);
+    json_t *body;
+    json_t *data = response_data(resp, &body, err, errlen);
+    if (!data)
+        return -1;
+    long next = s->kind == PK_V1_OFFSET ? v1_next_start(body) : -1;
+    json_decref(body);
+    if (next == -2) {
+        json_decref(data);
+        snprintf(err, errlen, "more_items_in_collection without next_start");
+        return -1;
+    }
+    int rc = next >= 0 ? set_paging(ctx, "start", json_integer(next))
+                       : set_paging(ctx, "done", json_true());
+    rc |= drop_null_ids(data);
+    out->records = data;
+    if (rc)
+        snprintf(err, errlen, "out of memory building the page");
+    return rc;
+}
+
+/* ---- fan-out over deals: deal_products and dealflow --------------------------------------- */
+
+static json_t *queue_of(table_ctx *ctx)
+{
+    json_t *q = json_object_get(ctx->paging, "queue");
+    if (!json_is_array(q)) {
+        q = json_array();
+        if (set_paging(ctx, "queue", q))
+            return NULL;
+    }
+    return q;
+}
+
+/* Drops the first n queued deal ids. */
+static int queue_pop(table_ctx *ctx, size_t n)
+{
+    json_t *q = queue_of(ctx);
+    if (!q)
+        return -1;
+    for (size_t i = 0; i < n && json_array_size(q); i++)
+        if (json_array_remove(q, 0))
+            return -1;
+    return 0;
+}
+
+static req_result batch_request(table_ctx *ctx, http_request *req, const pd_spec *s, json_t *q)
+{
+    buf ids;
+    buf_init(&ids);
+    size_t n = json_array_size(q);
+    if (n > (size_t)pds(ctx)->batch)
+        n = (size_t)pds(ctx)->batch;
+    for (size_t i = 0; i < n; i++)
+        buf_printf(&ids, "%s%" JSON_INTEGER_FORMAT, i ? "," : "",
+                   json_integer_value(json_array_get(q, i)));
+    pd_url(ctx->src, req, 1, "deals/products");
+    connector_query(req, "deal_ids", ids.data);
+    connector_query(req, "sort_by", "id");
+    query_long(req, "limit", page_limit(ctx, s));
+    const char *cursor = json_string_value(json_object_get(ctx->paging, "pcursor"));
+    if (cursor)
+        connector_query(req, "cursor", cursor);
+    buf_free(&ids);
+    return REQ_READY;
+}
+
+static req_result flow_request(table_ctx *ctx, http_request *req, const pd_spec *s, json_t *q)
+{
+    json_int_t deal = json_integer_value(json_array_get(q, 0));
+    char path[64];
+    snprintf(path, sizeof(path), "deals/%" JSON_INTEGER_FORMAT "/flow", deal);
+    pd_url(ctx->src, req, 0, path);
+    query_long(req, "start", paging_int(ctx, "start"));
+    query_long(req, "limit", page_limit(ctx, s));
+    const char *items = pds(ctx)->flow_items;
+    if (items && *items)
+        connector_query(req, "items", items);
+    connector_query(req, "all_changes", "1");
+    tl_flow_deal = deal;
+    return REQ_READY;
+}
+
+/* Skips a deal whose /flow answered 404/410 on the previous attempt. */
+static int skip_gone_deal(table_ctx *ctx, json_t *q)
+{
+    json_int_t deal = json_integer_value(json_array_get(q, 0));
+    if (!tl_gone_deal || deal != tl_gone_deal)
+        return 0;
+    log_warn(source_name(ctx->src), ctx->table->name,
+             "deal %" JSON_INTEGER_FORMAT " is gone (404/410 on its flow); skipping it", deal);
+    tl_gone_deal = 0;
+    json_object_del(ctx->paging, "start");
+    return queue_pop(ctx, 1) ? -1 : 1;
+}
+
+static req_result fanout_request(table_ctx *ctx, http_request *req, char *err, size_t errlen)
+{
+    const pd_spec *s = spec_of(ctx->table);
+    json_t *q = queue_of(ctx);
+    if (!q) {
+        snprintf(err, errlen, "out of memory");
+        return REQ_ERROR;
+    }
+    if (s->kind == PK_DEALFLOW) {
+        int skipped;
+        while (json_array_size(q) && (skipped = skip_gone_deal(ctx, q)) != 0)
+            if (skipped < 0) {
+                snprintf(err, errlen, "out of memory");
+                return REQ_ERROR;
+            }
+    }
+    if (json_array_size(q))
+        return s->kind == PK_DEAL_PRODUCTS ? batch_request(ctx, req, s, q)
+                                           : flow_request(ctx, req, s, q);
+    if (json_is_true(json_object_get(ctx->paging, "lists_done")))
+        return REQ_DONE;
+    if (s->kind == PK_DEAL_PRODUCTS)
+        deals_list_request(ctx, req, s, "open,won,lost", 0, "dcursor");
+    else
+        deals_list_request(ctx, req, s, "open,won,lost,deleted", 1, "dcursor");
+    return REQ_READY;
+}
+
+/* A deals-list page of a fan-out table: queue the ids, publish nothing. */
+static int fanout_parse_deals(table_ctx *ctx, const pd_spec *s, json_t *body, json_t *data,
+                              page *out)
+{
+    json_t *q = queue_of(ctx);
+    size_t i;
+    json_t *d;
+    if (!q)
+        return -1;
+    json_array_foreach(data, i, d)
+    {
+        json_t *id = json_object_get(d, "id");
+        if (json_is_integer(id) && json_array_append(q, id))
+            return -1;
+    }
+    const char *next = next_cursor(body);
+    out->records = json_array();
+    if (!out->records)
+        return -1;
+    return next ? set_paging(ctx, "dcursor", json_string(next)) : advance_phase(ctx, s, "dcursor");
+}
+
+static int batch_parse(table_ctx *ctx, json_t *body, json_t *data, page *out)
+{
+    const char *next = next_cursor(body);
+    int rc;
+    if (next) {
+        rc = set_paging(ctx, "pcursor", json_string(next));
+    } else {
+        json_object_del(ctx->paging, "pcursor");
+        rc = queue_pop(ctx, (size_t)pds(ctx)->batch);
+    }
+    out->records = json_incref(data);
+    return rc;
+}
+
+/* dealChange rows of a flow page (other objects: activities, notes, files, are not changes). */
+static int flow_parse(table_ctx *ctx, json_t *body, json_t *data, page *out)
+{
+    out->records = json_array();
+    if (!out->records)
+        return -1;
+    size_t i;
+    json_t *item;
+    json_array_foreach(data, i, item)
+    {
+        const char *obj = json_string_value(json_object_get(item, "object"));
+        json_t *change = json_object_get(item, "data");
+        if (!obj || strcmp(obj, "dealChange") != 0 || !json_is_object(change))
+            continue;
+        int64_t t = record_time(change, "log_time");
+        if (ctx->from_ms != CRM_TIME_NONE && t != CRM_TIME_NONE && t < ctx->from_ms)
+            continue;
+        if (json_array_append(out->records, change))
+            return -1;
+    }
+    long next = v1_next_start(body);
+    if (next >= 0)
+        return set_paging(ctx, "start", json_integer(next));
+    json_object_del(ctx->paging, "start");
+    return queue_pop(ctx, 1);
+}
+
+static int fanout_parse(table_ctx *ctx, const http_response *resp, page *out, char *err,
+                        size_t errlen)
+{
+    const pd_spec *s = spec_of(ctx->table);
+    json_t *q = queue_of(ctx);
+    if (!q) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    int listing = json_array_size(q) == 0; /* the same choice fanout_request made */
+    json_t *body;
+    json_t *data = response_data(resp, &body, err, errlen);
+    if (!data) {
+        if (!listing && s->kind == PK_DEALFLOW && strstr(err, "null"))
+            snprintf(err, errlen, "deal flow answered 200 with a null body");
+        return -1;
+    }
+    int rc;
+    if (listing)
+        rc = fanout_parse_deals(ctx, s, body, data, out);
+    else if (s->kind == PK_DEAL_PRODUCTS)
+        rc = batch_parse(ctx, body, data, out);
+    else
+        rc = flow_parse(ctx, body, data, out);
+    json_decref(body);
+    json_decref(data);
+    if (rc)
+        snprintf(err, errlen, "out of memory building the page");
+    return rc;
+}
+
+/* ---- dispatch ---------------------------------------------------------------------------- */
+
+static req_result pd_next_request(table_ctx *ctx, http_request *req, char *err, size_t errlen)
+{
+    const pd_spec *s = spec_of(ctx->table);
+    if (!s) {
+        snprintf(err, errlen, "no Pipedrive spec for table %s", ctx->table->name);
+        return REQ_ERROR;
+    }
+    if (paging_done(ctx))
+        return REQ_DONE;
+    switch (s->kind) {
+    case PK_V2_INCREMENTAL:
+    case PK_V2_FULL:
+        return v2_request(ctx, req, s);
+    case PK_V1_NOTES:
+        return notes_request(ctx, req, s);
+    case PK_V1_OFFSET:
+    case PK_V1_UNPAGED:
+        return v1_request(ctx, req, s);
+    default:
+        return fanout_request(ctx, req, err, errlen);
+    }
+}
+
+static int pd_parse_page(table_ctx *ctx, const http_response *resp, page *out, char *err,
+                         size_t errlen)
+{
+    const pd_spec *s = spec_of(ctx->table);
+    switch (s->kind) {
+    case PK_V2_INCREMENTAL:
+    case PK_V2_FULL:
+        return v2_parse(ctx, resp, out, err, errlen);
+    case PK_V1_NOTES:
+        return notes_parse(ctx, resp, out, err, errlen);
+    case PK_V1_OFFSET:
+    case PK_V1_UNPAGED:
+        return v1_parse(ctx, resp, out, err, errlen);
+    default:
+        return fanout_parse(ctx, resp, out, err, errlen);
+    }
+}
+
+/* ---- rate limits and error classes ------------------------------------------------------- */
+
+static long long header_int(const http_response *resp, const char *name)
+{
+    const char *v = http_response_header(resp, name);
+    if (!v || !*v)
+        return -1;
+    char *end;
+    long long n = strtoll(v, &end, 10);
+    return end == v ? -1 : n;
+}
+
+/* Next UTC midnight, capped by daily_budget_retry (the budget resets at midnight server time,
+ * which we cannot see: probe again at least that often). */
+static int64_t budget_wait_ms(void)
+{
+    int64_t now = now_wall_ms();
+    int64_t midnight = now - now % 86400000LL + 86400000LL;
+    int64_t wait = midnight - now;
+    return wait > g_budget_retry_ms ? g_budget_retry_ms : wait;
+}
+
+static void pd_rate_signal(const http_response *resp, rate_signal *out)
+{
+    long long remaining = header_int(resp, "x-ratelimit-remaining");
+    long long reset = header_int(resp, "x-ratelimit-reset"); /* relative seconds */
+    long long daily_left = header_int(resp, "x-daily-ratelimit-token-remaining");
+    out->wait_ms = 0;
+    out->budget_exhausted = 0;
+    if (daily_left == 0 || (resp->status == 429 && remaining > 0)) {
+        out->budget_exhausted = 1;
+        out->wait_ms = budget_wait_ms();
+        return;
+    }
+    if (resp->status == 429 || remaining == 0) {
+        long long s = reset > 0 ? reset : 2;
+        out->wait_ms = (s > 300 ? 300 : s) * 1000;
+    }
+}
+
+static int body_is_json(const http_response *resp)
+{
+    const char *p = resp->body.data ? resp->body.data : "";
+    while (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')
+        p++;
+    return *p == '{' || *p == '[';
+}
+
+static http_verdict pd_classify(const table_def *table, const http_response *resp)
+{
+    switch (resp->status) {
+    case 401:
+    case 402: /* company account not open: nothing works until billing is fixed */
+        return VERDICT_AUTH;
+    case 403:
+        /* JSON 403 = this token may not read this table; an HTML 403 is Cloudflare blocking
+         * after too many 429s: transient, retry at the next poll. */
+        return body_is_json(resp) ? VERDICT_UNAVAILABLE : VERDICT_ERROR;
+    case 404:
+    case 410:
+        if (strcmp(table->name, "dealflow") == 0)
+            tl_gone_deal = tl_flow_deal;
+        return VERDICT_ERROR;
+    default:
+        return VERDICT_ERROR;
+    }
+}
+
+/* ---- tables ------------------------------------------------------------------------------ */
+
+#define V2_INCR(n, desc)                                                                           \
+    {.name = n, .primary_key = "id", .replication_key = "update_time",                             \
+     .method = SYNC_INCREMENTAL, .lookback_seconds = 60, .schema_file = "pipedrive/" n ".avsc",    \
+     .sorted = 1, .reconcile = 1, .description = desc, .next_request = pd_next_request,           \
+     .parse_page = pd_parse_page}
+
+#define FULL(n, rk, desc)                                                                          \
+    {.name = n, .primary_key = "id", .replication_key = rk, .method = SYNC_FULL_TABLE,             \
+     .schema_file = "pipedrive/" n ".avsc", .reconcile = 1, .description = desc,                  \
+     .next_request = pd_next_request, .parse_page = pd_parse_page}
+
+static const table_def pd_tables[] = {
+    {.name = "deals",
+     .primary_key = "id",
+     .replication_key = "update_time",
+     .method = SYNC_INCREMENTAL,
+     .lookback_seconds = 60,
+     .schema_file = "pipedrive/deals.avsc",
+     .sorted = 1,
+     .reconcile = 1,
+     .delete_feed = 1,
+     .description = "v2 /deals + /deals/archived, all statuses; deleted deals -> d + tombstone",
+     .next_request = pd_next_request,
+     .parse_page = pd_parse_page},
+    V2_INCR("persons", "v2 /persons on update_time; deletes by ID reconciliation"),
+    V2_INCR("organizations", "v2 /organizations on update_time; deletes by ID reconciliation"),
+    V2_INCR("activities", "v2 /activities on update_time; deletes by ID reconciliation"),
+    V2_INCR("products", "v2 /products on update_time; deletes by ID reconciliation"),
+    V2_INCR("notes", "v1 /notes with updated_since; deletes by ID reconciliation"),
+    FULL("stages", "update_time", "v2 /stages, full table"),
+    FULL("pipelines", "update_time", "v2 /pipelines, full table"),
+    FULL("users", "modified", "v1 /users, full table"),
+    FULL("activity_types", "update_time", "v1 /activityTypes, full table"),
+    FULL("currency", NULL, "v1 /currencies, full table"),
+    FULL("filters", "update_time", "v1 /filters, full table"),
+    FULL("files", "update_time", "v1 /files (limit 100), full table"),
+    FULL("deal_fields", "update_time", "v1 /dealFields, all pages, subfield rows dropped"),
+    FULL("person_fields", "update_time", "v1 /personFields, all pages"),
+    FULL("organization_fields", "update_time", "v1 /organizationFields, all pages"),
+    FULL("product_fields", "update_time", "v1 /productFields, all pages"),
+    FULL("deal_products", "update_time",
+         "v2 batch /deals/products?deal_ids= (100 deals a request) over live deals"),
+    {.name = "dealflow",
+     .primary_key = "id",
+     .replication_key = "log_time",
+     .method = SYNC_INCREMENTAL,
+     .lookback_seconds = 3 * 3600,
+     .schema_file = "pipedrive/dealflow.avsc",
+     .description = "v1 /deals/{id}/flow dealChange rows of deals updated since the log_time "
+                    "bookmark (lookback 3h)",
+     .next_request = pd_next_request,
+     .parse_page = pd_parse_page},
+};
+
+static const connector_option pd_options[] = {
+    {OPT_ENV, "api_token_env", "PIPEDRIVE_API_TOKEN",
+     "environment variable holding the API token (or the OAuth access token)"},
+    {OPT_STRING, "auth", "api_token", "api_token (x-api-token header) or oauth (Bearer)"},
+    {OPT_BOOL, "token_in_query", "false",
+     "send the API token as the api_token query parameter instead of the header"},
+    {OPT_STRING, "v1_prefix", "auto",
+     "v1 path prefix: auto (/v1 on api.pipedrive.com, else /api/v1), /v1 or /api/v1"},
+    {OPT_INT, "page_size", "500", "records per page (v1 start/limit and v2 limit; max 500)"},
+    {OPT_INT, "deal_ids_per_request", "100", "deal ids per batch deal-products request (max 100)"},
+    {OPT_STRING, "dealflow_items", "dealChange", "items= filter of /deals/{id}/flow (\"\": all)"},
+    {OPT_DURATION, "daily_budget_retry", "1h",
+     "when the daily token budget is spent, pause until UTC midnight or this long, whichever "
+     "is sooner, then probe again"},
+    {0, NULL, NULL, NULL},
+};
+
+const connector pipedrive_connector = {
+    .name = "pipedrive",
+    .description = "Pipedrive (API v2 where it exists, v1 elsewhere)",
+    .default_base_url = "https://api.pipedrive.com",
+    .default_rate = 9, /* the lowest plan: 20 requests per rolling 2 s, with headroom */
+    .default_burst = 10,
+    .options = pd_options,
+    .tables = pd_tables,
+    .n_tables = sizeof(pd_tables) / sizeof(pd_tables[0]),
+    .source_init = pd_init,
+    .source_free = pd_free,
+    .check_request = pd_check,
+    .rate_signal = pd_rate_signal,
+    .classify = pd_classify,
+};
