@@ -4,7 +4,7 @@
 CC      ?= cc
 SAN     ?=
 BUILD   ?= build$(if $(SAN),-$(SAN))
-PKGS    := rdkafka avro-c libconfig libcurl jansson
+PKGS    := rdkafka avro-c libconfig libcurl jansson libmicrohttpd
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -Isrc \
            $(shell pkg-config --cflags $(PKGS))
@@ -37,7 +37,7 @@ $(BUILD)/crmstream: $(MAIN_OBJ) $(LIB_OBJ)
 
 sim: $(BUILD)/crmsim
 $(BUILD)/crmsim: $(SIM_OBJ) $(BUILD)/src/crm_time.o $(BUILD)/src/util.o
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lmicrohttpd
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/crmtool: tests/tools/crmtool.c $(LIB_OBJ)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS)

@@ -465,6 +465,25 @@ static int load_source(loader *ld, const config_setting_t *g, source_config *sc)
     return ld->failed ? -1 : 0;
 }
 
+static int load_metrics(loader *ld, const config_setting_t *g, crm_config *cfg)
+{
+    if (expect_group(ld, g))
+        return -1;
+    cfg->metrics_listen = xstrdup("0.0.0.0");
+    cfg->metrics_port = 9400;
+    for (int i = 0; i < config_setting_length(g) && !ld->failed; i++) {
+        config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
+        const char *n = config_setting_name(s);
+        if (strcmp(n, "listen") == 0)
+            read_string(ld, s, &cfg->metrics_listen);
+        else if (strcmp(n, "port") == 0)
+            read_int(ld, s, 0, 65535, &cfg->metrics_port);
+        else
+            fail_at(ld, s, "unknown setting (expected listen, port)");
+    }
+    return ld->failed ? -1 : 0;
+}
+
 static int load_root(loader *ld, config_t *lc, crm_config *cfg)
 {
     config_setting_t *root = config_root_setting(lc);
@@ -485,6 +504,21 @@ static int load_root(loader *ld, config_t *lc, crm_config *cfg)
                     cfg->log_level = (log_level)l;
             }
             free(lvl);
+        } else if (strcmp(n, "log_format") == 0) {
+            char *f = NULL;
+            if (read_string(ld, s, &f) == 0) {
+                if (strcmp(f, "json") == 0)
+                    cfg->log_json = 1;
+                else if (strcmp(f, "logfmt") != 0)
+                    fail_at(ld, s, "unknown format \"%s\" (logfmt, json)", f);
+            }
+            free(f);
+        } else if (strcmp(n, "shutdown_grace") == 0) {
+            if (read_duration(ld, s, &cfg->shutdown_grace_s) == 0 &&
+                (cfg->shutdown_grace_s < 1 || cfg->shutdown_grace_s > 3600))
+                fail_at(ld, s, "must be between 1s and 1h");
+        } else if (strcmp(n, "metrics") == 0) {
+            load_metrics(ld, s, cfg);
         } else if (strcmp(n, "sources") == 0) {
             if (config_setting_type(s) != CONFIG_TYPE_LIST)
                 return fail_at(ld, s, "expected a list of source groups: ( { ... }, { ... } )");
@@ -500,7 +534,8 @@ static int load_root(loader *ld, config_t *lc, crm_config *cfg)
                 }
             }
         } else {
-            fail_at(ld, s, "unknown setting (expected kafka, log_level, sources)");
+            fail_at(ld, s, "unknown setting (expected kafka, log_level, log_format, "
+                           "shutdown_grace, metrics, sources)");
         }
     }
     if (!ld->failed && !have_kafka)
@@ -533,6 +568,7 @@ crm_config *config_load(const char *path, char *err, size_t errlen)
     crm_config *cfg = xcalloc(1, sizeof(*cfg));
     cfg->path = xstrdup(path);
     cfg->log_level = LOG_INFO;
+    cfg->shutdown_grace_s = 25;
     cfg->kafka.topic_prefix = xstrdup("crm");
     cfg->kafka.state_topic = xstrdup("crmstream.state");
     cfg->kafka.delivery = DELIVERY_EXACTLY_ONCE;
@@ -570,6 +606,7 @@ void config_free(crm_config *cfg)
     if (!cfg)
         return;
     free(cfg->path);
+    free(cfg->metrics_listen);
     free(cfg->kafka.bootstrap_servers);
     free(cfg->kafka.topic_prefix);
     free(cfg->kafka.state_topic);

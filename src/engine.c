@@ -3,6 +3,8 @@
 #include "engine.h"
 
 #include <curl/curl.h>
+#include <stdatomic.h>
+#include <time.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +16,21 @@
 #include "table_run.h"
 
 volatile int engine_stop_requested;
+
+/* What /healthz and /readyz look at. The engine publishes itself here while it runs. */
+static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct engine *live;
+static const char *phase = "starting";
+static atomic_llong heartbeat_ms;
+
+static void set_phase(struct engine *e, const char *p)
+{
+    pthread_mutex_lock(&live_lock);
+    live = e;
+    phase = p;
+    pthread_mutex_unlock(&live_lock);
+    atomic_store(&heartbeat_ms, now_monotonic_ms());
+}
 
 typedef struct engine {
     const crm_config *cfg;
@@ -47,6 +64,7 @@ static int table_init(source_run *sr, table_run *t, const table_def *def, char *
     t->lookback_s = config_table_lookback(sr->sc, def->name, def->lookback_seconds);
     t->dd = dedupe_new();
     state_bookmark_init(&t->bm);
+    table_metrics_init(&t->m, sr->sc->name, def->name);
     pthread_mutex_init(&t->lock, NULL);
     const char *schema = avro_embedded_schema(def->schema_file);
     if (!schema) {
@@ -64,6 +82,7 @@ static int table_init(source_run *sr, table_run *t, const table_def *def, char *
                  def->name);
         return -1;
     }
+    http_client_set_observer(t->http, table_metrics_observe_http, &t->m);
     return 0;
 }
 
@@ -75,8 +94,10 @@ static void table_free(table_run *t)
     event_codec_free(t->codec);
     if (t->http)
         http_client_free(t->http);
-    if (t->def)
+    if (t->def) {
         pthread_mutex_destroy(&t->lock);
+        table_metrics_destroy(&t->m);
+    }
 }
 
 static int source_run_init(engine *e, source_run *sr, const source_config *sc, char *err,
@@ -84,6 +105,7 @@ static int source_run_init(engine *e, source_run *sr, const source_config *sc, c
 {
     sr->cfg = e->cfg;
     sr->sc = sc;
+    kafka_metrics_init(&sr->km, sc->name);
     sr->src = source_new(sc, err, errlen);
     if (!sr->src)
         return -1;
@@ -105,6 +127,7 @@ static void source_run_free(source_run *sr)
     free(sr->tables);
     if (sr->producer)
         kafka_producer_free(sr->producer, 5000);
+    kafka_metrics_destroy(&sr->km);
     source_free(sr->src);
 }
 
@@ -246,11 +269,73 @@ static void print_summary(engine *e)
         for (int j = 0; j < e->sources[i].n_tables; j++) {
             table_run *t = &e->sources[i].tables[j];
             log_info(e->sources[i].sc->name, t->def->name,
-                     "summary: topic=%s published=%ld deleted=%ld unchanged=%ld requests=%ld "
+                     "summary: topic=%s published=%ld deleted=%ld unchanged=%ld pages=%ld "
                      "known=%zu%s",
-                     t->topic, t->published, t->deleted, t->unchanged, t->requests,
+                     t->topic, atomic_load(&t->m.published), atomic_load(&t->m.deleted),
+                     atomic_load(&t->m.unchanged), atomic_load(&t->m.pages),
                      dedupe_count(t->dd), t->unavailable ? " unavailable" : "");
         }
+}
+
+/* Readiness: running, Kafka reachable, every source authenticated and not stopped. */
+static void add_readiness_reasons(engine *e, json_t *reasons)
+{
+    for (int i = 0; i < e->n_sources; i++) {
+        source_run *sr = &e->sources[i];
+        const char *name = sr->sc->name;
+        if (sr->producer && kafka_is_fatal(sr->producer))
+            json_array_append_new(reasons, json_sprintf("source %s: kafka producer failed: %s",
+                                                        name, kafka_fatal_reason(sr->producer)));
+        else if (atomic_load(&sr->km.brokers_down))
+            json_array_append_new(reasons, json_sprintf("source %s: all Kafka brokers down", name));
+        if (sr->auth_failed)
+            json_array_append_new(reasons,
+                                  json_sprintf("source %s: credentials rejected", name));
+        else if (!atomic_load(&sr->authenticated))
+            json_array_append_new(reasons,
+                                  json_sprintf("source %s: no successful API request yet", name));
+    }
+}
+
+json_t *engine_health(int ready, int *ok)
+{
+    json_t *reasons = json_array();
+    pthread_mutex_lock(&live_lock);
+    const char *p = phase;
+    int64_t age = now_monotonic_ms() - atomic_load(&heartbeat_ms);
+    if (!ready) {
+        /* Alive unless the main loop stopped turning while running. */
+        if (strcmp(p, "running") == 0 && age > 15000)
+            json_array_append_new(reasons, json_sprintf("main loop stalled for %lld ms",
+                                                        (long long)age));
+    } else if (strcmp(p, "running") != 0) {
+        json_array_append_new(reasons, json_sprintf("not running yet: %s", p));
+    } else if (live) {
+        add_readiness_reasons(live, reasons);
+    }
+    pthread_mutex_unlock(&live_lock);
+    *ok = json_array_size(reasons) == 0;
+    return json_pack("{s:b, s:s, s:o}", ready ? "ready" : "alive", *ok, "phase", p, "reasons",
+                     reasons);
+}
+
+/* Waits for every table thread, keeping the heartbeat fresh. */
+static void wait_for_tables(engine *e)
+{
+    for (;;) {
+        int running = 0;
+        for (int i = 0; i < e->n_sources; i++)
+            for (int j = 0; j < e->sources[i].n_tables; j++)
+                running += !atomic_load(&e->sources[i].tables[j].done);
+        if (!running)
+            break;
+        atomic_store(&heartbeat_ms, now_monotonic_ms());
+        struct timespec ts = {0, 200 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    for (int i = 0; i < e->n_sources; i++)
+        for (int j = 0; j < e->sources[i].n_tables; j++)
+            pthread_join(e->sources[i].tables[j].thread, NULL);
 }
 
 int engine_run(const crm_config *cfg, const engine_options *opts)
@@ -266,11 +351,13 @@ int engine_run(const crm_config *cfg, const engine_options *opts)
             goto out;
         }
     }
+    set_phase(&e, "connecting to Kafka");
     /* Producers first: in exactly-once mode init_transactions fences an older instance and
      * aborts its open transaction, so the state read next is final. */
     for (int i = 0; i < e.n_sources; i++) {
         e.sources[i].producer =
-            kafka_producer_new(&cfg->kafka, cfg->sources[i].name, err, sizeof(err));
+            kafka_producer_new(&cfg->kafka, cfg->sources[i].name, &e.sources[i].km, err,
+                               sizeof(err));
         if (!e.sources[i].producer) {
             log_error(cfg->sources[i].name, NULL, "%s", err);
             code = EXIT_KAFKA;
@@ -282,6 +369,7 @@ int engine_run(const crm_config *cfg, const engine_options *opts)
         code = EXIT_KAFKA;
         goto out;
     }
+    set_phase(&e, "restoring state");
     if (restore_state(&e, err, sizeof(err))) {
         log_error(NULL, NULL, "%s", err);
         code = EXIT_KAFKA;
@@ -299,12 +387,13 @@ int engine_run(const crm_config *cfg, const engine_options *opts)
                 goto out;
             }
         }
-    for (int i = 0; i < e.n_sources; i++)
-        for (int j = 0; j < e.sources[i].n_tables; j++)
-            pthread_join(e.sources[i].tables[j].thread, NULL);
+    set_phase(&e, "running");
+    wait_for_tables(&e);
+    set_phase(&e, "stopping");
     print_summary(&e);
     code = exit_code(&e);
 out:
+    set_phase(NULL, "stopped");
     for (int i = 0; i < e.n_sources; i++)
         source_run_free(&e.sources[i]);
     free(e.sources);

@@ -20,6 +20,10 @@ typedef struct engine_options {
 /* Set from signal handlers: stop polling, finish the page in flight, commit, exit. */
 extern volatile int engine_stop_requested;
 
+/* Health for /healthz (ready == 0) and /readyz (ready != 0); an ops_health_fn. */
+#include <jansson.h>
+json_t *engine_health(int ready, int *ok);
+
 int engine_run(const crm_config *cfg, const engine_options *opts);
 
 #endif

@@ -423,7 +423,21 @@ struct http_client {
     uint64_t rng;
     http_response *cur; /* response being filled by the callbacks */
     char errbuf[CURL_ERROR_SIZE];
+    http_observer_fn observe;
+    void *observe_arg;
 };
+
+void http_client_set_observer(http_client *c, http_observer_fn fn, void *arg)
+{
+    c->observe = fn;
+    c->observe_arg = arg;
+}
+
+static void observe_attempt(http_client *c, long status, int64_t elapsed_ms)
+{
+    if (c->observe)
+        c->observe(c->observe_arg, status, elapsed_ms);
+}
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
 {
@@ -729,9 +743,11 @@ http_result http_client_execute(http_client *c, const http_request *req, http_re
         reset_attempt(resp);
         c->errbuf[0] = '\0';
         resp->attempts++;
+        int64_t started = now_monotonic_ms();
         CURLcode rc = curl_easy_perform(c->curl);
         int64_t backoff = 0;
         if (rc != CURLE_OK) {
+            observe_attempt(c, 0, now_monotonic_ms() - started);
             const char *kind = transport_kind(rc);
             const char *detail = c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc);
             reset_attempt(resp); /* a partial body is no response */
@@ -755,6 +771,7 @@ http_result http_client_execute(http_client *c, const http_request *req, http_re
                 goto done;
             }
             resp->status = status;
+            observe_attempt(c, status, now_monotonic_ms() - started);
             rate_signal sig;
             read_signal(c, resp, &sig);
             if (sig.budget_exhausted) {

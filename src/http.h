@@ -98,6 +98,11 @@ http_result http_client_execute(http_client *c, const http_request *req, http_re
                                 volatile int *stop, int64_t *resume_at_wall_ms, char *err,
                                 size_t errlen);
 
+/* Called after every attempt (retries included) with the HTTP status, or 0 for a transport
+ * error, and the attempt's duration: the hook metrics count requests by status with. */
+typedef void (*http_observer_fn)(void *arg, long status, int64_t elapsed_ms);
+void http_client_set_observer(http_client *c, http_observer_fn fn, void *arg);
+
 /* Backoff for attempt n (0-based): min(max, base * 2^n) scaled by a jitter factor in [0.5, 1.0]
  * taken from `rand01` (0..1). Pure, for unit tests. */
 int64_t http_backoff_ms(const http_options *opts, int attempt, double rand01);
@@ -106,7 +111,7 @@ int64_t http_backoff_ms(const http_options *opts, int attempt, double rand01);
 int64_t http_parse_retry_after(const char *value, int64_t now_wall_ms);
 
 /* Engine defaults for rate signals: Retry-After, RateLimit-Reset / X-RateLimit-Reset
- * (delta seconds, or epoch seconds when larger than a day), and a remaining count of 0. */
+ * (delta seconds, or epoch seconds when larger than a year), and a remaining count of 0. */
 void http_default_rate_signal(const http_response *resp, rate_signal *out);
 
 /* Copies url to out with the values of auth's secret params (and any param whose name contains

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 
 /* ---- batches ----------------------------------------------------------------------------- */
@@ -96,6 +97,7 @@ typedef struct tracker {
     size_t pending;
     int failed;
     int orphaned;
+    atomic_long *delivery_errors; /* metrics counter, or NULL */
     char error[256];
 } tracker;
 
@@ -160,6 +162,8 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     if (!t)
         return;
     pthread_mutex_lock(&t->lock);
+    if (m->err && t->delivery_errors)
+        atomic_fetch_add(t->delivery_errors, 1);
     if (m->err && !t->failed) {
         t->failed = 1;
         snprintf(t->error, sizeof(t->error), "delivery to %s failed: %s",
@@ -188,7 +192,23 @@ struct kafka_producer {
     volatile int fatal;
     volatile int fenced;
     char fatal_reason[512];
+    kafka_metrics *metrics;
 };
+
+static void count(kafka_producer *p, atomic_long *counter, long n)
+{
+    if (p->metrics)
+        atomic_fetch_add(counter, n);
+}
+
+static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+    (void)rk;
+    kafka_producer *p = opaque;
+    if (p->metrics)
+        kafka_metrics_update_stats(p->metrics, json, len);
+    return 0; /* librdkafka frees json */
+}
 
 static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
@@ -204,6 +224,8 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
         log_error(p->source, NULL, "kafka fatal error: %s", buf);
         return;
     }
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN && p->metrics)
+        atomic_store(&p->metrics->brokers_down, 1);
     log_warn(p->source, NULL, "kafka: %s: %s", rd_kafka_err2name(err), reason);
 }
 
@@ -244,10 +266,11 @@ int kafka_conf_apply(rd_kafka_conf_t *conf, const kafka_config *kc, const char *
     return 0;
 }
 
-kafka_producer *kafka_producer_new(const kafka_config *kc, const char *source_name, char *err,
-                                   size_t errlen)
+kafka_producer *kafka_producer_new(const kafka_config *kc, const char *source_name,
+                                   kafka_metrics *metrics, char *err, size_t errlen)
 {
     kafka_producer *p = xcalloc(1, sizeof(*p));
+    p->metrics = metrics;
     p->source = xstrdup(source_name);
     p->transactional = kc->delivery == DELIVERY_EXACTLY_ONCE;
     p->txn_timeout_ms = kc->transaction_timeout_ms;
@@ -261,6 +284,8 @@ kafka_producer *kafka_producer_new(const kafka_config *kc, const char *source_na
                               kc->bootstrap_servers,
                               "client.id",
                               client_id,
+                              "statistics.interval.ms",
+                              "15000",
                               "enable.idempotence",
                               "true",
                               "acks",
@@ -285,6 +310,7 @@ kafka_producer *kafka_producer_new(const kafka_config *kc, const char *source_na
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
     rd_kafka_conf_set_error_cb(conf, on_error);
     rd_kafka_conf_set_log_cb(conf, on_log);
+    rd_kafka_conf_set_stats_cb(conf, on_stats);
     char errstr[512];
     p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
     if (!p->rk) {
@@ -389,6 +415,7 @@ static kafka_result commit_at_least_once(kafka_producer *p, kafka_batch *data, k
         if (!parts[i] || parts[i]->n == 0)
             continue;
         tracker *t = tracker_new(parts[i]->n);
+        t->delivery_errors = p->metrics ? &p->metrics->delivery_errors : NULL;
         int rc = produce_batch(p, parts[i], t, err, errlen);
         int waited = tracker_wait(t, stop, 8000);
         if (rc == 0 && waited != 0)
@@ -474,9 +501,19 @@ kafka_result kafka_commit(kafka_producer *p, kafka_batch *data, kafka_batch *sta
         snprintf(err, errlen, "producer is in a fatal state: %s", p->fatal_reason);
         return KAFKA_FATAL;
     }
-    if (p->transactional)
-        return commit_exactly_once(p, data, state, stop, err, errlen);
-    return commit_at_least_once(p, data, state, stop, err, errlen);
+    kafka_result r = p->transactional ? commit_exactly_once(p, data, state, stop, err, errlen)
+                                      : commit_at_least_once(p, data, state, stop, err, errlen);
+    if (p->metrics) {
+        if (r == KAFKA_OK) {
+            atomic_store(&p->metrics->brokers_down, 0);
+            count(p, &p->metrics->txn_commits, 1);
+            count(p, &p->metrics->messages,
+                  (long)((data ? data->n : 0) + (state ? state->n : 0)));
+        } else {
+            count(p, &p->metrics->txn_aborts, 1);
+        }
+    }
+    return r;
 }
 
 /* ---- admin ------------------------------------------------------------------------------- */

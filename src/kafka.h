@@ -35,8 +35,11 @@ typedef enum {
 
 /* Creates the producer (and in exactly-once mode runs init_transactions, fencing any older
  * instance). NULL + err on failure. */
-kafka_producer *kafka_producer_new(const kafka_config *kc, const char *source_name, char *err,
-                                   size_t errlen);
+struct kafka_metrics;
+/* metrics (may be NULL) receives commit/abort/delivery counts and librdkafka statistics; it
+ * must outlive the producer. */
+kafka_producer *kafka_producer_new(const kafka_config *kc, const char *source_name,
+                                   struct kafka_metrics *metrics, char *err, size_t errlen);
 /* Flushes (bounded by timeout_ms) and destroys. */
 void kafka_producer_free(kafka_producer *p, int timeout_ms);
 

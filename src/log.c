@@ -8,6 +8,18 @@
 #include <time.h>
 
 static log_level min_level = LOG_INFO;
+static int json_lines;
+static _Thread_local unsigned long request_id;
+
+void log_set_json(int json)
+{
+    json_lines = json;
+}
+
+void log_set_request_id(unsigned long id)
+{
+    request_id = id;
+}
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static const char *level_names[] = {"debug", "info", "warn", "error"};
 
@@ -29,19 +41,43 @@ int log_level_from_name(const char *name)
     return -1;
 }
 
+/* A JSON/logfmt string literal: quotes, backslashes and control characters escaped. */
 static void write_quoted(FILE *f, const char *s)
 {
     fputc('"', f);
     for (; *s; s++) {
-        if (*s == '"' || *s == '\\')
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
             fputc('\\', f);
-        if (*s == '\n') {
+            fputc(c, f);
+        } else if (c == '\n') {
             fputs("\\n", f);
-            continue;
+        } else if (c < 0x20) {
+            fprintf(f, "\\u%04x", c);
+        } else {
+            fputc(c, f);
         }
-        fputc(*s, f);
     }
     fputc('"', f);
+}
+
+static void write_json_line(const char *when, long ms, log_level level, const char *source,
+                            const char *table, const char *msg)
+{
+    fprintf(stderr, "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\"", when, ms, level_names[level]);
+    if (source) {
+        fputs(",\"source\":", stderr);
+        write_quoted(stderr, source);
+    }
+    if (table) {
+        fputs(",\"table\":", stderr);
+        write_quoted(stderr, table);
+    }
+    if (request_id)
+        fprintf(stderr, ",\"req\":%lu", request_id);
+    fputs(",\"msg\":", stderr);
+    write_quoted(stderr, msg);
+    fputs("}\n", stderr);
 }
 
 void log_event(log_level level, const char *source, const char *table, const char *fmt, ...)
@@ -62,11 +98,18 @@ void log_event(log_level level, const char *source, const char *table, const cha
     strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
 
     pthread_mutex_lock(&log_lock);
+    if (json_lines) {
+        write_json_line(when, ts.tv_nsec / 1000000, level, source, table, msg);
+        pthread_mutex_unlock(&log_lock);
+        return;
+    }
     fprintf(stderr, "ts=%s.%03ldZ level=%s", when, ts.tv_nsec / 1000000, level_names[level]);
     if (source)
         fprintf(stderr, " source=%s", source);
     if (table)
         fprintf(stderr, " table=%s", table);
+    if (request_id)
+        fprintf(stderr, " req=%lu", request_id);
     fputs(" msg=", stderr);
     write_quoted(stderr, msg);
     fputc('\n', stderr);

@@ -1,19 +1,69 @@
 /* main.c — the crmstream command line: run, check, tables, state. */
 #include <curl/curl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "config.h"
 #include "engine.h"
 #include "log.h"
+#include "ops_server.h"
+#include "util.h"
+
+static volatile sig_atomic_t reload_requested;
+static volatile sig_atomic_t terminate_requested;
 
 static void on_signal(int sig)
 {
-    (void)sig;
+    if (sig == SIGHUP)
+        reload_requested = 1;
+    else
+        terminate_requested = 1;
     engine_stop_requested = 1;
+}
+
+/* SIGTERM must end the process within shutdown_grace even if Kafka is unreachable: nothing is
+ * lost by exiting then, because state never runs ahead of acknowledged data and an open
+ * transaction is aborted when the next instance starts. */
+static void *shutdown_watchdog(void *arg)
+{
+    const int *grace_s = arg;
+    while (!terminate_requested)
+        sleep_interruptible(200, NULL);
+    sleep_interruptible((int64_t)*grace_s * 1000, NULL);
+    log_error(NULL, NULL, "shutdown took longer than shutdown_grace (%ds); exiting now, nothing "
+                          "uncommitted is lost", *grace_s);
+    _exit(0);
+    return NULL;
+}
+
+/* Runs the engine; on SIGHUP reloads the config (keeping the old one if the new one is bad)
+ * and starts again from the state topic, so tables can be added or removed without losing
+ * state. */
+static int run_with_reload(crm_config **cfg, const engine_options *opts)
+{
+    for (;;) {
+        int code = engine_run(*cfg, opts);
+        if (!reload_requested || terminate_requested)
+            return code;
+        reload_requested = 0;
+        engine_stop_requested = 0;
+        char err[1024];
+        crm_config *next = config_load((*cfg)->path, err, sizeof(err));
+        if (!next) {
+            log_error(NULL, NULL, "SIGHUP: new config rejected, keeping the running one: %s", err);
+            continue;
+        }
+        log_info(NULL, NULL, "SIGHUP: configuration reloaded from %s", next->path);
+        config_free(*cfg);
+        *cfg = next;
+        log_set_level((*cfg)->log_level);
+        log_set_json((*cfg)->log_json);
+    }
 }
 
 static void install_signal_handlers(void)
@@ -24,6 +74,7 @@ static void install_signal_handlers(void)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 }
 
@@ -78,6 +129,7 @@ int main(int argc, char **argv)
         return EXIT_CONFIG;
     }
     log_set_level(cfg->log_level);
+    log_set_json(cfg->log_json);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         fprintf(stderr, "crmstream: curl_global_init failed\n");
         config_free(cfg);
@@ -87,7 +139,23 @@ int main(int argc, char **argv)
     int code;
     if (strcmp(cmd, "run") == 0) {
         engine_options opts = {once};
-        code = engine_run(cfg, &opts);
+        ops_server *ops = NULL;
+        if (cfg->metrics_listen) {
+            ops = ops_server_start(cfg->metrics_listen, cfg->metrics_port, engine_health, err,
+                                   sizeof(err));
+            if (!ops) {
+                fprintf(stderr, "crmstream: %s\n", err);
+                config_free(cfg);
+                curl_global_cleanup();
+                return EXIT_CONFIG;
+            }
+        }
+        int grace = cfg->shutdown_grace_s;
+        pthread_t watchdog;
+        if (pthread_create(&watchdog, NULL, shutdown_watchdog, &grace) == 0)
+            pthread_detach(watchdog);
+        code = run_with_reload(&cfg, &opts);
+        ops_server_stop(ops);
     } else if (strcmp(cmd, "check") == 0) {
         code = cli_check(cfg);
     } else if (strcmp(cmd, "tables") == 0) {

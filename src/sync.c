@@ -192,7 +192,7 @@ static int emit_record(page_work *w, const json_t *rec, char *err, size_t errlen
     int in_page = dedupe_get(w->in_page, pk.data, pk.len, &old);
     int known = !in_page && dedupe_get(t->dd, pk.data, pk.len, &old);
     if ((in_page || known) && old == hash) {
-        t->unchanged++;
+        atomic_fetch_add(&t->m.unchanged, 1);
         rc = 0;
         goto out;
     }
@@ -280,10 +280,10 @@ static void apply_changes(page_work *w)
         change *c = &w->changes[i];
         if (c->is_delete) {
             dedupe_remove(c->t->dd, c->pk, c->len);
-            c->t->deleted++;
+            atomic_fetch_add(&c->t->m.deleted, 1);
         } else {
             dedupe_put(c->t->dd, c->pk, c->len, c->hash);
-            c->t->published++;
+            atomic_fetch_add(&c->t->m.published, 1);
         }
     }
 }
@@ -299,8 +299,12 @@ static int commit_page(page_work *w, state_bookmark *bm, char *err, size_t errle
                                       err, errlen);
         if (r == KAFKA_OK) {
             apply_changes(w);
+            atomic_fetch_add(&t->m.bytes, (long)kafka_batch_bytes(w->data));
+            if (bm->bookmark_ms != CRM_TIME_NONE)
+                atomic_store(&t->m.bookmark_ms, bm->bookmark_ms);
             return 0;
         }
+        t->last_error = ERR_KAFKA;
         if (r == KAFKA_FATAL) {
             sr->stop = 1;
             return -1;
@@ -322,7 +326,28 @@ typedef struct pass {
     int64_t pass_max_ms;
     int64_t cap_ms;
     json_t *paging; /* working paging state; committed copies go into the bookmark */
+    long published_at_start;
 } pass;
+
+#define PROGRESS_EVERY_MS 10000
+
+/* A steady progress line during long passes (backfills), never per record. */
+static void log_progress(pass *p, int64_t started, int64_t *last)
+{
+    int64_t now = now_monotonic_ms();
+    if (now - *last < PROGRESS_EVERY_MS)
+        return;
+    *last = now;
+    table_run *t = p->t;
+    long published = atomic_load(&t->m.published) - p->published_at_start;
+    double secs = (double)(now - started) / 1000.0;
+    char at[40] = "-";
+    if (p->pass_max_ms != CRM_TIME_NONE)
+        crm_time_format(p->pass_max_ms, at, sizeof(at));
+    log_info(source_name(t->sr->src), t->def->name,
+             "progress: pages=%d published=%ld rate=%.0f/s elapsed=%.0fs reached=%s",
+             p->ctx.page_no, published, secs > 0 ? published / secs : 0.0, secs, at);
+}
 
 static int stopping(const table_run *t)
 {
@@ -346,6 +371,8 @@ static int64_t pass_lower_bound(const table_run *t)
 }
 
 /* Executes one request with parse retries; fills pg. 0 ok, 1 stopped, -1 failed. */
+static atomic_ulong request_ids;
+
 static int fetch_page(pass *p, http_request *req, page *pg, char *err, size_t errlen)
 {
     table_run *t = p->t;
@@ -357,9 +384,12 @@ static int fetch_page(pass *p, http_request *req, page *pg, char *err, size_t er
         http_response resp;
         http_response_init(&resp);
         int64_t resume_at = 0;
+        log_set_request_id(atomic_fetch_add(&request_ids, 1) + 1);
         http_result hr = http_client_execute(t->http, req, &resp, &engine_stop_requested,
                                              &resume_at, err, errlen);
-        t->requests += resp.attempts;
+        if (resp.attempts > 1)
+            atomic_fetch_add(&t->m.retries, resp.attempts - 1);
+        atomic_fetch_add(&t->m.rate_wait_ms, (long)resp.wait_ms);
         if (hr == HTTP_STOPPED) {
             http_response_free(&resp);
             rc = 1;
@@ -380,6 +410,7 @@ static int fetch_page(pass *p, http_request *req, page *pg, char *err, size_t er
             continue;
         }
         if (hr != HTTP_OK) {
+            t->last_error = ERR_TRANSPORT;
             http_response_free(&resp);
             break;
         }
@@ -393,11 +424,14 @@ static int fetch_page(pass *p, http_request *req, page *pg, char *err, size_t er
             http_redact_url(req->url.data, source_auth(t->sr->src), url, sizeof(url));
             snprintf(err, errlen, "HTTP %ld from %s %s: %s", resp.status,
                      req->method ? req->method : "GET", url, excerpt);
+            t->last_error = ERR_HTTP;
             if (v == VERDICT_AUTH) {
                 t->sr->auth_failed = 1;
                 t->sr->stop = 1;
+                t->last_error = ERR_AUTH;
             } else if (v == VERDICT_UNAVAILABLE) {
                 t->unavailable = 1;
+                t->last_error = ERR_UNAVAILABLE;
             }
             http_response_free(&resp);
             break;
@@ -405,12 +439,15 @@ static int fetch_page(pass *p, http_request *req, page *pg, char *err, size_t er
         memset(pg, 0, sizeof(*pg));
         pg->bookmark_cap_ms = CRM_TIME_NONE;
         int prc = t->def->parse_page(&p->ctx, &resp, pg, err, errlen);
-        t->pages++;
+        atomic_fetch_add(&t->m.pages, 1);
+        if (prc == 0)
+            atomic_store(&t->sr->authenticated, 1);
         http_response_free(&resp);
         if (prc == 0) {
             rc = 0;
             break;
         }
+        t->last_error = ERR_PARSE;
         json_decref(pg->records);
         json_decref(pg->deletes);
         json_decref(pg->ids);
@@ -426,6 +463,7 @@ static int fetch_page(pass *p, http_request *req, page *pg, char *err, size_t er
         json_object_clear(p->ctx.paging);
         json_object_update(p->ctx.paging, saved);
     }
+    log_set_request_id(0);
     json_decref(saved);
     return rc;
 }
@@ -469,6 +507,7 @@ static int process_page(pass *p, page *pg, char *err, size_t errlen)
                 dedupe_mark(t->dd, pk.data, pk.len);
             buf_free(&pk);
         } else if ((rc = emit_record(w, v, err, errlen)) != 0) {
+            t->last_error = ERR_MAPPING;
             break;
         }
     }
@@ -609,6 +648,9 @@ static int run_pass(table_run *t, int reconcile, char *err, size_t errlen)
     if (resumed)
         log_info(source_name(t->sr->src), t->def->name, "resuming an interrupted pass");
     int rc = 0;
+    int64_t pass_started = now_monotonic_ms(), last_progress = pass_started;
+    long published_at_start = atomic_load(&t->m.published);
+    p.published_at_start = published_at_start;
     for (;;) {
         if (stopping(t)) {
             rc = 1;
@@ -644,6 +686,7 @@ static int run_pass(table_run *t, int reconcile, char *err, size_t errlen)
         if (rc != 0)
             break;
         p.ctx.page_no++;
+        log_progress(&p, pass_started, &last_progress);
     }
     if (rc == 0)
         rc = finish_pass(&p, err, errlen);
@@ -660,7 +703,7 @@ static int reconcile_due(const table_run *t)
     return now_wall_ms() - t->bm.last_reconcile_ms >= (int64_t)interval * 1000;
 }
 
-static void log_pass(const table_run *t, const char *what, long published0, long deleted0,
+static void log_pass(table_run *t, const char *what, long published0, long deleted0,
                      long unchanged0, int64_t started)
 {
     char bm[40] = "none";
@@ -668,8 +711,9 @@ static void log_pass(const table_run *t, const char *what, long published0, long
         crm_time_format(t->bm.bookmark_ms, bm, sizeof(bm));
     log_info(source_name(t->sr->src), t->def->name,
              "%s done in %.1fs: published=%ld deleted=%ld unchanged=%ld pages=%ld bookmark=%s",
-             what, (double)(now_monotonic_ms() - started) / 1000.0, t->published - published0,
-             t->deleted - deleted0, t->unchanged - unchanged0, t->pages, bm);
+             what, (double)(now_monotonic_ms() - started) / 1000.0,
+             atomic_load(&t->m.published) - published0, atomic_load(&t->m.deleted) - deleted0,
+             atomic_load(&t->m.unchanged) - unchanged0, atomic_load(&t->m.pages), bm);
 }
 
 void *sync_table_thread(void *arg)
@@ -679,14 +723,19 @@ void *sync_table_thread(void *arg)
     const char *sname = source_name(sr->src);
     char err[1024];
     while (!stopping(t)) {
-        long p0 = t->published, d0 = t->deleted, u0 = t->unchanged;
+        long p0 = atomic_load(&t->m.published), d0 = atomic_load(&t->m.deleted),
+             u0 = atomic_load(&t->m.unchanged);
         int64_t started = now_monotonic_ms();
         int rc = run_pass(t, 0, err, sizeof(err));
         if (rc == 0 && reconcile_due(t))
             rc = run_pass(t, 1, err, sizeof(err));
         t->failed = rc < 0;
-        if (rc == 0)
+        if (rc < 0)
+            atomic_fetch_add(&t->m.errors[t->last_error], 1);
+        if (rc == 0) {
+            atomic_store(&t->m.last_success_ms, now_wall_ms());
             log_pass(t, "pass", p0, d0, u0, started);
+        }
         else if (rc < 0 && t->unavailable)
             log_error(sname, t->def->name, "table unavailable to these credentials, skipped: %s",
                       err);
@@ -703,5 +752,6 @@ void *sync_table_thread(void *arg)
             break;
         sleep_interruptible((int64_t)sr->sc->poll_interval_s * 1000, &engine_stop_requested);
     }
+    atomic_store(&t->done, 1);
     return NULL;
 }

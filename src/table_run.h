@@ -11,6 +11,7 @@
 #include "event.h"
 #include "http.h"
 #include "kafka.h"
+#include "metrics.h"
 #include "source.h"
 #include "state.h"
 
@@ -29,8 +30,9 @@ typedef struct table_run {
     pthread_mutex_t lock; /* guards dd and bm: delete feeds of other tables touch them */
     int unavailable;
     int failed; /* last pass failed */
-    /* counters */
-    long published, deleted, unchanged, pages, requests;
+    table_metrics m;        /* counters, also scraped from /metrics */
+    error_kind last_error;  /* what made the last pass fail */
+    atomic_int done;        /* the thread has exited */
 } table_run;
 
 typedef struct source_run {
@@ -38,6 +40,8 @@ typedef struct source_run {
     const source_config *sc;
     source *src;
     kafka_producer *producer;
+    kafka_metrics km;
+    atomic_int authenticated; /* a request of this source succeeded */
     table_run *tables;
     int n_tables;
     volatile int stop; /* this source stops: auth failure or fatal Kafka error */

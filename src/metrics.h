@@ -1,0 +1,68 @@
+/* metrics.h — the counters and gauges operators scrape: per table (records, deletes, bytes,
+ * pages, requests by HTTP status, retries, 429s, rate-limit waits, errors by kind, last success,
+ * bookmark) and per source's Kafka producer (commits, aborts, delivery errors, librdkafka
+ * statistics). Writers update atomics; metrics_render() writes Prometheus text exposition. */
+#ifndef CRM_METRICS_H
+#define CRM_METRICS_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util.h"
+
+typedef enum {
+    ERR_HTTP = 0,    /* non-2xx after retries */
+    ERR_TRANSPORT,   /* timeouts, connection errors after retries */
+    ERR_PARSE,       /* unusable response body */
+    ERR_MAPPING,     /* a record that does not fit its schema */
+    ERR_KAFKA,       /* a page commit that failed */
+    ERR_AUTH,        /* credentials rejected */
+    ERR_UNAVAILABLE, /* table not available to the credentials */
+    ERR_KINDS
+} error_kind;
+
+#define METRICS_MAX_STATUSES 24
+
+typedef struct table_metrics {
+    const char *source; /* borrowed labels */
+    const char *table;
+    atomic_long published, deleted, unchanged, bytes, pages, records_seen;
+    atomic_long retries, rate_limited, rate_wait_ms, request_ms;
+    atomic_long errors[ERR_KINDS];
+    atomic_llong last_success_ms; /* wall time of the last complete pass */
+    atomic_llong bookmark_ms;     /* committed bookmark (0 = none) */
+    pthread_mutex_t status_lock;
+    long statuses[METRICS_MAX_STATUSES]; /* HTTP status (0 = transport error) */
+    long status_counts[METRICS_MAX_STATUSES];
+    int n_statuses;
+    struct table_metrics *next;
+} table_metrics;
+
+typedef struct kafka_metrics {
+    const char *source;
+    atomic_long txn_commits, txn_aborts, delivery_errors, messages, bytes;
+    atomic_int brokers_down; /* librdkafka reported all brokers down since the last commit */
+    /* from librdkafka statistics (statistics.interval.ms) */
+    atomic_long queue_msgs, queue_bytes, tx_errors, tx_retries, req_timeouts, rtt_avg_us,
+        brokers_up;
+    struct kafka_metrics *next;
+} kafka_metrics;
+
+/* Registration makes the structs visible to metrics_render(); unregister before freeing. */
+void table_metrics_init(table_metrics *m, const char *source, const char *table);
+void table_metrics_destroy(table_metrics *m);
+void kafka_metrics_init(kafka_metrics *m, const char *source);
+void kafka_metrics_destroy(kafka_metrics *m);
+
+/* Counts one HTTP attempt (status 0 = transport error); usable as an http_observer_fn. */
+void table_metrics_observe_http(void *m, long status, int64_t elapsed_ms);
+
+/* Parses a librdkafka statistics JSON document into m. */
+void kafka_metrics_update_stats(kafka_metrics *m, const char *json, size_t len);
+
+/* Appends the Prometheus text exposition of everything registered. */
+void metrics_render(buf *out);
+
+#endif
