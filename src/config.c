@@ -190,6 +190,8 @@ static int load_kafka(loader *ld, const config_setting_t *g, kafka_config *k)
             read_string(ld, s, &k->topic_prefix);
         else if (strcmp(n, "state_topic") == 0)
             read_string(ld, s, &k->state_topic);
+        else if (strcmp(n, "schemas_topic") == 0)
+            read_string(ld, s, &k->schemas_topic);
         else if (strcmp(n, "delivery") == 0) {
             char *d = NULL;
             if (read_string(ld, s, &d) == 0) {
@@ -219,6 +221,7 @@ static int load_kafka(loader *ld, const config_setting_t *g, kafka_config *k)
             read_kv_list(ld, s, &k->properties, &k->n_properties);
         else
             fail_at(ld, s, "unknown setting (expected bootstrap_servers, topic_prefix, state_topic, "
+                           "schemas_topic, "
                            "delivery, topic_partitions, replication_factor, transaction_timeout, "
                            "topic_config, properties)");
     }
@@ -545,6 +548,9 @@ static int load_root(loader *ld, config_t *lc, crm_config *cfg)
     if (!ld->failed && !valid_topic_part(cfg->kafka.topic_prefix))
         fail_at(ld, config_lookup(lc, "kafka.topic_prefix"),
                 "topic_prefix must be 1-100 characters of [A-Za-z0-9._-]");
+    if (!ld->failed && !valid_topic_part(cfg->kafka.schemas_topic))
+        fail_at(ld, config_lookup(lc, "kafka.schemas_topic"),
+                "schemas_topic must be 1-100 characters of [A-Za-z0-9._-]");
     if (!ld->failed && !valid_topic_part(cfg->kafka.state_topic))
         fail_at(ld, config_lookup(lc, "kafka.state_topic"),
                 "state_topic must be 1-100 characters of [A-Za-z0-9._-]");
@@ -571,6 +577,7 @@ crm_config *config_load(const char *path, char *err, size_t errlen)
     cfg->shutdown_grace_s = 25;
     cfg->kafka.topic_prefix = xstrdup("crm");
     cfg->kafka.state_topic = xstrdup("crmstream.state");
+    cfg->kafka.schemas_topic = xstrdup("crmstream.schemas");
     cfg->kafka.delivery = DELIVERY_EXACTLY_ONCE;
     cfg->kafka.topic_partitions = 1;
     cfg->kafka.replication_factor = 1;
@@ -610,6 +617,7 @@ void config_free(crm_config *cfg)
     free(cfg->kafka.bootstrap_servers);
     free(cfg->kafka.topic_prefix);
     free(cfg->kafka.state_topic);
+    free(cfg->kafka.schemas_topic);
     free_kvs(cfg->kafka.topic_config, cfg->kafka.n_topic_config);
     free_kvs(cfg->kafka.properties, cfg->kafka.n_properties);
     for (int i = 0; i < cfg->n_sources; i++) {

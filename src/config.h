@@ -24,6 +24,7 @@ typedef struct kafka_config {
     char *bootstrap_servers;
     char *topic_prefix;
     char *state_topic;
+    char *schemas_topic; /* compacted: fingerprint -> writer schema */
     delivery_mode delivery;
     int topic_partitions;
     int replication_factor;

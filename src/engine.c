@@ -133,8 +133,8 @@ static void source_run_free(source_run *sr)
 
 static int ensure_topics(engine *e, char *err, size_t errlen)
 {
-    const char *state_topic = e->cfg->kafka.state_topic;
-    if (kafka_ensure_topics(&e->cfg->kafka, &state_topic, 1, 1, err, errlen))
+    const char *compacted[] = {e->cfg->kafka.state_topic, e->cfg->kafka.schemas_topic};
+    if (kafka_ensure_topics(&e->cfg->kafka, compacted, 2, 1, err, errlen))
         return -1;
     int n = 0;
     for (int i = 0; i < e->n_sources; i++)
@@ -147,6 +147,24 @@ static int ensure_topics(engine *e, char *err, size_t errlen)
     int rc = kafka_ensure_topics(&e->cfg->kafka, topics, n, 0, err, errlen);
     free(topics);
     return rc;
+}
+
+/* Publishes each table's writer schema to the compacted schemas topic, keyed by its
+ * fingerprint (16 hex digits, the same 8 bytes as in every value's single-object header), so
+ * any consumer can resolve the schema of a message without a registry. */
+static int publish_schemas(source_run *sr, char *err, size_t errlen)
+{
+    kafka_batch *b = kafka_batch_new();
+    for (int i = 0; i < sr->n_tables; i++) {
+        char key[17];
+        snprintf(key, sizeof(key), "%016" PRIx64,
+                 event_codec_fingerprint(sr->tables[i].codec));
+        const char *schema = event_codec_schema(sr->tables[i].codec);
+        kafka_batch_add(b, sr->cfg->kafka.schemas_topic, key, 16, schema, strlen(schema));
+    }
+    kafka_result r = kafka_commit(sr->producer, b, NULL, &engine_stop_requested, err, errlen);
+    kafka_batch_free(b);
+    return r == KAFKA_OK ? 0 : -1;
 }
 
 /* ---- state restore ----------------------------------------------------------------------- */
@@ -369,6 +387,12 @@ int engine_run(const crm_config *cfg, const engine_options *opts)
         code = EXIT_KAFKA;
         goto out;
     }
+    for (int i = 0; i < e.n_sources; i++)
+        if (publish_schemas(&e.sources[i], err, sizeof(err))) {
+            log_error(cfg->sources[i].name, NULL, "publishing schemas: %s", err);
+            code = EXIT_KAFKA;
+            goto out;
+        }
     set_phase(&e, "restoring state");
     if (restore_state(&e, err, sizeof(err))) {
         log_error(NULL, NULL, "%s", err);
