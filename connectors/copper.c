@@ -6,9 +6,10 @@
  *    keyset by re-query: sort by date_modified ascending, always ask for page 1 with
  *    minimum_modified_date = the highest date_modified seen (inclusive; the engine dedupes the
  *    re-read rows). Edits during a pass move records to the end, where the pass still finds them.
- *    When a whole page shares one second, that second is paged by offset (min = max = second),
- *    restarted whenever X-PW-TOTAL changes, and split into date_created windows when it holds
- *    more matches than the reach cap;
+ *    When a whole page shares one second, that second is read by a nested keyset on
+ *    date_created (min = max = that second, sorted by date_created); only a page sharing both
+ *    seconds is paged by offset, restarted whenever X-PW-TOTAL changes. So every search but that
+ *    last resort asks for page 1 and the 100,000-match reach cap never bites;
  *  - reads activities newest first with maximum_activity_date as a downward keyset, capped at the
  *    pass start (future-dated rows never move the bookmark), with a full refresh on the first pass
  *    of a process and every `activities_full_refresh` to catch backdated rows;
@@ -26,7 +27,6 @@
 #include "util.h"
 
 #define MAX_PAGE_SIZE 200
-#define FAR_FUTURE_S  4102444800LL /* 2100-01-01: the open end of date_created windows */
 
 typedef struct copper_state {
     char *token_header;
@@ -58,8 +58,9 @@ static int copper_init(source *src, char *err, size_t errlen)
     const char *email = source_option(src, "user_email");
     long long page_size = source_option_int(src, "page_size");
     if (!key || !*key || has_control_chars(key)) {
-        snprintf(err, errlen, "the API key environment variable (option api_key_env) is empty or "
-                              "holds control characters");
+        snprintf(err, errlen,
+                 "the API key environment variable (option api_key_env) is empty or "
+                 "holds control characters");
         return -1;
     }
     if (!email || !strchr(email, '@') || has_control_chars(email)) {
@@ -136,6 +137,13 @@ static int paging_has(const table_ctx *ctx, const char *key)
     return json_object_get(ctx->paging, key) != NULL;
 }
 
+/* Removes a paging key; an absent key is fine (json_object_del's only failure). */
+static void paging_del(table_ctx *ctx, const char *key)
+{
+    if (json_object_del(ctx->paging, key) && paging_has(ctx, key))
+        log_warn(source_name(ctx->src), ctx->table->name, "cannot clear paging key %s", key);
+}
+
 static int set_int(json_t *obj, const char *key, json_int_t v, char *err, size_t errlen)
 {
     if (json_object_set_new(obj, key, json_integer(v))) {
@@ -187,8 +195,8 @@ static int json_seconds(const json_t *v, int64_t *out)
 }
 
 /* Min and max of `field` over the records that carry a usable value; -1 when none does. */
-static int page_range(const json_t *records, const char *field, int64_t *lo, int64_t *hi,
-                      char *err, size_t errlen)
+static int page_range(const json_t *records, const char *field, int64_t *lo, int64_t *hi, char *err,
+                      size_t errlen)
 {
     size_t i, found = 0;
     json_t *r;
@@ -265,87 +273,70 @@ static long long expected_rows(const table_ctx *ctx, json_int_t page_number)
     return left < 0 ? 0 : left < size ? left : size;
 }
 
-/* ---- "tie" paging: one second of the sort key, by offset --------------------------------- *
- * Paging state while in a tie: tie (the second), page, total (X-PW-TOTAL of the current
- * window's first page) and, when the second holds more than the reach cap, a date_created
- * window clo..chi (chi < cend). Any change of X-PW-TOTAL restarts the window at page 1: rows
- * left or entered the second, so offsets shifted. */
+/* ---- offset paging through one second of a sort key -------------------------------------- *
+ * The last resort when a whole page shares one value of every key we can filter on. Paging
+ * state: <key> (the second), page, total (X-PW-TOTAL of the first page). Any change of
+ * X-PW-TOTAL restarts at page 1: rows left or entered the second, so offsets shifted (re-read
+ * rows are deduplicated by the engine). Only the first reach_cap rows of the second are
+ * reachable; more is logged. */
 
-static int tie_begin(table_ctx *ctx, int64_t second, char *err, size_t errlen)
+static int offset_begin(table_ctx *ctx, const char *key, int64_t second, char *err, size_t errlen)
 {
-    if (set_int(ctx->paging, "tie", second, err, errlen) ||
-        set_int(ctx->paging, "page", 1, err, errlen))
-        return -1;
-    json_object_del(ctx->paging, "total");
-    json_object_del(ctx->paging, "clo");
-    json_object_del(ctx->paging, "chi");
-    return 0;
+    paging_del(ctx, "total");
+    return set_int(ctx->paging, key, second, err, errlen) ||
+           set_int(ctx->paging, "page", 1, err, errlen);
 }
 
-static void tie_clear(table_ctx *ctx)
+static void offset_clear(table_ctx *ctx, const char *key)
 {
-    const char *keys[] = {"tie", "page", "total", "clo", "chi"};
-    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-        json_object_del(ctx->paging, keys[i]);
+    paging_del(ctx, key);
+    paging_del(ctx, "page");
+    paging_del(ctx, "total");
 }
 
-/* Adds the tie's filters to body: the second, the created window, the page. */
-static int tie_filters(const table_ctx *ctx, json_t *body, const char *min_key,
-                       const char *max_key, int created_windows)
+/* min_key = max_key = the second, and the page number. */
+static int offset_filters(const table_ctx *ctx, json_t *body, const char *key, const char *min_key,
+                          const char *max_key)
 {
-    json_int_t tie = paging_int(ctx, "tie", 0);
-    int rc = json_object_set_new(body, min_key, json_integer(tie)) ||
-             json_object_set_new(body, max_key, json_integer(tie)) ||
-             json_object_set_new(body, "page_number", json_integer(paging_int(ctx, "page", 1)));
-    if (!rc && created_windows && paging_has(ctx, "clo"))
-        rc = json_object_set_new(body, "minimum_created_date",
-                                 json_integer(paging_int(ctx, "clo", 0))) ||
-             json_object_set_new(body, "maximum_created_date",
-                                 json_integer(paging_int(ctx, "chi", 0)));
-    return rc ? -1 : 0;
+    json_int_t second = paging_int(ctx, key, 0);
+    return json_object_set_new(body, min_key, json_integer(second)) ||
+                   json_object_set_new(body, max_key, json_integer(second)) ||
+                   json_object_set_new(body, "page_number",
+                                       json_integer(paging_int(ctx, "page", 1)))
+               ? -1
+               : 0;
 }
 
-/* Handles a page of tie paging. *finished = 1 when the whole second has been read. */
-static int tie_step(table_ctx *ctx, const http_response *resp, size_t rows, int created_windows,
-                    int *finished, char *err, size_t errlen)
+/* After a page of offset paging; *finished = 1 when the whole second has been read. */
+static int offset_step(table_ctx *ctx, const http_response *resp, size_t rows, int *finished,
+                       char *err, size_t errlen)
 {
-    json_int_t page = paging_int(ctx, "page", 1);
-    json_int_t total = response_total(resp);
+    json_int_t page = paging_int(ctx, "page", 1), total = response_total(resp);
     long long cap = source_option_int(ctx->src, "reach_cap");
     *finished = 0;
     if (page > 1 && total != paging_int(ctx, "total", -1)) { /* rows moved: re-read */
-        json_object_del(ctx->paging, "total");
+        paging_del(ctx, "total");
         return set_int(ctx->paging, "page", 1, err, errlen);
     }
-    if (page == 1 && total > cap && created_windows) {
-        json_int_t clo = paging_int(ctx, "clo", 0);
-        json_int_t chi = paging_has(ctx, "chi") ? paging_int(ctx, "chi", 0) : FAR_FUTURE_S;
-        if (chi > clo) { /* narrow the created window and ask again */
-            return set_int(ctx->paging, "clo", clo, err, errlen) ||
-                   set_int(ctx->paging, "chi", clo + (chi - clo) / 2, err, errlen);
-        }
+    if (page == 1) {
+        if (total > cap)
+            log_warn(source_name(ctx->src), ctx->table->name,
+                     "%lld records share every filterable second; only %lld are reachable",
+                     (long long)total, cap);
+        if (set_int(ctx->paging, "total", total, err, errlen))
+            return -1;
     }
-    if (page == 1 && total > cap)
-        log_warn(source_name(ctx->src), ctx->table->name,
-                 "%lld records share one second (and one created second); only %lld reachable",
-                 (long long)total, cap);
-    if (page == 1 && set_int(ctx->paging, "total", total, err, errlen))
-        return -1;
-    if ((long long)rows >= expected_rows(ctx, page) && rows > 0)
+    if (rows > 0 && (long long)rows >= expected_rows(ctx, page))
         return set_int(ctx->paging, "page", page + 1, err, errlen);
-    /* This window is complete: the next created window, or the end of the second. */
-    if (paging_has(ctx, "chi") && paging_int(ctx, "chi", 0) < FAR_FUTURE_S) {
-        json_int_t next = paging_int(ctx, "chi", 0) + 1;
-        json_object_del(ctx->paging, "total");
-        return set_int(ctx->paging, "clo", next, err, errlen) ||
-               set_int(ctx->paging, "chi", FAR_FUTURE_S, err, errlen) ||
-               set_int(ctx->paging, "page", 1, err, errlen);
-    }
     *finished = 1;
     return 0;
 }
 
-/* ---- incremental searches on date_modified ----------------------------------------------- */
+/* ---- incremental searches on date_modified ----------------------------------------------- *
+ * Paging state: min (keyset on date_modified). When a full page shares one date_modified
+ * second: tie (that second) and cmin, a nested keyset on date_created inside it (sorted by
+ * date_created). When a full page shares both seconds: ctie, offset paging through them. Every
+ * search but the last resort asks for page 1, so the reach cap never bites. */
 
 static const char *search_path(const table_def *t)
 {
@@ -367,6 +358,31 @@ static int64_t floor_seconds(int64_t ms)
     return ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
 }
 
+/* The filters and sort of the current keyset level. */
+static int modified_filters(const table_ctx *ctx, json_t *body)
+{
+    if (!paging_has(ctx, "tie")) {
+        int rc = json_object_set_new(body, "sort_by", json_string("date_modified")) ||
+                 json_object_set_new(body, "page_number", json_integer(1));
+        if (!rc && paging_has(ctx, "min"))
+            rc = json_object_set_new(body, "minimum_modified_date",
+                                     json_integer(paging_int(ctx, "min", 0)));
+        return rc ? -1 : 0;
+    }
+    json_int_t tie = paging_int(ctx, "tie", 0);
+    int rc = json_object_set_new(body, "sort_by", json_string("date_created")) ||
+             json_object_set_new(body, "minimum_modified_date", json_integer(tie)) ||
+             json_object_set_new(body, "maximum_modified_date", json_integer(tie));
+    if (!rc && paging_has(ctx, "ctie"))
+        return offset_filters(ctx, body, "ctie", "minimum_created_date", "maximum_created_date");
+    if (!rc)
+        rc = json_object_set_new(body, "page_number", json_integer(1));
+    if (!rc && paging_has(ctx, "cmin"))
+        rc = json_object_set_new(body, "minimum_created_date",
+                                 json_integer(paging_int(ctx, "cmin", 0)));
+    return rc ? -1 : 0;
+}
+
 static req_result modified_request(table_ctx *ctx, http_request *req, char *err, size_t errlen)
 {
     if (paging_done(ctx))
@@ -374,19 +390,13 @@ static req_result modified_request(table_ctx *ctx, http_request *req, char *err,
     if (!paging_has(ctx, "min") && ctx->from_ms != CRM_TIME_NONE &&
         set_int(ctx->paging, "min", floor_seconds(ctx->from_ms), err, errlen))
         return REQ_ERROR;
-    json_t *body = json_pack("{s:I, s:s, s:s}", "page_size", (json_int_t)page_size(ctx),
-                             "sort_by", "date_modified", "sort_direction", "asc");
+    json_t *body =
+        json_pack("{s:I, s:s}", "page_size", (json_int_t)page_size(ctx), "sort_direction", "asc");
     int rc = body ? 0 : -1;
     if (!rc && strcmp(ctx->table->name, "leads") == 0)
         rc = json_object_set_new(body, "include_converted_leads", json_true());
-    if (!rc && paging_has(ctx, "tie"))
-        rc = tie_filters(ctx, body, "minimum_modified_date", "maximum_modified_date", 1);
-    else if (!rc) {
-        rc = json_object_set_new(body, "page_number", json_integer(1));
-        if (!rc && paging_has(ctx, "min"))
-            rc = json_object_set_new(body, "minimum_modified_date",
-                                     json_integer(paging_int(ctx, "min", 0)));
-    }
+    if (!rc)
+        rc = modified_filters(ctx, body);
     if (rc) {
         json_decref(body);
         snprintf(err, errlen, "out of memory building the search");
@@ -395,18 +405,67 @@ static req_result modified_request(table_ctx *ctx, http_request *req, char *err,
     return post_json(ctx, req, search_path(ctx->table), body, err, errlen);
 }
 
-/* Keyset step after a page 1: advance min, enter a tie, or finish. */
-static int modified_advance(table_ctx *ctx, const json_t *records, char *err, size_t errlen)
+/* One keyset level: a short page ends it (*level_done); a full page advances the keyset key
+ * to its highest value, or, when the whole page shares one value, returns it in *tied. */
+static int keyset_step(table_ctx *ctx, const json_t *records, const char *field,
+                       const char *keyset_key, int *level_done, int64_t *tied, char *err,
+                       size_t errlen)
 {
     size_t n = json_array_size(records);
-    if ((long long)n < expected_rows(ctx, 1) || n == 0)
-        return mark_done(ctx, err, errlen);
+    *level_done = 0;
+    *tied = CRM_TIME_NONE;
+    if (n == 0 || (long long)n < expected_rows(ctx, 1)) {
+        *level_done = 1;
+        return 0;
+    }
     int64_t lo = 0, hi = 0;
-    if (page_range(records, "date_modified", &lo, &hi, err, errlen))
+    if (page_range(records, field, &lo, &hi, err, errlen))
         return -1;
-    if (lo == hi) /* the whole page shares one second: page through it */
-        return tie_begin(ctx, hi, err, errlen);
-    return set_int(ctx->paging, "min", hi, err, errlen);
+    if (lo == hi) {
+        *tied = hi;
+        return 0;
+    }
+    return set_int(ctx->paging, keyset_key, hi, err, errlen);
+}
+
+/* The date_modified second `tie` has been read completely: continue after it. */
+static int modified_tie_done(table_ctx *ctx, char *err, size_t errlen)
+{
+    json_int_t tie = paging_int(ctx, "tie", 0);
+    paging_del(ctx, "tie");
+    paging_del(ctx, "cmin");
+    return set_int(ctx->paging, "min", tie + 1, err, errlen);
+}
+
+static int modified_step(table_ctx *ctx, const http_response *resp, const json_t *records,
+                         char *err, size_t errlen)
+{
+    int done;
+    int64_t tied;
+    if (paging_has(ctx, "ctie")) { /* offset through one (modified, created) pair */
+        if (offset_step(ctx, resp, json_array_size(records), &done, err, errlen))
+            return -1;
+        if (!done)
+            return 0;
+        json_int_t ctie = paging_int(ctx, "ctie", 0);
+        offset_clear(ctx, "ctie");
+        return set_int(ctx->paging, "cmin", ctie + 1, err, errlen);
+    }
+    if (paging_has(ctx, "tie")) { /* created keyset inside one modified second */
+        if (keyset_step(ctx, records, "date_created", "cmin", &done, &tied, err, errlen))
+            return -1;
+        if (done)
+            return modified_tie_done(ctx, err, errlen);
+        return tied == CRM_TIME_NONE ? 0 : offset_begin(ctx, "ctie", tied, err, errlen);
+    }
+    if (keyset_step(ctx, records, "date_modified", "min", &done, &tied, err, errlen))
+        return -1;
+    if (done)
+        return mark_done(ctx, err, errlen);
+    if (tied == CRM_TIME_NONE)
+        return 0;
+    paging_del(ctx, "cmin");
+    return set_int(ctx->paging, "tie", tied, err, errlen);
 }
 
 static int modified_parse(table_ctx *ctx, const http_response *resp, page *out, char *err,
@@ -416,19 +475,7 @@ static int modified_parse(table_ctx *ctx, const http_response *resp, page *out, 
     if (!records)
         return -1;
     out->records = records;
-    int rc;
-    if (paging_has(ctx, "tie")) {
-        int finished;
-        rc = tie_step(ctx, resp, json_array_size(records), 1, &finished, err, errlen);
-        if (!rc && finished) {
-            json_int_t tie = paging_int(ctx, "tie", 0);
-            tie_clear(ctx);
-            rc = set_int(ctx->paging, "min", tie + 1, err, errlen);
-        }
-    } else {
-        rc = modified_advance(ctx, records, err, errlen);
-    }
-    return rc;
+    return modified_step(ctx, resp, records, err, errlen);
 }
 
 /* ---- activities: newest first, downward keyset on activity_date -------------------------- */
@@ -465,8 +512,7 @@ static int activities_begin(table_ctx *ctx, char *err, size_t errlen)
     return 0;
 }
 
-static req_result activities_request(table_ctx *ctx, http_request *req, char *err,
-                                     size_t errlen)
+static req_result activities_request(table_ctx *ctx, http_request *req, char *err, size_t errlen)
 {
     if (paging_done(ctx))
         return REQ_DONE;
@@ -477,7 +523,7 @@ static req_result activities_request(table_ctx *ctx, http_request *req, char *er
     if (!rc && strcmp(source_option(ctx->src, "full_result"), "true") == 0)
         rc = json_object_set_new(body, "full_result", json_true());
     if (!rc && paging_has(ctx, "tie")) {
-        rc = tie_filters(ctx, body, "minimum_activity_date", "maximum_activity_date", 0);
+        rc = offset_filters(ctx, body, "tie", "minimum_activity_date", "maximum_activity_date");
     } else if (!rc) {
         rc = json_object_set_new(body, "page_number", json_integer(1));
         if (!rc && paging_has(ctx, "hi"))
@@ -513,7 +559,7 @@ static int activities_advance(table_ctx *ctx, const json_t *records, char *err, 
     if (page_range(records, "activity_date", &lo, &hi, err, errlen))
         return -1;
     if (lo == hi)
-        return tie_begin(ctx, lo, err, errlen);
+        return offset_begin(ctx, "tie", lo, err, errlen);
     return set_int(ctx->paging, "hi", lo, err, errlen);
 }
 
@@ -528,10 +574,10 @@ static int activities_parse(table_ctx *ctx, const http_response *resp, page *out
     int rc;
     if (paging_has(ctx, "tie")) {
         int finished;
-        rc = tie_step(ctx, resp, json_array_size(records), 0, &finished, err, errlen);
+        rc = offset_step(ctx, resp, json_array_size(records), &finished, err, errlen);
         if (!rc && finished) {
             json_int_t tie = paging_int(ctx, "tie", 0);
-            tie_clear(ctx);
+            offset_clear(ctx, "tie");
             rc = set_int(ctx->paging, "hi", tie - 1, err, errlen);
             if (!rc && paging_has(ctx, "lo") && tie - 1 < paging_int(ctx, "lo", 0))
                 rc = activities_finish(ctx, err, errlen);

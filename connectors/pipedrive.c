@@ -37,9 +37,9 @@ typedef enum {
 typedef struct pd_spec {
     const char *table;
     pd_kind kind;
-    const char *path;     /* under /api/v2/ or the v1 prefix */
-    const char *path2;    /* a second phase (deals/archived), or NULL */
-    long max_limit;       /* page size cap of the endpoint */
+    const char *path;  /* under /api/v2/ or the v1 prefix */
+    const char *path2; /* a second phase (deals/archived), or NULL */
+    long max_limit;    /* page size cap of the endpoint */
 } pd_spec;
 
 static const pd_spec SPECS[] = {
@@ -68,9 +68,9 @@ static const pd_spec SPECS[] = {
 typedef struct pd_source {
     char *auth_line; /* "x-api-token: ..." or "Authorization: Bearer ..." (secret) */
     const char *query_token;
-    char v1[16];     /* "/api/v1" (company domain) or "/v1" (api.pipedrive.com) */
+    char v1[16]; /* "/api/v1" (company domain) or "/v1" (api.pipedrive.com) */
     long page_size;
-    long batch;      /* deal ids per batch request */
+    long batch; /* deal ids per batch request */
     const char *flow_items;
 } pd_source;
 
@@ -102,8 +102,8 @@ static int base_is_bare_api_host(const char *base)
 {
     const char *p = strstr(base, "://");
     p = p ? p + 3 : base;
-    return strncasecmp(p, "api.pipedrive.com", 17) == 0 && (p[17] == '\0' || p[17] == '/' ||
-                                                            p[17] == ':');
+    return strncasecmp(p, "api.pipedrive.com", 17) == 0 &&
+           (p[17] == '\0' || p[17] == '/' || p[17] == ':');
 }
 
 static int pd_init(source *src, char *err, size_t errlen)
@@ -254,8 +254,8 @@ static json_t *response_data(const http_response *resp, json_t **body, char *err
 
 static const char *next_cursor(json_t *body)
 {
-    return json_string_value(json_object_get(json_object_get(body, "additional_data"),
-                                             "next_cursor"));
+    return json_string_value(
+        json_object_get(json_object_get(body, "additional_data"), "next_cursor"));
 }
 
 /* v1 pagination: next_start when more_items_in_collection, else -1. -2 when inconsistent. */
@@ -292,8 +292,8 @@ static int advance_phase(table_ctx *ctx, const pd_spec *s, const char *cursor_ke
     long phase = paging_int(ctx, "phase");
     if (s->path2 && phase == 0)
         return set_paging(ctx, "phase", json_integer(1));
-    return set_paging(ctx, s->kind == PK_V2_INCREMENTAL || s->kind == PK_V2_FULL ? "done"
-                                                                                 : "lists_done",
+    return set_paging(ctx,
+                      s->kind == PK_V2_INCREMENTAL || s->kind == PK_V2_FULL ? "done" : "lists_done",
                       json_true());
 }
 
@@ -321,7 +321,9 @@ static req_result v2_request(table_ctx *ctx, http_request *req, const pd_spec *s
     int incremental = s->kind == PK_V2_INCREMENTAL && !ctx->reconcile;
     int deals = strcmp(s->table, "deals") == 0;
     /* Reconciliation lists live deals only: deleted ones must count as gone. */
-    const char *statuses = !deals ? NULL : ctx->reconcile ? "open,won,lost" : "open,won,lost,deleted";
+    const char *statuses = !deals           ? NULL
+                           : ctx->reconcile ? "open,won,lost"
+                                            : "open,won,lost,deleted";
     deals_list_request(ctx, req, s, statuses, incremental, "cursor");
     return REQ_READY;
 }
@@ -329,8 +331,8 @@ static req_result v2_request(table_ctx *ctx, http_request *req, const pd_spec *s
 static int is_deleted_deal(json_t *d)
 {
     const char *st = json_string_value(json_object_get(d, "status"));
-    return json_is_true(json_object_get(d, "is_deleted")) || json_is_true(json_object_get(d, "deleted")) ||
-           (st && strcmp(st, "deleted") == 0);
+    return json_is_true(json_object_get(d, "is_deleted")) ||
+           json_is_true(json_object_get(d, "deleted")) || (st && strcmp(st, "deleted") == 0);
 }
 
 /* Deleted deals leave the records and become deletes of the deals table. */
@@ -348,8 +350,8 @@ static int split_deleted_deals(page *out)
                 goto oom;
             continue;
         }
-        json_t *del = json_pack("{s:s, s:O, s:O}", "table", "deals", "id",
-                                json_object_get(d, "id"), "before", d);
+        json_t *del = json_pack("{s:s, s:O, s:O}", "table", "deals", "id", json_object_get(d, "id"),
+                                "before", d);
         if (!del || json_array_append_new(dels, del))
             goto oom;
     }
@@ -363,8 +365,7 @@ oom:
     return -1;
 }
 
-static int v2_parse(table_ctx *ctx, const http_response *resp, page *out, char *err,
-                    size_t errlen)
+static int v2_parse(table_ctx *ctx, const http_response *resp, page *out, char *err, size_t errlen)
 {
     const pd_spec *s = spec_of(ctx->table);
     json_t *body;
@@ -489,8 +490,7 @@ static int drop_null_ids(json_t *data)
     return 0;
 }
 
-static int v1_parse(table_ctx *ctx, const http_response *resp, page *out, char *err,
-                    size_t errlen)
+static int v1_parse(table_ctx *ctx, const http_response *resp, page *out, char *err, size_t errlen)
 {
     const pd_spec *s = spec_of(ctx->table);
     json_t *body;
@@ -824,15 +824,19 @@ static http_verdict pd_classify(const table_def *table, const http_response *res
 /* ---- tables ------------------------------------------------------------------------------ */
 
 #define V2_INCR(n, desc)                                                                           \
-    {.name = n, .primary_key = "id", .replication_key = "update_time",                             \
-     .method = SYNC_INCREMENTAL, .lookback_seconds = 60, .schema_file = "pipedrive/" n ".avsc",    \
-     .sorted = 1, .reconcile = 1, .description = desc, .next_request = pd_next_request,           \
-     .parse_page = pd_parse_page}
+    {                                                                                              \
+        .name = n, .primary_key = "id", .replication_key = "update_time",                          \
+        .method = SYNC_INCREMENTAL, .lookback_seconds = 60, .schema_file = "pipedrive/" n ".avsc", \
+        .sorted = 1, .reconcile = 1, .description = desc, .next_request = pd_next_request,         \
+        .parse_page = pd_parse_page                                                                \
+    }
 
 #define FULL(n, rk, desc)                                                                          \
-    {.name = n, .primary_key = "id", .replication_key = rk, .method = SYNC_FULL_TABLE,             \
-     .schema_file = "pipedrive/" n ".avsc", .reconcile = 1, .description = desc,                  \
-     .next_request = pd_next_request, .parse_page = pd_parse_page}
+    {                                                                                              \
+        .name = n, .primary_key = "id", .replication_key = rk, .method = SYNC_FULL_TABLE,          \
+        .schema_file = "pipedrive/" n ".avsc", .reconcile = 1, .description = desc,                \
+        .next_request = pd_next_request, .parse_page = pd_parse_page                               \
+    }
 
 static const table_def pd_tables[] = {
     {.name = "deals",

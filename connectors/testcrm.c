@@ -66,19 +66,28 @@ static req_result keyset_request(table_ctx *ctx, http_request *req, const char *
     return REQ_READY;
 }
 
-static int keyset_parse(table_ctx *ctx, const http_response *resp, page *out, char *err,
-                        size_t errlen)
+/* Parses a {"data": [...], ...} page into out->records; returns the body (caller decrefs). */
+static json_t *parse_data_page(const http_response *resp, page *out, char *err, size_t errlen)
 {
     json_t *body = connector_parse_json(resp, err, errlen);
     if (!body)
-        return -1;
+        return NULL;
     json_t *data = json_object_get(body, "data");
     if (!json_is_array(data)) {
         snprintf(err, errlen, "response has no \"data\" array");
         json_decref(body);
-        return -1;
+        return NULL;
     }
     out->records = json_incref(data);
+    return body;
+}
+
+static int keyset_parse(table_ctx *ctx, const http_response *resp, page *out, char *err,
+                        size_t errlen)
+{
+    json_t *body = parse_data_page(resp, out, err, errlen);
+    if (!body)
+        return -1;
     set_paging_cursor(ctx, json_object_get(body, "next_cursor"));
     json_decref(body);
     return 0;
@@ -139,16 +148,10 @@ static req_result users_request(table_ctx *ctx, http_request *req, char *err, si
 static int users_parse(table_ctx *ctx, const http_response *resp, page *out, char *err,
                        size_t errlen)
 {
-    json_t *body = connector_parse_json(resp, err, errlen);
+    json_t *body = parse_data_page(resp, out, err, errlen);
     if (!body)
         return -1;
-    json_t *data = json_object_get(body, "data");
-    if (!json_is_array(data)) {
-        snprintf(err, errlen, "response has no \"data\" array");
-        json_decref(body);
-        return -1;
-    }
-    out->records = json_incref(data);
+    json_t *data = out->records;
     json_int_t offset = json_integer_value(json_object_get(ctx->paging, "offset"));
     json_object_set_new(ctx->paging, "offset",
                         json_integer(offset + (json_int_t)json_array_size(data)));

@@ -9,6 +9,7 @@
  * left over. The plan is immutable after avro_map_new: one plan may serve several threads, each
  * with its own avro value (avro_strerror() in messages is process-global in Debian's build). */
 #include "avro_map.h"
+#include "avro_schema.h"
 
 #include <errno.h>
 #include <math.h>
@@ -264,26 +265,13 @@ static int primitive_kind(const char *t, enum kind *k)
     return 0;
 }
 
-static char *make_fullname(const char *name, const json_t *nsattr, const char *ns)
-{
-    if (strchr(name, '.'))
-        return xstrdup(name);
-    const char *space = json_is_string(nsattr) ? json_string_value(nsattr) : ns;
-    buf b;
-    buf_init(&b);
-    if (space && *space)
-        buf_printf(&b, "%s.%s", space, name);
-    else
-        buf_append_str(&b, name);
-    return b.data;
-}
 
 /* A reference to a named type: the name in the enclosing namespace first, then as written. */
 static node *resolve_named(cctx *c, const char *name, const char *ns)
 {
     node *n = NULL;
     if (!strchr(name, '.') && ns && *ns) {
-        char *full = make_fullname(name, NULL, ns);
+        char *full = avro_full_name(name, NULL, ns);
         n = find_named(c->m, full);
         free(full);
     }
@@ -496,7 +484,7 @@ static node *compile_named(cctx *c, const json_t *s, const char *type, const cha
     const char *name = json_string_value(json_object_get(s, "name"));
     if (!name || !*name)
         return cerr(c, "a %s needs a name", type);
-    char *full = make_fullname(name, json_object_get(s, "namespace"), ns);
+    char *full = avro_full_name(name, json_object_get(s, "namespace"), ns);
     if (find_named(c->m, full)) {
         cerr(c, "type %s is defined twice", full);
         free(full);

@@ -179,7 +179,7 @@ static void put_string(buf *out, const char *s)
 
 /* The full name of a type defined with `name` (and optional `namespace` attribute) inside the
  * enclosing namespace ns (the spec's rules; "" is the null namespace). Caller frees. */
-static char *full_name(const char *name, const json_t *nsattr, const char *ns)
+char *avro_full_name(const char *name, const json_t *nsattr, const char *ns)
 {
     if (strchr(name, '.'))
         return xstrdup(name);
@@ -210,7 +210,7 @@ static int canon(const json_t *s, const char *ns, names *env, buf *out);
 static int canon_ref(const char *name, const char *ns, names *env, buf *out)
 {
     if (!strchr(name, '.') && ns && *ns) {
-        char *full = full_name(name, NULL, ns);
+        char *full = avro_full_name(name, NULL, ns);
         int found = names_has(env, full);
         if (found)
             put_string(out, full);
@@ -229,7 +229,7 @@ static int canon_named(const json_t *s, const char *type, const char *ns, names 
     const char *name = json_string_value(json_object_get(s, "name"));
     if (!name || !*name)
         return -1;
-    char *full = full_name(name, json_object_get(s, "namespace"), ns);
+    char *full = avro_full_name(name, json_object_get(s, "namespace"), ns);
     if (names_has(env, full)) { /* redefinition */
         free(full);
         return -1;

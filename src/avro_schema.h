@@ -13,6 +13,10 @@
  * out. Returns 0, or -1 on a malformed schema. */
 int avro_canonical_form(const json_t *schema, buf *out);
 
+/* The full name of a type defined with `name` (and optional `namespace` attribute nsattr) inside
+ * the enclosing namespace ns ("" or NULL: the null namespace), per the spec. Caller frees. */
+char *avro_full_name(const char *name, const json_t *nsattr, const char *ns);
+
 /* CRC-64-AVRO (Rabin) fingerprint of bytes; fingerprint of "" is 0xc15d213aa4d7a795. */
 uint64_t avro_fingerprint64(const void *data, size_t len);
 

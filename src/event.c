@@ -42,27 +42,13 @@ static json_t *source_schema(void)
         "name", "ts_ms", "type", "null", "long", "default");
 }
 
-/* The record's full name, as the envelope must reference it in `after`. */
-static char *record_fullname(const json_t *rec, const char *envelope_ns)
-{
-    const char *name = json_string_value(json_object_get(rec, "name"));
-    const char *ns = json_string_value(json_object_get(rec, "namespace"));
-    if (!name)
-        return NULL;
-    if (strchr(name, '.'))
-        return xstrdup(name);
-    buf b;
-    buf_init(&b);
-    buf_printf(&b, "%s.%s", ns ? ns : envelope_ns, name);
-    return b.data;
-}
-
 static json_t *envelope_json(const char *connector, const char *table, json_t *record,
                              char *err, size_t errlen)
 {
     char ns[256];
     snprintf(ns, sizeof(ns), "crmstream.%s.%s", connector, table);
-    char *full = record_fullname(record, ns);
+    const char *rname = json_string_value(json_object_get(record, "name"));
+    char *full = rname ? avro_full_name(rname, json_object_get(record, "namespace"), ns) : NULL;
     if (!full) {
         snprintf(err, errlen, "schema of %s.%s: the top-level record has no name", connector,
                  table);

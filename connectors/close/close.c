@@ -1,0 +1,217 @@
+/* close.c — the Close CRM connector (https://developer.close.com): its options, authentication
+ * (HTTP Basic, the API key as user), error classification and every table as data.
+ *
+ * Strategies (see paging.c and README "Close"):
+ *  - leads, contacts: POST /data/search/ sorted by date_updated, keyset re-anchoring; the list
+ *    endpoints have no date filter.
+ *  - opportunities: date_updated__gte + _order_by=date_updated, keyset anchors.
+ *  - tasks: date_updated__gte=<window start>, walked by date_created (the only ascending order).
+ *  - activities: /activity/ append-only on date_created, re-reading a 24 h attribution window.
+ *  - event_log: /event/ cursor paging; deleted/merged events delete rows of the other tables;
+ *    the bookmark never passes now - event_lag.
+ *  - reference lists: full table each pass (only changes are published), deletes by ID
+ *    reconciliation. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "close_internal.h"
+
+typedef struct close_state {
+    char *api_key;
+} close_state;
+
+static int close_init(source *src, char *err, size_t errlen)
+{
+    const char *key = source_option(src, "api_key_env");
+    if (!key || !*key) {
+        snprintf(err, errlen, "the Close API key (options.api_key_env) is empty");
+        return -1;
+    }
+    close_state *st = xcalloc(1, sizeof(*st));
+    st->api_key = xstrdup(key);
+    source_set_state(src, st);
+    http_auth *auth = source_auth(src);
+    auth->basic_user = st->api_key; /* Basic base64("<key>:"): empty password */
+    auth->basic_password = NULL;
+    return 0;
+}
+
+static void close_free(source *src)
+{
+    close_state *st = source_state(src);
+    if (!st)
+        return;
+    free(st->api_key);
+    free(st);
+}
+
+static int close_check(source *src, http_request *req)
+{
+    connector_url(src, req, "/me/");
+    return 0;
+}
+
+/* 401: the key is rejected. 400 on /event/: the key/plan has no event-log access. 402/403:
+ * plan- or role-gated endpoint. Everything else fails the pass (retried next poll). */
+static http_verdict close_classify(const table_def *table, const http_response *resp)
+{
+    if (resp->status == 401)
+        return VERDICT_AUTH;
+    if (resp->status == 402 || resp->status == 403)
+        return VERDICT_UNAVAILABLE;
+    if (resp->status == 400 && strcmp(table->name, "event_log") == 0)
+        return VERDICT_UNAVAILABLE;
+    return VERDICT_ERROR;
+}
+
+#define SEARCH_TABLE(tname, what)                                                                  \
+    {                                                                                              \
+        .name = tname, .primary_key = "id", .replication_key = "date_updated",                     \
+        .method = SYNC_INCREMENTAL, .lookback_seconds = 60, .schema_file = "close/" tname ".avsc", \
+        .sorted = 1, .reconcile = 1,                                                               \
+        .description = what ", POST /data/search/ by date_updated (keyset, restart at max)",      \
+        .next_request = close_search_request, .parse_page = close_search_parse,                    \
+    }
+
+#define FULL_TABLE(tname, what)                                                                    \
+    {                                                                                              \
+        .name = tname, .primary_key = "id", .method = SYNC_FULL_TABLE,                            \
+        .schema_file = "close/" tname ".avsc", .reconcile = 1, .description = what,               \
+        .next_request = close_full_request, .parse_page = close_full_parse,                        \
+    }
+
+static const table_def close_tables[] = {
+    SEARCH_TABLE("leads", "leads (with contacts, opportunities, open tasks, custom.cf_*)"),
+    SEARCH_TABLE("contacts", "contacts"),
+    {
+        .name = "opportunities",
+        .primary_key = "id",
+        .replication_key = "date_updated",
+        .method = SYNC_INCREMENTAL,
+        .lookback_seconds = 60,
+        .schema_file = "close/opportunities.avsc",
+        .sorted = 1,
+        .reconcile = 1,
+        .description = "opportunities, date_updated__gte ascending (keyset anchors)",
+        .next_request = close_keyset_request,
+        .parse_page = close_keyset_parse,
+    },
+    {
+        .name = "tasks",
+        .primary_key = "id",
+        .replication_key = "date_updated",
+        .method = SYNC_INCREMENTAL,
+        .lookback_seconds = 60,
+        .schema_file = "close/tasks.avsc",
+        .sorted = 0,
+        .reconcile = 1,
+        .description = "tasks, date_updated__gte walked by date_created",
+        .next_request = close_keyset_request,
+        .parse_page = close_keyset_parse,
+    },
+    {
+        .name = "activities",
+        .primary_key = "id",
+        .replication_key = "date_created",
+        .method = SYNC_APPEND_ONLY,
+        .lookback_seconds = 86400,
+        .schema_file = "close/activities.avsc",
+        .sorted = 1,
+        .reconcile = 1,
+        .description = "all activity types, append-only on date_created, 24 h attribution window",
+        .next_request = close_keyset_request,
+        .parse_page = close_keyset_parse,
+    },
+    {
+        .name = "event_log",
+        .primary_key = "id",
+        .replication_key = "date_updated",
+        .method = SYNC_INCREMENTAL,
+        .lookback_seconds = 0,
+        .schema_file = "close/event_log.avsc",
+        .sorted = 0,
+        .delete_feed = 1,
+        .description = "event log (30 days); deleted/merged events delete rows of other tables",
+        .next_request = close_events_request,
+        .parse_page = close_events_parse,
+    },
+    FULL_TABLE("users", "users"),
+    FULL_TABLE("custom_fields", "lead custom field definitions"),
+    FULL_TABLE("contact_custom_fields", "contact custom field definitions"),
+    FULL_TABLE("opportunity_custom_fields", "opportunity custom field definitions"),
+    FULL_TABLE("activity_custom_fields", "activity custom field definitions"),
+    FULL_TABLE("shared_custom_fields", "shared custom field definitions"),
+    FULL_TABLE("lead_statuses", "lead statuses"),
+    FULL_TABLE("opportunity_statuses", "opportunity statuses"),
+    FULL_TABLE("pipelines", "pipelines"),
+    FULL_TABLE("custom_activity_types", "custom activity types"),
+    FULL_TABLE("email_templates", "email templates"),
+    FULL_TABLE("sequences", "sequences"),
+    FULL_TABLE("smart_views", "smart views (saved searches)"),
+    FULL_TABLE("bulk_actions_email", "bulk email actions"),
+    FULL_TABLE("bulk_actions_sequence_subscription", "bulk sequence subscriptions"),
+    FULL_TABLE("bulk_actions_delete", "bulk delete actions"),
+    FULL_TABLE("bulk_actions_edit", "bulk edit actions"),
+    FULL_TABLE("roles", "roles"),
+    FULL_TABLE("connected_accounts", "connected accounts (Google, custom email, Zoom)"),
+    FULL_TABLE("send_as", "send-as permissions (paid plans; 402 -> unavailable)"),
+    FULL_TABLE("dialers", "dialers"),
+    FULL_TABLE("integration_links", "integration links"),
+    FULL_TABLE("exports", "exports"),
+    {
+        .name = "organization",
+        .primary_key = "id",
+        .method = SYNC_FULL_TABLE,
+        .schema_file = "close/organization.avsc",
+        .reconcile = 1,
+        .description = "the organization of the key (/me/ then /organization/{id}/)",
+        .next_request = close_org_request,
+        .parse_page = close_org_parse,
+    },
+    {
+        .name = "memberships",
+        .primary_key = "id",
+        .method = SYNC_FULL_TABLE,
+        .schema_file = "close/memberships.avsc",
+        .reconcile = 1,
+        .description = "active and inactive memberships of the organization",
+        .next_request = close_org_request,
+        .parse_page = close_org_parse,
+    },
+};
+
+static const connector_option close_options[] = {
+    {OPT_ENV, "api_key_env", "CLOSE_API_KEY", "environment variable holding the Close API key"},
+    {OPT_INT, "page_size", "100", "records per page of the reference lists"},
+    {OPT_INT, "search_page_size", "100", "records per /data/search/ page (max 200)"},
+    {OPT_INT, "opportunity_page_size", "250", "records per /opportunity/ page"},
+    {OPT_INT, "task_page_size", "1000", "records per /task/ page"},
+    {OPT_INT, "activity_page_size", "100", "records per /activity/ page"},
+    {OPT_INT, "event_page_size", "50", "events per /event/ page (Close caps it at 50)"},
+    {OPT_INT, "max_skip", "250000", "Close's max _skip; the connector never pages past it"},
+    {OPT_INT, "search_walk_limit", "10000",
+     "records per search cursor walk before restarting from the highest date_updated"},
+    {OPT_DURATION, "search_cursor_ttl", "20s",
+     "a search cursor older than this is not reused (Close expires them after ~30 s)"},
+    {OPT_DURATION, "attribution_window", "",
+     "activities: re-read this much before the bookmark (default: the table lookback, 24h)"},
+    {OPT_DURATION, "event_lag", "5m", "the event_log bookmark never passes now minus this"},
+    {0, NULL, NULL, NULL},
+};
+
+const connector close_connector = {
+    .name = "close",
+    .description = "Close CRM (api.close.com), API key",
+    .default_base_url = "https://api.close.com/api/v1",
+    .default_rate = 15,
+    .default_burst = 5,
+    .options = close_options,
+    .tables = close_tables,
+    .n_tables = sizeof(close_tables) / sizeof(close_tables[0]),
+    .source_init = close_init,
+    .source_free = close_free,
+    .check_request = close_check,
+    .rate_signal = close_rate_signal,
+    .classify = close_classify,
+};
