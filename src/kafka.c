@@ -360,6 +360,11 @@ void kafka_producer_free(kafka_producer *p, int timeout_ms)
     free(p);
 }
 
+void *kafka_producer_handle(kafka_producer *p)
+{
+    return p->rk;
+}
+
 int kafka_is_fatal(kafka_producer *p)
 {
     return p->fatal;

@@ -46,6 +46,9 @@ void kafka_producer_free(kafka_producer *p, int timeout_ms);
 kafka_result kafka_commit(kafka_producer *p, kafka_batch *data, kafka_batch *state,
                           volatile int *stop, char *err, size_t errlen);
 
+/* The librdkafka handle (rd_kafka_t *), for tests that drive librdkafka's mock cluster. */
+void *kafka_producer_handle(kafka_producer *p);
+
 /* 1 after a fatal error (e.g. fenced); the message is in kafka_fatal_reason(). */
 int kafka_is_fatal(kafka_producer *p);
 int kafka_is_fenced(kafka_producer *p);

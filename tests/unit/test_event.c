@@ -1,0 +1,94 @@
+/* test_event.c — change events: the envelope around a table schema, single-object framing,
+ * decode back to the source JSON, delete events, and dedupe hashes that change exactly when the
+ * record's content does. */
+#include "avro_embedded.h"
+#include "avro_schema.h"
+#include "check.h"
+#include "crm_time.h"
+#include "event.h"
+
+static json_t *item(const char *name, double amount)
+{
+    return json_pack("{s:s, s:s, s:f, s:i, s:b, s:[s], s:{s:i, s:s}, s:n, s:s, s:s, s:{s:i}}",
+                     "id", "itm_1", "name", name, "amount", amount, "quantity", 3, "active", 1,
+                     "tags", "a", "owner", "id", 7, "email", "o@example.com", "note", "created_at",
+                     "2024-01-02T03:04:05.006Z", "updated_at", "2024-01-03 00:00:00", "x_extra",
+                     "k", 1);
+}
+
+int main(void)
+{
+    char err[512] = "";
+    const char *schema = avro_embedded_schema("testcrm/items.avsc");
+    CHECK(schema != NULL);
+    event_codec *c = event_codec_new("testcrm", "items", schema, err, sizeof(err));
+    CHECK(c != NULL);
+    if (!c) {
+        fprintf(stderr, "%s\n", err);
+        return check_summary("event");
+    }
+    CHECK_CONTAINS(event_codec_schema(c), "\"name\":\"Envelope\"");
+    CHECK_CONTAINS(event_codec_schema(c), "crmstream.testcrm.items");
+
+    json_t *rec = item("Widget", 1.5);
+    uint64_t h1, h2, h3;
+    CHECK(event_set_after(c, rec, &h1, err, sizeof(err)) == 0);
+    event_meta m = {"testcrm", "acme", "items", "updated_at", "2024-01-03T00:00:00.000Z",
+                    1704240000000LL, 1700000000000LL};
+    buf out;
+    buf_init(&out);
+    CHECK(event_encode(c, 'c', &m, &out, err, sizeof(err)) == 0);
+    CHECK((unsigned char)out.data[0] == 0xC3 && (unsigned char)out.data[1] == 0x01);
+    unsigned char header[10];
+    avro_single_object_header(event_codec_fingerprint(c), header);
+    CHECK(memcmp(out.data, header, 10) == 0);
+
+    json_t *ev = event_decode(c, out.data, out.len, err, sizeof(err));
+    CHECK(ev != NULL);
+    CHECK_STR(json_string_value(json_object_get(ev, "op")), "c");
+    CHECK(json_is_null(json_object_get(ev, "before")));
+    json_t *after = json_object_get(ev, "after");
+    CHECK_STR(json_string_value(json_object_get(after, "name")), "Widget");
+    CHECK(json_real_value(json_object_get(after, "amount")) == 1.5);
+    CHECK_STR(json_string_value(json_object_get(after, "updated_at")), "2024-01-03T00:00:00.000Z");
+    CHECK(json_integer_value(json_object_get(json_object_get(after, "x_extra"), "k")) == 1);
+    json_t *src = json_object_get(ev, "source");
+    CHECK_STR(json_string_value(json_object_get(src, "account")), "acme");
+    CHECK(json_integer_value(json_object_get(src, "ts_ms")) == 1704240000000LL);
+    CHECK(json_integer_value(json_object_get(ev, "ts_ms")) == 1700000000000LL);
+    json_decref(ev);
+
+    /* Same content -> same hash; any change -> another hash; key order does not matter. */
+    json_t *same = json_deep_copy(rec);
+    CHECK(event_set_after(c, same, &h2, err, sizeof(err)) == 0);
+    CHECK(h1 == h2);
+    json_t *changed = item("Widget", 1.51);
+    CHECK(event_set_after(c, changed, &h3, err, sizeof(err)) == 0);
+    CHECK(h1 != h3);
+
+    /* A delete: before image, no after. */
+    CHECK(event_set_before(c, rec, err, sizeof(err)) == 0);
+    CHECK(event_encode(c, 'd', &m, &out, err, sizeof(err)) == 0);
+    ev = event_decode(c, out.data, out.len, err, sizeof(err));
+    CHECK_STR(json_string_value(json_object_get(ev, "op")), "d");
+    CHECK(json_is_null(json_object_get(ev, "after")));
+    CHECK_STR(json_string_value(json_object_get(json_object_get(ev, "before"), "id")), "itm_1");
+    json_decref(ev);
+
+    /* A record that does not fit: a clear error naming the field, nothing encoded. */
+    json_t *bad = item("Widget", 1.5);
+    json_object_set_new(bad, "quantity", json_string("many"));
+    CHECK(event_set_after(c, bad, &h3, err, sizeof(err)) == -1);
+    CHECK_CONTAINS(err, "quantity");
+
+    /* Foreign bytes are refused. */
+    CHECK(event_decode(c, "\x00\x01\x02", 3, err, sizeof(err)) == NULL);
+
+    json_decref(rec);
+    json_decref(same);
+    json_decref(changed);
+    json_decref(bad);
+    buf_free(&out);
+    event_codec_free(c);
+    return check_summary("event");
+}
