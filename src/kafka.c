@@ -14,41 +14,42 @@
 
 /* ---- batches ----------------------------------------------------------------------------- */
 
+/* Messages keep offsets into one growing byte arena (keys and values back to back), so adding
+ * a message costs no allocation once the batch has warmed up; clearing keeps the memory for the
+ * next page. Topic names are borrowed (they live as long as the run). */
 typedef struct kafka_msg {
-    char *topic;
-    char *key;
-    size_t key_len;
-    char *value; /* NULL: tombstone */
-    size_t value_len;
+    const char *topic;
+    size_t key_off, key_len;
+    size_t value_off, value_len;
+    int tombstone;
 } kafka_msg;
 
 struct kafka_batch {
     kafka_msg *msgs;
     size_t n, cap;
+    buf arena;
     size_t bytes;
 };
 
 kafka_batch *kafka_batch_new(void)
 {
-    return xcalloc(1, sizeof(kafka_batch));
+    kafka_batch *b = xcalloc(1, sizeof(kafka_batch));
+    buf_init(&b->arena);
+    return b;
 }
 
 void kafka_batch_clear(kafka_batch *b)
 {
-    for (size_t i = 0; i < b->n; i++) {
-        free(b->msgs[i].topic);
-        free(b->msgs[i].key);
-        free(b->msgs[i].value);
-    }
     b->n = 0;
     b->bytes = 0;
+    buf_reset(&b->arena);
 }
 
 void kafka_batch_free(kafka_batch *b)
 {
     if (!b)
         return;
-    kafka_batch_clear(b);
+    buf_free(&b->arena);
     free(b->msgs);
     free(b);
 }
@@ -63,14 +64,6 @@ size_t kafka_batch_bytes(const kafka_batch *b)
     return b->bytes;
 }
 
-static char *copy_bytes(const void *p, size_t n)
-{
-    char *c = xmalloc(n + 1);
-    memcpy(c, p, n);
-    c[n] = '\0';
-    return c;
-}
-
 void kafka_batch_add(kafka_batch *b, const char *topic, const void *key, size_t key_len,
                      const void *value, size_t value_len)
 {
@@ -79,11 +72,15 @@ void kafka_batch_add(kafka_batch *b, const char *topic, const void *key, size_t 
         b->msgs = xrealloc(b->msgs, b->cap * sizeof(kafka_msg));
     }
     kafka_msg *m = &b->msgs[b->n++];
-    m->topic = xstrdup(topic);
-    m->key = copy_bytes(key, key_len);
+    m->topic = topic;
+    m->key_off = b->arena.len;
     m->key_len = key_len;
-    m->value = value ? copy_bytes(value, value_len) : NULL;
+    buf_append(&b->arena, key, key_len);
+    m->tombstone = value == NULL;
+    m->value_off = b->arena.len;
     m->value_len = value ? value_len : 0;
+    if (value)
+        buf_append(&b->arena, value, value_len);
     b->bytes += key_len + m->value_len;
 }
 
@@ -385,10 +382,12 @@ static int produce_batch(kafka_producer *p, kafka_batch *b, tracker *t, char *er
 {
     for (size_t i = 0; i < b->n; i++) {
         kafka_msg *m = &b->msgs[i];
+        char *key = b->arena.data + m->key_off;
+        char *value = m->tombstone ? NULL : b->arena.data + m->value_off;
         for (;;) {
             rd_kafka_resp_err_t e = rd_kafka_producev(
-                p->rk, RD_KAFKA_V_TOPIC(m->topic), RD_KAFKA_V_KEY(m->key, m->key_len),
-                RD_KAFKA_V_VALUE(m->value, m->value_len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                p->rk, RD_KAFKA_V_TOPIC(m->topic), RD_KAFKA_V_KEY(key, m->key_len),
+                RD_KAFKA_V_VALUE(value, m->value_len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                 RD_KAFKA_V_OPAQUE(t), RD_KAFKA_V_END);
             if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
                 break;

@@ -21,7 +21,7 @@ void kafka_batch_free(kafka_batch *b);
 void kafka_batch_clear(kafka_batch *b);
 size_t kafka_batch_count(const kafka_batch *b);
 size_t kafka_batch_bytes(const kafka_batch *b);
-/* Copies topic, key and value; value NULL = tombstone. */
+/* Copies key and value (value NULL = tombstone); topic is borrowed and must outlive the batch. */
 void kafka_batch_add(kafka_batch *b, const char *topic, const void *key, size_t key_len,
                      const void *value, size_t value_len);
 

@@ -18,7 +18,11 @@ void state_key_dedupe(buf *out, const char *source, const char *table, const cha
                       size_t pk_len)
 {
     buf_reset(out);
-    buf_printf(out, "dd/%s/%s/", source, table);
+    buf_append(out, "dd/", 3);
+    buf_append_str(out, source);
+    buf_append(out, "/", 1);
+    buf_append_str(out, table);
+    buf_append(out, "/", 1);
     buf_append(out, pk, pk_len);
 }
 
