@@ -78,11 +78,6 @@ typedef struct pd_source {
  * value of all Pipedrive sources wins). */
 static int64_t g_budget_retry_ms = 3600 * 1000;
 
-/* dealflow: the deal whose /flow was requested last by this table thread, and one that answered
- * 404/410 (purged after the deal list was read), which the next attempt skips. */
-static _Thread_local json_int_t tl_flow_deal;
-static _Thread_local json_int_t tl_gone_deal;
-
 static const pd_spec *spec_of(const table_def *t)
 {
     for (size_t i = 0; i < sizeof(SPECS) / sizeof(SPECS[0]); i++)
@@ -571,21 +566,7 @@ static req_result flow_request(table_ctx *ctx, http_request *req, const pd_spec 
     if (items && *items)
         connector_query(req, "items", items);
     connector_query(req, "all_changes", "1");
-    tl_flow_deal = deal;
     return REQ_READY;
-}
-
-/* Skips a deal whose /flow answered 404/410 on the previous attempt. */
-static int skip_gone_deal(table_ctx *ctx, json_t *q)
-{
-    json_int_t deal = json_integer_value(json_array_get(q, 0));
-    if (!tl_gone_deal || deal != tl_gone_deal)
-        return 0;
-    log_warn(source_name(ctx->src), ctx->table->name,
-             "deal %" JSON_INTEGER_FORMAT " is gone (404/410 on its flow); skipping it", deal);
-    tl_gone_deal = 0;
-    json_object_del(ctx->paging, "start");
-    return queue_pop(ctx, 1) ? -1 : 1;
 }
 
 static req_result fanout_request(table_ctx *ctx, http_request *req, char *err, size_t errlen)
@@ -595,14 +576,6 @@ static req_result fanout_request(table_ctx *ctx, http_request *req, char *err, s
     if (!q) {
         snprintf(err, errlen, "out of memory");
         return REQ_ERROR;
-    }
-    if (s->kind == PK_DEALFLOW) {
-        int skipped;
-        while (json_array_size(q) && (skipped = skip_gone_deal(ctx, q)) != 0)
-            if (skipped < 0) {
-                snprintf(err, errlen, "out of memory");
-                return REQ_ERROR;
-            }
     }
     if (json_array_size(q))
         return s->kind == PK_DEAL_PRODUCTS ? batch_request(ctx, req, s, q)
@@ -689,6 +662,17 @@ static int fanout_parse(table_ctx *ctx, const http_response *resp, page *out, ch
         return -1;
     }
     int listing = json_array_size(q) == 0; /* the same choice fanout_request made */
+    if (!listing && (resp->status == 404 || resp->status == 410)) {
+        /* The deal was purged after the deal list was read (VERDICT_SKIP): move past it. */
+        json_object_del(ctx->paging, "start");
+        out->records = json_array();
+        if (!out->records ||
+            queue_pop(ctx, s->kind == PK_DEAL_PRODUCTS ? (size_t)pds(ctx)->batch : 1)) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        return 0;
+    }
     json_t *body;
     json_t *data = response_data(resp, &body, err, errlen);
     if (!data) {
@@ -813,9 +797,8 @@ static http_verdict pd_classify(const table_def *table, const http_response *res
         return body_is_json(resp) ? VERDICT_UNAVAILABLE : VERDICT_ERROR;
     case 404:
     case 410:
-        if (strcmp(table->name, "dealflow") == 0)
-            tl_gone_deal = tl_flow_deal;
-        return VERDICT_ERROR;
+        /* A deal purged between the deal list and its flow: skip that deal only. */
+        return strcmp(table->name, "dealflow") == 0 ? VERDICT_SKIP : VERDICT_ERROR;
     default:
         return VERDICT_ERROR;
     }

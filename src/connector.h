@@ -112,6 +112,9 @@ typedef enum {
     VERDICT_ERROR = 0,   /* the pass fails; retried at the next poll */
     VERDICT_AUTH,        /* credentials rejected: the source stops, other sources go on */
     VERDICT_UNAVAILABLE, /* this table is not available to these credentials/plan: skip it */
+    VERDICT_SKIP,        /* this one request's object is gone (e.g. 404/410 on a child list):
+                            the engine logs a warning and hands the response to parse_page,
+                            which sees resp->status and moves its paging past it */
 } http_verdict;
 
 /* ---- the connector ----------------------------------------------------------------------- */

@@ -14,9 +14,9 @@
 #include "log.h"
 #include "table_run.h"
 
-#define PARSE_ATTEMPTS 3
+#define PARSE_ATTEMPTS  3
 #define COMMIT_ATTEMPTS 5
-#define MAX_LOCKED 16
+#define MAX_LOCKED      16
 
 typedef struct change {
     table_run *t;
@@ -158,7 +158,8 @@ static void add_dedupe_state(page_work *w, table_run *t, const char *pk, size_t 
     char hex[17];
     if (hash)
         snprintf(hex, sizeof(hex), "%016" PRIx64, *hash);
-    kafka_batch_add(w->state, t->sr->cfg->kafka.state_topic, w->key.data, w->key.len, hash ? hex : NULL, hash ? 16 : 0);
+    kafka_batch_add(w->state, t->sr->cfg->kafka.state_topic, w->key.data, w->key.len,
+                    hash ? hex : NULL, hash ? 16 : 0);
 }
 
 static int emit_record(page_work *w, const json_t *rec, char *err, size_t errlen)
@@ -271,7 +272,8 @@ static void add_bookmark_state(page_work *w, const state_bookmark *bm)
     table_run *t = w->self;
     state_key_bookmark(&w->key, source_name(t->sr->src), t->def->name);
     state_bookmark_format(bm, &w->val);
-    kafka_batch_add(w->state, t->sr->cfg->kafka.state_topic, w->key.data, w->key.len, w->val.data, w->val.len);
+    kafka_batch_add(w->state, t->sr->cfg->kafka.state_topic, w->key.data, w->key.len, w->val.data,
+                    w->val.len);
 }
 
 static void apply_changes(page_work *w)
@@ -295,8 +297,8 @@ static int commit_page(page_work *w, state_bookmark *bm, char *err, size_t errle
     source_run *sr = t->sr;
     add_bookmark_state(w, bm);
     for (int attempt = 1;; attempt++) {
-        kafka_result r = kafka_commit(sr->producer, w->data, w->state, &engine_stop_requested,
-                                      err, errlen);
+        kafka_result r =
+            kafka_commit(sr->producer, w->data, w->state, &engine_stop_requested, err, errlen);
         if (r == KAFKA_OK) {
             apply_changes(w);
             atomic_fetch_add(&t->m.bytes, (long)kafka_batch_bytes(w->data));
@@ -321,7 +323,7 @@ typedef struct pass {
     table_run *t;
     table_ctx ctx;
     page_work w;
-    int reconcile;   /* an ids-only reconciliation pass */
+    int reconcile;    /* an ids-only reconciliation pass */
     int full_listing; /* this pass lists every record from the start: unmarked keys vanished */
     int64_t pass_max_ms;
     int64_t cap_ms;
@@ -414,16 +416,21 @@ static int fetch_page(pass *p, http_request *req, page *pg, char *err, size_t er
             http_response_free(&resp);
             break;
         }
+        http_verdict v = VERDICT_ERROR;
         if (resp.status < 200 || resp.status > 299) {
-            http_verdict v = conn->classify ? conn->classify(t->def, &resp)
-                             : resp.status == 401                        ? VERDICT_AUTH
-                             : (resp.status == 402 || resp.status == 403) ? VERDICT_UNAVAILABLE
-                                                                          : VERDICT_ERROR;
+            v = conn->classify                               ? conn->classify(t->def, &resp)
+                : resp.status == 401                         ? VERDICT_AUTH
+                : (resp.status == 402 || resp.status == 403) ? VERDICT_UNAVAILABLE
+                                                             : VERDICT_ERROR;
             char excerpt[256], url[512];
             http_body_excerpt(&resp, excerpt, sizeof(excerpt));
             http_redact_url(req->url.data, source_auth(t->sr->src), url, sizeof(url));
             snprintf(err, errlen, "HTTP %ld from %s %s: %s", resp.status,
                      req->method ? req->method : "GET", url, excerpt);
+        }
+        if (v == VERDICT_SKIP) {
+            log_warn(sname, t->def->name, "skipping one request's object: %s", err);
+        } else if (resp.status < 200 || resp.status > 299) {
             t->last_error = ERR_HTTP;
             if (v == VERDICT_AUTH) {
                 t->sr->auth_failed = 1;
@@ -735,8 +742,7 @@ void *sync_table_thread(void *arg)
         if (rc == 0) {
             atomic_store(&t->m.last_success_ms, now_wall_ms());
             log_pass(t, "pass", p0, d0, u0, started);
-        }
-        else if (rc < 0 && t->unavailable)
+        } else if (rc < 0 && t->unavailable)
             log_error(sname, t->def->name, "table unavailable to these credentials, skipped: %s",
                       err);
         else if (rc < 0 && sr->auth_failed)

@@ -16,7 +16,7 @@ for t in deals persons notes deal_products dealflow; do
     expect_eq "$(summary_field "$WORK/cfg" $t duplicates)" 0 "$t published twice"
 done
 curl -fsS "$SIM_URL/_control/stats" >"$WORK/stats.json"
-limited=$(tr -d '\n' <"$WORK/stats.json" | grep -o '"429":[0-9]*' | cut -d: -f2)
+limited=$(status_count "$WORK/stats.json" 429)
 note "simulator answered 429 (daily budget) ${limited:-0} times"
 [ "${limited:-0}" -gt 0 ] || fail "the daily budget never ran out: the test proves nothing"
 grep -q "API budget exhausted" "$WORK/run.log" || fail "no clear budget message in the log"

@@ -30,15 +30,28 @@ done
 sim_ctl fault '{"kind":"invalid_json","count":1,"path_prefix":"/api/v1/notes"}' >/dev/null
 sim_ctl fault '{"kind":"invalid_json","count":1,"path_prefix":"/api/v2/persons"}' >/dev/null
 sim_ctl fault '{"kind":"status","status":503,"count":2,"path_prefix":"/api/v2/deals/products"}' >/dev/null
+sim_ctl fault '{"kind":"status","status":429,"count":1,"path_prefix":"/api/v2/activities","body":"{\"success\":false,\"error\":\"Request over limit\",\"errorCode\":429}"}' >/dev/null
 run_once "$WORK/cfg"
 compare_all "$WORK/cfg"
 expect_eq "$(summary_field "$WORK/cfg" deals duplicates)" 0 "deals published twice"
 curl -fsS "$SIM_URL/_control/stats" >"$WORK/stats.json"
 faults=$(json_get "$WORK/stats.json" faults)
-expect_eq "$faults" 8 "faults injected"
-html=$(tr -d '\n' <"$WORK/stats.json" | grep -o '"403":[0-9]*' | cut -d: -f2)
+expect_eq "$faults" 9 "faults injected"
+html=$(status_count "$WORK/stats.json" 403)
 expect_eq "${html:-0}" 0 "Cloudflare HTML 403s"
-limited=$(tr -d '\n' <"$WORK/stats.json" | grep -o '"429":[0-9]*' | cut -d: -f2)
+limited=$(status_count "$WORK/stats.json" 429)
 note "burst 429s: ${limited:-0} (limit 20 per 2 s, client limiter off)"
+grep -q "rate-limit budget at 0" "$WORK/run.log" || fail "x-ratelimit-remaining: 0 never paused the source"
+grep -q "rate limited (HTTP 429" "$WORK/run.log" || fail "the burst 429 was not waited out"
 grep -q "null body" "$WORK/run.log" || fail "the 200 null body on /flow was never seen"
 grep -q "HTTP 524" "$WORK/run.log" || fail "the 524 was not logged"
+
+# A deal whose /flow answers 404 (purged after the deal list was read) is skipped with a warning:
+# the pass completes, and every other table still equals the truth.
+sim_ctl mutate '{"table":"deals","op":"update","id":1}' >/dev/null 2>&1 || true
+sim_ctl fault '{"kind":"status","status":404,"count":-1,"path_prefix":"/api/v1/deals/1/flow","body":"{\"success\":false,\"error\":\"Deal not found\"}"}' >/dev/null
+run_once "$WORK/cfg"
+grep -q "skipping one request's object: HTTP 404" "$WORK/run.log" ||
+    fail "the 404 on a deal's flow was not skipped with a warning"
+sim_ctl fault '{"kind":"reset"}' >/dev/null
+compare_table "$WORK/cfg" deals

@@ -24,3 +24,10 @@ stat_path() {
     curl -fsS "$SIM_URL/_control/stats" | tr ',{}' '\n\n\n' | { grep "\"$1" || true; } |
         awk -F: '{s += $NF} END {print s + 0}' || true
 }
+
+# status_count FILE CODE — how many responses of HTTP status CODE a stats JSON file counts.
+status_count() {
+    local v
+    v=$(tr -d '\n' <"$1" | { grep -o "\"$2\":[0-9]*" || true; } | head -n 1 | cut -d: -f2)
+    echo "${v:-0}"
+}

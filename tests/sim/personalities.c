@@ -7,6 +7,7 @@
 #define SIM_PERSONALITIES(X)                                                                       \
     X(testcrm)                                                                                     \
     X(bench)                                                                                       \
+    X(close)                                                                                       \
     X(copper)                                                                                      \
     X(pipedrive)                                                                                   \
     /* add new personalities above this line */

@@ -27,8 +27,8 @@ static json_t *empty_data(void)
 static void v1_page(sim_response *resp, json_t *data, long start, long limit, int more,
                     json_t *related)
 {
-    json_t *pag = json_pack("{s:I,s:I,s:b}", "start", (json_int_t)start, "limit",
-                            (json_int_t)limit, "more_items_in_collection", more);
+    json_t *pag = json_pack("{s:I,s:I,s:b}", "start", (json_int_t)start, "limit", (json_int_t)limit,
+                            "more_items_in_collection", more);
     if (more)
         json_object_set_new(pag, "next_start", json_integer(start + limit));
     if (json_array_size(data) == 0) {
@@ -211,8 +211,8 @@ typedef struct v2q {
     enum sort_key sort;
     int desc;
     long limit;
-    long offset;            /* cursor: rows of the sorted list already served (name sorts) */
-    int keyset;             /* cursor: (key, id) of the last row served */
+    long offset; /* cursor: rows of the sorted list already served (name sorts) */
+    int keyset;  /* cursor: (key, id) of the last row served */
     int64_t after_key;
     json_int_t after_id;
 } v2q;
@@ -243,9 +243,10 @@ static int v2_common(const sim_request *req, sim_response *resp, v2q *q, const c
     q->desc = s && strcmp(s, "desc") == 0;
     s = sim_query(req, "updated_since");
     if (s && (!since_ok || parse_rfc3339_strict(s, &q->since))) {
-        pd_error(resp, 400, since_ok ? "Validation failed: updated_since: Must be RFC3339"
-                                     : "Validation failed: updated_since: Parameter is not "
-                                       "allowed for this request");
+        pd_error(resp, 400,
+                 since_ok ? "Validation failed: updated_since: Must be RFC3339"
+                          : "Validation failed: updated_since: Parameter is not "
+                            "allowed for this request");
         return -1;
     }
     s = sim_query(req, "updated_until");
@@ -280,7 +281,9 @@ static int after_cursor(const v2q *q, const pd_rec *r)
     if (!q->keyset)
         return 1;
     int64_t k = rec_key(r, q->sort);
-    int c = k < q->after_key ? -1 : k > q->after_key ? 1 : (r->id > q->after_id) - (r->id < q->after_id);
+    int c = k < q->after_key   ? -1
+            : k > q->after_key ? 1
+                               : (r->id > q->after_id) - (r->id < q->after_id);
     return q->desc ? c < 0 : c > 0;
 }
 
@@ -296,8 +299,8 @@ static char *make_cursor(const v2q *q, const pd_rec *last, long served)
     if (q->sort == SK_NAME)
         snprintf(raw, sizeof raw, "o.%ld", served);
     else
-        snprintf(raw, sizeof raw, "k%d.%lld.%lld", (int)q->sort,
-                 (long long)rec_key(last, q->sort), (long long)last->id);
+        snprintf(raw, sizeof raw, "k%d.%lld.%lld", (int)q->sort, (long long)rec_key(last, q->sort),
+                 (long long)last->id);
     return sim_b64url_encode(raw, strlen(raw));
 }
 
@@ -364,8 +367,8 @@ static int int_filter(const sim_request *req, const pd_rec *r, const char *name)
 
 static int common_filters(const sim_request *req, const pd_rec *r)
 {
-    static const char *const keys[] = {"owner_id", "person_id", "org_id", "pipeline_id",
-                                       "stage_id", "deal_id"};
+    static const char *const keys[] = {"owner_id",    "person_id", "org_id",
+                                       "pipeline_id", "stage_id",  "deal_id"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         if (!int_filter(req, r, keys[i]))
             return 0;
@@ -414,10 +417,23 @@ static int status_ok(const char *s)
 
 static void v2_deals(const sim_request *req, sim_response *resp, int archived)
 {
-    static const char *const allowed[] = {
-        "filter_id", "ids",     "owner_id", "person_id",      "org_id",        "pipeline_id",
-        "stage_id",  "status",  "updated_since", "updated_until", "sort_by", "sort_direction",
-        "include_fields", "custom_fields", "limit", "cursor", NULL};
+    static const char *const allowed[] = {"filter_id",
+                                          "ids",
+                                          "owner_id",
+                                          "person_id",
+                                          "org_id",
+                                          "pipeline_id",
+                                          "stage_id",
+                                          "status",
+                                          "updated_since",
+                                          "updated_until",
+                                          "sort_by",
+                                          "sort_direction",
+                                          "include_fields",
+                                          "custom_fields",
+                                          "limit",
+                                          "cursor",
+                                          NULL};
     if (reject_unknown(req, resp, allowed))
         return;
     const char *status = sim_query(req, "status");
@@ -425,7 +441,8 @@ static void v2_deals(const sim_request *req, sim_response *resp, int archived)
         pd_error(resp, 400, "Validation failed: status: Invalid value");
         return;
     }
-    if (count_list(sim_query(req, "ids")) > 100 || count_list(sim_query(req, "custom_fields")) > 15) {
+    if (count_list(sim_query(req, "ids")) > 100 ||
+        count_list(sim_query(req, "custom_fields")) > 15) {
         pd_error(resp, 400, "Validation failed: too many values");
         return;
     }
@@ -438,22 +455,28 @@ static void v2_deals(const sim_request *req, sim_response *resp, int archived)
 
 static void v2_entities(const sim_request *req, sim_response *resp, enum pd_table t)
 {
-    static const char *const persons[] = {
-        "filter_id", "ids", "owner_id", "org_id", "deal_id", "updated_since", "updated_until",
-        "sort_by", "sort_direction", "include_fields", "custom_fields", "limit", "cursor", NULL};
+    static const char *const persons[] = {"filter_id",      "ids",
+                                          "owner_id",       "org_id",
+                                          "deal_id",        "updated_since",
+                                          "updated_until",  "sort_by",
+                                          "sort_direction", "include_fields",
+                                          "custom_fields",  "limit",
+                                          "cursor",         NULL};
     static const char *const orgs[] = {
-        "filter_id", "ids", "owner_id", "updated_since", "updated_until", "sort_by",
-        "sort_direction", "include_fields", "custom_fields", "limit", "cursor", NULL};
+        "filter_id",     "ids",     "owner_id",       "updated_since",
+        "updated_until", "sort_by", "sort_direction", "include_fields",
+        "custom_fields", "limit",   "cursor",         NULL};
     static const char *const acts[] = {
-        "filter_id", "ids", "owner_id", "deal_id", "lead_id", "person_id", "org_id", "done",
-        "updated_since", "updated_until", "sort_by", "sort_direction", "include_fields", "limit",
-        "cursor", NULL};
-    static const char *const prods[] = {"filter_id", "ids",     "owner_id",      "updated_since",
-                                        "sort_by",   "sort_direction", "custom_fields", "limit",
-                                        "cursor",    NULL};
+        "filter_id",      "ids",           "owner_id", "deal_id",
+        "lead_id",        "person_id",     "org_id",   "done",
+        "updated_since",  "updated_until", "sort_by",  "sort_direction",
+        "include_fields", "limit",         "cursor",   NULL};
+    static const char *const prods[] = {
+        "filter_id",      "ids",           "owner_id", "updated_since", "sort_by",
+        "sort_direction", "custom_fields", "limit",    "cursor",        NULL};
     static const char *const plain[] = {"sort_by", "sort_direction", "limit", "cursor", NULL};
-    static const char *const stages[] = {"pipeline_id", "sort_by", "sort_direction", "limit",
-                                         "cursor", NULL};
+    static const char *const stages[] = {"pipeline_id", "sort_by", "sort_direction",
+                                         "limit",       "cursor",  NULL};
     const char *const *allowed = t == PD_PERSONS      ? persons
                                  : t == PD_ORGS       ? orgs
                                  : t == PD_ACTIVITIES ? acts
@@ -502,8 +525,8 @@ static int deal_products_filter(const sim_request *req, const pd_rec *r)
 
 static void v2_deal_products(const sim_request *req, sim_response *resp, const char *deal_ids)
 {
-    static const char *const batch[] = {"deal_ids", "sort_by", "sort_direction", "limit",
-                                        "cursor", NULL};
+    static const char *const batch[] = {"deal_ids", "sort_by", "sort_direction",
+                                        "limit",    "cursor",  NULL};
     static const char *const single[] = {"sort_by", "sort_direction", "limit", "cursor", NULL};
     if (reject_unknown(req, resp, deal_ids ? single : batch))
         return;
@@ -626,21 +649,26 @@ json_t *pd_v1_form(enum pd_table t, const pd_rec *r, int flat)
     json_object_del(o, "is_deleted");
     json_object_set_new(o, "active_flag", json_boolean(!deleted));
     if (json_is_integer(json_object_get(o, "visible_to")))
-        json_object_set_new(o, "visible_to",
-                            json_sprintf("%lld", json_integer_value(json_object_get(o, "visible_to"))));
+        json_object_set_new(
+            o, "visible_to",
+            json_sprintf("%lld", json_integer_value(json_object_get(o, "visible_to"))));
     json_int_t owner = json_integer_value(json_object_get(o, "owner_id"));
     if (t == PD_DEALS || t == PD_ACTIVITIES) {
         json_object_del(o, "owner_id");
-        json_object_set_new(o, "user_id", flat || t == PD_ACTIVITIES ? json_integer(owner)
-                                                                     : user_link(owner));
+        json_object_set_new(o, "user_id",
+                            flat || t == PD_ACTIVITIES ? json_integer(owner) : user_link(owner));
     } else if (json_object_get(o, "owner_id") && !flat) {
         json_object_set_new(o, "owner_id", user_link(owner));
     }
     if (t == PD_DEALS) {
         json_object_set_new(o, "deleted", json_boolean(deleted));
-        json_object_set_new(o, "active", json_boolean(!deleted && strcmp(json_string_value(json_object_get(o, "status")), "open") == 0));
+        json_object_set_new(
+            o, "active",
+            json_boolean(!deleted &&
+                         strcmp(json_string_value(json_object_get(o, "status")), "open") == 0));
         if (!flat) {
-            json_object_set_new(o, "person_id", named_link(PD_PERSONS, json_object_get(o, "person_id")));
+            json_object_set_new(o, "person_id",
+                                named_link(PD_PERSONS, json_object_get(o, "person_id")));
             json_object_set_new(o, "org_id", named_link(PD_ORGS, json_object_get(o, "org_id")));
         }
         /* Legacy zero date on old won deals. */
@@ -669,7 +697,8 @@ json_t *pd_v1_form(enum pd_table t, const pd_rec *r, int flat)
     }
     json_t *labels = json_object_get(o, "label_ids");
     if (labels) {
-        json_object_set(o, "label", json_array_size(labels) ? json_array_get(labels, 0) : json_null());
+        json_object_set(o, "label",
+                        json_array_size(labels) ? json_array_get(labels, 0) : json_null());
         json_object_del(o, "label_ids");
     }
     flatten_custom(o);
@@ -708,7 +737,8 @@ static int v1_common(const sim_request *req, sim_response *resp, v1q *q, long ca
     if (s) {
         char field[64], dir[16] = "ASC";
         int n = sscanf(s, "%63s %15s", field, dir);
-        if (n < 1 || sort_key_by_name(field, &q->sort) || (q->sort != SK_ID && q->sort != SK_UPDATE && q->sort != SK_ADD) ||
+        if (n < 1 || sort_key_by_name(field, &q->sort) ||
+            (q->sort != SK_ID && q->sort != SK_UPDATE && q->sort != SK_ADD) ||
             (strcasecmp(dir, "ASC") && strcasecmp(dir, "DESC"))) {
             pd_error(resp, 400, "Invalid sort field or direction");
             return -1;
@@ -811,12 +841,13 @@ static void v1_flow(const sim_request *req, sim_response *resp, pd_rec *deal)
     for (size_t i = 0; (!items || strstr(items, "note")) && i < PD[PD_NOTES].n; i++) {
         pd_rec *nr = &PD[PD_NOTES].r[i];
         if (json_integer_value(json_object_get(nr->o, "deal_id")) == deal->id)
-            json_array_append_new(all, json_pack("{s:s,s:O,s:O}", "object", "note", "timestamp",
-                                                 json_object_get(nr->o, "add_time"), "data",
-                                                 nr->o));
+            json_array_append_new(all,
+                                  json_pack("{s:s,s:O,s:O}", "object", "note", "timestamp",
+                                            json_object_get(nr->o, "add_time"), "data", nr->o));
     }
     json_t *data = json_array();
-    for (size_t i = (size_t)q.start; i < json_array_size(all) && (long)json_array_size(data) < q.limit; i++)
+    for (size_t i = (size_t)q.start;
+         i < json_array_size(all) && (long)json_array_size(data) < q.limit; i++)
         json_array_append(data, json_array_get(all, i));
     int more = (size_t)(q.start + q.limit) < json_array_size(all);
     json_decref(all);
@@ -885,10 +916,11 @@ static int recents_table(const char *item)
     static const struct {
         const char *item;
         enum pd_table t;
-    } map[] = {{"deal", PD_DEALS},         {"person", PD_PERSONS},  {"organization", PD_ORGS},
-               {"activity", PD_ACTIVITIES}, {"product", PD_PRODUCTS}, {"note", PD_NOTES},
-               {"file", PD_FILES},         {"user", PD_USERS},      {"stage", PD_STAGES},
-               {"pipeline", PD_PIPELINES}, {"filter", PD_FILTERS},  {"activityType", PD_ACTTYPES}};
+    } map[] = {
+        {"deal", PD_DEALS},          {"person", PD_PERSONS},   {"organization", PD_ORGS},
+        {"activity", PD_ACTIVITIES}, {"product", PD_PRODUCTS}, {"note", PD_NOTES},
+        {"file", PD_FILES},          {"user", PD_USERS},       {"stage", PD_STAGES},
+        {"pipeline", PD_PIPELINES},  {"filter", PD_FILTERS},   {"activityType", PD_ACTTYPES}};
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (strcmp(map[i].item, item) == 0)
             return map[i].t;
@@ -974,7 +1006,7 @@ static int entity_table(const char *base)
     static const struct {
         const char *path;
         enum pd_table t;
-    } map[] = {{"deals", PD_DEALS},         {"persons", PD_PERSONS},   {"organizations", PD_ORGS},
+    } map[] = {{"deals", PD_DEALS},           {"persons", PD_PERSONS},   {"organizations", PD_ORGS},
                {"activities", PD_ACTIVITIES}, {"products", PD_PRODUCTS}, {"stages", PD_STAGES},
                {"pipelines", PD_PIPELINES}};
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
@@ -1133,8 +1165,8 @@ json_t *pd_truth_records(const char *table, int *status)
             json_array_append_new(out, deal_product_row(r));
             continue;
         }
-        if (t == PD_FLOW &&
-            !pd_deal_visible(pd_find(PD_DEALS, json_integer_value(json_object_get(r->o, "item_id")))))
+        if (t == PD_FLOW && !pd_deal_visible(pd_find(
+                                PD_DEALS, json_integer_value(json_object_get(r->o, "item_id")))))
             continue;
         json_array_append_new(out, normalised(r->o));
     }

@@ -37,8 +37,8 @@ char PD_CF_PRODUCT[1][41];
 
 static int64_t lo_ms, hi_ms, prev_upd;
 
-static const char *const WORDS[] = {"Acme",  "Globex", "Initech", "Hooli", "Café",   "Zürich",
-                                    "東京",  "Ωmega",  "Stark",   "Umbrella", "Naïve", "Wayne"};
+static const char *const WORDS[] = {"Acme", "Globex", "Initech", "Hooli",    "Café",  "Zürich",
+                                    "東京", "Ωmega",  "Stark",   "Umbrella", "Naïve", "Wayne"};
 static const char *const FIRST[] = {"Ana", "José", "Zoë", "Björn", "Chloé", "Łukasz", "Mei", "Olu"};
 static const char *const LAST[] = {"García", "O'Brien", "Müller", "Nakamura", "Smith", "Dvořák"};
 static const char *const CURR[] = {"EUR", "USD", "GBP"};
@@ -197,12 +197,12 @@ static json_t *field_row(const char *key, const char *name, const char *type, in
     return json_pack("{s:s,s:s,s:i,s:s,s:b,s:i,s:i,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,s:b,"
                      "s:o,s:o}",
                      "key", key, "name", name, "order_nr", 0, "field_type", type,
-                     "json_column_flag", 0, "last_updated_by_user_id", 1,
-                     "created_by_user_id", 1, "active_flag", 1, "edit_flag", custom,
-                     "index_visible_flag", 1, "details_visible_flag", 1, "add_visible_flag", 1,
-                     "important_flag", 0, "bulk_edit_allowed", 1, "searchable_flag", 0,
-                     "filtering_allowed", 1, "sortable_flag", 1, "options",
-                     options ? options : json_null(), "mandatory_flag", json_false());
+                     "json_column_flag", 0, "last_updated_by_user_id", 1, "created_by_user_id", 1,
+                     "active_flag", 1, "edit_flag", custom, "index_visible_flag", 1,
+                     "details_visible_flag", 1, "add_visible_flag", 1, "important_flag", 0,
+                     "bulk_edit_allowed", 1, "searchable_flag", 0, "filtering_allowed", 1,
+                     "sortable_flag", 1, "options", options ? options : json_null(),
+                     "mandatory_flag", json_false());
 }
 
 static json_t *enum_options(int base)
@@ -227,10 +227,10 @@ static void add_subfield(enum pd_table t, const char *key, const char *suffix, c
     pd_rec *parent = &PD[t].r[PD[t].n - 1];
     char k[64];
     snprintf(k, sizeof k, "%s_%s", key, suffix);
-    json_t *row = json_pack("{s:n,s:s,s:s,s:s,s:I,s:b,s:s,s:s}", "id", "key", k, "name", name,
-                            "field_type", "varchar", "parent_id", (json_int_t)parent->id,
-                            "is_subfield", 1, "id_suffix", suffix, "add_time",
-                            json_string_value(json_object_get(parent->o, "add_time")));
+    json_t *row =
+        json_pack("{s:n,s:s,s:s,s:s,s:I,s:b,s:s,s:s}", "id", "key", k, "name", name, "field_type",
+                  "varchar", "parent_id", (json_int_t)parent->id, "is_subfield", 1, "id_suffix",
+                  suffix, "add_time", json_string_value(json_object_get(parent->o, "add_time")));
     /* Kept outside the store's id space: id 0 marks "subfield" for the API and truth. */
     pd_store *s = &PD[t];
     if (s->n == s->cap) {
@@ -248,10 +248,11 @@ static void add_subfield(enum pd_table t, const char *key, const char *suffix, c
 
 static void seed_fields(void)
 {
-    static const char *const deal_builtin[][3] = {
-        {"title", "Title", "varchar"},  {"value", "Value", "monetary"},
-        {"stage_id", "Stage", "stage"}, {"status", "Status", "status"},
-        {"add_time", "Deal created", "date"}};
+    static const char *const deal_builtin[][3] = {{"title", "Title", "varchar"},
+                                                  {"value", "Value", "monetary"},
+                                                  {"stage_id", "Stage", "stage"},
+                                                  {"status", "Status", "status"},
+                                                  {"add_time", "Deal created", "date"}};
     for (size_t i = 0; i < 5; i++)
         add_field(PD_DEALFIELDS,
                   field_row(deal_builtin[i][0], deal_builtin[i][1], deal_builtin[i][2], 0, NULL));
@@ -292,8 +293,8 @@ static void seed_users(long n)
             "lang", "1", "activated", 1, "last_login", last_login, "created", pd_ts1(add),
             "has_created_company", i == 1, "access", "app", "sales", "admin", i == 1,
             "permission_set_id", "62e0c5d0-0000-4000-8000-000000000001", "active_flag", i != n,
-            "timezone_name", "Europe/Berlin", "timezone_offset", "+01:00", "role_id", 1,
-            "icon_url", "is_you", i == 1, "is_deleted", 0, "is_admin", i == 1 ? 1 : 0);
+            "timezone_name", "Europe/Berlin", "timezone_offset", "+01:00", "role_id", 1, "icon_url",
+            "is_you", i == 1, "is_deleted", 0, "is_admin", i == 1 ? 1 : 0);
         pd_add(PD_USERS, i, add, upd, u);
     }
 }
@@ -321,12 +322,10 @@ static void seed_pipelines(void)
 
 static void seed_misc(long n_files)
 {
-    static const char *const types[][3] = {{"Call", "call", "#ffcc00"},
-                                           {"Meeting", "meeting", "#00ccff"},
-                                           {"Task", "task", "#cccccc"},
-                                           {"Deadline", "deadline", "#ff0000"},
-                                           {"Email", "email", "#00ff00"},
-                                           {"Lunch 🍜", "lunch", "#aaaaaa"}};
+    static const char *const types[][3] = {
+        {"Call", "call", "#ffcc00"},   {"Meeting", "meeting", "#00ccff"},
+        {"Task", "task", "#cccccc"},   {"Deadline", "deadline", "#ff0000"},
+        {"Email", "email", "#00ff00"}, {"Lunch 🍜", "lunch", "#aaaaaa"}};
     for (int i = 0; i < 6; i++) {
         int64_t add, upd;
         seed_times(&add, &upd);
@@ -336,8 +335,10 @@ static void seed_misc(long n_files)
                          types[i][1], "active_flag", 1, "is_custom_flag", i == 5, "add_time",
                          pd_ts1(add)));
     }
-    static const char *const cur[][3] = {
-        {"EUR", "Euro", "€"}, {"USD", "US Dollar", "$"}, {"GBP", "Pound", "£"}, {"XBT", "Bit", "₿"}};
+    static const char *const cur[][3] = {{"EUR", "Euro", "€"},
+                                         {"USD", "US Dollar", "$"},
+                                         {"GBP", "Pound", "£"},
+                                         {"XBT", "Bit", "₿"}};
     for (int i = 0; i < 4; i++)
         pd_add(PD_CURRENCIES, 0, 0, 0,
                json_pack("{s:s,s:s,s:i,s:s,s:b,s:b}", "code", cur[i][0], "name", cur[i][1],
@@ -365,8 +366,8 @@ static void seed_misc(long n_files)
                          id_or_null(rand_id(PD_DEALS)), "person_id", "org_id", "product_id",
                          "activity_id", "add_time", pd_ts1(add), "file_name", fname, "file_type",
                          "pdf", "file_size", (json_int_t)sim_rand_range(1000, 900000),
-                         "active_flag", 1, "inline_flag", 0, "remote_location", "s3",
-                         "remote_id", "", "name", fname, "url", "https://example.com/f"));
+                         "active_flag", 1, "inline_flag", 0, "remote_location", "s3", "remote_id",
+                         "", "name", fname, "url", "https://example.com/f"));
     }
 }
 
@@ -385,14 +386,14 @@ static void new_org(int64_t add, int64_t upd)
 {
     char name[96];
     snprintf(name, sizeof name, "%s %s GmbH", PICK(WORDS), PICK(WORDS));
-    json_t *addr = sim_rand01() < 0.7
-                       ? json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:n,s:n,s:s}", "value",
-                                   "Hauptstraße 5, Zürich", "country", "Switzerland",
-                                   "admin_area_level_1", "Zürich", "locality", "Zürich", "route",
-                                   "Hauptstraße", "street_number", "5", "postal_code", "8001",
-                                   "subpremise", "sublocality", "formatted_address",
-                                   "Hauptstraße 5, 8001 Zürich, Switzerland")
-                       : json_null();
+    json_t *addr =
+        sim_rand01() < 0.7
+            ? json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:n,s:n,s:s}", "value",
+                        "Hauptstraße 5, Zürich", "country", "Switzerland", "admin_area_level_1",
+                        "Zürich", "locality", "Zürich", "route", "Hauptstraße", "street_number",
+                        "5", "postal_code", "8001", "subpremise", "sublocality",
+                        "formatted_address", "Hauptstraße 5, 8001 Zürich, Switzerland")
+            : json_null();
     json_t *cf = json_object();
     json_object_set_new(cf, PD_CF_ORG[0], json_string("CHE-123.456.789"));
     json_object_set_new(cf, PD_CF_ORG[1], json_integer(sim_rand_range(41, 43)));
@@ -408,10 +409,9 @@ static void new_person(int64_t add, int64_t upd)
     char name[96], email[96];
     snprintf(name, sizeof name, "%s %s", f, l);
     snprintf(email, sizeof email, "p%lld@example.org", (long long)PD[PD_PERSONS].next_id);
-    json_t *phones = sim_rand01() < 0.5
-                         ? json_pack("[{s:s,s:b,s:s}]", "value", "+41 44 000 00 00", "primary", 1,
-                                     "label", "work")
-                         : json_array();
+    json_t *phones = sim_rand01() < 0.5 ? json_pack("[{s:s,s:b,s:s}]", "value", "+41 44 000 00 00",
+                                                    "primary", 1, "label", "work")
+                                        : json_array();
     pd_add(PD_PERSONS, 0, add, upd,
            json_pack("{s:s,s:s,s:s,s:I,s:o,s:o,s:b,s:i,s:[i],s:n,s:[{s:s,s:b,s:s}],s:o,s:[],"
                      "s:o}",
@@ -433,12 +433,11 @@ static void new_product(int64_t add, int64_t upd)
            json_pack("{s:s,s:s,s:s,s:s,s:f,s:s,s:b,s:b,s:i,s:I,s:o,s:s,s:n,"
                      "s:[{s:I,s:s,s:f,s:f,s:f,s:n}],s:o}",
                      "name", name, "code", "SKU-1", "description", "A product", "unit", "seat",
-                     "tax", 7.7, "category", "1", "is_deleted", 0, "is_linkable", 1,
-                     "visible_to", 3, "owner_id", (json_int_t)rand_id(PD_USERS), "add_time",
-                     pd_ts2(add), "billing_frequency", "one-time", "billing_frequency_cycles",
-                     "prices", "product_id", id, "currency", "EUR", "price",
-                     (double)sim_rand_range(10, 500), "cost", 5.0, "direct_cost", 0.0, "notes",
-                     "custom_fields", cf));
+                     "tax", 7.7, "category", "1", "is_deleted", 0, "is_linkable", 1, "visible_to",
+                     3, "owner_id", (json_int_t)rand_id(PD_USERS), "add_time", pd_ts2(add),
+                     "billing_frequency", "one-time", "billing_frequency_cycles", "prices",
+                     "product_id", id, "currency", "EUR", "price", (double)sim_rand_range(10, 500),
+                     "cost", 5.0, "direct_cost", 0.0, "notes", "custom_fields", cf));
 }
 
 static json_t *deal_custom(void)
@@ -459,12 +458,11 @@ static json_t *deal_custom(void)
 
 void pd_flow_change(pd_rec *deal, const char *field, json_t *old_v, json_t *new_v, int64_t ms)
 {
-    json_t *o = json_pack("{s:I,s:I,s:s,s:o,s:o,s:b,s:o,s:s,s:n,s:{}}", "item_id",
-                          (json_int_t)deal->id, "user_id", (json_int_t)1, "field_key", field,
-                          "old_value", old_v ? old_v : json_null(), "new_value",
-                          new_v ? new_v : json_null(), "is_bulk_update_flag", 0, "log_time",
-                          pd_ts1(ms), "change_source", "app", "change_source_user_agent",
-                          "additional_data");
+    json_t *o = json_pack(
+        "{s:I,s:I,s:s,s:o,s:o,s:b,s:o,s:s,s:n,s:{}}", "item_id", (json_int_t)deal->id, "user_id",
+        (json_int_t)1, "field_key", field, "old_value", old_v ? old_v : json_null(), "new_value",
+        new_v ? new_v : json_null(), "is_bulk_update_flag", 0, "log_time", pd_ts1(ms),
+        "change_source", "app", "change_source_user_agent", "additional_data");
     pd_add(PD_FLOW, 0, ms, ms, o);
 }
 
@@ -483,20 +481,19 @@ static void new_deal(int64_t add, int64_t upd)
     json_t *d = json_pack(
         "{s:s,s:I,s:I,s:o,s:o,s:I,s:I,s:f,s:s,s:o,s:o,s:n,s:b,s:b,s:s,s:n,s:o,s:i,s:o,s:o,"
         "s:o,s:o,s:o,s:o,s:o,s:[],s:s,s:n,s:n,s:n,s:n,s:n,s:n,s:o}",
-        "title", title, "creator_user_id", (json_int_t)1, "owner_id",
-        (json_int_t)rand_id(PD_USERS), "person_id", id_or_null(rand_id(PD_PERSONS)), "org_id",
-        id_or_null(rand_id(PD_ORGS)), "pipeline_id", pipeline, "stage_id", stage, "value",
+        "title", title, "creator_user_id", (json_int_t)1, "owner_id", (json_int_t)rand_id(PD_USERS),
+        "person_id", id_or_null(rand_id(PD_PERSONS)), "org_id", id_or_null(rand_id(PD_ORGS)),
+        "pipeline_id", pipeline, "stage_id", stage, "value",
         (double)sim_rand_range(0, 100000) / 4.0, "currency", PICK(CURR), "add_time", pd_ts2(add),
         "stage_change_time", pd_ts2(add), "archive_time", "is_deleted", 0, "is_archived", 0,
         "status", status, "probability", "lost_reason",
         lost ? json_string("Too expensive") : json_null(), "visible_to", 3, "close_time",
         won || lost ? pd_ts2(upd) : json_null(), "won_time", won ? pd_ts2(upd) : json_null(),
         "lost_time", lost ? pd_ts2(upd) : json_null(), "local_won_date",
-        won ? date_json(upd) : json_null(), "local_lost_date",
-        lost ? date_json(upd) : json_null(), "local_close_date",
-        won || lost ? date_json(upd) : json_null(), "expected_close_date",
-        sim_rand01() < 0.5 ? date_json(upd + 30 * PD_DAY_MS) : json_null(), "label_ids",
-        "origin", "ManuallyCreated", "origin_id", "channel", "channel_id", "acv", "arr", "mrr",
+        won ? date_json(upd) : json_null(), "local_lost_date", lost ? date_json(upd) : json_null(),
+        "local_close_date", won || lost ? date_json(upd) : json_null(), "expected_close_date",
+        sim_rand01() < 0.5 ? date_json(upd + 30 * PD_DAY_MS) : json_null(), "label_ids", "origin",
+        "ManuallyCreated", "origin_id", "channel", "channel_id", "acv", "arr", "mrr",
         "custom_fields", deal_custom());
     pd_rec *deal = pd_add(PD_DEALS, 0, add, upd, d);
     pd_flow_change(deal, "add_time", NULL, pd_ts1(add), add);
@@ -514,8 +511,8 @@ static void new_deal(int64_t add, int64_t upd)
                          "deal_id", (json_int_t)deal->id, "product_id", (json_int_t)p->id, "name",
                          json_object_get(p->o, "name"), "item_price", price, "quantity", qty,
                          "discount", 0.0, "discount_type", "percentage", "sum", price * qty,
-                         "currency", "EUR", "tax", 7.7, "tax_method", "inclusive", "is_enabled",
-                         1, "add_time", pd_ts2(add), "comments", "product_variation_id",
+                         "currency", "EUR", "tax", 7.7, "tax_method", "inclusive", "is_enabled", 1,
+                         "add_time", pd_ts2(add), "comments", "product_variation_id",
                          "billing_frequency", "one-time", "billing_start_date"));
     }
 }
@@ -528,21 +525,19 @@ static void new_activity(int64_t add, int64_t upd)
     int done = sim_rand01() < 0.4;
     json_int_t person = rand_id(PD_PERSONS);
     pd_add(PD_ACTIVITIES, 0, add, upd,
-           json_pack("{s:s,s:s,s:I,s:I,s:b,s:o,s:o,s:n,s:o,s:o,s:n,s:o,s:o,s:o,s:b,s:b,s:o,"
-                     "s:n,s:o,s:s,s:n,s:s}",
-                     "subject", subject, "type", PICK(types), "owner_id",
-                     (json_int_t)rand_id(PD_USERS), "creator_user_id", (json_int_t)1,
-                     "is_deleted", 0, "add_time", pd_ts2(add), "deal_id",
-                     id_or_null(rand_id(PD_DEALS)), "lead_id", "person_id", id_or_null(person),
-                     "org_id", id_or_null(rand_id(PD_ORGS)), "project_id", "due_date",
-                     date_json(upd + 3 * PD_DAY_MS), "due_time",
-                     sim_rand01() < 0.5 ? json_string("10:30") : json_string(""), "duration",
-                     json_string(sim_rand01() < 0.5 ? "01:00" : ""), "busy", 1, "done", done,
-                     "marked_as_done_time", done ? pd_ts2(upd) : json_null(), "location",
-                     "participants",
-                     person ? json_pack("[{s:I,s:b}]", "person_id", person, "primary", 1)
-                            : json_array(),
-                     "public_description", "", "priority", "note", "<p>Call <b>back</b></p>"));
+           json_pack(
+               "{s:s,s:s,s:I,s:I,s:b,s:o,s:o,s:n,s:o,s:o,s:n,s:o,s:o,s:o,s:b,s:b,s:o,"
+               "s:n,s:o,s:s,s:n,s:s}",
+               "subject", subject, "type", PICK(types), "owner_id", (json_int_t)rand_id(PD_USERS),
+               "creator_user_id", (json_int_t)1, "is_deleted", 0, "add_time", pd_ts2(add),
+               "deal_id", id_or_null(rand_id(PD_DEALS)), "lead_id", "person_id", id_or_null(person),
+               "org_id", id_or_null(rand_id(PD_ORGS)), "project_id", "due_date",
+               date_json(upd + 3 * PD_DAY_MS), "due_time",
+               sim_rand01() < 0.5 ? json_string("10:30") : json_string(""), "duration",
+               json_string(sim_rand01() < 0.5 ? "01:00" : ""), "busy", 1, "done", done,
+               "marked_as_done_time", done ? pd_ts2(upd) : json_null(), "location", "participants",
+               person ? json_pack("[{s:I,s:b}]", "person_id", person, "primary", 1) : json_array(),
+               "public_description", "", "priority", "note", "<p>Call <b>back</b></p>"));
 }
 
 static void new_note(int64_t add, int64_t upd)
@@ -696,13 +691,13 @@ static json_t *mutate_targets(enum pd_table t, json_t *args)
 
 static void default_change(enum pd_table t, pd_rec *r, int64_t now)
 {
-    const char *key = t == PD_DEALS           ? "title"
-                      : t == PD_ACTIVITIES    ? "subject"
-                      : t == PD_NOTES         ? "content"
-                      : t == PD_CURRENCIES    ? "name"
-                      : t == PD_DEALPRODUCTS  ? "comments"
-                      : t == PD_FLOW          ? "change_source"
-                                              : "name";
+    const char *key = t == PD_DEALS          ? "title"
+                      : t == PD_ACTIVITIES   ? "subject"
+                      : t == PD_NOTES        ? "content"
+                      : t == PD_CURRENCIES   ? "name"
+                      : t == PD_DEALPRODUCTS ? "comments"
+                      : t == PD_FLOW         ? "change_source"
+                                             : "name";
     const char *old = json_string_value(json_object_get(r->o, key));
     char *next = xmalloc(strlen(old ? old : "") + 16);
     sprintf(next, "%s*", old ? old : "");
@@ -740,9 +735,7 @@ static int mutate_one(enum pd_table t, const char *op, json_int_t id, json_t *se
             json_object_update(r->o, set);
         else
             default_change(t, r, now);
-        if (t == PD_DEALS && !set)
-            pd_touch(t, r, now);
-        else if (t != PD_FLOW)
+        if (t != PD_FLOW)
             pd_touch(t, r, now);
     } else if (strcmp(op, "touch") == 0) {
         pd_touch(t, r, now);
@@ -756,11 +749,12 @@ static int mutate_one(enum pd_table t, const char *op, json_int_t id, json_t *se
 static int mutate_create(enum pd_table t, json_t *args, json_t *recs, json_t **result)
 {
     static const new_fn makers[PD_NTABLES] = {
-        [PD_DEALS] = new_deal,         [PD_PERSONS] = new_person, [PD_ORGS] = new_org,
+        [PD_DEALS] = new_deal,          [PD_PERSONS] = new_person,   [PD_ORGS] = new_org,
         [PD_ACTIVITIES] = new_activity, [PD_PRODUCTS] = new_product, [PD_NOTES] = new_note};
     if (!makers[t])
-        return merr(result, 400, "create is supported for deals, persons, organizations, "
-                                 "activities, products and notes");
+        return merr(result, 400,
+                    "create is supported for deals, persons, organizations, "
+                    "activities, products and notes");
     json_int_t count = json_integer_value(json_object_get(args, "count"));
     if (count < 1)
         count = 1;

@@ -45,9 +45,9 @@ typedef struct pd_rec {
 } pd_rec;
 
 typedef struct pd_store {
-    const char *name;     /* truth / mutate name, e.g. "deals", "deal_fields" */
-    const char *upd_key;  /* "update_time", "modified", "log_time" or NULL */
-    int v2;               /* stored in v2 form */
+    const char *name;    /* truth / mutate name, e.g. "deals", "deal_fields" */
+    const char *upd_key; /* "update_time", "modified", "log_time" or NULL */
+    int v2;              /* stored in v2 form */
     pd_rec *r;
     size_t n, cap;
     json_int_t next_id;

@@ -13,7 +13,7 @@
  *   purge_days 30; delete_bumps_update 0 (deleting a non-deal keeps its update_time)
  *   empty_data "null" | "[]" (v1 empty pages); v1_gone 1: deprecated v1 endpoints -> 410
  *   recents_days 30 (silent clamp of /v1/recents); flow_null_every N (200 "null" on /flow)
- *   burst_limit 20 (requests per rolling 2 s per token; 0 = off)
+ *   burst_limit 20 (requests per rolling 2 s per token; 0 = off, headers then say 10000)
  *   daily_budget 0 (tokens per day; 0 = off), daily_headers 1, daily_reset_s 0 (0: at simulated
  *   UTC midnight; N: N seconds after the budget ran out), cost_v1_list 20, cost_v1_single 2,
  *   cost_v2_list 10, cost_v2_single 1
@@ -108,7 +108,7 @@ static void rate_headers(sim_response *resp, int64_t now)
 {
     long limit = burst_limit();
     if (limit <= 0)
-        return;
+        limit = 10000; /* burst limit off: headers still say how much room is left */
     long remaining = limit - (long)RL.count;
     sim_set_header(resp, "x-ratelimit-limit", "%ld", limit);
     sim_set_header(resp, "x-ratelimit-remaining", "%ld", remaining < 0 ? 0 : remaining);
@@ -233,7 +233,8 @@ static void pd_handle(const sim_request *req, sim_response *resp)
     if (!authorised(req)) {
         sim_json(resp, 401,
                  json_pack("{s:b,s:s,s:i,s:s}", "success", 0, "error", "unauthorized access",
-                           "errorCode", 401, "error_info", "Please check developers.pipedrive.com"));
+                           "errorCode", 401, "error_info",
+                           "Please check developers.pipedrive.com"));
         sim_set_header(resp, "x-401-by-gw", "true");
         return;
     }
@@ -256,7 +257,8 @@ static void pd_rate_limited(sim_response *resp, double retry_after_s)
 {
     pd_err(resp, 429, "Request over limit");
     sim_set_header(resp, "x-ratelimit-remaining", "0");
-    sim_set_header(resp, "x-ratelimit-reset", "%ld", (long)ceil(retry_after_s < 1 ? 1 : retry_after_s));
+    sim_set_header(resp, "x-ratelimit-reset", "%ld",
+                   (long)ceil(retry_after_s < 1 ? 1 : retry_after_s));
 }
 
 /* ---- control ----------------------------------------------------------------------------- */
@@ -270,8 +272,8 @@ static int control_truth(json_t *args, json_t **result)
         *result = json_pack("{s:s}", "error", "truth needs a known \"table\"");
         return 400;
     }
-    *result = json_pack("{s:s,s:I,s:o}", "table", table, "count",
-                        (json_int_t)json_array_size(recs), "records", recs);
+    *result = json_pack("{s:s,s:I,s:o}", "table", table, "count", (json_int_t)json_array_size(recs),
+                        "records", recs);
     return 200;
 }
 
