@@ -120,8 +120,8 @@ static int events_parse(table_ctx *ctx, const http_response *resp, page *out, ch
     {
         if (strcmp(json_string_value(json_object_get(ev, "type")) ?: "", "item.deleted") != 0)
             continue;
-        json_t *del = json_pack("{s:s, s:O}", "table", "items", "id",
-                                json_object_get(ev, "object_id"));
+        json_t *del =
+            json_pack("{s:s, s:O}", "table", "items", "id", json_object_get(ev, "object_id"));
         if (!del || json_array_append_new(out->deletes, del)) {
             snprintf(err, errlen, "out of memory building delete");
             return -1;

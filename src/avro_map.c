@@ -265,7 +265,6 @@ static int primitive_kind(const char *t, enum kind *k)
     return 0;
 }
 
-
 /* A reference to a named type: the name in the enclosing namespace first, then as written. */
 static node *resolve_named(cctx *c, const char *name, const char *ns)
 {

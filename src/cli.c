@@ -36,8 +36,8 @@ static int check_source(const source_config *sc)
         code = EXIT_RUNTIME;
         goto out;
     }
-    http_result r = http_client_execute(hc, &req, &resp, &engine_stop_requested, NULL, err,
-                                        sizeof(err));
+    http_result r =
+        http_client_execute(hc, &req, &resp, &engine_stop_requested, NULL, err, sizeof(err));
     char url[512], excerpt[256];
     http_redact_url(req.url.data, source_auth(src), url, sizeof(url));
     if (r != HTTP_OK) {
@@ -96,8 +96,8 @@ int cli_tables(const crm_config *cfg)
             printf("%-14s %-22s %-12s %-10s %-14s %-9d %s.%s.%s\n", sc->name, t->name,
                    sync_method_name(t->method), t->primary_key,
                    t->replication_key ? t->replication_key : "-",
-                   config_table_lookback(sc, t->name, t->lookback_seconds),
-                   cfg->kafka.topic_prefix, sc->name, t->name);
+                   config_table_lookback(sc, t->name, t->lookback_seconds), cfg->kafka.topic_prefix,
+                   sc->name, t->name);
         }
         printf("\n%s options (%s):\n", sc->name, c->name);
         for (const connector_option *o = c->options; o && o->name; o++)
@@ -184,7 +184,8 @@ event_codec *cli_table_codec(const crm_config *cfg, const char *spec, char **top
         const source_config *sc = &cfg->sources[i];
         const char *table = spec;
         if (dot) {
-            if (strlen(sc->name) != (size_t)(dot - spec) || strncmp(sc->name, spec, (size_t)(dot - spec)))
+            if (strlen(sc->name) != (size_t)(dot - spec) ||
+                strncmp(sc->name, spec, (size_t)(dot - spec)))
                 continue;
             table = dot + 1;
         }
@@ -226,19 +227,18 @@ static int keep_event(const topic_record *r, void *u)
     json_t *line;
     char err[512];
     if (!r->value) {
-        line = json_pack("{s:I, s:I, s:s%, s:n}", "partition", (json_int_t)r->partition,
-                         "offset", (json_int_t)r->offset, "key", r->key ? r->key : "",
+        line = json_pack("{s:I, s:I, s:s%, s:n}", "partition", (json_int_t)r->partition, "offset",
+                         (json_int_t)r->offset, "key", r->key ? r->key : "",
                          r->key ? r->key_len : 0, "value");
     } else {
         json_t *ev = event_decode(p->codec, r->value, r->value_len, err, sizeof(err));
         if (!ev)
             ev = json_pack("{s:s}", "error", err);
-        line = json_pack("{s:I, s:I, s:s%, s:o}", "partition", (json_int_t)r->partition,
-                         "offset", (json_int_t)r->offset, "key", r->key ? r->key : "",
+        line = json_pack("{s:I, s:I, s:s%, s:o}", "partition", (json_int_t)r->partition, "offset",
+                         (json_int_t)r->offset, "key", r->key ? r->key : "",
                          r->key ? r->key_len : 0, "value", ev);
     }
-    if (line && json_array_append_new(p->ring, line) == 0 &&
-        (long)json_array_size(p->ring) > p->n)
+    if (line && json_array_append_new(p->ring, line) == 0 && (long)json_array_size(p->ring) > p->n)
         json_array_remove(p->ring, 0);
     return 0;
 }
@@ -254,8 +254,7 @@ int cli_peek(const crm_config *cfg, const char *spec, long n)
     }
     peek_ctx p = {codec, json_array(), n > 0 ? n : 1};
     long margin = p.n * 2 + 1000;
-    long rc = topic_read(&cfg->kafka, topic, p.n + margin, keep_event, &p, 30000, err,
-                         sizeof(err));
+    long rc = topic_read(&cfg->kafka, topic, p.n + margin, keep_event, &p, 30000, err, sizeof(err));
     if (rc < 0)
         fprintf(stderr, "crmstream: %s\n", err);
     else if (rc == 0)

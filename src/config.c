@@ -200,8 +200,10 @@ static int load_kafka(loader *ld, const config_setting_t *g, kafka_config *k)
                 else if (strcmp(d, "at-least-once") == 0)
                     k->delivery = DELIVERY_AT_LEAST_ONCE;
                 else
-                    fail_at(ld, s, "unknown delivery mode \"%s\" (expected at-least-once or "
-                                   "exactly-once)", d);
+                    fail_at(ld, s,
+                            "unknown delivery mode \"%s\" (expected at-least-once or "
+                            "exactly-once)",
+                            d);
             }
             free(d);
         } else if (strcmp(n, "topic_partitions") == 0)
@@ -220,10 +222,11 @@ static int load_kafka(loader *ld, const config_setting_t *g, kafka_config *k)
         else if (strcmp(n, "properties") == 0)
             read_kv_list(ld, s, &k->properties, &k->n_properties);
         else
-            fail_at(ld, s, "unknown setting (expected bootstrap_servers, topic_prefix, state_topic, "
-                           "schemas_topic, "
-                           "delivery, topic_partitions, replication_factor, transaction_timeout, "
-                           "topic_config, properties)");
+            fail_at(ld, s,
+                    "unknown setting (expected bootstrap_servers, topic_prefix, state_topic, "
+                    "schemas_topic, "
+                    "delivery, topic_partitions, replication_factor, transaction_timeout, "
+                    "topic_config, properties)");
     }
     if (!ld->failed && !k->bootstrap_servers)
         fail_at(ld, g, "bootstrap_servers is required");
@@ -345,8 +348,7 @@ static int load_lookbacks(loader *ld, const config_setting_t *g, const connector
     return 0;
 }
 
-static int load_tables(loader *ld, const config_setting_t *g, const connector *c,
-                       source_config *sc)
+static int load_tables(loader *ld, const config_setting_t *g, const connector *c, source_config *sc)
 {
     if (expect_group(ld, g))
         return -1;
@@ -417,8 +419,10 @@ static int load_source(loader *ld, const config_setting_t *g, source_config *sc)
             char *d = NULL;
             if (read_string(ld, s, &d) == 0 &&
                 (crm_time_parse(d, &sc->start_ms) || sc->start_ms == CRM_TIME_NONE))
-                fail_at(ld, s, "invalid date \"%s\" (use e.g. \"2024-01-01\" or "
-                               "\"2024-01-01T00:00:00Z\")", d);
+                fail_at(ld, s,
+                        "invalid date \"%s\" (use e.g. \"2024-01-01\" or "
+                        "\"2024-01-01T00:00:00Z\")",
+                        d);
             free(d);
         } else if (strcmp(n, "poll_interval") == 0) {
             if (read_duration(ld, s, &sc->poll_interval_s) == 0 && sc->poll_interval_s < 1)
@@ -451,9 +455,10 @@ static int load_source(loader *ld, const config_setting_t *g, source_config *sc)
         else if (strcmp(n, "options") == 0)
             opts = s;
         else
-            fail_at(ld, s, "unknown setting (expected type, name, base_url, start_date, "
-                           "poll_interval, reconcile_interval, timeout, rate_limit, burst, "
-                           "verify_tls, ca_file, tables, lookback, options)");
+            fail_at(ld, s,
+                    "unknown setting (expected type, name, base_url, start_date, "
+                    "poll_interval, reconcile_interval, timeout, rate_limit, burst, "
+                    "verify_tls, ca_file, tables, lookback, options)");
     }
     if (ld->failed)
         return -1;
@@ -532,13 +537,13 @@ static int load_root(loader *ld, config_t *lc, crm_config *cfg)
                 if (load_source(ld, src, &cfg->sources[cfg->n_sources++]) == 0) {
                     for (int k = 0; k < j; k++)
                         if (strcmp(cfg->sources[k].name, cfg->sources[j].name) == 0)
-                            fail_at(ld, src, "duplicate source name \"%s\"",
-                                    cfg->sources[j].name);
+                            fail_at(ld, src, "duplicate source name \"%s\"", cfg->sources[j].name);
                 }
             }
         } else {
-            fail_at(ld, s, "unknown setting (expected kafka, log_level, log_format, "
-                           "shutdown_grace, metrics, sources)");
+            fail_at(ld, s,
+                    "unknown setting (expected kafka, log_level, log_format, "
+                    "shutdown_grace, metrics, sources)");
         }
     }
     if (!ld->failed && !have_kafka)
@@ -566,8 +571,8 @@ crm_config *config_load(const char *path, char *err, size_t errlen)
             snprintf(err, errlen, "%s: cannot read file: %s", path, strerror(errno));
         else
             snprintf(err, errlen, "%s:%d: syntax error: %s",
-                     config_error_file(&lc) ? config_error_file(&lc) : path,
-                     config_error_line(&lc), config_error_text(&lc));
+                     config_error_file(&lc) ? config_error_file(&lc) : path, config_error_line(&lc),
+                     config_error_text(&lc));
         config_destroy(&lc);
         return NULL;
     }

@@ -67,10 +67,10 @@ typedef struct source_config {
 typedef struct crm_config {
     char *path;
     log_level log_level;
-    int log_json;          /* log_format = "json" */
-    char *metrics_listen;  /* NULL: no metrics/probe listener */
+    int log_json;         /* log_format = "json" */
+    char *metrics_listen; /* NULL: no metrics/probe listener */
     int metrics_port;
-    int shutdown_grace_s;  /* SIGTERM: exit within this */
+    int shutdown_grace_s; /* SIGTERM: exit within this */
     kafka_config kafka;
     source_config *sources;
     int n_sources;

@@ -93,13 +93,13 @@ typedef struct table_def {
     const char *primary_key;     /* JSON key of the primary key in records */
     const char *replication_key; /* JSON key; NULL for full table */
     sync_method method;
-    int lookback_seconds;       /* default lookback / attribution window */
-    const char *schema_file;    /* under avro/, e.g. "close/leads.avsc" */
-    int sorted;                 /* 1: pages come in ascending replication-key order, so the
-                                   bookmark may advance after every page */
-    int reconcile;              /* 1: ID reconciliation passes are supported */
-    int delete_feed;            /* 1: this table's pages emit deletes for other tables */
-    const char *description;    /* one line for `crmstream tables` */
+    int lookback_seconds;    /* default lookback / attribution window */
+    const char *schema_file; /* under avro/, e.g. "close/leads.avsc" */
+    int sorted;              /* 1: pages come in ascending replication-key order, so the
+                                bookmark may advance after every page */
+    int reconcile;           /* 1: ID reconciliation passes are supported */
+    int delete_feed;         /* 1: this table's pages emit deletes for other tables */
+    const char *description; /* one line for `crmstream tables` */
 
     req_result (*next_request)(table_ctx *ctx, http_request *req, char *err, size_t errlen);
     /* Called for 2xx responses. Returns 0, or -1 with err set (e.g. invalid JSON). */
@@ -123,7 +123,7 @@ typedef struct connector {
     const char *name; /* config `type` */
     const char *description;
     const char *default_base_url;
-    double default_rate;   /* requests per second per source */
+    double default_rate; /* requests per second per source */
     int default_burst;
     const connector_option *options; /* terminated by an entry with name == NULL */
     const table_def *tables;

@@ -7,7 +7,7 @@
 
 #include "util.h"
 
-#define TAG_EMPTY 0u
+#define TAG_EMPTY   0u
 #define TAG_DELETED 1u
 
 typedef struct slot {
@@ -215,8 +215,7 @@ size_t dedupe_marked(const dedupe *d)
     return d->marked;
 }
 
-void dedupe_each_unmarked(const dedupe *d, void (*fn)(const char *pk, size_t len, void *u),
-                          void *u)
+void dedupe_each_unmarked(const dedupe *d, void (*fn)(const char *pk, size_t len, void *u), void *u)
 {
     for (size_t i = 0; i < d->cap; i++) {
         if (d->slots[i].tag < 2 || d->marks[i] == d->round)

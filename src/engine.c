@@ -54,8 +54,7 @@ static char *topic_name(const crm_config *cfg, const char *source, const char *t
     return b.data;
 }
 
-static int table_init(source_run *sr, table_run *t, const table_def *def, char *err,
-                      size_t errlen)
+static int table_init(source_run *sr, table_run *t, const table_def *def, char *err, size_t errlen)
 {
     const connector *c = source_connector(sr->src);
     t->sr = sr;
@@ -157,8 +156,7 @@ static int publish_schemas(source_run *sr, char *err, size_t errlen)
     kafka_batch *b = kafka_batch_new();
     for (int i = 0; i < sr->n_tables; i++) {
         char key[17];
-        snprintf(key, sizeof(key), "%016" PRIx64,
-                 event_codec_fingerprint(sr->tables[i].codec));
+        snprintf(key, sizeof(key), "%016" PRIx64, event_codec_fingerprint(sr->tables[i].codec));
         const char *schema = event_codec_schema(sr->tables[i].codec);
         kafka_batch_add(b, sr->cfg->kafka.schemas_topic, key, 16, schema, strlen(schema));
     }
@@ -290,8 +288,8 @@ static void print_summary(engine *e)
                      "summary: topic=%s published=%ld deleted=%ld unchanged=%ld pages=%ld "
                      "known=%zu%s",
                      t->topic, atomic_load(&t->m.published), atomic_load(&t->m.deleted),
-                     atomic_load(&t->m.unchanged), atomic_load(&t->m.pages),
-                     dedupe_count(t->dd), t->unavailable ? " unavailable" : "");
+                     atomic_load(&t->m.unchanged), atomic_load(&t->m.pages), dedupe_count(t->dd),
+                     t->unavailable ? " unavailable" : "");
         }
 }
 
@@ -307,8 +305,7 @@ static void add_readiness_reasons(engine *e, json_t *reasons)
         else if (atomic_load(&sr->km.brokers_down))
             json_array_append_new(reasons, json_sprintf("source %s: all Kafka brokers down", name));
         if (sr->auth_failed)
-            json_array_append_new(reasons,
-                                  json_sprintf("source %s: credentials rejected", name));
+            json_array_append_new(reasons, json_sprintf("source %s: credentials rejected", name));
         else if (!atomic_load(&sr->authenticated))
             json_array_append_new(reasons,
                                   json_sprintf("source %s: no successful API request yet", name));
@@ -324,8 +321,8 @@ json_t *engine_health(int ready, int *ok)
     if (!ready) {
         /* Alive unless the main loop stopped turning while running. */
         if (strcmp(p, "running") == 0 && age > 15000)
-            json_array_append_new(reasons, json_sprintf("main loop stalled for %lld ms",
-                                                        (long long)age));
+            json_array_append_new(reasons,
+                                  json_sprintf("main loop stalled for %lld ms", (long long)age));
     } else if (strcmp(p, "running") != 0) {
         json_array_append_new(reasons, json_sprintf("not running yet: %s", p));
     } else if (live) {
@@ -373,9 +370,8 @@ int engine_run(const crm_config *cfg, const engine_options *opts)
     /* Producers first: in exactly-once mode init_transactions fences an older instance and
      * aborts its open transaction, so the state read next is final. */
     for (int i = 0; i < e.n_sources; i++) {
-        e.sources[i].producer =
-            kafka_producer_new(&cfg->kafka, cfg->sources[i].name, &e.sources[i].km, err,
-                               sizeof(err));
+        e.sources[i].producer = kafka_producer_new(&cfg->kafka, cfg->sources[i].name,
+                                                   &e.sources[i].km, err, sizeof(err));
         if (!e.sources[i].producer) {
             log_error(cfg->sources[i].name, NULL, "%s", err);
             code = EXIT_KAFKA;

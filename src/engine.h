@@ -6,12 +6,12 @@
 #include "config.h"
 
 /* Process exit codes (documented in README "Exit codes"). */
-#define EXIT_OK 0
+#define EXIT_OK      0
 #define EXIT_RUNTIME 1
 /* EXIT_CONFIG (2) is in config.h */
-#define EXIT_KAFKA 3
+#define EXIT_KAFKA  3
 #define EXIT_FENCED 4
-#define EXIT_AUTH 5
+#define EXIT_AUTH   5
 
 typedef struct engine_options {
     int once; /* one pass of every table, then exit */

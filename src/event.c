@@ -32,18 +32,18 @@ struct event_codec {
 
 static json_t *source_schema(void)
 {
-    return json_pack(
-        "{s:s, s:s, s:s, s:[{s:s,s:s}, {s:s,s:s}, {s:s,s:s}, {s:s,s:s},"
-        " {s:s,s:[s,s],s:n}, {s:s,s:[s,s],s:n}, {s:s,s:[s,s],s:n}]}",
-        "type", "record", "name", "Source", "namespace", "crmstream", "fields", "name", "version",
-        "type", "string", "name", "connector", "type", "string", "name", "account", "type",
-        "string", "name", "table", "type", "string", "name", "replication_key", "type", "null",
-        "string", "default", "name", "replication_value", "type", "null", "string", "default",
-        "name", "ts_ms", "type", "null", "long", "default");
+    return json_pack("{s:s, s:s, s:s, s:[{s:s,s:s}, {s:s,s:s}, {s:s,s:s}, {s:s,s:s},"
+                     " {s:s,s:[s,s],s:n}, {s:s,s:[s,s],s:n}, {s:s,s:[s,s],s:n}]}",
+                     "type", "record", "name", "Source", "namespace", "crmstream", "fields", "name",
+                     "version", "type", "string", "name", "connector", "type", "string", "name",
+                     "account", "type", "string", "name", "table", "type", "string", "name",
+                     "replication_key", "type", "null", "string", "default", "name",
+                     "replication_value", "type", "null", "string", "default", "name", "ts_ms",
+                     "type", "null", "long", "default");
 }
 
-static json_t *envelope_json(const char *connector, const char *table, json_t *record,
-                             char *err, size_t errlen)
+static json_t *envelope_json(const char *connector, const char *table, json_t *record, char *err,
+                             size_t errlen)
 {
     char ns[256];
     snprintf(ns, sizeof(ns), "crmstream.%s.%s", connector, table);
@@ -56,11 +56,10 @@ static json_t *envelope_json(const char *connector, const char *table, json_t *r
     }
     json_t *env = json_pack("{s:s, s:s, s:s, s:[{s:s, s:[s,O], s:n}, {s:s, s:[s,s], s:n},"
                             " {s:s, s:o}, {s:s, s:s}, {s:s, s:s}]}",
-                            "type", "record", "name", "Envelope", "namespace", ns, "fields",
-                            "name", "before", "type", "null", record, "default", "name", "after",
-                            "type", "null", full, "default", "name", "source", "type",
-                            source_schema(), "name", "op", "type", "string", "name", "ts_ms",
-                            "type", "long");
+                            "type", "record", "name", "Envelope", "namespace", ns, "fields", "name",
+                            "before", "type", "null", record, "default", "name", "after", "type",
+                            "null", full, "default", "name", "source", "type", source_schema(),
+                            "name", "op", "type", "string", "name", "ts_ms", "type", "long");
     free(full);
     if (!env)
         snprintf(err, errlen, "schema of %s.%s: cannot build the envelope", connector, table);
@@ -242,8 +241,8 @@ int event_encode(event_codec *c, char op, const event_meta *meta, buf *out, char
         return -1;
     char ops[2] = {op, '\0'};
     if (avro_value_get_by_index(&c->value, F_SOURCE, &f, NULL) || fill_source(&f, meta) ||
-        set_string(&c->value, F_OP, ops) ||
-        avro_value_get_by_index(&c->value, F_TS, &f, NULL) || avro_value_set_long(&f, meta->ts_ms)) {
+        set_string(&c->value, F_OP, ops) || avro_value_get_by_index(&c->value, F_TS, &f, NULL) ||
+        avro_value_set_long(&f, meta->ts_ms)) {
         snprintf(err, errlen, "envelope: %s", avro_strerror());
         return -1;
     }
@@ -331,13 +330,12 @@ json_t *event_decode(event_codec *c, const void *data, size_t len, char *err, si
         !avro_value_get_discriminant(&tsf, &disc) && disc == 1 &&
         !avro_value_get_current_branch(&tsf, &tsb))
         avro_value_get_long(&tsb, &sts);
-    json_t *source = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "version",
-                               string_json(&src, S_VERSION), "connector",
-                               string_json(&src, S_CONNECTOR), "account",
-                               string_json(&src, S_ACCOUNT), "table", string_json(&src, S_TABLE),
-                               "replication_key", opt_string_json(&src, S_RKEY),
-                               "replication_value", opt_string_json(&src, S_RVALUE), "ts_ms",
-                               disc == 1 ? json_integer(sts) : json_null());
+    json_t *source = json_pack(
+        "{s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "version", string_json(&src, S_VERSION), "connector",
+        string_json(&src, S_CONNECTOR), "account", string_json(&src, S_ACCOUNT), "table",
+        string_json(&src, S_TABLE), "replication_key", opt_string_json(&src, S_RKEY),
+        "replication_value", opt_string_json(&src, S_RVALUE), "ts_ms",
+        disc == 1 ? json_integer(sts) : json_null());
     out = json_pack("{s:o, s:o, s:o, s:o, s:I}", "op", string_json(&v, F_OP), "before", before,
                     "after", after, "source", source, "ts_ms", (json_int_t)ts);
 done:

@@ -31,8 +31,8 @@ void event_codec_free(event_codec *c);
 const char *event_codec_schema(const event_codec *c);
 uint64_t event_codec_fingerprint(const event_codec *c);
 
-/* Maps rec into the `after` image (and sets `before` to null) and returns the hash of its Avro encoding (the dedupe key).
- * -1 with err naming the field on a mapping error. */
+/* Maps rec into the `after` image (and sets `before` to null) and returns the hash of its Avro
+ * encoding (the dedupe key). -1 with err naming the field on a mapping error. */
 int event_set_after(event_codec *c, const json_t *rec, uint64_t *hash, char *err, size_t errlen);
 /* Maps rec into `before` (NULL: before = null). */
 int event_set_before(event_codec *c, const json_t *rec, char *err, size_t errlen);

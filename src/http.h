@@ -18,10 +18,10 @@
 #define HTTP_MAX_EXTRA_HEADERS 16
 
 typedef struct http_request {
-    const char *method;       /* "GET" when NULL; "POST", "PUT" accepted */
-    buf url;                  /* absolute URL with query string */
-    buf body;                 /* request body (sent when len > 0 or method is POST) */
-    const char *content_type; /* defaults to application/json when a body is sent */
+    const char *method;                    /* "GET" when NULL; "POST", "PUT" accepted */
+    buf url;                               /* absolute URL with query string */
+    buf body;                              /* request body (sent when len > 0 or method is POST) */
+    const char *content_type;              /* defaults to application/json when a body is sent */
     char *headers[HTTP_MAX_EXTRA_HEADERS]; /* owned "Name: value" lines, not secret */
     int n_headers;
 } http_request;
@@ -32,9 +32,9 @@ void http_request_free(http_request *req);
 int http_request_add_header(http_request *req, const char *line);
 
 typedef struct http_response {
-    long status;     /* final HTTP status; 0 when no response was received */
-    buf body;        /* decoded (gzip handled by curl) */
-    char **headers;  /* owned; "name: value" lines with lower-cased names */
+    long status;    /* final HTTP status; 0 when no response was received */
+    buf body;       /* decoded (gzip handled by curl) */
+    char **headers; /* owned; "name: value" lines with lower-cased names */
     int n_headers;
     int attempts;    /* requests made, including retries */
     int64_t wait_ms; /* time spent in backoff and rate-limit waits */
@@ -55,8 +55,8 @@ typedef void (*rate_signal_fn)(const http_response *resp, rate_signal *out);
 /* Credentials applied to every request of a source. Strings are owned by the caller and must
  * outlive the clients. */
 typedef struct http_auth {
-    const char *basic_user;     /* HTTP Basic when non-NULL */
-    const char *basic_password; /* may be NULL (empty password) */
+    const char *basic_user;        /* HTTP Basic when non-NULL */
+    const char *basic_password;    /* may be NULL (empty password) */
     const char *secret_headers[4]; /* "Name: value" lines, never logged */
     int n_secret_headers;
     const char *secret_params[4]; /* query parameter names whose values are redacted in logs */

@@ -229,8 +229,10 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *msg)
 {
     (void)rk;
-    log_event(level <= 3 ? LOG_ERROR : level <= 4 ? LOG_WARN : LOG_DEBUG, NULL, NULL,
-              "librdkafka %s: %s", fac, msg);
+    log_event(level <= 3   ? LOG_ERROR
+              : level <= 4 ? LOG_WARN
+                           : LOG_DEBUG,
+              NULL, NULL, "librdkafka %s: %s", fac, msg);
 }
 
 static void *poll_loop(void *arg)
@@ -511,8 +513,7 @@ kafka_result kafka_commit(kafka_producer *p, kafka_batch *data, kafka_batch *sta
         if (r == KAFKA_OK) {
             atomic_store(&p->metrics->brokers_down, 0);
             count(p, &p->metrics->txn_commits, 1);
-            count(p, &p->metrics->messages,
-                  (long)((data ? data->n : 0) + (state ? state->n : 0)));
+            count(p, &p->metrics->messages, (long)((data ? data->n : 0) + (state ? state->n : 0)));
         } else {
             count(p, &p->metrics->txn_aborts, 1);
         }

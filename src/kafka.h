@@ -64,7 +64,7 @@ int kafka_probe(const kafka_config *kc, int timeout_ms, char *err, size_t errlen
 
 /* Applies librdkafka properties: the given defaults, then kc->properties (user wins). */
 struct rd_kafka_conf_s;
-int kafka_conf_apply(struct rd_kafka_conf_s *conf, const kafka_config *kc, const char *const *defaults,
-                     char *err, size_t errlen);
+int kafka_conf_apply(struct rd_kafka_conf_s *conf, const kafka_config *kc,
+                     const char *const *defaults, char *err, size_t errlen);
 
 #endif

@@ -35,8 +35,10 @@ static void *shutdown_watchdog(void *arg)
     while (!terminate_requested)
         sleep_interruptible(200, NULL);
     sleep_interruptible((int64_t)*grace_s * 1000, NULL);
-    log_error(NULL, NULL, "shutdown took longer than shutdown_grace (%ds); exiting now, nothing "
-                          "uncommitted is lost", *grace_s);
+    log_error(NULL, NULL,
+              "shutdown took longer than shutdown_grace (%ds); exiting now, nothing "
+              "uncommitted is lost",
+              *grace_s);
     _exit(0);
     return NULL;
 }

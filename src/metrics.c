@@ -115,8 +115,8 @@ void kafka_metrics_update_stats(kafka_metrics *m, const char *text, size_t len)
     json_decref(j);
 }
 
-static const char *error_names[ERR_KINDS] = {"http",    "transport", "parse",      "mapping",
-                                             "kafka",   "auth",      "unavailable"};
+static const char *error_names[ERR_KINDS] = {"http",  "transport", "parse",      "mapping",
+                                             "kafka", "auth",      "unavailable"};
 
 typedef long (*table_getter)(table_metrics *m);
 
@@ -125,8 +125,7 @@ static void table_family(buf *out, const char *name, const char *type, const cha
 {
     buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
     for (table_metrics *m = tables; m; m = m->next)
-        buf_printf(out, "%s{source=\"%s\",table=\"%s\"} %ld\n", name, m->source, m->table,
-                   get(m));
+        buf_printf(out, "%s{source=\"%s\",table=\"%s\"} %ld\n", name, m->source, m->table, get(m));
 }
 
 #define GETTER(field)                                                                              \

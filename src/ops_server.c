@@ -62,8 +62,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         buf b;
         buf_init(&b);
         metrics_render(&b);
-        enum MHD_Result rc = send_text(conn, 200, "text/plain; version=0.0.4", b.data ? b.data : "",
-                                       b.len);
+        enum MHD_Result rc =
+            send_text(conn, 200, "text/plain; version=0.0.4", b.data ? b.data : "", b.len);
         buf_free(&b);
         return rc;
     }
@@ -97,8 +97,8 @@ ops_server *ops_server_start(const char *address, int port, ops_health_fn health
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
     s->port = info ? info->port : port;
-    log_info(NULL, NULL, "metrics and probes on http://%s:%d (/metrics /healthz /readyz)",
-             address, s->port);
+    log_info(NULL, NULL, "metrics and probes on http://%s:%d (/metrics /healthz /readyz)", address,
+             s->port);
     return s;
 }
 

@@ -63,8 +63,10 @@ int state_bookmark_parse(const char *value, size_t len, state_bookmark *out, cha
     }
     json_int_t v = json_integer_value(json_object_get(j, "v"));
     if (v < 1 || v > STATE_VERSION) {
-        snprintf(err, errlen, "bookmark version %lld is not supported by this crmstream "
-                              "(max %d)", (long long)v, STATE_VERSION);
+        snprintf(err, errlen,
+                 "bookmark version %lld is not supported by this crmstream "
+                 "(max %d)",
+                 (long long)v, STATE_VERSION);
         json_decref(j);
         return -1;
     }

@@ -28,12 +28,12 @@ long state_restore(const kafka_config *kc, state_visit_fn fn, void *u, int timeo
 
 /* The bookmark of one table. */
 typedef struct state_bookmark {
-    int64_t bookmark_ms;   /* CRM_TIME_NONE: never synced */
-    int64_t pass_from_ms;  /* lower bound of the pass in progress (resumed after a restart) */
-    json_t *paging;        /* owned; {} when no pass is in progress */
-    int64_t last_pass_ms;  /* wall time the last complete pass ended */
+    int64_t bookmark_ms;  /* CRM_TIME_NONE: never synced */
+    int64_t pass_from_ms; /* lower bound of the pass in progress (resumed after a restart) */
+    json_t *paging;       /* owned; {} when no pass is in progress */
+    int64_t last_pass_ms; /* wall time the last complete pass ended */
     int64_t last_reconcile_ms;
-    int passes;            /* completed passes */
+    int passes; /* completed passes */
 } state_bookmark;
 
 void state_bookmark_init(state_bookmark *b);

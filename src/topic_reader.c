@@ -138,8 +138,13 @@ long topic_read(const kafka_config *kc, const char *topic, long last_n, topic_vi
         } else if (m->err) {
             log_warn(NULL, NULL, "reading %s: %s", topic, rd_kafka_message_errstr(m));
         } else {
-            topic_record r = {m->key, m->key_len, m->payload, m->payload ? m->len : 0,
-                              m->partition, m->offset, rd_kafka_message_timestamp(m, NULL)};
+            topic_record r = {m->key,
+                              m->key_len,
+                              m->payload,
+                              m->payload ? m->len : 0,
+                              m->partition,
+                              m->offset,
+                              rd_kafka_message_timestamp(m, NULL)};
             count++;
             if (fn(&r, u)) {
                 snprintf(err, errlen, "%s record at offset %lld rejected", topic,

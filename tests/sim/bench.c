@@ -30,8 +30,8 @@ static void append_item(buf *b, long long i)
                "\"owner\":{\"id\":%lld,\"email\":\"user%lld@example.com\"},"
                "\"note\":\"Call back next week about order %lld\",\"created_at\":\"%s\","
                "\"updated_at\":\"%s\"%s}",
-               i, i, (i * 37) % 10000, i % 100, i % 50, i % 3 ? "true" : "false", i % 40,
-               i % 40, i, created, updated, i % 4 == 0 ? ",\"x_extra\":{\"k\":1}" : "");
+               i, i, (i * 37) % 10000, i % 100, i % 50, i % 3 ? "true" : "false", i % 40, i % 40, i,
+               created, updated, i % 4 == 0 ? ",\"x_extra\":{\"k\":1}" : "");
 }
 
 static void serve_items(const sim_request *req, sim_response *resp)

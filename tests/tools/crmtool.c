@@ -42,7 +42,8 @@ static int visit(const topic_record *r, void *u)
         return 0;
     }
     const char *op = json_string_value(json_object_get(ev, "op"));
-    json_object_set_new(rd->ops, op, json_integer(json_integer_value(json_object_get(rd->ops, op)) + 1));
+    json_object_set_new(rd->ops, op,
+                        json_integer(json_integer_value(json_object_get(rd->ops, op)) + 1));
     json_t *after = json_object_get(ev, "after");
     if (op && strcmp(op, "d") == 0) {
         json_object_del(rd->latest, key);
@@ -88,8 +89,7 @@ static void reader_free(reader *rd)
 /* Semantic equality: numbers by value, timestamp strings by instant, null == missing. */
 static int same(const json_t *a, const json_t *b, const char *path, char *why, size_t whylen);
 
-static int same_object(const json_t *a, const json_t *b, const char *path, char *why,
-                       size_t whylen)
+static int same_object(const json_t *a, const json_t *b, const char *path, char *why, size_t whylen)
 {
     const char *k;
     json_t *v;
@@ -126,8 +126,8 @@ static int same(const json_t *a, const json_t *b, const char *path, char *why, s
         int64_t x, y;
         if (strcmp(json_string_value(a), json_string_value(b)) == 0)
             return 1;
-        if (!crm_time_parse(json_string_value(a), &x) && !crm_time_parse(json_string_value(b), &y) &&
-            x == y)
+        if (!crm_time_parse(json_string_value(a), &x) &&
+            !crm_time_parse(json_string_value(b), &y) && x == y)
             return 1;
     } else if (json_is_object(a) && json_is_object(b)) {
         return same_object(a, b, path, why, whylen);
@@ -198,8 +198,8 @@ static int compare(const crm_config *cfg, const char *spec, const char *truth_pa
     }
     printf("compare %s: truth=%zu topic=%zu messages=%ld duplicates=%ld undecodable=%ld "
            "mismatches=%ld\n",
-           spec, json_array_size(records), json_object_size(rd.latest), rd.messages,
-           rd.duplicates, rd.undecodable, mismatches);
+           spec, json_array_size(records), json_object_size(rd.latest), rd.messages, rd.duplicates,
+           rd.undecodable, mismatches);
     int rc = (mismatches || rd.undecodable) ? 1 : 0;
     json_decref(seen);
     json_decref(truth);
@@ -212,11 +212,11 @@ static int summary(const crm_config *cfg, const char *spec)
     reader rd;
     if (read_table(cfg, spec, &rd))
         return 2;
-    json_t *out = json_pack("{s:I, s:O, s:I, s:I, s:I, s:I, s:O}", "messages",
-                            (json_int_t)rd.messages, "ops", rd.ops, "tombstones",
-                            (json_int_t)rd.tombstones, "duplicates", (json_int_t)rd.duplicates,
-                            "undecodable", (json_int_t)rd.undecodable, "keys",
-                            (json_int_t)json_object_size(rd.latest), "latest", rd.latest);
+    json_t *out =
+        json_pack("{s:I, s:O, s:I, s:I, s:I, s:I, s:O}", "messages", (json_int_t)rd.messages, "ops",
+                  rd.ops, "tombstones", (json_int_t)rd.tombstones, "duplicates",
+                  (json_int_t)rd.duplicates, "undecodable", (json_int_t)rd.undecodable, "keys",
+                  (json_int_t)json_object_size(rd.latest), "latest", rd.latest);
     char *s = json_dumps(out, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
     printf("%s\n", s ? s : "{}");
     free(s);

@@ -20,7 +20,7 @@ static crm_config *load_text(const char *text, char *err, size_t errlen)
     return c;
 }
 
-#define KAFKA "kafka = { bootstrap_servers = \"127.0.0.1:9092\"; };\n"
+#define KAFKA      "kafka = { bootstrap_servers = \"127.0.0.1:9092\"; };\n"
 #define SRC(extra) "sources = ( { type = \"testcrm\"; name = \"s1\";\n" extra "} );\n"
 
 static void expect_error(const char *text, const char *line_part, const char *needle)
@@ -37,15 +37,15 @@ static void expect_error(const char *text, const char *line_part, const char *ne
 static void test_good_config(void)
 {
     char err[1024] = "";
-    crm_config *c = load_text(
-        KAFKA "log_level = \"debug\";\n" SRC("base_url = \"http://127.0.0.1:1/\";\n"
-                                               "start_date = \"2024-02-03\";\n"
-                                               "poll_interval = \"2m\";\n"
-                                               "rate_limit = 2;\n"
-                                               "tables = { exclude = [\"users\"]; };\n"
-                                               "lookback = { items = \"1h\"; };\n"
-                                               "options = { page_size = 10; };\n"),
-        err, sizeof(err));
+    crm_config *c =
+        load_text(KAFKA "log_level = \"debug\";\n" SRC("base_url = \"http://127.0.0.1:1/\";\n"
+                                                       "start_date = \"2024-02-03\";\n"
+                                                       "poll_interval = \"2m\";\n"
+                                                       "rate_limit = 2;\n"
+                                                       "tables = { exclude = [\"users\"]; };\n"
+                                                       "lookback = { items = \"1h\"; };\n"
+                                                       "options = { page_size = 10; };\n"),
+                  err, sizeof(err));
     CHECK(c != NULL);
     if (!c) {
         fprintf(stderr, "%s\n", err);
@@ -71,28 +71,28 @@ static void test_good_config(void)
 static void test_errors(void)
 {
     expect_error(KAFKA SRC("") "bogus = 1;\n", ":4:", "bogus: unknown setting");
-    expect_error("kafka = { bootstrap_servers = 1; };\n" SRC(""), ":1:",
-                 "kafka.bootstrap_servers: expected a string");
+    expect_error("kafka = { bootstrap_servers = 1; };\n" SRC(""),
+                 ":1:", "kafka.bootstrap_servers: expected a string");
     expect_error("kafka = { };\n" SRC(""), ":1:", "bootstrap_servers is required");
     expect_error("kafka = { bootstrap_servers = \"x\"; delivery = \"twice\"; };\n" SRC(""),
                  ":1:", "unknown delivery mode \"twice\"");
-    expect_error(KAFKA "sources = ( { type = \"salesforce\"; name = \"a\"; } );\n", ":2:",
-                 "unknown source type \"salesforce\"");
-    expect_error(KAFKA SRC("poll_interval = \"5 minutes\";\n"), ":3:",
-                 "sources[0].poll_interval: invalid duration");
+    expect_error(KAFKA "sources = ( { type = \"salesforce\"; name = \"a\"; } );\n",
+                 ":2:", "unknown source type \"salesforce\"");
+    expect_error(KAFKA SRC("poll_interval = \"5 minutes\";\n"),
+                 ":3:", "sources[0].poll_interval: invalid duration");
     expect_error(KAFKA SRC("start_date = \"yesterday\";\n"), ":3:", "invalid date \"yesterday\"");
-    expect_error(KAFKA SRC("tables = { include = [\"nope\"]; };\n"), ":3:",
-                 "testcrm has no table \"nope\"");
-    expect_error(KAFKA SRC("options = { token_env = \"CRMSTREAM_UNSET_VAR\"; };\n"), ":3:",
-                 "environment variable CRMSTREAM_UNSET_VAR is not set");
-    expect_error(KAFKA SRC("options = { color = \"red\"; };\n"), ":3:",
-                 "color: unknown option for testcrm");
+    expect_error(KAFKA SRC("tables = { include = [\"nope\"]; };\n"),
+                 ":3:", "testcrm has no table \"nope\"");
+    expect_error(KAFKA SRC("options = { token_env = \"CRMSTREAM_UNSET_VAR\"; };\n"),
+                 ":3:", "environment variable CRMSTREAM_UNSET_VAR is not set");
+    expect_error(KAFKA SRC("options = { color = \"red\"; };\n"),
+                 ":3:", "color: unknown option for testcrm");
     expect_error(KAFKA SRC("base_url = \"ftp://x\";\n"), ":3:", "must start with http://");
     expect_error(KAFKA "sources = ( { type = \"testcrm\"; name = \"a\"; },"
                        " { type = \"testcrm\"; name = \"a\"; } );\n",
                  ":2:", "duplicate source name \"a\"");
-    expect_error(KAFKA "sources = ( { type = \"testcrm\"; name = \"a b\"; } );\n", ":2:",
-                 "name must be");
+    expect_error(KAFKA "sources = ( { type = \"testcrm\"; name = \"a b\"; } );\n",
+                 ":2:", "name must be");
     expect_error(KAFKA "sources = ( { type = \"testcrm\"; name = \"a\"\n", ":", "syntax error");
     expect_error(KAFKA, ":", "must list at least one source");
     expect_error(SRC(""), ":", "kafka");

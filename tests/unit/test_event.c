@@ -9,9 +9,9 @@
 
 static json_t *item(const char *name, double amount)
 {
-    return json_pack("{s:s, s:s, s:f, s:i, s:b, s:[s], s:{s:i, s:s}, s:n, s:s, s:s, s:{s:i}}",
-                     "id", "itm_1", "name", name, "amount", amount, "quantity", 3, "active", 1,
-                     "tags", "a", "owner", "id", 7, "email", "o@example.com", "note", "created_at",
+    return json_pack("{s:s, s:s, s:f, s:i, s:b, s:[s], s:{s:i, s:s}, s:n, s:s, s:s, s:{s:i}}", "id",
+                     "itm_1", "name", name, "amount", amount, "quantity", 3, "active", 1, "tags",
+                     "a", "owner", "id", 7, "email", "o@example.com", "note", "created_at",
                      "2024-01-02T03:04:05.006Z", "updated_at", "2024-01-03 00:00:00", "x_extra",
                      "k", 1);
 }
@@ -33,8 +33,9 @@ int main(void)
     json_t *rec = item("Widget", 1.5);
     uint64_t h1, h2, h3;
     CHECK(event_set_after(c, rec, &h1, err, sizeof(err)) == 0);
-    event_meta m = {"testcrm", "acme", "items", "updated_at", "2024-01-03T00:00:00.000Z",
-                    1704240000000LL, 1700000000000LL};
+    event_meta m = {
+        "testcrm",       "acme",         "items", "updated_at", "2024-01-03T00:00:00.000Z",
+        1704240000000LL, 1700000000000LL};
     buf out;
     buf_init(&out);
     CHECK(event_encode(c, 'c', &m, &out, err, sizeof(err)) == 0);
