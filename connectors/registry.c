@@ -7,9 +7,5 @@ extern const connector copper_connector;
 extern const connector pipedrive_connector;
 
 const connector *const crm_connectors[] = {
-    &testcrm_connector,
-    &close_connector,
-    &copper_connector,
-    &pipedrive_connector,
-    NULL,
+    &testcrm_connector, &close_connector, &copper_connector, &pipedrive_connector, NULL,
 };

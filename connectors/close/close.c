@@ -70,14 +70,14 @@ static http_verdict close_classify(const table_def *table, const http_response *
         .name = tname, .primary_key = "id", .replication_key = "date_updated",                     \
         .method = SYNC_INCREMENTAL, .lookback_seconds = 60, .schema_file = "close/" tname ".avsc", \
         .sorted = 1, .reconcile = 1,                                                               \
-        .description = what ", POST /data/search/ by date_updated (keyset, restart at max)",      \
+        .description = what ", POST /data/search/ by date_updated (keyset, restart at max)",       \
         .next_request = close_search_request, .parse_page = close_search_parse,                    \
     }
 
 #define FULL_TABLE(tname, what)                                                                    \
     {                                                                                              \
-        .name = tname, .primary_key = "id", .method = SYNC_FULL_TABLE,                            \
-        .schema_file = "close/" tname ".avsc", .reconcile = 1, .description = what,               \
+        .name = tname, .primary_key = "id", .method = SYNC_FULL_TABLE,                             \
+        .schema_file = "close/" tname ".avsc", .reconcile = 1, .description = what,                \
         .next_request = close_full_request, .parse_page = close_full_parse,                        \
     }
 
@@ -194,8 +194,8 @@ static const connector_option close_options[] = {
      "records per search cursor walk before restarting from the highest date_updated"},
     {OPT_DURATION, "search_cursor_ttl", "20s",
      "a search cursor older than this is not reused (Close expires them after ~30 s)"},
-    {OPT_DURATION, "attribution_window", "",
-     "activities: re-read this much before the bookmark (default: the table lookback, 24h)"},
+    {OPT_DURATION, "attribution_window", "0",
+     "activities: re-read this much before the bookmark; 0 = the table lookback (24h)"},
     {OPT_DURATION, "event_lag", "5m", "the event_log bookmark never passes now minus this"},
     {0, NULL, NULL, NULL},
 };

@@ -29,8 +29,7 @@ int close_events_parse(table_ctx *ctx, const http_response *resp, page *out, cha
 
 /* GET /me/ for the organization id, then /organization/{id}/ (organization, memberships). */
 req_result close_org_request(table_ctx *ctx, http_request *req, char *err, size_t errlen);
-int close_org_parse(table_ctx *ctx, const http_response *resp, page *out, char *err,
-                    size_t errlen);
+int close_org_parse(table_ctx *ctx, const http_response *resp, page *out, char *err, size_t errlen);
 
 /* Rate-limit signals: `ratelimit` (comma or semicolon), X-Rate-Limit-* with fractional resets,
  * and 429 bodies with rate_reset at the top level or under "error", number or string. */

@@ -46,8 +46,8 @@ static const endpoint ENDPOINTS[] = {
     {"sequences", "/sequence/", "page_size", NULL, NULL, NULL},
     {"smart_views", "/saved_search/", "page_size", NULL, NULL, NULL},
     {"bulk_actions_email", "/bulk_action/email/", "page_size", NULL, NULL, NULL},
-    {"bulk_actions_sequence_subscription", "/bulk_action/sequence_subscription/", "page_size",
-     NULL, NULL, NULL},
+    {"bulk_actions_sequence_subscription", "/bulk_action/sequence_subscription/", "page_size", NULL,
+     NULL, NULL},
     {"bulk_actions_delete", "/bulk_action/delete/", "page_size", NULL, NULL, NULL},
     {"bulk_actions_edit", "/bulk_action/edit/", "page_size", NULL, NULL, NULL},
     {"roles", "/role/", "page_size", NULL, NULL, NULL},
@@ -147,8 +147,7 @@ req_result close_full_request(table_ctx *ctx, http_request *req, char *err, size
     return REQ_READY;
 }
 
-int close_full_parse(table_ctx *ctx, const http_response *resp, page *out, char *err,
-                     size_t errlen)
+int close_full_parse(table_ctx *ctx, const http_response *resp, page *out, char *err, size_t errlen)
 {
     json_t *data, *body = load_data(resp, &data, err, errlen);
     if (!body)
@@ -171,11 +170,10 @@ static int64_t keyset_start(const table_ctx *ctx, const endpoint *ep)
     if (ep->since)
         return CRM_TIME_NONE; /* the window applies to `since`, the key walk starts open */
     int64_t from = ctx->from_ms;
-    const char *win = source_option(ctx->src, "attribution_window");
-    if (strcmp(ctx->table->name, "activities") == 0 && win && *win &&
-        ctx->bookmark_ms != CRM_TIME_NONE && !ctx->reconcile) {
-        from = ctx->bookmark_ms - (int64_t)option_int(ctx, "attribution_window") * 1000;
-    }
+    long long window = option_int(ctx, "attribution_window");
+    if (strcmp(ctx->table->name, "activities") == 0 && window > 0 &&
+        ctx->bookmark_ms != CRM_TIME_NONE && !ctx->reconcile)
+        from = ctx->bookmark_ms - (int64_t)window * 1000;
     return from;
 }
 
@@ -234,7 +232,8 @@ int close_keyset_parse(table_ctx *ctx, const http_response *resp, page *out, cha
     json_t *anchor = json_object_get(ctx->paging, "anchor_ms");
     if (n == 0 || !json_is_true(json_object_get(body, "has_more"))) {
         set_done(ctx);
-    } else if (max != CRM_TIME_NONE && (!json_is_integer(anchor) || max > json_integer_value(anchor))) {
+    } else if (max != CRM_TIME_NONE &&
+               (!json_is_integer(anchor) || max > json_integer_value(anchor))) {
         set_paging_int(ctx, "anchor_ms", max);
         set_paging_int(ctx, "skip", (json_int_t)at_max);
     } else {
@@ -247,14 +246,29 @@ int close_keyset_parse(table_ctx *ctx, const http_response *resp, page *out, cha
 /* ---- POST /data/search/ ------------------------------------------------------------------- */
 
 static const char *const LEAD_FIELDS[] = {
-    "id", "name", "display_name", "description", "url", "html_url", "status_id", "status_label",
-    "organization_id", "date_created", "date_updated", "created_by", "created_by_name",
-    "updated_by", "updated_by_name", "addresses", "contacts", "opportunities", "tasks",
-    "integration_links", "custom", NULL};
-static const char *const CONTACT_FIELDS[] = {
-    "id", "lead_id", "organization_id", "name", "display_name", "title", "emails", "phones",
-    "urls", "integration_links", "date_created", "date_updated", "created_by",
-    "created_by_name", "updated_by", "updated_by_name", "custom", NULL};
+    "id",           "name",       "display_name",    "description",     "url",
+    "html_url",     "status_id",  "status_label",    "organization_id", "date_created",
+    "date_updated", "created_by", "created_by_name", "updated_by",      "updated_by_name",
+    "addresses",    "contacts",   "opportunities",   "tasks",           "integration_links",
+    "custom",       NULL};
+static const char *const CONTACT_FIELDS[] = {"id",
+                                             "lead_id",
+                                             "organization_id",
+                                             "name",
+                                             "display_name",
+                                             "title",
+                                             "emails",
+                                             "phones",
+                                             "urls",
+                                             "integration_links",
+                                             "date_created",
+                                             "date_updated",
+                                             "created_by",
+                                             "created_by_name",
+                                             "updated_by",
+                                             "updated_by_name",
+                                             "custom",
+                                             NULL};
 
 static json_t *date_updated_field(const char *object_type)
 {
@@ -353,15 +367,15 @@ int close_search_parse(table_ctx *ctx, const http_response *resp, page *out, cha
     json_int_t walk = paging_int(ctx, "walk", 0) + (json_int_t)n;
     json_int_t anchor = paging_int(ctx, "anchor_ms", CRM_TIME_NONE);
     json_t *next = json_object_get(body, "cursor");
-    int full = (long long)n >= limit;
     int progress = max != CRM_TIME_NONE && (anchor == CRM_TIME_NONE || max > anchor);
     if (json_is_string(next) && walk + limit <= option_int(ctx, "search_walk_limit")) {
         json_object_set(ctx->paging, "cursor", next);
         set_paging_int(ctx, "cursor_at", now_wall_ms());
         set_paging_int(ctx, "walk", walk);
-    } else if ((json_is_string(next) || full) && progress) {
-        /* The walk nears its cap (or the server ended it on a full page): restart the query
-         * from the highest date_updated seen; overlap is deduplicated by the engine. */
+    } else if (progress) {
+        /* The walk ended (Close caps walks and may end them early, even on a short page) or
+         * nears its cap: query again from the highest date_updated seen. The pass ends when a
+         * query brings nothing newer; the overlap is deduplicated by the engine. */
         search_reanchor(ctx);
     } else if (json_is_string(next)) {
         snprintf(err, errlen, "more than %lld records share one date_updated; cannot page on",
@@ -414,8 +428,7 @@ static int event_deletes(const json_t *ev, json_t *deletes)
                           json_object_get(ev, "object_id"), ts);
     if (action && strcmp(action, "merged") == 0)
         return add_delete(deletes, "leads",
-                          json_object_get(json_object_get(ev, "meta"), "merge_source_lead_id"),
-                          ts);
+                          json_object_get(json_object_get(ev, "meta"), "merge_source_lead_id"), ts);
     return 0;
 }
 
@@ -502,8 +515,7 @@ req_result close_org_request(table_ctx *ctx, http_request *req, char *err, size_
     return REQ_READY;
 }
 
-int close_org_parse(table_ctx *ctx, const http_response *resp, page *out, char *err,
-                    size_t errlen)
+int close_org_parse(table_ctx *ctx, const http_response *resp, page *out, char *err, size_t errlen)
 {
     json_t *body = connector_parse_json(resp, err, errlen);
     if (!body)

@@ -2,7 +2,7 @@
 # 5xx, a timeout, a truncated body, invalid JSON and 429 rate limiting between pages: the sync
 # retries through all of them and lands exactly the truth.
 source "$(dirname "$0")/lib.sh"
-start_sim testcrm --seed 15 --param items=400 --param users=10 --rate 20 --burst 4
+start_sim testcrm --seed 15 --param items=400 --param users=10 --rate 4 --burst 1
 write_cfg "$WORK/cfg" exactly-once 'timeout = "3s";' 'rate_limit = 0;' 'options = { page_size = 25; };'
 sim_ctl fault '{"kind":"status","status":503,"count":2,"path_prefix":"/api/items"}' >/dev/null
 sim_ctl fault '{"kind":"invalid_json","count":1,"path_prefix":"/api/items"}' >/dev/null

@@ -52,7 +52,8 @@
  *     -> {"table":T,"op":OP,"records":[affected records]}
  *   truth {"table":T} -> {"table":T,"count":n,"records":[...]} for every Stitch table name
  *     (activities_search = activities), sorted by id (tags by name); leads include converted.
- *   copper_stats -> {"capped_requests":n,"rate_limited":n,"searches":n}
+ *   copper_stats -> {"capped_requests":n,"rate_limited":n,"searches":n,
+ *                    "created_window_searches":n (searches with minimum_created_date)}
  */
 #include "sim.h"
 
@@ -111,33 +112,63 @@ typedef struct ctable {
 } ctable;
 
 static const char *const PEOPLE_SORTS[] = {
-    "name", "first_name", "last_name", "title", "email", "phone", "date_modified", "date_created",
-    "city", "state", "country", "zip", NULL};
-static const char *const COMPANY_SORTS[] = {
-    "name", "phone", "contact", "contact_first_name", "contact_last_name", "date_modified",
-    "date_created", "email_domain", "city", "state", "country", "zip", "assignee",
-    "contact_group", "last_interaction", "interaction_count", "primary_website", NULL};
+    "name",         "first_name", "last_name", "title",   "email", "phone", "date_modified",
+    "date_created", "city",       "state",     "country", "zip",   NULL};
+static const char *const COMPANY_SORTS[] = {"name",
+                                            "phone",
+                                            "contact",
+                                            "contact_first_name",
+                                            "contact_last_name",
+                                            "date_modified",
+                                            "date_created",
+                                            "email_domain",
+                                            "city",
+                                            "state",
+                                            "country",
+                                            "zip",
+                                            "assignee",
+                                            "contact_group",
+                                            "last_interaction",
+                                            "interaction_count",
+                                            "primary_website",
+                                            NULL};
 static const char *const LEAD_SORTS[] = {
-    "name", "first_name", "last_name", "company_name", "title", "value", "email", "phone",
-    "date_modified", "date_created", "city", "state", "country", "zip", "inactive_days", NULL};
-static const char *const OPP_SORTS[] = {
-    "name", "account", "company_name", "value", "assignee", "customer_source_id", "date_modified",
-    "date_created", "contact", "stage", "status", "close_date", "source", "priority",
-    "last_interaction", "interaction_count", "deal_last_stage", "win_probability", NULL};
-static const char *const PROJECT_SORTS[] = {"name", "assigned_to", "related_to", "status",
+    "name",          "first_name",   "last_name",     "company_name",
+    "title",         "value",        "email",         "phone",
+    "date_modified", "date_created", "city",          "state",
+    "country",       "zip",          "inactive_days", NULL};
+static const char *const OPP_SORTS[] = {"name",
+                                        "account",
+                                        "company_name",
+                                        "value",
+                                        "assignee",
+                                        "customer_source_id",
+                                        "date_modified",
+                                        "date_created",
+                                        "contact",
+                                        "stage",
+                                        "status",
+                                        "close_date",
+                                        "source",
+                                        "priority",
+                                        "last_interaction",
+                                        "interaction_count",
+                                        "deal_last_stage",
+                                        "win_probability",
+                                        NULL};
+static const char *const PROJECT_SORTS[] = {"name",          "assigned_to",  "related_to", "status",
                                             "date_modified", "date_created", NULL};
 static const char *const TASK_SORTS[] = {
-    "name", "assigned_to", "related_to", "status", "priority", "due_date", "reminder_date",
-    "completed_date", "date_created", "date_modified", NULL};
+    "name",          "assigned_to",    "related_to",   "status",        "priority", "due_date",
+    "reminder_date", "completed_date", "date_created", "date_modified", NULL};
 
 #define DATE_FILTERS                                                                               \
-    "minimum_modified_date", "maximum_modified_date", "minimum_created_date",                     \
-        "maximum_created_date"
+    "minimum_modified_date", "maximum_modified_date", "minimum_created_date", "maximum_created_date"
 static const char *const F_IDS[] = {DATE_FILTERS, "ids", NULL};
 static const char *const F_DATES[] = {DATE_FILTERS, NULL};
 static const char *const F_LEADS[] = {DATE_FILTERS, "ids", "include_converted_leads", NULL};
 static const char *const F_ACTS[] = {"minimum_activity_date", "maximum_activity_date", "parent",
-                                     "activity_types", "full_result", NULL};
+                                     "activity_types",        "full_result",           NULL};
 static const char *const F_NONE[] = {NULL};
 
 enum {
@@ -179,20 +210,20 @@ static struct {
     json_t *account;
     json_t *deleted_activities; /* ids still fetchable as stubs */
     int64_t epoch_s;
-    long capped, limited, searches;
+    long capped, limited, searches, windowed;
     int64_t *window; /* rolling rate-limit window: times (ms) of accepted requests, a ring */
     size_t win_head, win_len;
 } C;
 
-static const char *const FIRST[] = {"Ana",   "José",  "Zoë",   "Björn", "Chloé", "Łukasz",
-                                    "Mei",   "Olu",   "Priya", "Sven",  "Aiko",  "Omar",
+static const char *const FIRST[] = {"Ana",    "José", "Zoë",   "Björn", "Chloé", "Łukasz",
+                                    "Mei",    "Olu",  "Priya", "Sven",  "Aiko",  "Omar",
                                     "Fatima", "Liam", "Noa",   "Ravi"};
-static const char *const LAST[] = {"García", "Núñez",  "O'Brien",   "Müller", "Søndergaard",
-                                   "Nakamura", "Smith", "Dvořák",   "Okafor", "Haddad"};
-static const char *const COMPANY_WORDS[] = {"Acme", "Globex", "Initech", "Hooli", "Umbrella",
-                                            "Stark", "Wayne", "Tyrell", "Café Zürich", "東京"};
-static const char *const DEAL_WORDS[] = {"Renewal", "Expansion", "Pilot", "Licence", "Upsell",
-                                         "Migration", "Support Plan", "Δelta Pack"};
+static const char *const LAST[] = {"García",   "Núñez", "O'Brien", "Müller", "Søndergaard",
+                                   "Nakamura", "Smith", "Dvořák",  "Okafor", "Haddad"};
+static const char *const COMPANY_WORDS[] = {"Acme",  "Globex", "Initech", "Hooli",       "Umbrella",
+                                            "Stark", "Wayne",  "Tyrell",  "Café Zürich", "東京"};
+static const char *const DEAL_WORDS[] = {"Renewal", "Expansion", "Pilot",        "Licence",
+                                         "Upsell",  "Migration", "Support Plan", "Δelta Pack"};
 static const char *const TAGS[] = {"vip", "prospect", "churn-risk", "partner", "ünï", "q3"};
 static const char *const CITIES[] = {"Berlin", "Lagos", "Osaka", "Lima", "Austin", "Kraków"};
 static const char *const NOTES[] = {"Call back next week", "Said \"maybe\" twice",
@@ -221,7 +252,8 @@ static json_t *random_id_of(int t, double p_null)
     size_t n = json_array_size(recs);
     if (!n || sim_rand01() < p_null)
         return json_null();
-    return json_incref(json_object_get(json_array_get(recs, (size_t)sim_rand_range(0, (int64_t)n - 1)), "id"));
+    return json_incref(
+        json_object_get(json_array_get(recs, (size_t)sim_rand_range(0, (int64_t)n - 1)), "id"));
 }
 
 static json_t *random_tags(void)
@@ -357,9 +389,8 @@ static json_t *person_new(json_int_t id)
     snprintf(email, sizeof email, "person%lld@example.com", (long long)id);
     json_t *p = contact_new(id);
     json_t *company = random_id_of(T_COMPANIES, 0.2);
-    json_t *crec = json_is_integer(company)
-                       ? find_record(T_COMPANIES, json_integer_value(company))
-                       : NULL;
+    json_t *crec =
+        json_is_integer(company) ? find_record(T_COMPANIES, json_integer_value(company)) : NULL;
     jset(p, "company_id", company);
     jset(p, "company_name", crec ? json_incref(json_object_get(crec, "name")) : json_null());
     jset(p, "contact_type_id", random_id_of(T_CONTACT_TYPES, 0.1));
@@ -430,7 +461,8 @@ static json_t *pipeline_pick(json_t **stage)
     json_t *pls = TABLES[T_PIPELINES].recs;
     json_t *pl = json_array_get(pls, (size_t)sim_rand_range(0, (int64_t)json_array_size(pls) - 1));
     json_t *stages = json_object_get(pl, "stages");
-    *stage = json_array_get(stages, (size_t)sim_rand_range(0, (int64_t)json_array_size(stages) - 1));
+    *stage =
+        json_array_get(stages, (size_t)sim_rand_range(0, (int64_t)json_array_size(stages) - 1));
     return pl;
 }
 
@@ -505,8 +537,7 @@ static json_t *task_new(json_int_t id)
     json_t *t = named(id, name);
     jset(t, "related_resource", related_resource());
     jset(t, "assignee_id", random_id_of(T_USERS, 0.1));
-    jset(t, "due_date",
-         maybe_null(json_integer(C.epoch_s + sim_rand_range(-20, 20) * DAY_S), 0.3));
+    jset(t, "due_date", maybe_null(json_integer(C.epoch_s + sim_rand_range(-20, 20) * DAY_S), 0.3));
     jset(t, "reminder_date", json_null());
     jset(t, "completed_date", done ? json_integer(C.epoch_s - DAY_S) : json_null());
     jset(t, "priority", json_string(sim_rand01() < 0.5 ? "None" : "High"));
@@ -531,8 +562,9 @@ static json_t *activity_new(json_int_t id, int64_t activity_date)
     int system = sim_rand01() < 0.25;
     json_t *a = must(json_object());
     jset(a, "id", json_integer(id));
-    jset(a, "type", json_pack("{sIss}", "id", (json_int_t)(system ? 1 : 0), "category",
-                              system ? "system" : "user"));
+    jset(a, "type",
+         json_pack("{sIss}", "id", (json_int_t)(system ? 1 : 0), "category",
+                   system ? "system" : "user"));
     jset(a, "parent", activity_parent());
     jset(a, "user_id", random_id_of(T_USERS, 0));
     jset(a, "details", system ? json_null() : json_string(PICK(NOTES)));
@@ -552,8 +584,9 @@ static json_t *user_new(json_int_t id)
     snprintf(name, sizeof name, "%s %s", PICK(FIRST), PICK(LAST));
     json_t *u = named(id, name);
     jset(u, "email", json_string(email));
-    jset(u, "groups", json_pack("[{sIss}]", "id", (json_int_t)(id % 2 + 1), "name",
-                                id % 2 ? "Sales" : "Support"));
+    jset(u, "groups",
+         json_pack("[{sIss}]", "id", (json_int_t)(id % 2 + 1), "name",
+                   id % 2 ? "Sales" : "Support"));
     return u;
 }
 
@@ -633,29 +666,28 @@ static void seed_reference_lists(void)
                     "stages", "id", (json_int_t)9021, "name", "Due", "win_probability", 60, "id",
                     (json_int_t)9022, "name", "Signed", "win_probability", 100));
     json_t *cfd = TABLES[T_CFDS].recs;
-    jpush(cfd, json_pack("{sIsssss[ssss]sb}", "id", (json_int_t)1001, "name", "Region",
-                         "data_type", "String", "available_on", "person", "company", "lead",
-                         "opportunity", "is_filterable", 1));
-    jpush(cfd, json_pack("{sIsssss[ss]sbs[{sIsssi}{sIsssi}]}", "id", (json_int_t)1002, "name",
-                         "Tier", "data_type", "Dropdown", "available_on", "company",
-                         "opportunity", "is_filterable", 1, "options", "id", (json_int_t)10021,
-                         "name", "Gold", "rank", 1, "id", (json_int_t)10022, "name", "Silver",
-                         "rank", 2));
-    jpush(cfd, json_pack("{sIsssss[sss]sb}", "id", (json_int_t)1003, "name", "Newsletter",
-                         "data_type", "Checkbox", "available_on", "person", "lead", "task",
+    jpush(cfd, json_pack("{sIsssss[ssss]sb}", "id", (json_int_t)1001, "name", "Region", "data_type",
+                         "String", "available_on", "person", "company", "lead", "opportunity",
                          "is_filterable", 1));
-    jpush(cfd, json_pack("{sIsssss[ss]sb}", "id", (json_int_t)1004, "name", "Renewal date",
-                         "data_type", "Date", "available_on", "opportunity", "project",
-                         "is_filterable", 0));
-    jpush(cfd, json_pack("{sIsssss[ss]sbss}", "id", (json_int_t)1005, "name", "Budget",
-                         "data_type", "Currency", "available_on", "opportunity", "lead",
-                         "is_filterable", 0, "currency", "USD"));
-    jpush(cfd, json_pack("{sIsssss[sss]sbs[{sIsssi}{sIsssi}{sIsssi}]}", "id", (json_int_t)1006,
-                         "name", "Interests", "data_type", "MultiSelect", "available_on", "person",
-                         "company", "project", "is_filterable", 1, "options", "id",
-                         (json_int_t)10061, "name", "API", "rank", 1, "id", (json_int_t)10062,
-                         "name", "Mobile", "rank", 2, "id", (json_int_t)10063, "name", "Ünïcode",
-                         "rank", 3));
+    jpush(cfd, json_pack("{sIsssss[ss]sbs[{sIsssi}{sIsssi}]}", "id", (json_int_t)1002, "name",
+                         "Tier", "data_type", "Dropdown", "available_on", "company", "opportunity",
+                         "is_filterable", 1, "options", "id", (json_int_t)10021, "name", "Gold",
+                         "rank", 1, "id", (json_int_t)10022, "name", "Silver", "rank", 2));
+    jpush(cfd,
+          json_pack("{sIsssss[sss]sb}", "id", (json_int_t)1003, "name", "Newsletter", "data_type",
+                    "Checkbox", "available_on", "person", "lead", "task", "is_filterable", 1));
+    jpush(cfd,
+          json_pack("{sIsssss[ss]sb}", "id", (json_int_t)1004, "name", "Renewal date", "data_type",
+                    "Date", "available_on", "opportunity", "project", "is_filterable", 0));
+    jpush(cfd, json_pack("{sIsssss[ss]sbss}", "id", (json_int_t)1005, "name", "Budget", "data_type",
+                         "Currency", "available_on", "opportunity", "lead", "is_filterable", 0,
+                         "currency", "USD"));
+    jpush(cfd,
+          json_pack("{sIsssss[sss]sbs[{sIsssi}{sIsssi}{sIsssi}]}", "id", (json_int_t)1006, "name",
+                    "Interests", "data_type", "MultiSelect", "available_on", "person", "company",
+                    "project", "is_filterable", 1, "options", "id", (json_int_t)10061, "name",
+                    "API", "rank", 1, "id", (json_int_t)10062, "name", "Mobile", "rank", 2, "id",
+                    (json_int_t)10063, "name", "Ünïcode", "rank", 3));
     jpush(cfd, json_pack("{sIsssss[s]sb}", "id", (json_int_t)1007, "name", "Score", "data_type",
                          "Float", "available_on", "person", "is_filterable", 1));
     for (int t = T_CONTACT_TYPES; t < N_TABLES; t++)
@@ -695,14 +727,10 @@ static int copper_init(const sim_options *opts)
         const char *param;
         long long def;
         json_int_t first_id;
-    } SIZES[] = {{T_USERS, "users", 6, 1},
-                 {T_COMPANIES, "companies", 30, 20001},
-                 {T_PEOPLE, "people", 80, 10001},
-                 {T_OPPS, "opportunities", 40, 40001},
-                 {T_LEADS, "leads", 40, 30001},
-                 {T_PROJECTS, "projects", 15, 50001},
-                 {T_TASKS, "tasks", 40, 60001},
-                 {T_ACTIVITIES, "activities", 120, FIRST_ACT_ID}};
+    } SIZES[] = {{T_USERS, "users", 6, 1},        {T_COMPANIES, "companies", 30, 20001},
+                 {T_PEOPLE, "people", 80, 10001}, {T_OPPS, "opportunities", 40, 40001},
+                 {T_LEADS, "leads", 40, 30001},   {T_PROJECTS, "projects", 15, 50001},
+                 {T_TASKS, "tasks", 40, 60001},   {T_ACTIVITIES, "activities", 120, FIRST_ACT_ID}};
     seed_reference_lists();
     for (size_t i = 0; i < sizeof SIZES / sizeof SIZES[0]; i++) {
         long long n = sim_param_int(SIZES[i].param, SIZES[i].def);
@@ -776,9 +804,9 @@ static json_t *tags_list(void)
     static const struct {
         int t;
         const char *field;
-    } SRC[] = {{T_PEOPLE, "count_people"},         {T_LEADS, "count_leads"},
-               {T_COMPANIES, "count_companies"},   {T_OPPS, "count_opportunities"},
-               {T_PROJECTS, "count_projects"},     {T_TASKS, "count_tasks"}};
+    } SRC[] = {{T_PEOPLE, "count_people"},       {T_LEADS, "count_leads"},
+               {T_COMPANIES, "count_companies"}, {T_OPPS, "count_opportunities"},
+               {T_PROJECTS, "count_projects"},   {T_TASKS, "count_tasks"}};
     json_t *counts = must(json_object());
     for (size_t s = 0; s < sizeof SRC / sizeof SRC[0]; s++) {
         size_t i, k;
@@ -793,8 +821,7 @@ static json_t *tags_list(void)
     json_t **v = xmalloc((n ? n : 1) * sizeof *v);
     const char *k;
     json_t *t;
-    json_object_foreach(counts, k, t)
-        v[i++] = t;
+    json_object_foreach(counts, k, t) v[i++] = t;
     qsort(v, n, sizeof *v, by_name);
     json_t *out = must(json_array());
     for (i = 0; i < n; i++)
@@ -809,11 +836,10 @@ static json_t *activity_types(void)
     return must(json_pack("{s[{sisssssbsb}{sisssssbsb}]s[{sisssssbsb}{sisssssbsb}]}", "user", "id",
                           0, "category", "user", "name", "Note", "is_disabled", 0,
                           "count_as_interaction", 0, "id", 190, "category", "user", "name",
-                          "Phone Call", "is_disabled", 0, "count_as_interaction", 1, "system",
-                          "id", 1, "category", "system", "name", "Property Changed",
-                          "is_disabled", 0, "count_as_interaction", 0, "id", 3, "category",
-                          "system", "name", "Pipeline Stage Changed", "is_disabled", 0,
-                          "count_as_interaction", 0));
+                          "Phone Call", "is_disabled", 0, "count_as_interaction", 1, "system", "id",
+                          1, "category", "system", "name", "Property Changed", "is_disabled", 0,
+                          "count_as_interaction", 0, "id", 3, "category", "system", "name",
+                          "Pipeline Stage Changed", "is_disabled", 0, "count_as_interaction", 0));
 }
 
 /* ---- search -------------------------------------------------------------------------------- */
@@ -885,8 +911,8 @@ static int unprocessable(sim_response *resp, const char *fmt, const char *what)
     return -1;
 }
 
-static int int_key(sim_response *resp, json_t *body, const char *key, json_int_t def,
-                   json_int_t lo, json_int_t hi, json_int_t *out)
+static int int_key(sim_response *resp, json_t *body, const char *key, json_int_t def, json_int_t lo,
+                   json_int_t hi, json_int_t *out)
 {
     json_t *v = json_object_get(body, key);
     if (!v) {
@@ -1072,6 +1098,8 @@ static void api_search(int t, const sim_request *req, sim_response *resp)
         return;
     }
     C.searches++;
+    if (json_object_get(body, "minimum_created_date"))
+        C.windowed++;
     size_t n;
     hit *hits = search_hits(t, &q, &n);
     long long cap = sim_param_int("reach_cap", MAX_WINDOW);
@@ -1317,8 +1345,8 @@ static int control_truth(json_t *args, json_t **result)
         recs = tags_list();
     else
         return cerr(result, 400, "unknown table");
-    *result = must(json_pack("{sssIso}", "table", name, "count",
-                             (json_int_t)json_array_size(recs), "records", recs));
+    *result = must(json_pack("{sssIso}", "table", name, "count", (json_int_t)json_array_size(recs),
+                             "records", recs));
     return 200;
 }
 
@@ -1415,8 +1443,8 @@ static int mutate_one(int t, const char *op, json_t *rec, json_t *args)
     } else if (strcmp(op, "convert") == 0 && t == T_LEADS) {
         convert_lead(rec, now);
     } else if (strcmp(op, "backdate") == 0 && t == T_ACTIVITIES) {
-        jset(rec, "activity_date", json_is_integer(ad) ? json_incref(ad)
-                                                       : json_integer(now - 10 * DAY_S));
+        jset(rec, "activity_date",
+             json_is_integer(ad) ? json_incref(ad) : json_integer(now - 10 * DAY_S));
     } else if (strcmp(op, "touch") != 0) {
         return -1;
     }
@@ -1465,7 +1493,8 @@ static int control_mutate(json_t *args, json_t **result)
     const char *op = json_string_value(json_object_get(args, "op"));
     if (!name || !op)
         return cerr(result, 400, "mutate needs \"table\" and \"op\"");
-    int t = strcmp(name, "activities_search") == 0 ? T_ACTIVITIES : table_by_name(name, strlen(name));
+    int t =
+        strcmp(name, "activities_search") == 0 ? T_ACTIVITIES : table_by_name(name, strlen(name));
     if (t < 0 || t == T_PIPELINES)
         return cerr(result, 400, "table cannot be mutated");
     json_t *set = json_object_get(args, "set");
@@ -1506,9 +1535,10 @@ static int copper_control(const char *action, json_t *args, json_t **result)
     if (strcmp(action, "mutate") == 0)
         return control_mutate(args, result);
     if (strcmp(action, "copper_stats") == 0) {
-        *result = must(json_pack("{sIsIsI}", "capped_requests", (json_int_t)C.capped,
-                                 "rate_limited", (json_int_t)C.limited, "searches",
-                                 (json_int_t)C.searches));
+        *result =
+            must(json_pack("{sIsIsIsI}", "capped_requests", (json_int_t)C.capped, "rate_limited",
+                           (json_int_t)C.limited, "searches", (json_int_t)C.searches,
+                           "created_window_searches", (json_int_t)C.windowed));
         return 200;
     }
     return 404;
