@@ -734,6 +734,7 @@ const connector copper_connector = {
     .default_base_url = "https://api.copper.com/developer_api/v1",
     .default_rate = 3.0,
     .default_burst = 2,
+    .default_reconcile_interval_s = 86400, /* Copper reports no deletes: find them daily */
     .options = copper_options,
     .tables = copper_tables,
     .n_tables = sizeof(copper_tables) / sizeof(copper_tables[0]),

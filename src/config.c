@@ -374,7 +374,7 @@ static int load_source(loader *ld, const config_setting_t *g, source_config *sc)
         return -1;
     sc->line = (int)config_setting_source_line(g);
     sc->poll_interval_s = 300;
-    sc->reconcile_interval_s = 0;
+    sc->reconcile_interval_s = -1; /* connector default */
     sc->rate = -1;
     sc->burst = -1;
     sc->timeout_s = 60;

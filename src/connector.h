@@ -51,6 +51,10 @@ const char *source_base_url(const source *src);
 /* Option values after defaults; OPT_ENV options return the secret itself (never log it). */
 const char *source_option(const source *src, const char *name);
 long long source_option_int(const source *src, const char *name);
+/* The source's start_date (CRM_TIME_NONE when unset). */
+int64_t source_start_ms(const source *src);
+/* Seconds between ID-reconciliation passes of incremental tables (0 = never). */
+int source_reconcile_interval(const source *src);
 /* Credentials for every request of this source; the connector fills it in source_init(). */
 http_auth *source_auth(source *src);
 /* Connector-private per-source state (set in source_init, freed in source_free). */
@@ -125,6 +129,7 @@ typedef struct connector {
     const char *default_base_url;
     double default_rate; /* requests per second per source */
     int default_burst;
+    int default_reconcile_interval_s; /* ID reconciliation of incremental tables; 0 = off */
     const connector_option *options; /* terminated by an entry with name == NULL */
     const table_def *tables;
     size_t n_tables;

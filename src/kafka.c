@@ -277,7 +277,9 @@ kafka_producer *kafka_producer_new(const kafka_config *kc, const char *source_na
 
     char client_id[256], txn_id[256], txn_timeout[32];
     snprintf(client_id, sizeof(client_id), "crmstream-%s", source_name);
-    snprintf(txn_id, sizeof(txn_id), "crmstream-%s", source_name);
+    /* Instances writing the same topics for the same source fence each other; deployments
+     * with other topic prefixes on the same cluster do not. */
+    snprintf(txn_id, sizeof(txn_id), "crmstream-%s-%s", kc->topic_prefix, source_name);
     snprintf(txn_timeout, sizeof(txn_timeout), "%d", kc->transaction_timeout_ms);
     const char *defaults[] = {"bootstrap.servers",
                               kc->bootstrap_servers,

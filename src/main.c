@@ -16,6 +16,7 @@
 
 static volatile sig_atomic_t reload_requested;
 static volatile sig_atomic_t terminate_requested;
+static volatile int run_finished; /* ends the watchdog when the run ends by itself */
 
 static void on_signal(int sig)
 {
@@ -32,9 +33,10 @@ static void on_signal(int sig)
 static void *shutdown_watchdog(void *arg)
 {
     const int *grace_s = arg;
-    while (!terminate_requested)
+    while (!terminate_requested && !run_finished)
         sleep_interruptible(200, NULL);
-    sleep_interruptible((int64_t)*grace_s * 1000, NULL);
+    if (sleep_interruptible((int64_t)*grace_s * 1000, &run_finished) || run_finished)
+        return NULL;
     log_error(NULL, NULL,
               "shutdown took longer than shutdown_grace (%ds); exiting now, nothing "
               "uncommitted is lost",
@@ -154,9 +156,11 @@ int main(int argc, char **argv)
         }
         int grace = cfg->shutdown_grace_s;
         pthread_t watchdog;
-        if (pthread_create(&watchdog, NULL, shutdown_watchdog, &grace) == 0)
-            pthread_detach(watchdog);
+        int watching = pthread_create(&watchdog, NULL, shutdown_watchdog, &grace) == 0;
         code = run_with_reload(&cfg, &opts);
+        run_finished = 1;
+        if (watching)
+            pthread_join(watchdog, NULL);
         ops_server_stop(ops);
     } else if (strcmp(cmd, "check") == 0) {
         code = cli_check(cfg);

@@ -112,6 +112,17 @@ long long source_option_int(const source *src, const char *name)
     return v ? strtoll(v, NULL, 10) : 0;
 }
 
+int64_t source_start_ms(const source *src)
+{
+    return src->cfg->start_ms;
+}
+
+int source_reconcile_interval(const source *src)
+{
+    return src->cfg->reconcile_interval_s >= 0 ? src->cfg->reconcile_interval_s
+                                               : src->conn->default_reconcile_interval_s;
+}
+
 http_auth *source_auth(source *src)
 {
     return &src->auth;

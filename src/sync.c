@@ -704,7 +704,7 @@ static int run_pass(table_run *t, int reconcile, char *err, size_t errlen)
 
 static int reconcile_due(const table_run *t)
 {
-    int interval = t->sr->sc->reconcile_interval_s;
+    int interval = source_reconcile_interval(t->sr->src);
     if (!t->def->reconcile || t->def->method == SYNC_FULL_TABLE || interval <= 0)
         return 0;
     return now_wall_ms() - t->bm.last_reconcile_ms >= (int64_t)interval * 1000;
@@ -750,8 +750,8 @@ void *sync_table_thread(void *arg)
         else if (rc < 0 && kafka_is_fenced(sr->producer))
             log_error(sname, t->def->name,
                       "fenced: another crmstream instance took over source %s "
-                      "(transactional.id crmstream-%s); exiting",
-                      sname, sname);
+                      "(transactional.id crmstream-%s-%s); exiting",
+                      sname, t->sr->cfg->kafka.topic_prefix, sname);
         else if (rc < 0)
             log_error(sname, t->def->name, "pass failed: %s", err);
         if (sr->once || t->unavailable)
