@@ -1,5 +1,9 @@
 /* dedupe.c — open-addressing hash map (linear probing, tombstones) from primary key to content
- * hash. Keys live in an append-only arena, each prefixed by a 16-bit length. */
+ * hash, laid out for memory: parallel arrays of 8-byte content hashes, 4-byte key offsets, a
+ * 1-byte key tag and a 1-byte reconciliation mark (14 bytes a slot, no padding). Capacity grows
+ * by 1.5x and slots are picked with a multiply-shift range reduction, so a million keys fit in
+ * about 20 MiB of slots plus their key bytes. Keys live in an append-only arena, each prefixed by
+ * a 16-bit length. */
 #include "dedupe.h"
 
 #include <stdlib.h>
@@ -7,19 +11,16 @@
 
 #include "util.h"
 
-#define TAG_EMPTY   0u
-#define TAG_DELETED 1u
-
-typedef struct slot {
-    uint64_t hash; /* content hash */
-    uint32_t off;  /* key offset in the arena */
-    uint32_t tag;  /* high 32 bits of the key hash, never 0 or 1 for a live slot */
-} slot;
+#define OFF_EMPTY   UINT32_MAX
+#define OFF_DELETED (UINT32_MAX - 1)
+#define MIN_CAP     1024
 
 struct dedupe {
-    slot *slots;
-    uint8_t *marks; /* per slot: last marking round that saw the key */
-    size_t cap;     /* power of two */
+    uint64_t *hashes; /* content hash per slot */
+    uint32_t *offs;   /* key offset in the arena, or OFF_EMPTY / OFF_DELETED */
+    uint8_t *tags;    /* 8 bits of the key hash: most probes never touch the arena */
+    uint8_t *marks;   /* per slot: last marking round that saw the key */
+    size_t cap;
     size_t live;
     size_t used; /* live + tombstones */
     uint8_t round;
@@ -28,18 +29,34 @@ struct dedupe {
     size_t arena_len, arena_cap;
 };
 
-static uint32_t key_tag(uint64_t h)
+static int slot_live(const dedupe *d, size_t i)
 {
-    uint32_t t = (uint32_t)(h >> 32);
-    return t < 2 ? t + 2 : t;
+    return d->offs[i] < OFF_DELETED;
+}
+
+static void alloc_slots(dedupe *d, size_t cap)
+{
+    d->cap = cap;
+    d->hashes = xmalloc(cap * sizeof(uint64_t));
+    d->offs = xmalloc(cap * sizeof(uint32_t));
+    d->tags = xcalloc(cap, 1);
+    d->marks = xcalloc(cap, 1);
+    for (size_t i = 0; i < cap; i++)
+        d->offs[i] = OFF_EMPTY;
+}
+
+static void free_slots(dedupe *d)
+{
+    free(d->hashes);
+    free(d->offs);
+    free(d->tags);
+    free(d->marks);
 }
 
 dedupe *dedupe_new(void)
 {
     dedupe *d = xcalloc(1, sizeof(*d));
-    d->cap = 1024;
-    d->slots = xcalloc(d->cap, sizeof(slot));
-    d->marks = xcalloc(d->cap, 1);
+    alloc_slots(d, MIN_CAP);
     return d;
 }
 
@@ -47,18 +64,17 @@ void dedupe_free(dedupe *d)
 {
     if (!d)
         return;
-    free(d->slots);
-    free(d->marks);
+    free_slots(d);
     free(d->arena);
     free(d);
 }
 
-static const char *slot_key(const dedupe *d, const slot *s, size_t *len)
+static const char *slot_key(const dedupe *d, size_t i, size_t *len)
 {
     uint16_t l;
-    memcpy(&l, d->arena + s->off, 2);
+    memcpy(&l, d->arena + d->offs[i], 2);
     *len = l;
-    return d->arena + s->off + 2;
+    return d->arena + d->offs[i] + 2;
 }
 
 static uint32_t arena_store(dedupe *d, const char *pk, size_t len)
@@ -66,7 +82,7 @@ static uint32_t arena_store(dedupe *d, const char *pk, size_t len)
     if (d->arena_len + len + 2 > d->arena_cap) {
         size_t cap = d->arena_cap ? d->arena_cap : 4096;
         while (cap < d->arena_len + len + 2)
-            cap *= 2;
+            cap = cap + cap / 2;
         d->arena = xrealloc(d->arena, cap);
         d->arena_cap = cap;
     }
@@ -78,59 +94,62 @@ static uint32_t arena_store(dedupe *d, const char *pk, size_t len)
     return off;
 }
 
+/* The home slot of a key hash: a multiply-shift reduction onto [0, cap). */
+static size_t home_slot(uint64_t h, size_t cap)
+{
+    return (size_t)(((unsigned __int128)h * cap) >> 64);
+}
+
 /* Index of pk's slot, or of the slot where it would go (first tombstone or empty) when absent;
  * *found tells which. */
 static size_t find_slot(const dedupe *d, const char *pk, size_t len, int *found)
 {
     uint64_t h = hash64(pk, len);
-    uint32_t tag = key_tag(h);
-    size_t mask = d->cap - 1;
-    size_t i = (size_t)h & mask;
+    uint8_t tag = (uint8_t)(h >> 56);
+    size_t i = home_slot(h, d->cap);
     size_t first_free = (size_t)-1;
     for (;;) {
-        const slot *s = &d->slots[i];
-        if (s->tag == TAG_EMPTY) {
+        uint32_t off = d->offs[i];
+        if (off == OFF_EMPTY) {
             *found = 0;
             return first_free != (size_t)-1 ? first_free : i;
         }
-        if (s->tag == TAG_DELETED) {
+        if (off == OFF_DELETED) {
             if (first_free == (size_t)-1)
                 first_free = i;
-        } else if (s->tag == tag) {
+        } else if (d->tags[i] == tag) {
             size_t klen;
-            const char *k = slot_key(d, s, &klen);
+            const char *k = slot_key(d, i, &klen);
             if (klen == len && memcmp(k, pk, len) == 0) {
                 *found = 1;
                 return i;
             }
         }
-        i = (i + 1) & mask;
+        if (++i == d->cap)
+            i = 0;
     }
 }
 
+/* Rehashes into a table 1.5x larger, or the same size when tombstones are what filled it. */
 static void grow(dedupe *d)
 {
-    slot *old = d->slots;
-    uint8_t *old_marks = d->marks;
-    size_t old_cap = d->cap;
-    /* Only grow when live keys need it; otherwise rehash in place to drop tombstones. */
-    if (d->live * 2 >= d->cap)
-        d->cap *= 2;
-    d->slots = xcalloc(d->cap, sizeof(slot));
-    d->marks = xcalloc(d->cap, 1);
+    dedupe old = *d;
+    size_t cap = d->live * 2 >= d->cap ? d->cap + d->cap / 2 : d->cap;
+    alloc_slots(d, cap);
     d->used = d->live;
-    for (size_t i = 0; i < old_cap; i++) {
-        if (old[i].tag < 2)
+    for (size_t i = 0; i < old.cap; i++) {
+        if (!slot_live(&old, i))
             continue;
-        size_t klen;
-        const char *k = slot_key(d, &old[i], &klen);
+        uint16_t l; /* the key, read through the old offsets from the shared arena */
+        memcpy(&l, d->arena + old.offs[i], 2);
         int found;
-        size_t j = find_slot(d, k, klen, &found);
-        d->slots[j] = old[i];
-        d->marks[j] = old_marks[i];
+        size_t j = find_slot(d, d->arena + old.offs[i] + 2, l, &found);
+        d->hashes[j] = old.hashes[i];
+        d->offs[j] = old.offs[i];
+        d->tags[j] = old.tags[i];
+        d->marks[j] = old.marks[i];
     }
-    free(old);
-    free(old_marks);
+    free_slots(&old);
 }
 
 int dedupe_get(const dedupe *d, const char *pk, size_t len, uint64_t *hash)
@@ -138,7 +157,7 @@ int dedupe_get(const dedupe *d, const char *pk, size_t len, uint64_t *hash)
     int found;
     size_t i = find_slot(d, pk, len, &found);
     if (found && hash)
-        *hash = d->slots[i].hash;
+        *hash = d->hashes[i];
     return found;
 }
 
@@ -149,19 +168,18 @@ void dedupe_put(dedupe *d, const char *pk, size_t len, uint64_t hash)
     int found;
     size_t i = find_slot(d, pk, len, &found);
     if (found) {
-        d->slots[i].hash = hash;
+        d->hashes[i] = hash;
         return;
     }
-    if ((d->used + 1) * 4 > d->cap * 3) {
+    if ((d->used + 1) * 5 > d->cap * 4) { /* load factor 0.8 */
         grow(d);
         i = find_slot(d, pk, len, &found);
     }
-    slot *s = &d->slots[i];
-    if (s->tag == TAG_EMPTY)
+    if (d->offs[i] == OFF_EMPTY)
         d->used++;
-    s->hash = hash;
-    s->off = arena_store(d, pk, len);
-    s->tag = key_tag(hash64(pk, len));
+    d->hashes[i] = hash;
+    d->offs[i] = arena_store(d, pk, len);
+    d->tags[i] = (uint8_t)(hash64(pk, len) >> 56);
     d->marks[i] = d->round;
     if (d->round)
         d->marked++;
@@ -176,7 +194,7 @@ int dedupe_remove(dedupe *d, const char *pk, size_t len)
         return 0;
     if (d->round && d->marks[i] == d->round)
         d->marked--;
-    d->slots[i].tag = TAG_DELETED;
+    d->offs[i] = OFF_DELETED;
     d->marks[i] = 0;
     d->live--;
     return 1;
@@ -215,13 +233,14 @@ size_t dedupe_marked(const dedupe *d)
     return d->marked;
 }
 
-void dedupe_each_unmarked(const dedupe *d, void (*fn)(const char *pk, size_t len, void *u), void *u)
+void dedupe_each_unmarked(const dedupe *d, void (*fn)(const char *pk, size_t len, void *u),
+                          void *u)
 {
     for (size_t i = 0; i < d->cap; i++) {
-        if (d->slots[i].tag < 2 || d->marks[i] == d->round)
+        if (!slot_live(d, i) || d->marks[i] == d->round)
             continue;
         size_t klen;
-        const char *k = slot_key(d, &d->slots[i], &klen);
+        const char *k = slot_key(d, i, &klen);
         fn(k, klen, u);
     }
 }
