@@ -83,7 +83,9 @@ typedef struct page {
     json_t *records; /* array of record objects of ctx->table (may be NULL) */
     json_t *deletes; /* array of {"table": name, "id": pk [, "before": {...}] [, "ts": "..."]} */
     json_t *ids;     /* reconcile passes: array of primary-key values seen (strings/integers) */
-    int64_t bookmark_cap_ms; /* when set (not CRM_TIME_NONE), the bookmark never passes it */
+    int64_t bookmark_cap_ms;  /* when set (not CRM_TIME_NONE), the bookmark never passes it */
+    json_t *reconcile_tables; /* names of tables (of this source) that need an ID
+                                 reconciliation pass soon, e.g. after a delete feed lost events */
 } page;
 
 typedef enum {
@@ -130,7 +132,7 @@ typedef struct connector {
     double default_rate; /* requests per second per source */
     int default_burst;
     int default_reconcile_interval_s; /* ID reconciliation of incremental tables; 0 = off */
-    const connector_option *options; /* terminated by an entry with name == NULL */
+    const connector_option *options;  /* terminated by an entry with name == NULL */
     const table_def *tables;
     size_t n_tables;
 

@@ -267,6 +267,21 @@ static int emit_feed_deletes(page_work *w, const json_t *deletes, char *err, siz
     return 0;
 }
 
+/* Marks tables for an ID-reconciliation pass after their current pass (any method with
+ * reconcile support; full tables reconcile on every pass anyway). */
+static void request_reconciliations(table_run *self, const json_t *names)
+{
+    size_t i;
+    json_t *n;
+    json_array_foreach(names, i, n)
+    {
+        table_run *t = json_is_string(n) ? source_run_table(self->sr, json_string_value(n)) : NULL;
+        if (t && t->def->reconcile && !atomic_exchange(&t->force_reconcile, 1))
+            log_warn(source_name(self->sr->src), t->def->name,
+                     "an ID reconciliation was requested by %s", self->def->name);
+    }
+}
+
 static void add_bookmark_state(page_work *w, const state_bookmark *bm)
 {
     table_run *t = w->self;
@@ -458,6 +473,7 @@ static int fetch_page(pass *p, http_request *req, page *pg, char *err, size_t er
         json_decref(pg->records);
         json_decref(pg->deletes);
         json_decref(pg->ids);
+        json_decref(pg->reconcile_tables);
         json_object_clear(p->ctx.paging); /* rewind what the parser changed */
         json_object_update(p->ctx.paging, saved);
         if (attempt < PARSE_ATTEMPTS) {
@@ -527,6 +543,8 @@ static int process_page(pass *p, page *pg, char *err, size_t errlen)
     }
     if (rc == 0 && pg->deletes)
         rc = emit_feed_deletes(w, pg->deletes, err, errlen);
+    if (rc == 0 && pg->reconcile_tables)
+        request_reconciliations(t, pg->reconcile_tables);
     if (pg->bookmark_cap_ms != CRM_TIME_NONE)
         p->cap_ms = p->cap_ms == CRM_TIME_NONE || pg->bookmark_cap_ms < p->cap_ms
                         ? pg->bookmark_cap_ms
@@ -690,6 +708,7 @@ static int run_pass(table_run *t, int reconcile, char *err, size_t errlen)
         json_decref(pg.records);
         json_decref(pg.deletes);
         json_decref(pg.ids);
+        json_decref(pg.reconcile_tables);
         if (rc != 0)
             break;
         p.ctx.page_no++;
@@ -702,10 +721,14 @@ static int run_pass(table_run *t, int reconcile, char *err, size_t errlen)
     return rc;
 }
 
-static int reconcile_due(const table_run *t)
+static int reconcile_due(table_run *t)
 {
     int interval = source_reconcile_interval(t->sr->src);
-    if (!t->def->reconcile || t->def->method == SYNC_FULL_TABLE || interval <= 0)
+    if (!t->def->reconcile || t->def->method == SYNC_FULL_TABLE)
+        return 0;
+    if (atomic_exchange(&t->force_reconcile, 0))
+        return 1;
+    if (interval <= 0)
         return 0;
     return now_wall_ms() - t->bm.last_reconcile_ms >= (int64_t)interval * 1000;
 }

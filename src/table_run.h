@@ -29,10 +29,11 @@ typedef struct table_run {
     pthread_t thread;
     pthread_mutex_t lock; /* guards dd and bm: delete feeds of other tables touch them */
     int unavailable;
-    int failed;            /* last pass failed */
-    table_metrics m;       /* counters, also scraped from /metrics */
-    error_kind last_error; /* what made the last pass fail */
-    atomic_int done;       /* the thread has exited */
+    int failed;                 /* last pass failed */
+    table_metrics m;            /* counters, also scraped from /metrics */
+    error_kind last_error;      /* what made the last pass fail */
+    atomic_int done;            /* the thread has exited */
+    atomic_int force_reconcile; /* a delete feed asked for an ID reconciliation */
 } table_run;
 
 typedef struct source_run {

@@ -432,17 +432,22 @@ static int event_deletes(const json_t *ev, json_t *deletes)
     return 0;
 }
 
+static int beyond_retention(const table_ctx *ctx)
+{
+    return ctx->page_no == 0 && ctx->bookmark_ms != CRM_TIME_NONE &&
+           ctx->until_ms - ctx->bookmark_ms > EVENT_RETENTION_MS;
+}
+
 static void warn_if_beyond_retention(const table_ctx *ctx)
 {
-    if (ctx->page_no != 0 || ctx->bookmark_ms == CRM_TIME_NONE ||
-        ctx->until_ms - ctx->bookmark_ms <= EVENT_RETENTION_MS)
+    if (!beyond_retention(ctx))
         return;
     char bm[32];
     crm_time_format(ctx->bookmark_ms, bm, sizeof(bm));
     log_warn(source_name(ctx->src), ctx->table->name,
              "the event-log bookmark %s is older than Close's 30-day retention: deletes in the "
-             "gap are lost; run an ID reconciliation of leads, contacts, opportunities, tasks "
-             "and activities (reconcile_interval)",
+             "gap are gone from the log; falling back to an ID reconciliation of leads, "
+             "contacts, opportunities, tasks and activities",
              bm);
 }
 
@@ -481,6 +486,9 @@ int close_events_parse(table_ctx *ctx, const http_response *resp, page *out, cha
             return -1;
         }
     }
+    if (beyond_retention(ctx))
+        out->reconcile_tables =
+            json_pack("[s,s,s,s,s]", "leads", "contacts", "opportunities", "tasks", "activities");
     /* Events become visible late and get consolidated: never bookmark the last minutes. */
     out->bookmark_cap_ms = ctx->until_ms - option_int(ctx, "event_lag") * 1000;
     json_t *next = json_object_get(body, "cursor_next");
