@@ -15,7 +15,7 @@ PACKAGES=(
     valgrind clang-format kcat
     openjdk-17-jdk-headless maven
     curl jq # test scripts drive the CRM simulator with the curl CLI (libcurl-dev has no binary) and jq
-    python3 # some integration tests pick ids out of simulator truth with a python3 one-liner
+    python3 python3-yaml # tests pick ids out of simulator truth; the manifest check parses YAML
 )
 
 say() { echo "install-deps: $*" >&2; }
