@@ -38,6 +38,7 @@ trap cleanup EXIT
 start_sim() {
     local name=$1
     shift
+    rm -f "$WORK/sim.port"
     "$CRMSIM" --crm "$name" --port 0 --port-file "$WORK/sim.port" "$@" >"$WORK/sim.log" 2>&1 &
     SIM_PIDS+=($!)
     for _ in $(seq 100); do
