@@ -475,6 +475,9 @@ static int modified_parse(table_ctx *ctx, const http_response *resp, page *out, 
     if (!records)
         return -1;
     out->records = records;
+    /* Each request restarts at the highest value seen: X-PW-TOTAL counts what is left. */
+    json_int_t total = response_total(resp);
+    out->total_hint = total > 0 ? total : 0;
     return modified_step(ctx, resp, records, err, errlen);
 }
 

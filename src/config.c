@@ -525,6 +525,9 @@ static int load_root(loader *ld, config_t *lc, crm_config *cfg)
             if (read_duration(ld, s, &cfg->shutdown_grace_s) == 0 &&
                 (cfg->shutdown_grace_s < 1 || cfg->shutdown_grace_s > 3600))
                 fail_at(ld, s, "must be between 1s and 1h");
+        } else if (strcmp(n, "progress_interval") == 0) {
+            if (read_duration(ld, s, &cfg->progress_s) == 0 && cfg->progress_s < 1)
+                fail_at(ld, s, "must be at least 1s");
         } else if (strcmp(n, "metrics") == 0) {
             load_metrics(ld, s, cfg);
         } else if (strcmp(n, "sources") == 0) {
@@ -543,7 +546,7 @@ static int load_root(loader *ld, config_t *lc, crm_config *cfg)
         } else {
             fail_at(ld, s,
                     "unknown setting (expected kafka, log_level, log_format, "
-                    "shutdown_grace, metrics, sources)");
+                    "shutdown_grace, progress_interval, metrics, sources)");
         }
     }
     if (!ld->failed && !have_kafka)
@@ -580,6 +583,7 @@ crm_config *config_load(const char *path, char *err, size_t errlen)
     cfg->path = xstrdup(path);
     cfg->log_level = LOG_INFO;
     cfg->shutdown_grace_s = 25;
+    cfg->progress_s = 10;
     cfg->kafka.topic_prefix = xstrdup("crm");
     cfg->kafka.state_topic = xstrdup("crmstream.state");
     cfg->kafka.schemas_topic = xstrdup("crmstream.schemas");

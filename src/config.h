@@ -71,6 +71,7 @@ typedef struct crm_config {
     char *metrics_listen; /* NULL: no metrics/probe listener */
     int metrics_port;
     int shutdown_grace_s; /* SIGTERM: exit within this */
+    int progress_s;       /* progress line cadence during long passes */
     kafka_config kafka;
     source_config *sources;
     int n_sources;

@@ -84,6 +84,9 @@ typedef struct page {
     json_t *deletes; /* array of {"table": name, "id": pk [, "before": {...}] [, "ts": "..."]} */
     json_t *ids;     /* reconcile passes: array of primary-key values seen (strings/integers) */
     int64_t bookmark_cap_ms;  /* when set (not CRM_TIME_NONE), the bookmark never passes it */
+    int64_t total_hint;       /* records matching this request incl. this page, when the API
+                                 says (e.g. a total header); 0 = unknown. Feeds the progress
+                                 line's estimate of what remains */
     json_t *reconcile_tables; /* names of tables (of this source) that need an ID
                                  reconciliation pass soon, e.g. after a delete feed lost events */
 } page;

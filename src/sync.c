@@ -344,15 +344,15 @@ typedef struct pass {
     int64_t cap_ms;
     json_t *paging; /* working paging state; committed copies go into the bookmark */
     long published_at_start;
+    int64_t remaining; /* records still to come per the API's totals; -1 unknown */
+    long seen;         /* records read in this pass */
 } pass;
-
-#define PROGRESS_EVERY_MS 10000
 
 /* A steady progress line during long passes (backfills), never per record. */
 static void log_progress(pass *p, int64_t started, int64_t *last)
 {
     int64_t now = now_monotonic_ms();
-    if (now - *last < PROGRESS_EVERY_MS)
+    if (now - *last < (int64_t)p->t->sr->cfg->progress_s * 1000)
         return;
     *last = now;
     table_run *t = p->t;
@@ -361,9 +361,14 @@ static void log_progress(pass *p, int64_t started, int64_t *last)
     char at[40] = "-";
     if (p->pass_max_ms != CRM_TIME_NONE)
         crm_time_format(p->pass_max_ms, at, sizeof(at));
+    double rate = secs > 0 ? (double)p->seen / secs : 0.0;
+    char eta[64] = "";
+    if (p->remaining >= 0 && rate > 0)
+        snprintf(eta, sizeof(eta), " remaining=%lld eta=%.0fs", (long long)p->remaining,
+                 (double)p->remaining / rate);
     log_info(source_name(t->sr->src), t->def->name,
-             "progress: pages=%d published=%ld rate=%.0f/s elapsed=%.0fs reached=%s",
-             p->ctx.page_no, published, secs > 0 ? published / secs : 0.0, secs, at);
+             "progress: pages=%d records=%ld published=%ld rate=%.0f/s elapsed=%.0fs reached=%s%s",
+             p->ctx.page_no, p->seen, published, rate, secs, at, eta);
 }
 
 static int stopping(const table_run *t)
@@ -550,6 +555,11 @@ static int process_page(pass *p, page *pg, char *err, size_t errlen)
                         ? pg->bookmark_cap_ms
                         : p->cap_ms;
     p->pass_max_ms = later(p->pass_max_ms, w->page_max_ms);
+    p->seen += (long)json_array_size(pg->records);
+    if (pg->total_hint > 0)
+        p->remaining = pg->total_hint > (int64_t)json_array_size(pg->records)
+                           ? pg->total_hint - (int64_t)json_array_size(pg->records)
+                           : 0;
     if (rc == 0 && !p->reconcile) {
         state_bookmark next;
         copy_bookmark(&t->bm, &next);
@@ -676,6 +686,7 @@ static int run_pass(table_run *t, int reconcile, char *err, size_t errlen)
     int64_t pass_started = now_monotonic_ms(), last_progress = pass_started;
     long published_at_start = atomic_load(&t->m.published);
     p.published_at_start = published_at_start;
+    p.remaining = -1;
     for (;;) {
         if (stopping(t)) {
             rc = 1;

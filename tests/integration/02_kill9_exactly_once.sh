@@ -12,7 +12,10 @@ wait "$CRM_PID" 2>/dev/null || true
 before=$(summary_field "$WORK/cfg" items messages)
 note "committed before the kill: $before of 3000"
 [ "$before" -gt 0 ] && [ "$before" -lt 3000 ] || fail "the kill did not land mid-backfill ($before)"
+sed -i '1i progress_interval = "1s";' "$WORK/cfg"
 run_once "$WORK/cfg"
+grep -q 'table=items msg="progress: pages=[0-9]* records=[0-9]* published=[0-9]* rate=' "$WORK/run.log" ||
+    fail "no progress line during the 3000-record backfill"
 compare_table "$WORK/cfg" items
 expect_eq "$(summary_field "$WORK/cfg" items messages)" 3000 "items messages (exactly once)"
 expect_eq "$(summary_field "$WORK/cfg" items duplicates)" 0 "duplicates"
