@@ -632,6 +632,10 @@ static int finish_pass(pass *p, char *err, size_t errlen)
         next.paging = json_object();
         next.pass_from_ms = CRM_TIME_NONE;
         next.last_pass_ms = now_wall_ms();
+        /* The reconciliation clock starts with the first complete pass (a backfill has just
+         * listed everything), so the first sync does not list every table twice. */
+        if (next.passes == 0 && next.last_reconcile_ms == 0)
+            next.last_reconcile_ms = next.last_pass_ms;
         next.passes++;
     }
     if (p->full_listing)
