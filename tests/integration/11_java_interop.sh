@@ -40,6 +40,15 @@ for t in items users events; do
 done
 interop "${args[@]}"
 
+# The comparison can fail: an altered truth (one item renamed) must be reported.
+sed 's/"name":"/"name":"altered /' "$WORK/truth-items.json" >"$WORK/truth-items-altered.json"
+if java -cp "$CP" crmstream.Interop "$BOOTSTRAP" "$SCHEMAS_TOPIC" "$PREFIX.acme.items" \
+    "$WORK/truth-items-altered.json" id >"$WORK/interop-negative.txt" 2>&1; then
+    fail "the interop check accepted an altered truth"
+fi
+grep -q "MISMATCH .*name" "$WORK/interop-negative.txt" || fail "no name mismatch reported"
+note "an altered truth is reported: $(grep -c MISMATCH "$WORK/interop-negative.txt") mismatches shown"
+
 # One source of each real CRM, a handful of tables each.
 for crm in close pipedrive copper; do
     source "$ROOT/tests/integration/${crm}_env.sh"

@@ -21,6 +21,7 @@ sim_ctl clock "{\"advance_ms\": $((31 * 86400 * 1000))}" >/dev/null
 start_daemon "$WORK/cfg"
 wait_for_log "falling back to an ID reconciliation" 60
 wait_for_log 'table=leads msg="reconciliation: ' 120
+wait_for_log 'table=contacts msg="reconciliation: ' 120
 kill -TERM "$CRM_PID"
 wait_for_exit "$CRM_PID" 15
 expect_eq "$EXIT_CODE" 0 "exit code after SIGTERM"
