@@ -115,8 +115,8 @@ int main(int argc, char **argv)
             path = argv[++i];
         else if (strcmp(argv[i], "--once") == 0)
             once = 1;
-        else if (argv[i][0] != '-' && n_positional < 2)
-            positional[n_positional++] = argv[i];
+        else if (argv[i][0] != '-' && n_positional < 2 && strcmp(cmd, "peek") == 0)
+            positional[n_positional++] = argv[i]; /* only peek takes TABLE [N] */
         else {
             fprintf(stderr, "crmstream: unknown argument \"%s\"\n", argv[i]);
             return usage(stderr);
