@@ -6,8 +6,37 @@
 #include <string.h>
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
-static table_metrics *tables;
-static kafka_metrics *producers;
+static void *tables;    /* table_metrics, linked by next */
+static void *producers; /* kafka_metrics, linked by next */
+
+/* The registries are singly linked lists threaded through each struct's `next` field (at
+ * next_off); one pair of helpers serves both kinds. */
+static void **next_of(void *item, size_t next_off)
+{
+    return (void **)((char *)item + next_off);
+}
+
+static void registry_add(void **head, void *item, size_t next_off)
+{
+    pthread_mutex_lock(&registry_lock);
+    void **p = head;
+    while (*p)
+        p = next_of(*p, next_off);
+    *p = item;
+    *next_of(item, next_off) = NULL;
+    pthread_mutex_unlock(&registry_lock);
+}
+
+static void registry_remove(void **head, void *item, size_t next_off)
+{
+    pthread_mutex_lock(&registry_lock);
+    for (void **p = head; *p; p = next_of(*p, next_off))
+        if (*p == item) {
+            *p = *next_of(item, next_off);
+            break;
+        }
+    pthread_mutex_unlock(&registry_lock);
+}
 
 void table_metrics_init(table_metrics *m, const char *source, const char *table)
 {
@@ -15,23 +44,12 @@ void table_metrics_init(table_metrics *m, const char *source, const char *table)
     m->source = source;
     m->table = table;
     pthread_mutex_init(&m->status_lock, NULL);
-    pthread_mutex_lock(&registry_lock);
-    table_metrics **p = &tables;
-    while (*p)
-        p = &(*p)->next;
-    *p = m;
-    pthread_mutex_unlock(&registry_lock);
+    registry_add(&tables, m, offsetof(table_metrics, next));
 }
 
 void table_metrics_destroy(table_metrics *m)
 {
-    pthread_mutex_lock(&registry_lock);
-    for (table_metrics **p = &tables; *p; p = &(*p)->next)
-        if (*p == m) {
-            *p = m->next;
-            break;
-        }
-    pthread_mutex_unlock(&registry_lock);
+    registry_remove(&tables, m, offsetof(table_metrics, next));
     pthread_mutex_destroy(&m->status_lock);
 }
 
@@ -39,23 +57,12 @@ void kafka_metrics_init(kafka_metrics *m, const char *source)
 {
     memset(m, 0, sizeof(*m));
     m->source = source;
-    pthread_mutex_lock(&registry_lock);
-    kafka_metrics **p = &producers;
-    while (*p)
-        p = &(*p)->next;
-    *p = m;
-    pthread_mutex_unlock(&registry_lock);
+    registry_add(&producers, m, offsetof(kafka_metrics, next));
 }
 
 void kafka_metrics_destroy(kafka_metrics *m)
 {
-    pthread_mutex_lock(&registry_lock);
-    for (kafka_metrics **p = &producers; *p; p = &(*p)->next)
-        if (*p == m) {
-            *p = m->next;
-            break;
-        }
-    pthread_mutex_unlock(&registry_lock);
+    registry_remove(&producers, m, offsetof(kafka_metrics, next));
 }
 
 void table_metrics_observe_http(void *arg, long status, int64_t elapsed_ms)

@@ -37,7 +37,7 @@ typedef struct table_metrics {
     long statuses[METRICS_MAX_STATUSES]; /* HTTP status (0 = transport error) */
     long status_counts[METRICS_MAX_STATUSES];
     int n_statuses;
-    struct table_metrics *next;
+    void *next; /* registry link (void * so one list helper serves both kinds) */
 } table_metrics;
 
 typedef struct kafka_metrics {
@@ -47,7 +47,7 @@ typedef struct kafka_metrics {
     /* from librdkafka statistics (statistics.interval.ms) */
     atomic_long queue_msgs, queue_bytes, tx_errors, tx_retries, req_timeouts, rtt_avg_us,
         brokers_up;
-    struct kafka_metrics *next;
+    void *next; /* registry link */
 } kafka_metrics;
 
 /* Registration makes the structs visible to metrics_render(); unregister before freeing. */

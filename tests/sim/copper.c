@@ -208,7 +208,7 @@ static ctable TABLES[N_TABLES] = {
 
 static struct {
     json_t *account;
-    json_t *deleted_activities; /* ids still fetchable as stubs */
+    json_t *deleted_activities; /* deleted ids Copper still answers by id with a minimal record */
     int64_t epoch_s;
     long capped, limited, searches, windowed;
     int64_t *window; /* rolling rate-limit window: times (ms) of accepted requests, a ring */
