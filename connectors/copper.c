@@ -660,6 +660,99 @@ static int list_parse(table_ctx *ctx, const http_response *resp, page *out, char
     return mark_done(ctx, err, errlen);
 }
 
+/* ---- typed custom fields ----------------------------------------------------------------- */
+
+/* The entity name Copper uses in a definition's available_on for each of our tables. */
+static const char *copper_entity(const table_def *t)
+{
+    static const char *const map[][2] = {{"companies", "company"},         {"leads", "lead"},
+                                         {"opportunities", "opportunity"}, {"people", "person"},
+                                         {"projects", "project"},          {"tasks", "task"}};
+    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+        if (strcmp(t->name, map[i][0]) == 0)
+            return map[i][1];
+    return NULL;
+}
+
+static cf_kind copper_kind(const char *data_type, int *multi)
+{
+    static const struct {
+        const char *name;
+        cf_kind kind;
+    } types[] = {{"Float", CF_NUMBER},     {"Percentage", CF_NUMBER}, {"Currency", CF_MONEY},
+                 {"Checkbox", CF_BOOLEAN}, {"Date", CF_DATE},         {"Dropdown", CF_ENUM},
+                 {"MultiSelect", CF_ENUM}};
+    *multi = data_type && strcmp(data_type, "MultiSelect") == 0;
+    for (size_t i = 0; data_type && i < sizeof(types) / sizeof(types[0]); i++)
+        if (strcmp(data_type, types[i].name) == 0)
+            return types[i].kind;
+    return CF_STRING; /* String, Text, URL, Connect and anything new */
+}
+
+static int copper_describe(const table_def *t, const json_t *def, cf_desc *d)
+{
+    const char *entity = copper_entity(t);
+    int applies = 0;
+    size_t i;
+    json_t *on;
+    json_array_foreach(json_object_get(def, "available_on"), i, on) applies |=
+        entity && json_is_string(on) && strcmp(json_string_value(on), entity) == 0;
+    const json_t *idj = json_object_get(def, "id");
+    if (!applies || !json_is_integer(idj))
+        return 0;
+    char id[32];
+    snprintf(id, sizeof(id), "%" JSON_INTEGER_FORMAT, json_integer_value(idj));
+    int multi;
+    cf_kind kind = copper_kind(json_string_value(json_object_get(def, "data_type")), &multi);
+    cf_desc_set(d, id, json_string_value(json_object_get(def, "name")), kind, multi);
+    json_t *opt;
+    json_array_foreach(json_object_get(def, "options"), i, opt)
+    {
+        char oid[32];
+        snprintf(oid, sizeof(oid), "%" JSON_INTEGER_FORMAT,
+                 json_integer_value(json_object_get(opt, "id")));
+        cf_desc_add_option(d, oid, json_string_value(json_object_get(opt, "name")));
+    }
+    const char *currency = json_string_value(json_object_get(def, "currency"));
+    if (kind == CF_MONEY && currency)
+        d->currency = xstrdup(currency);
+    return 1;
+}
+
+/* Values live in custom_fields[{custom_field_definition_id, value}]; the entries taken out
+ * leave a new, shorter array (entries of unknown definitions stay there). */
+static json_t *copper_take(json_t *rec, const char *id, cf_kind kind)
+{
+    (void)kind;
+    const json_t *list = json_object_get(rec, "custom_fields");
+    if (!json_is_array(list))
+        return NULL;
+    json_t *rest = json_array(), *value = NULL;
+    size_t i;
+    json_t *e;
+    json_array_foreach(list, i, e)
+    {
+        const json_t *did = json_object_get(e, "custom_field_definition_id");
+        char text[32] = "";
+        if (json_is_integer(did))
+            snprintf(text, sizeof(text), "%" JSON_INTEGER_FORMAT, json_integer_value(did));
+        if (!value && strcmp(text, id) == 0) {
+            const json_t *v = json_object_get(e, "value");
+            value = json_incref((json_t *)(v ? v : json_null()));
+        } else {
+            json_array_append(rest, e);
+        }
+    }
+    json_object_set_new(rec, "custom_fields", rest);
+    return value;
+}
+
+static const custom_fields_spec copper_custom = {
+    .definitions = {"custom_field_definitions"},
+    .describe = copper_describe,
+    .take = copper_take,
+};
+
 /* ---- tables ------------------------------------------------------------------------------- */
 
 #define MODIFIED_TABLE(n, what)                                                                    \
@@ -668,7 +761,7 @@ static int list_parse(table_ctx *ctx, const http_response *resp, page *out, char
         .method = SYNC_INCREMENTAL, .lookback_seconds = 300, .schema_file = "copper/" n ".avsc",   \
         .sorted = 1, .reconcile = 1,                                                               \
         .description = what ", keyset by re-query on date_modified; deletes by reconciliation",    \
-        .next_request = modified_request, .parse_page = modified_parse,                            \
+        .next_request = modified_request, .parse_page = modified_parse, .custom = &copper_custom,  \
     }
 
 #define LIST_TABLE(n, pk, what)                                                                    \

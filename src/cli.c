@@ -1,6 +1,7 @@
 /* cli.c — `check` (config, Kafka, credentials: one OK/error line each), `tables` (what each
  * source would sync, and where) and `state` (bookmarks in the state topic). */
 #include "cli.h"
+#include "schema_resolver.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -175,8 +176,8 @@ int cli_state(const crm_config *cfg)
 
 /* ---- peek -------------------------------------------------------------------------------- */
 
-event_codec *cli_table_codec(const crm_config *cfg, const char *spec, char **topic, char *err,
-                             size_t errlen)
+const table_def *cli_table_topic(const crm_config *cfg, const char *spec, char **topic, char *err,
+                                 size_t errlen)
 {
     /* spec: "table" (first source having it) or "source.table" */
     const char *dot = strchr(spec, '.');
@@ -189,25 +190,14 @@ event_codec *cli_table_codec(const crm_config *cfg, const char *spec, char **top
                 continue;
             table = dot + 1;
         }
-        const connector *c = connector_find(sc->type);
-        const table_def *t = connector_table(c, table);
+        const table_def *t = connector_table(connector_find(sc->type), table);
         if (!t)
             continue;
-        const char *schema = avro_embedded_schema(t->schema_file);
-        if (!schema) {
-            snprintf(err, errlen, "schema %s is not built in", t->schema_file);
-            return NULL;
-        }
         buf b;
         buf_init(&b);
         buf_printf(&b, "%s.%s.%s", cfg->kafka.topic_prefix, sc->name, t->name);
         *topic = b.data;
-        event_codec *codec = event_codec_new(c->name, t->name, schema, err, errlen);
-        if (!codec) {
-            free(*topic);
-            *topic = NULL;
-        }
-        return codec;
+        return t;
     }
     snprintf(err, errlen, "no source of %s has a table \"%s\" (use SOURCE.TABLE)", cfg->path, spec);
     return NULL;
@@ -216,7 +206,7 @@ event_codec *cli_table_codec(const crm_config *cfg, const char *spec, char **top
 /* Transaction markers take offsets too, so peek reads a margin before the last n offsets and
  * keeps the last n records it saw. */
 typedef struct peek_ctx {
-    event_codec *codec;
+    schema_resolver *resolver;
     json_t *ring; /* the last n events, oldest first */
     long n;
 } peek_ctx;
@@ -231,7 +221,7 @@ static int keep_event(const topic_record *r, void *u)
                          (json_int_t)r->offset, "key", r->key ? r->key : "",
                          r->key ? r->key_len : 0, "value");
     } else {
-        json_t *ev = event_decode(p->codec, r->value, r->value_len, err, sizeof(err));
+        json_t *ev = resolver_decode(p->resolver, r->value, r->value_len, err, sizeof(err));
         if (!ev)
             ev = json_pack("{s:s}", "error", err);
         line = json_pack("{s:I, s:I, s:s%, s:o}", "partition", (json_int_t)r->partition, "offset",
@@ -247,12 +237,11 @@ int cli_peek(const crm_config *cfg, const char *spec, long n)
 {
     char err[1024];
     char *topic = NULL;
-    event_codec *codec = cli_table_codec(cfg, spec, &topic, err, sizeof(err));
-    if (!codec) {
+    if (!cli_table_topic(cfg, spec, &topic, err, sizeof(err))) {
         fprintf(stderr, "crmstream: %s\n", err);
         return EXIT_CONFIG;
     }
-    peek_ctx p = {codec, json_array(), n > 0 ? n : 1};
+    peek_ctx p = {resolver_new(cfg), json_array(), n > 0 ? n : 1};
     long margin = p.n * 2 + 1000;
     long rc = topic_read(&cfg->kafka, topic, p.n + margin, keep_event, &p, 30000, err, sizeof(err));
     if (rc < 0)
@@ -269,7 +258,7 @@ int cli_peek(const crm_config *cfg, const char *spec, long n)
         free(s);
     }
     json_decref(p.ring);
-    event_codec_free(codec);
+    resolver_free(p.resolver);
     free(topic);
     return rc < 0 ? EXIT_KAFKA : EXIT_OK;
 }

@@ -3,6 +3,7 @@
 #define CRM_CLI_H
 
 #include "config.h"
+#include "connector.h"
 #include "event.h"
 
 int cli_check(const crm_config *cfg);
@@ -11,9 +12,9 @@ int cli_state(const crm_config *cfg);
 /* Prints the last n events of a table topic decoded as JSON. spec: TABLE or SOURCE.TABLE. */
 int cli_peek(const crm_config *cfg, const char *spec, long n);
 
-/* The codec and topic name of a table (for peek and the test tools). NULL + err when unknown.
- * *topic is malloc'ed. */
-event_codec *cli_table_codec(const crm_config *cfg, const char *spec, char **topic, char *err,
-                             size_t errlen);
+/* The table and topic name of a table spec (for peek and the test tools). NULL + err when
+ * unknown. *topic is malloc'ed. */
+const table_def *cli_table_topic(const crm_config *cfg, const char *spec, char **topic,
+                                 char *err, size_t errlen);
 
 #endif

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "custom_fields.h"
 #include "http.h"
 
 typedef enum {
@@ -97,6 +98,24 @@ typedef enum {
     REQ_ERROR = -1 /* err says why */
 } req_result;
 
+/* Typed custom fields of a table (see custom_fields.h): where the definitions are and how to
+ * read them. The engine fetches the definitions table of the same source before each pass,
+ * evolves the table's schema, and hands coerced values to the Avro mapping. */
+typedef struct custom_fields_spec {
+    /* Tables of the same connector listing the definitions (NULL-terminated; e.g. the table's
+     * own fields and the shared ones); their records are handed to describe() in order. */
+    const char *definitions[4];
+    /* Describes one definition record when it applies to `table`: fills d with cf_desc_set()
+     * (and options/currency) and returns 1; returns 0 when it does not apply. */
+    int (*describe)(const struct table_def *table, const json_t *definition, cf_desc *d);
+    /* Takes field `id`'s value out of rec, a shallow copy the engine owns: delete the keys it
+     * consumed; replace, never modify, nested containers (they are shared with the original).
+     * Returns a new reference, or NULL when the record has no value for it. */
+    json_t *(*take)(json_t *rec, const char *id, cf_kind kind);
+    /* Optional: removes what is redundant once custom fields are typed (e.g. a legacy dict). */
+    void (*strip)(json_t *rec);
+} custom_fields_spec;
+
 typedef struct table_def {
     const char *name;
     const char *primary_key;     /* JSON key of the primary key in records */
@@ -114,6 +133,7 @@ typedef struct table_def {
     /* Called for 2xx responses. Returns 0, or -1 with err set (e.g. invalid JSON). */
     int (*parse_page)(table_ctx *ctx, const http_response *resp, page *out, char *err,
                       size_t errlen);
+    const custom_fields_spec *custom; /* NULL: no typed custom fields */
 } table_def;
 
 /* How the engine treats a non-2xx response that survived the HTTP client's retries. */

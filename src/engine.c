@@ -1,6 +1,7 @@
 /* engine.c — startup and shutdown of a run: topics, producers (fencing older instances),
  * state restore, one thread per enabled table, and the process exit code. */
 #include "engine.h"
+#include "table_schema.h"
 
 #include <curl/curl.h>
 #include <stdatomic.h>
@@ -65,14 +66,16 @@ static int table_init(source_run *sr, table_run *t, const table_def *def, char *
     state_bookmark_init(&t->bm);
     table_metrics_init(&t->m, sr->sc->name, def->name);
     pthread_mutex_init(&t->lock, NULL);
-    const char *schema = avro_embedded_schema(def->schema_file);
-    if (!schema) {
-        snprintf(err, errlen, "source %s table %s: schema %s is not built in", sr->sc->name,
-                 def->name, def->schema_file);
-        return -1;
+    if (def->custom) {
+        for (int i = 0; i < 4 && def->custom->definitions[i]; i++)
+            if (!connector_table(c, def->custom->definitions[i])) {
+                snprintf(err, errlen, "source %s table %s: no custom field definitions table %s",
+                         sr->sc->name, def->name, def->custom->definitions[i]);
+                return -1;
+            }
+        t->cf = cf_history_new();
     }
-    t->codec = event_codec_new(c->name, def->name, schema, err, errlen);
-    if (!t->codec)
+    if (table_schema_build(t, err, errlen))
         return -1;
     t->http = http_client_new(source_http_options(sr->src), source_auth(sr->src),
                               source_ratelimit(sr->src), c->rate_signal, sr->sc->name);
@@ -91,6 +94,7 @@ static void table_free(table_run *t)
     dedupe_free(t->dd);
     state_bookmark_clear(&t->bm);
     event_codec_free(t->codec);
+    cf_history_free(t->cf);
     if (t->http)
         http_client_free(t->http);
     if (t->def) {
@@ -105,6 +109,7 @@ static int source_run_init(engine *e, source_run *sr, const source_config *sc, c
     sr->cfg = e->cfg;
     sr->sc = sc;
     kafka_metrics_init(&sr->km, sc->name);
+    pthread_mutex_init(&sr->defs_lock, NULL);
     sr->src = source_new(sc, err, errlen);
     if (!sr->src)
         return -1;
@@ -127,6 +132,8 @@ static void source_run_free(source_run *sr)
     if (sr->producer)
         kafka_producer_free(sr->producer, 5000);
     kafka_metrics_destroy(&sr->km);
+    json_decref(sr->defs);
+    pthread_mutex_destroy(&sr->defs_lock);
     source_free(sr->src);
 }
 
@@ -146,23 +153,6 @@ static int ensure_topics(engine *e, char *err, size_t errlen)
     int rc = kafka_ensure_topics(&e->cfg->kafka, topics, n, 0, err, errlen);
     free(topics);
     return rc;
-}
-
-/* Publishes each table's writer schema to the compacted schemas topic, keyed by its
- * fingerprint (16 hex digits, the same 8 bytes as in every value's single-object header), so
- * any consumer can resolve the schema of a message without a registry. */
-static int publish_schemas(source_run *sr, char *err, size_t errlen)
-{
-    kafka_batch *b = kafka_batch_new();
-    for (int i = 0; i < sr->n_tables; i++) {
-        char key[17];
-        snprintf(key, sizeof(key), "%016" PRIx64, event_codec_fingerprint(sr->tables[i].codec));
-        const char *schema = event_codec_schema(sr->tables[i].codec);
-        kafka_batch_add(b, sr->cfg->kafka.schemas_topic, key, 16, schema, strlen(schema));
-    }
-    kafka_result r = kafka_commit(sr->producer, b, NULL, &engine_stop_requested, err, errlen);
-    kafka_batch_free(b);
-    return r == KAFKA_OK ? 0 : -1;
 }
 
 /* ---- state restore ----------------------------------------------------------------------- */
@@ -221,6 +211,12 @@ static int restore_record(const char *key, size_t klen, const char *value, size_
             char hex[17] = {0};
             memcpy(hex, value, vlen < 16 ? vlen : 16);
             dedupe_put(t->dd, key + rest, klen - rest, strtoull(hex, NULL, 16));
+        }
+    } else if (memcmp(key, "cf", 2) == 0) {
+        char err[256];
+        if (table_schema_restore(t, value, vlen, err, sizeof(err))) {
+            log_error(t->sr->sc->name, t->def->name, "state: %s", err);
+            return -1;
         }
     }
     return 0;
@@ -383,17 +379,26 @@ int engine_run(const crm_config *cfg, const engine_options *opts)
         code = EXIT_KAFKA;
         goto out;
     }
-    for (int i = 0; i < e.n_sources; i++)
-        if (publish_schemas(&e.sources[i], err, sizeof(err))) {
-            log_error(cfg->sources[i].name, NULL, "publishing schemas: %s", err);
-            code = EXIT_KAFKA;
-            goto out;
-        }
     set_phase(&e, "restoring state");
     if (restore_state(&e, err, sizeof(err))) {
         log_error(NULL, NULL, "%s", err);
         code = EXIT_KAFKA;
         goto out;
+    }
+    /* Schemas after the state: tables with custom fields start from their restored history. */
+    for (int i = 0; i < e.n_sources; i++) {
+        for (int j = 0; j < e.sources[i].n_tables; j++)
+            if (e.sources[i].tables[j].cf &&
+                table_schema_build(&e.sources[i].tables[j], err, sizeof(err))) {
+                log_error(cfg->sources[i].name, e.sources[i].tables[j].def->name, "%s", err);
+                code = EXIT_RUNTIME;
+                goto out;
+            }
+        if (table_schema_publish_all(&e.sources[i], err, sizeof(err))) {
+            log_error(cfg->sources[i].name, NULL, "publishing schemas: %s", err);
+            code = EXIT_KAFKA;
+            goto out;
+        }
     }
     for (int i = 0; i < e.n_sources; i++)
         for (int j = 0; j < e.sources[i].n_tables; j++) {

@@ -10,6 +10,7 @@
 #include "avro_map.h"
 #include "avro_schema.h"
 #include "crm_time.h"
+#include "custom_fields.h"
 
 #define CRMSTREAM_EVENT_VERSION "1"
 
@@ -28,6 +29,7 @@ struct event_codec {
     avro_writer_t writer;
     char *scratch;
     size_t scratch_cap;
+    int custom_idx; /* index of the typed custom fields record in the table record, or -1 */
 };
 
 static json_t *source_schema(void)
@@ -66,6 +68,20 @@ static json_t *envelope_json(const char *connector, const char *table, json_t *r
     return env;
 }
 
+/* The typed custom fields record (custom_fields.h) is recognised by its JSON key. */
+static int custom_field_index(const json_t *record)
+{
+    size_t i;
+    json_t *f;
+    json_array_foreach(json_object_get(record, "fields"), i, f)
+    {
+        const char *key = json_string_value(json_object_get(f, "json"));
+        if (key && strcmp(key, CF_JSON_KEY) == 0)
+            return (int)i;
+    }
+    return -1;
+}
+
 event_codec *event_codec_new(const char *connector, const char *table, const char *schema_json,
                              char *err, size_t errlen)
 {
@@ -78,6 +94,7 @@ event_codec *event_codec_new(const char *connector, const char *table, const cha
         return NULL;
     }
     event_codec *c = xcalloc(1, sizeof(*c));
+    c->custom_idx = custom_field_index(record);
     json_t *env = envelope_json(connector, table, record, err, errlen);
     if (!env)
         goto fail;
@@ -119,6 +136,29 @@ fail:
     json_decref(record);
     event_codec_free(c);
     return NULL;
+}
+
+event_codec *event_codec_from_envelope(const char *envelope_json, size_t len, char *err,
+                                       size_t errlen)
+{
+    json_error_t je;
+    json_t *env = json_loadb(envelope_json, len, 0, &je);
+    const char *ns = json_string_value(json_object_get(env, "namespace"));
+    json_t *before = json_array_get(json_object_get(env, "fields"), 0);
+    json_t *record = json_array_get(json_object_get(before, "type"), 1);
+    char connector[128], table[128];
+    if (!env || !ns || !json_is_object(record) ||
+        sscanf(ns, "crmstream.%127[^.].%127s", connector, table) != 2) {
+        snprintf(err, errlen, "not a crmstream envelope schema%s%s", env ? "" : ": ",
+                 env ? "" : je.text);
+        json_decref(env);
+        return NULL;
+    }
+    char *text = json_dumps(record, JSON_COMPACT);
+    event_codec *c = text ? event_codec_new(connector, table, text, err, errlen) : NULL;
+    free(text);
+    json_decref(env);
+    return c;
 }
 
 void event_codec_free(event_codec *c)
@@ -180,6 +220,38 @@ static int image_branch(event_codec *c, int field, int present, avro_value_t *br
     return 0;
 }
 
+/* The dedupe hash of a record with typed custom fields must not change when a field is merely
+ * added to (or deactivated in) the schema, or every record would be republished at each
+ * definition change: the record's other fields are hashed by their Avro encoding, the custom
+ * values by their canonical JSON (sorted keys, absent values omitted). */
+static int hash_with_custom(event_codec *c, avro_value_t *rv, const json_t *custom, uint64_t *hash,
+                            char *err, size_t errlen)
+{
+    size_t n_fields = 0, off = 0;
+    avro_value_get_size(rv, &n_fields);
+    for (size_t i = 0; i < n_fields; i++) {
+        avro_value_t f;
+        if ((int)i == c->custom_idx)
+            continue;
+        int64_t n = avro_value_get_by_index(rv, i, &f, NULL) ? -1 : write_scratch(c, &f, off);
+        if (n < 0) {
+            snprintf(err, errlen, "record too large to encode");
+            return -1;
+        }
+        off += (size_t)n;
+    }
+    uint64_t h = hash64(c->scratch, off);
+    if (json_object_size(custom) > 0) {
+        char *text = json_dumps(custom, JSON_COMPACT | JSON_SORT_KEYS);
+        if (text) {
+            h ^= hash64(text, strlen(text)) * 0x9E3779B97F4A7C15ULL;
+            free(text);
+        }
+    }
+    *hash = h;
+    return 0;
+}
+
 int event_set_after(event_codec *c, const json_t *rec, uint64_t *hash, char *err, size_t errlen)
 {
     avro_value_t rv, none;
@@ -187,6 +259,8 @@ int event_set_after(event_codec *c, const json_t *rec, uint64_t *hash, char *err
         image_branch(c, F_AFTER, 1, &rv, err, errlen) ||
         avro_map_fill(c->map, rec, &rv, err, errlen))
         return -1;
+    if (c->custom_idx >= 0)
+        return hash_with_custom(c, &rv, json_object_get(rec, CF_JSON_KEY), hash, err, errlen);
     int64_t n = write_scratch(c, &rv, 0);
     if (n < 0) {
         snprintf(err, errlen, "record too large to encode");

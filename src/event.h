@@ -25,6 +25,9 @@ typedef struct event_codec event_codec;
 /* schema_json: the table's .avsc text. NULL + err on a bad schema. */
 event_codec *event_codec_new(const char *connector, const char *table, const char *schema_json,
                              char *err, size_t errlen);
+/* A codec from a published envelope schema (the schemas topic or a registry): for readers. */
+event_codec *event_codec_from_envelope(const char *envelope_json, size_t len, char *err,
+                                       size_t errlen);
 void event_codec_free(event_codec *c);
 
 /* The envelope schema (JSON text) and its fingerprint. */

@@ -143,6 +143,7 @@ static void table_family(buf *out, const char *name, const char *type, const cha
 GETTER(published)
 GETTER(deleted)
 GETTER(unchanged)
+GETTER(custom_misfits)
 GETTER(bytes)
 GETTER(pages)
 GETTER(retries)
@@ -179,6 +180,10 @@ static void render_tables(buf *out)
                  "Delete events published (each followed by a tombstone).", get_deleted);
     table_family(out, "crmstream_records_unchanged_total", "counter",
                  "Records re-read unchanged and not published again.", get_unchanged);
+    table_family(out, "crmstream_custom_field_misfits_total", "counter",
+                 "Custom field values that did not fit their declared type (kept as text in "
+                 "custom._invalid).",
+                 get_custom_misfits);
     table_family(out, "crmstream_published_bytes_total", "counter",
                  "Bytes of keys and values published.", get_bytes);
     table_family(out, "crmstream_pages_total", "counter", "API pages read.", get_pages);

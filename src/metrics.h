@@ -28,7 +28,7 @@ typedef enum {
 typedef struct table_metrics {
     const char *source; /* borrowed labels */
     const char *table;
-    atomic_long published, deleted, unchanged, bytes, pages, records_seen;
+    atomic_long published, deleted, unchanged, bytes, pages, records_seen, custom_misfits;
     atomic_long retries, rate_limited, rate_wait_ms, request_ms;
     atomic_long errors[ERR_KINDS];
     atomic_llong last_success_ms; /* wall time of the last complete pass */

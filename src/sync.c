@@ -13,6 +13,7 @@
 #include "engine.h"
 #include "log.h"
 #include "table_run.h"
+#include "table_schema.h"
 
 #define PARSE_ATTEMPTS  3
 #define COMMIT_ATTEMPTS 5
@@ -173,7 +174,10 @@ static int emit_record(page_work *w, const json_t *rec, char *err, size_t errlen
         goto out;
     }
     uint64_t hash, old;
-    if (event_set_after(t->codec, rec, &hash, err, errlen)) {
+    json_t *prepared = table_schema_prepare(t, rec);
+    int mrc = event_set_after(t->codec, prepared, &hash, err, errlen);
+    json_decref(prepared);
+    if (mrc) {
         char e2[600];
         snprintf(e2, sizeof(e2), "record %s=%s: %s", t->def->primary_key, pk.data, err);
         snprintf(err, errlen, "%s", e2);
@@ -222,7 +226,10 @@ static int emit_delete(page_work *w, table_run *target, const char *pk, size_t l
             return 0;
     if (!dedupe_get(target->dd, pk, len, NULL))
         return 0; /* never published (or already deleted): nothing to retract */
-    if (event_set_before(target->codec, json_is_object(before) ? before : NULL, err, errlen)) {
+    json_t *image = json_is_object(before) ? table_schema_prepare(target, before) : NULL;
+    int brc = event_set_before(target->codec, image, err, errlen);
+    json_decref(image);
+    if (brc) {
         /* A partial before image must not block the delete: publish it without. */
         log_warn(source_name(target->sr->src), target->def->name,
                  "delete of %.*s: before image dropped: %s", (int)len, pk, err);
@@ -771,7 +778,9 @@ void *sync_table_thread(void *arg)
         long p0 = atomic_load(&t->m.published), d0 = atomic_load(&t->m.deleted),
              u0 = atomic_load(&t->m.unchanged);
         int64_t started = now_monotonic_ms();
-        int rc = run_pass(t, 0, err, sizeof(err));
+        int rc = table_schema_refresh(t, err, sizeof(err));
+        if (rc == 0)
+            rc = run_pass(t, 0, err, sizeof(err));
         if (rc == 0 && reconcile_due(t))
             rc = run_pass(t, 1, err, sizeof(err));
         t->failed = rc < 0;

@@ -7,6 +7,7 @@
 
 #include "config.h"
 #include "connector.h"
+#include "custom_fields.h"
 #include "dedupe.h"
 #include "event.h"
 #include "http.h"
@@ -22,7 +23,9 @@ typedef struct table_run {
     const table_def *def;
     char *topic;
     int lookback_s;
-    event_codec *codec;
+    event_codec *codec; /* swapped under lock when the custom fields evolve */
+    cf_history *cf;     /* custom field history (tables with def->custom), guarded by lock */
+    int schema_version; /* how many schemas this run built for the table (1 = the initial) */
     dedupe *dd;
     state_bookmark bm;
     http_client *http;
@@ -48,6 +51,8 @@ typedef struct source_run {
     volatile int stop; /* this source stops: auth failure or fatal Kafka error */
     int auth_failed;
     int once;
+    pthread_mutex_t defs_lock; /* guards defs */
+    json_t *defs; /* custom field definitions cache: {table: {"at": wall ms, "records": [...]}} */
 } source_run;
 
 table_run *source_run_table(source_run *sr, const char *name);

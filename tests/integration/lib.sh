@@ -8,7 +8,7 @@ BUILD=${BUILD:-build}
 CRMSTREAM=${CRMSTREAM:-$ROOT/$BUILD/crmstream}
 CRMSIM=$ROOT/$BUILD/crmsim
 CRMTOOL=$ROOT/$BUILD/crmtool
-TEST_NAME=$(basename "$0" .sh)
+TEST_NAME=${TEST_NAME:-$(basename "$0" .sh)}
 WORK=$ROOT/tests/integration/out/$TEST_NAME
 rm -rf "$WORK"
 mkdir -p "$WORK"

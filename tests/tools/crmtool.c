@@ -11,13 +11,17 @@
 #include <string.h>
 
 #include "cli.h"
+#include "custom_fields.h"
+#include "schema_resolver.h"
 #include "config.h"
 #include "crm_time.h"
 #include "topic_reader.h"
 
 typedef struct reader {
-    event_codec *codec;
-    json_t *latest; /* pk -> after image; deleted keys removed */
+    schema_resolver *resolver;
+    const table_def *def;
+    char *last_schema; /* writer schema of the last event: its custom fields (crm_id) */
+    json_t *latest;    /* pk -> after image; deleted keys removed */
     json_t *ops;
     long messages, tombstones, duplicates, undecodable;
 } reader;
@@ -34,7 +38,12 @@ static int visit(const topic_record *r, void *u)
         return 0;
     }
     char err[512];
-    json_t *ev = event_decode(rd->codec, r->value, r->value_len, err, sizeof(err));
+    json_t *ev = resolver_decode(rd->resolver, r->value, r->value_len, err, sizeof(err));
+    const char *schema = ev ? resolver_schema_text(rd->resolver, r->value, r->value_len) : NULL;
+    if (schema && (!rd->last_schema || strcmp(schema, rd->last_schema) != 0)) {
+        free(rd->last_schema);
+        rd->last_schema = strdup(schema);
+    }
     if (!ev) {
         fprintf(stderr, "crmtool: offset %lld: %s\n", (long long)r->offset, err);
         rd->undecodable++;
@@ -63,11 +72,12 @@ static int read_table(const crm_config *cfg, const char *spec, reader *rd)
     char err[1024];
     char *topic = NULL;
     memset(rd, 0, sizeof(*rd));
-    rd->codec = cli_table_codec(cfg, spec, &topic, err, sizeof(err));
-    if (!rd->codec) {
+    rd->def = cli_table_topic(cfg, spec, &topic, err, sizeof(err));
+    if (!rd->def) {
         fprintf(stderr, "crmtool: %s\n", err);
         return -1;
     }
+    rd->resolver = resolver_new(cfg);
     rd->latest = json_object();
     rd->ops = json_object();
     long n = topic_read(&cfg->kafka, topic, -1, visit, rd, 60000, err, sizeof(err));
@@ -81,7 +91,8 @@ static int read_table(const crm_config *cfg, const char *spec, reader *rd)
 
 static void reader_free(reader *rd)
 {
-    event_codec_free(rd->codec);
+    resolver_free(rd->resolver);
+    free(rd->last_schema);
     json_decref(rd->latest);
     json_decref(rd->ops);
 }
@@ -150,6 +161,95 @@ static int same(const json_t *a, const json_t *b, const char *path, char *why, s
     return 0;
 }
 
+/* The typed custom fields of the newest writer schema: [{"id","name","type"}]. */
+static json_t *custom_fields_of(const char *schema_text)
+{
+    json_t *out = json_array();
+    json_t *env = schema_text ? json_loads(schema_text, 0, NULL) : NULL;
+    json_t *before = json_array_get(json_object_get(env, "fields"), 0);
+    json_t *record = json_array_get(json_object_get(before, "type"), 1);
+    size_t i;
+    json_t *f;
+    json_array_foreach(json_object_get(record, "fields"), i, f)
+    {
+        const char *key = json_string_value(json_object_get(f, "json"));
+        if (!key || strcmp(key, CF_JSON_KEY) != 0)
+            continue;
+        json_t *crec = json_array_get(json_object_get(f, "type"), 1);
+        size_t k;
+        json_t *cf;
+        json_array_foreach(json_object_get(crec, "fields"), k, cf)
+        {
+            if (json_object_get(cf, "crm_id"))
+                json_array_append_new(
+                    out,
+                    json_pack("{s:O, s:O, s:O, s:b}", "id", json_object_get(cf, "crm_id"), "name",
+                              json_object_get(cf, "name"), "type", json_object_get(cf, "crm_type"),
+                              "active", !json_is_false(json_object_get(cf, "crm_active"))));
+        }
+    }
+    json_decref(env);
+    return out;
+}
+
+static int kind_of(const char *name)
+{
+    for (int k = CF_STRING; k <= CF_ENUM; k++)
+        if (name && strcmp(name, cf_kind_name((cf_kind)k)) == 0)
+            return k;
+    return CF_STRING;
+}
+
+/* Takes the custom values out of a truth record the way the connector does, so the rest
+ * compares field by field; every raw value must reappear typed or in custom._invalid. */
+static json_t *split_custom(const table_def *def, const json_t *fields, const json_t *truth,
+                            const json_t *got, const char *pk, long *lost)
+{
+    json_t *copy = json_copy((json_t *)truth);
+    if (def->custom->strip)
+        def->custom->strip(copy);
+    const json_t *typed = json_object_get(got, CF_JSON_KEY);
+    const json_t *invalid = json_object_get(typed, "_invalid");
+    size_t i;
+    json_t *f;
+    json_array_foreach(fields, i, f)
+    {
+        const char *name = json_string_value(json_object_get(f, "name"));
+        const json_t *tv0 = json_object_get(typed, name);
+        /* A field no longer defined is taken only from records published while it was (records
+         * not re-read since keep the representation of their time). */
+        if (!json_is_true(json_object_get(f, "active")) && (!tv0 || json_is_null(tv0)) &&
+            !json_object_get(invalid, name))
+            continue;
+        json_t *raw =
+            def->custom->take(copy, json_string_value(json_object_get(f, "id")),
+                              (cf_kind)kind_of(json_string_value(json_object_get(f, "type"))));
+        int present = raw && !json_is_null(raw) &&
+                      !(json_is_array(raw) && json_array_size(raw) == 0 &&
+                        json_is_array(json_object_get(typed, name)));
+        const json_t *tv = json_object_get(typed, name);
+        if (present && (!tv || json_is_null(tv)) && !json_object_get(invalid, name)) {
+            /* an inactive entry of the same id may hold it under another name */
+            int elsewhere = 0;
+            size_t j;
+            json_t *g;
+            json_array_foreach(fields, j, g) elsewhere |=
+                j != i && json_equal(json_object_get(g, "id"), json_object_get(f, "id")) &&
+                json_object_get(typed, json_string_value(json_object_get(g, "name"))) &&
+                !json_is_null(
+                    json_object_get(typed, json_string_value(json_object_get(g, "name"))));
+            if (!elsewhere && (*lost)++ < 10) {
+                char *t = json_dumps(raw, JSON_ENCODE_ANY);
+                fprintf(stderr, "crmtool: key %s: custom value %s of %s is missing\n", pk,
+                        t ? t : "?", name);
+                free(t);
+            }
+        }
+        json_decref(raw);
+    }
+    return copy;
+}
+
 static int compare(const crm_config *cfg, const char *spec, const char *truth_path,
                    const char *pk_field)
 {
@@ -166,10 +266,11 @@ static int compare(const crm_config *cfg, const char *spec, const char *truth_pa
         json_decref(truth);
         return 2;
     }
-    long mismatches = 0;
+    long mismatches = 0, lost = 0;
     size_t i;
     json_t *rec;
     json_t *seen = json_object();
+    json_t *custom = rd.def->custom ? custom_fields_of(rd.last_schema) : json_array();
     json_array_foreach(records, i, rec)
     {
         json_t *pkv = json_object_get(rec, pk_field);
@@ -184,6 +285,14 @@ static int compare(const crm_config *cfg, const char *spec, const char *truth_pa
         if (!got) {
             if (mismatches++ < 10)
                 fprintf(stderr, "crmtool: %s: key %s missing from the topic\n", spec, pk);
+        } else if (json_array_size(custom) > 0) {
+            json_t *rest = split_custom(rd.def, custom, rec, got, pk, &lost);
+            json_t *g = json_copy(got);
+            json_object_del(g, CF_JSON_KEY);
+            if (!same(rest, g, pk, why, sizeof(why)) && mismatches++ < 10)
+                fprintf(stderr, "crmtool: %s: %s\n", spec, why);
+            json_decref(rest);
+            json_decref(g);
         } else if (!same(rec, got, pk, why, sizeof(why))) {
             if (mismatches++ < 10)
                 fprintf(stderr, "crmtool: %s: %s\n", spec, why);
@@ -197,10 +306,11 @@ static int compare(const crm_config *cfg, const char *spec, const char *truth_pa
             fprintf(stderr, "crmtool: %s: key %s is in the topic but not in the CRM\n", spec, k);
     }
     printf("compare %s: truth=%zu topic=%zu messages=%ld duplicates=%ld undecodable=%ld "
-           "mismatches=%ld\n",
+           "mismatches=%ld custom_fields=%zu custom_lost=%ld\n",
            spec, json_array_size(records), json_object_size(rd.latest), rd.messages, rd.duplicates,
-           rd.undecodable, mismatches);
-    int rc = (mismatches || rd.undecodable) ? 1 : 0;
+           rd.undecodable, mismatches, json_array_size(custom), lost);
+    int rc = (mismatches || rd.undecodable || lost) ? 1 : 0;
+    json_decref(custom);
     json_decref(seen);
     json_decref(truth);
     reader_free(&rd);

@@ -1,0 +1,379 @@
+/* table_schema.c — builds, evolves and publishes each table's writer schema (see
+ * table_schema.h). The engine knows custom fields only through the connector's
+ * custom_fields_spec; everything about names, types and compatibility is in custom_fields.c. */
+#include "table_schema.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "avro_embedded.h"
+#include "crm_time.h"
+#include "engine.h"
+#include "log.h"
+
+#define MAX_DEFINITION_PAGES 200
+#define MISFITS_LOGGED       5
+
+/* ---- building ---------------------------------------------------------------------------- */
+
+/* The record schema text: the .avsc with the custom field appended (caller frees). */
+static char *record_schema(const table_run *t, const cf_history *h, char *err, size_t errlen)
+{
+    const char *base = avro_embedded_schema(t->def->schema_file);
+    if (!base) {
+        snprintf(err, errlen, "table %s: schema %s is not built in", t->def->name,
+                 t->def->schema_file);
+        return NULL;
+    }
+    if (!h || cf_history_count(h) == 0)
+        return xstrdup(base);
+    json_error_t je;
+    json_t *rec = json_loads(base, 0, &je);
+    json_t *fields = json_object_get(rec, "fields");
+    json_t *custom = cf_history_avro_field(h, source_connector(t->sr->src)->name, t->def->name);
+    if (!json_is_array(fields) || !custom) {
+        snprintf(err, errlen, "table %s: cannot add custom fields to %s", t->def->name,
+                 t->def->schema_file);
+        json_decref(custom);
+        json_decref(rec);
+        return NULL;
+    }
+    json_array_append_new(fields, custom);
+    char *text = json_dumps(rec, JSON_COMPACT);
+    json_decref(rec);
+    if (!text)
+        snprintf(err, errlen, "table %s: cannot serialize its schema", t->def->name);
+    return text;
+}
+
+static event_codec *codec_for(const table_run *t, const cf_history *h, char *err, size_t errlen)
+{
+    char *text = record_schema(t, h, err, errlen);
+    if (!text)
+        return NULL;
+    event_codec *c =
+        event_codec_new(source_connector(t->sr->src)->name, t->def->name, text, err, errlen);
+    free(text);
+    return c;
+}
+
+int table_schema_build(table_run *t, char *err, size_t errlen)
+{
+    event_codec *c = codec_for(t, t->cf, err, errlen);
+    if (!c)
+        return -1;
+    event_codec_free(t->codec);
+    t->codec = c;
+    t->schema_version = 1;
+    return 0;
+}
+
+int table_schema_restore(table_run *t, const char *value, size_t len, char *err, size_t errlen)
+{
+    if (!t->def->custom)
+        return 0;
+    if (!t->cf)
+        t->cf = cf_history_new();
+    if (!value) {
+        cf_history_free(t->cf);
+        t->cf = cf_history_new();
+        return 0;
+    }
+    return cf_history_parse(t->cf, value, len, err, errlen);
+}
+
+/* ---- publishing -------------------------------------------------------------------------- */
+
+static void add_schema_record(table_run *t, const event_codec *c, kafka_batch *b)
+{
+    char key[17];
+    snprintf(key, sizeof(key), "%016" PRIx64, event_codec_fingerprint(c));
+    const char *schema = event_codec_schema(c);
+    kafka_batch_add(b, t->sr->cfg->kafka.schemas_topic, key, 16, schema, strlen(schema));
+}
+
+static void add_history_record(table_run *t, const cf_history *h, kafka_batch *b, buf *key)
+{
+    buf_reset(key);
+    buf_printf(key, "cf/%s/%s", source_name(t->sr->src), t->def->name);
+    char *v = cf_history_dump(h);
+    kafka_batch_add(b, t->sr->cfg->kafka.state_topic, key->data, key->len, v, strlen(v));
+    free(v);
+}
+
+int table_schema_publish_all(source_run *sr, char *err, size_t errlen)
+{
+    kafka_batch *b = kafka_batch_new();
+    for (int i = 0; i < sr->n_tables; i++)
+        add_schema_record(&sr->tables[i], sr->tables[i].codec, b);
+    kafka_result r = kafka_commit(sr->producer, b, NULL, &engine_stop_requested, err, errlen);
+    kafka_batch_free(b);
+    return r == KAFKA_OK ? 0 : -1;
+}
+
+/* Publishes the schema of c and the history h together. */
+static int publish_version(table_run *t, const event_codec *c, const cf_history *h, char *err,
+                           size_t errlen)
+{
+    kafka_batch *data = kafka_batch_new(), *state = kafka_batch_new();
+    buf key;
+    buf_init(&key);
+    add_schema_record(t, c, data);
+    add_history_record(t, h, state, &key);
+    kafka_result r =
+        kafka_commit(t->sr->producer, data, state, &engine_stop_requested, err, errlen);
+    buf_free(&key);
+    kafka_batch_free(data);
+    kafka_batch_free(state);
+    if (r == KAFKA_FATAL)
+        t->sr->stop = 1;
+    return r == KAFKA_OK ? 0 : -1;
+}
+
+/* ---- definitions ------------------------------------------------------------------------- */
+
+static int fetch_page_records(table_run *t, table_ctx *ctx, http_request *req, json_t *all,
+                              char *err, size_t errlen)
+{
+    http_response resp;
+    http_response_init(&resp);
+    int64_t resume_at = 0;
+    int rc = -1;
+    http_result hr =
+        http_client_execute(t->http, req, &resp, &engine_stop_requested, &resume_at, err, errlen);
+    if (hr == HTTP_BUDGET)
+        snprintf(err, errlen, "the API budget is spent");
+    if (hr != HTTP_OK)
+        goto out;
+    if (resp.status < 200 || resp.status > 299) {
+        char excerpt[200], url[512];
+        http_body_excerpt(&resp, excerpt, sizeof(excerpt));
+        http_redact_url(req->url.data, source_auth(t->sr->src), url, sizeof(url));
+        snprintf(err, errlen, "HTTP %ld from %s: %s", resp.status, url, excerpt);
+        goto out;
+    }
+    page pg;
+    memset(&pg, 0, sizeof(pg));
+    pg.bookmark_cap_ms = CRM_TIME_NONE;
+    if (ctx->table->parse_page(ctx, &resp, &pg, err, errlen) == 0) {
+        if (pg.records)
+            json_array_extend(all, pg.records);
+        rc = 0;
+    }
+    json_decref(pg.records);
+    json_decref(pg.deletes);
+    json_decref(pg.ids);
+    json_decref(pg.reconcile_tables);
+out:
+    http_response_free(&resp);
+    return rc;
+}
+
+/* Every record of one definitions table (all pages), or NULL + err. */
+static json_t *fetch_table(table_run *t, const table_def *dt, char *err, size_t errlen)
+{
+    table_ctx ctx;
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.src = t->sr->src;
+    ctx.table = dt;
+    ctx.from_ms = CRM_TIME_NONE;
+    ctx.until_ms = now_wall_ms();
+    ctx.bookmark_ms = CRM_TIME_NONE;
+    ctx.paging = json_object();
+    json_t *all = json_array();
+    for (;; ctx.page_no++) {
+        http_request req;
+        http_request_init(&req);
+        req_result r =
+            ctx.page_no < MAX_DEFINITION_PAGES
+                ? dt->next_request(&ctx, &req, err, errlen)
+                : (snprintf(err, errlen, "more than %d pages", MAX_DEFINITION_PAGES), REQ_ERROR);
+        int rc = r == REQ_READY ? fetch_page_records(t, &ctx, &req, all, err, errlen) : 0;
+        http_request_free(&req);
+        if (r == REQ_DONE)
+            break;
+        if (r == REQ_ERROR || rc) {
+            json_decref(all);
+            all = NULL;
+            break;
+        }
+    }
+    json_decref(ctx.paging);
+    return all;
+}
+
+/* One definitions table, from the source's cache when younger than half the poll interval. */
+static json_t *cached_table(table_run *t, const char *name, int use_cache, char *err, size_t errlen)
+{
+    source_run *sr = t->sr;
+    const table_def *dt = connector_table(source_connector(sr->src), name);
+    if (!dt) {
+        snprintf(err, errlen, "no definitions table %s", name);
+        return NULL;
+    }
+    int64_t ttl = (int64_t)sr->sc->poll_interval_s * 1000 / 2;
+    pthread_mutex_lock(&sr->defs_lock);
+    json_t *entry = sr->defs ? json_object_get(sr->defs, name) : NULL;
+    int64_t at = json_integer_value(json_object_get(entry, "at"));
+    json_t *recs = use_cache && entry && now_wall_ms() - at < ttl
+                       ? json_incref(json_object_get(entry, "records"))
+                       : NULL;
+    if (!recs) {
+        recs = fetch_table(t, dt, err, errlen);
+        if (recs) {
+            if (!sr->defs)
+                sr->defs = json_object();
+            json_object_set_new(
+                sr->defs, name,
+                json_pack("{s:I, s:O}", "at", (json_int_t)now_wall_ms(), "records", recs));
+        } else {
+            char e2[600];
+            snprintf(e2, sizeof(e2), "%s: %s", name, err);
+            snprintf(err, errlen, "%s", e2);
+        }
+    }
+    pthread_mutex_unlock(&sr->defs_lock);
+    return recs;
+}
+
+static json_t *definitions(table_run *t, int use_cache, char *err, size_t errlen)
+{
+    json_t *all = json_array();
+    for (int i = 0; i < 4 && t->def->custom->definitions[i]; i++) {
+        json_t *recs = cached_table(t, t->def->custom->definitions[i], use_cache, err, errlen);
+        if (!recs) {
+            json_decref(all);
+            return NULL;
+        }
+        json_array_extend(all, recs);
+        json_decref(recs);
+    }
+    return all;
+}
+
+json_t *table_schema_fetch_definitions(table_run *t, char *err, size_t errlen)
+{
+    return definitions(t, 0, err, errlen);
+}
+
+static size_t describe_all(const table_run *t, const json_t *defs, cf_desc **out)
+{
+    size_t n = 0;
+    *out = xcalloc(json_array_size(defs) + 1, sizeof(cf_desc));
+    size_t i;
+    json_t *d;
+    json_array_foreach(defs, i, d)
+    {
+        if (t->def->custom->describe(t->def, d, &(*out)[n]) == 1 && (*out)[n].id)
+            n++;
+        else
+            cf_desc_clear(&(*out)[n]);
+    }
+    return n;
+}
+
+static cf_history *history_copy(const cf_history *h)
+{
+    cf_history *c = cf_history_new();
+    if (h) {
+        char *text = cf_history_dump(h);
+        char err[64];
+        cf_history_parse(c, text, strlen(text), err, sizeof(err));
+        free(text);
+    }
+    return c;
+}
+
+int table_schema_refresh(table_run *t, char *err, size_t errlen)
+{
+    if (!t->def->custom)
+        return 0;
+    const char *sname = source_name(t->sr->src);
+    char ferr[512];
+    json_t *defs = definitions(t, 1, ferr, sizeof(ferr));
+    if (!defs) {
+        log_warn(sname, t->def->name,
+                 "custom field definitions unreadable, keeping the last known %zu fields: %s",
+                 t->cf ? cf_history_count(t->cf) : 0, ferr);
+        return 0;
+    }
+    cf_desc *descs;
+    size_t n = describe_all(t, defs, &descs);
+    json_decref(defs);
+    cf_history *next = history_copy(t->cf);
+    int changed = cf_history_merge(next, descs, n);
+    for (size_t i = 0; i < n; i++)
+        cf_desc_clear(&descs[i]);
+    free(descs);
+    int rc = 0;
+    event_codec *codec = NULL;
+    if (changed & CF_CHANGED_SCHEMA) {
+        codec = codec_for(t, next, err, errlen);
+        if (!codec)
+            rc = -1;
+    }
+    if (!rc && changed && publish_version(t, codec ? codec : t->codec, next, err, errlen)) {
+        t->last_error = ERR_KAFKA;
+        rc = -1;
+    }
+    if (!rc && changed) {
+        pthread_mutex_lock(&t->lock);
+        cf_history *old = t->cf;
+        t->cf = next;
+        next = old;
+        if (codec) {
+            event_codec *prev = t->codec;
+            t->codec = codec;
+            codec = prev;
+            t->schema_version++;
+        }
+        pthread_mutex_unlock(&t->lock);
+        if (changed & CF_CHANGED_SCHEMA)
+            log_info(sname, t->def->name,
+                     "custom fields changed: schema version %d with %zu custom fields "
+                     "(fingerprint %016" PRIx64 ")",
+                     t->schema_version, cf_history_count(t->cf), event_codec_fingerprint(t->codec));
+    }
+    event_codec_free(codec);
+    cf_history_free(next);
+    return rc;
+}
+
+/* ---- records ----------------------------------------------------------------------------- */
+
+json_t *table_schema_prepare(table_run *t, const json_t *rec)
+{
+    const custom_fields_spec *spec = t->def->custom;
+    if (!spec || !t->cf || cf_history_count(t->cf) == 0 || !json_is_object(rec))
+        return json_incref((json_t *)rec);
+    json_t *copy = json_copy((json_t *)rec);
+    if (spec->strip)
+        spec->strip(copy);
+    size_t n = cf_history_count(t->cf);
+    json_t **raw = xcalloc(n + 1, sizeof(json_t *));
+    for (size_t i = 0; i < n; i++)
+        if (cf_history_active(t->cf, i))
+            raw[i] = spec->take(copy, cf_history_id(t->cf, i), cf_history_kind(t->cf, i));
+    size_t misfits = 0;
+    const char *field = NULL;
+    json_t *values = cf_history_values(t->cf, raw, &misfits, &field);
+    for (size_t i = 0; i < n; i++)
+        json_decref(raw[i]);
+    free(raw);
+    json_object_set_new(copy, CF_JSON_KEY, values);
+    if (misfits) {
+        long before = atomic_fetch_add(&t->m.custom_misfits, (long)misfits);
+        if (before < MISFITS_LOGGED) {
+            const json_t *pk = json_object_get(rec, t->def->primary_key);
+            char *pks = pk ? json_dumps(pk, JSON_ENCODE_ANY) : NULL;
+            log_warn(source_name(t->sr->src), t->def->name,
+                     "record %s=%s: custom field %s does not fit its declared type; kept as text "
+                     "in custom._invalid",
+                     t->def->primary_key, pks ? pks : "?", field);
+            free(pks);
+        }
+    }
+    return copy;
+}

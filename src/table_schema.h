@@ -1,0 +1,36 @@
+/* table_schema.h — a table's writer schema at run time: the built-in .avsc plus, for tables
+ * with typed custom fields, the `custom` record evolved from the CRM's field definitions.
+ * Every schema is published (schemas topic, or the Schema Registry) before an event uses it,
+ * and the custom field history is committed to the state topic with it. */
+#ifndef CRM_TABLE_SCHEMA_H
+#define CRM_TABLE_SCHEMA_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "table_run.h"
+
+/* Builds t->codec from the .avsc and the (restored) custom field history. */
+int table_schema_build(table_run *t, char *err, size_t errlen);
+
+/* Handles a restored cf/<source>/<table> state record (value NULL: tombstone). */
+int table_schema_restore(table_run *t, const char *value, size_t len, char *err, size_t errlen);
+
+/* Publishes the current schema of every table of the source (at start-up). */
+int table_schema_publish_all(source_run *sr, char *err, size_t errlen);
+
+/* Before a pass: reads the custom field definitions (cached per source for the poll interval)
+ * and, when they changed, builds, publishes and switches to the next schema version. A source
+ * whose definitions cannot be read keeps its last schema (warned). -1 when publishing failed. */
+int table_schema_refresh(table_run *t, char *err, size_t errlen);
+
+/* The record as the Avro mapping must see it: custom values taken out by the connector,
+ * coerced and put under CF_JSON_KEY; misfits counted and logged. A new reference. Call with
+ * t->lock held when t is not the calling thread's own table. */
+json_t *table_schema_prepare(table_run *t, const json_t *rec);
+
+/* The record's custom field definitions of a source, fetched now (for `crmstream schemas`);
+ * NULL + err when they cannot be read. */
+json_t *table_schema_fetch_definitions(table_run *t, char *err, size_t errlen);
+
+#endif
