@@ -804,14 +804,93 @@ static http_verdict pd_classify(const table_def *table, const http_response *res
     }
 }
 
+/* ---- typed custom fields ----------------------------------------------------------------- */
+
+/* Custom fields are the *Fields rows with edit_flag true (their keys are 40-hex hashes).
+ * Composite types (address, daterange, timerange, time) are left untyped: their parts stay in
+ * the raw custom_fields JSON, so nothing is lost. */
+static int pd_describe(const table_def *t, const json_t *def, cf_desc *d)
+{
+    (void)t;
+    static const struct {
+        const char *type;
+        cf_kind kind;
+        int multi;
+    } types[] = {{"varchar", CF_STRING, 0}, {"varchar_auto", CF_STRING, 0}, {"text", CF_STRING, 0},
+                 {"phone", CF_STRING, 0},   {"user", CF_STRING, 0},         {"org", CF_STRING, 0},
+                 {"people", CF_STRING, 0},  {"double", CF_NUMBER, 0},       {"int", CF_NUMBER, 0},
+                 {"monetary", CF_MONEY, 0}, {"date", CF_DATE, 0},           {"enum", CF_ENUM, 0},
+                 {"set", CF_ENUM, 1}};
+    const char *key = json_string_value(json_object_get(def, "key"));
+    const char *type = json_string_value(json_object_get(def, "field_type"));
+    if (!key || !type || !json_is_true(json_object_get(def, "edit_flag")) ||
+        json_object_get(def, "parent_id"))
+        return 0;
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+        if (strcmp(type, types[i].type) != 0)
+            continue;
+        cf_desc_set(d, key, json_string_value(json_object_get(def, "name")), types[i].kind,
+                    types[i].multi);
+        size_t k;
+        json_t *opt;
+        json_array_foreach(json_object_get(def, "options"), k, opt)
+        {
+            char oid[32];
+            snprintf(oid, sizeof(oid), "%" JSON_INTEGER_FORMAT,
+                     json_integer_value(json_object_get(opt, "id")));
+            cf_desc_add_option(d, oid, json_string_value(json_object_get(opt, "label")));
+        }
+        return 1;
+    }
+    return 0;
+}
+
+/* v2: custom_fields {"<key>": value} (monetary {value, currency}); v1: top-level keys, with the
+ * currency of a monetary field in "<key>_currency". */
+static json_t *pd_take(json_t *rec, const char *key, cf_kind kind)
+{
+    const json_t *cf = json_object_get(rec, "custom_fields");
+    if (json_is_object(cf) && json_object_get(cf, key)) {
+        json_t *value = json_incref(json_object_get(cf, key));
+        json_t *rest = json_copy((json_t *)cf);
+        json_object_del(rest, key);
+        json_object_set_new(rec, "custom_fields", rest);
+        return value;
+    }
+    json_t *value = json_object_get(rec, key);
+    if (!value)
+        return NULL;
+    json_incref(value);
+    json_object_del(rec, key);
+    char ckey[64];
+    snprintf(ckey, sizeof(ckey), "%s_currency", key);
+    const json_t *currency = json_object_get(rec, ckey);
+    if (kind == CF_MONEY && currency) {
+        json_t *money = json_pack("{s:O, s:O}", "value", value, "currency", currency);
+        json_decref(value);
+        value = money;
+        json_object_del(rec, ckey);
+    }
+    return value;
+}
+
+static const custom_fields_spec pd_custom_deals = {
+    .definitions = {"deal_fields"}, .describe = pd_describe, .take = pd_take};
+static const custom_fields_spec pd_custom_persons = {
+    .definitions = {"person_fields"}, .describe = pd_describe, .take = pd_take};
+static const custom_fields_spec pd_custom_orgs = {
+    .definitions = {"organization_fields"}, .describe = pd_describe, .take = pd_take};
+static const custom_fields_spec pd_custom_products = {
+    .definitions = {"product_fields"}, .describe = pd_describe, .take = pd_take};
+
 /* ---- tables ------------------------------------------------------------------------------ */
 
-#define V2_INCR(n, desc)                                                                           \
+#define V2_INCR(n, desc, cf)                                                                       \
     {                                                                                              \
         .name = n, .primary_key = "id", .replication_key = "update_time",                          \
         .method = SYNC_INCREMENTAL, .lookback_seconds = 60, .schema_file = "pipedrive/" n ".avsc", \
         .sorted = 1, .reconcile = 1, .description = desc, .next_request = pd_next_request,         \
-        .parse_page = pd_parse_page                                                                \
+        .parse_page = pd_parse_page, .custom = cf                                                  \
     }
 
 #define FULL(n, rk, desc)                                                                          \
@@ -833,12 +912,16 @@ static const table_def pd_tables[] = {
      .delete_feed = 1,
      .description = "v2 /deals + /deals/archived, all statuses; deleted deals -> d + tombstone",
      .next_request = pd_next_request,
-     .parse_page = pd_parse_page},
-    V2_INCR("persons", "v2 /persons on update_time; deletes by ID reconciliation"),
-    V2_INCR("organizations", "v2 /organizations on update_time; deletes by ID reconciliation"),
-    V2_INCR("activities", "v2 /activities on update_time; deletes by ID reconciliation"),
-    V2_INCR("products", "v2 /products on update_time; deletes by ID reconciliation"),
-    V2_INCR("notes", "v1 /notes with updated_since; deletes by ID reconciliation"),
+     .parse_page = pd_parse_page,
+     .custom = &pd_custom_deals},
+    V2_INCR("persons", "v2 /persons on update_time; deletes by ID reconciliation",
+            &pd_custom_persons),
+    V2_INCR("organizations", "v2 /organizations on update_time; deletes by ID reconciliation",
+            &pd_custom_orgs),
+    V2_INCR("activities", "v2 /activities on update_time; deletes by ID reconciliation", NULL),
+    V2_INCR("products", "v2 /products on update_time; deletes by ID reconciliation",
+            &pd_custom_products),
+    V2_INCR("notes", "v1 /notes with updated_since; deletes by ID reconciliation", NULL),
     FULL("stages", "update_time", "v2 /stages, full table"),
     FULL("pipelines", "update_time", "v2 /pipelines, full table"),
     FULL("users", "modified", "v1 /users, full table"),

@@ -65,13 +65,13 @@ static http_verdict close_classify(const table_def *table, const http_response *
     return VERDICT_ERROR;
 }
 
-#define SEARCH_TABLE(tname, what)                                                                  \
+#define SEARCH_TABLE(tname, what, cf)                                                              \
     {                                                                                              \
         .name = tname, .primary_key = "id", .replication_key = "date_updated",                     \
         .method = SYNC_INCREMENTAL, .lookback_seconds = 60, .schema_file = "close/" tname ".avsc", \
         .sorted = 1, .reconcile = 1,                                                               \
         .description = what ", POST /data/search/ by date_updated (keyset, restart at max)",       \
-        .next_request = close_search_request, .parse_page = close_search_parse,                    \
+        .next_request = close_search_request, .parse_page = close_search_parse, .custom = cf,      \
     }
 
 #define FULL_TABLE(tname, what)                                                                    \
@@ -82,8 +82,9 @@ static http_verdict close_classify(const table_def *table, const http_response *
     }
 
 static const table_def close_tables[] = {
-    SEARCH_TABLE("leads", "leads (with contacts, opportunities, open tasks, custom.cf_*)"),
-    SEARCH_TABLE("contacts", "contacts"),
+    SEARCH_TABLE("leads", "leads (with contacts, opportunities, open tasks, custom.cf_*)",
+                 &close_custom_leads),
+    SEARCH_TABLE("contacts", "contacts", &close_custom_contacts),
     {
         .name = "opportunities",
         .primary_key = "id",
@@ -96,6 +97,7 @@ static const table_def close_tables[] = {
         .description = "opportunities, date_updated__gte ascending (keyset anchors)",
         .next_request = close_keyset_request,
         .parse_page = close_keyset_parse,
+        .custom = &close_custom_opportunities,
     },
     {
         .name = "tasks",
@@ -122,6 +124,7 @@ static const table_def close_tables[] = {
         .description = "all activity types, append-only on date_created, 24 h attribution window",
         .next_request = close_keyset_request,
         .parse_page = close_keyset_parse,
+        .custom = &close_custom_activities,
     },
     {
         .name = "event_log",

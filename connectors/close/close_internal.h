@@ -35,4 +35,8 @@ int close_org_parse(table_ctx *ctx, const http_response *resp, page *out, char *
  * and 429 bodies with rate_reset at the top level or under "error", number or string. */
 void close_rate_signal(const http_response *resp, rate_signal *out);
 
+/* custom.c: typed custom fields of leads, contacts, opportunities and activities. */
+extern const custom_fields_spec close_custom_leads, close_custom_contacts,
+    close_custom_opportunities, close_custom_activities;
+
 #endif
