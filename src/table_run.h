@@ -23,9 +23,10 @@ typedef struct table_run {
     const table_def *def;
     char *topic;
     int lookback_s;
-    event_codec *codec; /* swapped under lock when the custom fields evolve */
-    cf_history *cf;     /* custom field history (tables with def->custom), guarded by lock */
-    int schema_version; /* how many schemas this run built for the table (1 = the initial) */
+    event_codec *codec;   /* swapped under lock when the custom fields evolve */
+    cf_history *cf;       /* custom field history (tables with def->custom), guarded by lock */
+    int schema_version;   /* how many schemas this run built for the table (1 = the initial) */
+    int schema_published; /* the current codec's schema is on the schemas topic / registry */
     dedupe *dd;
     state_bookmark bm;
     http_client *http;

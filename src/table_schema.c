@@ -103,13 +103,22 @@ static void add_history_record(table_run *t, const cf_history *h, kafka_batch *b
     free(v);
 }
 
+/* Tables with custom fields but no history yet wait for their first definitions: the schema
+ * they start with would never describe an event (unless the definitions stay unreadable, in
+ * which case table_schema_refresh publishes it). */
 int table_schema_publish_all(source_run *sr, char *err, size_t errlen)
 {
     kafka_batch *b = kafka_batch_new();
-    for (int i = 0; i < sr->n_tables; i++)
-        add_schema_record(&sr->tables[i], sr->tables[i].codec, b);
+    for (int i = 0; i < sr->n_tables; i++) {
+        table_run *t = &sr->tables[i];
+        if (!t->def->custom || cf_history_count(t->cf) > 0)
+            add_schema_record(t, t->codec, b);
+    }
     kafka_result r = kafka_commit(sr->producer, b, NULL, &engine_stop_requested, err, errlen);
     kafka_batch_free(b);
+    for (int i = 0; r == KAFKA_OK && i < sr->n_tables; i++)
+        sr->tables[i].schema_published =
+            !sr->tables[i].def->custom || cf_history_count(sr->tables[i].cf) > 0;
     return r == KAFKA_OK ? 0 : -1;
 }
 
@@ -297,6 +306,11 @@ int table_schema_refresh(table_run *t, char *err, size_t errlen)
         log_warn(sname, t->def->name,
                  "custom field definitions unreadable, keeping the last known %zu fields: %s",
                  t->cf ? cf_history_count(t->cf) : 0, ferr);
+        if (!t->schema_published && publish_version(t, t->codec, t->cf, err, errlen)) {
+            t->last_error = ERR_KAFKA;
+            return -1;
+        }
+        t->schema_published = 1;
         return 0;
     }
     cf_desc *descs;
@@ -304,6 +318,8 @@ int table_schema_refresh(table_run *t, char *err, size_t errlen)
     json_decref(defs);
     cf_history *next = history_copy(t->cf);
     int changed = cf_history_merge(next, descs, n);
+    if (!t->schema_published)
+        changed |= CF_CHANGED_STATE; /* publish even an unchanged (e.g. empty) first version */
     for (size_t i = 0; i < n; i++)
         cf_desc_clear(&descs[i]);
     free(descs);
@@ -323,6 +339,7 @@ int table_schema_refresh(table_run *t, char *err, size_t errlen)
         cf_history *old = t->cf;
         t->cf = next;
         next = old;
+        t->schema_published = 1;
         if (codec) {
             event_codec *prev = t->codec;
             t->codec = codec;
