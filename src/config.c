@@ -492,6 +492,50 @@ static int load_metrics(loader *ld, const config_setting_t *g, crm_config *cfg)
     return ld->failed ? -1 : 0;
 }
 
+static int load_registry(loader *ld, const config_setting_t *g, registry_config *r)
+{
+    if (expect_group(ld, g))
+        return -1;
+    r->verify_tls = 1;
+    r->timeout_s = 30;
+    r->line = config_setting_source_line(g);
+    for (int i = 0; i < config_setting_length(g) && !ld->failed; i++) {
+        config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
+        const char *n = config_setting_name(s);
+        if (strcmp(n, "url") == 0) {
+            if (read_string(ld, s, &r->url) == 0 && strncmp(r->url, "http://", 7) != 0 &&
+                strncmp(r->url, "https://", 8) != 0)
+                fail_at(ld, s, "url must start with http:// or https://");
+        } else if (strcmp(n, "username") == 0) {
+            read_string(ld, s, &r->username);
+        } else if (strcmp(n, "password_env") == 0) {
+            if (read_string(ld, s, &r->password_env) == 0) {
+                const char *v = getenv(r->password_env);
+                if (!v)
+                    fail_at(ld, s, "environment variable %s is not set", r->password_env);
+                else
+                    r->password = xstrdup(v);
+            }
+        } else if (strcmp(n, "verify_tls") == 0) {
+            read_bool(ld, s, &r->verify_tls);
+        } else if (strcmp(n, "ca_file") == 0) {
+            read_string(ld, s, &r->ca_file);
+        } else if (strcmp(n, "timeout") == 0) {
+            if (read_duration(ld, s, &r->timeout_s) == 0 && r->timeout_s < 1)
+                fail_at(ld, s, "must be at least 1s");
+        } else {
+            fail_at(ld, s,
+                    "unknown setting (expected url, username, password_env, verify_tls, ca_file, "
+                    "timeout)");
+        }
+    }
+    if (!ld->failed && !r->url)
+        fail_at(ld, g, "url is required");
+    if (!ld->failed && r->password && !r->username)
+        fail_at(ld, g, "password_env needs a username");
+    return ld->failed ? -1 : 0;
+}
+
 static int load_root(loader *ld, config_t *lc, crm_config *cfg)
 {
     config_setting_t *root = config_root_setting(lc);
@@ -530,6 +574,8 @@ static int load_root(loader *ld, config_t *lc, crm_config *cfg)
                 fail_at(ld, s, "must be at least 1s");
         } else if (strcmp(n, "metrics") == 0) {
             load_metrics(ld, s, cfg);
+        } else if (strcmp(n, "schema_registry") == 0) {
+            load_registry(ld, s, &cfg->registry);
         } else if (strcmp(n, "sources") == 0) {
             if (config_setting_type(s) != CONFIG_TYPE_LIST)
                 return fail_at(ld, s, "expected a list of source groups: ( { ... }, { ... } )");
@@ -546,7 +592,7 @@ static int load_root(loader *ld, config_t *lc, crm_config *cfg)
         } else {
             fail_at(ld, s,
                     "unknown setting (expected kafka, log_level, log_format, "
-                    "shutdown_grace, progress_interval, metrics, sources)");
+                    "shutdown_grace, progress_interval, metrics, schema_registry, sources)");
         }
     }
     if (!ld->failed && !have_kafka)
@@ -629,6 +675,11 @@ void config_free(crm_config *cfg)
     free(cfg->kafka.schemas_topic);
     free_kvs(cfg->kafka.topic_config, cfg->kafka.n_topic_config);
     free_kvs(cfg->kafka.properties, cfg->kafka.n_properties);
+    free(cfg->registry.url);
+    free(cfg->registry.username);
+    free(cfg->registry.password);
+    free(cfg->registry.password_env);
+    free(cfg->registry.ca_file);
     for (int i = 0; i < cfg->n_sources; i++) {
         source_config *sc = &cfg->sources[i];
         free(sc->type);

@@ -64,6 +64,19 @@ typedef struct source_config {
     int line;
 } source_config;
 
+/* Optional Confluent Schema Registry: when url is set, values and keys are framed in the
+ * Confluent wire format and schemas are registered under <topic>-value / <topic>-key. */
+typedef struct registry_config {
+    char *url;      /* NULL: no registry (single-object encoding + schemas topic) */
+    char *username; /* basic auth user, or NULL */
+    char *password; /* the secret read from password_env (never print it) */
+    char *password_env;
+    int verify_tls;
+    char *ca_file;
+    int timeout_s;
+    int line;
+} registry_config;
+
 typedef struct crm_config {
     char *path;
     log_level log_level;
@@ -73,6 +86,7 @@ typedef struct crm_config {
     int shutdown_grace_s; /* SIGTERM: exit within this */
     int progress_s;       /* progress line cadence during long passes */
     kafka_config kafka;
+    registry_config registry;
     source_config *sources;
     int n_sources;
 } crm_config;

@@ -424,3 +424,25 @@ out:
     free(e.sources);
     return code;
 }
+
+/* ---- inspection -------------------------------------------------------------------------- */
+
+int engine_each_table(const crm_config *cfg, engine_table_fn fn, void *u, char *err,
+                      size_t errlen)
+{
+    engine e = {cfg, xcalloc((size_t)cfg->n_sources, sizeof(source_run)), 0};
+    int rc = 0;
+    for (int i = 0; i < cfg->n_sources && !rc; i++)
+        rc = source_run_init(&e, &e.sources[e.n_sources++], &cfg->sources[i], err, errlen);
+    if (!rc)
+        rc = restore_state(&e, err, errlen);
+    for (int i = 0; !rc && i < e.n_sources; i++)
+        for (int j = 0; !rc && j < e.sources[i].n_tables; j++) {
+            table_run *t = &e.sources[i].tables[j];
+            rc = (t->cf && table_schema_build(t, err, errlen)) ? -1 : fn(t, u);
+        }
+    for (int i = 0; i < e.n_sources; i++)
+        source_run_free(&e.sources[i]);
+    free(e.sources);
+    return rc;
+}

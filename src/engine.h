@@ -26,4 +26,12 @@ json_t *engine_health(int ready, int *ok);
 
 int engine_run(const crm_config *cfg, const engine_options *opts);
 
+/* For inspection commands (`crmstream schemas`): sets every enabled table up as `run` would,
+ * without a producer, restores the state, and calls fn for each table until it returns
+ * non-zero. -1 with err when the setup or the state read fails. */
+struct table_run;
+typedef int (*engine_table_fn)(struct table_run *t, void *u);
+int engine_each_table(const crm_config *cfg, engine_table_fn fn, void *u, char *err,
+                      size_t errlen);
+
 #endif

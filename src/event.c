@@ -22,6 +22,7 @@ struct event_codec {
     char *schema_text;
     uint64_t fingerprint;
     unsigned char header[10];
+    size_t header_len; /* 10: single-object encoding; 5: Confluent wire format */
     avro_schema_t schema;
     avro_value_iface_t *iface;
     avro_value_t value;
@@ -111,6 +112,7 @@ event_codec *event_codec_new(const char *connector, const char *table, const cha
     }
     c->fingerprint = avro_fingerprint64(canon.data, canon.len);
     avro_single_object_header(c->fingerprint, c->header);
+    c->header_len = 10;
     buf_free(&canon);
     if (avro_schema_from_json_length(c->schema_text, strlen(c->schema_text), &c->schema)) {
         snprintf(err, errlen, "schema of %s.%s: %s", connector, table, avro_strerror());
@@ -177,6 +179,16 @@ void event_codec_free(event_codec *c)
     free(c->scratch);
     free(c->schema_text);
     free(c);
+}
+
+void event_codec_use_registry_id(event_codec *c, uint32_t id)
+{
+    c->header[0] = 0; /* Confluent magic byte, then the schema id big-endian */
+    c->header[1] = (unsigned char)(id >> 24);
+    c->header[2] = (unsigned char)(id >> 16);
+    c->header[3] = (unsigned char)(id >> 8);
+    c->header[4] = (unsigned char)id;
+    c->header_len = 5;
 }
 
 const char *event_codec_schema(const event_codec *c)
@@ -326,7 +338,7 @@ int event_encode(event_codec *c, char op, const event_meta *meta, buf *out, char
         return -1;
     }
     buf_reset(out);
-    buf_append(out, c->header, sizeof(c->header));
+    buf_append(out, c->header, c->header_len);
     buf_append(out, c->scratch, (size_t)n);
     return 0;
 }
@@ -368,8 +380,9 @@ static json_t *string_json(avro_value_t *rec, int idx)
 
 json_t *event_decode(event_codec *c, const void *data, size_t len, char *err, size_t errlen)
 {
-    if (len < sizeof(c->header) || memcmp(data, c->header, sizeof(c->header)) != 0) {
-        snprintf(err, errlen, "value is not single-object encoded with this table's schema");
+    if (len < c->header_len || memcmp(data, c->header, c->header_len) != 0) {
+        snprintf(err, errlen, "value is not %s with this table's schema",
+                 c->header_len == 10 ? "single-object encoded" : "framed");
         return NULL;
     }
     avro_value_t v;
@@ -377,8 +390,8 @@ json_t *event_decode(event_codec *c, const void *data, size_t len, char *err, si
         snprintf(err, errlen, "decode: %s", avro_strerror());
         return NULL;
     }
-    avro_reader_t r = avro_reader_memory((const char *)data + sizeof(c->header),
-                                         (int64_t)(len - sizeof(c->header)));
+    avro_reader_t r = avro_reader_memory((const char *)data + c->header_len,
+                                         (int64_t)(len - c->header_len));
     json_t *out = NULL;
     if (avro_value_read(r, &v)) {
         snprintf(err, errlen, "decode: %s", avro_strerror());

@@ -30,6 +30,10 @@ event_codec *event_codec_from_envelope(const char *envelope_json, size_t len, ch
                                        size_t errlen);
 void event_codec_free(event_codec *c);
 
+/* Frames values in the Confluent wire format (00 + big-endian schema id) from now on, instead
+ * of single-object encoding. */
+void event_codec_use_registry_id(event_codec *c, uint32_t id);
+
 /* The envelope schema (JSON text) and its fingerprint. */
 const char *event_codec_schema(const event_codec *c);
 uint64_t event_codec_fingerprint(const event_codec *c);

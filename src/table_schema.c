@@ -394,3 +394,28 @@ json_t *table_schema_prepare(table_run *t, const json_t *rec)
     }
     return copy;
 }
+
+int table_schema_next(table_run *t, event_codec **next_codec, char *err, size_t errlen)
+{
+    *next_codec = NULL;
+    if (!t->def->custom)
+        return 0;
+    json_t *defs = definitions(t, 0, err, errlen);
+    if (!defs)
+        return -1;
+    cf_desc *descs;
+    size_t n = describe_all(t, defs, &descs);
+    json_decref(defs);
+    cf_history *next = history_copy(t->cf);
+    int changed = cf_history_merge(next, descs, n);
+    for (size_t i = 0; i < n; i++)
+        cf_desc_clear(&descs[i]);
+    free(descs);
+    int rc = 0;
+    if (changed & CF_CHANGED_SCHEMA) {
+        *next_codec = codec_for(t, next, err, errlen);
+        rc = *next_codec ? 1 : -1;
+    }
+    cf_history_free(next);
+    return rc;
+}

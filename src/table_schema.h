@@ -33,4 +33,9 @@ json_t *table_schema_prepare(table_run *t, const json_t *rec);
  * NULL + err when they cannot be read. */
 json_t *table_schema_fetch_definitions(table_run *t, char *err, size_t errlen);
 
+/* What the next pass would switch to, for `crmstream schemas`: 1 with *next_codec (caller
+ * frees) when the definitions changed the schema, 0 when they did not (or the table has no
+ * custom fields), -1 + err when they cannot be read. */
+int table_schema_next(table_run *t, event_codec **next_codec, char *err, size_t errlen);
+
 #endif
