@@ -427,8 +427,7 @@ out:
 
 /* ---- inspection -------------------------------------------------------------------------- */
 
-int engine_each_table(const crm_config *cfg, engine_table_fn fn, void *u, char *err,
-                      size_t errlen)
+int engine_each_table(const crm_config *cfg, engine_table_fn fn, void *u, char *err, size_t errlen)
 {
     engine e = {cfg, xcalloc((size_t)cfg->n_sources, sizeof(source_run)), 0};
     int rc = 0;

@@ -390,8 +390,8 @@ json_t *event_decode(event_codec *c, const void *data, size_t len, char *err, si
         snprintf(err, errlen, "decode: %s", avro_strerror());
         return NULL;
     }
-    avro_reader_t r = avro_reader_memory((const char *)data + c->header_len,
-                                         (int64_t)(len - c->header_len));
+    avro_reader_t r =
+        avro_reader_memory((const char *)data + c->header_len, (int64_t)(len - c->header_len));
     json_t *out = NULL;
     if (avro_value_read(r, &v)) {
         snprintf(err, errlen, "decode: %s", avro_strerror());

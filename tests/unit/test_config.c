@@ -65,6 +65,17 @@ static void test_good_config(void)
     CHECK(config_table_lookback(&c->sources[0], "items", 5) == 3600);
     CHECK(config_table_lookback(&c->sources[0], "events", 5) == 5);
     CHECK(c->log_level == LOG_DEBUG);
+    CHECK(c->registry.url == NULL);
+    config_free(c);
+
+    setenv("CRMSTREAM_TEST_SR_PASSWORD", "s3cret", 1);
+    c = load_text(
+        KAFKA "schema_registry = { url = \"https://sr:8081\"; username = \"u\";\n"
+              "  password_env = \"CRMSTREAM_TEST_SR_PASSWORD\"; verify_tls = false; };\n" SRC(""),
+        err, sizeof(err));
+    CHECK(c && c->registry.url && strcmp(c->registry.url, "https://sr:8081") == 0);
+    CHECK(c && c->registry.password && strcmp(c->registry.password, "s3cret") == 0);
+    CHECK(c && !c->registry.verify_tls && c->registry.timeout_s == 30);
     config_free(c);
 }
 
@@ -96,6 +107,17 @@ static void test_errors(void)
     expect_error(KAFKA "sources = ( { type = \"testcrm\"; name = \"a\"\n", ":", "syntax error");
     expect_error(KAFKA, ":", "must list at least one source");
     expect_error(SRC(""), ":", "kafka");
+    expect_error(KAFKA "schema_registry = { username = \"u\"; };\n" SRC(""),
+                 ":2:", "schema_registry: url is required");
+    expect_error(KAFKA "schema_registry = { url = \"registry:8081\"; };\n" SRC(""),
+                 ":2:", "schema_registry.url: url must start with http:// or https://");
+    expect_error(
+        KAFKA
+        "schema_registry = { url = \"http://r\"; password_env = \"CRMSTREAM_UNSET_VAR\"; };\n" SRC(
+            ""),
+        ":2:", "environment variable CRMSTREAM_UNSET_VAR is not set");
+    expect_error(KAFKA "schema_registry = { url = \"http://r\"; subject = \"x\"; };\n" SRC(""),
+                 ":2:", "unknown setting (expected url, username");
     char err[256];
     CHECK(config_load("/nonexistent/x.cfg", err, sizeof(err)) == NULL);
     CHECK_CONTAINS(err, "/nonexistent/x.cfg: cannot read file");

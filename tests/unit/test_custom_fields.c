@@ -103,10 +103,10 @@ static void test_names_and_evolution(void)
 static void test_avro_and_values(void)
 {
     cf_history *h = cf_history_new();
-    cf_desc d[8] = {desc("1", "Text", CF_STRING, 0),        desc("2", "Amount", CF_NUMBER, 0),
-                    desc("3", "Flag", CF_BOOLEAN, 0),       desc("4", "Day", CF_DATE, 0),
-                    desc("5", "When", CF_DATETIME, 0),      desc("6", "Budget", CF_MONEY, 0),
-                    desc("7", "Tier", CF_ENUM, 0),          desc("8", "Regions", CF_ENUM, 1)};
+    cf_desc d[8] = {desc("1", "Text", CF_STRING, 0),   desc("2", "Amount", CF_NUMBER, 0),
+                    desc("3", "Flag", CF_BOOLEAN, 0),  desc("4", "Day", CF_DATE, 0),
+                    desc("5", "When", CF_DATETIME, 0), desc("6", "Budget", CF_MONEY, 0),
+                    desc("7", "Tier", CF_ENUM, 0),     desc("8", "Regions", CF_ENUM, 1)};
     cf_desc_add_option(&d[6], "11", "Gold");
     cf_desc_add_option(&d[6], "12", "Silver");
     cf_desc_add_option(&d[7], "21", "EMEA");
@@ -130,9 +130,14 @@ static void test_avro_and_values(void)
     if (!c)
         fprintf(stderr, "%s\n%s\n", err, schema);
 
-    json_t *raw[9] = {json_integer(42),  json_string("3.5"),     json_string("true"),
-                      json_integer(1515744000), json_string("2026-01-02T03:04:05Z"),
-                      json_real(99.5),   json_string("12"),      json_string("21,22"),
+    json_t *raw[9] = {json_integer(42),
+                      json_string("3.5"),
+                      json_string("true"),
+                      json_integer(1515744000),
+                      json_string("2026-01-02T03:04:05Z"),
+                      json_real(99.5),
+                      json_string("12"),
+                      json_string("21,22"),
                       json_pack("{s:s, s:s}", "value", "7", "currency", "EUR")};
     size_t misfits = 99;
     const char *which = NULL;
@@ -191,9 +196,16 @@ static void test_avro_and_values(void)
     json_decref(v);
 
     /* misfits: kept as JSON text, counted, the first one named */
-    json_t *bad[10] = {json_pack("{}"), json_string("12 apples"), json_string("yes"),
-                       json_string("not a date"), NULL, json_true(), json_string("99"),
-                       json_pack("[s, i]", "21", 99), NULL, NULL};
+    json_t *bad[10] = {json_pack("{}"),
+                       json_string("12 apples"),
+                       json_string("yes"),
+                       json_string("not a date"),
+                       NULL,
+                       json_true(),
+                       json_string("99"),
+                       json_pack("[s, i]", "21", 99),
+                       NULL,
+                       NULL};
     v = cf_history_values(h, bad, &misfits, &which);
     CHECK(misfits == 7);
     CHECK_STR(which, "text");
