@@ -733,7 +733,12 @@ static void seed_reference(int64_t lo, int64_t hi)
     coll_add("contact_custom_fields", make_cf("Nickname", "text", 0, lo));
     coll_add("opportunity_custom_fields", make_cf("Seats", "number", 0, lo));
     coll_add("activity_custom_fields", make_cf("Campaign", "text", 0, lo));
-    coll_add("shared_custom_fields", make_cf("Region", "choices", 0, lo));
+    json_t *shared = make_cf("Region", "choices", 0, lo);
+    json_object_set_new(shared, "is_shared", json_true());
+    json_object_set_new(shared, "associations",
+                        json_pack("[{s:s, s:[], s:b}]", "object_type", "lead",
+                                  "editable_with_roles", "required", 0));
+    coll_add("shared_custom_fields", shared);
     for (size_t i = 0; i < sizeof COLLS / sizeof COLLS[0]; i++) {
         if (strcmp(COLLS[i].table, "users") == 0)
             continue;
