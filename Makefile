@@ -36,7 +36,7 @@ $(BUILD)/crmstream: $(MAIN_OBJ) $(LIB_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 sim: $(BUILD)/crmsim
-$(BUILD)/crmsim: $(SIM_OBJ) $(BUILD)/src/crm_time.o $(BUILD)/src/util.o
+$(BUILD)/crmsim: $(SIM_OBJ) $(BUILD)/src/crm_time.o $(BUILD)/src/util.o $(BUILD)/src/avro_compat.o $(BUILD)/src/avro_schema.o
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/crmtool: tests/tools/crmtool.c $(LIB_OBJ)

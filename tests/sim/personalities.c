@@ -10,6 +10,7 @@
     X(close)                                                                                       \
     X(copper)                                                                                      \
     X(pipedrive)                                                                                   \
+    X(registry)                                                                                    \
     /* add new personalities above this line */
 
 #define SIM_DECLARE(n) extern const sim_crm sim_##n;
