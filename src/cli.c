@@ -214,20 +214,20 @@ typedef struct peek_ctx {
 static int keep_event(const topic_record *r, void *u)
 {
     peek_ctx *p = u;
-    json_t *line;
     char err[512];
-    if (!r->value) {
-        line = json_pack("{s:I, s:I, s:s%, s:n}", "partition", (json_int_t)r->partition, "offset",
-                         (json_int_t)r->offset, "key", r->key ? r->key : "",
-                         r->key ? r->key_len : 0, "value");
-    } else {
-        json_t *ev = resolver_decode(p->resolver, r->value, r->value_len, err, sizeof(err));
+    buf key;
+    buf_init(&key);
+    resolver_key_text(r->key ? r->key : "", r->key ? r->key_len : 0, &key);
+    json_t *ev = NULL;
+    if (r->value) {
+        ev = resolver_decode(p->resolver, r->value, r->value_len, err, sizeof(err));
         if (!ev)
             ev = json_pack("{s:s}", "error", err);
-        line = json_pack("{s:I, s:I, s:s%, s:o}", "partition", (json_int_t)r->partition, "offset",
-                         (json_int_t)r->offset, "key", r->key ? r->key : "",
-                         r->key ? r->key_len : 0, "value", ev);
     }
+    json_t *line = json_pack("{s:I, s:I, s:s%, s:o}", "partition", (json_int_t)r->partition,
+                             "offset", (json_int_t)r->offset, "key", key.data ? key.data : "",
+                             key.len, "value", ev ? ev : json_null());
+    buf_free(&key);
     if (line && json_array_append_new(p->ring, line) == 0 && (long)json_array_size(p->ring) > p->n)
         json_array_remove(p->ring, 0);
     return 0;

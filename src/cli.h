@@ -14,7 +14,7 @@ int cli_peek(const crm_config *cfg, const char *spec, long n);
 
 /* The table and topic name of a table spec (for peek and the test tools). NULL + err when
  * unknown. *topic is malloc'ed. */
-const table_def *cli_table_topic(const crm_config *cfg, const char *spec, char **topic,
-                                 char *err, size_t errlen);
+const table_def *cli_table_topic(const crm_config *cfg, const char *spec, char **topic, char *err,
+                                 size_t errlen);
 
 #endif

@@ -233,8 +233,7 @@ size_t dedupe_marked(const dedupe *d)
     return d->marked;
 }
 
-void dedupe_each_unmarked(const dedupe *d, void (*fn)(const char *pk, size_t len, void *u),
-                          void *u)
+void dedupe_each_unmarked(const dedupe *d, void (*fn)(const char *pk, size_t len, void *u), void *u)
 {
     for (size_t i = 0; i < d->cap; i++) {
         if (!slot_live(d, i) || d->marks[i] == d->round)

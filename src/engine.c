@@ -1,6 +1,7 @@
 /* engine.c — startup and shutdown of a run: topics, producers (fencing older instances),
  * state restore, one thread per enabled table, and the process exit code. */
 #include "engine.h"
+#include "schema_registry.h"
 #include "table_schema.h"
 
 #include <curl/curl.h>
@@ -37,6 +38,7 @@ typedef struct engine {
     const crm_config *cfg;
     source_run *sources;
     int n_sources;
+    sr_client *registry; /* NULL without schema_registry */
 } engine;
 
 table_run *source_run_table(source_run *sr, const char *name)
@@ -140,7 +142,7 @@ static void source_run_free(source_run *sr)
 static int ensure_topics(engine *e, char *err, size_t errlen)
 {
     const char *compacted[] = {e->cfg->kafka.state_topic, e->cfg->kafka.schemas_topic};
-    if (kafka_ensure_topics(&e->cfg->kafka, compacted, 2, 1, err, errlen))
+    if (kafka_ensure_topics(&e->cfg->kafka, compacted, e->registry ? 1 : 2, 1, err, errlen))
         return -1;
     int n = 0;
     for (int i = 0; i < e->n_sources; i++)
@@ -351,11 +353,17 @@ static void wait_for_tables(engine *e)
 
 int engine_run(const crm_config *cfg, const engine_options *opts)
 {
-    engine e = {cfg, xcalloc((size_t)cfg->n_sources, sizeof(source_run)), 0};
+    engine e = {cfg, xcalloc((size_t)cfg->n_sources, sizeof(source_run)), 0, NULL};
     char err[1024];
     int code = EXIT_OK;
+    if (cfg->registry.url && !(e.registry = sr_new(&cfg->registry, err, sizeof(err)))) {
+        log_error(NULL, NULL, "%s", err);
+        free(e.sources);
+        return EXIT_CONFIG;
+    }
     for (int i = 0; i < cfg->n_sources; i++) {
         e.sources[e.n_sources].once = opts->once;
+        e.sources[e.n_sources].registry = e.registry;
         if (source_run_init(&e, &e.sources[e.n_sources++], &cfg->sources[i], err, sizeof(err))) {
             log_error(cfg->sources[i].name, NULL, "%s", err);
             code = EXIT_CONFIG;
@@ -422,6 +430,7 @@ out:
     for (int i = 0; i < e.n_sources; i++)
         source_run_free(&e.sources[i]);
     free(e.sources);
+    sr_free(e.registry);
     return code;
 }
 
@@ -429,10 +438,14 @@ out:
 
 int engine_each_table(const crm_config *cfg, engine_table_fn fn, void *u, char *err, size_t errlen)
 {
-    engine e = {cfg, xcalloc((size_t)cfg->n_sources, sizeof(source_run)), 0};
+    engine e = {cfg, xcalloc((size_t)cfg->n_sources, sizeof(source_run)), 0, NULL};
     int rc = 0;
-    for (int i = 0; i < cfg->n_sources && !rc; i++)
+    if (cfg->registry.url && !(e.registry = sr_new(&cfg->registry, err, errlen)))
+        rc = -1;
+    for (int i = 0; i < cfg->n_sources && !rc; i++) {
+        e.sources[e.n_sources].registry = e.registry;
         rc = source_run_init(&e, &e.sources[e.n_sources++], &cfg->sources[i], err, errlen);
+    }
     if (!rc)
         rc = restore_state(&e, err, errlen);
     for (int i = 0; !rc && i < e.n_sources; i++)
@@ -443,5 +456,6 @@ int engine_each_table(const crm_config *cfg, engine_table_fn fn, void *u, char *
     for (int i = 0; i < e.n_sources; i++)
         source_run_free(&e.sources[i]);
     free(e.sources);
+    sr_free(e.registry);
     return rc;
 }

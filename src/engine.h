@@ -31,7 +31,6 @@ int engine_run(const crm_config *cfg, const engine_options *opts);
  * non-zero. -1 with err when the setup or the state read fails. */
 struct table_run;
 typedef int (*engine_table_fn)(struct table_run *t, void *u);
-int engine_each_table(const crm_config *cfg, engine_table_fn fn, void *u, char *err,
-                      size_t errlen);
+int engine_each_table(const crm_config *cfg, engine_table_fn fn, void *u, char *err, size_t errlen);
 
 #endif

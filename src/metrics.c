@@ -122,8 +122,8 @@ void kafka_metrics_update_stats(kafka_metrics *m, const char *text, size_t len)
     json_decref(j);
 }
 
-static const char *error_names[ERR_KINDS] = {"http",  "transport", "parse",      "mapping",
-                                             "kafka", "auth",      "unavailable"};
+static const char *error_names[ERR_KINDS] = {"http",  "transport", "parse",       "mapping",
+                                             "kafka", "auth",      "unavailable", "schema"};
 
 typedef long (*table_getter)(table_metrics *m);
 

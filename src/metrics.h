@@ -20,6 +20,7 @@ typedef enum {
     ERR_KAFKA,       /* a page commit that failed */
     ERR_AUTH,        /* credentials rejected */
     ERR_UNAVAILABLE, /* table not available to the credentials */
+    ERR_SCHEMA,      /* the schema registry rejected the table's schema */
     ERR_KINDS
 } error_kind;
 

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "schema_registry.h"
 #include "topic_reader.h"
 #include "util.h"
 
@@ -20,7 +21,8 @@ typedef struct resolved {
 struct schema_resolver {
     const crm_config *cfg;
     resolved *list;
-    int topic_loads; /* the schemas topic is re-read at most once per miss, twice in all */
+    int topic_loads;     /* the schemas topic is re-read at most once per miss, twice in all */
+    sr_client *registry; /* created on the first Confluent-framed value */
 };
 
 schema_resolver *resolver_new(const crm_config *cfg)
@@ -41,6 +43,7 @@ void resolver_free(schema_resolver *r)
         event_codec_free(e->codec);
         free(e);
     }
+    sr_free(r->registry);
     free(r);
 }
 
@@ -123,6 +126,17 @@ static resolved *lookup(schema_resolver *r, const void *value, size_t len, char 
             return NULL;
         e = find(r, key);
     }
+    if (!e && key[0] == 'r' && r->cfg->registry.url) {
+        if (!r->registry)
+            r->registry = sr_new(&r->cfg->registry, err, errlen);
+        const char *text = NULL;
+        if (r->registry && sr_schema_by_id(r->registry, (uint32_t)strtoul(key + 2, NULL, 10), &text,
+                                           err, errlen) == SR_OK) {
+            put(r, key, text, strlen(text));
+            return find(r, key);
+        }
+        return NULL;
+    }
     if (!e && key[0] == 'r')
         snprintf(err, errlen, "schema id %s: no schema_registry is configured", key + 2);
     else if (!e)
@@ -137,8 +151,11 @@ event_codec *resolver_codec(schema_resolver *r, const void *value, size_t len, c
     resolved *e = lookup(r, value, len, err, errlen);
     if (!e)
         return NULL;
-    if (!e->codec)
+    if (!e->codec) {
         e->codec = event_codec_from_envelope(e->text, strlen(e->text), err, errlen);
+        if (e->codec && e->key[0] == 'r')
+            event_codec_use_registry_id(e->codec, (uint32_t)strtoul(e->key + 2, NULL, 10));
+    }
     return e->codec;
 }
 
@@ -153,4 +170,26 @@ const char *resolver_schema_text(schema_resolver *r, const void *value, size_t l
     char err[256];
     resolved *e = lookup(r, value, len, err, sizeof(err));
     return e ? e->text : NULL;
+}
+
+void resolver_key_text(const void *key, size_t len, buf *out)
+{
+    const unsigned char *p = key;
+    buf_reset(out);
+    if (len >= 6 && p[0] == 0x00) { /* Confluent framed Avro string */
+        uint64_t z = 0;
+        size_t i = 5;
+        for (int shift = 0; i < len && shift < 64; shift += 7) {
+            unsigned char b = p[i++];
+            z |= (uint64_t)(b & 0x7f) << shift;
+            if (!(b & 0x80))
+                break;
+        }
+        uint64_t n = z >> 1;
+        if (!(z & 1) && i + n == len) {
+            buf_append(out, p + i, (size_t)n);
+            return;
+        }
+    }
+    buf_append(out, key, len);
 }

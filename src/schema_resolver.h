@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "event.h"
+#include "util.h"
 
 typedef struct schema_resolver schema_resolver;
 
@@ -27,5 +28,9 @@ json_t *resolver_decode(schema_resolver *r, const void *value, size_t len, char 
 
 /* The writer schema text of the value (borrowed), or NULL. */
 const char *resolver_schema_text(schema_resolver *r, const void *value, size_t len);
+
+/* A message key as text: Confluent-framed Avro strings (registry mode) are decoded, anything
+ * else is copied as it is. */
+void resolver_key_text(const void *key, size_t len, buf *out);
 
 #endif

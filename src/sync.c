@@ -38,6 +38,7 @@ typedef struct page_work {
     table_run *locked[MAX_LOCKED];
     int n_locked;
     buf key, val;
+    buf mkey; /* the message key (framed in registry mode) */
     int64_t page_max_ms;
     int snapshot;
     int mark; /* reconciliation round active: mark keys seen */
@@ -52,6 +53,7 @@ static void work_init(page_work *w, table_run *t)
     w->in_page = dedupe_new();
     buf_init(&w->key);
     buf_init(&w->val);
+    buf_init(&w->mkey);
     w->page_max_ms = CRM_TIME_NONE;
 }
 
@@ -76,6 +78,7 @@ static void work_free(page_work *w)
     free(w->changes);
     buf_free(&w->key);
     buf_free(&w->val);
+    buf_free(&w->mkey);
 }
 
 static void add_change(page_work *w, table_run *t, const char *pk, size_t len, uint64_t hash,
@@ -206,7 +209,8 @@ static int emit_record(page_work *w, const json_t *rec, char *err, size_t errlen
     meta_for(t, &m, rts != CRM_TIME_NONE ? rvalue : NULL, rts);
     if (event_encode(t->codec, op, &m, &w->val, err, errlen))
         goto out;
-    kafka_batch_add(w->data, t->topic, pk.data, pk.len, w->val.data, w->val.len);
+    table_schema_key(t, pk.data, pk.len, &w->mkey);
+    kafka_batch_add(w->data, t->topic, w->mkey.data, w->mkey.len, w->val.data, w->val.len);
     add_dedupe_state(w, t, pk.data, pk.len, &hash);
     add_change(w, t, pk.data, pk.len, hash, 0);
     dedupe_put(w->in_page, pk.data, pk.len, hash);
@@ -241,8 +245,9 @@ static int emit_delete(page_work *w, table_run *target, const char *pk, size_t l
     m.replication_key = NULL;
     if (event_encode(target->codec, 'd', &m, &w->val, err, errlen))
         return -1;
-    kafka_batch_add(w->data, target->topic, pk, len, w->val.data, w->val.len);
-    kafka_batch_add(w->data, target->topic, pk, len, NULL, 0);
+    table_schema_key(target, pk, len, &w->mkey);
+    kafka_batch_add(w->data, target->topic, w->mkey.data, w->mkey.len, w->val.data, w->val.len);
+    kafka_batch_add(w->data, target->topic, w->mkey.data, w->mkey.len, NULL, 0);
     add_dedupe_state(w, target, pk, len, NULL);
     add_change(w, target, pk, len, 0, 1);
     return 0;
@@ -774,7 +779,7 @@ void *sync_table_thread(void *arg)
     source_run *sr = t->sr;
     const char *sname = source_name(sr->src);
     char err[1024];
-    while (!stopping(t)) {
+    while (!stopping(t) && !t->schema_rejected) {
         long p0 = atomic_load(&t->m.published), d0 = atomic_load(&t->m.deleted),
              u0 = atomic_load(&t->m.unchanged);
         int64_t started = now_monotonic_ms();
@@ -789,7 +794,12 @@ void *sync_table_thread(void *arg)
         if (rc == 0) {
             atomic_store(&t->m.last_success_ms, now_wall_ms());
             log_pass(t, "pass", p0, d0, u0, started);
-        } else if (rc < 0 && t->unavailable)
+        } else if (rc < 0 && t->schema_rejected)
+            log_error(sname, t->def->name,
+                      "the schema registry rejected the table's schema; the table stops, its "
+                      "state stays where it was: %s",
+                      err);
+        else if (rc < 0 && t->unavailable)
             log_error(sname, t->def->name, "table unavailable to these credentials, skipped: %s",
                       err);
         else if (rc < 0 && sr->auth_failed)
@@ -801,7 +811,7 @@ void *sync_table_thread(void *arg)
                       sname, t->sr->cfg->kafka.topic_prefix, sname);
         else if (rc < 0)
             log_error(sname, t->def->name, "pass failed: %s", err);
-        if (sr->once || t->unavailable)
+        if (sr->once || t->unavailable || t->schema_rejected)
             break;
         sleep_interruptible((int64_t)sr->sc->poll_interval_s * 1000, &engine_stop_requested);
     }

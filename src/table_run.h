@@ -23,10 +23,12 @@ typedef struct table_run {
     const table_def *def;
     char *topic;
     int lookback_s;
-    event_codec *codec;   /* swapped under lock when the custom fields evolve */
-    cf_history *cf;       /* custom field history (tables with def->custom), guarded by lock */
-    int schema_version;   /* how many schemas this run built for the table (1 = the initial) */
-    int schema_published; /* the current codec's schema is on the schemas topic / registry */
+    event_codec *codec;     /* swapped under lock when the custom fields evolve */
+    cf_history *cf;         /* custom field history (tables with def->custom), guarded by lock */
+    int schema_version;     /* how many schemas this run built for the table (1 = the initial) */
+    int schema_published;   /* the current codec's schema is on the schemas topic / registry */
+    int schema_rejected;    /* the registry refused the table's schema: the table stops */
+    uint32_t key_schema_id; /* registry mode: id of the "string" key schema (<topic>-key) */
     dedupe *dd;
     state_bookmark bm;
     http_client *http;
@@ -52,7 +54,8 @@ typedef struct source_run {
     volatile int stop; /* this source stops: auth failure or fatal Kafka error */
     int auth_failed;
     int once;
-    pthread_mutex_t defs_lock; /* guards defs */
+    struct sr_client *registry; /* borrowed; NULL without schema_registry */
+    pthread_mutex_t defs_lock;  /* guards defs */
     json_t *defs; /* custom field definitions cache: {table: {"at": wall ms, "records": [...]}} */
 } source_run;
 

@@ -12,6 +12,7 @@
 #include "crm_time.h"
 #include "engine.h"
 #include "log.h"
+#include "schema_registry.h"
 
 #define MAX_DEFINITION_PAGES 200
 #define MISFITS_LOGGED       5
@@ -103,11 +104,58 @@ static void add_history_record(table_run *t, const cf_history *h, kafka_batch *b
     free(v);
 }
 
+/* ---- registry mode ------------------------------------------------------------------------ */
+
+/* Registers the key schema ("string", once) and c's envelope under <topic>-key / -value and
+ * switches c to Confluent framing. A rejected schema marks the table; err has the registry's
+ * message. */
+static int register_version(table_run *t, event_codec *c, char *err, size_t errlen)
+{
+    char subject[600];
+    uint32_t id;
+    sr_result r = SR_OK;
+    if (!t->key_schema_id) {
+        snprintf(subject, sizeof(subject), "%s-key", t->topic);
+        r = sr_register(t->sr->registry, subject, "\"string\"", &id, err, errlen);
+        if (r == SR_OK)
+            t->key_schema_id = id;
+    }
+    if (r == SR_OK) {
+        snprintf(subject, sizeof(subject), "%s-value", t->topic);
+        r = sr_register(t->sr->registry, subject, event_codec_schema(c), &id, err, errlen);
+    }
+    if (r == SR_OK) {
+        event_codec_use_registry_id(c, id);
+        return 0;
+    }
+    if (r == SR_INCOMPATIBLE)
+        t->schema_rejected = 1;
+    t->last_error = r == SR_INCOMPATIBLE ? ERR_SCHEMA : ERR_KAFKA;
+    return -1;
+}
+
 /* Tables with custom fields but no history yet wait for their first definitions: the schema
  * they start with would never describe an event (unless the definitions stay unreadable, in
  * which case table_schema_refresh publishes it). */
 int table_schema_publish_all(source_run *sr, char *err, size_t errlen)
 {
+    if (sr->registry) {
+        for (int i = 0; i < sr->n_tables; i++) {
+            table_run *t = &sr->tables[i];
+            if (t->def->custom && cf_history_count(t->cf) == 0)
+                continue;
+            char rerr[1024];
+            if (register_version(t, t->codec, rerr, sizeof(rerr)) == 0)
+                t->schema_published = 1;
+            else
+                log_error(source_name(sr->src), t->def->name, "%s%s",
+                          t->schema_rejected ? "schema rejected, the table stops: " : "", rerr);
+            t->failed = t->schema_rejected;
+        }
+        (void)err;
+        (void)errlen;
+        return 0;
+    }
     kafka_batch *b = kafka_batch_new();
     for (int i = 0; i < sr->n_tables; i++) {
         table_run *t = &sr->tables[i];
@@ -123,14 +171,18 @@ int table_schema_publish_all(source_run *sr, char *err, size_t errlen)
 }
 
 /* Publishes the schema of c and the history h together. */
-static int publish_version(table_run *t, const event_codec *c, const cf_history *h, char *err,
+static int publish_version(table_run *t, event_codec *c, const cf_history *h, char *err,
                            size_t errlen)
 {
+    if (t->sr->registry && register_version(t, c, err, errlen))
+        return -1;
     kafka_batch *data = kafka_batch_new(), *state = kafka_batch_new();
     buf key;
     buf_init(&key);
-    add_schema_record(t, c, data);
-    add_history_record(t, h, state, &key);
+    if (!t->sr->registry)
+        add_schema_record(t, c, data);
+    if (h)
+        add_history_record(t, h, state, &key);
     kafka_result r =
         kafka_commit(t->sr->producer, data, state, &engine_stop_requested, err, errlen);
     buf_free(&key);
@@ -297,6 +349,8 @@ static cf_history *history_copy(const cf_history *h)
 
 int table_schema_refresh(table_run *t, char *err, size_t errlen)
 {
+    if (!t->def->custom && !t->schema_published) /* registry unreachable at start-up */
+        return publish_version(t, t->codec, NULL, err, errlen) ? -1 : (t->schema_published = 1, 0);
     if (!t->def->custom)
         return 0;
     const char *sname = source_name(t->sr->src);
@@ -307,7 +361,8 @@ int table_schema_refresh(table_run *t, char *err, size_t errlen)
                  "custom field definitions unreadable, keeping the last known %zu fields: %s",
                  t->cf ? cf_history_count(t->cf) : 0, ferr);
         if (!t->schema_published && publish_version(t, t->codec, t->cf, err, errlen)) {
-            t->last_error = ERR_KAFKA;
+            if (t->last_error != ERR_SCHEMA)
+                t->last_error = ERR_KAFKA;
             return -1;
         }
         t->schema_published = 1;
@@ -331,7 +386,8 @@ int table_schema_refresh(table_run *t, char *err, size_t errlen)
             rc = -1;
     }
     if (!rc && changed && publish_version(t, codec ? codec : t->codec, next, err, errlen)) {
-        t->last_error = ERR_KAFKA;
+        if (t->last_error != ERR_SCHEMA)
+            t->last_error = ERR_KAFKA;
         rc = -1;
     }
     if (!rc && changed) {
@@ -418,4 +474,18 @@ int table_schema_next(table_run *t, event_codec **next_codec, char *err, size_t 
     }
     cf_history_free(next);
     return rc;
+}
+
+void table_schema_key(const table_run *t, const char *pk, size_t len, buf *out)
+{
+    buf_reset(out);
+    if (!t->sr->registry) {
+        buf_append(out, pk, len);
+        return;
+    }
+    buf body;
+    buf_init(&body);
+    sr_avro_string(&body, pk, len);
+    sr_frame(out, t->key_schema_id, body.data, body.len);
+    buf_free(&body);
 }

@@ -38,4 +38,8 @@ json_t *table_schema_fetch_definitions(table_run *t, char *err, size_t errlen);
  * custom fields), -1 + err when they cannot be read. */
 int table_schema_next(table_run *t, event_codec **next_codec, char *err, size_t errlen);
 
+/* The message key of a primary key: the text itself, or in registry mode the Avro string
+ * framed with the table's key schema id. */
+void table_schema_key(const table_run *t, const char *pk, size_t len, buf *out);
+
 #endif

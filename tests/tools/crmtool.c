@@ -29,7 +29,11 @@ typedef struct reader {
 static int visit(const topic_record *r, void *u)
 {
     reader *rd = u;
-    char *key = strndup(r->key ? r->key : "", r->key_len);
+    buf kt;
+    buf_init(&kt);
+    resolver_key_text(r->key ? r->key : "", r->key ? r->key_len : 0, &kt);
+    char *key = strdup(kt.data ? kt.data : "");
+    buf_free(&kt);
     rd->messages++;
     if (!r->value) {
         rd->tombstones++;
