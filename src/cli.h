@@ -9,6 +9,10 @@
 int cli_check(const crm_config *cfg);
 int cli_tables(const crm_config *cfg);
 int cli_state(const crm_config *cfg);
+/* Prints each table's current schema, publication and next-version compatibility
+ * (cli_schemas.c). only: TABLE or SOURCE.TABLE, or NULL for all. Exit 1 when a next version is
+ * not BACKWARD compatible. */
+int cli_schemas(const crm_config *cfg, const char *only);
 /* Prints the last n events of a table topic decoded as JSON. spec: TABLE or SOURCE.TABLE. */
 int cli_peek(const crm_config *cfg, const char *spec, long n);
 

@@ -93,6 +93,9 @@ static int usage(FILE *f)
           "  state -c FILE          print the bookmarks stored in the state topic\n"
           "  peek -c FILE TABLE [N] decode and print the last N (default 5) events of a table\n"
           "                         (TABLE or SOURCE.TABLE)\n"
+          "  schemas -c FILE [TABLE] each table's current schema, whether it is published, and\n"
+          "                         whether the next version (from the CRM's custom field\n"
+          "                         definitions now) is BACKWARD compatible (exit 1 if not)\n"
           "exit codes: 0 ok, 1 runtime error, 2 config error, 3 Kafka error, 4 fenced by another\n"
           "            instance, 5 credentials rejected\n",
           f);
@@ -116,7 +119,9 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--once") == 0)
             once = 1;
         else if (argv[i][0] != '-' && n_positional < 2 && strcmp(cmd, "peek") == 0)
-            positional[n_positional++] = argv[i]; /* only peek takes TABLE [N] */
+            positional[n_positional++] = argv[i]; /* peek takes TABLE [N] */
+        else if (argv[i][0] != '-' && n_positional < 1 && strcmp(cmd, "schemas") == 0)
+            positional[n_positional++] = argv[i]; /* schemas takes [TABLE] */
         else {
             fprintf(stderr, "crmstream: unknown argument \"%s\"\n", argv[i]);
             return usage(stderr);
@@ -168,6 +173,8 @@ int main(int argc, char **argv)
         code = cli_tables(cfg);
     } else if (strcmp(cmd, "state") == 0) {
         code = cli_state(cfg);
+    } else if (strcmp(cmd, "schemas") == 0) {
+        code = cli_schemas(cfg, positional[0]);
     } else if (strcmp(cmd, "peek") == 0 && positional[0]) {
         code = cli_peek(cfg, positional[0], positional[1] ? atol(positional[1]) : 5);
     } else {

@@ -202,6 +202,34 @@ sr_result sr_schema_by_id(sr_client *c, uint32_t id, const char **schema_json, c
     return res;
 }
 
+sr_result sr_lookup(sr_client *c, const char *subject, const char *schema_json, uint32_t *id,
+                    int *version, char *err, size_t errlen)
+{
+    http_request req;
+    http_request_init(&req);
+    req.method = "POST";
+    url_for(c, &req, "/subjects/%s", subject);
+    json_t *payload = json_pack("{s:s}", "schema", schema_json);
+    char *text = json_dumps(payload, JSON_COMPACT);
+    buf_append_str(&req.body, text ? text : "{}");
+    free(text);
+    json_decref(payload);
+    sr_result res;
+    long status;
+    pthread_mutex_lock(&c->lock);
+    json_t *body = call(c, &req, &res, &status, err, errlen);
+    pthread_mutex_unlock(&c->lock);
+    http_request_free(&req);
+    if (res == SR_OK) {
+        *id = (uint32_t)json_integer_value(json_object_get(body, "id"));
+        *version = (int)json_integer_value(json_object_get(body, "version"));
+    } else if (res == SR_ERROR && status == 404) {
+        res = SR_NOT_FOUND;
+    }
+    json_decref(body);
+    return res;
+}
+
 sr_result sr_check_compatibility(sr_client *c, const char *subject, const char *schema_json,
                                  int *compatible, char *err, size_t errlen)
 {

@@ -19,6 +19,7 @@ typedef enum {
     SR_INCOMPATIBLE = -1, /* the registry rejected the schema (409 / 422): err has its message */
     SR_UNAVAILABLE = -2,  /* transport errors or 5xx after retries */
     SR_ERROR = -3,        /* anything else (401, 404, bad responses) */
+    SR_NOT_FOUND = -4,    /* sr_lookup: the subject does not have this schema */
 } sr_result;
 
 /* cfg must outlive the client. NULL + err when the client cannot be created. */
@@ -33,6 +34,11 @@ sr_result sr_register(sr_client *c, const char *subject, const char *schema_json
 /* The schema text of an id (GET /schemas/ids/{id}), cached; borrowed, lives as long as c. */
 sr_result sr_schema_by_id(sr_client *c, uint32_t id, const char **schema_json, char *err,
                           size_t errlen);
+
+/* The id and version of schema_json under subject (POST /subjects/{subject}); SR_NOT_FOUND
+ * when it is not registered there. */
+sr_result sr_lookup(sr_client *c, const char *subject, const char *schema_json, uint32_t *id,
+                    int *version, char *err, size_t errlen);
 
 /* Is schema_json compatible with the latest version of subject under the subject's level
  * (POST /compatibility/subjects/{subject}/versions/latest)? *compatible = 1/0; a subject

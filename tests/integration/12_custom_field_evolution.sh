@@ -38,6 +38,12 @@ sim_ctl mutate "{\"table\":\"people\",\"op\":\"update\",\"id\":$p1,\"set\":{\"cu
 sim_ctl mutate "{\"table\":\"people\",\"op\":\"update\",\"id\":$p2,\"set\":{\"custom_fields\":[
     {\"custom_field_definition_id\":1003,\"value\":\"yes please\"},
     {\"custom_field_definition_id\":$new_id,\"value\":\"12.5\"}]}}" >/dev/null
+# `crmstream schemas` sees the pending version before the next pass and judges it.
+COPPER_API_KEY=$COPPER_API_KEY "$CRMSTREAM" schemas -c "$WORK/cfg" people >"$WORK/schemas-before.txt" 2>"$WORK/schemas.err" ||
+    fail "crmstream schemas failed: $(cat "$WORK/schemas.err")"
+grep -q '^[^ ]*\.people .*published=yes .*next=new version [0-9a-f]*, BACKWARD compatible' "$WORK/schemas-before.txt" ||
+    fail "schemas did not report a compatible pending version: $(head -c 600 "$WORK/schemas-before.txt")"
+note "schemas before the pass: $(head -n 1 "$WORK/schemas-before.txt" | cut -c 1-160)"
 run_once "$WORK/cfg"
 grep -q 'table=people msg="custom fields changed: schema version 2' "$WORK/run.log" ||
     fail "no new people schema version logged: $(grep people "$WORK/run.log" | tail -n 5)"
@@ -89,6 +95,10 @@ assert b["lifetime_value"] == 12.5, b
 print("  typed:", json.dumps(a, ensure_ascii=False))
 print("  misfit kept:", json.dumps(b["_invalid"]))
 PY
+
+COPPER_API_KEY=$COPPER_API_KEY "$CRMSTREAM" schemas -c "$WORK/cfg" people >"$WORK/schemas-after.txt" 2>>"$WORK/schemas.err"
+grep -q 'custom_fields=6 (5 active)  published=yes  next=unchanged' "$WORK/schemas-after.txt" ||
+    fail "schemas after the pass: $(head -c 400 "$WORK/schemas-after.txt")"
 
 # A restart: the history comes back from the state topic, nothing is republished.
 run_once "$WORK/cfg"

@@ -44,6 +44,11 @@ grep -q "$PREFIX.schemas" <(kcat -b "$BOOTSTRAP" -L 2>/dev/null) && fail "the sc
 
 # A custom field for people only: a new, compatible version of people-value.
 sim_ctl mutate '{"table":"custom_field_definitions","op":"create","set":{"name":"NPS","data_type":"Float","available_on":["person"]}}' >/dev/null
+"$CRMSTREAM" schemas -c "$WORK/cfg" people >"$WORK/schemas.txt" 2>"$WORK/schemas.err" ||
+    fail "crmstream schemas: $(cat "$WORK/schemas.err")"
+grep -q "published=$topic-value version 1 (id [0-9]*)  next=new version [0-9a-f]*, BACKWARD compatible; registry: compatible" "$WORK/schemas.txt" ||
+    fail "schemas in registry mode: $(head -n 1 "$WORK/schemas.txt")"
+note "schemas: $(head -n 1 "$WORK/schemas.txt" | cut -c 1-200)"
 sim_ctl mutate '{"table":"people","op":"update","count":3}' >/dev/null
 run_once "$WORK/cfg"
 expect_eq "$(reg "/subjects/$topic-value/versions" | tr -d '[] \n')" "1,2" "people-value versions"
