@@ -88,6 +88,8 @@ public final class Interop {
   private static final int F_JSON_TEXT = 1, F_UNIT_MS = 2, F_UNIT_US = 4;
 
   private static int maxReport = 10;
+  static final CustomFields custom = new CustomFields();
+  static Registry registry; // --registry: Confluent-framed keys and values
   private static long timeoutMs = 60_000;
 
   /** One topic's problems: all are counted, the first maxReport are kept for printing. */
@@ -140,6 +142,7 @@ public final class Interop {
 
   static int run(String[] args) throws Exception {
     String bootstrap = null, schemasTopic = null;
+    String registryUrl = null, registryUser = null, registryPassword = null;
     List<String[]> targets = new ArrayList<>();
     for (int i = 0; i < args.length; i++) {
       String a = args[i];
@@ -155,12 +158,18 @@ public final class Interop {
           targets.get(targets.size() - 1)[a.equals("--truth") ? 1 : 2] = v;
         }
         case "--max-report" -> maxReport = Integer.parseInt(v);
+        case "--defs" -> custom.addDefinitions(JSON.readTree(new File(v)).get("records"));
+        case "--registry" -> registryUrl = v;
+        case "--registry-user" -> registryUser = v;
+        case "--registry-password-env" -> registryPassword = System.getenv(v);
         case "--timeout" -> timeoutMs = Long.parseLong(v) * 1000;
         default -> throw new UsageException("unknown option " + a);
       }
     }
-    if (bootstrap == null || schemasTopic == null || targets.isEmpty())
-      throw new UsageException("--bootstrap, --schemas-topic and at least one --topic are required");
+    if (bootstrap == null || (schemasTopic == null && registryUrl == null) || targets.isEmpty())
+      throw new UsageException(
+          "--bootstrap, --schemas-topic or --registry, and at least one --topic are required");
+    if (registryUrl != null) registry = new Registry(registryUrl, registryUser, registryPassword);
     List<Target> list = new ArrayList<>();
     for (String[] t : targets) {
       if (t[1] == null) throw new UsageException("--topic " + t[0] + " has no --truth");
@@ -179,14 +188,17 @@ public final class Interop {
     int bad = 0;
     try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(p)) {
       Map<String, List<PartitionInfo>> topics = consumer.listTopics(Duration.ofMillis(timeoutMs));
-      Schemas schemas = new Schemas(schemasTopic);
-      if (!topics.containsKey(schemasTopic)) schemas.report.add("the schemas topic does not exist");
-      else readTopic(consumer, topics.get(schemasTopic), schemas::accept);
-      System.out.printf(
-          "interop %s: schemas=%d messages=%d problems=%d%n",
-          schemasTopic, schemas.byFingerprint.size(), schemas.messages, schemas.report.count);
-      schemas.report.print();
-      bad += schemas.report.count;
+      Schemas schemas = new Schemas(schemasTopic == null ? "(registry)" : schemasTopic);
+      if (schemasTopic != null) {
+        if (!topics.containsKey(schemasTopic))
+          schemas.report.add("the schemas topic does not exist");
+        else readTopic(consumer, topics.get(schemasTopic), schemas::accept);
+        System.out.printf(
+            "interop %s: schemas=%d messages=%d problems=%d%n",
+            schemasTopic, schemas.byFingerprint.size(), schemas.messages, schemas.report.count);
+        schemas.report.print();
+        bad += schemas.report.count;
+      }
       for (Target t : list) {
         TopicCheck c = new TopicCheck(t, schemas);
         if (!topics.containsKey(t.topic())) c.report.add("the topic does not exist");
@@ -301,12 +313,22 @@ public final class Interop {
         report.add(where + ": message without a key");
         return;
       }
-      String key = new String(r.key(), StandardCharsets.UTF_8);
+      String key;
+      try {
+        key = registry != null ? registry.keyText(r.key()) : new String(r.key(), StandardCharsets.UTF_8);
+      } catch (IOException e) {
+        report.add(where + ": key not a framed Avro string: " + e.getMessage());
+        return;
+      }
       where += " key " + key;
       byte[] v = r.value();
       if (v == null) {
         tombstones++;
         latest.remove(key);
+        return;
+      }
+      if (registry != null) {
+        acceptFramed(v, key, where);
         return;
       }
       if (v.length < 10 || (v[0] & 0xff) != 0xC3 || (v[1] & 0xff) != 0x01) {
@@ -349,6 +371,41 @@ public final class Interop {
       decoded++;
       final String at = where;
       if (!envelopes.computeIfAbsent(fp, k -> envelopeOk(writer, at))) return;
+      event(ev, key, where);
+    }
+
+    /** A Confluent-framed value: 00, the schema id, the body; the schema from the registry. */
+    void acceptFramed(byte[] v, String key, String where) {
+      if (v.length < 5 || v[0] != 0) {
+        undecodable++;
+        report.add(where + ": not Confluent framed (" + hex(v, 8) + ")");
+        return;
+      }
+      long id = ByteBuffer.wrap(v, 1, 4).getInt() & 0xffffffffL;
+      GenericRecord ev;
+      Schema writer;
+      try {
+        writer = registry.schema(id);
+        bin = DecoderFactory.get().binaryDecoder(v, 5, v.length - 5, bin);
+        ev =
+            (GenericRecord)
+                readers
+                    .computeIfAbsent(id, k -> new GenericDatumReader<>(writer, writer, GenericData.get()))
+                    .read(null, bin);
+        if (!bin.isEnd()) throw new IOException("bytes left over after the Avro body");
+      } catch (Exception e) {
+        undecodable++;
+        report.add(where + ": undecodable (schema id " + id + "): " + e);
+        return;
+      }
+      decoded++;
+      writers.putIfAbsent(id, writer);
+      final String at = where;
+      if (!envelopes.computeIfAbsent(id, k -> envelopeOk(writer, at))) return;
+      event(ev, key, where);
+    }
+
+    void event(GenericRecord ev, String key, String where) {
       String op = String.valueOf(ev.get("op"));
       ops.merge(op, 1, Integer::sum);
       Object after = ev.get("after");
@@ -405,6 +462,7 @@ public final class Interop {
                     res.getResult().getIncompatibilities()));
         }
       }
+      int checked0 = custom.checked, invalid0 = custom.invalid;
       JsonNode truth = JSON.readTree(new File(target.truth())).get("records");
       if (truth == null || !truth.isArray())
         throw new IOException(target.truth() + ": no \"records\" array");
@@ -421,7 +479,14 @@ public final class Interop {
         if (got == null) report.add("key " + key + ": in the CRM, not in the topic");
         else {
           List<String> diffs = new ArrayList<>();
-          compareRecord("key " + key + ": ", rec, got, diffs);
+          JsonNode truthRec = rec;
+          if (CustomFields.customField(got.getSchema()) != null) {
+            com.fasterxml.jackson.databind.node.ObjectNode copy =
+                ((com.fasterxml.jackson.databind.node.ObjectNode) rec).deepCopy();
+            custom.check("key " + key + ": ", copy, got, diffs);
+            truthRec = copy;
+          }
+          compareRecord("key " + key + ": ", truthRec, got, diffs);
           for (String d : diffs) report.add(d);
         }
       }
@@ -433,9 +498,10 @@ public final class Interop {
       ops.forEach((op, n) -> o.append(o.length() == 0 ? "" : ",").append(op).append(':').append(n));
       System.out.printf(
           "interop %s: records=%d decoded=%d keys=%d mismatches=%d undecodable=%d truth=%d"
-              + " tombstones=%d ops=%s schemas=%d%n",
+              + " tombstones=%d ops=%s schemas=%d custom_values=%d custom_invalid=%d%n",
           target.topic(), records, decoded, latest.size(), report.count - undecodable,
-          undecodable, truth.size(), tombstones, o, writers.size());
+          undecodable, truth.size(), tombstones, o, writers.size(), custom.checked - checked0,
+          custom.invalid - invalid0);
       report.print();
     }
   }
@@ -481,7 +547,7 @@ public final class Interop {
     Schema.Field unmappedField = null;
     for (Schema.Field f : s.getFields()) {
       if (f.name().equals("_unmapped")) unmappedField = f;
-      else mapped.put(jsonKey(f), f);
+      else if (!CustomFields.JSON_KEY.equals(f.getProp("json"))) mapped.put(jsonKey(f), f);
     }
     JsonNode unmapped = null;
     if (unmappedField != null && rec.get(unmappedField.pos()) != null) {
