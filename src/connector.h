@@ -83,6 +83,9 @@ typedef struct table_ctx {
 typedef struct page {
     json_t *records; /* array of record objects of ctx->table (may be NULL) */
     json_t *deletes; /* array of {"table": name, "id": pk [, "before": {...}] [, "ts": "..."]} */
+    json_t *upserts; /* change-feed images of other tables' records, newest first:
+                        array of {"table": name, "record": {...}} (published through dedupe;
+                        within a pass the first image of a key wins) */
     json_t *ids;     /* reconcile passes: array of primary-key values seen (strings/integers) */
     int64_t bookmark_cap_ms;  /* when set (not CRM_TIME_NONE), the bookmark never passes it */
     int64_t total_hint;       /* records matching this request incl. this page, when the API

@@ -34,7 +34,8 @@ typedef struct page_work {
     kafka_batch *state;
     change *changes;
     size_t n_changes, cap_changes;
-    dedupe *in_page; /* pk -> hash of what this page already emitted */
+    dedupe *in_page;   /* pk -> hash of what this page already emitted */
+    dedupe *feed_seen; /* "<table>\n<pk>" upserted by this pass's change feed (newest first) */
     table_run *locked[MAX_LOCKED];
     int n_locked;
     buf key, val;
@@ -51,6 +52,7 @@ static void work_init(page_work *w, table_run *t)
     w->data = kafka_batch_new();
     w->state = kafka_batch_new();
     w->in_page = dedupe_new();
+    w->feed_seen = dedupe_new();
     buf_init(&w->key);
     buf_init(&w->val);
     buf_init(&w->mkey);
@@ -75,6 +77,7 @@ static void work_free(page_work *w)
     kafka_batch_free(w->data);
     kafka_batch_free(w->state);
     dedupe_free(w->in_page);
+    dedupe_free(w->feed_seen);
     free(w->changes);
     buf_free(&w->key);
     buf_free(&w->val);
@@ -118,6 +121,16 @@ static void unlock_targets(page_work *w)
     for (int i = 0; i < w->n_locked; i++)
         pthread_mutex_unlock(&w->locked[i]->lock);
     w->n_locked = 0;
+}
+
+/* Primary key as text appended to out: strings as they are, integers in decimal. */
+static int pk_text_append(const json_t *v, buf *out)
+{
+    if (json_is_string(v))
+        return buf_append(out, json_string_value(v), json_string_length(v));
+    if (json_is_integer(v))
+        return buf_printf(out, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    return -1;
 }
 
 /* Primary key as text: strings as they are, integers in decimal. */
@@ -166,9 +179,11 @@ static void add_dedupe_state(page_work *w, table_run *t, const char *pk, size_t 
                     hash ? hex : NULL, hash ? 16 : 0);
 }
 
-static int emit_record(page_work *w, const json_t *rec, char *err, size_t errlen)
+/* Publishes rec as an event of table t (the page's own table, or with `feed` another table
+ * of the source fed by a change feed: no reconciliation marks, no effect on the bookmark). */
+static int emit_image(page_work *w, table_run *t, const json_t *rec, int feed, char *err,
+                      size_t errlen)
 {
-    table_run *t = w->self;
     buf pk;
     buf_init(&pk);
     int rc = -1;
@@ -190,14 +205,15 @@ static int emit_record(page_work *w, const json_t *rec, char *err, size_t errlen
     char rvalue[40];
     if (t->def->replication_key) {
         rts = json_time_ms(json_object_get(rec, t->def->replication_key));
-        if (rts != CRM_TIME_NONE && (w->page_max_ms == CRM_TIME_NONE || rts > w->page_max_ms))
+        if (!feed && rts != CRM_TIME_NONE &&
+            (w->page_max_ms == CRM_TIME_NONE || rts > w->page_max_ms))
             w->page_max_ms = rts;
         if (rts != CRM_TIME_NONE)
             crm_time_format(rts, rvalue, sizeof(rvalue));
     }
-    if (w->mark)
+    if (w->mark && !feed)
         dedupe_mark(t->dd, pk.data, pk.len);
-    int in_page = dedupe_get(w->in_page, pk.data, pk.len, &old);
+    int in_page = !feed && dedupe_get(w->in_page, pk.data, pk.len, &old);
     int known = !in_page && dedupe_get(t->dd, pk.data, pk.len, &old);
     if ((in_page || known) && old == hash) {
         atomic_fetch_add(&t->m.unchanged, 1);
@@ -213,10 +229,52 @@ static int emit_record(page_work *w, const json_t *rec, char *err, size_t errlen
     kafka_batch_add(w->data, t->topic, w->mkey.data, w->mkey.len, w->val.data, w->val.len);
     add_dedupe_state(w, t, pk.data, pk.len, &hash);
     add_change(w, t, pk.data, pk.len, hash, 0);
-    dedupe_put(w->in_page, pk.data, pk.len, hash);
+    if (!feed)
+        dedupe_put(w->in_page, pk.data, pk.len, hash);
     rc = 0;
 out:
     buf_free(&pk);
+    return rc;
+}
+
+static int emit_record(page_work *w, const json_t *rec, char *err, size_t errlen)
+{
+    return emit_image(w, w->self, rec, 0, err, errlen);
+}
+
+/* Records of other tables from a change feed (e.g. an event log's snapshots), newest first:
+ * the first image of a key in the pass wins, older ones of the same pass are skipped; dedupe
+ * keeps an unchanged image from being published again. */
+static int emit_feed_upserts(page_work *w, const json_t *upserts, char *err, size_t errlen)
+{
+    size_t i;
+    json_t *u;
+    buf key;
+    buf_init(&key);
+    int rc = 0;
+    json_array_foreach(upserts, i, u)
+    {
+        const char *tname = json_string_value(json_object_get(u, "table"));
+        const json_t *rec = json_object_get(u, "record");
+        table_run *target = tname ? source_run_table(w->self->sr, tname) : NULL;
+        if (!target || !json_is_object(rec))
+            continue; /* table not enabled here */
+        buf_reset(&key);
+        buf_printf(&key, "%s\n", tname);
+        if (pk_text_append(json_object_get(rec, target->def->primary_key), &key))
+            continue;
+        if (dedupe_get(w->feed_seen, key.data, key.len, NULL))
+            continue; /* an older image of a key this pass already published */
+        if (lock_target(w, target)) {
+            snprintf(err, errlen, "a page feeds too many tables");
+            rc = -1;
+            break;
+        }
+        if ((rc = emit_image(w, target, rec, 1, err, errlen)) != 0)
+            break;
+        dedupe_put(w->feed_seen, key.data, key.len, 1);
+    }
+    buf_free(&key);
     return rc;
 }
 
@@ -274,6 +332,12 @@ static int emit_feed_deletes(page_work *w, const json_t *deletes, char *err, siz
             buf_free(&pk);
             return -1;
         }
+        /* older images of a deleted key (later pages of a newest-first feed) must not revive it */
+        buf seen;
+        buf_init(&seen);
+        buf_printf(&seen, "%s\n%.*s", tname, (int)pk.len, pk.data);
+        dedupe_put(w->feed_seen, seen.data, seen.len, 1);
+        buf_free(&seen);
     }
     buf_free(&pk);
     return 0;
@@ -489,6 +553,7 @@ static int fetch_page(pass *p, http_request *req, page *pg, char *err, size_t er
         t->last_error = ERR_PARSE;
         json_decref(pg->records);
         json_decref(pg->deletes);
+        json_decref(pg->upserts);
         json_decref(pg->ids);
         json_decref(pg->reconcile_tables);
         json_object_clear(p->ctx.paging); /* rewind what the parser changed */
@@ -558,8 +623,12 @@ static int process_page(pass *p, page *pg, char *err, size_t errlen)
             dedupe_mark(t->dd, pk.data, pk.len);
         buf_free(&pk);
     }
+    /* Deletes first: a key deleted by this page (or an earlier, newer page of the same feed)
+     * is never revived by an image from an older event. */
     if (rc == 0 && pg->deletes)
         rc = emit_feed_deletes(w, pg->deletes, err, errlen);
+    if (rc == 0 && pg->upserts)
+        rc = emit_feed_upserts(w, pg->upserts, err, errlen);
     if (rc == 0 && pg->reconcile_tables)
         request_reconciliations(t, pg->reconcile_tables);
     if (pg->bookmark_cap_ms != CRM_TIME_NONE)
@@ -734,6 +803,7 @@ static int run_pass(table_run *t, int reconcile, char *err, size_t errlen)
                   (long long)(now_monotonic_ms() - t1));
         json_decref(pg.records);
         json_decref(pg.deletes);
+        json_decref(pg.upserts);
         json_decref(pg.ids);
         json_decref(pg.reconcile_tables);
         if (rc != 0)

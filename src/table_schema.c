@@ -225,6 +225,7 @@ static int fetch_page_records(table_run *t, table_ctx *ctx, http_request *req, j
     }
     json_decref(pg.records);
     json_decref(pg.deletes);
+    json_decref(pg.upserts);
     json_decref(pg.ids);
     json_decref(pg.reconcile_tables);
 out:

@@ -8,7 +8,9 @@
  *  - tasks: date_updated__gte=<window start>, walked by date_created (the only ascending order).
  *  - activities: /activity/ append-only on date_created, re-reading a 24 h attribution window.
  *  - event_log: /event/ cursor paging; deleted/merged events delete rows of the other tables;
- *    the bookmark never passes now - event_lag.
+ *    created/updated activity events carry the activity (`data`): those older than the
+ *    attribution window are published to the activities topic; the bookmark never passes
+ *    now - event_lag.
  *  - reference lists: full table each pass (only changes are published), deletes by ID
  *    reconciliation. */
 #include <stdio.h>
@@ -200,6 +202,9 @@ static const connector_option close_options[] = {
     {OPT_DURATION, "attribution_window", "0",
      "activities: re-read this much before the bookmark; 0 = the table lookback (24h)"},
     {OPT_DURATION, "event_lag", "5m", "the event_log bookmark never passes now minus this"},
+    {OPT_DURATION, "event_activity_window", "24h",
+     "activities created longer ago than this get their edits (and backdated creations) from "
+     "the event log; newer ones are re-read by the activities table (its attribution window)"},
     {0, NULL, NULL, NULL},
 };
 

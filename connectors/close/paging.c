@@ -432,6 +432,28 @@ static int event_deletes(const json_t *ev, json_t *deletes)
     return 0;
 }
 
+/* An activity created or edited (Close logs object types "activity.<type>") whose date_created
+ * is older than the attribution window: the activities table no longer re-reads it, so the
+ * event's `data` (the activity as the API returns it) is published as an upsert. Events without
+ * data (non-admin keys lose it after an hour) cannot help. */
+static int event_activity_upsert(const table_ctx *ctx, const json_t *ev, json_t *upserts)
+{
+    const char *action = json_string_value(json_object_get(ev, "action"));
+    const char *otype = json_string_value(json_object_get(ev, "object_type"));
+    const json_t *data = json_object_get(ev, "data");
+    if (!action || !otype || strncmp(otype, "activity.", 9) != 0 || !json_is_object(data) ||
+        strcmp(action, "deleted") == 0)
+        return 0;
+    int64_t created;
+    const char *dc = json_string_value(json_object_get(data, "date_created"));
+    if (!dc || crm_time_parse(dc, &created))
+        return 0;
+    if (created >= ctx->until_ms - option_int(ctx, "event_activity_window") * 1000)
+        return 0; /* inside the window: the activities table has it */
+    json_t *u = json_pack("{s:s, s:O}", "table", "activities", "record", data);
+    return u ? json_array_append_new(upserts, u) : -1;
+}
+
 static int beyond_retention(const table_ctx *ctx)
 {
     return ctx->page_no == 0 && ctx->bookmark_ms != CRM_TIME_NONE &&
@@ -476,11 +498,12 @@ int close_events_parse(table_ctx *ctx, const http_response *resp, page *out, cha
         return -1;
     out->records = json_incref(data);
     out->deletes = json_array();
+    out->upserts = json_array();
     size_t i;
     json_t *ev;
     json_array_foreach(data, i, ev)
     {
-        if (event_deletes(ev, out->deletes)) {
+        if (event_deletes(ev, out->deletes) || event_activity_upsert(ctx, ev, out->upserts)) {
             snprintf(err, errlen, "out of memory building deletes");
             json_decref(body);
             return -1;
