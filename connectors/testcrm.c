@@ -82,14 +82,15 @@ static json_t *parse_data_page(const http_response *resp, page *out, char *err, 
     return body;
 }
 
+/* Items pages can be large: the records go to the engine as raw JSON text (the fast path). */
 static int keyset_parse(table_ctx *ctx, const http_response *resp, page *out, char *err,
                         size_t errlen)
 {
-    json_t *body = parse_data_page(resp, out, err, errlen);
-    if (!body)
+    json_t *envelope = NULL;
+    if (connector_raw_records(resp, "data", out, &envelope, err, errlen))
         return -1;
-    set_paging_cursor(ctx, json_object_get(body, "next_cursor"));
-    json_decref(body);
+    set_paging_cursor(ctx, json_object_get(envelope, "next_cursor"));
+    json_decref(envelope);
     return 0;
 }
 
@@ -111,8 +112,11 @@ static req_result events_request(table_ctx *ctx, http_request *req, char *err, s
 static int events_parse(table_ctx *ctx, const http_response *resp, page *out, char *err,
                         size_t errlen)
 {
-    if (keyset_parse(ctx, resp, out, err, errlen))
+    json_t *body = parse_data_page(resp, out, err, errlen); /* the feed reads its records */
+    if (!body)
         return -1;
+    set_paging_cursor(ctx, json_object_get(body, "next_cursor"));
+    json_decref(body);
     out->deletes = json_array();
     size_t i;
     json_t *ev;

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "crm_time.h"
+#include "json_scan.h"
 #include "util.h"
 
 enum kind {
@@ -1807,4 +1808,399 @@ json_t *avro_map_to_json(const avro_map_plan *m, avro_value_t *value, char *err,
     if (record_value(&c, m, value, &rv, 0))
         return NULL;
     return record_json(&c, m->root, &rv);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* raw path: JSON text straight to Avro binary (no jansson DOM, no avro-c values)              */
+/*                                                                                            */
+/* Produces exactly the bytes avro_map_fill + avro_value_write produce for the same record,  */
+/* for the common shapes: records, ["null", T] unions, primitives, arrays, enums, timestamp- */
+/* millis from strings, "_unmapped". Anything else — conversions (numeric strings, numbers   */
+/* for strings, "" as no value), defaults, maps, bytes, multi-branch unions, duplicate or     */
+/* escaped keys, errors — returns RAW_FALLBACK and the caller uses the DOM path, which also   */
+/* produces the proper error message.                                                         */
+
+#define RAW_FALLBACK    1
+#define RAW_MAX_FIELDS  128
+#define RAW_MAX_UNKNOWN 32
+
+typedef struct rctx {
+    buf *out;
+    buf tmp; /* unescaped strings */
+} rctx;
+
+static void raw_long(buf *o, int64_t v)
+{
+    uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+    unsigned char b[10];
+    size_t n = 0;
+    while (z & ~0x7fULL) {
+        b[n++] = (unsigned char)((z & 0x7f) | 0x80);
+        z >>= 7;
+    }
+    b[n++] = (unsigned char)z;
+    buf_append(o, b, n);
+}
+
+/* The string value at p (unescaped if needed): *s and *len point into the input or c->tmp. */
+static const char *raw_str(rctx *c, const char *p, const char *end, const char **s, size_t *len)
+{
+    int esc;
+    const char *next = js_string(p, end, s, len, &esc);
+    if (!next)
+        return NULL;
+    if (esc) {
+        buf_reset(&c->tmp);
+        if (js_unescape(*s, *len, &c->tmp))
+            return NULL;
+        *s = c->tmp.data ? c->tmp.data : "";
+        *len = c->tmp.len;
+    }
+    return next;
+}
+
+static int raw_value(rctx *c, const node *n, const char *p, const char *end, const char **next);
+
+static int raw_number(const char *p, const char *end, const char **next, int *integer, char *text,
+                      size_t cap)
+{
+    const char *q = js_number(p, end, integer);
+    if (!q || (size_t)(q - p) >= cap)
+        return RAW_FALLBACK;
+    memcpy(text, p, (size_t)(q - p));
+    text[q - p] = '\0';
+    *next = q;
+    return 0;
+}
+
+static int raw_primitive(rctx *c, const node *n, const char *p, const char *end, const char **next)
+{
+    js_type t = js_peek(p, end);
+    char num[40];
+    int integer;
+    switch (n->kind) {
+    case K_NULL:
+        if (t != JS_NULL || !(*next = js_skip(p, end)))
+            return RAW_FALLBACK;
+        return 0;
+    case K_BOOLEAN:
+        if (t != JS_TRUE && t != JS_FALSE)
+            return RAW_FALLBACK;
+        if (!(*next = js_skip(p, end)))
+            return RAW_FALLBACK;
+        buf_append(c->out, t == JS_TRUE ? "\1" : "\0", 1);
+        return 0;
+    case K_INT:
+    case K_LONG: {
+        if (n->logical == L_TS_MILLIS && n->kind == K_LONG && t == JS_STRING) {
+            const char *s;
+            size_t len;
+            if (!(*next = raw_str(c, p, end, &s, &len)) || len == 0 || len >= sizeof(num))
+                return RAW_FALLBACK;
+            memcpy(num, s, len);
+            num[len] = '\0';
+            int64_t ms;
+            if (crm_time_parse(num, &ms) || ms == CRM_TIME_NONE)
+                return RAW_FALLBACK;
+            raw_long(c->out, ms);
+            return 0;
+        }
+        if (n->logical != L_NONE || t != JS_NUMBER || raw_number(p, end, next, &integer, num, 19) ||
+            !integer)
+            return RAW_FALLBACK;
+        errno = 0;
+        long long v = strtoll(num, NULL, 10);
+        if (errno || (n->kind == K_INT && (v < INT32_MIN || v > INT32_MAX)))
+            return RAW_FALLBACK;
+        raw_long(c->out, v);
+        return 0;
+    }
+    case K_FLOAT:
+    case K_DOUBLE: {
+        if (t != JS_NUMBER || raw_number(p, end, next, &integer, num, sizeof(num)))
+            return RAW_FALLBACK;
+        if (integer && strlen(num) > 15)
+            return RAW_FALLBACK; /* jansson: int64 first; keep exotic integers on the DOM path */
+        double d = strtod(num, NULL);
+        if (!isfinite(d))
+            return RAW_FALLBACK;
+        if (n->kind == K_DOUBLE) {
+            uint64_t bits;
+            memcpy(&bits, &d, 8);
+            unsigned char b[8];
+            for (int i = 0; i < 8; i++)
+                b[i] = (unsigned char)(bits >> (8 * i));
+            buf_append(c->out, b, 8);
+        } else {
+            float f = (float)d;
+            if (isinf(f))
+                return RAW_FALLBACK;
+            uint32_t bits;
+            memcpy(&bits, &f, 4);
+            unsigned char b[4];
+            for (int i = 0; i < 4; i++)
+                b[i] = (unsigned char)(bits >> (8 * i));
+            buf_append(c->out, b, 4);
+        }
+        return 0;
+    }
+    case K_STRING: {
+        const char *s;
+        size_t len;
+        if (t != JS_STRING || !(*next = raw_str(c, p, end, &s, &len)))
+            return RAW_FALLBACK;
+        raw_long(c->out, (int64_t)len);
+        buf_append(c->out, s, len);
+        return 0;
+    }
+    case K_ENUM: {
+        const char *s;
+        size_t len;
+        if (t != JS_STRING || !(*next = raw_str(c, p, end, &s, &len)))
+            return RAW_FALLBACK;
+        int sym = keyset_find(&n->syms, s, len);
+        if (sym < 0)
+            return RAW_FALLBACK;
+        raw_long(c->out, sym);
+        return 0;
+    }
+    default:
+        return RAW_FALLBACK;
+    }
+}
+
+static int raw_array(rctx *c, const node *n, const char *p, const char *end, const char **next)
+{
+    const char *q = p, *v;
+    int first, rc;
+    int64_t count = 0;
+    if (js_array_begin(&q, end, &first))
+        return RAW_FALLBACK;
+    while ((rc = js_array_next(&q, end, &first, &v)) == 1) {
+        if (!(q = js_skip(v, end)))
+            return RAW_FALLBACK;
+        count++;
+    }
+    if (rc)
+        return RAW_FALLBACK;
+    *next = q;
+    if (count == 0) {
+        raw_long(c->out, 0);
+        return 0;
+    }
+    raw_long(c->out, count);
+    q = p;
+    js_array_begin(&q, end, &first);
+    while (js_array_next(&q, end, &first, &v) == 1)
+        if (raw_value(c, n->items, v, end, &q))
+            return RAW_FALLBACK;
+    raw_long(c->out, 0);
+    return 0;
+}
+
+/* Compact JSON text of a raw value, written like jw_value writes the DOM (same escapes, number
+ * formats). */
+static int raw_jw(rctx *c, jw *w, const char *p, const char *end, const char **next)
+{
+    const char *s, *v, *k;
+    size_t len, kl;
+    int first, esc, integer, rc;
+    char num[64];
+    switch (js_peek(p, end)) {
+    case JS_OBJECT:
+        js_object_begin(&p, end, &first);
+        jw_put(w, "{", 1);
+        for (int i = 0; (rc = js_object_next(&p, end, &first, &k, &kl, &esc, &v)) == 1; i++) {
+            if (esc)
+                return RAW_FALLBACK;
+            if (i)
+                jw_put(w, ",", 1);
+            jw_string(w, k, kl);
+            jw_put(w, ":", 1);
+            if (raw_jw(c, w, v, end, &p))
+                return RAW_FALLBACK;
+        }
+        jw_put(w, "}", 1);
+        *next = p;
+        return rc ? RAW_FALLBACK : 0;
+    case JS_ARRAY:
+        js_array_begin(&p, end, &first);
+        jw_put(w, "[", 1);
+        for (int i = 0; (rc = js_array_next(&p, end, &first, &v)) == 1; i++) {
+            if (i)
+                jw_put(w, ",", 1);
+            if (raw_jw(c, w, v, end, &p))
+                return RAW_FALLBACK;
+        }
+        jw_put(w, "]", 1);
+        *next = p;
+        return rc ? RAW_FALLBACK : 0;
+    case JS_STRING:
+        if (!(*next = raw_str(c, p, end, &s, &len)))
+            return RAW_FALLBACK;
+        jw_string(w, s, len);
+        return 0;
+    case JS_NUMBER:
+        if (raw_number(p, end, next, &integer, num, sizeof(num)))
+            return RAW_FALLBACK;
+        if (integer) {
+            if (strlen(num) > 18)
+                return RAW_FALLBACK;
+            char out[32];
+            jw_put(w, out, format_int(strtoll(num, NULL, 10), out));
+        } else {
+            double d = strtod(num, NULL);
+            if (!isfinite(d))
+                return RAW_FALLBACK;
+            char out[64];
+            jw_put(w, out, format_real(d, out, sizeof(out)));
+        }
+        return 0;
+    case JS_TRUE:
+    case JS_FALSE:
+    case JS_NULL:
+        if (!(*next = js_skip(p, end)))
+            return RAW_FALLBACK;
+        jw_put(w, p, (size_t)(*next - p));
+        return 0;
+    default:
+        return RAW_FALLBACK;
+    }
+}
+
+typedef struct raw_member {
+    const char *key, *value;
+    size_t keylen;
+} raw_member;
+
+static int raw_unmapped(rctx *c, const node *n, const raw_member *unknown, size_t n_unknown,
+                        const char *end)
+{
+    const node *t = n->fields[n->unmapped].type;
+    if (n_unknown == 0) {
+        raw_long(c->out, t->null_branch);
+        return 0;
+    }
+    char stack[4096];
+    jw w;
+    jw_init(&w, stack, sizeof(stack));
+    jw_put(&w, "{", 1);
+    int rc = 0;
+    for (size_t i = 0; i < n_unknown && !rc; i++) {
+        if (i)
+            jw_put(&w, ",", 1);
+        jw_string(&w, unknown[i].key, unknown[i].keylen);
+        jw_put(&w, ":", 1);
+        const char *after;
+        rc = raw_jw(c, &w, unknown[i].value, end, &after);
+    }
+    jw_put(&w, "}", 1);
+    if (!rc) {
+        raw_long(c->out, t->value_branch);
+        raw_long(c->out, (int64_t)w.len);
+        buf_append(c->out, w.p, w.len);
+    }
+    jw_free(&w);
+    return rc;
+}
+
+static int raw_record(rctx *c, const node *n, const char *p, const char *end, const char **next)
+{
+    if (n->nfields > RAW_MAX_FIELDS)
+        return RAW_FALLBACK;
+    const char *vals[RAW_MAX_FIELDS] = {0};
+    raw_member unknown[RAW_MAX_UNKNOWN];
+    size_t n_unknown = 0;
+    const char *k, *v;
+    size_t kl;
+    int first, esc, rc;
+    if (js_object_begin(&p, end, &first))
+        return RAW_FALLBACK;
+    while ((rc = js_object_next(&p, end, &first, &k, &kl, &esc, &v)) == 1) {
+        if (esc)
+            return RAW_FALLBACK;
+        int idx = keyset_find(&n->keys, k, kl);
+        if (idx >= 0) {
+            if (vals[idx])
+                return RAW_FALLBACK; /* duplicate key: jansson keeps the last one */
+            vals[idx] = v;
+        } else if (n->unmapped >= 0) {
+            for (size_t i = 0; i < n_unknown; i++)
+                if (unknown[i].keylen == kl && memcmp(unknown[i].key, k, kl) == 0)
+                    return RAW_FALLBACK;
+            if (n_unknown == RAW_MAX_UNKNOWN)
+                return RAW_FALLBACK;
+            unknown[n_unknown++] = (raw_member){k, v, kl};
+        }
+        if (!(p = js_skip(v, end)))
+            return RAW_FALLBACK;
+    }
+    if (rc)
+        return RAW_FALLBACK;
+    *next = p;
+    for (size_t i = 0; i < n->nfields; i++) {
+        if ((int)i == n->unmapped) {
+            if (raw_unmapped(c, n, unknown, n_unknown, end))
+                return RAW_FALLBACK;
+            continue;
+        }
+        const field *f = &n->fields[i];
+        const node *t = f->type;
+        const char *fv = vals[i];
+        if (fv && js_peek(fv, end) != JS_NULL) {
+            const char *after;
+            if (raw_value(c, t, fv, end, &after))
+                return RAW_FALLBACK;
+            continue;
+        }
+        /* absent or null: the null branch, or an empty array default, as the DOM path writes */
+        if (!fv && t->kind == K_ARRAY && json_is_array(f->defval) &&
+            json_array_size(f->defval) == 0) {
+            raw_long(c->out, 0);
+            continue;
+        }
+        int nullable = t->kind == K_UNION && t->null_branch >= 0;
+        if (!nullable || (!fv && f->defval && !json_is_null(f->defval)))
+            return RAW_FALLBACK;
+        raw_long(c->out, t->null_branch);
+    }
+    return 0;
+}
+
+static int raw_value(rctx *c, const node *n, const char *p, const char *end, const char **next)
+{
+    switch (n->kind) {
+    case K_UNION:
+        if (js_peek(p, end) == JS_NULL) {
+            if (n->null_branch < 0 || !(*next = js_skip(p, end)))
+                return RAW_FALLBACK;
+            raw_long(c->out, n->null_branch);
+            return 0;
+        }
+        if (n->value_branch < 0)
+            return RAW_FALLBACK;
+        raw_long(c->out, n->value_branch);
+        return raw_value(c, n->branches[n->value_branch], p, end, next);
+    case K_RECORD:
+        return raw_record(c, n, p, end, next);
+    case K_ARRAY:
+        return raw_array(c, n, p, end, next);
+    default:
+        return raw_primitive(c, n, p, end, next);
+    }
+}
+
+int avro_map_encode_raw(const avro_map_plan *m, const char *json, size_t len, buf *out)
+{
+    rctx c = {out, {0}};
+    buf_init(&c.tmp);
+    size_t start = out->len;
+    const char *end = json + len, *next;
+    int rc = raw_record(&c, m->root, json, end, &next);
+    if (!rc && js_ws(next, end) != end)
+        rc = RAW_FALLBACK;
+    if (rc)
+        out->len = start;
+    buf_free(&c.tmp);
+    return rc ? RAW_FALLBACK : 0;
 }

@@ -38,6 +38,14 @@ void avro_map_free(avro_map_plan *m);
 int avro_map_fill(const avro_map_plan *m, const json_t *rec, avro_value_t *value, char *err,
                   size_t errlen);
 
+/* The fast path: encodes the JSON object text [json, json + len) straight to the Avro binary of
+ * the record, appended to out — the same bytes avro_map_fill + avro_value_write give — without
+ * a jansson DOM or avro-c values. Returns 0, or 1 (out unchanged) when the record needs the DOM
+ * path: conversions, defaults, maps, bytes, multi-branch unions, duplicate or escaped keys, and
+ * every error (the DOM path then reports it). */
+#include "util.h"
+int avro_map_encode_raw(const avro_map_plan *m, const char *json, size_t len, buf *out);
+
 /* The inverse, for peek/tests: a new JSON object from a filled record value. Timestamps come
  * back as "YYYY-MM-DDTHH:MM:SS.mmmZ", "_unmapped" keys are merged back into the object, unions
  * are unwrapped. Returns NULL with err set on failure. */

@@ -1,8 +1,10 @@
 /* connector.c — lookups over the compiled-in connectors and small helpers connectors share
  * for building URLs and parsing JSON bodies. */
 #include "connector.h"
+#include "json_scan.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 const char *sync_method_name(sync_method m)
@@ -56,4 +58,51 @@ json_t *connector_parse_json(const http_response *resp, char *err, size_t errlen
     if (!j)
         snprintf(err, errlen, "invalid JSON at line %d: %s", je.line, je.text);
     return j;
+}
+
+int connector_raw_records(const http_response *resp, const char *member, page *out,
+                          json_t **envelope, char *err, size_t errlen)
+{
+    const char *body = resp->body.data ? resp->body.data : "";
+    const char *end = body + resp->body.len;
+    const char *after = js_skip(body, end);
+    if (!after || js_ws(after, end) != end || js_peek(body, end) != JS_OBJECT) {
+        /* let jansson say what is wrong, with a line number */
+        json_t *j = connector_parse_json(resp, err, errlen);
+        if (j)
+            snprintf(err, errlen, "response is not a JSON object");
+        json_decref(j);
+        return -1;
+    }
+    const char *arr = js_member(body, end, member);
+    if (!arr || js_peek(arr, end) != JS_ARRAY) {
+        snprintf(err, errlen, "response has no \"%s\" array", member);
+        return -1;
+    }
+    const char *arr_end = js_skip(arr, end);
+    buf_init(&out->raw);
+    buf_append(&out->raw, body, resp->body.len);
+    out->raw_off = (size_t)(arr - body);
+    out->raw_len = (size_t)(arr_end - arr);
+    if (envelope) {
+        /* every member but the records, for paging fields: small, so jansson is fine */
+        *envelope = json_object();
+        const char *p = body, *k, *v;
+        size_t kl;
+        int first, esc;
+        js_object_begin(&p, end, &first);
+        while (js_object_next(&p, end, &first, &k, &kl, &esc, &v) == 1) {
+            p = js_skip(v, end);
+            if (v == arr || esc)
+                continue;
+            json_t *val = json_loadb(v, (size_t)(p - v), JSON_DECODE_ANY, NULL);
+            char *key = strndup(k, kl);
+            if (val && key)
+                json_object_set_new(*envelope, key, val);
+            else
+                json_decref(val);
+            free(key);
+        }
+    }
+    return 0;
 }

@@ -93,6 +93,11 @@ typedef struct page {
                                  line's estimate of what remains */
     json_t *reconcile_tables; /* names of tables (of this source) that need an ID
                                  reconciliation pass soon, e.g. after a delete feed lost events */
+    /* The fast path, instead of `records`: raw holds a copy of the body and [raw_off, raw_off +
+     * raw_len) the records array in it (connector_raw_records). The engine encodes each record
+     * straight from the text to Avro, and parses with jansson only the records that need it. */
+    buf raw;
+    size_t raw_off, raw_len;
 } page;
 
 typedef enum {
@@ -184,6 +189,11 @@ const table_def *connector_table(const connector *c, const char *name);
 void connector_url(const source *src, http_request *req, const char *path);
 /* Appends "?name=value" or "&name=value", URL-encoding value. */
 void connector_query(http_request *req, const char *name, const char *value);
+/* The fast path for list pages: checks resp->body is a valid JSON object, hands its `member`
+ * array to the engine as raw text (out->raw...), and when envelope is not NULL returns the other
+ * members (cursors, flags) as a jansson object. -1 with err on invalid JSON or no such array. */
+int connector_raw_records(const http_response *resp, const char *member, page *out,
+                          json_t **envelope, char *err, size_t errlen);
 /* Parses resp->body as JSON; on failure sets err to "invalid JSON at line L: <reason>". */
 json_t *connector_parse_json(const http_response *resp, char *err, size_t errlen);
 

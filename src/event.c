@@ -31,6 +31,8 @@ struct event_codec {
     char *scratch;
     size_t scratch_cap;
     int custom_idx; /* index of the typed custom fields record in the table record, or -1 */
+    buf raw_after;  /* the raw path: the after record's Avro bytes (event_set_after_raw) */
+    int raw_ready;  /* 1: the next event_encode of c/r/u writes the envelope around raw_after */
 };
 
 static json_t *source_schema(void)
@@ -96,6 +98,7 @@ event_codec *event_codec_new(const char *connector, const char *table, const cha
     }
     event_codec *c = xcalloc(1, sizeof(*c));
     c->custom_idx = custom_field_index(record);
+    buf_init(&c->raw_after);
     json_t *env = envelope_json(connector, table, record, err, errlen);
     if (!env)
         goto fail;
@@ -176,6 +179,7 @@ void event_codec_free(event_codec *c)
     if (c->schema)
         avro_schema_decref(c->schema);
     avro_map_free(c->map);
+    buf_free(&c->raw_after);
     free(c->scratch);
     free(c->schema_text);
     free(c);
@@ -267,6 +271,7 @@ static int hash_with_custom(event_codec *c, avro_value_t *rv, const json_t *cust
 int event_set_after(event_codec *c, const json_t *rec, uint64_t *hash, char *err, size_t errlen)
 {
     avro_value_t rv, none;
+    c->raw_ready = 0;
     if (image_branch(c, F_BEFORE, 0, &none, err, errlen) ||
         image_branch(c, F_AFTER, 1, &rv, err, errlen) ||
         avro_map_fill(c->map, rec, &rv, err, errlen))
@@ -285,6 +290,7 @@ int event_set_after(event_codec *c, const json_t *rec, uint64_t *hash, char *err
 int event_set_before(event_codec *c, const json_t *rec, char *err, size_t errlen)
 {
     avro_value_t rv;
+    c->raw_ready = 0;
     if (image_branch(c, F_BEFORE, rec != NULL, &rv, err, errlen))
         return -1;
     return rec ? avro_map_fill(c->map, rec, &rv, err, errlen) : 0;
@@ -319,9 +325,76 @@ static int fill_source(avro_value_t *src, const event_meta *m)
     return has_ts ? avro_value_set_long(&b, m->source_ts_ms) : avro_value_set_null(&b);
 }
 
+int event_set_after_raw(event_codec *c, const char *json, size_t len, uint64_t *hash)
+{
+    c->raw_ready = 0;
+    if (c->custom_idx >= 0)
+        return 1;
+    buf_reset(&c->raw_after);
+    if (avro_map_encode_raw(c->map, json, len, &c->raw_after))
+        return 1;
+    *hash = hash64(c->raw_after.data, c->raw_after.len);
+    c->raw_ready = 1;
+    return 0;
+}
+
+static void put_long(buf *o, int64_t v)
+{
+    uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+    unsigned char b[10];
+    size_t n = 0;
+    while (z & ~0x7fULL) {
+        b[n++] = (unsigned char)((z & 0x7f) | 0x80);
+        z >>= 7;
+    }
+    b[n++] = (unsigned char)z;
+    buf_append(o, b, n);
+}
+
+static void put_string(buf *o, const char *s)
+{
+    size_t n = strlen(s);
+    put_long(o, (int64_t)n);
+    buf_append(o, s, n);
+}
+
+static void put_opt_string(buf *o, const char *s)
+{
+    put_long(o, s ? 1 : 0);
+    if (s)
+        put_string(o, s);
+}
+
+/* The envelope written by hand around the raw after record: the same bytes avro-c writes for
+ * {before: null, after: <record>, source, op, ts_ms} (tested against it). */
+static void encode_raw_envelope(event_codec *c, char op, const event_meta *m, buf *out)
+{
+    buf_reset(out);
+    buf_append(out, c->header, c->header_len);
+    put_long(out, 0); /* before: null */
+    put_long(out, 1); /* after: the record branch */
+    buf_append(out, c->raw_after.data, c->raw_after.len);
+    put_string(out, CRMSTREAM_EVENT_VERSION);
+    put_string(out, m->connector);
+    put_string(out, m->account);
+    put_string(out, m->table);
+    put_opt_string(out, m->replication_key);
+    put_opt_string(out, m->replication_value);
+    put_long(out, m->source_ts_ms != CRM_TIME_NONE ? 1 : 0);
+    if (m->source_ts_ms != CRM_TIME_NONE)
+        put_long(out, m->source_ts_ms);
+    char ops[2] = {op, '\0'};
+    put_string(out, ops);
+    put_long(out, m->ts_ms);
+}
+
 int event_encode(event_codec *c, char op, const event_meta *meta, buf *out, char *err,
                  size_t errlen)
 {
+    if (c->raw_ready && op != 'd') {
+        encode_raw_envelope(c, op, meta, out);
+        return 0;
+    }
     avro_value_t tmp, f;
     if (op == 'd' && image_branch(c, F_AFTER, 0, &tmp, err, errlen))
         return -1;

@@ -41,6 +41,10 @@ uint64_t event_codec_fingerprint(const event_codec *c);
 /* Maps rec into the `after` image (and sets `before` to null) and returns the hash of its Avro
  * encoding (the dedupe key). -1 with err naming the field on a mapping error. */
 int event_set_after(event_codec *c, const json_t *rec, uint64_t *hash, char *err, size_t errlen);
+/* The fast path: the after image from the record's JSON text (avro_map_encode_raw) and its
+ * hash, identical to event_set_after's; the next c/r/u event_encode writes the envelope by hand
+ * around it. Returns 1 (nothing set) when the record needs event_set_after. */
+int event_set_after_raw(event_codec *c, const char *json, size_t len, uint64_t *hash);
 /* Maps rec into `before` (NULL: before = null). */
 int event_set_before(event_codec *c, const json_t *rec, char *err, size_t errlen);
 

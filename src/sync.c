@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "crm_time.h"
+#include "json_scan.h"
 #include "engine.h"
 #include "log.h"
 #include "table_run.h"
@@ -39,7 +40,8 @@ typedef struct page_work {
     table_run *locked[MAX_LOCKED];
     int n_locked;
     buf key, val;
-    buf mkey; /* the message key (framed in registry mode) */
+    buf mkey;  /* the message key (framed in registry mode) */
+    buf rawpk; /* the primary key of a raw record */
     int64_t page_max_ms;
     int snapshot;
     int mark; /* reconciliation round active: mark keys seen */
@@ -56,6 +58,7 @@ static void work_init(page_work *w, table_run *t)
     buf_init(&w->key);
     buf_init(&w->val);
     buf_init(&w->mkey);
+    buf_init(&w->rawpk);
     w->page_max_ms = CRM_TIME_NONE;
 }
 
@@ -82,6 +85,7 @@ static void work_free(page_work *w)
     buf_free(&w->key);
     buf_free(&w->val);
     buf_free(&w->mkey);
+    buf_free(&w->rawpk);
 }
 
 static void add_change(page_work *w, table_run *t, const char *pk, size_t len, uint64_t hash,
@@ -179,6 +183,111 @@ static void add_dedupe_state(page_work *w, table_run *t, const char *pk, size_t 
                     hash ? hex : NULL, hash ? 16 : 0);
 }
 
+/* The common tail of a record's publication, once its after image is set in t's codec: dedupe
+ * against what this page and the table already published, then the event, its key and its
+ * dedupe entry. */
+static int publish_after(page_work *w, table_run *t, const char *pk, size_t pklen, uint64_t hash,
+                         int64_t rts, int feed, char *err, size_t errlen)
+{
+    char rvalue[40];
+    if (rts != CRM_TIME_NONE) {
+        if (!feed && (w->page_max_ms == CRM_TIME_NONE || rts > w->page_max_ms))
+            w->page_max_ms = rts;
+        crm_time_format(rts, rvalue, sizeof(rvalue));
+    }
+    if (w->mark && !feed)
+        dedupe_mark(t->dd, pk, pklen);
+    uint64_t old;
+    int in_page = !feed && dedupe_get(w->in_page, pk, pklen, &old);
+    int known = !in_page && dedupe_get(t->dd, pk, pklen, &old);
+    if ((in_page || known) && old == hash) {
+        atomic_fetch_add(&t->m.unchanged, 1);
+        return 0;
+    }
+    char op = (in_page || known) ? 'u' : (w->snapshot ? 'r' : 'c');
+    event_meta m;
+    meta_for(t, &m, rts != CRM_TIME_NONE ? rvalue : NULL, rts);
+    if (event_encode(t->codec, op, &m, &w->val, err, errlen))
+        return -1;
+    table_schema_key(t, pk, pklen, &w->mkey);
+    kafka_batch_add(w->data, t->topic, w->mkey.data, w->mkey.len, w->val.data, w->val.len);
+    add_dedupe_state(w, t, pk, pklen, &hash);
+    add_change(w, t, pk, pklen, hash, 0);
+    if (!feed)
+        dedupe_put(w->in_page, pk, pklen, hash);
+    return 0;
+}
+
+/* The primary key (a string without escapes, or an integer) and the replication-key time of
+ * a record's JSON text, without parsing the rest. -1 when the DOM path must look. */
+static int raw_key_and_time(const table_run *t, const char *text, size_t len, buf *pk, int64_t *rts)
+{
+    const char *end = text + len, *v = js_member(text, end, t->def->primary_key), *s;
+    size_t n;
+    int esc, integer;
+    buf_reset(pk);
+    if (!v)
+        return -1;
+    if (js_peek(v, end) == JS_STRING) {
+        if (!js_string(v, end, &s, &n, &esc) || esc)
+            return -1;
+        buf_append(pk, s, n);
+    } else if (js_peek(v, end) == JS_NUMBER) {
+        const char *q = js_number(v, end, &integer);
+        if (!q || !integer || q - v > 18 || (q - v > 1 && v[0] == '-' && v[1] == '0'))
+            return -1;
+        buf_append(pk, v, (size_t)(q - v));
+    } else {
+        return -1;
+    }
+    *rts = CRM_TIME_NONE;
+    if (!t->def->replication_key || !(v = js_member(text, end, t->def->replication_key)))
+        return 0;
+    char tmp[64];
+    if (js_peek(v, end) == JS_STRING) {
+        if (!js_string(v, end, &s, &n, &esc) || esc || n >= sizeof(tmp))
+            return -1;
+        memcpy(tmp, s, n);
+        tmp[n] = '\0';
+        int64_t ms;
+        *rts = crm_time_parse(tmp, &ms) ? CRM_TIME_NONE : ms;
+    } else if (js_peek(v, end) == JS_NUMBER) {
+        const char *q = js_number(v, end, &integer);
+        if (!q || (size_t)(q - v) >= sizeof(tmp))
+            return -1;
+        memcpy(tmp, v, (size_t)(q - v));
+        tmp[q - v] = '\0';
+        double d = strtod(tmp, NULL);
+        *rts = d > 1e11 ? (int64_t)d : (int64_t)(d * 1000);
+    }
+    return 0;
+}
+
+static int emit_image(page_work *w, table_run *t, const json_t *rec, int feed, char *err,
+                      size_t errlen);
+
+/* A record of the page's own table from its JSON text: straight to Avro when the raw path
+ * takes it, else parsed with jansson and published like any record. */
+static int emit_raw_record(page_work *w, const char *text, size_t len, char *err, size_t errlen)
+{
+    table_run *t = w->self;
+    uint64_t hash;
+    int64_t rts;
+    if (!t->def->custom && raw_key_and_time(t, text, len, &w->rawpk, &rts) == 0 &&
+        event_set_after_raw(t->codec, text, len, &hash) == 0)
+        return publish_after(w, t, w->rawpk.data, w->rawpk.len, hash, rts, 0, err, errlen);
+    atomic_fetch_add(&t->m.raw_fallbacks, 1);
+    json_error_t je;
+    json_t *rec = json_loadb(text, len, 0, &je);
+    if (!rec) {
+        snprintf(err, errlen, "invalid JSON record: %s", je.text);
+        return -1;
+    }
+    int rc = emit_image(w, t, rec, 0, err, errlen);
+    json_decref(rec);
+    return rc;
+}
+
 /* Publishes rec as an event of table t (the page's own table, or with `feed` another table
  * of the source fed by a change feed: no reconciliation marks, no effect on the bookmark). */
 static int emit_image(page_work *w, table_run *t, const json_t *rec, int feed, char *err,
@@ -191,7 +300,7 @@ static int emit_image(page_work *w, table_run *t, const json_t *rec, int feed, c
         snprintf(err, errlen, "record without a usable primary key \"%s\"", t->def->primary_key);
         goto out;
     }
-    uint64_t hash, old;
+    uint64_t hash;
     json_t *prepared = table_schema_prepare(t, rec);
     int mrc = event_set_after(t->codec, prepared, &hash, err, errlen);
     json_decref(prepared);
@@ -201,37 +310,10 @@ static int emit_image(page_work *w, table_run *t, const json_t *rec, int feed, c
         snprintf(err, errlen, "%s", e2);
         goto out;
     }
-    int64_t rts = CRM_TIME_NONE;
-    char rvalue[40];
-    if (t->def->replication_key) {
-        rts = json_time_ms(json_object_get(rec, t->def->replication_key));
-        if (!feed && rts != CRM_TIME_NONE &&
-            (w->page_max_ms == CRM_TIME_NONE || rts > w->page_max_ms))
-            w->page_max_ms = rts;
-        if (rts != CRM_TIME_NONE)
-            crm_time_format(rts, rvalue, sizeof(rvalue));
-    }
-    if (w->mark && !feed)
-        dedupe_mark(t->dd, pk.data, pk.len);
-    int in_page = !feed && dedupe_get(w->in_page, pk.data, pk.len, &old);
-    int known = !in_page && dedupe_get(t->dd, pk.data, pk.len, &old);
-    if ((in_page || known) && old == hash) {
-        atomic_fetch_add(&t->m.unchanged, 1);
-        rc = 0;
-        goto out;
-    }
-    char op = (in_page || known) ? 'u' : (w->snapshot ? 'r' : 'c');
-    event_meta m;
-    meta_for(t, &m, rts != CRM_TIME_NONE ? rvalue : NULL, rts);
-    if (event_encode(t->codec, op, &m, &w->val, err, errlen))
-        goto out;
-    table_schema_key(t, pk.data, pk.len, &w->mkey);
-    kafka_batch_add(w->data, t->topic, w->mkey.data, w->mkey.len, w->val.data, w->val.len);
-    add_dedupe_state(w, t, pk.data, pk.len, &hash);
-    add_change(w, t, pk.data, pk.len, hash, 0);
-    if (!feed)
-        dedupe_put(w->in_page, pk.data, pk.len, hash);
-    rc = 0;
+    int64_t rts = t->def->replication_key
+                      ? json_time_ms(json_object_get(rec, t->def->replication_key))
+                      : CRM_TIME_NONE;
+    rc = publish_after(w, t, pk.data, pk.len, hash, rts, feed, err, errlen);
 out:
     buf_free(&pk);
     return rc;
@@ -422,6 +504,7 @@ typedef struct pass {
     long published_at_start;
     int64_t remaining; /* records still to come per the API's totals; -1 unknown */
     long seen;         /* records read in this pass */
+    long raw_records;  /* records of the last raw page */
 } pass;
 
 /* A steady progress line during long passes (backfills), never per record. */
@@ -556,6 +639,7 @@ static int fetch_page(pass *p, http_request *req, page *pg, char *err, size_t er
         json_decref(pg->upserts);
         json_decref(pg->ids);
         json_decref(pg->reconcile_tables);
+        buf_free(&pg->raw);
         json_object_clear(p->ctx.paging); /* rewind what the parser changed */
         json_object_update(p->ctx.paging, saved);
         if (attempt < PARSE_ATTEMPTS) {
@@ -593,6 +677,37 @@ static int64_t later(int64_t a, int64_t b)
     return a > b ? a : b;
 }
 
+/* The records of a raw page (page.raw): reconciliation marks or raw events. */
+static int emit_raw_page(pass *p, page *pg, char *err, size_t errlen)
+{
+    table_run *t = p->t;
+    const char *q = pg->raw.data + pg->raw_off, *end = q + pg->raw_len, *v;
+    int first, more;
+    long n = 0;
+    js_array_begin(&q, end, &first);
+    while ((more = js_array_next(&q, end, &first, &v)) == 1) {
+        const char *ve = js_skip(v, end);
+        if (!ve) {
+            snprintf(err, errlen, "invalid JSON in the records array");
+            return -1;
+        }
+        n++;
+        int rc = 0;
+        if (p->reconcile) {
+            int64_t rts;
+            if (raw_key_and_time(t, v, (size_t)(ve - v), &p->w.rawpk, &rts) == 0)
+                dedupe_mark(t->dd, p->w.rawpk.data, p->w.rawpk.len);
+        } else if ((rc = emit_raw_record(&p->w, v, (size_t)(ve - v), err, errlen)) != 0) {
+            t->last_error = ERR_MAPPING;
+            return rc;
+        }
+        q = ve;
+    }
+    p->seen += n;
+    p->raw_records = n;
+    return more < 0 ? -1 : 0;
+}
+
 /* Emits the page's records and deletes and commits them with the advanced bookmark. */
 static int process_page(pass *p, page *pg, char *err, size_t errlen)
 {
@@ -616,6 +731,8 @@ static int process_page(pass *p, page *pg, char *err, size_t errlen)
             break;
         }
     }
+    if (rc == 0 && pg->raw_len > 0)
+        rc = emit_raw_page(p, pg, err, errlen);
     if (pg->ids) {
         buf pk;
         buf_init(&pk);
@@ -636,11 +753,10 @@ static int process_page(pass *p, page *pg, char *err, size_t errlen)
                         ? pg->bookmark_cap_ms
                         : p->cap_ms;
     p->pass_max_ms = later(p->pass_max_ms, w->page_max_ms);
+    int64_t got = (int64_t)json_array_size(pg->records) + (pg->raw_len > 0 ? p->raw_records : 0);
     p->seen += (long)json_array_size(pg->records);
     if (pg->total_hint > 0)
-        p->remaining = pg->total_hint > (int64_t)json_array_size(pg->records)
-                           ? pg->total_hint - (int64_t)json_array_size(pg->records)
-                           : 0;
+        p->remaining = pg->total_hint > got ? pg->total_hint - got : 0;
     if (rc == 0 && !p->reconcile) {
         state_bookmark next;
         copy_bookmark(&t->bm, &next);
@@ -806,6 +922,7 @@ static int run_pass(table_run *t, int reconcile, char *err, size_t errlen)
         json_decref(pg.upserts);
         json_decref(pg.ids);
         json_decref(pg.reconcile_tables);
+        buf_free(&pg.raw);
         if (rc != 0)
             break;
         p.ctx.page_no++;

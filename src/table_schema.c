@@ -228,6 +228,7 @@ static int fetch_page_records(table_run *t, table_ctx *ctx, http_request *req, j
     json_decref(pg.upserts);
     json_decref(pg.ids);
     json_decref(pg.reconcile_tables);
+    buf_free(&pg.raw);
 out:
     http_response_free(&resp);
     return rc;

@@ -1,0 +1,340 @@
+/* json_scan.c — the allocation-free JSON scanner (see json_scan.h). */
+#include "json_scan.h"
+
+#include <string.h>
+
+const char *js_ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+        p++;
+    return p;
+}
+
+js_type js_peek(const char *p, const char *end)
+{
+    p = js_ws(p, end);
+    if (p >= end)
+        return JS_ERROR;
+    switch (*p) {
+    case '{':
+        return JS_OBJECT;
+    case '[':
+        return JS_ARRAY;
+    case '"':
+        return JS_STRING;
+    case 't':
+        return JS_TRUE;
+    case 'f':
+        return JS_FALSE;
+    case 'n':
+        return JS_NULL;
+    default:
+        return (*p == '-' || (*p >= '0' && *p <= '9')) ? JS_NUMBER : JS_ERROR;
+    }
+}
+
+static int is_hex(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+const char *js_string(const char *p, const char *end, const char **s, size_t *len, int *escaped)
+{
+    if (p >= end || *p != '"')
+        return NULL;
+    const char *start = ++p;
+    *escaped = 0;
+    while (p < end) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '"') {
+            *s = start;
+            *len = (size_t)(p - start);
+            return p + 1;
+        }
+        if (c < 0x20)
+            return NULL; /* control characters must be escaped */
+        if (c == '\\') {
+            *escaped = 1;
+            if (p + 1 >= end)
+                return NULL;
+            char e = p[1];
+            if (e == 'u') {
+                if (p + 5 >= end || !is_hex(p[2]) || !is_hex(p[3]) || !is_hex(p[4]) ||
+                    !is_hex(p[5]))
+                    return NULL;
+                p += 6;
+                continue;
+            }
+            if (!strchr("\"\\/bfnrt", e) || e == '\0')
+                return NULL;
+            p += 2;
+            continue;
+        }
+        if (c >= 0x80) {
+            /* UTF-8 validation, as jansson does */
+            int n = c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : c >= 0xC2 ? 1 : -1;
+            if (n < 0 || c > 0xF4 || p + n >= end)
+                return NULL;
+            for (int i = 1; i <= n; i++)
+                if (((unsigned char)p[i] & 0xC0) != 0x80)
+                    return NULL;
+            unsigned char c1 = (unsigned char)p[1];
+            if ((c == 0xE0 && c1 < 0xA0) || (c == 0xED && c1 >= 0xA0) || (c == 0xF0 && c1 < 0x90) ||
+                (c == 0xF4 && c1 >= 0x90))
+                return NULL; /* overlong, surrogate or out of range */
+            p += n + 1;
+            continue;
+        }
+        p++;
+    }
+    return NULL;
+}
+
+static unsigned hex4(const char *p)
+{
+    unsigned v = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = p[i];
+        v = v * 16 + (unsigned)(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+    }
+    return v;
+}
+
+static void put_utf8(buf *out, unsigned cp)
+{
+    char u[4];
+    size_t n;
+    if (cp < 0x80) {
+        u[0] = (char)cp;
+        n = 1;
+    } else if (cp < 0x800) {
+        u[0] = (char)(0xC0 | (cp >> 6));
+        u[1] = (char)(0x80 | (cp & 0x3F));
+        n = 2;
+    } else if (cp < 0x10000) {
+        u[0] = (char)(0xE0 | (cp >> 12));
+        u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        u[2] = (char)(0x80 | (cp & 0x3F));
+        n = 3;
+    } else {
+        u[0] = (char)(0xF0 | (cp >> 18));
+        u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+        u[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        u[3] = (char)(0x80 | (cp & 0x3F));
+        n = 4;
+    }
+    buf_append(out, u, n);
+}
+
+int js_unescape(const char *s, size_t len, buf *out)
+{
+    size_t run = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] != '\\')
+            continue;
+        buf_append(out, s + run, i - run);
+        char e = s[++i];
+        switch (e) {
+        case 'b':
+            buf_append(out, "\b", 1);
+            break;
+        case 'f':
+            buf_append(out, "\f", 1);
+            break;
+        case 'n':
+            buf_append(out, "\n", 1);
+            break;
+        case 'r':
+            buf_append(out, "\r", 1);
+            break;
+        case 't':
+            buf_append(out, "\t", 1);
+            break;
+        case 'u': {
+            unsigned cp = hex4(s + i + 1);
+            i += 4;
+            if (cp >= 0xD800 && cp <= 0xDBFF) {
+                if (i + 6 >= len || s[i + 1] != '\\' || s[i + 2] != 'u')
+                    return -1;
+                unsigned lo = hex4(s + i + 3);
+                if (lo < 0xDC00 || lo > 0xDFFF)
+                    return -1;
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                i += 6;
+            } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+                return -1;
+            }
+            if (cp == 0)
+                return -1; /* jansson rejects \u0000 unless JSON_ALLOW_NUL */
+            put_utf8(out, cp);
+            break;
+        }
+        default: /* " \ / */
+            buf_append(out, &e, 1);
+        }
+        run = i + 1;
+    }
+    buf_append(out, s + run, len - run);
+    return 0;
+}
+
+const char *js_number(const char *p, const char *end, int *integer)
+{
+    const char *q = p;
+    *integer = 1;
+    if (q < end && *q == '-')
+        q++;
+    if (q >= end)
+        return NULL;
+    if (*q == '0') {
+        q++;
+    } else if (*q >= '1' && *q <= '9') {
+        while (q < end && *q >= '0' && *q <= '9')
+            q++;
+    } else {
+        return NULL;
+    }
+    if (q < end && *q == '.') {
+        *integer = 0;
+        q++;
+        if (q >= end || *q < '0' || *q > '9')
+            return NULL;
+        while (q < end && *q >= '0' && *q <= '9')
+            q++;
+    }
+    if (q < end && (*q == 'e' || *q == 'E')) {
+        *integer = 0;
+        q++;
+        if (q < end && (*q == '+' || *q == '-'))
+            q++;
+        if (q >= end || *q < '0' || *q > '9')
+            return NULL;
+        while (q < end && *q >= '0' && *q <= '9')
+            q++;
+    }
+    return q;
+}
+
+static const char *literal(const char *p, const char *end, const char *word, size_t n)
+{
+    return (size_t)(end - p) >= n && memcmp(p, word, n) == 0 ? p + n : NULL;
+}
+
+int js_object_begin(const char **p, const char *end, int *first)
+{
+    const char *q = js_ws(*p, end);
+    if (q >= end || *q != '{')
+        return -1;
+    *p = q + 1;
+    *first = 1;
+    return 0;
+}
+
+int js_object_next(const char **p, const char *end, int *first, const char **key, size_t *keylen,
+                   int *key_escaped, const char **value)
+{
+    const char *q = js_ws(*p, end);
+    if (q >= end)
+        return -1;
+    if (*q == '}') {
+        *p = q + 1;
+        return 0;
+    }
+    if (!*first) {
+        if (*q != ',')
+            return -1;
+        q = js_ws(q + 1, end);
+    }
+    *first = 0;
+    q = js_string(q, end, key, keylen, key_escaped);
+    if (!q)
+        return -1;
+    q = js_ws(q, end);
+    if (q >= end || *q != ':')
+        return -1;
+    *value = js_ws(q + 1, end);
+    *p = *value;
+    return 1;
+}
+
+int js_array_begin(const char **p, const char *end, int *first)
+{
+    const char *q = js_ws(*p, end);
+    if (q >= end || *q != '[')
+        return -1;
+    *p = q + 1;
+    *first = 1;
+    return 0;
+}
+
+int js_array_next(const char **p, const char *end, int *first, const char **value)
+{
+    const char *q = js_ws(*p, end);
+    if (q >= end)
+        return -1;
+    if (*q == ']') {
+        *p = q + 1;
+        return 0;
+    }
+    if (!*first) {
+        if (*q != ',')
+            return -1;
+        q = js_ws(q + 1, end);
+    }
+    *first = 0;
+    *value = q;
+    *p = q;
+    return 1;
+}
+
+const char *js_skip(const char *p, const char *end)
+{
+    p = js_ws(p, end);
+    const char *s, *v;
+    size_t n;
+    int esc, first, integer, rc;
+    switch (js_peek(p, end)) {
+    case JS_OBJECT:
+        if (js_object_begin(&p, end, &first))
+            return NULL;
+        while ((rc = js_object_next(&p, end, &first, &s, &n, &esc, &v)) == 1)
+            if (!(p = js_skip(v, end)))
+                return NULL;
+        return rc == 0 ? p : NULL;
+    case JS_ARRAY:
+        if (js_array_begin(&p, end, &first))
+            return NULL;
+        while ((rc = js_array_next(&p, end, &first, &v)) == 1)
+            if (!(p = js_skip(v, end)))
+                return NULL;
+        return rc == 0 ? p : NULL;
+    case JS_STRING:
+        return js_string(p, end, &s, &n, &esc);
+    case JS_NUMBER:
+        return js_number(p, end, &integer);
+    case JS_TRUE:
+        return literal(p, end, "true", 4);
+    case JS_FALSE:
+        return literal(p, end, "false", 5);
+    case JS_NULL:
+        return literal(p, end, "null", 4);
+    default:
+        return NULL;
+    }
+}
+
+const char *js_member(const char *p, const char *end, const char *key)
+{
+    int first, esc;
+    const char *k, *v;
+    size_t kl, want = strlen(key);
+    if (js_object_begin(&p, end, &first))
+        return NULL;
+    while (js_object_next(&p, end, &first, &k, &kl, &esc, &v) == 1) {
+        if (!esc && kl == want && memcmp(k, key, kl) == 0)
+            return v;
+        if (!(p = js_skip(v, end)))
+            return NULL;
+    }
+    return NULL;
+}

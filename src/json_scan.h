@@ -1,0 +1,55 @@
+/* json_scan.h — an allocation-free JSON scanner over a text buffer: skip values, find object
+ * members, read strings, numbers and literals in place. It exists for the hot path (a page of
+ * records encoded straight to Avro without building a jansson DOM) and for connectors that only
+ * need a few envelope members of a large body. Validation is strict enough that every value it
+ * accepts, jansson accepts too; anything unusual makes the caller fall back to jansson. */
+#ifndef CRM_JSON_SCAN_H
+#define CRM_JSON_SCAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util.h"
+
+typedef enum {
+    JS_ERROR = 0,
+    JS_OBJECT,
+    JS_ARRAY,
+    JS_STRING,
+    JS_NUMBER,
+    JS_TRUE,
+    JS_FALSE,
+    JS_NULL,
+} js_type;
+
+/* Skips whitespace. */
+const char *js_ws(const char *p, const char *end);
+/* The type of the value starting at p (after whitespace). */
+js_type js_peek(const char *p, const char *end);
+/* The end of the value starting at p, or NULL when it is not valid JSON. */
+const char *js_skip(const char *p, const char *end);
+
+/* A string at p (a quote): *s and *len = the raw bytes between the quotes, *escaped = 1 when they
+ * hold a backslash escape (decode with js_unescape). Returns the end of the string or NULL. */
+const char *js_string(const char *p, const char *end, const char **s, size_t *len, int *escaped);
+/* Decodes the escapes of a raw string body (as returned by js_string) into out (appended).
+ * -1 on an invalid escape or an unpaired surrogate. */
+int js_unescape(const char *s, size_t len, buf *out);
+
+/* A number at p: returns its end or NULL; *integer = 1 when it has no fraction or exponent. */
+const char *js_number(const char *p, const char *end, int *integer);
+
+/* Object iteration: js_object_begin() at '{' (sets *first = 1); then js_object_next() returns 1
+ * with the key's raw span and *value at the member's value, 0 after the closing '}' (*p past
+ * it), -1 on a syntax error. Between calls the caller sets *p to the end of the value (e.g.
+ * js_skip(value)). Arrays likewise. */
+int js_object_begin(const char **p, const char *end, int *first);
+int js_object_next(const char **p, const char *end, int *first, const char **key, size_t *keylen,
+                   int *key_escaped, const char **value);
+int js_array_begin(const char **p, const char *end, int *first);
+int js_array_next(const char **p, const char *end, int *first, const char **value);
+
+/* The value of member `key` (unescaped key match) of the object starting at p, or NULL. */
+const char *js_member(const char *p, const char *end, const char *key);
+
+#endif
