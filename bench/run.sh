@@ -29,7 +29,8 @@ for _ in $(seq 100); do [ -s "$OUT/sim.port" ] && break; sleep 0.05; done
 cat >"$OUT/bench.cfg" <<CFG
 log_level = "info";
 kafka = { bootstrap_servers = "127.0.0.1:$KAFKA_PORT"; topic_prefix = "bench";
-          state_topic = "bench.state"; delivery = "$DELIVERY"; };
+          state_topic = "bench.state"; delivery = "$DELIVERY";
+          properties = [ ${PROPS:-} ]; };
 sources = ( { type = "testcrm"; name = "b"; base_url = "http://127.0.0.1:$(cat "$OUT/sim.port")";
               rate_limit = 0; tables = { include = [ "items" ]; };
               options = { page_size = $PAGE; }; } );

@@ -2068,6 +2068,13 @@ static int raw_jw(rctx *c, jw *w, const char *p, const char *end, const char **n
     }
 }
 
+/* Top-level members the caller wants located (primary and replication keys). */
+typedef struct raw_want {
+    const char *const *keys;
+    const char **values;
+    size_t n;
+} raw_want;
+
 typedef struct raw_member {
     const char *key, *value;
     size_t keylen;
@@ -2104,7 +2111,8 @@ static int raw_unmapped(rctx *c, const node *n, const raw_member *unknown, size_
     return rc;
 }
 
-static int raw_record(rctx *c, const node *n, const char *p, const char *end, const char **next)
+static int raw_record(rctx *c, const node *n, const char *p, const char *end, const char **next,
+                      raw_want *want)
 {
     if (n->nfields > RAW_MAX_FIELDS)
         return RAW_FALLBACK;
@@ -2119,6 +2127,9 @@ static int raw_record(rctx *c, const node *n, const char *p, const char *end, co
     while ((rc = js_object_next(&p, end, &first, &k, &kl, &esc, &v)) == 1) {
         if (esc)
             return RAW_FALLBACK;
+        for (size_t w = 0; want && w < want->n; w++)
+            if (strlen(want->keys[w]) == kl && memcmp(want->keys[w], k, kl) == 0)
+                want->values[w] = v;
         int idx = keyset_find(&n->keys, k, kl);
         if (idx >= 0) {
             if (vals[idx])
@@ -2182,7 +2193,7 @@ static int raw_value(rctx *c, const node *n, const char *p, const char *end, con
         raw_long(c->out, n->value_branch);
         return raw_value(c, n->branches[n->value_branch], p, end, next);
     case K_RECORD:
-        return raw_record(c, n, p, end, next);
+        return raw_record(c, n, p, end, next, NULL);
     case K_ARRAY:
         return raw_array(c, n, p, end, next);
     default:
@@ -2190,17 +2201,31 @@ static int raw_value(rctx *c, const node *n, const char *p, const char *end, con
     }
 }
 
-int avro_map_encode_raw(const avro_map_plan *m, const char *json, size_t len, buf *out)
+int avro_map_encode_raw_at(const avro_map_plan *m, const char *json, const char *end, buf *out,
+                           const char **next, const char *const *keys, const char **values,
+                           size_t n_keys)
 {
     rctx c = {out, {0}};
     buf_init(&c.tmp);
     size_t start = out->len;
-    const char *end = json + len, *next;
-    int rc = raw_record(&c, m->root, json, end, &next);
-    if (!rc && js_ws(next, end) != end)
-        rc = RAW_FALLBACK;
+    for (size_t i = 0; i < n_keys; i++)
+        values[i] = NULL;
+    raw_want want = {keys, values, n_keys};
+    int rc = raw_record(&c, m->root, json, end, next, &want);
     if (rc)
         out->len = start;
     buf_free(&c.tmp);
     return rc ? RAW_FALLBACK : 0;
+}
+
+int avro_map_encode_raw(const avro_map_plan *m, const char *json, size_t len, buf *out)
+{
+    const char *end = json + len, *next;
+    size_t start = out->len;
+    int rc = avro_map_encode_raw_at(m, json, end, out, &next, NULL, NULL, 0);
+    if (!rc && js_ws(next, end) != end) {
+        out->len = start;
+        rc = RAW_FALLBACK;
+    }
+    return rc;
 }

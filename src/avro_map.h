@@ -45,6 +45,12 @@ int avro_map_fill(const avro_map_plan *m, const json_t *rec, avro_value_t *value
  * every error (the DOM path then reports it). */
 #include "util.h"
 int avro_map_encode_raw(const avro_map_plan *m, const char *json, size_t len, buf *out);
+/* The same for a record starting at json inside a larger text: *next = where the record ends;
+ * values[i] = the start of the top-level member keys[i] (NULL when absent), for the caller's
+ * primary and replication keys. */
+int avro_map_encode_raw_at(const avro_map_plan *m, const char *json, const char *end, buf *out,
+                           const char **next, const char *const *keys, const char **values,
+                           size_t n_keys);
 
 /* The inverse, for peek/tests: a new JSON object from a filled record value. Timestamps come
  * back as "YYYY-MM-DDTHH:MM:SS.mmmZ", "_unmapped" keys are merged back into the object, unions

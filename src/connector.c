@@ -64,45 +64,51 @@ int connector_raw_records(const http_response *resp, const char *member, page *o
                           json_t **envelope, char *err, size_t errlen)
 {
     const char *body = resp->body.data ? resp->body.data : "";
-    const char *end = body + resp->body.len;
-    const char *after = js_skip(body, end);
-    if (!after || js_ws(after, end) != end || js_peek(body, end) != JS_OBJECT) {
+    const char *end = body + resp->body.len, *p = body, *k, *v, *arr = NULL, *arr_end = NULL;
+    size_t kl, want = strlen(member);
+    int first, esc, rc = -1;
+    if (envelope)
+        *envelope = json_object();
+    /* one pass over the top-level members: the records array is skipped (validated), the
+     * other members, small, are parsed for the connector */
+    if (js_object_begin(&p, end, &first) == 0) {
+        while ((rc = js_object_next(&p, end, &first, &k, &kl, &esc, &v)) == 1) {
+            if (!(p = js_skip(v, end))) {
+                rc = -1;
+                break;
+            }
+            if (!esc && kl == want && memcmp(k, member, kl) == 0 && js_peek(v, end) == JS_ARRAY) {
+                arr = v;
+                arr_end = p;
+            } else if (envelope && !esc) {
+                json_t *val = json_loadb(v, (size_t)(p - v), JSON_DECODE_ANY, NULL);
+                char *key = strndup(k, kl);
+                if (val && key)
+                    json_object_set_new(*envelope, key, val);
+                else
+                    json_decref(val);
+                free(key);
+            }
+        }
+    }
+    if (rc != 0 || js_ws(p, end) != end) {
         /* let jansson say what is wrong, with a line number */
         json_t *j = connector_parse_json(resp, err, errlen);
         if (j)
             snprintf(err, errlen, "response is not a JSON object");
         json_decref(j);
-        return -1;
-    }
-    const char *arr = js_member(body, end, member);
-    if (!arr || js_peek(arr, end) != JS_ARRAY) {
+    } else if (!arr) {
         snprintf(err, errlen, "response has no \"%s\" array", member);
-        return -1;
+    } else {
+        buf_init(&out->raw);
+        buf_append(&out->raw, body, resp->body.len);
+        out->raw_off = (size_t)(arr - body);
+        out->raw_len = (size_t)(arr_end - arr);
+        return 0;
     }
-    const char *arr_end = js_skip(arr, end);
-    buf_init(&out->raw);
-    buf_append(&out->raw, body, resp->body.len);
-    out->raw_off = (size_t)(arr - body);
-    out->raw_len = (size_t)(arr_end - arr);
     if (envelope) {
-        /* every member but the records, for paging fields: small, so jansson is fine */
-        *envelope = json_object();
-        const char *p = body, *k, *v;
-        size_t kl;
-        int first, esc;
-        js_object_begin(&p, end, &first);
-        while (js_object_next(&p, end, &first, &k, &kl, &esc, &v) == 1) {
-            p = js_skip(v, end);
-            if (v == arr || esc)
-                continue;
-            json_t *val = json_loadb(v, (size_t)(p - v), JSON_DECODE_ANY, NULL);
-            char *key = strndup(k, kl);
-            if (val && key)
-                json_object_set_new(*envelope, key, val);
-            else
-                json_decref(val);
-            free(key);
-        }
+        json_decref(*envelope);
+        *envelope = NULL;
     }
-    return 0;
+    return -1;
 }

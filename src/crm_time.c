@@ -124,12 +124,38 @@ static void format_with(int64_t ms, char *out, size_t outlen, int with_ms)
     time_t t = (time_t)secs;
     struct tm tm;
     gmtime_r(&t, &tm);
-    if (with_ms)
-        snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
-    else
-        snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    int year = tm.tm_year + 1900;
+    if (year < 0 || year > 9999 || outlen < 25) { /* rare: let snprintf handle it */
+        if (with_ms)
+            snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", year, tm.tm_mon + 1,
+                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
+        else
+            snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02dZ", year, tm.tm_mon + 1, tm.tm_mday,
+                     tm.tm_hour, tm.tm_min, tm.tm_sec);
+        return;
+    }
+    /* the hot path (every event's replication value): digits by hand */
+    char *o = out;
+    o[0] = (char)('0' + year / 1000);
+    o[1] = (char)('0' + year / 100 % 10);
+    o[2] = (char)('0' + year / 10 % 10);
+    o[3] = (char)('0' + year % 10);
+    const int parts[5] = {tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec};
+    const char seps[5] = {'-', '-', 'T', ':', ':'};
+    o += 4;
+    for (int i = 0; i < 5; i++) {
+        *o++ = seps[i];
+        *o++ = (char)('0' + parts[i] / 10);
+        *o++ = (char)('0' + parts[i] % 10);
+    }
+    if (with_ms) {
+        *o++ = '.';
+        *o++ = (char)('0' + millis / 100);
+        *o++ = (char)('0' + millis / 10 % 10);
+        *o++ = (char)('0' + millis % 10);
+    }
+    *o++ = 'Z';
+    *o = '\0';
 }
 
 void crm_time_format(int64_t ms, char *out, size_t outlen)

@@ -325,6 +325,21 @@ static int fill_source(avro_value_t *src, const event_meta *m)
     return has_ts ? avro_value_set_long(&b, m->source_ts_ms) : avro_value_set_null(&b);
 }
 
+int event_set_after_raw_at(event_codec *c, const char *json, const char *end, const char **next,
+                           const char *const *keys, const char **values, size_t n_keys,
+                           uint64_t *hash)
+{
+    c->raw_ready = 0;
+    if (c->custom_idx >= 0)
+        return 1;
+    buf_reset(&c->raw_after);
+    if (avro_map_encode_raw_at(c->map, json, end, &c->raw_after, next, keys, values, n_keys))
+        return 1;
+    *hash = hash64(c->raw_after.data, c->raw_after.len);
+    c->raw_ready = 1;
+    return 0;
+}
+
 int event_set_after_raw(event_codec *c, const char *json, size_t len, uint64_t *hash)
 {
     c->raw_ready = 0;

@@ -45,6 +45,10 @@ int event_set_after(event_codec *c, const json_t *rec, uint64_t *hash, char *err
  * hash, identical to event_set_after's; the next c/r/u event_encode writes the envelope by hand
  * around it. Returns 1 (nothing set) when the record needs event_set_after. */
 int event_set_after_raw(event_codec *c, const char *json, size_t len, uint64_t *hash);
+/* The same for a record inside a larger text (see avro_map_encode_raw_at). */
+int event_set_after_raw_at(event_codec *c, const char *json, const char *end, const char **next,
+                           const char *const *keys, const char **values, size_t n_keys,
+                           uint64_t *hash);
 /* Maps rec into `before` (NULL: before = null). */
 int event_set_before(event_codec *c, const json_t *rec, char *err, size_t errlen);
 

@@ -45,6 +45,19 @@ const char *js_string(const char *p, const char *end, const char **s, size_t *le
     const char *start = ++p;
     *escaped = 0;
     while (p < end) {
+        /* plain ASCII runs, eight bytes at a time: no quote, backslash, control or high byte */
+        while (end - p >= 8) {
+            uint64_t x;
+            memcpy(&x, p, 8);
+            const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+            uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
+            uint64_t special = ((q - ones) & ~q) | ((b - ones) & ~b) | (x - ones * 0x20) | x;
+            if (special & high)
+                break;
+            p += 8;
+        }
+        if (p >= end)
+            break;
         unsigned char c = (unsigned char)*p;
         if (c == '"') {
             *s = start;

@@ -176,9 +176,11 @@ static void add_dedupe_state(page_work *w, table_run *t, const char *pk, size_t 
                              const uint64_t *hash)
 {
     state_key_dedupe(&w->key, source_name(t->sr->src), t->def->name, pk, len);
+    static const char digits[] = "0123456789abcdef";
     char hex[17];
     if (hash)
-        snprintf(hex, sizeof(hex), "%016" PRIx64, *hash);
+        for (int i = 0; i < 16; i++)
+            hex[i] = digits[(*hash >> (60 - 4 * i)) & 0xf];
     kafka_batch_add(w->state, t->sr->cfg->kafka.state_topic, w->key.data, w->key.len,
                     hash ? hex : NULL, hash ? 16 : 0);
 }
@@ -218,45 +220,47 @@ static int publish_after(page_work *w, table_run *t, const char *pk, size_t pkle
     return 0;
 }
 
-/* The primary key (a string without escapes, or an integer) and the replication-key time of
- * a record's JSON text, without parsing the rest. -1 when the DOM path must look. */
-static int raw_key_and_time(const table_run *t, const char *text, size_t len, buf *pk, int64_t *rts)
+/* The primary key (a string without escapes, or an integer) and the replication-key time from
+ * the values located by the raw path (pkv, rkv: value starts, or NULL). -1 when the DOM path
+ * must look. */
+static int raw_key_and_time(const char *pkv, const char *rkv, const char *end, buf *pk,
+                            int64_t *rts)
 {
-    const char *end = text + len, *v = js_member(text, end, t->def->primary_key), *s;
+    const char *s;
     size_t n;
     int esc, integer;
     buf_reset(pk);
-    if (!v)
+    if (!pkv)
         return -1;
-    if (js_peek(v, end) == JS_STRING) {
-        if (!js_string(v, end, &s, &n, &esc) || esc)
+    if (js_peek(pkv, end) == JS_STRING) {
+        if (!js_string(pkv, end, &s, &n, &esc) || esc)
             return -1;
         buf_append(pk, s, n);
-    } else if (js_peek(v, end) == JS_NUMBER) {
-        const char *q = js_number(v, end, &integer);
-        if (!q || !integer || q - v > 18 || (q - v > 1 && v[0] == '-' && v[1] == '0'))
+    } else if (js_peek(pkv, end) == JS_NUMBER) {
+        const char *q = js_number(pkv, end, &integer);
+        if (!q || !integer || q - pkv > 18 || (q - pkv > 1 && pkv[0] == '-' && pkv[1] == '0'))
             return -1;
-        buf_append(pk, v, (size_t)(q - v));
+        buf_append(pk, pkv, (size_t)(q - pkv));
     } else {
         return -1;
     }
     *rts = CRM_TIME_NONE;
-    if (!t->def->replication_key || !(v = js_member(text, end, t->def->replication_key)))
+    if (!rkv)
         return 0;
     char tmp[64];
-    if (js_peek(v, end) == JS_STRING) {
-        if (!js_string(v, end, &s, &n, &esc) || esc || n >= sizeof(tmp))
+    if (js_peek(rkv, end) == JS_STRING) {
+        if (!js_string(rkv, end, &s, &n, &esc) || esc || n >= sizeof(tmp))
             return -1;
         memcpy(tmp, s, n);
         tmp[n] = '\0';
         int64_t ms;
         *rts = crm_time_parse(tmp, &ms) ? CRM_TIME_NONE : ms;
-    } else if (js_peek(v, end) == JS_NUMBER) {
-        const char *q = js_number(v, end, &integer);
-        if (!q || (size_t)(q - v) >= sizeof(tmp))
+    } else if (js_peek(rkv, end) == JS_NUMBER) {
+        const char *q = js_number(rkv, end, &integer);
+        if (!q || (size_t)(q - rkv) >= sizeof(tmp))
             return -1;
-        memcpy(tmp, v, (size_t)(q - v));
-        tmp[q - v] = '\0';
+        memcpy(tmp, rkv, (size_t)(q - rkv));
+        tmp[q - rkv] = '\0';
         double d = strtod(tmp, NULL);
         *rts = d > 1e11 ? (int64_t)d : (int64_t)(d * 1000);
     }
@@ -266,19 +270,27 @@ static int raw_key_and_time(const table_run *t, const char *text, size_t len, bu
 static int emit_image(page_work *w, table_run *t, const json_t *rec, int feed, char *err,
                       size_t errlen);
 
-/* A record of the page's own table from its JSON text: straight to Avro when the raw path
- * takes it, else parsed with jansson and published like any record. */
-static int emit_raw_record(page_work *w, const char *text, size_t len, char *err, size_t errlen)
+/* A record of the page's own table from its JSON text at v: straight to Avro when the raw path
+ * takes it, else parsed with jansson and published like any record. *next = its end. */
+static int emit_raw_record(page_work *w, const char *v, const char *end, const char **next,
+                           char *err, size_t errlen)
 {
     table_run *t = w->self;
+    const char *keys[2] = {t->def->primary_key, t->def->replication_key}, *vals[2];
     uint64_t hash;
     int64_t rts;
-    if (!t->def->custom && raw_key_and_time(t, text, len, &w->rawpk, &rts) == 0 &&
-        event_set_after_raw(t->codec, text, len, &hash) == 0)
+    if (!t->def->custom &&
+        event_set_after_raw_at(t->codec, v, end, next, keys, vals, keys[1] ? 2 : 1, &hash) == 0 &&
+        raw_key_and_time(vals[0], keys[1] ? vals[1] : NULL, end, &w->rawpk, &rts) == 0)
         return publish_after(w, t, w->rawpk.data, w->rawpk.len, hash, rts, 0, err, errlen);
     atomic_fetch_add(&t->m.raw_fallbacks, 1);
+    *next = js_skip(v, end);
+    if (!*next) {
+        snprintf(err, errlen, "invalid JSON in the records array");
+        return -1;
+    }
     json_error_t je;
-    json_t *rec = json_loadb(text, len, 0, &je);
+    json_t *rec = json_loadb(v, (size_t)(*next - v), 0, &je);
     if (!rec) {
         snprintf(err, errlen, "invalid JSON record: %s", je.text);
         return -1;
@@ -686,22 +698,22 @@ static int emit_raw_page(pass *p, page *pg, char *err, size_t errlen)
     long n = 0;
     js_array_begin(&q, end, &first);
     while ((more = js_array_next(&q, end, &first, &v)) == 1) {
-        const char *ve = js_skip(v, end);
-        if (!ve) {
-            snprintf(err, errlen, "invalid JSON in the records array");
+        n++;
+        if (p->reconcile) {
+            const char *ve = js_skip(v, end),
+                       *pkv = ve ? js_member(v, ve, t->def->primary_key) : NULL;
+            int64_t rts;
+            if (!ve) {
+                snprintf(err, errlen, "invalid JSON in the records array");
+                return -1;
+            }
+            if (raw_key_and_time(pkv, NULL, ve, &p->w.rawpk, &rts) == 0)
+                dedupe_mark(t->dd, p->w.rawpk.data, p->w.rawpk.len);
+            q = ve;
+        } else if (emit_raw_record(&p->w, v, end, &q, err, errlen) != 0) {
+            t->last_error = ERR_MAPPING;
             return -1;
         }
-        n++;
-        int rc = 0;
-        if (p->reconcile) {
-            int64_t rts;
-            if (raw_key_and_time(t, v, (size_t)(ve - v), &p->w.rawpk, &rts) == 0)
-                dedupe_mark(t->dd, p->w.rawpk.data, p->w.rawpk.len);
-        } else if ((rc = emit_raw_record(&p->w, v, (size_t)(ve - v), err, errlen)) != 0) {
-            t->last_error = ERR_MAPPING;
-            return rc;
-        }
-        q = ve;
     }
     p->seen += n;
     p->raw_records = n;
