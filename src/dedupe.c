@@ -2,8 +2,9 @@
  * hash, laid out for memory: parallel arrays of 8-byte content hashes, 4-byte key offsets, a
  * 1-byte key tag and a 1-byte reconciliation mark (14 bytes a slot, no padding). Capacity grows
  * by 1.5x and slots are picked with a multiply-shift range reduction, so a million keys fit in
- * about 20 MiB of slots plus their key bytes. Keys live in an append-only arena, each prefixed by
- * a 16-bit length. */
+ * about 20 MiB of slots plus their key bytes. Keys live in an append-only arena of 1 MiB chunks
+ * (no reallocation copies, no doubling slack), each prefixed by a 16-bit length; an offset is
+ * chunk index << 20 | position. */
 #include "dedupe.h"
 
 #include <stdlib.h>
@@ -25,9 +26,19 @@ struct dedupe {
     size_t used; /* live + tombstones */
     uint8_t round;
     size_t marked;
-    char *arena;
-    size_t arena_len, arena_cap;
+    char **chunks; /* the key arena */
+    size_t n_chunks, cap_chunks;
+    size_t chunk_len; /* bytes used in the last chunk */
+    size_t chunk_cap; /* its size: the first chunk grows from 4 KiB, later ones are full */
 };
+
+#define CHUNK_BITS 20
+#define CHUNK_SIZE ((size_t)1 << CHUNK_BITS)
+
+static const char *arena_at(const dedupe *d, uint32_t off)
+{
+    return d->chunks[off >> CHUNK_BITS] + (off & (CHUNK_SIZE - 1));
+}
 
 static int slot_live(const dedupe *d, size_t i)
 {
@@ -65,32 +76,47 @@ void dedupe_free(dedupe *d)
     if (!d)
         return;
     free_slots(d);
-    free(d->arena);
+    for (size_t i = 0; i < d->n_chunks; i++)
+        free(d->chunks[i]);
+    free(d->chunks);
     free(d);
 }
 
 static const char *slot_key(const dedupe *d, size_t i, size_t *len)
 {
     uint16_t l;
-    memcpy(&l, d->arena + d->offs[i], 2);
+    const char *k = arena_at(d, d->offs[i]);
+    memcpy(&l, k, 2);
     *len = l;
-    return d->arena + d->offs[i] + 2;
+    return k + 2;
 }
 
 static uint32_t arena_store(dedupe *d, const char *pk, size_t len)
 {
-    if (d->arena_len + len + 2 > d->arena_cap) {
-        size_t cap = d->arena_cap ? d->arena_cap : 4096;
-        while (cap < d->arena_len + len + 2)
-            cap = cap + cap / 2;
-        d->arena = xrealloc(d->arena, cap);
-        d->arena_cap = cap;
+    size_t need = d->chunk_len + len + 2;
+    if (d->n_chunks == 1 && need > d->chunk_cap && d->chunk_cap < CHUNK_SIZE) {
+        /* the first chunk starts small (most maps hold few keys) and grows in place */
+        while (d->chunk_cap < need && d->chunk_cap < CHUNK_SIZE)
+            d->chunk_cap *= 4;
+        if (d->chunk_cap > CHUNK_SIZE)
+            d->chunk_cap = CHUNK_SIZE;
+        d->chunks[0] = xrealloc(d->chunks[0], d->chunk_cap);
     }
-    uint32_t off = (uint32_t)d->arena_len;
+    if (d->n_chunks == 0 || need > d->chunk_cap) {
+        if (d->n_chunks == d->cap_chunks) {
+            d->cap_chunks = d->cap_chunks ? d->cap_chunks * 2 : 8;
+            d->chunks = xrealloc(d->chunks, d->cap_chunks * sizeof(char *));
+        }
+        d->chunk_cap = d->n_chunks == 0 ? 4096 : CHUNK_SIZE;
+        d->chunks[d->n_chunks++] = xmalloc(d->chunk_cap);
+        d->chunk_len = 0;
+    }
+    uint32_t off = (uint32_t)(((d->n_chunks - 1) << CHUNK_BITS) | d->chunk_len);
+    char *k = d->chunks[d->n_chunks - 1] + d->chunk_len;
     uint16_t l = (uint16_t)len;
-    memcpy(d->arena + off, &l, 2);
-    memcpy(d->arena + off + 2, pk, len);
-    d->arena_len += len + 2;
+    memcpy(k, &l, 2);
+    memcpy(k + 2, pk, len);
+    d->chunk_len += len + 2;
     return off;
 }
 
@@ -141,9 +167,10 @@ static void grow(dedupe *d)
         if (!slot_live(&old, i))
             continue;
         uint16_t l; /* the key, read through the old offsets from the shared arena */
-        memcpy(&l, d->arena + old.offs[i], 2);
+        const char *k = arena_at(d, old.offs[i]);
+        memcpy(&l, k, 2);
         int found;
-        size_t j = find_slot(d, d->arena + old.offs[i] + 2, l, &found);
+        size_t j = find_slot(d, k + 2, l, &found);
         d->hashes[j] = old.hashes[i];
         d->offs[j] = old.offs[i];
         d->tags[j] = old.tags[i];

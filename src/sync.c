@@ -19,6 +19,9 @@
 #define PARSE_ATTEMPTS  3
 #define COMMIT_ATTEMPTS 5
 #define MAX_LOCKED      16
+/* Pages of one table share a transaction until one of these is reached (or the pass ends). */
+#define TXN_MAX_MESSAGES 4000
+#define TXN_MAX_MS       1000
 
 typedef struct change {
     table_run *t;
@@ -514,9 +517,12 @@ typedef struct pass {
     int64_t cap_ms;
     json_t *paging; /* working paging state; committed copies go into the bookmark */
     long published_at_start;
-    int64_t remaining; /* records still to come per the API's totals; -1 unknown */
-    long seen;         /* records read in this pass */
-    long raw_records;  /* records of the last raw page */
+    int64_t remaining;      /* records still to come per the API's totals; -1 unknown */
+    long seen;              /* records read in this pass */
+    int pending;            /* pages emitted but not committed yet (t->lock is held) */
+    state_bookmark pend_bm; /* the bookmark that commits with them */
+    int64_t pending_since;  /* monotonic ms of the first pending page */
+    long raw_records;       /* records of the last raw page */
 } pass;
 
 /* A steady progress line during long passes (backfills), never per record. */
@@ -721,6 +727,26 @@ static int emit_raw_page(pass *p, page *pg, char *err, size_t errlen)
 }
 
 /* Emits the page's records and deletes and commits them with the advanced bookmark. */
+/* Commits the pending pages with their bookmark and releases the table. */
+static int flush_pending(pass *p, char *err, size_t errlen)
+{
+    table_run *t = p->t;
+    if (!p->pending)
+        return 0;
+    int rc = commit_page(&p->w, &p->pend_bm, err, errlen);
+    if (rc == 0) {
+        state_bookmark_clear(&t->bm);
+        t->bm = p->pend_bm;
+    } else {
+        state_bookmark_clear(&p->pend_bm);
+    }
+    memset(&p->pend_bm, 0, sizeof(p->pend_bm));
+    p->pending = 0;
+    unlock_targets(&p->w);
+    pthread_mutex_unlock(&t->lock);
+    return rc;
+}
+
 static int process_page(pass *p, page *pg, char *err, size_t errlen)
 {
     table_run *t = p->t;
@@ -728,8 +754,10 @@ static int process_page(pass *p, page *pg, char *err, size_t errlen)
     size_t i;
     json_t *v;
     int rc = 0;
-    pthread_mutex_lock(&t->lock);
-    work_reset(w);
+    if (!p->pending) {
+        pthread_mutex_lock(&t->lock);
+        work_reset(w);
+    }
     json_array_foreach(pg->records, i, v)
     {
         if (p->reconcile) {
@@ -771,22 +799,33 @@ static int process_page(pass *p, page *pg, char *err, size_t errlen)
         p->remaining = pg->total_hint > got ? pg->total_hint - got : 0;
     if (rc == 0 && !p->reconcile) {
         state_bookmark next;
-        copy_bookmark(&t->bm, &next);
+        copy_bookmark(p->pending ? &p->pend_bm : &t->bm, &next);
         json_decref(next.paging);
         next.paging = json_deep_copy(p->ctx.paging);
         next.pass_from_ms = p->ctx.from_ms;
         if (t->def->sorted)
             next.bookmark_ms = later(next.bookmark_ms, capped(w->page_max_ms, p->cap_ms));
-        rc = commit_page(w, &next, err, errlen);
-        if (rc == 0) {
-            state_bookmark_clear(&t->bm);
-            t->bm = next;
-        } else {
-            state_bookmark_clear(&next);
-        }
+        if (p->pending)
+            state_bookmark_clear(&p->pend_bm);
+        else
+            p->pending_since = now_monotonic_ms();
+        p->pend_bm = next;
+        p->pending++;
+        /* Small pages of a plain table share one transaction (fewer commits, less producer
+         * overhead); pages that touch other tables commit at once. */
+        if (w->n_locked > 0 || json_array_size(pg->deletes) > 0 ||
+            json_array_size(pg->upserts) > 0 || pg->reconcile_tables ||
+            kafka_batch_count(w->data) >= TXN_MAX_MESSAGES ||
+            now_monotonic_ms() - p->pending_since >= TXN_MAX_MS)
+            rc = flush_pending(p, err, errlen);
+        return rc;
     }
-    unlock_targets(w);
-    pthread_mutex_unlock(&t->lock);
+    if (p->pending) /* a failed page: what was complete before it still commits */
+        flush_pending(p, err, errlen);
+    else {
+        unlock_targets(w);
+        pthread_mutex_unlock(&t->lock);
+    }
     return rc;
 }
 
@@ -939,6 +978,13 @@ static int run_pass(table_run *t, int reconcile, char *err, size_t errlen)
             break;
         p.ctx.page_no++;
         log_progress(&p, pass_started, &last_progress);
+    }
+    if (p.pending) { /* stopped or failed after complete pages: they still commit */
+        char ferr[512];
+        if (flush_pending(&p, ferr, sizeof(ferr)) && rc == 0) {
+            snprintf(err, errlen, "%s", ferr);
+            rc = -1;
+        }
     }
     if (rc == 0)
         rc = finish_pass(&p, err, errlen);

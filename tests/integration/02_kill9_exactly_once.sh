@@ -6,7 +6,8 @@ source "$(dirname "$0")/lib.sh"
 start_sim testcrm --seed 11 --param items=3000 --param users=10 --latency-ms 40
 LOG_LEVEL=debug write_cfg "$WORK/cfg" exactly-once 'options = { page_size = 50; };'
 start_daemon "$WORK/cfg"
-wait_for_log 'table=items msg="page 10:' 60
+# pages share a transaction for up to 1 s: wait until some have committed
+wait_for_log 'table=items msg="page 40:' 60
 kill -9 "$CRM_PID"
 wait "$CRM_PID" 2>/dev/null || true
 before=$(summary_field "$WORK/cfg" items messages)

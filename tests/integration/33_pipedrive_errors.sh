@@ -7,7 +7,7 @@ source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/pipedrive_env.sh"
 start_pipedrive --seed 33 --param deals=30 --param persons=20 --param activities=15 \
     --param notes=15 --param organizations=10 --param files=5 --param burst_limit=20 \
-    --param html403_after=3 --param flow_null_every=25
+    --param html403_after=6 --param flow_null_every=25
 good=$PIPEDRIVE_API_TOKEN
 write_cfg "$WORK/cfg" at-least-once 'rate_limit = 0;' 'timeout = "5s";' \
     'options = { page_size = 10; };'
