@@ -1829,7 +1829,7 @@ typedef struct rctx {
     buf tmp; /* unescaped strings */
 } rctx;
 
-static void raw_long(buf *o, int64_t v)
+void avro_put_long(buf *o, int64_t v)
 {
     uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
     unsigned char b[10];
@@ -1860,6 +1860,12 @@ static const char *raw_str(rctx *c, const char *p, const char *end, const char *
 }
 
 static int raw_value(rctx *c, const node *n, const char *p, const char *end, const char **next);
+
+void avro_put_string(buf *o, const char *s, size_t len)
+{
+    avro_put_long(o, (int64_t)len);
+    buf_append(o, s, len);
+}
 
 static int raw_number(const char *p, const char *end, const char **next, int *integer, char *text,
                       size_t cap)
@@ -1902,7 +1908,7 @@ static int raw_primitive(rctx *c, const node *n, const char *p, const char *end,
             int64_t ms;
             if (crm_time_parse(num, &ms) || ms == CRM_TIME_NONE)
                 return RAW_FALLBACK;
-            raw_long(c->out, ms);
+            avro_put_long(c->out, ms);
             return 0;
         }
         if (n->logical != L_NONE || t != JS_NUMBER || raw_number(p, end, next, &integer, num, 19) ||
@@ -1912,7 +1918,7 @@ static int raw_primitive(rctx *c, const node *n, const char *p, const char *end,
         long long v = strtoll(num, NULL, 10);
         if (errno || (n->kind == K_INT && (v < INT32_MIN || v > INT32_MAX)))
             return RAW_FALLBACK;
-        raw_long(c->out, v);
+        avro_put_long(c->out, v);
         return 0;
     }
     case K_FLOAT:
@@ -1949,7 +1955,7 @@ static int raw_primitive(rctx *c, const node *n, const char *p, const char *end,
         size_t len;
         if (t != JS_STRING || !(*next = raw_str(c, p, end, &s, &len)))
             return RAW_FALLBACK;
-        raw_long(c->out, (int64_t)len);
+        avro_put_long(c->out, (int64_t)len);
         buf_append(c->out, s, len);
         return 0;
     }
@@ -1961,7 +1967,7 @@ static int raw_primitive(rctx *c, const node *n, const char *p, const char *end,
         int sym = keyset_find(&n->syms, s, len);
         if (sym < 0)
             return RAW_FALLBACK;
-        raw_long(c->out, sym);
+        avro_put_long(c->out, sym);
         return 0;
     }
     default:
@@ -1985,16 +1991,16 @@ static int raw_array(rctx *c, const node *n, const char *p, const char *end, con
         return RAW_FALLBACK;
     *next = q;
     if (count == 0) {
-        raw_long(c->out, 0);
+        avro_put_long(c->out, 0);
         return 0;
     }
-    raw_long(c->out, count);
+    avro_put_long(c->out, count);
     q = p;
     js_array_begin(&q, end, &first);
     while (js_array_next(&q, end, &first, &v) == 1)
         if (raw_value(c, n->items, v, end, &q))
             return RAW_FALLBACK;
-    raw_long(c->out, 0);
+    avro_put_long(c->out, 0);
     return 0;
 }
 
@@ -2085,7 +2091,7 @@ static int raw_unmapped(rctx *c, const node *n, const raw_member *unknown, size_
 {
     const node *t = n->fields[n->unmapped].type;
     if (n_unknown == 0) {
-        raw_long(c->out, t->null_branch);
+        avro_put_long(c->out, t->null_branch);
         return 0;
     }
     char stack[4096];
@@ -2103,8 +2109,8 @@ static int raw_unmapped(rctx *c, const node *n, const raw_member *unknown, size_
     }
     jw_put(&w, "}", 1);
     if (!rc) {
-        raw_long(c->out, t->value_branch);
-        raw_long(c->out, (int64_t)w.len);
+        avro_put_long(c->out, t->value_branch);
+        avro_put_long(c->out, (int64_t)w.len);
         buf_append(c->out, w.p, w.len);
     }
     jw_free(&w);
@@ -2167,13 +2173,13 @@ static int raw_record(rctx *c, const node *n, const char *p, const char *end, co
         /* absent or null: the null branch, or an empty array default, as the DOM path writes */
         if (!fv && t->kind == K_ARRAY && json_is_array(f->defval) &&
             json_array_size(f->defval) == 0) {
-            raw_long(c->out, 0);
+            avro_put_long(c->out, 0);
             continue;
         }
         int nullable = t->kind == K_UNION && t->null_branch >= 0;
         if (!nullable || (!fv && f->defval && !json_is_null(f->defval)))
             return RAW_FALLBACK;
-        raw_long(c->out, t->null_branch);
+        avro_put_long(c->out, t->null_branch);
     }
     return 0;
 }
@@ -2185,12 +2191,12 @@ static int raw_value(rctx *c, const node *n, const char *p, const char *end, con
         if (js_peek(p, end) == JS_NULL) {
             if (n->null_branch < 0 || !(*next = js_skip(p, end)))
                 return RAW_FALLBACK;
-            raw_long(c->out, n->null_branch);
+            avro_put_long(c->out, n->null_branch);
             return 0;
         }
         if (n->value_branch < 0)
             return RAW_FALLBACK;
-        raw_long(c->out, n->value_branch);
+        avro_put_long(c->out, n->value_branch);
         return raw_value(c, n->branches[n->value_branch], p, end, next);
     case K_RECORD:
         return raw_record(c, n, p, end, next, NULL);

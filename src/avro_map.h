@@ -52,6 +52,11 @@ int avro_map_encode_raw_at(const avro_map_plan *m, const char *json, const char 
                            const char **next, const char *const *keys, const char **values,
                            size_t n_keys);
 
+/* Avro binary primitives for code that writes Avro by hand (the raw path, envelopes, keys):
+ * a long as a zigzag varint, a string as its length then its bytes. */
+void avro_put_long(buf *o, int64_t v);
+void avro_put_string(buf *o, const char *s, size_t len);
+
 /* The inverse, for peek/tests: a new JSON object from a filled record value. Timestamps come
  * back as "YYYY-MM-DDTHH:MM:SS.mmmZ", "_unmapped" keys are merged back into the object, unions
  * are unwrapped. Returns NULL with err set on failure. */

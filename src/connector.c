@@ -112,3 +112,14 @@ int connector_raw_records(const http_response *resp, const char *member, page *o
     }
     return -1;
 }
+
+void page_clear(page *pg)
+{
+    json_decref(pg->records);
+    json_decref(pg->deletes);
+    json_decref(pg->upserts);
+    json_decref(pg->ids);
+    json_decref(pg->reconcile_tables);
+    buf_free(&pg->raw);
+    memset(pg, 0, sizeof(*pg));
+}

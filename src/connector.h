@@ -189,6 +189,8 @@ const table_def *connector_table(const connector *c, const char *name);
 void connector_url(const source *src, http_request *req, const char *path);
 /* Appends "?name=value" or "&name=value", URL-encoding value. */
 void connector_query(http_request *req, const char *name, const char *value);
+/* Frees what a page holds (engine side) and zeroes it. */
+void page_clear(page *pg);
 /* The fast path for list pages: checks resp->body is a valid JSON object, hands its `member`
  * array to the engine as raw text (out->raw...), and when envelope is not NULL returns the other
  * members (cursors, flags) as a jansson object. -1 with err on invalid JSON or no such array. */

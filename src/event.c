@@ -353,29 +353,14 @@ int event_set_after_raw(event_codec *c, const char *json, size_t len, uint64_t *
     return 0;
 }
 
-static void put_long(buf *o, int64_t v)
-{
-    uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
-    unsigned char b[10];
-    size_t n = 0;
-    while (z & ~0x7fULL) {
-        b[n++] = (unsigned char)((z & 0x7f) | 0x80);
-        z >>= 7;
-    }
-    b[n++] = (unsigned char)z;
-    buf_append(o, b, n);
-}
-
 static void put_string(buf *o, const char *s)
 {
-    size_t n = strlen(s);
-    put_long(o, (int64_t)n);
-    buf_append(o, s, n);
+    avro_put_string(o, s, strlen(s));
 }
 
 static void put_opt_string(buf *o, const char *s)
 {
-    put_long(o, s ? 1 : 0);
+    avro_put_long(o, s ? 1 : 0);
     if (s)
         put_string(o, s);
 }
@@ -386,8 +371,8 @@ static void encode_raw_envelope(event_codec *c, char op, const event_meta *m, bu
 {
     buf_reset(out);
     buf_append(out, c->header, c->header_len);
-    put_long(out, 0); /* before: null */
-    put_long(out, 1); /* after: the record branch */
+    avro_put_long(out, 0); /* before: null */
+    avro_put_long(out, 1); /* after: the record branch */
     buf_append(out, c->raw_after.data, c->raw_after.len);
     put_string(out, CRMSTREAM_EVENT_VERSION);
     put_string(out, m->connector);
@@ -395,12 +380,12 @@ static void encode_raw_envelope(event_codec *c, char op, const event_meta *m, bu
     put_string(out, m->table);
     put_opt_string(out, m->replication_key);
     put_opt_string(out, m->replication_value);
-    put_long(out, m->source_ts_ms != CRM_TIME_NONE ? 1 : 0);
+    avro_put_long(out, m->source_ts_ms != CRM_TIME_NONE ? 1 : 0);
     if (m->source_ts_ms != CRM_TIME_NONE)
-        put_long(out, m->source_ts_ms);
+        avro_put_long(out, m->source_ts_ms);
     char ops[2] = {op, '\0'};
     put_string(out, ops);
-    put_long(out, m->ts_ms);
+    avro_put_long(out, m->ts_ms);
 }
 
 int event_encode(event_codec *c, char op, const event_meta *meta, buf *out, char *err,

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "avro_map.h"
 #include "engine.h"
 #include "http.h"
 
@@ -120,6 +121,25 @@ static json_t *call(sr_client *c, http_request *req, sr_result *res, long *statu
     return body;
 }
 
+/* POST {"schema": schema_json} to the path fmt (with %s = subject); the answer's JSON. */
+static json_t *post_schema(sr_client *c, const char *fmt, const char *subject,
+                           const char *schema_json, sr_result *res, long *status, char *err,
+                           size_t errlen)
+{
+    http_request req;
+    http_request_init(&req);
+    req.method = "POST";
+    url_for(c, &req, fmt, subject);
+    json_t *payload = json_pack("{s:s}", "schema", schema_json);
+    char *text = json_dumps(payload, JSON_COMPACT);
+    buf_append_str(&req.body, text ? text : "{}");
+    free(text);
+    json_decref(payload);
+    json_t *body = call(c, &req, res, status, err, errlen);
+    http_request_free(&req);
+    return body;
+}
+
 static void cache_key(buf *k, const char *subject, const char *schema)
 {
     buf_reset(k);
@@ -138,18 +158,9 @@ sr_result sr_register(sr_client *c, const char *subject, const char *schema_json
     if (hit) {
         *id = (uint32_t)json_integer_value(hit);
     } else {
-        http_request req;
-        http_request_init(&req);
-        req.method = "POST";
-        url_for(c, &req, "/subjects/%s/versions", subject);
-        json_t *payload = json_pack("{s:s}", "schema", schema_json);
-        char *text = json_dumps(payload, JSON_COMPACT);
-        buf_append_str(&req.body, text ? text : "{}");
-        free(text);
-        json_decref(payload);
         long status;
-        json_t *body = call(c, &req, &res, &status, err, errlen);
-        http_request_free(&req);
+        json_t *body = post_schema(c, "/subjects/%s/versions", subject, schema_json, &res, &status,
+                                   err, errlen);
         json_t *idj = json_object_get(body, "id");
         if (res == SR_OK && !json_is_integer(idj)) {
             snprintf(err, errlen, "schema registry: no id in the answer to registering %s",
@@ -205,21 +216,11 @@ sr_result sr_schema_by_id(sr_client *c, uint32_t id, const char **schema_json, c
 sr_result sr_lookup(sr_client *c, const char *subject, const char *schema_json, uint32_t *id,
                     int *version, char *err, size_t errlen)
 {
-    http_request req;
-    http_request_init(&req);
-    req.method = "POST";
-    url_for(c, &req, "/subjects/%s", subject);
-    json_t *payload = json_pack("{s:s}", "schema", schema_json);
-    char *text = json_dumps(payload, JSON_COMPACT);
-    buf_append_str(&req.body, text ? text : "{}");
-    free(text);
-    json_decref(payload);
     sr_result res;
     long status;
     pthread_mutex_lock(&c->lock);
-    json_t *body = call(c, &req, &res, &status, err, errlen);
+    json_t *body = post_schema(c, "/subjects/%s", subject, schema_json, &res, &status, err, errlen);
     pthread_mutex_unlock(&c->lock);
-    http_request_free(&req);
     if (res == SR_OK) {
         *id = (uint32_t)json_integer_value(json_object_get(body, "id"));
         *version = (int)json_integer_value(json_object_get(body, "version"));
@@ -233,21 +234,12 @@ sr_result sr_lookup(sr_client *c, const char *subject, const char *schema_json, 
 sr_result sr_check_compatibility(sr_client *c, const char *subject, const char *schema_json,
                                  int *compatible, char *err, size_t errlen)
 {
-    http_request req;
-    http_request_init(&req);
-    req.method = "POST";
-    url_for(c, &req, "/compatibility/subjects/%s/versions/latest", subject);
-    json_t *payload = json_pack("{s:s}", "schema", schema_json);
-    char *text = json_dumps(payload, JSON_COMPACT);
-    buf_append_str(&req.body, text ? text : "{}");
-    free(text);
-    json_decref(payload);
     sr_result res;
     long status;
     pthread_mutex_lock(&c->lock);
-    json_t *body = call(c, &req, &res, &status, err, errlen);
+    json_t *body = post_schema(c, "/compatibility/subjects/%s/versions/latest", subject,
+                               schema_json, &res, &status, err, errlen);
     pthread_mutex_unlock(&c->lock);
-    http_request_free(&req);
     if (res == SR_ERROR && status == 404) { /* no version yet: anything is compatible */
         *compatible = 1;
         res = SR_OK;
@@ -287,14 +279,5 @@ int sr_unframe(const void *data, size_t len, uint32_t *id, const void **body, si
 
 void sr_avro_string(buf *out, const char *s, size_t len)
 {
-    uint64_t z = (uint64_t)len << 1; /* zigzag of a non-negative long */
-    unsigned char v[10];
-    int n = 0;
-    do {
-        unsigned char b = z & 0x7f;
-        z >>= 7;
-        v[n++] = (unsigned char)(b | (z ? 0x80 : 0));
-    } while (z);
-    buf_append(out, v, (size_t)n);
-    buf_append(out, s, len);
+    avro_put_string(out, s, len);
 }

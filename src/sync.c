@@ -652,12 +652,7 @@ static int fetch_page(pass *p, http_request *req, page *pg, char *err, size_t er
             break;
         }
         t->last_error = ERR_PARSE;
-        json_decref(pg->records);
-        json_decref(pg->deletes);
-        json_decref(pg->upserts);
-        json_decref(pg->ids);
-        json_decref(pg->reconcile_tables);
-        buf_free(&pg->raw);
+        page_clear(pg);
         json_object_clear(p->ctx.paging); /* rewind what the parser changed */
         json_object_update(p->ctx.paging, saved);
         if (attempt < PARSE_ATTEMPTS) {
@@ -968,12 +963,7 @@ static int run_pass(table_run *t, int reconcile, char *err, size_t errlen)
                   "page %d: records=%zu fetch_ms=%lld commit_ms=%lld", p.ctx.page_no,
                   json_array_size(pg.records), (long long)(t1 - t0),
                   (long long)(now_monotonic_ms() - t1));
-        json_decref(pg.records);
-        json_decref(pg.deletes);
-        json_decref(pg.upserts);
-        json_decref(pg.ids);
-        json_decref(pg.reconcile_tables);
-        buf_free(&pg.raw);
+        page_clear(&pg);
         if (rc != 0)
             break;
         p.ctx.page_no++;

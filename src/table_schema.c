@@ -223,12 +223,7 @@ static int fetch_page_records(table_run *t, table_ctx *ctx, http_request *req, j
             json_array_extend(all, pg.records);
         rc = 0;
     }
-    json_decref(pg.records);
-    json_decref(pg.deletes);
-    json_decref(pg.upserts);
-    json_decref(pg.ids);
-    json_decref(pg.reconcile_tables);
-    buf_free(&pg.raw);
+    page_clear(&pg);
 out:
     http_response_free(&resp);
     return rc;
