@@ -50,13 +50,17 @@ import org.apache.kafka.common.serialization.ByteArrayDeserializer;
  * and the Java Kafka client, and compares them with a CRM simulator's truth.
  *
  * <pre>
- * Interop --bootstrap HOST:PORT --schemas-topic TOPIC
+ * Interop --bootstrap HOST:PORT
+ *         (--schemas-topic TOPIC | --registry URL [--registry-user U --registry-password-env VAR])
  *         (--topic TOPIC --truth TRUTH.json [--pk FIELD])...
- *         [--max-report N] [--timeout SECONDS]
+ *         [--defs DEFS.json [--defs-for TOPIC]...]... [--max-report N] [--timeout SECONDS]
  * </pre>
  *
  * <p>--pk applies to the --topic before it (default "id"); TRUTH.json is the simulator's
- * {@code {"records":[...]}}. Steps:
+ * {@code {"records":[...]}}; --defs are the truths of custom field definition tables, and
+ * --defs-for attaches the --defs before it to a topic (see {@link CustomFields}). With
+ * --registry, keys and values are in the Confluent wire format (see {@link Registry}) instead of
+ * single-object encoding. Steps:
  *
  * <ol>
  *   <li>The schemas topic is read (read_committed) to its end: every key must be the 16 lowercase
@@ -75,8 +79,11 @@ import org.apache.kafka.common.serialization.ByteArrayDeserializer;
  *       (RFC 3339, naive "YYYY-MM-DD HH:MM:SS" as UTC, date-only, or numbers in epoch seconds, or
  *       the field's "json_unit"); numbers numerically; null equals missing (a field absent from
  *       the truth must hold its default); "" and zero dates are null for non-string types.
- *   <li>When a topic carries several writer schemas, the newest must be able to read every older
- *       one (BACKWARD compatibility, checked with {@link SchemaCompatibility}).
+ *   <li>Typed custom fields ({@link CustomFields}): the topic's current schema against the
+ *       definitions, every typed value against Java's own conversion of the raw CRM value.
+ *   <li>Schema evolution: each writer schema, in the order of first use, and each published
+ *       version of the topic (registry subject or schemas topic entries of the same name) must
+ *       read data written with every earlier one (BACKWARD, {@link SchemaCompatibility}).
  * </ol>
  *
  * <p>Prints {@code interop <topic>: records=N decoded=M keys=K mismatches=X ...} per topic and the
@@ -121,8 +128,10 @@ public final class Interop {
     } catch (UsageException e) {
       System.err.println("interop: " + e.getMessage());
       System.err.println(
-          "usage: Interop --bootstrap HOST:PORT --schemas-topic TOPIC"
-              + " (--topic TOPIC --truth TRUTH.json [--pk FIELD])... [--max-report N] [--timeout SECONDS]");
+          "usage: Interop --bootstrap HOST:PORT (--schemas-topic TOPIC"
+              + " | --registry URL [--registry-user USER --registry-password-env VAR])"
+              + " (--topic TOPIC --truth TRUTH.json [--pk FIELD])..."
+              + " [--defs DEFS.json [--defs-for TOPIC]...]... [--max-report N] [--timeout SECONDS]");
       rc = 2;
     } catch (Exception e) {
       System.err.println("interop: error: " + e);
@@ -144,6 +153,8 @@ public final class Interop {
     String bootstrap = null, schemasTopic = null;
     String registryUrl = null, registryUser = null, registryPassword = null;
     List<String[]> targets = new ArrayList<>();
+    List<String> defsFiles = new ArrayList<>();
+    Map<String, List<String>> defsFor = new HashMap<>(); // defs file -> topics
     for (int i = 0; i < args.length; i++) {
       String a = args[i];
       if (a.equals("-h") || a.equals("--help")) throw new UsageException("help");
@@ -158,10 +169,17 @@ public final class Interop {
           targets.get(targets.size() - 1)[a.equals("--truth") ? 1 : 2] = v;
         }
         case "--max-report" -> maxReport = Integer.parseInt(v);
-        case "--defs" -> custom.addDefinitions(JSON.readTree(new File(v)).get("records"));
+        case "--defs" -> defsFiles.add(v);
+        case "--defs-for" -> {
+          if (defsFiles.isEmpty()) throw new UsageException("--defs-for before any --defs");
+          defsFor.computeIfAbsent(defsFiles.get(defsFiles.size() - 1), k -> new ArrayList<>()).add(v);
+        }
         case "--registry" -> registryUrl = v;
         case "--registry-user" -> registryUser = v;
-        case "--registry-password-env" -> registryPassword = System.getenv(v);
+        case "--registry-password-env" -> {
+          registryPassword = System.getenv(v);
+          if (registryPassword == null) throw new UsageException("environment variable " + v + " is not set");
+        }
         case "--timeout" -> timeoutMs = Long.parseLong(v) * 1000;
         default -> throw new UsageException("unknown option " + a);
       }
@@ -171,10 +189,17 @@ public final class Interop {
           "--bootstrap, --schemas-topic or --registry, and at least one --topic are required");
     if (registryUrl != null) registry = new Registry(registryUrl, registryUser, registryPassword);
     List<Target> list = new ArrayList<>();
+    Set<String> topicNames = new HashSet<>();
     for (String[] t : targets) {
       if (t[1] == null) throw new UsageException("--topic " + t[0] + " has no --truth");
       if (!new File(t[1]).canRead()) throw new UsageException("cannot read " + t[1]);
+      if (!topicNames.add(t[0])) throw new UsageException("--topic " + t[0] + " given twice");
       list.add(new Target(t[0], t[1], t[2]));
+    }
+    for (String f : defsFiles) {
+      JsonNode records = JSON.readTree(new File(f)).get("records");
+      if (records == null || !records.isArray()) throw new UsageException(f + ": no \"records\" array");
+      custom.addDefinitions(records, defsFor.getOrDefault(f, List.of()));
     }
 
     Properties p = new Properties();
@@ -185,6 +210,7 @@ public final class Interop {
     p.put(ConsumerConfig.CLIENT_ID_CONFIG, "crmstream-interop");
     p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
     p.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+    p.put(ConsumerConfig.FETCH_MAX_WAIT_MS_CONFIG, "50"); // empty fetches come back at once
     int bad = 0;
     try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(p)) {
       Map<String, List<PartitionInfo>> topics = consumer.listTopics(Duration.ofMillis(timeoutMs));
@@ -192,17 +218,24 @@ public final class Interop {
       if (schemasTopic != null) {
         if (!topics.containsKey(schemasTopic))
           schemas.report.add("the schemas topic does not exist");
-        else readTopic(consumer, topics.get(schemasTopic), schemas::accept);
+        else readTopics(consumer, topics.get(schemasTopic), schemas::accept);
         System.out.printf(
             "interop %s: schemas=%d messages=%d problems=%d%n",
             schemasTopic, schemas.byFingerprint.size(), schemas.messages, schemas.report.count);
         schemas.report.print();
         bad += schemas.report.count;
       }
+      // Every table topic in one read: one consumer, all partitions at once.
+      Map<String, TopicCheck> checks = new LinkedHashMap<>();
+      List<PartitionInfo> parts = new ArrayList<>();
       for (Target t : list) {
         TopicCheck c = new TopicCheck(t, schemas);
+        checks.put(t.topic(), c);
         if (!topics.containsKey(t.topic())) c.report.add("the topic does not exist");
-        else readTopic(consumer, topics.get(t.topic()), c::accept);
+        else parts.addAll(topics.get(t.topic()));
+      }
+      if (!parts.isEmpty()) readTopics(consumer, parts, r -> checks.get(r.topic()).accept(r));
+      for (TopicCheck c : checks.values()) {
         c.finish();
         bad += c.report.count + c.undecodable;
       }
@@ -214,8 +247,8 @@ public final class Interop {
     void accept(ConsumerRecord<byte[], byte[]> r) throws Exception;
   }
 
-  /** Every committed message of the topic, from the beginning to the end offsets at the start. */
-  static void readTopic(KafkaConsumer<byte[], byte[]> c, List<PartitionInfo> infos, Sink sink)
+  /** Every committed message of the partitions, from the beginning to the end offsets at the start. */
+  static void readTopics(KafkaConsumer<byte[], byte[]> c, List<PartitionInfo> infos, Sink sink)
       throws Exception {
     List<TopicPartition> parts = new ArrayList<>();
     for (PartitionInfo pi : infos) parts.add(new TopicPartition(pi.topic(), pi.partition()));
@@ -243,6 +276,10 @@ public final class Interop {
     final SchemaStore.Cache store = new SchemaStore.Cache();
     final Map<Long, Schema> byFingerprint = new HashMap<>();
     final Map<Long, String> canonical = new HashMap<>();
+    final List<Long> order = new ArrayList<>(); // fingerprints in the order of their last publication
+    // The last text published under each fingerprint: doc and other attributes are not part of
+    // the Parsing Canonical Form, so a renamed custom field (a new doc) keeps the fingerprint.
+    final Map<Long, Schema> lastText = new HashMap<>();
     int messages;
 
     Schemas(String topic) {
@@ -283,6 +320,19 @@ public final class Interop {
         report.add(where + ": key " + key + " was already used for another schema");
       byFingerprint.putIfAbsent(fp, s);
       store.addSchema(s);
+      lastText.put(fp, s);
+      order.remove(Long.valueOf(fp));
+      order.add(fp);
+    }
+
+    /** The published schemas named like w, oldest publication first. */
+    List<Schema> published(Schema w) {
+      List<Schema> out = new ArrayList<>();
+      for (long fp : order) {
+        Schema s = lastText.get(fp);
+        if (s.getType() == Schema.Type.RECORD && s.getFullName().equals(w.getFullName())) out.add(s);
+      }
+      return out;
     }
   }
 
@@ -297,6 +347,7 @@ public final class Interop {
     final Map<Long, Boolean> envelopes = new HashMap<>(); // fingerprint -> envelope shape ok
     final Map<String, GenericRecord> latest = new HashMap<>();
     final Map<String, Integer> ops = new TreeMap<>();
+    final Set<Long> keyIds = new HashSet<>(); // registry mode: schema ids of the keys
     int records, decoded, tombstones, undecodable;
     BinaryDecoder bin;
 
@@ -315,7 +366,10 @@ public final class Interop {
       }
       String key;
       try {
-        key = registry != null ? registry.keyText(r.key()) : new String(r.key(), StandardCharsets.UTF_8);
+        if (registry != null) {
+          keyIds.add(Registry.id(r.key()));
+          key = registry.keyText(r.key());
+        } else key = new String(r.key(), StandardCharsets.UTF_8);
       } catch (IOException e) {
         report.add(where + ": key not a framed Avro string: " + e.getMessage());
         return;
@@ -376,12 +430,14 @@ public final class Interop {
 
     /** A Confluent-framed value: 00, the schema id, the body; the schema from the registry. */
     void acceptFramed(byte[] v, String key, String where) {
-      if (v.length < 5 || v[0] != 0) {
+      long id;
+      try {
+        id = Registry.id(v);
+      } catch (IOException e) {
         undecodable++;
         report.add(where + ": not Confluent framed (" + hex(v, 8) + ")");
         return;
       }
-      long id = ByteBuffer.wrap(v, 1, 4).getInt() & 0xffffffffL;
       GenericRecord ev;
       Schema writer;
       try {
@@ -446,23 +502,59 @@ public final class Interop {
       return false;
     }
 
-    void finish() throws IOException {
-      // Schema evolution: the newest writer schema reads every older one.
-      if (writers.size() > 1) {
-        List<Schema> ws = new ArrayList<>(writers.values());
-        Schema newest = ws.get(ws.size() - 1);
-        for (Schema older : ws.subList(0, ws.size() - 1)) {
-          var res = SchemaCompatibility.checkReaderWriterCompatibility(newest, older);
+    /** Each schema, as reader, reads data written with every schema before it (BACKWARD). */
+    void backward(String what, List<Schema> ordered) {
+      for (int i = 1; i < ordered.size(); i++)
+        for (int j = 0; j < i; j++) {
+          Schema newer = ordered.get(i), older = ordered.get(j);
+          var res = SchemaCompatibility.checkReaderWriterCompatibility(newer, older);
           if (res.getType() != SchemaCompatibility.SchemaCompatibilityType.COMPATIBLE)
             report.add(
                 String.format(
-                    "schema %016x cannot read data written with %016x: %s",
-                    SchemaNormalization.parsingFingerprint64(newest),
+                    "%s: schema %d (%016x) cannot read data written with schema %d (%016x): %s",
+                    what, i + 1, SchemaNormalization.parsingFingerprint64(newer), j + 1,
                     SchemaNormalization.parsingFingerprint64(older),
                     res.getResult().getIncompatibilities()));
         }
+    }
+
+    void finish() throws IOException {
+      // Schema evolution: the writer schemas in the order of first use, then every version
+      // published for the topic (registry subject, or schemas topic entries of the same name).
+      backward("writer schemas", new ArrayList<>(writers.values()));
+      List<Schema> published = new ArrayList<>();
+      if (registry != null) {
+        List<Registry.Version> vs = registry.versions(target.topic() + "-value");
+        Set<Long> ids = new HashSet<>();
+        for (Registry.Version v : vs) {
+          published.add(v.schema());
+          ids.add(v.id());
+        }
+        for (long id : writers.keySet())
+          if (!ids.contains(id)) report.add("schema id " + id + " is not a version of " + target.topic() + "-value");
+        if (!keyIds.isEmpty()) {
+          Set<Long> keySubject = new HashSet<>();
+          for (Registry.Version v : registry.versions(target.topic() + "-key")) {
+            keySubject.add(v.id());
+            if (v.schema().getType() != Schema.Type.STRING)
+              report.add(target.topic() + "-key version " + v.version() + " is " + v.schema() + ", not \"string\"");
+          }
+          for (long id : keyIds)
+            if (!keySubject.contains(id)) report.add("key schema id " + id + " is not a version of " + target.topic() + "-key");
+        }
+      } else if (!writers.isEmpty()) {
+        published = schemas.published(new ArrayList<>(writers.values()).get(writers.size() - 1));
       }
+      backward("published versions", published);
+      Schema current =
+          !published.isEmpty()
+              ? published.get(published.size() - 1)
+              : writers.isEmpty() ? null : new ArrayList<>(writers.values()).get(writers.size() - 1);
+      List<String> schemaProblems = new ArrayList<>();
+      int defs = custom.checkSchema(target.topic(), current, schemaProblems);
+      for (String p : schemaProblems) report.add(p);
       int checked0 = custom.checked, invalid0 = custom.invalid;
+      Map<String, Integer> typed0 = new TreeMap<>(custom.typedOk);
       JsonNode truth = JSON.readTree(new File(target.truth())).get("records");
       if (truth == null || !truth.isArray())
         throw new IOException(target.truth() + ": no \"records\" array");
@@ -480,10 +572,10 @@ public final class Interop {
         else {
           List<String> diffs = new ArrayList<>();
           JsonNode truthRec = rec;
-          if (CustomFields.customField(got.getSchema()) != null) {
+          if (CustomFields.customField(got.getSchema()) != null || custom.hasDefinitions(target.topic())) {
             com.fasterxml.jackson.databind.node.ObjectNode copy =
                 ((com.fasterxml.jackson.databind.node.ObjectNode) rec).deepCopy();
-            custom.check("key " + key + ": ", copy, got, diffs);
+            custom.check(target.topic(), "key " + key + ": ", copy, got, diffs);
             truthRec = copy;
           }
           compareRecord("key " + key + ": ", truthRec, got, diffs);
@@ -496,12 +588,19 @@ public final class Interop {
       for (String k : extra) report.add("key " + k + ": in the topic, not in the CRM");
       StringBuilder o = new StringBuilder();
       ops.forEach((op, n) -> o.append(o.length() == 0 ? "" : ",").append(op).append(':').append(n));
+      StringBuilder ty = new StringBuilder();
+      custom.typedOk.forEach(
+          (k, n) -> {
+            int d = n - typed0.getOrDefault(k, 0);
+            if (d > 0) ty.append(ty.length() == 0 ? "" : ",").append(k).append(':').append(d);
+          });
       System.out.printf(
           "interop %s: records=%d decoded=%d keys=%d mismatches=%d undecodable=%d truth=%d"
-              + " tombstones=%d ops=%s schemas=%d custom_values=%d custom_invalid=%d%n",
+              + " tombstones=%d ops=%s schemas=%d versions=%d custom_fields=%d custom_values=%d"
+              + " custom_invalid=%d custom_typed=%s%n",
           target.topic(), records, decoded, latest.size(), report.count - undecodable,
-          undecodable, truth.size(), tombstones, o, writers.size(), custom.checked - checked0,
-          custom.invalid - invalid0);
+          undecodable, truth.size(), tombstones, o, writers.size(), published.size(), defs,
+          custom.checked - checked0, custom.invalid - invalid0, ty.length() == 0 ? "-" : ty);
       report.print();
     }
   }
