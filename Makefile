@@ -71,7 +71,7 @@ deps:
 # broker, and a subset of it again with the ASan/UBSan build of every binary.
 test: test-unit valgrind test-asan test-integration test-integration-asan
 
-test-unit: $(UNIT_BIN)
+test-unit: $(UNIT_BIN) $(BUILD)/crmsim
 	tests/run-unit.sh $(UNIT_BIN)
 
 test-integration: all
@@ -86,7 +86,7 @@ test-integration-asan:
 	$(MAKE) SAN=asan all
 	BUILD=build-asan TESTS="$(ASAN_INTEGRATION)" tests/run-integration.sh
 
-valgrind: $(UNIT_BIN)
+valgrind: $(UNIT_BIN) $(BUILD)/crmsim
 	VALGRIND=1 tests/run-unit.sh $(UNIT_BIN)
 
 demo: all

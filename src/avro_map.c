@@ -1829,17 +1829,23 @@ typedef struct rctx {
     buf tmp; /* unescaped strings */
 } rctx;
 
-void avro_put_long(buf *o, int64_t v)
+/* A long as Avro writes it (zigzag, then a little-endian base-128 varint) into b; its length. */
+static size_t zigzag_varint(int64_t v, unsigned char *b)
 {
     uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
-    unsigned char b[10];
     size_t n = 0;
     while (z & ~0x7fULL) {
         b[n++] = (unsigned char)((z & 0x7f) | 0x80);
         z >>= 7;
     }
     b[n++] = (unsigned char)z;
-    buf_append(o, b, n);
+    return n;
+}
+
+void avro_put_long(buf *o, int64_t v)
+{
+    unsigned char b[10];
+    buf_append(o, b, zigzag_varint(v, b));
 }
 
 /* The string value at p (unescaped if needed): *s and *len point into the input or c->tmp. */
@@ -1975,6 +1981,8 @@ static int raw_primitive(rctx *c, const node *n, const char *p, const char *end,
     }
 }
 
+/* One pass: the items are encoded as they are read, then their count (one block) is put in
+ * front of them. */
 static int raw_array(rctx *c, const node *n, const char *p, const char *end, const char **next)
 {
     const char *q = p, *v;
@@ -1982,8 +1990,9 @@ static int raw_array(rctx *c, const node *n, const char *p, const char *end, con
     int64_t count = 0;
     if (js_array_begin(&q, end, &first))
         return RAW_FALLBACK;
+    size_t start = c->out->len;
     while ((rc = js_array_next(&q, end, &first, &v)) == 1) {
-        if (!(q = js_skip(v, end)))
+        if (raw_value(c, n->items, v, end, &q))
             return RAW_FALLBACK;
         count++;
     }
@@ -1994,12 +2003,11 @@ static int raw_array(rctx *c, const node *n, const char *p, const char *end, con
         avro_put_long(c->out, 0);
         return 0;
     }
-    avro_put_long(c->out, count);
-    q = p;
-    js_array_begin(&q, end, &first);
-    while (js_array_next(&q, end, &first, &v) == 1)
-        if (raw_value(c, n->items, v, end, &q))
-            return RAW_FALLBACK;
+    unsigned char cnt[10];
+    size_t cn = zigzag_varint(count, cnt), items = c->out->len - start;
+    buf_append(c->out, cnt, cn); /* room for the count */
+    memmove(c->out->data + start + cn, c->out->data + start, items);
+    memcpy(c->out->data + start, cnt, cn);
     avro_put_long(c->out, 0);
     return 0;
 }
@@ -2077,6 +2085,7 @@ static int raw_jw(rctx *c, jw *w, const char *p, const char *end, const char **n
 /* Top-level members the caller wants located (primary and replication keys). */
 typedef struct raw_want {
     const char *const *keys;
+    const size_t *lens;
     const char **values;
     size_t n;
 } raw_want;
@@ -2117,14 +2126,76 @@ static int raw_unmapped(rctx *c, const node *n, const raw_member *unknown, size_
     return rc;
 }
 
+/* The bytes of a field whose value is absent (!present) or JSON null: the null branch, or an
+ * empty array default, as the DOM path writes them; RAW_FALLBACK when the DOM path decides. */
+static int raw_missing(rctx *c, const field *f, int present)
+{
+    const node *t = f->type;
+    if (!present && t->kind == K_ARRAY && json_is_array(f->defval) &&
+        json_array_size(f->defval) == 0) {
+        avro_put_long(c->out, 0);
+        return 0;
+    }
+    int nullable = t->kind == K_UNION && t->null_branch >= 0;
+    if (!nullable || (!present && f->defval && !json_is_null(f->defval)))
+        return RAW_FALLBACK;
+    avro_put_long(c->out, t->null_branch);
+    return 0;
+}
+
+/* Where a field's encoding landed in c->out, relative to the record's start. */
+typedef struct raw_span {
+    uint32_t off, len;
+} raw_span;
+
+#define SEEN(bits, i) (((bits)[(i) >> 6] >> ((i)&63)) & 1)
+
+/* Puts the fields of a record encoded in JSON order (spans) into schema order, adding the
+ * absent ones and "_unmapped". Fields already in place (the usual case: APIs send their keys
+ * in a fixed order, often the schema's) are not moved. */
+static int raw_assemble(rctx *c, const node *n, size_t base, const raw_span *spans,
+                        const uint64_t *seen, const raw_member *unknown, size_t n_unknown,
+                        const char *end)
+{
+    buf *o = c->out;
+    size_t total = o->len - base, pos = 0, i = 0;
+    for (; i < n->nfields; i++) {
+        if ((int)i == n->unmapped || !SEEN(seen, i) || spans[i].off != pos)
+            break;
+        pos += spans[i].len;
+    }
+    if (i == n->nfields)
+        return 0;
+    size_t tail = total - pos;
+    char stack[2048];
+    char *saved = tail <= sizeof(stack) ? stack : xmalloc(tail);
+    memcpy(saved, o->data + base + pos, tail);
+    o->len = base + pos;
+    int rc = 0;
+    for (; i < n->nfields && !rc; i++) {
+        if ((int)i == n->unmapped)
+            rc = raw_unmapped(c, n, unknown, n_unknown, end);
+        else if (SEEN(seen, i))
+            buf_append(o, saved + (spans[i].off - pos), spans[i].len);
+        else
+            rc = raw_missing(c, &n->fields[i], 0);
+    }
+    if (saved != stack)
+        free(saved);
+    return rc ? RAW_FALLBACK : 0;
+}
+
+/* One pass over the record's members: each known field is encoded as it is read (no separate
+ * skip), unknown ones are remembered for "_unmapped", then raw_assemble orders the fields. */
 static int raw_record(rctx *c, const node *n, const char *p, const char *end, const char **next,
                       raw_want *want)
 {
     if (n->nfields > RAW_MAX_FIELDS)
         return RAW_FALLBACK;
-    const char *vals[RAW_MAX_FIELDS] = {0};
+    raw_span spans[RAW_MAX_FIELDS];
+    uint64_t seen[RAW_MAX_FIELDS / 64] = {0};
     raw_member unknown[RAW_MAX_UNKNOWN];
-    size_t n_unknown = 0;
+    size_t n_unknown = 0, base = c->out->len;
     const char *k, *v;
     size_t kl;
     int first, esc, rc;
@@ -2134,14 +2205,24 @@ static int raw_record(rctx *c, const node *n, const char *p, const char *end, co
         if (esc)
             return RAW_FALLBACK;
         for (size_t w = 0; want && w < want->n; w++)
-            if (strlen(want->keys[w]) == kl && memcmp(want->keys[w], k, kl) == 0)
+            if (want->lens[w] == kl && memcmp(want->keys[w], k, kl) == 0)
                 want->values[w] = v;
         int idx = keyset_find(&n->keys, k, kl);
         if (idx >= 0) {
-            if (vals[idx])
+            if (SEEN(seen, idx))
                 return RAW_FALLBACK; /* duplicate key: jansson keeps the last one */
-            vals[idx] = v;
-        } else if (n->unmapped >= 0) {
+            seen[idx >> 6] |= 1ULL << (idx & 63);
+            size_t start = c->out->len;
+            if (js_peek(v, end) == JS_NULL) {
+                if (!(p = js_skip(v, end)) || raw_missing(c, &n->fields[idx], 1))
+                    return RAW_FALLBACK;
+            } else if (raw_value(c, n->fields[idx].type, v, end, &p)) {
+                return RAW_FALLBACK;
+            }
+            spans[idx] = (raw_span){(uint32_t)(start - base), (uint32_t)(c->out->len - start)};
+            continue;
+        }
+        if (n->unmapped >= 0) {
             for (size_t i = 0; i < n_unknown; i++)
                 if (unknown[i].keylen == kl && memcmp(unknown[i].key, k, kl) == 0)
                     return RAW_FALLBACK;
@@ -2155,33 +2236,7 @@ static int raw_record(rctx *c, const node *n, const char *p, const char *end, co
     if (rc)
         return RAW_FALLBACK;
     *next = p;
-    for (size_t i = 0; i < n->nfields; i++) {
-        if ((int)i == n->unmapped) {
-            if (raw_unmapped(c, n, unknown, n_unknown, end))
-                return RAW_FALLBACK;
-            continue;
-        }
-        const field *f = &n->fields[i];
-        const node *t = f->type;
-        const char *fv = vals[i];
-        if (fv && js_peek(fv, end) != JS_NULL) {
-            const char *after;
-            if (raw_value(c, t, fv, end, &after))
-                return RAW_FALLBACK;
-            continue;
-        }
-        /* absent or null: the null branch, or an empty array default, as the DOM path writes */
-        if (!fv && t->kind == K_ARRAY && json_is_array(f->defval) &&
-            json_array_size(f->defval) == 0) {
-            avro_put_long(c->out, 0);
-            continue;
-        }
-        int nullable = t->kind == K_UNION && t->null_branch >= 0;
-        if (!nullable || (!fv && f->defval && !json_is_null(f->defval)))
-            return RAW_FALLBACK;
-        avro_put_long(c->out, t->null_branch);
-    }
-    return 0;
+    return raw_assemble(c, n, base, spans, seen, unknown, n_unknown, end);
 }
 
 static int raw_value(rctx *c, const node *n, const char *p, const char *end, const char **next)
@@ -2214,9 +2269,14 @@ int avro_map_encode_raw_at(const avro_map_plan *m, const char *json, const char 
     rctx c = {out, {0}};
     buf_init(&c.tmp);
     size_t start = out->len;
-    for (size_t i = 0; i < n_keys; i++)
+    size_t lens[8];
+    if (n_keys > 8)
+        return RAW_FALLBACK;
+    for (size_t i = 0; i < n_keys; i++) {
         values[i] = NULL;
-    raw_want want = {keys, values, n_keys};
+        lens[i] = strlen(keys[i]);
+    }
+    raw_want want = {keys, lens, values, n_keys};
     int rc = raw_record(&c, m->root, json, end, next, &want);
     if (rc)
         out->len = start;

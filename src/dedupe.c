@@ -1,10 +1,12 @@
 /* dedupe.c — open-addressing hash map (linear probing, tombstones) from primary key to content
- * hash, laid out for memory: parallel arrays of 8-byte content hashes, 4-byte key offsets, a
- * 1-byte key tag and a 1-byte reconciliation mark (14 bytes a slot, no padding). Capacity grows
- * by 1.5x and slots are picked with a multiply-shift range reduction, so a million keys fit in
- * about 20 MiB of slots plus their key bytes. Keys live in an append-only arena of 1 MiB chunks
- * (no reallocation copies, no doubling slack), each prefixed by a 16-bit length; an offset is
- * chunk index << 20 | position. */
+ * hash, laid out for memory and cache: packed 14-byte slots (8-byte content hash, 4-byte key
+ * offset, 1-byte key tag, 1-byte reconciliation mark), so a probe touches one cache line. The
+ * map is split into 64 shards by the key hash, each growing by 1.5x on its own: a growth copies
+ * one shard, never the whole table, so the peak memory of a million keys stays close to the
+ * live size (a single table held both the old and the 1.5x larger arrays while rehashing). Slots
+ * are picked with a multiply-shift range reduction. Keys live in an append-only arena of 1 MiB
+ * chunks (no reallocation copies, no doubling slack), each prefixed by a 16-bit length; an
+ * offset is chunk index << 20 | position. */
 #include "dedupe.h"
 
 #include <stdlib.h>
@@ -14,16 +16,26 @@
 
 #define OFF_EMPTY   UINT32_MAX
 #define OFF_DELETED (UINT32_MAX - 1)
-#define MIN_CAP     1024
+#define SHARD_BITS  6
+#define N_SHARDS    (1 << SHARD_BITS)
+#define MIN_CAP     16 /* per shard */
+
+typedef struct __attribute__((packed)) slot {
+    uint64_t hash; /* content hash */
+    uint32_t off;  /* key offset in the arena, or OFF_EMPTY / OFF_DELETED */
+    uint8_t tag;   /* 8 bits of the key hash: most probes never touch the arena */
+    uint8_t mark;  /* last marking round that saw the key */
+} slot;
+
+typedef struct shard {
+    slot *slots;
+    size_t cap;
+    size_t used; /* live + tombstones */
+} shard;
 
 struct dedupe {
-    uint64_t *hashes; /* content hash per slot */
-    uint32_t *offs;   /* key offset in the arena, or OFF_EMPTY / OFF_DELETED */
-    uint8_t *tags;    /* 8 bits of the key hash: most probes never touch the arena */
-    uint8_t *marks;   /* per slot: last marking round that saw the key */
-    size_t cap;
+    shard shards[N_SHARDS];
     size_t live;
-    size_t used; /* live + tombstones */
     uint8_t round;
     size_t marked;
     char **chunks; /* the key arena */
@@ -40,34 +52,56 @@ static const char *arena_at(const dedupe *d, uint32_t off)
     return d->chunks[off >> CHUNK_BITS] + (off & (CHUNK_SIZE - 1));
 }
 
-static int slot_live(const dedupe *d, size_t i)
+static int slot_live(const slot *s)
 {
-    return d->offs[i] < OFF_DELETED;
+    return s->off < OFF_DELETED;
 }
 
-static void alloc_slots(dedupe *d, size_t cap)
+/* The key hash (in memory only, never persisted): eight bytes at a time. */
+static uint64_t key_hash(const char *pk, size_t len)
 {
-    d->cap = cap;
-    d->hashes = xmalloc(cap * sizeof(uint64_t));
-    d->offs = xmalloc(cap * sizeof(uint32_t));
-    d->tags = xcalloc(cap, 1);
-    d->marks = xcalloc(cap, 1);
-    for (size_t i = 0; i < cap; i++)
-        d->offs[i] = OFF_EMPTY;
+    uint64_t h = 0x9E3779B97F4A7C15ULL ^ (uint64_t)len, w;
+    while (len >= 8) {
+        memcpy(&w, pk, 8);
+        h = (h ^ w) * 0xbf58476d1ce4e5b9ULL;
+        h ^= h >> 31;
+        pk += 8;
+        len -= 8;
+    }
+    w = 0;
+    memcpy(&w, pk, len);
+    h = (h ^ w) * 0x94d049bb133111ebULL;
+    h ^= h >> 29;
+    h *= 0xbf58476d1ce4e5b9ULL;
+    h ^= h >> 32;
+    return h;
 }
 
-static void free_slots(dedupe *d)
+static size_t shard_index(uint64_t h)
 {
-    free(d->hashes);
-    free(d->offs);
-    free(d->tags);
-    free(d->marks);
+    return (size_t)(h >> (64 - SHARD_BITS));
+}
+
+static uint8_t tag_of(uint64_t h)
+{
+    return (uint8_t)h;
+}
+
+static void alloc_slots(shard *s, size_t cap)
+{
+    s->cap = cap;
+    s->slots = xmalloc(cap * sizeof(slot));
+    for (size_t i = 0; i < cap; i++) {
+        s->slots[i].off = OFF_EMPTY;
+        s->slots[i].mark = 0;
+    }
 }
 
 dedupe *dedupe_new(void)
 {
     dedupe *d = xcalloc(1, sizeof(*d));
-    alloc_slots(d, MIN_CAP);
+    for (int i = 0; i < N_SHARDS; i++)
+        alloc_slots(&d->shards[i], MIN_CAP);
     return d;
 }
 
@@ -75,17 +109,18 @@ void dedupe_free(dedupe *d)
 {
     if (!d)
         return;
-    free_slots(d);
+    for (int i = 0; i < N_SHARDS; i++)
+        free(d->shards[i].slots);
     for (size_t i = 0; i < d->n_chunks; i++)
         free(d->chunks[i]);
     free(d->chunks);
     free(d);
 }
 
-static const char *slot_key(const dedupe *d, size_t i, size_t *len)
+static const char *slot_key(const dedupe *d, const slot *s, size_t *len)
 {
     uint16_t l;
-    const char *k = arena_at(d, d->offs[i]);
+    const char *k = arena_at(d, s->off);
     memcpy(&l, k, 2);
     *len = l;
     return k + 2;
@@ -120,22 +155,24 @@ static uint32_t arena_store(dedupe *d, const char *pk, size_t len)
     return off;
 }
 
-/* The home slot of a key hash: a multiply-shift reduction onto [0, cap). */
+/* The home slot of a key hash in a shard: a multiply-shift reduction onto [0, cap) of the bits
+ * below the shard number. */
 static size_t home_slot(uint64_t h, size_t cap)
 {
-    return (size_t)(((unsigned __int128)h * cap) >> 64);
+    return (size_t)(((unsigned __int128)(h << SHARD_BITS) * cap) >> 64);
 }
 
-/* Index of pk's slot, or of the slot where it would go (first tombstone or empty) when absent;
- * *found tells which. */
-static size_t find_slot(const dedupe *d, const char *pk, size_t len, int *found)
+/* Index of pk's slot in s, or of the slot where it would go (first tombstone or empty) when
+ * absent; *found tells which. */
+static size_t find_slot(const dedupe *d, const shard *s, const char *pk, size_t len, uint64_t h,
+                        int *found)
 {
-    uint64_t h = hash64(pk, len);
-    uint8_t tag = (uint8_t)(h >> 56);
-    size_t i = home_slot(h, d->cap);
+    uint8_t tag = tag_of(h);
+    size_t i = home_slot(h, s->cap);
     size_t first_free = (size_t)-1;
     for (;;) {
-        uint32_t off = d->offs[i];
+        const slot *sl = &s->slots[i];
+        uint32_t off = sl->off;
         if (off == OFF_EMPTY) {
             *found = 0;
             return first_free != (size_t)-1 ? first_free : i;
@@ -143,48 +180,50 @@ static size_t find_slot(const dedupe *d, const char *pk, size_t len, int *found)
         if (off == OFF_DELETED) {
             if (first_free == (size_t)-1)
                 first_free = i;
-        } else if (d->tags[i] == tag) {
+        } else if (sl->tag == tag) {
             size_t klen;
-            const char *k = slot_key(d, i, &klen);
+            const char *k = slot_key(d, sl, &klen);
             if (klen == len && memcmp(k, pk, len) == 0) {
                 *found = 1;
                 return i;
             }
         }
-        if (++i == d->cap)
+        if (++i == s->cap)
             i = 0;
     }
 }
 
-/* Rehashes into a table 1.5x larger, or the same size when tombstones are what filled it. */
-static void grow(dedupe *d)
+/* Rehashes a shard into 1.5x the slots, or as many when tombstones are what filled it. */
+static void grow(dedupe *d, shard *s)
 {
-    dedupe old = *d;
-    size_t cap = d->live * 2 >= d->cap ? d->cap + d->cap / 2 : d->cap;
-    alloc_slots(d, cap);
-    d->used = d->live;
+    shard old = *s;
+    size_t live = 0;
+    for (size_t i = 0; i < old.cap; i++)
+        live += slot_live(&old.slots[i]);
+    alloc_slots(s, live * 2 >= old.cap ? old.cap + old.cap / 2 : old.cap);
+    s->used = live;
     for (size_t i = 0; i < old.cap; i++) {
-        if (!slot_live(&old, i))
+        const slot *o = &old.slots[i];
+        if (!slot_live(o))
             continue;
-        uint16_t l; /* the key, read through the old offsets from the shared arena */
-        const char *k = arena_at(d, old.offs[i]);
+        uint16_t l; /* the key, read through the old offset from the shared arena */
+        const char *k = arena_at(d, o->off);
         memcpy(&l, k, 2);
         int found;
-        size_t j = find_slot(d, k + 2, l, &found);
-        d->hashes[j] = old.hashes[i];
-        d->offs[j] = old.offs[i];
-        d->tags[j] = old.tags[i];
-        d->marks[j] = old.marks[i];
+        size_t j = find_slot(d, s, k + 2, l, key_hash(k + 2, l), &found);
+        s->slots[j] = *o;
     }
-    free_slots(&old);
+    free(old.slots);
 }
 
 int dedupe_get(const dedupe *d, const char *pk, size_t len, uint64_t *hash)
 {
+    uint64_t h = key_hash(pk, len);
+    const shard *s = &d->shards[shard_index(h)];
     int found;
-    size_t i = find_slot(d, pk, len, &found);
+    size_t i = find_slot(d, s, pk, len, h, &found);
     if (found && hash)
-        *hash = d->hashes[i];
+        *hash = s->slots[i].hash;
     return found;
 }
 
@@ -192,22 +231,25 @@ void dedupe_put(dedupe *d, const char *pk, size_t len, uint64_t hash)
 {
     if (len > 65535)
         len = 65535; /* primary keys are short; truncation keeps the map consistent */
+    uint64_t h = key_hash(pk, len);
+    shard *s = &d->shards[shard_index(h)];
     int found;
-    size_t i = find_slot(d, pk, len, &found);
+    size_t i = find_slot(d, s, pk, len, h, &found);
     if (found) {
-        d->hashes[i] = hash;
+        s->slots[i].hash = hash;
         return;
     }
-    if ((d->used + 1) * 5 > d->cap * 4) { /* load factor 0.8 */
-        grow(d);
-        i = find_slot(d, pk, len, &found);
+    if ((s->used + 1) * 5 > s->cap * 4) { /* load factor 0.8 */
+        grow(d, s);
+        i = find_slot(d, s, pk, len, h, &found);
     }
-    if (d->offs[i] == OFF_EMPTY)
-        d->used++;
-    d->hashes[i] = hash;
-    d->offs[i] = arena_store(d, pk, len);
-    d->tags[i] = (uint8_t)(hash64(pk, len) >> 56);
-    d->marks[i] = d->round;
+    slot *sl = &s->slots[i];
+    if (sl->off == OFF_EMPTY)
+        s->used++;
+    sl->hash = hash;
+    sl->off = arena_store(d, pk, len);
+    sl->tag = tag_of(h);
+    sl->mark = d->round;
     if (d->round)
         d->marked++;
     d->live++;
@@ -215,14 +257,17 @@ void dedupe_put(dedupe *d, const char *pk, size_t len, uint64_t hash)
 
 int dedupe_remove(dedupe *d, const char *pk, size_t len)
 {
+    uint64_t h = key_hash(pk, len);
+    shard *s = &d->shards[shard_index(h)];
     int found;
-    size_t i = find_slot(d, pk, len, &found);
+    size_t i = find_slot(d, s, pk, len, h, &found);
     if (!found)
         return 0;
-    if (d->round && d->marks[i] == d->round)
+    slot *sl = &s->slots[i];
+    if (d->round && sl->mark == d->round)
         d->marked--;
-    d->offs[i] = OFF_DELETED;
-    d->marks[i] = 0;
+    sl->off = OFF_DELETED;
+    sl->mark = 0;
     d->live--;
     return 1;
 }
@@ -236,7 +281,9 @@ void dedupe_mark_begin(dedupe *d)
 {
     d->round++;
     if (d->round == 0) { /* wrapped: clear all marks */
-        memset(d->marks, 0, d->cap);
+        for (int k = 0; k < N_SHARDS; k++)
+            for (size_t i = 0; i < d->shards[k].cap; i++)
+                d->shards[k].slots[i].mark = 0;
         d->round = 1;
     }
     d->marked = 0;
@@ -244,12 +291,15 @@ void dedupe_mark_begin(dedupe *d)
 
 int dedupe_mark(dedupe *d, const char *pk, size_t len)
 {
+    uint64_t h = key_hash(pk, len);
+    shard *s = &d->shards[shard_index(h)];
     int found;
-    size_t i = find_slot(d, pk, len, &found);
+    size_t i = find_slot(d, s, pk, len, h, &found);
     if (!found)
         return 0;
-    if (d->marks[i] != d->round) {
-        d->marks[i] = d->round;
+    slot *sl = &s->slots[i];
+    if (sl->mark != d->round) {
+        sl->mark = d->round;
         d->marked++;
     }
     return 1;
@@ -262,11 +312,15 @@ size_t dedupe_marked(const dedupe *d)
 
 void dedupe_each_unmarked(const dedupe *d, void (*fn)(const char *pk, size_t len, void *u), void *u)
 {
-    for (size_t i = 0; i < d->cap; i++) {
-        if (!slot_live(d, i) || d->marks[i] == d->round)
-            continue;
-        size_t klen;
-        const char *k = slot_key(d, i, &klen);
-        fn(k, klen, u);
+    for (int k = 0; k < N_SHARDS; k++) {
+        const shard *s = &d->shards[k];
+        for (size_t i = 0; i < s->cap; i++) {
+            const slot *sl = &s->slots[i];
+            if (!slot_live(sl) || sl->mark == d->round)
+                continue;
+            size_t klen;
+            const char *key = slot_key(d, sl, &klen);
+            fn(key, klen, u);
+        }
     }
 }

@@ -3,7 +3,7 @@
  * A record re-read inside a lookback window, or after a restart (the map is rebuilt from the
  * state topic), is published again only when its hash changed. The map also knows every primary
  * key ever published, which is what ID reconciliation compares against. Compact on purpose
- * (16 bytes a slot plus the key bytes) so millions of records fit in tens of MiB. Not
+ * (14 bytes a slot plus the key bytes) so millions of records fit in tens of MiB. Not
  * thread-safe: each table thread owns its map. */
 #ifndef CRM_DEDUPE_H
 #define CRM_DEDUPE_H

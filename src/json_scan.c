@@ -33,6 +33,16 @@ js_type js_peek(const char *p, const char *end)
     }
 }
 
+/* Index of the lowest-addressed byte whose high bit is set in a word loaded with memcpy. */
+static inline size_t first_flagged(uint64_t m)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    return (size_t)__builtin_ctzll(m) >> 3;
+#else
+    return (size_t)__builtin_clzll(m) >> 3;
+#endif
+}
+
 static int is_hex(char c)
 {
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
@@ -45,15 +55,20 @@ const char *js_string(const char *p, const char *end, const char **s, size_t *le
     const char *start = ++p;
     *escaped = 0;
     while (p < end) {
-        /* plain ASCII runs, eight bytes at a time: no quote, backslash, control or high byte */
+        /* plain ASCII runs, eight bytes at a time: no quote, backslash, control or high byte.
+         * The lowest flagged byte of a word is exact (borrows only run upwards), so the scan
+         * jumps straight to the first special byte. */
         while (end - p >= 8) {
             uint64_t x;
             memcpy(&x, p, 8);
             const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
             uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
-            uint64_t special = ((q - ones) & ~q) | ((b - ones) & ~b) | (x - ones * 0x20) | x;
-            if (special & high)
+            uint64_t special =
+                (((q - ones) & ~q) | ((b - ones) & ~b) | (x - ones * 0x20) | x) & high;
+            if (special) {
+                p += first_flagged(special);
                 break;
+            }
             p += 8;
         }
         if (p >= end)

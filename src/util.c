@@ -42,7 +42,8 @@ static int buf_reserve(buf *b, size_t extra)
 int buf_append(buf *b, const void *data, size_t len)
 {
     buf_reserve(b, len);
-    memcpy(b->data + b->len, data, len);
+    if (len)
+        memcpy(b->data + b->len, data, len);
     b->len += len;
     b->data[b->len] = '\0';
     return 0;

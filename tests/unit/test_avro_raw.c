@@ -148,6 +148,82 @@ int main(void)
         all &= same_as_dom(&c, rec, 1);
     }
     CHECK(all);
+
+    /* the one-pass encoder puts fields in schema order whatever the JSON order: members
+     * shuffled (unknown ones and nulls among them), nested records shuffled too */
+    const char *members[] = {
+        "\"id\":\"itm_1\"",
+        "\"name\":\"Zo\\u00eb \\\"q\\\" ✓\"",
+        "\"amount\":-12.5",
+        "\"quantity\":null",
+        "\"active\":false",
+        "\"tags\":[\"a\",\"b\\n\",\"\"]",
+        "\"owner\":{\"email\":\"o@x.io\",\"id\":-3,\"extra\":1}",
+        "\"note\":null",
+        "\"created_at\":\"2026-01-01T00:00:00Z\"",
+        "\"updated_at\":\"2026-01-01 10:00:00\"",
+        "\"x_a\":{\"k\":[1,2]}",
+        "\"x_b\":\"v\"",
+    };
+    size_t n_members = sizeof(members) / sizeof(members[0]);
+    unsigned seed = 12345;
+    all = 1;
+    for (int round = 0; round < 300; round++) {
+        size_t order[16];
+        for (size_t i = 0; i < n_members; i++)
+            order[i] = i;
+        for (size_t i = n_members - 1; i > 0; i--) {
+            seed = seed * 1103515245u + 12345u;
+            size_t j = (seed >> 8) % (i + 1), t = order[i];
+            order[i] = order[j];
+            order[j] = t;
+        }
+        /* some rounds leave optional members out */
+        buf rec;
+        buf_init(&rec);
+        buf_append_str(&rec, "{");
+        int first = 1;
+        for (size_t i = 0; i < n_members; i++) {
+            size_t m = order[i];
+            if (round % 3 == 1 && (m == 2 || m == 5 || m == 6 || m == 10))
+                continue;
+            if (!first)
+                buf_append_str(&rec, round % 2 ? " , " : ",");
+            buf_append_str(&rec, members[m]);
+            first = 0;
+        }
+        buf_append_str(&rec, "}");
+        all &= same_as_dom(&c, rec.data, 1);
+        buf_free(&rec);
+    }
+    CHECK(all);
+
+    /* long arrays (multi-byte counts) and strings with a special byte at every offset of the
+     * eight-byte scanner */
+    {
+        buf rec;
+        buf_init(&rec);
+        buf_append_str(&rec, "{\"id\":\"x\",\"name\":\"n\",\"tags\":[");
+        for (int i = 0; i < 300; i++)
+            buf_printf(&rec, "%s\"t%d\"", i ? "," : "", i);
+        buf_append_str(&rec, "],\"created_at\":\"2026-01-01\",\"updated_at\":\"2026-01-01\"}");
+        CHECK(same_as_dom(&c, rec.data, 1));
+        buf_free(&rec);
+        all = 1;
+        const char *specials[] = {"\\\"", "\\n", "é", "✓", "\\u00e9", "\\/"};
+        for (size_t sp = 0; sp < sizeof(specials) / sizeof(specials[0]); sp++)
+            for (int off = 0; off < 20; off++) {
+                buf_init(&rec);
+                buf_printf(&rec, "{\"id\":\"x\",\"name\":\"%.*s%s%.*s\",\"note\":\"%.*s\",", off,
+                           "abcdefghijklmnopqrstuvwxyz", specials[sp], 20 - off,
+                           "ABCDEFGHIJKLMNOPQRSTUVWXYZ", off, "0123456789abcdefghijklmn");
+                buf_append_str(&rec,
+                               "\"created_at\":\"2026-01-01\",\"updated_at\":\"2026-01-01\"}");
+                all &= same_as_dom(&c, rec.data, 1);
+                buf_free(&rec);
+            }
+        CHECK(all);
+    }
     codec_free(&c);
 
     /* every built-in schema with an empty-ish record: raw or fallback, never different bytes */

@@ -1,0 +1,143 @@
+/* bench_record_path.c — CPU cost per record of the engine's record path without Kafka or HTTP,
+ * so changes to it can be measured on a busy machine (bench/run.sh mixes in librdkafka and the
+ * broker, and its noise is larger than most single improvements).
+ *
+ * Records have the bench simulator's item shape (tests/sim/bench.c), 1000 to a page. Phases
+ * (N records each, default 1,000,000; `bench_record_path N`):
+ *   1 validate   connector_raw_records over each page (what the connector costs)
+ *   2 encode     event_set_after_raw_at + event_encode per record (JSON text to framed Avro)
+ *   3 dedupe     the lookups and inserts a backfill does per key (in-page map, table map)
+ * Prints ns per record for each phase (thread CPU time). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "avro_embedded.h"
+#include "connector.h"
+#include "crm_time.h"
+#include "dedupe.h"
+#include "event.h"
+#include "json_scan.h"
+#include "util.h"
+
+#define PAGE 1000
+
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void append_item(buf *b, long long i, int64_t base_ms)
+{
+    char created[32], updated[32];
+    crm_time_format(base_ms + i * 997, created, sizeof(created));
+    crm_time_format(base_ms + i * 1000, updated, sizeof(updated));
+    buf_printf(b,
+               "{\"id\":\"itm_%07lld\",\"name\":\"Bench Gadget %lld\",\"amount\":%lld.%02lld,"
+               "\"quantity\":%lld,\"active\":%s,\"tags\":[\"a\",\"vip\"],"
+               "\"owner\":{\"id\":%lld,\"email\":\"user%lld@example.com\"},"
+               "\"note\":\"Call back next week about order %lld\",\"created_at\":\"%s\","
+               "\"updated_at\":\"%s\"%s}",
+               i, i, (i * 37) % 10000, i % 100, i % 50, i % 3 ? "true" : "false", i % 40, i % 40, i,
+               created, updated, i % 4 == 0 ? ",\"x_extra\":{\"k\":1}" : "");
+}
+
+/* One page of the bench simulator's body, records [from, from + PAGE). */
+static void make_page(buf *b, long long from, int64_t base_ms)
+{
+    buf_reset(b);
+    buf_append_str(b, "{\"data\":[");
+    for (long long i = from; i < from + PAGE; i++) {
+        if (i > from)
+            buf_append_str(b, ",");
+        append_item(b, i + 1, base_ms);
+    }
+    buf_printf(b, "],\"next_cursor\":\"%lld\"}", from + PAGE);
+}
+
+int main(int argc, char **argv)
+{
+    long n = argc > 1 ? atol(argv[1]) : 1000000;
+    long pages = n / PAGE;
+    char err[512];
+    const char *schema = avro_embedded_schema("testcrm/items.avsc");
+    event_codec *codec =
+        schema ? event_codec_new("testcrm", "items", schema, err, sizeof(err)) : NULL;
+    if (!codec) {
+        fprintf(stderr, "bench_record_path: %s\n", schema ? err : "no items schema");
+        return 1;
+    }
+    int64_t base_ms = 1700000000000LL;
+    http_response resp;
+    memset(&resp, 0, sizeof(resp));
+    buf_init(&resp.body);
+    buf out;
+    buf_init(&out);
+    double t_validate = 0, t_encode = 0, t_dedupe = 0;
+    dedupe *table = dedupe_new();
+    long fallbacks = 0;
+    for (long pg = 0; pg < pages; pg++) {
+        make_page(&resp.body, pg * PAGE, base_ms);
+        page page;
+        memset(&page, 0, sizeof(page));
+        double t0 = cpu_now();
+        json_t *env = NULL;
+        if (connector_raw_records(&resp, "data", &page, &env, err, sizeof(err))) {
+            fprintf(stderr, "bench_record_path: %s\n", err);
+            return 1;
+        }
+        json_decref(env);
+        double t1 = cpu_now();
+        const char *q = page.raw.data + page.raw_off, *end = q + page.raw_len, *v;
+        const char *keys[2] = {"id", "updated_at"}, *vals[2];
+        char pks[PAGE][16];
+        size_t pkl[PAGE];
+        uint64_t hashes[PAGE];
+        int first, i = 0;
+        js_array_begin(&q, end, &first);
+        while (js_array_next(&q, end, &first, &v) == 1 && i < PAGE) {
+            if (event_set_after_raw_at(codec, v, end, &q, keys, vals, 2, &hashes[i])) {
+                fallbacks++;
+                q = js_skip(v, end);
+                continue;
+            }
+            event_meta m = {"testcrm", "b",    "items", "updated_at", "2024-01-01T00:00:00.000Z",
+                            base_ms,   base_ms};
+            event_encode(codec, 'r', &m, &out, err, sizeof(err));
+            const char *s;
+            int esc;
+            js_string(vals[0], end, &s, &pkl[i], &esc);
+            memcpy(pks[i], s, pkl[i] < 16 ? pkl[i] : 16);
+            i++;
+        }
+        double t2 = cpu_now();
+        dedupe *in_page = dedupe_new();
+        for (int k = 0; k < i; k++) {
+            uint64_t old;
+            if (!dedupe_get(in_page, pks[k], pkl[k], &old) &&
+                !dedupe_get(table, pks[k], pkl[k], &old))
+                dedupe_put(in_page, pks[k], pkl[k], hashes[k]);
+        }
+        for (int k = 0; k < i; k++)
+            dedupe_put(table, pks[k], pkl[k], hashes[k]);
+        dedupe_free(in_page);
+        double t3 = cpu_now();
+        t_validate += t1 - t0;
+        t_encode += t2 - t1;
+        t_dedupe += t3 - t2;
+        page_clear(&page);
+    }
+    long done = pages * PAGE;
+    printf("records %ld (fallbacks %ld, table keys %zu)\n", done, fallbacks, dedupe_count(table));
+    printf("validate %.0f ns/record\nencode   %.0f ns/record\ndedupe   %.0f ns/record\n",
+           t_validate * 1e9 / (double)done, t_encode * 1e9 / (double)done,
+           t_dedupe * 1e9 / (double)done);
+    dedupe_free(table);
+    buf_free(&out);
+    buf_free(&resp.body);
+    event_codec_free(codec);
+    return 0;
+}
