@@ -167,3 +167,8 @@ void crm_time_format_seconds(int64_t ms, char *out, size_t outlen)
 {
     format_with(ms, out, outlen, 0);
 }
+
+int64_t crm_time_from_epoch(double d)
+{
+    return d > 1e11 || d < -1e11 ? (int64_t)d : (int64_t)(d * 1000);
+}

@@ -16,6 +16,9 @@
 int crm_time_parse(const char *s, int64_t *ms);
 /* Writes "YYYY-MM-DDTHH:MM:SS.mmmZ" (24 chars + NUL); out must hold 32 bytes. */
 void crm_time_format(int64_t ms, char *out, size_t outlen);
+/* A JSON number as a time: epoch seconds, or milliseconds when its magnitude is above 1e11
+ * (a year-5138 instant in seconds, 1973 in milliseconds). */
+int64_t crm_time_from_epoch(double d);
 /* Same, with seconds precision and no fraction: "YYYY-MM-DDTHH:MM:SSZ". */
 void crm_time_format_seconds(int64_t ms, char *out, size_t outlen);
 

@@ -466,11 +466,6 @@ static json_t *as_number(const json_t *v)
     return NULL;
 }
 
-static int64_t epoch_ms(double d)
-{
-    return d > 1e11 || d < -1e11 ? (int64_t)d : (int64_t)(d * 1000);
-}
-
 static json_t *as_time(const json_t *v, int date_only)
 {
     int64_t ms;
@@ -478,7 +473,7 @@ static json_t *as_time(const json_t *v, int date_only)
         if (crm_time_parse(json_string_value(v), &ms) || ms == CRM_TIME_NONE)
             return NULL;
     } else if (json_is_integer(v) || json_is_real(v)) {
-        ms = epoch_ms(json_number_value(v));
+        ms = crm_time_from_epoch(json_number_value(v));
     } else {
         return NULL;
     }

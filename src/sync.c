@@ -159,7 +159,7 @@ static int64_t json_time_ms(const json_t *v)
         return crm_time_parse(json_string_value(v), &ms) ? CRM_TIME_NONE : ms;
     if (json_is_number(v)) {
         double d = json_number_value(v);
-        return d > 1e11 ? (int64_t)d : (int64_t)(d * 1000);
+        return crm_time_from_epoch(d);
     }
     return CRM_TIME_NONE;
 }
@@ -265,7 +265,7 @@ static int raw_key_and_time(const char *pkv, const char *rkv, const char *end, b
         memcpy(tmp, rkv, (size_t)(q - rkv));
         tmp[q - rkv] = '\0';
         double d = strtod(tmp, NULL);
-        *rts = d > 1e11 ? (int64_t)d : (int64_t)(d * 1000);
+        *rts = crm_time_from_epoch(d);
     }
     return 0;
 }
