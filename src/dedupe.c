@@ -227,7 +227,7 @@ int dedupe_get(const dedupe *d, const char *pk, size_t len, uint64_t *hash)
     return found;
 }
 
-void dedupe_put(dedupe *d, const char *pk, size_t len, uint64_t hash)
+int dedupe_swap(dedupe *d, const char *pk, size_t len, uint64_t hash, int mark, uint64_t *old)
 {
     if (len > 65535)
         len = 65535; /* primary keys are short; truncation keeps the map consistent */
@@ -236,8 +236,15 @@ void dedupe_put(dedupe *d, const char *pk, size_t len, uint64_t hash)
     int found;
     size_t i = find_slot(d, s, pk, len, h, &found);
     if (found) {
-        s->slots[i].hash = hash;
-        return;
+        slot *sl = &s->slots[i];
+        if (old)
+            *old = sl->hash;
+        sl->hash = hash;
+        if (mark && sl->mark != d->round) {
+            sl->mark = d->round;
+            d->marked++;
+        }
+        return 1;
     }
     if ((s->used + 1) * 5 > s->cap * 4) { /* load factor 0.8 */
         grow(d, s);
@@ -253,9 +260,15 @@ void dedupe_put(dedupe *d, const char *pk, size_t len, uint64_t hash)
     if (d->round)
         d->marked++;
     d->live++;
+    return 0;
 }
 
-int dedupe_remove(dedupe *d, const char *pk, size_t len)
+void dedupe_put(dedupe *d, const char *pk, size_t len, uint64_t hash)
+{
+    dedupe_swap(d, pk, len, hash, 0, NULL);
+}
+
+int dedupe_take(dedupe *d, const char *pk, size_t len, uint64_t *old)
 {
     uint64_t h = key_hash(pk, len);
     shard *s = &d->shards[shard_index(h)];
@@ -264,12 +277,19 @@ int dedupe_remove(dedupe *d, const char *pk, size_t len)
     if (!found)
         return 0;
     slot *sl = &s->slots[i];
+    if (old)
+        *old = sl->hash;
     if (d->round && sl->mark == d->round)
         d->marked--;
     sl->off = OFF_DELETED;
     sl->mark = 0;
     d->live--;
     return 1;
+}
+
+int dedupe_remove(dedupe *d, const char *pk, size_t len)
+{
+    return dedupe_take(d, pk, len, NULL);
 }
 
 size_t dedupe_count(const dedupe *d)

@@ -19,8 +19,14 @@ void dedupe_free(dedupe *d);
 /* 1 and *hash when pk is known, else 0. */
 int dedupe_get(const dedupe *d, const char *pk, size_t len, uint64_t *hash);
 void dedupe_put(dedupe *d, const char *pk, size_t len, uint64_t hash);
+/* One lookup for the hot path: sets pk's hash (inserting pk when absent) and, when `mark`,
+ * marks it for the current reconciliation round. 1 with *old = the previous hash when pk was
+ * known (old may be NULL), 0 when it was inserted. */
+int dedupe_swap(dedupe *d, const char *pk, size_t len, uint64_t hash, int mark, uint64_t *old);
 /* 1 when pk was known and is now removed. */
 int dedupe_remove(dedupe *d, const char *pk, size_t len);
+/* dedupe_remove that also returns the removed hash (*old, may be NULL). */
+int dedupe_take(dedupe *d, const char *pk, size_t len, uint64_t *old);
 size_t dedupe_count(const dedupe *d);
 
 /* Reconciliation: start a marking round, mark keys seen, then visit the unmarked ones. */

@@ -54,6 +54,16 @@ void kafka_batch_free(kafka_batch *b)
     free(b);
 }
 
+void kafka_batch_truncate(kafka_batch *b, size_t n)
+{
+    if (n >= b->n)
+        return;
+    for (size_t i = n; i < b->n; i++)
+        b->bytes -= b->msgs[i].key_len + b->msgs[i].value_len;
+    b->arena.len = b->msgs[n].key_off;
+    b->n = n;
+}
+
 size_t kafka_batch_count(const kafka_batch *b)
 {
     return b->n;

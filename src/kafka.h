@@ -19,6 +19,8 @@ typedef struct kafka_batch kafka_batch;
 kafka_batch *kafka_batch_new(void);
 void kafka_batch_free(kafka_batch *b);
 void kafka_batch_clear(kafka_batch *b);
+/* Drops the messages from the n-th on (a failed page's). */
+void kafka_batch_truncate(kafka_batch *b, size_t n);
 size_t kafka_batch_count(const kafka_batch *b);
 size_t kafka_batch_bytes(const kafka_batch *b);
 /* Copies key and value (value NULL = tombstone); topic is borrowed and must outlive the batch. */

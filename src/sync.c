@@ -1,9 +1,11 @@
 /* sync.c — one table's sync passes: request pages through the connector, turn records into
  * deduplicated change events and deletes, and commit each page with its bookmark.
  *
- * Invariant: in-memory dedupe maps and bookmarks change only after Kafka accepted the page
- * (transaction committed, or every message acknowledged before the state records), so a failed
- * commit rewinds to the last committed paging state and loses nothing. */
+ * Invariant: bookmarks change only after Kafka accepted the page (transaction committed, or
+ * every message acknowledged before the state records). The dedupe maps change as records are
+ * emitted (one lookup per record), under the table's lock, and every change is logged: a page
+ * that fails, or a commit that gives up, puts them back from that log, so neither stays ahead
+ * of what Kafka accepted and a failed commit rewinds to the last committed paging state. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,12 +25,14 @@
 #define TXN_MAX_MESSAGES 4000
 #define TXN_MAX_MS       1000
 
+/* A change of a dedupe map made by the uncommitted pages (the undo log). */
 typedef struct change {
     table_run *t;
-    char *pk;
-    size_t len;
-    uint64_t hash;
-    int is_delete;
+    size_t key_off; /* the primary key, in page_work.change_keys */
+    uint32_t len;
+    uint8_t existed;   /* the key was known before, with hash `old` */
+    uint8_t is_delete; /* a delete (else a publication) */
+    uint64_t old;
 } change;
 
 /* Everything one page (or the end of a pass) commits together. */
@@ -38,7 +42,7 @@ typedef struct page_work {
     kafka_batch *state;
     change *changes;
     size_t n_changes, cap_changes;
-    dedupe *in_page;   /* pk -> hash of what this page already emitted */
+    buf change_keys;
     dedupe *feed_seen; /* "<table>\n<pk>" upserted by this pass's change feed (newest first) */
     table_run *locked[MAX_LOCKED];
     int n_locked;
@@ -56,8 +60,8 @@ static void work_init(page_work *w, table_run *t)
     w->self = t;
     w->data = kafka_batch_new();
     w->state = kafka_batch_new();
-    w->in_page = dedupe_new();
     w->feed_seen = dedupe_new();
+    buf_init(&w->change_keys);
     buf_init(&w->key);
     buf_init(&w->val);
     buf_init(&w->mkey);
@@ -69,11 +73,8 @@ static void work_reset(page_work *w)
 {
     kafka_batch_clear(w->data);
     kafka_batch_clear(w->state);
-    for (size_t i = 0; i < w->n_changes; i++)
-        free(w->changes[i].pk);
     w->n_changes = 0;
-    dedupe_free(w->in_page);
-    w->in_page = dedupe_new();
+    buf_reset(&w->change_keys);
     w->page_max_ms = CRM_TIME_NONE;
 }
 
@@ -82,17 +83,17 @@ static void work_free(page_work *w)
     work_reset(w);
     kafka_batch_free(w->data);
     kafka_batch_free(w->state);
-    dedupe_free(w->in_page);
     dedupe_free(w->feed_seen);
     free(w->changes);
+    buf_free(&w->change_keys);
     buf_free(&w->key);
     buf_free(&w->val);
     buf_free(&w->mkey);
     buf_free(&w->rawpk);
 }
 
-static void add_change(page_work *w, table_run *t, const char *pk, size_t len, uint64_t hash,
-                       int is_delete)
+static void log_change(page_work *w, table_run *t, const char *pk, size_t len, int existed,
+                       uint64_t old, int is_delete)
 {
     if (w->n_changes == w->cap_changes) {
         w->cap_changes = w->cap_changes ? w->cap_changes * 2 : 256;
@@ -100,12 +101,43 @@ static void add_change(page_work *w, table_run *t, const char *pk, size_t len, u
     }
     change *c = &w->changes[w->n_changes++];
     c->t = t;
-    c->pk = xmalloc(len + 1);
-    memcpy(c->pk, pk, len);
-    c->pk[len] = '\0';
-    c->len = len;
-    c->hash = hash;
-    c->is_delete = is_delete;
+    c->key_off = w->change_keys.len;
+    c->len = (uint32_t)len;
+    c->existed = (uint8_t)existed;
+    c->is_delete = (uint8_t)is_delete;
+    c->old = old;
+    buf_append(&w->change_keys, pk, len);
+}
+
+/* Puts the dedupe maps back as they were before change `from`, newest change first. */
+static void undo_changes(page_work *w, size_t from)
+{
+    while (w->n_changes > from) {
+        change *c = &w->changes[--w->n_changes];
+        const char *pk = w->change_keys.data + c->key_off;
+        if (c->existed)
+            dedupe_swap(c->t->dd, pk, c->len, c->old, 0, NULL);
+        else
+            dedupe_remove(c->t->dd, pk, c->len);
+        w->change_keys.len = c->key_off;
+    }
+}
+
+/* Where a page started in the page work, so a failed page alone can be taken back. */
+typedef struct work_mark {
+    size_t data, state, changes;
+} work_mark;
+
+static work_mark work_mark_now(const page_work *w)
+{
+    return (work_mark){kafka_batch_count(w->data), kafka_batch_count(w->state), w->n_changes};
+}
+
+static void work_rewind(page_work *w, work_mark m)
+{
+    undo_changes(w, m.changes);
+    kafka_batch_truncate(w->data, m.data);
+    kafka_batch_truncate(w->state, m.state);
 }
 
 /* Locks another table of the source for the rest of the page (delete feeds). */
@@ -200,16 +232,14 @@ static int publish_after(page_work *w, table_run *t, const char *pk, size_t pkle
             w->page_max_ms = rts;
         crm_time_format(rts, rvalue, sizeof(rvalue));
     }
-    if (w->mark && !feed)
-        dedupe_mark(t->dd, pk, pklen);
-    uint64_t old;
-    int in_page = !feed && dedupe_get(w->in_page, pk, pklen, &old);
-    int known = !in_page && dedupe_get(t->dd, pk, pklen, &old);
-    if ((in_page || known) && old == hash) {
+    uint64_t old = 0;
+    int known = dedupe_swap(t->dd, pk, pklen, hash, w->mark && !feed, &old);
+    if (known && old == hash) {
         atomic_fetch_add(&t->m.unchanged, 1);
         return 0;
     }
-    char op = (in_page || known) ? 'u' : (w->snapshot ? 'r' : 'c');
+    log_change(w, t, pk, pklen, known, old, 0);
+    char op = known ? 'u' : (w->snapshot ? 'r' : 'c');
     event_meta m;
     meta_for(t, &m, rts != CRM_TIME_NONE ? rvalue : NULL, rts);
     if (event_encode(t->codec, op, &m, &w->val, err, errlen))
@@ -217,9 +247,6 @@ static int publish_after(page_work *w, table_run *t, const char *pk, size_t pkle
     table_schema_key(t, pk, pklen, &w->mkey);
     kafka_batch_add(w->data, t->topic, w->mkey.data, w->mkey.len, w->val.data, w->val.len);
     add_dedupe_state(w, t, pk, pklen, &hash);
-    add_change(w, t, pk, pklen, hash, 0);
-    if (!feed)
-        dedupe_put(w->in_page, pk, pklen, hash);
     return 0;
 }
 
@@ -379,12 +406,10 @@ static int emit_feed_upserts(page_work *w, const json_t *upserts, char *err, siz
 static int emit_delete(page_work *w, table_run *target, const char *pk, size_t len,
                        const json_t *before, char *err, size_t errlen)
 {
-    for (size_t i = 0; i < w->n_changes; i++)
-        if (w->changes[i].t == target && w->changes[i].is_delete && w->changes[i].len == len &&
-            memcmp(w->changes[i].pk, pk, len) == 0)
-            return 0;
-    if (!dedupe_get(target->dd, pk, len, NULL))
+    uint64_t old;
+    if (!dedupe_take(target->dd, pk, len, &old))
         return 0; /* never published (or already deleted): nothing to retract */
+    log_change(w, target, pk, len, 1, old, 1);
     json_t *image = json_is_object(before) ? table_schema_prepare(target, before) : NULL;
     int brc = event_set_before(target->codec, image, err, errlen);
     json_decref(image);
@@ -404,7 +429,6 @@ static int emit_delete(page_work *w, table_run *target, const char *pk, size_t l
     kafka_batch_add(w->data, target->topic, w->mkey.data, w->mkey.len, w->val.data, w->val.len);
     kafka_batch_add(w->data, target->topic, w->mkey.data, w->mkey.len, NULL, 0);
     add_dedupe_state(w, target, pk, len, NULL);
-    add_change(w, target, pk, len, 0, 1);
     return 0;
 }
 
@@ -464,21 +488,19 @@ static void add_bookmark_state(page_work *w, const state_bookmark *bm)
                     w->val.len);
 }
 
-static void apply_changes(page_work *w)
+/* The changes are committed: count them, forget how to undo them. */
+static void keep_changes(page_work *w)
 {
     for (size_t i = 0; i < w->n_changes; i++) {
         change *c = &w->changes[i];
-        if (c->is_delete) {
-            dedupe_remove(c->t->dd, c->pk, c->len);
-            atomic_fetch_add(&c->t->m.deleted, 1);
-        } else {
-            dedupe_put(c->t->dd, c->pk, c->len, c->hash);
-            atomic_fetch_add(&c->t->m.published, 1);
-        }
+        atomic_fetch_add(c->is_delete ? &c->t->m.deleted : &c->t->m.published, 1);
     }
+    w->n_changes = 0;
+    buf_reset(&w->change_keys);
 }
 
-/* Commits the page's batches with bm as the new bookmark. 0 on success (changes applied). */
+/* Commits the page's batches with bm as the new bookmark. 0 on success (changes kept); on
+ * failure the dedupe maps are put back. */
 static int commit_page(page_work *w, state_bookmark *bm, char *err, size_t errlen)
 {
     table_run *t = w->self;
@@ -488,19 +510,19 @@ static int commit_page(page_work *w, state_bookmark *bm, char *err, size_t errle
         kafka_result r =
             kafka_commit(sr->producer, w->data, w->state, &engine_stop_requested, err, errlen);
         if (r == KAFKA_OK) {
-            apply_changes(w);
+            keep_changes(w);
             atomic_fetch_add(&t->m.bytes, (long)kafka_batch_bytes(w->data));
             if (bm->bookmark_ms != CRM_TIME_NONE)
                 atomic_store(&t->m.bookmark_ms, bm->bookmark_ms);
             return 0;
         }
         t->last_error = ERR_KAFKA;
-        if (r == KAFKA_FATAL) {
+        if (r == KAFKA_FATAL)
             sr->stop = 1;
+        if (r == KAFKA_FATAL || attempt >= COMMIT_ATTEMPTS || engine_stop_requested || sr->stop) {
+            undo_changes(w, 0);
             return -1;
         }
-        if (attempt >= COMMIT_ATTEMPTS || engine_stop_requested || sr->stop)
-            return -1;
         log_warn(source_name(sr->src), t->def->name, "commit attempt %d failed, retrying: %s",
                  attempt, err);
         sleep_interruptible(2000LL * attempt, &engine_stop_requested);
@@ -753,6 +775,7 @@ static int process_page(pass *p, page *pg, char *err, size_t errlen)
         pthread_mutex_lock(&t->lock);
         work_reset(w);
     }
+    work_mark start = work_mark_now(w);
     json_array_foreach(pg->records, i, v)
     {
         if (p->reconcile) {
@@ -815,7 +838,8 @@ static int process_page(pass *p, page *pg, char *err, size_t errlen)
             rc = flush_pending(p, err, errlen);
         return rc;
     }
-    if (p->pending) /* a failed page: what was complete before it still commits */
+    work_rewind(w, start); /* a failed page publishes nothing of its own */
+    if (p->pending)        /* what was complete before it still commits */
         flush_pending(p, err, errlen);
     else {
         unlock_targets(w);
@@ -861,6 +885,7 @@ static int finish_pass(pass *p, char *err, size_t errlen)
             vanished_ctx v = {&p->w, t, 0, 0, err, errlen};
             dedupe_each_unmarked(t->dd, collect_vanished, &v);
             if (v.failed) {
+                undo_changes(&p->w, 0);
                 pthread_mutex_unlock(&t->lock);
                 return -1;
             }

@@ -73,6 +73,23 @@ int main(void)
     unmarked = 0;
     dedupe_each_unmarked(d, count_unmarked, &unmarked);
     CHECK(unmarked == 50001);
+
+    /* The hot path's single lookup: swap returns the previous hash (or inserts), marks on
+     * request; take returns what it removed. Together they undo each other. */
+    uint64_t old = 0;
+    dedupe_mark_begin(d);
+    CHECK(dedupe_swap(d, "lead_1", 6, 99, 1, &old) == 1 && old == 7);
+    CHECK(dedupe_get(d, "lead_1", 6, &h) && h == 99);
+    CHECK(dedupe_marked(d) == 1);
+    CHECK(dedupe_swap(d, "lead_1", 6, 98, 1, &old) == 1 && old == 99 && dedupe_marked(d) == 1);
+    CHECK(dedupe_swap(d, "lead_3", 6, 21, 0, NULL) == 1 && dedupe_marked(d) == 1);
+    size_t before = dedupe_count(d);
+    CHECK(dedupe_swap(d, "fresh", 5, 5, 0, &old) == 0 && dedupe_count(d) == before + 1);
+    CHECK(dedupe_take(d, "fresh", 5, &old) == 1 && old == 5 && dedupe_count(d) == before);
+    CHECK(dedupe_take(d, "fresh", 5, &old) == 0);
+    CHECK(dedupe_take(d, "lead_1", 6, &old) == 1 && old == 98 && dedupe_marked(d) == 0);
+    CHECK(dedupe_swap(d, "lead_1", 6, old, 0, NULL) == 0);
+    CHECK(dedupe_get(d, "lead_1", 6, &h) && h == 98);
     dedupe_free(d);
     return check_summary("dedupe");
 }
