@@ -1842,12 +1842,6 @@ static size_t zigzag_varint(int64_t v, unsigned char *b)
     return n;
 }
 
-void avro_put_long(buf *o, int64_t v)
-{
-    unsigned char b[10];
-    buf_append(o, b, zigzag_varint(v, b));
-}
-
 /* The string value at p (unescaped if needed): *s and *len point into the input or c->tmp. */
 static const char *raw_str(rctx *c, const char *p, const char *end, const char **s, size_t *len)
 {
@@ -1866,12 +1860,6 @@ static const char *raw_str(rctx *c, const char *p, const char *end, const char *
 }
 
 static int raw_value(rctx *c, const node *n, const char *p, const char *end, const char **next);
-
-void avro_put_string(buf *o, const char *s, size_t len)
-{
-    avro_put_long(o, (int64_t)len);
-    buf_append(o, s, len);
-}
 
 static int raw_number(const char *p, const char *end, const char **next, int *integer, char *text,
                       size_t cap)
@@ -2195,7 +2183,7 @@ static int raw_record(rctx *c, const node *n, const char *p, const char *end, co
     raw_span spans[RAW_MAX_FIELDS];
     uint64_t seen[RAW_MAX_FIELDS / 64] = {0};
     raw_member unknown[RAW_MAX_UNKNOWN];
-    size_t n_unknown = 0, base = c->out->len;
+    size_t n_unknown = 0, base = c->out->len, next_field = 0;
     const char *k, *v;
     size_t kl;
     int first, esc, rc;
@@ -2207,8 +2195,14 @@ static int raw_record(rctx *c, const node *n, const char *p, const char *end, co
         for (size_t w = 0; want && w < want->n; w++)
             if (want->lens[w] == kl && memcmp(want->keys[w], k, kl) == 0)
                 want->values[w] = v;
-        int idx = keyset_find(&n->keys, k, kl);
+        /* APIs send their members in a fixed order: try the field after the last one first */
+        int idx = next_field < n->nfields && n->fields[next_field].keylen == kl &&
+                          (int)next_field != n->unmapped &&
+                          memcmp(n->fields[next_field].key, k, kl) == 0
+                      ? (int)next_field
+                      : keyset_find(&n->keys, k, kl);
         if (idx >= 0) {
+            next_field = (size_t)idx + 1;
             if (SEEN(seen, idx))
                 return RAW_FALLBACK; /* duplicate key: jansson keeps the last one */
             seen[idx >> 6] |= 1ULL << (idx & 63);

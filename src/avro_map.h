@@ -54,8 +54,27 @@ int avro_map_encode_raw_at(const avro_map_plan *m, const char *json, const char 
 
 /* Avro binary primitives for code that writes Avro by hand (the raw path, envelopes, keys):
  * a long as a zigzag varint, a string as its length then its bytes. */
-void avro_put_long(buf *o, int64_t v);
-void avro_put_string(buf *o, const char *s, size_t len);
+/* Inline: called for every field of every record on the raw path. */
+static inline void avro_put_long(buf *o, int64_t v)
+{
+    uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+    if (o->len + 11 > o->cap)
+        buf_grow(o, 10);
+    unsigned char *b = (unsigned char *)o->data + o->len;
+    while (z >= 0x80) {
+        *b++ = (unsigned char)(z | 0x80);
+        z >>= 7;
+    }
+    *b++ = (unsigned char)z;
+    o->len = (size_t)((char *)b - o->data);
+    o->data[o->len] = '\0';
+}
+
+static inline void avro_put_string(buf *o, const char *s, size_t len)
+{
+    avro_put_long(o, (int64_t)len);
+    buf_append(o, s, len);
+}
 
 /* The inverse, for peek/tests: a new JSON object from a filled record value. Timestamps come
  * back as "YYYY-MM-DDTHH:MM:SS.mmmZ", "_unmapped" keys are merged back into the object, unions

@@ -69,15 +69,18 @@ int connector_raw_records(const http_response *resp, const char *member, page *o
     int first, esc, rc = -1;
     if (envelope)
         *envelope = json_object();
-    /* one pass over the top-level members: the records array is skipped (validated), the
-     * other members, small, are parsed for the connector */
+    /* one pass over the top-level members: the records array is only spanned (its records are
+     * validated as they are encoded, and a page whose records turn out invalid publishes
+     * nothing), the other members, small, are parsed for the connector */
     if (js_object_begin(&p, end, &first) == 0) {
         while ((rc = js_object_next(&p, end, &first, &k, &kl, &esc, &v)) == 1) {
-            if (!(p = js_skip(v, end))) {
+            int records =
+                !esc && kl == want && memcmp(k, member, kl) == 0 && js_peek(v, end) == JS_ARRAY;
+            if (!(p = records ? js_span(v, end) : js_skip(v, end))) {
                 rc = -1;
                 break;
             }
-            if (!esc && kl == want && memcmp(k, member, kl) == 0 && js_peek(v, end) == JS_ARRAY) {
+            if (records) {
                 arr = v;
                 arr_end = p;
             } else if (envelope && !esc) {

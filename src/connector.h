@@ -191,9 +191,10 @@ void connector_url(const source *src, http_request *req, const char *path);
 void connector_query(http_request *req, const char *name, const char *value);
 /* Frees what a page holds (engine side) and zeroes it. */
 void page_clear(page *pg);
-/* The fast path for list pages: checks resp->body is a valid JSON object, hands its `member`
- * array to the engine as raw text (out->raw...), and when envelope is not NULL returns the other
- * members (cursors, flags) as a jansson object. -1 with err on invalid JSON or no such array. */
+/* The fast path for list pages: checks resp->body is a JSON object (the records in its `member`
+ * array are validated later, one by one as the engine encodes them), hands that array to the
+ * engine as raw text (out->raw...), and when envelope is not NULL returns the other members
+ * (cursors, flags) as a jansson object. -1 with err on invalid JSON or no such array. */
 int connector_raw_records(const http_response *resp, const char *member, page *out,
                           json_t **envelope, char *err, size_t errlen);
 /* Parses resp->body as JSON; on failure sets err to "invalid JSON at line L: <reason>". */

@@ -207,12 +207,15 @@ static int restore_record(const char *key, size_t klen, const char *value, size_
             return -1;
         }
     } else if (memcmp(key, "dd", 2) == 0 && rest < klen) {
+        uint64_t hash;
         if (!value) {
             dedupe_remove(t->dd, key + rest, klen - rest);
+        } else if (state_dedupe_parse(value, vlen, &hash) == 0) {
+            dedupe_put(t->dd, key + rest, klen - rest, hash);
         } else {
-            char hex[17] = {0};
-            memcpy(hex, value, vlen < 16 ? vlen : 16);
-            dedupe_put(t->dd, key + rest, klen - rest, strtoull(hex, NULL, 16));
+            log_error(t->sr->sc->name, t->def->name, "state: unreadable dedupe value for %.*s",
+                      (int)(klen - rest), key + rest);
+            return -1;
         }
     } else if (memcmp(key, "cf", 2) == 0) {
         char err[256];

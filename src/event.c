@@ -33,6 +33,7 @@ struct event_codec {
     int custom_idx; /* index of the typed custom fields record in the table record, or -1 */
     buf raw_after;  /* the raw path: the after record's Avro bytes (event_set_after_raw) */
     int raw_ready;  /* 1: the next event_encode of c/r/u writes the envelope around raw_after */
+    uint64_t legacy_hash; /* the DOM path's after image under the legacy hash (0: raw path) */
 };
 
 static json_t *source_schema(void)
@@ -256,15 +257,17 @@ static int hash_with_custom(event_codec *c, avro_value_t *rv, const json_t *cust
         }
         off += (size_t)n;
     }
-    uint64_t h = hash64(c->scratch, off);
+    uint64_t h = content_hash(c->scratch, off), legacy = hash64(c->scratch, off);
     if (json_object_size(custom) > 0) {
         char *text = json_dumps(custom, JSON_COMPACT | JSON_SORT_KEYS);
         if (text) {
-            h ^= hash64(text, strlen(text)) * 0x9E3779B97F4A7C15ULL;
+            h ^= content_hash(text, strlen(text)) * 0x9E3779B97F4A7C15ULL;
+            legacy ^= hash64(text, strlen(text)) * 0x9E3779B97F4A7C15ULL;
             free(text);
         }
     }
-    *hash = h;
+    *hash = h & ~CONTENT_HASH_LEGACY;
+    c->legacy_hash = legacy | CONTENT_HASH_LEGACY;
     return 0;
 }
 
@@ -283,8 +286,16 @@ int event_set_after(event_codec *c, const json_t *rec, uint64_t *hash, char *err
         snprintf(err, errlen, "record too large to encode");
         return -1;
     }
-    *hash = hash64(c->scratch, (size_t)n);
+    *hash = content_hash(c->scratch, (size_t)n);
+    c->legacy_hash = hash64(c->scratch, (size_t)n) | CONTENT_HASH_LEGACY;
     return 0;
+}
+
+uint64_t event_legacy_hash(const event_codec *c)
+{
+    if (c->raw_ready)
+        return hash64(c->raw_after.data, c->raw_after.len) | CONTENT_HASH_LEGACY;
+    return c->legacy_hash;
 }
 
 int event_set_before(event_codec *c, const json_t *rec, char *err, size_t errlen)
@@ -335,7 +346,7 @@ int event_set_after_raw_at(event_codec *c, const char *json, const char *end, co
     buf_reset(&c->raw_after);
     if (avro_map_encode_raw_at(c->map, json, end, &c->raw_after, next, keys, values, n_keys))
         return 1;
-    *hash = hash64(c->raw_after.data, c->raw_after.len);
+    *hash = content_hash(c->raw_after.data, c->raw_after.len);
     c->raw_ready = 1;
     return 0;
 }
@@ -348,7 +359,7 @@ int event_set_after_raw(event_codec *c, const char *json, size_t len, uint64_t *
     buf_reset(&c->raw_after);
     if (avro_map_encode_raw(c->map, json, len, &c->raw_after))
         return 1;
-    *hash = hash64(c->raw_after.data, c->raw_after.len);
+    *hash = content_hash(c->raw_after.data, c->raw_after.len);
     c->raw_ready = 1;
     return 0;
 }

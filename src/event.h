@@ -49,6 +49,10 @@ int event_set_after_raw(event_codec *c, const char *json, size_t len, uint64_t *
 int event_set_after_raw_at(event_codec *c, const char *json, const char *end, const char **next,
                            const char *const *keys, const char **values, size_t n_keys,
                            uint64_t *hash);
+/* The current after image's hash as crmstream computed it before content_hash (hash64), with
+ * CONTENT_HASH_LEGACY set: what a dedupe entry restored from old state is compared with (only
+ * computed when such an entry is met). */
+uint64_t event_legacy_hash(const event_codec *c);
 /* Maps rec into `before` (NULL: before = null). */
 int event_set_before(event_codec *c, const json_t *rec, char *err, size_t errlen);
 

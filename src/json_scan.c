@@ -351,6 +351,59 @@ const char *js_skip(const char *p, const char *end)
     }
 }
 
+/* The end of a string's body at p (just past the opening quote), by its quotes alone. */
+static const char *string_span(const char *p, const char *end)
+{
+    const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+    for (;;) {
+        while (end - p >= 8) {
+            uint64_t x;
+            memcpy(&x, p, 8);
+            uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
+            uint64_t special = (((q - ones) & ~q) | ((b - ones) & ~b)) & high;
+            if (special) {
+                p += first_flagged(special);
+                break;
+            }
+            p += 8;
+        }
+        if (p >= end)
+            return NULL;
+        if (*p == '"')
+            return p + 1;
+        p += *p == '\\' ? 2 : 1;
+    }
+}
+
+const char *js_span(const char *p, const char *end)
+{
+    p = js_ws(p, end);
+    if (p >= end || (*p != '[' && *p != '{'))
+        return NULL;
+    size_t depth = 0;
+    while (p < end) {
+        switch (*p) {
+        case '"':
+            if (!(p = string_span(p + 1, end)))
+                return NULL;
+            continue;
+        case '[':
+        case '{':
+            depth++;
+            break;
+        case ']':
+        case '}':
+            if (--depth == 0)
+                return p + 1;
+            break;
+        default:
+            break;
+        }
+        p++;
+    }
+    return NULL;
+}
+
 const char *js_member(const char *p, const char *end, const char *key)
 {
     int first, esc;

@@ -211,13 +211,10 @@ static void add_dedupe_state(page_work *w, table_run *t, const char *pk, size_t 
                              const uint64_t *hash)
 {
     state_key_dedupe(&w->key, source_name(t->sr->src), t->def->name, pk, len);
-    static const char digits[] = "0123456789abcdef";
-    char hex[17];
-    if (hash)
-        for (int i = 0; i < 16; i++)
-            hex[i] = digits[(*hash >> (60 - 4 * i)) & 0xf];
+    char value[STATE_DEDUPE_LEN];
+    size_t n = hash ? state_dedupe_format(*hash, value) : 0;
     kafka_batch_add(w->state, t->sr->cfg->kafka.state_topic, w->key.data, w->key.len,
-                    hash ? hex : NULL, hash ? 16 : 0);
+                    hash ? value : NULL, n);
 }
 
 /* The common tail of a record's publication, once its after image is set in t's codec: dedupe
@@ -234,7 +231,8 @@ static int publish_after(page_work *w, table_run *t, const char *pk, size_t pkle
     }
     uint64_t old = 0;
     int known = dedupe_swap(t->dd, pk, pklen, hash, w->mark && !feed, &old);
-    if (known && old == hash) {
+    if (known &&
+        (old == hash || ((old & CONTENT_HASH_LEGACY) && old == event_legacy_hash(t->codec)))) {
         atomic_fetch_add(&t->m.unchanged, 1);
         return 0;
     }
@@ -740,7 +738,12 @@ static int emit_raw_page(pass *p, page *pg, char *err, size_t errlen)
     }
     p->seen += n;
     p->raw_records = n;
-    return more < 0 ? -1 : 0;
+    if (more < 0) {
+        snprintf(err, errlen, "invalid JSON in the records array after record %ld", n);
+        t->last_error = ERR_MAPPING;
+        return -1;
+    }
+    return 0;
 }
 
 /* Emits the page's records and deletes and commits them with the advanced bookmark. */

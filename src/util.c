@@ -27,26 +27,15 @@ void buf_reset(buf *b)
         b->data[0] = '\0';
 }
 
-static int buf_reserve(buf *b, size_t extra)
+void buf_grow(buf *b, size_t extra)
 {
     if (b->len + extra + 1 <= b->cap)
-        return 0;
+        return;
     size_t cap = b->cap ? b->cap : 256;
     while (cap < b->len + extra + 1)
         cap *= 2;
     b->data = xrealloc(b->data, cap);
     b->cap = cap;
-    return 0;
-}
-
-int buf_append(buf *b, const void *data, size_t len)
-{
-    buf_reserve(b, len);
-    if (len)
-        memcpy(b->data + b->len, data, len);
-    b->len += len;
-    b->data[b->len] = '\0';
-    return 0;
 }
 
 int buf_append_str(buf *b, const char *s)
@@ -62,7 +51,7 @@ int buf_printf(buf *b, const char *fmt, ...)
     va_end(ap);
     if (n < 0)
         return -1;
-    buf_reserve(b, (size_t)n);
+    buf_grow(b, (size_t)n);
     va_start(ap, fmt);
     vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
     va_end(ap);
@@ -121,6 +110,28 @@ char *xstrdup(const char *s)
     char *p = xmalloc(n);
     memcpy(p, s, n);
     return p;
+}
+
+uint64_t content_hash(const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    uint64_t h = 0x243F6A8885A308D3ULL ^ ((uint64_t)len * 0x9E3779B97F4A7C15ULL), w;
+    for (; len >= 8; p += 8, len -= 8) {
+        memcpy(&w, p, 8);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+        w = __builtin_bswap64(w); /* the same value on every machine */
+#endif
+        h = (h ^ w) * 0xbf58476d1ce4e5b9ULL;
+        h ^= h >> 32;
+    }
+    w = 0;
+    for (size_t i = 0; i < len; i++) /* the tail, little-endian whatever the machine */
+        w |= (uint64_t)p[i] << (8 * i);
+    h = (h ^ w) * 0x94d049bb133111ebULL;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    return h >> 1;
 }
 
 uint64_t hash64(const void *data, size_t len)

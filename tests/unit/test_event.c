@@ -67,6 +67,20 @@ int main(void)
     CHECK(event_set_after(c, changed, &h3, err, sizeof(err)) == 0);
     CHECK(h1 != h3);
 
+    /* The persisted hashes never change: content_hash and the legacy hash64 are pinned; new
+     * hashes never carry the legacy bit; the raw path hashes (new and legacy) like the DOM. */
+    CHECK(content_hash("crmstream content hash", 22) == 0x501c8befcca7ea21ULL);
+    CHECK(content_hash("", 0) == 0x1a64a9ff5526a048ULL);
+    CHECK(hash64("crmstream content hash", 22) == 0x3a62d70ccd600e04ULL);
+    CHECK((h1 & CONTENT_HASH_LEGACY) == 0 && (h3 & CONTENT_HASH_LEGACY) == 0);
+    uint64_t legacy3 = event_legacy_hash(c), raw3 = 0;
+    CHECK((legacy3 & CONTENT_HASH_LEGACY) && legacy3 != (h3 | CONTENT_HASH_LEGACY));
+    char *changed_text = json_dumps(changed, JSON_COMPACT);
+    CHECK(event_set_after_raw(c, changed_text, strlen(changed_text), &raw3) == 0);
+    CHECK(raw3 == h3);
+    CHECK(event_legacy_hash(c) == legacy3);
+    free(changed_text);
+
     /* A delete: before image, no after. */
     CHECK(event_set_before(c, rec, err, sizeof(err)) == 0);
     CHECK(event_encode(c, 'd', &m, &out, err, sizeof(err)) == 0);
