@@ -10,6 +10,7 @@
 #include "avro_embedded.h"
 #include "connector.h"
 #include "crm_time.h"
+#include "dedupe_log.h"
 #include "engine.h"
 #include "kafka.h"
 #include "source.h"
@@ -109,10 +110,40 @@ int cli_tables(const crm_config *cfg)
     return EXIT_OK;
 }
 
+/* The dedupe map of one table, replayed from the state topic as the engine does. */
+typedef struct table_keys {
+    char *name; /* "source/table" */
+    dedupe *dd;
+    dedupe_log *log;
+} table_keys;
+
 typedef struct state_dump {
     json_t *bookmarks; /* key -> value text */
-    json_t *dedupe;    /* "source/table" -> count */
+    table_keys *tables;
+    size_t n_tables;
 } state_dump;
+
+static table_keys *keys_of(state_dump *d, const char *name)
+{
+    for (size_t i = 0; i < d->n_tables; i++)
+        if (strcmp(d->tables[i].name, name) == 0)
+            return &d->tables[i];
+    d->tables = xrealloc(d->tables, (d->n_tables + 1) * sizeof(table_keys));
+    table_keys *t = &d->tables[d->n_tables++];
+    *t = (table_keys){xstrdup(name), dedupe_new(), dedupe_log_new()};
+    return t;
+}
+
+static void free_dump(state_dump *d)
+{
+    json_decref(d->bookmarks);
+    for (size_t i = 0; i < d->n_tables; i++) {
+        free(d->tables[i].name);
+        dedupe_free(d->tables[i].dd);
+        dedupe_log_free(d->tables[i].log);
+    }
+    free(d->tables);
+}
 
 static int collect_state(const char *key, size_t klen, const char *value, size_t vlen, void *u)
 {
@@ -123,13 +154,19 @@ static int collect_state(const char *key, size_t klen, const char *value, size_t
             json_object_set_new(d->bookmarks, k + 3, json_stringn(value, vlen));
         else
             json_object_del(d->bookmarks, k + 3);
-    } else if (strncmp(k, "dd/", 3) == 0) {
+    } else if (strncmp(k, "dd/", 3) == 0 || strncmp(k, "dc/", 3) == 0) {
+        /* <kind>/<source>/<table>/<pk or sequence number> */
         char *slash = strchr(k + 3, '/');
         slash = slash ? strchr(slash + 1, '/') : NULL;
         if (slash) {
             *slash = '\0';
-            json_int_t n = json_integer_value(json_object_get(d->dedupe, k + 3));
-            json_object_set_new(d->dedupe, k + 3, json_integer(n + (value ? 1 : -1)));
+            table_keys *t = keys_of(d, k + 3);
+            const char *rest = slash + 1;
+            if (k[1] == 'd')
+                dedupe_log_restore_legacy(t->log, t->dd, rest, klen - (size_t)(rest - k), value,
+                                          vlen);
+            else
+                dedupe_log_restore_chunk(t->log, t->dd, strtoull(rest, NULL, 10), value, vlen);
         }
     }
     free(k);
@@ -138,13 +175,12 @@ static int collect_state(const char *key, size_t klen, const char *value, size_t
 
 int cli_state(const crm_config *cfg)
 {
-    state_dump d = {json_object(), json_object()};
+    state_dump d = {json_object(), NULL, 0};
     char err[1024];
     long n = state_restore(&cfg->kafka, collect_state, &d, 60000, err, sizeof(err));
     if (n < 0) {
         fprintf(stderr, "crmstream: %s\n", err);
-        json_decref(d.bookmarks);
-        json_decref(d.dedupe);
+        free_dump(&d);
         return EXIT_KAFKA;
     }
     printf("%-36s %-26s %-8s %-7s %s\n", "SOURCE/TABLE", "BOOKMARK", "PASSES", "KEYS",
@@ -162,15 +198,14 @@ int cli_state(const crm_config *cfg)
             char when[40] = "-";
             if (bm.bookmark_ms != CRM_TIME_NONE)
                 crm_time_format(bm.bookmark_ms, when, sizeof(when));
-            printf("%-36s %-26s %-8d %-7lld %s\n", k, when, bm.passes,
-                   (long long)json_integer_value(json_object_get(d.dedupe, k)),
+            table_keys *tk = keys_of(&d, k);
+            printf("%-36s %-26s %-8d %-7zu %s\n", k, when, bm.passes, dedupe_count(tk->dd),
                    json_object_size(bm.paging) ? "yes" : "no");
         }
         state_bookmark_clear(&bm);
     }
     printf("(%ld state records read from %s)\n", n, cfg->kafka.state_topic);
-    json_decref(d.bookmarks);
-    json_decref(d.dedupe);
+    free_dump(&d);
     return EXIT_OK;
 }
 

@@ -344,3 +344,19 @@ void dedupe_each_unmarked(const dedupe *d, void (*fn)(const char *pk, size_t len
         }
     }
 }
+
+void dedupe_each(const dedupe *d, void (*fn)(const char *pk, size_t len, uint64_t hash, void *u),
+                 void *u)
+{
+    for (int k = 0; k < N_SHARDS; k++) {
+        const shard *s = &d->shards[k];
+        for (size_t i = 0; i < s->cap; i++) {
+            const slot *sl = &s->slots[i];
+            if (!slot_live(sl))
+                continue;
+            size_t klen;
+            const char *key = slot_key(d, sl, &klen);
+            fn(key, klen, sl->hash, u);
+        }
+    }
+}

@@ -29,6 +29,10 @@ int dedupe_remove(dedupe *d, const char *pk, size_t len);
 int dedupe_take(dedupe *d, const char *pk, size_t len, uint64_t *old);
 size_t dedupe_count(const dedupe *d);
 
+/* Visits every key with its hash (in no particular order). */
+void dedupe_each(const dedupe *d, void (*fn)(const char *pk, size_t len, uint64_t hash, void *u),
+                 void *u);
+
 /* Reconciliation: start a marking round, mark keys seen, then visit the unmarked ones. */
 void dedupe_mark_begin(dedupe *d);
 /* 1 when pk is known (and is now marked). */

@@ -65,6 +65,7 @@ static int table_init(source_run *sr, table_run *t, const table_def *def, char *
     t->topic = topic_name(sr->cfg, sr->sc->name, def->name);
     t->lookback_s = config_table_lookback(sr->sc, def->name, def->lookback_seconds);
     t->dd = dedupe_new();
+    t->dlog = dedupe_log_new();
     state_bookmark_init(&t->bm);
     table_metrics_init(&t->m, sr->sc->name, def->name);
     pthread_mutex_init(&t->lock, NULL);
@@ -94,6 +95,7 @@ static void table_free(table_run *t)
 {
     free(t->topic);
     dedupe_free(t->dd);
+    dedupe_log_free(t->dlog);
     state_bookmark_clear(&t->bm);
     event_codec_free(t->codec);
     cf_history_free(t->cf);
@@ -206,13 +208,17 @@ static int restore_record(const char *key, size_t klen, const char *value, size_
             log_error(t->sr->sc->name, t->def->name, "state: %s", err);
             return -1;
         }
+    } else if (memcmp(key, "dc", 2) == 0 && rest < klen) {
+        char seq[24];
+        size_t n = klen - rest < sizeof(seq) - 1 ? klen - rest : sizeof(seq) - 1;
+        memcpy(seq, key + rest, n);
+        seq[n] = '\0';
+        if (dedupe_log_restore_chunk(t->dlog, t->dd, strtoull(seq, NULL, 10), value, vlen)) {
+            log_error(t->sr->sc->name, t->def->name, "state: unreadable dedupe chunk %s", seq);
+            return -1;
+        }
     } else if (memcmp(key, "dd", 2) == 0 && rest < klen) {
-        uint64_t hash;
-        if (!value) {
-            dedupe_remove(t->dd, key + rest, klen - rest);
-        } else if (state_dedupe_parse(value, vlen, &hash) == 0) {
-            dedupe_put(t->dd, key + rest, klen - rest, hash);
-        } else {
+        if (dedupe_log_restore_legacy(t->dlog, t->dd, key + rest, klen - rest, value, vlen)) {
             log_error(t->sr->sc->name, t->def->name, "state: unreadable dedupe value for %.*s",
                       (int)(klen - rest), key + rest);
             return -1;
@@ -242,8 +248,10 @@ static int restore_state(engine *e, char *err, size_t errlen)
                 char bm[40] = "none";
                 if (t->bm.bookmark_ms != CRM_TIME_NONE)
                     crm_time_format(t->bm.bookmark_ms, bm, sizeof(bm));
-                log_info(t->sr->sc->name, t->def->name, "resuming: bookmark=%s known=%zu", bm,
-                         dedupe_count(t->dd));
+                log_info(t->sr->sc->name, t->def->name,
+                         "resuming: bookmark=%s known=%zu (dedupe log: %zu chunks, %zu entries)",
+                         bm, dedupe_count(t->dd), dedupe_log_chunks(t->dlog),
+                         dedupe_log_entries(t->dlog));
             }
         }
     return 0;

@@ -54,6 +54,15 @@ void kafka_batch_free(kafka_batch *b)
     free(b);
 }
 
+void kafka_batch_each(const kafka_batch *b, kafka_batch_fn fn, void *u)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        const kafka_msg *m = &b->msgs[i];
+        fn(m->topic, b->arena.data + m->key_off, m->key_len,
+           m->tombstone ? NULL : b->arena.data + m->value_off, m->value_len, u);
+    }
+}
+
 void kafka_batch_truncate(kafka_batch *b, size_t n)
 {
     if (n >= b->n)

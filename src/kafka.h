@@ -19,6 +19,10 @@ typedef struct kafka_batch kafka_batch;
 kafka_batch *kafka_batch_new(void);
 void kafka_batch_free(kafka_batch *b);
 void kafka_batch_clear(kafka_batch *b);
+/* Visits the messages in order (value NULL: a tombstone). */
+typedef void (*kafka_batch_fn)(const char *topic, const char *key, size_t key_len,
+                               const char *value, size_t value_len, void *u);
+void kafka_batch_each(const kafka_batch *b, kafka_batch_fn fn, void *u);
 /* Drops the messages from the n-th on (a failed page's). */
 void kafka_batch_truncate(kafka_batch *b, size_t n);
 size_t kafka_batch_count(const kafka_batch *b);

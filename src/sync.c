@@ -33,6 +33,7 @@ typedef struct change {
     uint8_t existed;   /* the key was known before, with hash `old` */
     uint8_t is_delete; /* a delete (else a publication) */
     uint64_t old;
+    uint64_t hash; /* the published content hash (what the dedupe log records) */
 } change;
 
 /* Everything one page (or the end of a pass) commits together. */
@@ -93,7 +94,7 @@ static void work_free(page_work *w)
 }
 
 static void log_change(page_work *w, table_run *t, const char *pk, size_t len, int existed,
-                       uint64_t old, int is_delete)
+                       uint64_t old, int is_delete, uint64_t hash)
 {
     if (w->n_changes == w->cap_changes) {
         w->cap_changes = w->cap_changes ? w->cap_changes * 2 : 256;
@@ -106,6 +107,7 @@ static void log_change(page_work *w, table_run *t, const char *pk, size_t len, i
     c->existed = (uint8_t)existed;
     c->is_delete = (uint8_t)is_delete;
     c->old = old;
+    c->hash = hash;
     buf_append(&w->change_keys, pk, len);
 }
 
@@ -207,16 +209,6 @@ static void meta_for(const table_run *t, event_meta *m, const char *rvalue, int6
     m->ts_ms = now_wall_ms();
 }
 
-static void add_dedupe_state(page_work *w, table_run *t, const char *pk, size_t len,
-                             const uint64_t *hash)
-{
-    state_key_dedupe(&w->key, source_name(t->sr->src), t->def->name, pk, len);
-    char value[STATE_DEDUPE_LEN];
-    size_t n = hash ? state_dedupe_format(*hash, value) : 0;
-    kafka_batch_add(w->state, t->sr->cfg->kafka.state_topic, w->key.data, w->key.len,
-                    hash ? value : NULL, n);
-}
-
 /* The common tail of a record's publication, once its after image is set in t's codec: dedupe
  * against what this page and the table already published, then the event, its key and its
  * dedupe entry. */
@@ -236,7 +228,7 @@ static int publish_after(page_work *w, table_run *t, const char *pk, size_t pkle
         atomic_fetch_add(&t->m.unchanged, 1);
         return 0;
     }
-    log_change(w, t, pk, pklen, known, old, 0);
+    log_change(w, t, pk, pklen, known, old, 0, hash);
     char op = known ? 'u' : (w->snapshot ? 'r' : 'c');
     event_meta m;
     meta_for(t, &m, rts != CRM_TIME_NONE ? rvalue : NULL, rts);
@@ -244,7 +236,6 @@ static int publish_after(page_work *w, table_run *t, const char *pk, size_t pkle
         return -1;
     table_schema_key(t, pk, pklen, &w->mkey);
     kafka_batch_add(w->data, t->topic, w->mkey.data, w->mkey.len, w->val.data, w->val.len);
-    add_dedupe_state(w, t, pk, pklen, &hash);
     return 0;
 }
 
@@ -407,7 +398,7 @@ static int emit_delete(page_work *w, table_run *target, const char *pk, size_t l
     uint64_t old;
     if (!dedupe_take(target->dd, pk, len, &old))
         return 0; /* never published (or already deleted): nothing to retract */
-    log_change(w, target, pk, len, 1, old, 1);
+    log_change(w, target, pk, len, 1, old, 1, 0);
     json_t *image = json_is_object(before) ? table_schema_prepare(target, before) : NULL;
     int brc = event_set_before(target->codec, image, err, errlen);
     json_decref(image);
@@ -426,7 +417,6 @@ static int emit_delete(page_work *w, table_run *target, const char *pk, size_t l
     table_schema_key(target, pk, len, &w->mkey);
     kafka_batch_add(w->data, target->topic, w->mkey.data, w->mkey.len, w->val.data, w->val.len);
     kafka_batch_add(w->data, target->topic, w->mkey.data, w->mkey.len, NULL, 0);
-    add_dedupe_state(w, target, pk, len, NULL);
     return 0;
 }
 
@@ -497,17 +487,71 @@ static void keep_changes(page_work *w)
     buf_reset(&w->change_keys);
 }
 
+/* The tables whose dedupe maps this page work may change: its own and the locked targets. */
+static int touched_tables(page_work *w, table_run **out)
+{
+    int n = 0;
+    out[n++] = w->self;
+    for (int i = 0; i < w->n_locked; i++)
+        out[n++] = w->locked[i];
+    return n;
+}
+
+/* The dedupe log chunks of the changes, one table after the other, in the state batch. */
+static void add_dedupe_chunks(page_work *w)
+{
+    table_run *tables[MAX_LOCKED + 1];
+    int n = touched_tables(w, tables);
+    for (int k = 0; k < n; k++) {
+        table_run *t = tables[k];
+        const char *state_topic = t->sr->cfg->kafka.state_topic, *src = source_name(t->sr->src);
+        size_t entries = 0;
+        dedupe_chunk_begin(&w->val);
+        for (size_t i = 0; i < w->n_changes; i++) {
+            const change *c = &w->changes[i];
+            if (c->t != t)
+                continue;
+            const char *pk = w->change_keys.data + c->key_off;
+            if (c->is_delete)
+                dedupe_chunk_delete(&w->val, pk, c->len);
+            else
+                dedupe_chunk_put(&w->val, pk, c->len, c->hash);
+            if (++entries, w->val.len >= DEDUPE_LOG_CHUNK_BYTES) {
+                dedupe_log_add(t->dlog, w->state, state_topic, src, t->def->name, &w->val, entries);
+                entries = 0;
+                dedupe_chunk_begin(&w->val);
+            }
+        }
+        if (entries)
+            dedupe_log_add(t->dlog, w->state, state_topic, src, t->def->name, &w->val, entries);
+    }
+}
+
+static void end_dedupe_chunks(page_work *w, int committed)
+{
+    table_run *tables[MAX_LOCKED + 1];
+    int n = touched_tables(w, tables);
+    for (int k = 0; k < n; k++) {
+        if (committed)
+            dedupe_log_committed(tables[k]->dlog);
+        else
+            dedupe_log_abandoned(tables[k]->dlog);
+    }
+}
+
 /* Commits the page's batches with bm as the new bookmark. 0 on success (changes kept); on
  * failure the dedupe maps are put back. */
 static int commit_page(page_work *w, state_bookmark *bm, char *err, size_t errlen)
 {
     table_run *t = w->self;
     source_run *sr = t->sr;
+    add_dedupe_chunks(w);
     add_bookmark_state(w, bm);
     for (int attempt = 1;; attempt++) {
         kafka_result r =
             kafka_commit(sr->producer, w->data, w->state, &engine_stop_requested, err, errlen);
         if (r == KAFKA_OK) {
+            end_dedupe_chunks(w, 1);
             keep_changes(w);
             atomic_fetch_add(&t->m.bytes, (long)kafka_batch_bytes(w->data));
             if (bm->bookmark_ms != CRM_TIME_NONE)
@@ -518,6 +562,7 @@ static int commit_page(page_work *w, state_bookmark *bm, char *err, size_t errle
         if (r == KAFKA_FATAL)
             sr->stop = 1;
         if (r == KAFKA_FATAL || attempt >= COMMIT_ATTEMPTS || engine_stop_requested || sr->stop) {
+            end_dedupe_chunks(w, 0);
             undo_changes(w, 0);
             return -1;
         }
@@ -870,6 +915,35 @@ static void collect_vanished(const char *pk, size_t len, void *u)
     v->n++;
 }
 
+static int commit_state_batch(kafka_batch *state, void *u, char *err, size_t errlen)
+{
+    table_run *t = u;
+    return kafka_commit(t->sr->producer, NULL, state, &engine_stop_requested, err, errlen) ==
+                   KAFKA_OK
+               ? 0
+               : -1;
+}
+
+/* The dedupe log holds far more than the live map: rewrite it (under the table lock). A failure
+ * leaves a readable log; the rewrite is tried again after the next pass. */
+static void rewrite_dedupe_log(table_run *t)
+{
+    char err[512];
+    size_t chunks = dedupe_log_chunks(t->dlog), entries = dedupe_log_entries(t->dlog);
+    int64_t started = now_monotonic_ms();
+    if (dedupe_log_rewrite(t->dlog, t->dd, t->sr->cfg->kafka.state_topic, source_name(t->sr->src),
+                           t->def->name, commit_state_batch, t, err, sizeof(err))) {
+        log_warn(source_name(t->sr->src), t->def->name,
+                 "dedupe log rewrite failed (tried again after the next pass): %s", err);
+        return;
+    }
+    log_info(source_name(t->sr->src), t->def->name,
+             "dedupe log rewritten: %zu chunks / %zu entries -> %zu / %zu (%zu live keys) in "
+             "%lld ms",
+             chunks, entries, dedupe_log_chunks(t->dlog), dedupe_log_entries(t->dlog),
+             dedupe_count(t->dd), (long long)(now_monotonic_ms() - started));
+}
+
 /* Ends a pass: reconciliation deletes, bookmark advance, paging cleared, all in one commit. */
 static int finish_pass(pass *p, char *err, size_t errlen)
 {
@@ -919,6 +993,8 @@ static int finish_pass(pass *p, char *err, size_t errlen)
             log_info(source_name(t->sr->src), t->def->name,
                      "reconciliation: %zu records vanished from the CRM; published deletes",
                      vanished);
+        if (dedupe_log_wants_rewrite(t->dlog, t->dd))
+            rewrite_dedupe_log(t);
     } else {
         state_bookmark_clear(&next);
     }

@@ -9,6 +9,7 @@
 #include "connector.h"
 #include "custom_fields.h"
 #include "dedupe.h"
+#include "dedupe_log.h"
 #include "event.h"
 #include "http.h"
 #include "kafka.h"
@@ -30,6 +31,7 @@ typedef struct table_run {
     int schema_rejected;    /* the registry refused the table's schema: the table stops */
     uint32_t key_schema_id; /* registry mode: id of the "string" key schema (<topic>-key) */
     dedupe *dd;
+    dedupe_log *dlog; /* how dd persists in the state topic; guarded by lock like dd */
     state_bookmark bm;
     http_client *http;
     pthread_t thread;

@@ -4,6 +4,9 @@
  *   crmtool summary -c CFG SPEC            JSON: counts per op, tombstones, duplicates, latest
  *   crmtool compare -c CFG SPEC TRUTH.json exit 0 when the latest image of every key equals
  *                                          the truth records ({"records":[...]}) field by field
+ *   crmtool statekeys -c CFG PREFIX        how many keys of the state topic starting with PREFIX
+ *                                          (e.g. dc/acme/items/) hold a value as their latest
+ *                                          record: what survives compaction
  * SPEC is TABLE or SOURCE.TABLE. A "duplicate" is an event whose after image equals the previous
  * after image of the same key: something published twice. */
 #include <stdio.h>
@@ -339,10 +342,40 @@ static int summary(const crm_config *cfg, const char *spec)
     return 0;
 }
 
+static int note_latest(const topic_record *r, void *u)
+{
+    json_t *latest = u;
+    char *key = strndup(r->key ? r->key : "", r->key ? r->key_len : 0);
+    json_object_set_new(latest, key, json_boolean(r->value != NULL));
+    free(key);
+    return 0;
+}
+
+static int statekeys(const crm_config *cfg, const char *prefix)
+{
+    char err[1024];
+    json_t *latest = json_object();
+    if (topic_read(&cfg->kafka, cfg->kafka.state_topic, -1, note_latest, latest, 60000, err,
+                   sizeof(err)) < 0) {
+        fprintf(stderr, "crmtool: %s\n", err);
+        json_decref(latest);
+        return 1;
+    }
+    long n = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach(latest, k, v) n +=
+        strncmp(k, prefix, strlen(prefix)) == 0 && json_is_true(v);
+    printf("%ld\n", n);
+    json_decref(latest);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 5 || strcmp(argv[2], "-c") != 0) {
-        fprintf(stderr, "usage: crmtool summary|compare -c CFG SPEC [TRUTH.json [PK]]\n");
+        fprintf(stderr, "usage: crmtool summary|compare|statekeys -c CFG SPEC|PREFIX "
+                        "[TRUTH.json [PK]]\n");
         return 2;
     }
     char err[1024];
@@ -355,6 +388,8 @@ int main(int argc, char **argv)
     int rc = 2;
     if (strcmp(argv[1], "summary") == 0)
         rc = summary(cfg, argv[4]);
+    else if (strcmp(argv[1], "statekeys") == 0)
+        rc = statekeys(cfg, argv[4]);
     else if (strcmp(argv[1], "compare") == 0 && argc >= 6)
         rc = compare(cfg, argv[4], argv[5], argc >= 7 ? argv[6] : "id");
     config_free(cfg);
