@@ -30,7 +30,7 @@ cat >"$OUT/bench.cfg" <<CFG
 log_level = "info";
 kafka = { bootstrap_servers = "127.0.0.1:$KAFKA_PORT"; topic_prefix = "bench";
           state_topic = "bench.state"; delivery = "$DELIVERY";
-          properties = [ ${PROPS:-} ]; };
+          properties = [ ${PROPS:-} ]; ${KAFKA_SETTINGS:-} };
 sources = ( { type = "testcrm"; name = "b"; base_url = "http://127.0.0.1:$(cat "$OUT/sim.port")";
               rate_limit = 0; tables = { include = [ "items" ]; };
               options = { page_size = $PAGE; }; } );

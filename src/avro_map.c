@@ -1873,6 +1873,49 @@ static int raw_number(const char *p, const char *end, const char **next, int *in
     return 0;
 }
 
+/* A JSON integer text (js_number's, at most 18 characters) without strtoll. */
+static int64_t int_text_value(const char *s, size_t len)
+{
+    int neg = *s == '-';
+    int64_t v = 0;
+    for (size_t i = (size_t)neg; i < len; i++)
+        v = v * 10 + (s[i] - '0');
+    return neg ? -v : v;
+}
+
+/* A JSON number text (js_number's) without an exponent and with at most 15 significant digits,
+ * without strtod: the digits as an integer (exact below 2^53) divided by a power of ten up to
+ * 10^22 (exact), one correctly rounded division, which is what strtod returns (Clinger's fast
+ * path). -1: ask strtod. */
+static int decimal_text_value(const char *s, size_t len, double *out)
+{
+    static const double pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                   1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                   1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+    int neg = *s == '-', dot = 0, digits = 0, frac = 0;
+    uint64_t m = 0;
+    for (size_t i = (size_t)neg; i < len; i++) {
+        char ch = s[i];
+        if (ch == '.') {
+            dot = 1;
+            continue;
+        }
+        if (ch < '0' || ch > '9')
+            return -1; /* an exponent */
+        frac += dot;
+        if (m == 0 && ch == '0')
+            continue; /* leading zeros are not significant */
+        m = m * 10 + (uint64_t)(ch - '0');
+        if (++digits > 15)
+            return -1;
+    }
+    if (frac > 22)
+        return -1;
+    double d = (double)m / pow10[frac];
+    *out = neg ? -d : d;
+    return 0;
+}
+
 static int raw_primitive(rctx *c, const node *n, const char *p, const char *end, const char **next)
 {
     js_type t = js_peek(p, end);
@@ -1897,20 +1940,21 @@ static int raw_primitive(rctx *c, const node *n, const char *p, const char *end,
             size_t len;
             if (!(*next = raw_str(c, p, end, &s, &len)) || len == 0 || len >= sizeof(num))
                 return RAW_FALLBACK;
-            memcpy(num, s, len);
-            num[len] = '\0';
             int64_t ms;
-            if (crm_time_parse(num, &ms) || ms == CRM_TIME_NONE)
-                return RAW_FALLBACK;
+            if (crm_time_parse_utc(s, len, &ms)) {
+                memcpy(num, s, len);
+                num[len] = '\0';
+                if (crm_time_parse(num, &ms) || ms == CRM_TIME_NONE)
+                    return RAW_FALLBACK;
+            }
             avro_put_long(c->out, ms);
             return 0;
         }
         if (n->logical != L_NONE || t != JS_NUMBER || raw_number(p, end, next, &integer, num, 19) ||
             !integer)
             return RAW_FALLBACK;
-        errno = 0;
-        long long v = strtoll(num, NULL, 10);
-        if (errno || (n->kind == K_INT && (v < INT32_MIN || v > INT32_MAX)))
+        int64_t v = int_text_value(num, (size_t)(*next - p));
+        if (n->kind == K_INT && (v < INT32_MIN || v > INT32_MAX))
             return RAW_FALLBACK;
         avro_put_long(c->out, v);
         return 0;
@@ -1919,9 +1963,14 @@ static int raw_primitive(rctx *c, const node *n, const char *p, const char *end,
     case K_DOUBLE: {
         if (t != JS_NUMBER || raw_number(p, end, next, &integer, num, sizeof(num)))
             return RAW_FALLBACK;
-        if (integer && strlen(num) > 15)
+        size_t len = (size_t)(*next - p);
+        if (integer && len > 15)
             return RAW_FALLBACK; /* jansson: int64 first; keep exotic integers on the DOM path */
-        double d = strtod(num, NULL);
+        double d;
+        if (integer) /* as jansson reads it: an integer, then a double ("-0" is 0) */
+            d = (double)int_text_value(num, len);
+        else if (decimal_text_value(num, len, &d))
+            d = strtod(num, NULL);
         if (!isfinite(d))
             return RAW_FALLBACK;
         if (n->kind == K_DOUBLE) {

@@ -217,6 +217,15 @@ static int load_kafka(loader *ld, const config_setting_t *g, kafka_config *k)
                     fail_at(ld, s, "must be between 1s and 15m");
                 k->transaction_timeout_ms = secs * 1000;
             }
+        } else if (strcmp(n, "commit_max_events") == 0)
+            read_int(ld, s, 1, 1000000, &k->commit_max_events);
+        else if (strcmp(n, "commit_max_age") == 0) {
+            int secs;
+            if (read_duration(ld, s, &secs) == 0) {
+                if (secs < 1 || secs > 60)
+                    fail_at(ld, s, "must be between 1s and 60s");
+                k->commit_max_age_ms = secs * 1000;
+            }
         } else if (strcmp(n, "topic_config") == 0)
             read_kv_list(ld, s, &k->topic_config, &k->n_topic_config);
         else if (strcmp(n, "properties") == 0)
@@ -226,7 +235,7 @@ static int load_kafka(loader *ld, const config_setting_t *g, kafka_config *k)
                     "unknown setting (expected bootstrap_servers, topic_prefix, state_topic, "
                     "schemas_topic, "
                     "delivery, topic_partitions, replication_factor, transaction_timeout, "
-                    "topic_config, properties)");
+                    "commit_max_events, commit_max_age, topic_config, properties)");
     }
     if (!ld->failed && !k->bootstrap_servers)
         fail_at(ld, g, "bootstrap_servers is required");
@@ -637,6 +646,8 @@ crm_config *config_load(const char *path, char *err, size_t errlen)
     cfg->kafka.topic_partitions = 1;
     cfg->kafka.replication_factor = 1;
     cfg->kafka.transaction_timeout_ms = 60000;
+    cfg->kafka.commit_max_events = 8000;
+    cfg->kafka.commit_max_age_ms = 1000;
     loader ld = {path, err, errlen, 0};
     if (load_root(&ld, &lc, cfg)) {
         config_destroy(&lc);

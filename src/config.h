@@ -33,6 +33,8 @@ typedef struct kafka_config {
     kv *properties; /* passed to librdkafka as is */
     int n_properties;
     int transaction_timeout_ms;
+    int commit_max_events; /* pages of a table share a commit until it holds this many events */
+    int commit_max_age_ms; /* ... or its first page is this old */
 } kafka_config;
 
 typedef struct table_override {

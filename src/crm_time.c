@@ -30,6 +30,48 @@ static int64_t days_from_civil(int y, int m, int d)
     return era * 146097 + doe - 719468;
 }
 
+/* The date of a day count since 1970-01-01 (the inverse of days_from_civil, same author). */
+static void civil_from_days(int64_t z, int *y, int *m, int *d)
+{
+    z += 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *y = (int)(yoe + era * 400 + (*m <= 2));
+}
+
+/* n digits at s, or -1. */
+static int digits_at(const char *s, int n)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+int crm_time_parse_utc(const char *s, size_t len, int64_t *ms)
+{
+    if ((len != 20 && len != 24) || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' ||
+        s[16] != ':' || s[len - 1] != 'Z' || (len == 24 && s[19] != '.'))
+        return -1;
+    int y = digits_at(s, 4), mo = digits_at(s + 5, 2), d = digits_at(s + 8, 2);
+    int h = digits_at(s + 11, 2), mi = digits_at(s + 14, 2), sec = digits_at(s + 17, 2);
+    int frac = len == 24 ? digits_at(s + 20, 3) : 0;
+    if (y < 0 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 || mi > 59 ||
+        sec < 0 || sec > 60 || frac < 0)
+        return -1;
+    int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec;
+    *ms = secs * 1000 + frac;
+    return 0;
+}
+
 static int parse_epoch_seconds(const char *s, int64_t *ms)
 {
     const char *p = s;
@@ -121,10 +163,15 @@ static void format_with(int64_t ms, char *out, size_t outlen, int with_ms)
 {
     int64_t secs = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
     int millis = (int)(ms - secs * 1000);
-    time_t t = (time_t)secs;
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    int year = tm.tm_year + 1900;
+    int64_t days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
+    int64_t in_day = secs - days * 86400;
+    struct tm tm = {0}; /* by arithmetic: gmtime_r costs more than the rest of an event */
+    int year, month;
+    civil_from_days(days, &year, &month, &tm.tm_mday);
+    tm.tm_mon = month - 1;
+    tm.tm_hour = (int)(in_day / 3600);
+    tm.tm_min = (int)(in_day / 60 % 60);
+    tm.tm_sec = (int)(in_day % 60);
     if (year < 0 || year > 9999 || outlen < 25) { /* rare: let snprintf handle it */
         if (with_ms)
             snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", year, tm.tm_mon + 1,

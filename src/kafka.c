@@ -209,7 +209,44 @@ struct kafka_producer {
     volatile int fenced;
     char fatal_reason[512];
     kafka_metrics *metrics;
+    /* Batch arenas librdkafka may still read: messages are produced without a copy, so after a
+     * failed commit their arena is kept here (the batch goes on with a copy) until nothing is
+     * queued any more. Guarded by graveyard_lock. */
+    pthread_mutex_t graveyard_lock;
+    char **graveyard;
+    size_t n_graveyard, cap_graveyard;
 };
+
+/* The batch keeps a copy of its arena; the original, which queued messages may still point
+ * into, goes to the graveyard. */
+static void retire_arena(kafka_producer *p, kafka_batch *b)
+{
+    if (!b || !b->arena.data)
+        return;
+    buf copy;
+    buf_init(&copy);
+    buf_append(&copy, b->arena.data, b->arena.len);
+    pthread_mutex_lock(&p->graveyard_lock);
+    if (p->n_graveyard == p->cap_graveyard) {
+        p->cap_graveyard = p->cap_graveyard ? p->cap_graveyard * 2 : 8;
+        p->graveyard = xrealloc(p->graveyard, p->cap_graveyard * sizeof(char *));
+    }
+    p->graveyard[p->n_graveyard++] = b->arena.data;
+    pthread_mutex_unlock(&p->graveyard_lock);
+    b->arena = copy;
+}
+
+/* Frees the retired arenas once librdkafka holds no message (force: it is destroyed). */
+static void bury_arenas(kafka_producer *p, int force)
+{
+    pthread_mutex_lock(&p->graveyard_lock);
+    if (p->n_graveyard > 0 && (force || rd_kafka_outq_len(p->rk) == 0)) {
+        for (size_t i = 0; i < p->n_graveyard; i++)
+            free(p->graveyard[i]);
+        p->n_graveyard = 0;
+    }
+    pthread_mutex_unlock(&p->graveyard_lock);
+}
 
 static void count(kafka_producer *p, atomic_long *counter, long n)
 {
@@ -293,6 +330,7 @@ kafka_producer *kafka_producer_new(const kafka_config *kc, const char *source_na
     p->transactional = kc->delivery == DELIVERY_EXACTLY_ONCE;
     p->txn_timeout_ms = kc->transaction_timeout_ms;
     pthread_mutex_init(&p->txn_lock, NULL);
+    pthread_mutex_init(&p->graveyard_lock, NULL);
 
     char client_id[256], txn_id[256], txn_timeout[32];
     snprintf(client_id, sizeof(client_id), "crmstream-%s", source_name);
@@ -358,6 +396,7 @@ kafka_producer *kafka_producer_new(const kafka_config *kc, const char *source_na
     return p;
 fail:
     pthread_mutex_destroy(&p->txn_lock);
+    pthread_mutex_destroy(&p->graveyard_lock);
     free(p->source);
     free(p);
     return NULL;
@@ -375,7 +414,10 @@ void kafka_producer_free(kafka_producer *p, int timeout_ms)
     p->closing = 1;
     pthread_join(p->poller, NULL);
     rd_kafka_destroy(p->rk);
+    bury_arenas(p, 1);
+    free(p->graveyard);
     pthread_mutex_destroy(&p->txn_lock);
+    pthread_mutex_destroy(&p->graveyard_lock);
     free(p->source);
     free(p);
 }
@@ -400,7 +442,9 @@ const char *kafka_fatal_reason(kafka_producer *p)
     return p->fatal_reason;
 }
 
-/* Produces every message of b, tracked by t when non-NULL. Blocks on a full queue. */
+/* Produces every message of b, tracked by t when non-NULL. Blocks on a full queue. The values
+ * are not copied: librdkafka reads them from b's arena until they are delivered (a commit that
+ * fails retires the arena, see retire_arena). */
 static int produce_batch(kafka_producer *p, kafka_batch *b, tracker *t, char *err, size_t errlen)
 {
     for (size_t i = 0; i < b->n; i++) {
@@ -410,8 +454,8 @@ static int produce_batch(kafka_producer *p, kafka_batch *b, tracker *t, char *er
         for (;;) {
             rd_kafka_resp_err_t e = rd_kafka_producev(
                 p->rk, RD_KAFKA_V_TOPIC(m->topic), RD_KAFKA_V_KEY(key, m->key_len),
-                RD_KAFKA_V_VALUE(value, m->value_len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                RD_KAFKA_V_OPAQUE(t), RD_KAFKA_V_END);
+                RD_KAFKA_V_VALUE(value, m->value_len), RD_KAFKA_V_MSGFLAGS(0), RD_KAFKA_V_OPAQUE(t),
+                RD_KAFKA_V_END);
             if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
                 break;
             if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL && !p->fatal) {
@@ -492,8 +536,10 @@ static kafka_result commit_exactly_once(kafka_producer *p, kafka_batch *data, ka
         r = txn_error(p, e, "begin_transaction", err, errlen);
         goto out;
     }
-    if ((data && produce_batch(p, data, NULL, err, errlen)) ||
-        (state && produce_batch(p, state, NULL, err, errlen))) {
+    /* The state first: its partition and the data's are registered with the transaction in one
+     * request (librdkafka 2.0.2 spins its main thread for ~1 ms around each registration). */
+    if ((state && produce_batch(p, state, NULL, err, errlen)) ||
+        (data && produce_batch(p, data, NULL, err, errlen))) {
         abort_quietly(p);
         r = p->fatal ? KAFKA_FATAL : KAFKA_RETRY;
         goto out;
@@ -528,8 +574,13 @@ kafka_result kafka_commit(kafka_producer *p, kafka_batch *data, kafka_batch *sta
         snprintf(err, errlen, "producer is in a fatal state: %s", p->fatal_reason);
         return KAFKA_FATAL;
     }
+    bury_arenas(p, 0);
     kafka_result r = p->transactional ? commit_exactly_once(p, data, state, stop, err, errlen)
                                       : commit_at_least_once(p, data, state, stop, err, errlen);
+    if (r != KAFKA_OK) {
+        retire_arena(p, data);
+        retire_arena(p, state);
+    }
     if (p->metrics) {
         if (r == KAFKA_OK) {
             atomic_store(&p->metrics->brokers_down, 0);

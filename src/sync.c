@@ -21,9 +21,6 @@
 #define PARSE_ATTEMPTS  3
 #define COMMIT_ATTEMPTS 5
 #define MAX_LOCKED      16
-/* Pages of one table share a transaction until one of these is reached (or the pass ends). */
-#define TXN_MAX_MESSAGES 4000
-#define TXN_MAX_MS       1000
 
 /* A change of a dedupe map made by the uncommitted pages (the undo log). */
 typedef struct change {
@@ -881,8 +878,8 @@ static int process_page(pass *p, page *pg, char *err, size_t errlen)
          * overhead); pages that touch other tables commit at once. */
         if (w->n_locked > 0 || json_array_size(pg->deletes) > 0 ||
             json_array_size(pg->upserts) > 0 || pg->reconcile_tables ||
-            kafka_batch_count(w->data) >= TXN_MAX_MESSAGES ||
-            now_monotonic_ms() - p->pending_since >= TXN_MAX_MS)
+            kafka_batch_count(w->data) >= (size_t)t->sr->cfg->kafka.commit_max_events ||
+            now_monotonic_ms() - p->pending_since >= t->sr->cfg->kafka.commit_max_age_ms)
             rc = flush_pending(p, err, errlen);
         return rc;
     }

@@ -1,6 +1,76 @@
 /* test_crm_time.c — every timestamp format the CRMs send, and what must be rejected. */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
 #include "check.h"
 #include "crm_time.h"
+
+static int64_t parse(const char *s);
+
+/* gmtime_r's answer, what crm_time_format wrote before it computed dates by hand. */
+static void reference_format(int64_t ms, char *out, size_t n)
+{
+    int64_t secs = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
+    time_t t = (time_t)secs;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    snprintf(out, n, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms - secs * 1000));
+}
+
+static unsigned long long rng = 0x9E3779B97F4A7C15ULL;
+static unsigned long long next_rand(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+}
+
+/* The hot path's formatter and parser agree with the general ones everywhere they apply. */
+static void check_fast_paths(void)
+{
+    int format_ok = 1, parse_ok = 1, reject_ok = 1;
+    char fast[32], ref[96];
+    for (int i = 0; i < 100000; i++) {
+        /* years 0000..9999, and the edges of days and leap years */
+        int64_t ms = (int64_t)(next_rand() % 315537897600000ULL) - 62167219200000LL;
+        if (i % 3 == 0)
+            ms -= ms % 86400000;
+        if (i % 5 == 0)
+            ms -= 1;
+        crm_time_format(ms, fast, sizeof(fast));
+        reference_format(ms, ref, sizeof(ref));
+        if (strcmp(fast, ref) != 0) {
+            format_ok = 0;
+            fprintf(stderr, "format %lld: %s != %s\n", (long long)ms, fast, ref);
+        }
+        int64_t a = 1, b = 2;
+        size_t len = i % 2 ? 24 : 20; /* with and without milliseconds */
+        if (len == 20) {
+            fast[19] = 'Z';
+            fast[20] = '\0';
+        }
+        if (crm_time_parse_utc(fast, len, &a) || crm_time_parse(fast, &b) || a != b)
+            parse_ok = 0;
+        /* a broken character: both reject, or both read the same instant */
+        fast[next_rand() % len] = "0Z:T-.x 9+"[next_rand() % 10];
+        a = 1, b = 2;
+        int fa = crm_time_parse_utc(fast, len, &a), fb = crm_time_parse(fast, &b);
+        if (fa == 0 && (fb != 0 || a != b))
+            reject_ok = 0;
+    }
+    CHECK(format_ok);
+    CHECK(parse_ok);
+    CHECK(reject_ok);
+    int64_t ms;
+    CHECK(crm_time_parse_utc("2024-02-30T00:00:00Z", 20, &ms) == 0 &&
+          ms == parse("2024-02-30T00:00:00Z"));
+    CHECK(crm_time_parse_utc("2024-01-02T03:04:05+00:00", 25, &ms) == -1);
+    CHECK(crm_time_parse_utc("2024-01-02 03:04:05Z", 20, &ms) == -1);
+    CHECK(crm_time_parse_utc("0000-00-00T00:00:00Z", 20, &ms) == -1);
+}
 
 static int64_t parse(const char *s)
 {
@@ -13,6 +83,7 @@ static int64_t parse(const char *s)
 int main(void)
 {
     const int64_t base = 1704164645000LL; /* 2024-01-02T03:04:05Z */
+    check_fast_paths();
     CHECK(parse("2024-01-02T03:04:05Z") == base);
     CHECK(parse("2024-01-02T03:04:05.123Z") == base + 123);
     CHECK(parse("2024-01-02T03:04:05.123456+00:00") == base + 123);
