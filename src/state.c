@@ -26,16 +26,6 @@ void state_key_dedupe(buf *out, const char *source, const char *table, const cha
     buf_append(out, pk, pk_len);
 }
 
-size_t state_dedupe_format(uint64_t hash, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    out[0] = '2';
-    out[1] = ':';
-    for (int i = 0; i < 16; i++)
-        out[2 + i] = digits[(hash >> (60 - 4 * i)) & 0xf];
-    return STATE_DEDUPE_LEN;
-}
-
 static int parse_hex64(const char *s, uint64_t *out)
 {
     uint64_t v = 0;
@@ -52,8 +42,6 @@ static int parse_hex64(const char *s, uint64_t *out)
 
 int state_dedupe_parse(const char *value, size_t len, uint64_t *hash)
 {
-    if (len == STATE_DEDUPE_LEN && value[0] == '2' && value[1] == ':')
-        return parse_hex64(value + 2, hash);
     if (len == 16 && parse_hex64(value, hash) == 0) {
         *hash |= CONTENT_HASH_LEGACY;
         return 0;

@@ -1,9 +1,11 @@
 /* state.h — bookmarks and dedupe entries in the compacted state topic.
  *
  * Keys (UTF-8):   bm/<source>/<table>       -> bookmark JSON (versioned, see state_bookmark)
- *                 dd/<source>/<table>/<pk>  -> "2:" + 16 hex digits: content_hash of the last
- *                                              published version (16 hex digits alone: the
- *                                              legacy hash64); tombstone after a delete
+ *                 dc/<source>/<table>/<seq> -> a dedupe log chunk (see dedupe_log.h)
+ *                 cf/<source>/<table>       -> custom field history (see table_schema.h)
+ *                 dd/<source>/<table>/<pk>  -> written by versions before the dedupe log: 16 hex
+ *                                              digits of the legacy hash64 of the last published
+ *                                              version; tombstone after a delete. Still read.
  * Restoring reads the topic from the beginning to its end (read_committed), streaming every
  * record to a callback in offset order, so later values win as compaction would make them. */
 #ifndef CRM_STATE_H
@@ -45,11 +47,8 @@ int state_bookmark_parse(const char *value, size_t len, state_bookmark *out, cha
 /* Serializes to compact JSON into out. */
 void state_bookmark_format(const state_bookmark *b, buf *out);
 
-/* A dedupe value: formats hash into out (at least STATE_DEDUPE_LEN bytes, no NUL) and returns
- * its length; parses one back (legacy values come back with CONTENT_HASH_LEGACY set). -1 when
- * the value is not a dedupe value. */
-#define STATE_DEDUPE_LEN 18
-size_t state_dedupe_format(uint64_t hash, char *out);
+/* A dd/ value of an earlier version: the hash, with CONTENT_HASH_LEGACY set. -1 when the value
+ * is not 16 hex digits. */
 int state_dedupe_parse(const char *value, size_t len, uint64_t *hash);
 
 /* Key builders: append the key to out (cleared first). */

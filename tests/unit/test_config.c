@@ -66,6 +66,13 @@ static void test_good_config(void)
     CHECK(config_table_lookback(&c->sources[0], "events", 5) == 5);
     CHECK(c->log_level == LOG_DEBUG);
     CHECK(c->registry.url == NULL);
+    CHECK(c->kafka.commit_max_events == 8000 && c->kafka.commit_max_age_ms == 1000);
+    config_free(c);
+
+    c = load_text("kafka = { bootstrap_servers = \"x\"; commit_max_events = 500;\n"
+                  "  commit_max_age = \"5s\"; };\n" SRC(""),
+                  err, sizeof(err));
+    CHECK(c && c->kafka.commit_max_events == 500 && c->kafka.commit_max_age_ms == 5000);
     config_free(c);
 
     setenv("CRMSTREAM_TEST_SR_PASSWORD", "s3cret", 1);
@@ -85,6 +92,10 @@ static void test_errors(void)
     expect_error("kafka = { bootstrap_servers = 1; };\n" SRC(""),
                  ":1:", "kafka.bootstrap_servers: expected a string");
     expect_error("kafka = { };\n" SRC(""), ":1:", "bootstrap_servers is required");
+    expect_error("kafka = { bootstrap_servers = \"x\";\n commit_max_events = 0; };\n" SRC(""),
+                 ":2:", "kafka.commit_max_events");
+    expect_error("kafka = { bootstrap_servers = \"x\";\n commit_max_age = \"2m\"; };\n" SRC(""),
+                 ":2:", "must be between 1s and 60s");
     expect_error("kafka = { bootstrap_servers = \"x\"; delivery = \"twice\"; };\n" SRC(""),
                  ":1:", "unknown delivery mode \"twice\"");
     expect_error(KAFKA "sources = ( { type = \"salesforce\"; name = \"a\"; } );\n",

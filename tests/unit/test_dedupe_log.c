@@ -197,7 +197,7 @@ int main(void)
     topic tp = {0};
     dedupe *live = dedupe_new();
     dedupe_log *log = dedupe_log_new();
-    char key[64], val[STATE_DEDUPE_LEN];
+    char key[64];
     for (int i = 0; i < 50; i++) {
         int n = snprintf(key, sizeof(key), "dd/s/t/old_%d", i);
         append_record(NULL, key, (size_t)n, "0123456789abcdef", 16, &tp);
@@ -208,7 +208,6 @@ int main(void)
     uint64_t h = 0;
     CHECK(dedupe_get(live, "old_3", 5, &h) && h == (0x0123456789abcdefULL | CONTENT_HASH_LEGACY));
     CHECK(dedupe_log_wants_rewrite(log, live)); /* dd/ records must go */
-    (void)val;
 
     kafka_batch *b = kafka_batch_new();
     for (int commit = 0; commit < 40; commit++) {
