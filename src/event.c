@@ -462,6 +462,41 @@ static json_t *string_json(avro_value_t *rec, int idx)
     return json_string(s);
 }
 
+int event_after_hash(event_codec *c, const void *data, size_t len, uint64_t *hash, uint64_t *legacy,
+                     char *err, size_t errlen)
+{
+    if (len < c->header_len || memcmp(data, c->header, c->header_len) != 0) {
+        snprintf(err, errlen, "value is not an event with this table's schema");
+        return -1;
+    }
+    avro_value_t v, f, after;
+    int disc = 0, rc = -1;
+    if (avro_generic_value_new(c->iface, &v)) {
+        snprintf(err, errlen, "decode: %s", avro_strerror());
+        return -1;
+    }
+    avro_reader_t r =
+        avro_reader_memory((const char *)data + c->header_len, (int64_t)(len - c->header_len));
+    if (avro_value_read(r, &v) || avro_value_get_by_index(&v, F_AFTER, &f, NULL) ||
+        avro_value_get_discriminant(&f, &disc) || avro_value_get_current_branch(&f, &after)) {
+        snprintf(err, errlen, "decode: %s", avro_strerror());
+    } else if (disc == 0) {
+        snprintf(err, errlen, "the event has no after image");
+    } else {
+        int64_t n = write_scratch(c, &after, 0);
+        if (n < 0) {
+            snprintf(err, errlen, "record too large to encode");
+        } else {
+            *hash = content_hash(c->scratch, (size_t)n);
+            *legacy = hash64(c->scratch, (size_t)n) | CONTENT_HASH_LEGACY;
+            rc = 0;
+        }
+    }
+    avro_reader_free(r);
+    avro_value_decref(&v);
+    return rc;
+}
+
 json_t *event_decode(event_codec *c, const void *data, size_t len, char *err, size_t errlen)
 {
     if (len < c->header_len || memcmp(data, c->header, c->header_len) != 0) {

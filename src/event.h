@@ -53,6 +53,11 @@ int event_set_after_raw_at(event_codec *c, const char *json, const char *end, co
  * CONTENT_HASH_LEGACY set: what a dedupe entry restored from old state is compared with (only
  * computed when such an entry is met). */
 uint64_t event_legacy_hash(const event_codec *c);
+/* For tools checking dedupe state: the content hash (and the legacy one) of an encoded event's
+ * after image, as the engine computed it when publishing (tables without typed custom fields).
+ * -1 with err for a foreign value or an event without an after image. */
+int event_after_hash(event_codec *c, const void *data, size_t len, uint64_t *hash, uint64_t *legacy,
+                     char *err, size_t errlen);
 /* Maps rec into `before` (NULL: before = null). */
 int event_set_before(event_codec *c, const json_t *rec, char *err, size_t errlen);
 

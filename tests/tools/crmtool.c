@@ -7,6 +7,11 @@
  *   crmtool statekeys -c CFG PREFIX        how many keys of the state topic starting with PREFIX
  *                                          (e.g. dc/acme/items/) hold a value as their latest
  *                                          record: what survives compaction
+ *   crmtool legacy-state -c CFG SPEC       turns the table's dedupe state into what versions
+ *                                          before the dedupe log wrote: dd/<source>/<table>/<pk>
+ *                                          = 16 hex digits of the old hash of each live key's
+ *                                          latest image, and tombstones for its dc/ chunks
+ *                                          (an upgrade test); prints the number of keys
  * SPEC is TABLE or SOURCE.TABLE. A "duplicate" is an event whose after image equals the previous
  * after image of the same key: something published twice. */
 #include <stdio.h>
@@ -19,6 +24,8 @@
 #include "config.h"
 #include "crm_time.h"
 #include "topic_reader.h"
+
+#include <librdkafka/rdkafka.h>
 
 typedef struct reader {
     schema_resolver *resolver;
@@ -371,6 +378,112 @@ static int statekeys(const crm_config *cfg, const char *prefix)
     return 0;
 }
 
+typedef struct legacy_reader {
+    schema_resolver *resolver;
+    json_t *hashes; /* key text -> 16 hex digits of the legacy hash; deleted keys removed */
+    long failed;
+} legacy_reader;
+
+static int note_legacy_hash(const topic_record *r, void *u)
+{
+    legacy_reader *lr = u;
+    buf kt;
+    buf_init(&kt);
+    resolver_key_text(r->key ? r->key : "", r->key ? r->key_len : 0, &kt);
+    const char *key = kt.data ? kt.data : "";
+    char err[512];
+    event_codec *c =
+        r->value ? resolver_codec(lr->resolver, r->value, r->value_len, err, sizeof(err)) : NULL;
+    uint64_t hash, legacy;
+    if (!r->value || !c ||
+        event_after_hash(c, r->value, r->value_len, &hash, &legacy, err, sizeof(err))) {
+        json_object_del(lr->hashes, key); /* a tombstone or a delete event */
+        lr->failed += r->value && !c;
+    } else {
+        char hex[17];
+        snprintf(hex, sizeof(hex), "%016llx", (unsigned long long)(legacy & ~CONTENT_HASH_LEGACY));
+        json_object_set_new(lr->hashes, key, json_string(hex));
+    }
+    buf_free(&kt);
+    return 0;
+}
+
+static int legacy_state(const crm_config *cfg, const char *spec)
+{
+    char err[1024], errstr[512];
+    char *topic = NULL;
+    const table_def *def = cli_table_topic(cfg, spec, &topic, err, sizeof(err));
+    if (!def) {
+        fprintf(stderr, "crmtool: %s\n", err);
+        return 1;
+    }
+    const char *source = cfg->sources[0].name;
+    const char *dot = strchr(spec, '.');
+    char src_name[128];
+    if (dot) {
+        snprintf(src_name, sizeof(src_name), "%.*s", (int)(dot - spec), spec);
+        source = src_name;
+    }
+    legacy_reader lr = {resolver_new(cfg), json_object(), 0};
+    json_t *state = json_object();
+    int rc = 1;
+    if (topic_read(&cfg->kafka, topic, -1, note_legacy_hash, &lr, 60000, err, sizeof(err)) < 0 ||
+        topic_read(&cfg->kafka, cfg->kafka.state_topic, -1, note_latest, state, 60000, err,
+                   sizeof(err)) < 0) {
+        fprintf(stderr, "crmtool: %s\n", err);
+        goto out;
+    }
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (rd_kafka_conf_set(conf, "bootstrap.servers", cfg->kafka.bootstrap_servers, errstr,
+                          sizeof(errstr)) != RD_KAFKA_CONF_OK) {
+        fprintf(stderr, "crmtool: %s\n", errstr);
+        rd_kafka_conf_destroy(conf);
+        goto out;
+    }
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+    if (!rk) {
+        fprintf(stderr, "crmtool: %s\n", errstr);
+        rd_kafka_conf_destroy(conf);
+        goto out;
+    }
+    char prefix[512], key[1024];
+    snprintf(prefix, sizeof(prefix), "dc/%s/%s/", source, def->name);
+    const char *k;
+    json_t *v;
+    int produce_failed = 0;
+    json_object_foreach(state, k, v)
+    {
+        if (strncmp(k, prefix, strlen(prefix)) == 0 && json_is_true(v))
+            produce_failed |= rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(cfg->kafka.state_topic),
+                                                RD_KAFKA_V_KEY(k, strlen(k)),
+                                                RD_KAFKA_V_VALUE(NULL, 0), RD_KAFKA_V_END) != 0;
+    }
+    json_object_foreach(lr.hashes, k, v)
+    {
+        int n = snprintf(key, sizeof(key), "dd/%s/%s/%s", source, def->name, k);
+        produce_failed |=
+            rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(cfg->kafka.state_topic),
+                              RD_KAFKA_V_KEY(key, (size_t)n),
+                              RD_KAFKA_V_VALUE((void *)json_string_value(v), 16),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END) != 0;
+    }
+    if (produce_failed || rd_kafka_flush(rk, 30000) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        rd_kafka_outq_len(rk) > 0 || lr.failed)
+        fprintf(stderr, "crmtool: legacy state not fully written (%ld undecodable events)\n",
+                lr.failed);
+    else
+        rc = 0;
+    rd_kafka_destroy(rk);
+    if (rc == 0)
+        printf("%zu\n", json_object_size(lr.hashes));
+out:
+    free(topic);
+    resolver_free(lr.resolver);
+    json_decref(lr.hashes);
+    json_decref(state);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 5 || strcmp(argv[2], "-c") != 0) {
@@ -388,6 +501,8 @@ int main(int argc, char **argv)
     int rc = 2;
     if (strcmp(argv[1], "summary") == 0)
         rc = summary(cfg, argv[4]);
+    else if (strcmp(argv[1], "legacy-state") == 0)
+        rc = legacy_state(cfg, argv[4]);
     else if (strcmp(argv[1], "statekeys") == 0)
         rc = statekeys(cfg, argv[4]);
     else if (strcmp(argv[1], "compare") == 0 && argc >= 6)
