@@ -102,6 +102,19 @@ static int read_duration(loader *ld, const config_setting_t *s, int *out)
     return 0;
 }
 
+/* A duration between min_s and max_s (named in the error as `range`), in milliseconds. */
+static int read_duration_ms(loader *ld, const config_setting_t *s, int min_s, int max_s,
+                            const char *range, int *out_ms)
+{
+    int secs;
+    if (read_duration(ld, s, &secs))
+        return -1;
+    if (secs < min_s || secs > max_s)
+        return fail_at(ld, s, "must be between %s", range);
+    *out_ms = secs * 1000;
+    return 0;
+}
+
 static int read_string(loader *ld, const config_setting_t *s, char **out)
 {
     if (config_setting_type(s) != CONFIG_TYPE_STRING)
@@ -210,23 +223,13 @@ static int load_kafka(loader *ld, const config_setting_t *g, kafka_config *k)
             read_int(ld, s, 1, 10000, &k->topic_partitions);
         else if (strcmp(n, "replication_factor") == 0)
             read_int(ld, s, 1, 100, &k->replication_factor);
-        else if (strcmp(n, "transaction_timeout") == 0) {
-            int secs;
-            if (read_duration(ld, s, &secs) == 0) {
-                if (secs < 1 || secs > 900)
-                    fail_at(ld, s, "must be between 1s and 15m");
-                k->transaction_timeout_ms = secs * 1000;
-            }
-        } else if (strcmp(n, "commit_max_events") == 0)
+        else if (strcmp(n, "transaction_timeout") == 0)
+            read_duration_ms(ld, s, 1, 900, "1s and 15m", &k->transaction_timeout_ms);
+        else if (strcmp(n, "commit_max_events") == 0)
             read_int(ld, s, 1, 1000000, &k->commit_max_events);
-        else if (strcmp(n, "commit_max_age") == 0) {
-            int secs;
-            if (read_duration(ld, s, &secs) == 0) {
-                if (secs < 1 || secs > 60)
-                    fail_at(ld, s, "must be between 1s and 60s");
-                k->commit_max_age_ms = secs * 1000;
-            }
-        } else if (strcmp(n, "topic_config") == 0)
+        else if (strcmp(n, "commit_max_age") == 0)
+            read_duration_ms(ld, s, 1, 60, "1s and 60s", &k->commit_max_age_ms);
+        else if (strcmp(n, "topic_config") == 0)
             read_kv_list(ld, s, &k->topic_config, &k->n_topic_config);
         else if (strcmp(n, "properties") == 0)
             read_kv_list(ld, s, &k->properties, &k->n_properties);

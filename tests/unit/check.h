@@ -42,6 +42,17 @@ static int check_passed, check_failed;
         }                                                                                          \
     } while (0)
 
+/* A deterministic pseudo-random sequence (xorshift64) for randomized checks; each program
+ * starts from the same state, so a failure repeats. */
+static unsigned long long check_rng_state = 0x9E3779B97F4A7C15ULL;
+static inline unsigned long long check_rand(void)
+{
+    check_rng_state ^= check_rng_state << 13;
+    check_rng_state ^= check_rng_state >> 7;
+    check_rng_state ^= check_rng_state << 17;
+    return check_rng_state;
+}
+
 static inline int check_summary(const char *name)
 {
     printf("%s: %d passed, %d failed\n", name, check_passed, check_failed);

@@ -85,34 +85,25 @@ static const char *ITEM =
     "\"note\":\"Call back next week about order 1\",\"created_at\":\"2026-10-23T11:00:00.997Z\","
     "\"updated_at\":\"2026-10-23T11:00:01.000Z\"}";
 
-static unsigned long long rng = 0x2545F4914F6CDD1DULL;
-static unsigned long long next_rand(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
-
 /* A JSON number text: integers and decimals of 1 to 20 digits, leading zeros after the point,
  * signs, exponents now and then. */
 static void random_number(char *out, size_t cap)
 {
     char digits[32];
-    int n = 1 + (int)(next_rand() % 20), pos = 0;
+    int n = 1 + (int)(check_rand() % 20), pos = 0;
     for (int i = 0; i < n; i++)
-        digits[i] = (char)('0' + next_rand() % 10);
+        digits[i] = (char)('0' + check_rand() % 10);
     if (n > 1 && digits[0] == '0')
-        digits[0] = '1' + (char)(next_rand() % 9);
+        digits[0] = '1' + (char)(check_rand() % 9);
     digits[n] = '\0';
-    const char *sign = next_rand() % 3 == 0 ? "-" : "";
-    int point = (int)(next_rand() % (unsigned)(n + 1)); /* digits before the point */
-    switch (next_rand() % 4) {
+    const char *sign = check_rand() % 3 == 0 ? "-" : "";
+    int point = (int)(check_rand() % (unsigned)(n + 1)); /* digits before the point */
+    switch (check_rand() % 4) {
     case 0: /* integer */
         snprintf(out, cap, "%s%s", sign, digits);
         break;
     case 1: /* 0.000ddd */
-        pos = (int)(next_rand() % 8);
+        pos = (int)(check_rand() % 8);
         snprintf(out, cap, "%s0.%.*s%s", sign, pos, "00000000", digits);
         break;
     case 2: /* ddd.ddd */
@@ -122,7 +113,7 @@ static void random_number(char *out, size_t cap)
             snprintf(out, cap, "%s%.*s.%s", sign, point, digits, digits + point);
         break;
     default: /* an exponent */
-        snprintf(out, cap, "%s%se%d", sign, digits, (int)(next_rand() % 40) - 20);
+        snprintf(out, cap, "%s%se%d", sign, digits, (int)(check_rand() % 40) - 20);
         break;
     }
 }

@@ -162,15 +162,6 @@ static void remember_entry(const char *pk, size_t len, int is_delete, uint64_t h
     }
 }
 
-static unsigned long long rng = 88172645463325252ULL;
-static unsigned next_rand(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (unsigned)(rng >> 32);
-}
-
 int main(void)
 {
     /* Chunks round-trip, long keys (two-byte lengths) and any bytes included. */
@@ -215,10 +206,10 @@ int main(void)
         dedupe_chunk_begin(&c);
         dedupe *before = dedupe_new();
         size_t entries = 0;
-        int n_changes = 1 + (int)(next_rand() % 30);
+        int n_changes = 1 + (int)(check_rand() % 30);
         int abandon = commit == 7;
         for (int i = 0; i < n_changes; i++) {
-            unsigned r = next_rand();
+            unsigned r = (unsigned)(check_rand() >> 32);
             int n = r % 5 == 0 ? snprintf(key, sizeof(key), "old_%u", r % 60)
                                : snprintf(key, sizeof(key), "k%u", r % 120);
             if (r % 7 == 0) {
