@@ -215,7 +215,43 @@ struct kafka_producer {
     pthread_mutex_t graveyard_lock;
     char **graveyard;
     size_t n_graveyard, cap_graveyard;
+    /* Topic handles by name: producing by handle skips librdkafka's per-message lookup of the
+     * topic name under its handle lock. Guarded by topics_lock; handles live until the end. */
+    pthread_mutex_t topics_lock;
+    struct topic_handle {
+        char *name;
+        rd_kafka_topic_t *rkt;
+    } * topics;
+    size_t n_topics, cap_topics;
 };
+
+/* The handle of topic `name`, created on first use; NULL when librdkafka refuses it. */
+static rd_kafka_topic_t *topic_handle(kafka_producer *p, const char *name)
+{
+    rd_kafka_topic_t *rkt = NULL;
+    pthread_mutex_lock(&p->topics_lock);
+    for (size_t i = 0; i < p->n_topics && !rkt; i++)
+        if (strcmp(p->topics[i].name, name) == 0)
+            rkt = p->topics[i].rkt;
+    if (!rkt && (rkt = rd_kafka_topic_new(p->rk, name, NULL)) != NULL) {
+        if (p->n_topics == p->cap_topics) {
+            p->cap_topics = p->cap_topics ? p->cap_topics * 2 : 16;
+            p->topics = xrealloc(p->topics, p->cap_topics * sizeof(*p->topics));
+        }
+        p->topics[p->n_topics++] = (struct topic_handle){xstrdup(name), rkt};
+    }
+    pthread_mutex_unlock(&p->topics_lock);
+    return rkt;
+}
+
+static void free_topic_handles(kafka_producer *p)
+{
+    for (size_t i = 0; i < p->n_topics; i++) {
+        rd_kafka_topic_destroy(p->topics[i].rkt);
+        free(p->topics[i].name);
+    }
+    free(p->topics);
+}
 
 /* The batch keeps a copy of its arena; the original, which queued messages may still point
  * into, goes to the graveyard. */
@@ -331,6 +367,7 @@ kafka_producer *kafka_producer_new(const kafka_config *kc, const char *source_na
     p->txn_timeout_ms = kc->transaction_timeout_ms;
     pthread_mutex_init(&p->txn_lock, NULL);
     pthread_mutex_init(&p->graveyard_lock, NULL);
+    pthread_mutex_init(&p->topics_lock, NULL);
 
     char client_id[256], txn_id[256], txn_timeout[32];
     snprintf(client_id, sizeof(client_id), "crmstream-%s", source_name);
@@ -397,6 +434,7 @@ kafka_producer *kafka_producer_new(const kafka_config *kc, const char *source_na
 fail:
     pthread_mutex_destroy(&p->txn_lock);
     pthread_mutex_destroy(&p->graveyard_lock);
+    pthread_mutex_destroy(&p->topics_lock);
     free(p->source);
     free(p);
     return NULL;
@@ -413,11 +451,13 @@ void kafka_producer_free(kafka_producer *p, int timeout_ms)
     }
     p->closing = 1;
     pthread_join(p->poller, NULL);
+    free_topic_handles(p);
     rd_kafka_destroy(p->rk);
     bury_arenas(p, 1);
     free(p->graveyard);
     pthread_mutex_destroy(&p->txn_lock);
     pthread_mutex_destroy(&p->graveyard_lock);
+    pthread_mutex_destroy(&p->topics_lock);
     free(p->source);
     free(p);
 }
@@ -447,15 +487,23 @@ const char *kafka_fatal_reason(kafka_producer *p)
  * fails retires the arena, see retire_arena). */
 static int produce_batch(kafka_producer *p, kafka_batch *b, tracker *t, char *err, size_t errlen)
 {
+    const char *topic = NULL;
+    rd_kafka_topic_t *rkt = NULL;
     for (size_t i = 0; i < b->n; i++) {
         kafka_msg *m = &b->msgs[i];
         char *key = b->arena.data + m->key_off;
         char *value = m->tombstone ? NULL : b->arena.data + m->value_off;
+        if (m->topic != topic) { /* runs of one topic: one lookup */
+            topic = m->topic;
+            rkt = topic_handle(p, topic);
+        }
         for (;;) {
-            rd_kafka_resp_err_t e = rd_kafka_producev(
-                p->rk, RD_KAFKA_V_TOPIC(m->topic), RD_KAFKA_V_KEY(key, m->key_len),
-                RD_KAFKA_V_VALUE(value, m->value_len), RD_KAFKA_V_MSGFLAGS(0), RD_KAFKA_V_OPAQUE(t),
-                RD_KAFKA_V_END);
+            rd_kafka_resp_err_t e =
+                rkt ? rd_kafka_producev(p->rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_KEY(key, m->key_len),
+                                        RD_KAFKA_V_VALUE(value, m->value_len),
+                                        RD_KAFKA_V_MSGFLAGS(0), RD_KAFKA_V_OPAQUE(t),
+                                        RD_KAFKA_V_END)
+                    : RD_KAFKA_RESP_ERR__INVALID_ARG;
             if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
                 break;
             if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL && !p->fatal) {

@@ -48,6 +48,7 @@ typedef struct page_work {
     buf mkey;  /* the message key (framed in registry mode) */
     buf rawpk; /* the primary key of a raw record */
     int64_t page_max_ms;
+    int64_t now_ms; /* the events' ts_ms: the wall time the page's processing started */
     int snapshot;
     int mark; /* reconciliation round active: mark keys seen */
 } page_work;
@@ -195,7 +196,8 @@ static int64_t json_time_ms(const json_t *v)
     return CRM_TIME_NONE;
 }
 
-static void meta_for(const table_run *t, event_meta *m, const char *rvalue, int64_t rts)
+static void meta_for(const page_work *w, const table_run *t, event_meta *m, const char *rvalue,
+                     int64_t rts)
 {
     m->connector = source_connector(t->sr->src)->name;
     m->account = source_name(t->sr->src);
@@ -203,7 +205,7 @@ static void meta_for(const table_run *t, event_meta *m, const char *rvalue, int6
     m->replication_key = t->def->replication_key;
     m->replication_value = rvalue;
     m->source_ts_ms = rts;
-    m->ts_ms = now_wall_ms();
+    m->ts_ms = w->now_ms;
 }
 
 /* The common tail of a record's publication, once its after image is set in t's codec: dedupe
@@ -228,7 +230,7 @@ static int publish_after(page_work *w, table_run *t, const char *pk, size_t pkle
     log_change(w, t, pk, pklen, known, old, 0, hash);
     char op = known ? 'u' : (w->snapshot ? 'r' : 'c');
     event_meta m;
-    meta_for(t, &m, rts != CRM_TIME_NONE ? rvalue : NULL, rts);
+    meta_for(w, t, &m, rts != CRM_TIME_NONE ? rvalue : NULL, rts);
     if (event_encode(t->codec, op, &m, &w->val, err, errlen))
         return -1;
     table_schema_key(t, pk, pklen, &w->mkey);
@@ -267,10 +269,14 @@ static int raw_key_and_time(const char *pkv, const char *rkv, const char *end, b
     if (js_peek(rkv, end) == JS_STRING) {
         if (!js_string(rkv, end, &s, &n, &esc) || esc || n >= sizeof(tmp))
             return -1;
-        memcpy(tmp, s, n);
-        tmp[n] = '\0';
         int64_t ms;
-        *rts = crm_time_parse(tmp, &ms) ? CRM_TIME_NONE : ms;
+        if (crm_time_parse_utc(s, n, &ms) == 0) {
+            *rts = ms;
+        } else {
+            memcpy(tmp, s, n);
+            tmp[n] = '\0';
+            *rts = crm_time_parse(tmp, &ms) ? CRM_TIME_NONE : ms;
+        }
     } else if (js_peek(rkv, end) == JS_NUMBER) {
         const char *q = js_number(rkv, end, &integer);
         if (!q || (size_t)(q - rkv) >= sizeof(tmp))
@@ -407,7 +413,7 @@ static int emit_delete(page_work *w, table_run *target, const char *pk, size_t l
             return -1;
     }
     event_meta m;
-    meta_for(target, &m, NULL, CRM_TIME_NONE);
+    meta_for(w, target, &m, NULL, CRM_TIME_NONE);
     m.replication_key = NULL;
     if (event_encode(target->codec, 'd', &m, &w->val, err, errlen))
         return -1;
@@ -821,6 +827,7 @@ static int process_page(pass *p, page *pg, char *err, size_t errlen)
         work_reset(w);
     }
     work_mark start = work_mark_now(w);
+    w->now_ms = now_wall_ms();
     json_array_foreach(pg->records, i, v)
     {
         if (p->reconcile) {
@@ -948,6 +955,7 @@ static int finish_pass(pass *p, char *err, size_t errlen)
     int rc;
     pthread_mutex_lock(&t->lock);
     work_reset(&p->w);
+    p->w.now_ms = now_wall_ms();
     size_t vanished = 0;
     if (p->full_listing) {
         size_t known = dedupe_count(t->dd), seen = dedupe_marked(t->dd);
