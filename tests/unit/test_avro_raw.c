@@ -160,8 +160,74 @@ static void check_numbers(codec *c)
     }
 }
 
+/* A random JSON value: nested arrays and objects, strings full of quotes, backslashes and
+ * brackets (escaped as JSON requires), numbers and literals. */
+static void random_json(buf *b, int depth)
+{
+    static const char *const pieces[] = {"a", "\\\"",    "\\\\", "[", "]", "{",
+                                         "}", "\\u005d", ",",    ":", "é", " "};
+    switch (depth > 3 ? 2 + check_rand() % 3 : check_rand() % 5) {
+    case 0:
+    case 1: {
+        int obj = check_rand() % 2, n = (int)(check_rand() % 4);
+        buf_append_str(b, obj ? "{" : "[");
+        for (int i = 0; i < n; i++) {
+            if (i)
+                buf_append_str(b, ", ");
+            if (obj)
+                buf_printf(b, "\"k%d\":", i);
+            random_json(b, depth + 1);
+        }
+        buf_append_str(b, obj ? "}" : "]");
+        break;
+    }
+    case 2: {
+        buf_append_str(b, "\"");
+        for (int i = (int)(check_rand() % 12); i > 0; i--)
+            buf_append_str(b, pieces[check_rand() % (sizeof(pieces) / sizeof(pieces[0]))]);
+        buf_append_str(b, "\"");
+        break;
+    }
+    case 3:
+        buf_printf(b, "%lld.%d", (long long)(check_rand() % 100000) - 50000,
+                   (int)(check_rand() % 100));
+        break;
+    default:
+        buf_append_str(b, check_rand() % 2 ? "true" : "null");
+        break;
+    }
+}
+
+/* js_span (brackets and quotes only) ends every valid array or object where js_skip does. */
+static void check_span(void)
+{
+    int ok = 1;
+    buf b;
+    buf_init(&b);
+    for (int i = 0; i < 20000 && ok; i++) {
+        buf_reset(&b);
+        buf_append_str(&b, check_rand() % 2 ? "[" : " [");
+        random_json(&b, 1);
+        buf_append_str(&b, ",");
+        random_json(&b, 0);
+        buf_append_str(&b, "] ,\"next\":1}");
+        const char *end = b.data + b.len;
+        const char *skip = js_skip(b.data, end), *span = js_span(b.data, end);
+        ok = skip != NULL && skip == span;
+        if (!ok)
+            fprintf(stderr, "  span mismatch: %s\n", b.data);
+        /* cut short anywhere: no end is found */
+        size_t cut = (size_t)(check_rand() % (size_t)(skip - b.data));
+        if (js_span(b.data, b.data + cut) != NULL)
+            ok = 0;
+    }
+    CHECK(ok);
+    buf_free(&b);
+}
+
 int main(void)
 {
+    check_span();
     codec c;
     CHECK(codec_init(&c, avro_embedded_schema("testcrm/items.avsc")) == 0);
     check_numbers(&c);
