@@ -80,6 +80,7 @@ typedef struct field {
     char *name;
     char *key; /* JSON key: "json" attribute or name */
     size_t keylen;
+    int plain_key; /* no quote, backslash or control byte: raw JSON bytes can match it as is */
     node *type;
     json_t *defval; /* NULL: no default */
     unsigned flags;
@@ -446,6 +447,10 @@ static node *compile_record(cctx *c, const json_t *s, node *n, const char *inner
             return cerr(c, "\"json\" must be a string");
         f->key = xstrdup(kj ? json_string_value(kj) : name);
         f->keylen = strlen(f->key);
+        f->plain_key = 1;
+        for (size_t b = 0; b < f->keylen; b++)
+            if (f->key[b] == '"' || f->key[b] == '\\' || (unsigned char)f->key[b] < 0x20)
+                f->plain_key = 0;
         f->type = compile(c, tj, inner_ns);
         if (!f->type)
             return NULL;
@@ -2238,18 +2243,22 @@ static int raw_record(rctx *c, const node *n, const char *p, const char *end, co
     int first, esc, rc;
     if (js_object_begin(&p, end, &first))
         return RAW_FALLBACK;
-    while ((rc = js_object_next(&p, end, &first, &k, &kl, &esc, &v)) == 1) {
+    for (;;) {
+        /* APIs send their members in a fixed order: the field after the last one comes first */
+        const field *hint = next_field < n->nfields && (int)next_field != n->unmapped &&
+                                    n->fields[next_field].plain_key
+                                ? &n->fields[next_field]
+                                : NULL;
+        rc = js_object_next_hint(&p, end, &first, hint ? hint->key : NULL, hint ? hint->keylen : 0,
+                                 &k, &kl, &esc, &v);
+        if (rc <= 0)
+            break;
         if (esc)
             return RAW_FALLBACK;
         for (size_t w = 0; want && w < want->n; w++)
             if (want->lens[w] == kl && memcmp(want->keys[w], k, kl) == 0)
                 want->values[w] = v;
-        /* APIs send their members in a fixed order: try the field after the last one first */
-        int idx = next_field < n->nfields && n->fields[next_field].keylen == kl &&
-                          (int)next_field != n->unmapped &&
-                          memcmp(n->fields[next_field].key, k, kl) == 0
-                      ? (int)next_field
-                      : keyset_find(&n->keys, k, kl);
+        int idx = rc == 2 ? (int)next_field : keyset_find(&n->keys, k, kl);
         if (idx >= 0) {
             next_field = (size_t)idx + 1;
             if (SEEN(seen, idx))

@@ -285,6 +285,32 @@ int js_object_next(const char **p, const char *end, int *first, const char **key
     return 1;
 }
 
+int js_object_next_hint(const char **p, const char *end, int *first, const char *hint,
+                        size_t hint_len, const char **key, size_t *keylen, int *key_escaped,
+                        const char **value)
+{
+    const char *q = *p;
+    if (hint && q < end && *q == ',' && !*first)
+        q++; /* the usual compact layout: `,"key":` */
+    else if (hint && q < end && *q == '"' && *first)
+        ; /* the first member, no whitespace */
+    else
+        return js_object_next(p, end, first, key, keylen, key_escaped, value);
+    if ((size_t)(end - q) < hint_len + 3 || *q != '"' || q[hint_len + 1] != '"' ||
+        memcmp(q + 1, hint, hint_len) != 0)
+        return js_object_next(p, end, first, key, keylen, key_escaped, value);
+    const char *c = js_ws(q + hint_len + 2, end);
+    if (c >= end || *c != ':')
+        return -1;
+    *first = 0;
+    *key = q + 1;
+    *keylen = hint_len;
+    *key_escaped = 0;
+    *value = js_ws(c + 1, end);
+    *p = *value;
+    return 2;
+}
+
 int js_array_begin(const char **p, const char *end, int *first)
 {
     const char *q = js_ws(*p, end);

@@ -51,6 +51,12 @@ const char *js_number(const char *p, const char *end, int *integer);
 int js_object_begin(const char **p, const char *end, int *first);
 int js_object_next(const char **p, const char *end, int *first, const char **key, size_t *keylen,
                    int *key_escaped, const char **value);
+/* js_object_next that first tries `hint` (raw key bytes without quotes, backslashes or control
+ * characters: what a member usually is at this point): returns 2 when the key is exactly the
+ * hint, read without scanning it as a string. hint may be NULL. */
+int js_object_next_hint(const char **p, const char *end, int *first, const char *hint,
+                        size_t hint_len, const char **key, size_t *keylen, int *key_escaped,
+                        const char **value);
 int js_array_begin(const char **p, const char *end, int *first);
 int js_array_next(const char **p, const char *end, int *first, const char **value);
 
