@@ -586,8 +586,26 @@ static kafka_result commit_exactly_once(kafka_producer *p, kafka_batch *data, ka
     }
     /* The state first: its partition and the data's are registered with the transaction in one
      * request (librdkafka 2.0.2 spins its main thread for ~1 ms around each registration). */
-    if ((state && produce_batch(p, state, NULL, err, errlen)) ||
-        (data && produce_batch(p, data, NULL, err, errlen))) {
+    tracker *t = tracker_new((data ? data->n : 0) + (state ? state->n : 0));
+    t->delivery_errors = p->metrics ? &p->metrics->delivery_errors : NULL;
+    if ((state && produce_batch(p, state, t, err, errlen)) ||
+        (data && produce_batch(p, data, t, err, errlen))) {
+        tracker_release(t);
+        abort_quietly(p);
+        r = p->fatal ? KAFKA_FATAL : KAFKA_RETRY;
+        goto out;
+    }
+    /* Wait for the acknowledgements before committing: commit_transaction() flushes, and while
+     * it flushes librdkafka 2.0.2's broker thread polls without sleeping whenever the in-flight
+     * request limit holds messages back (measured: +0.5 us of CPU per event). */
+    tracker_wait(t, stop, 8000);
+    pthread_mutex_lock(&t->lock);
+    int failed = t->failed;
+    if (failed)
+        snprintf(err, errlen, "%s", t->error);
+    pthread_mutex_unlock(&t->lock);
+    tracker_release(t);
+    if (failed) {
         abort_quietly(p);
         r = p->fatal ? KAFKA_FATAL : KAFKA_RETRY;
         goto out;
