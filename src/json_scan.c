@@ -10,29 +10,6 @@ const char *js_ws(const char *p, const char *end)
     return p;
 }
 
-js_type js_peek(const char *p, const char *end)
-{
-    p = js_ws(p, end);
-    if (p >= end)
-        return JS_ERROR;
-    switch (*p) {
-    case '{':
-        return JS_OBJECT;
-    case '[':
-        return JS_ARRAY;
-    case '"':
-        return JS_STRING;
-    case 't':
-        return JS_TRUE;
-    case 'f':
-        return JS_FALSE;
-    case 'n':
-        return JS_NULL;
-    default:
-        return (*p == '-' || (*p >= '0' && *p <= '9')) ? JS_NUMBER : JS_ERROR;
-    }
-}
-
 /* Index of the lowest-addressed byte whose high bit is set in a word loaded with memcpy. */
 static inline size_t first_flagged(uint64_t m)
 {

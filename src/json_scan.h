@@ -24,8 +24,32 @@ typedef enum {
 
 /* Skips whitespace. */
 const char *js_ws(const char *p, const char *end);
-/* The type of the value starting at p (after whitespace). */
-js_type js_peek(const char *p, const char *end);
+
+/* The type of the value starting at p (after whitespace). Inline: the raw path asks it for
+ * every value, usually right at its first byte. */
+static inline js_type js_peek(const char *p, const char *end)
+{
+    if (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+        p = js_ws(p, end);
+    if (p >= end)
+        return JS_ERROR;
+    switch (*p) {
+    case '{':
+        return JS_OBJECT;
+    case '[':
+        return JS_ARRAY;
+    case '"':
+        return JS_STRING;
+    case 't':
+        return JS_TRUE;
+    case 'f':
+        return JS_FALSE;
+    case 'n':
+        return JS_NULL;
+    default:
+        return (*p == '-' || (*p >= '0' && *p <= '9')) ? JS_NUMBER : JS_ERROR;
+    }
+}
 /* The end of the value starting at p, or NULL when it is not valid JSON. */
 const char *js_skip(const char *p, const char *end);
 

@@ -212,14 +212,10 @@ static void meta_for(const page_work *w, const table_run *t, event_meta *m, cons
  * against what this page and the table already published, then the event, its key and its
  * dedupe entry. */
 static int publish_after(page_work *w, table_run *t, const char *pk, size_t pklen, uint64_t hash,
-                         int64_t rts, int feed, char *err, size_t errlen)
+                         int64_t rts, const char *rtext, int feed, char *err, size_t errlen)
 {
-    char rvalue[40];
-    if (rts != CRM_TIME_NONE) {
-        if (!feed && (w->page_max_ms == CRM_TIME_NONE || rts > w->page_max_ms))
-            w->page_max_ms = rts;
-        crm_time_format(rts, rvalue, sizeof(rvalue));
-    }
+    if (rts != CRM_TIME_NONE && !feed && (w->page_max_ms == CRM_TIME_NONE || rts > w->page_max_ms))
+        w->page_max_ms = rts;
     uint64_t old = 0;
     int known = dedupe_swap(t->dd, pk, pklen, hash, w->mark && !feed, &old);
     if (known &&
@@ -228,6 +224,13 @@ static int publish_after(page_work *w, table_run *t, const char *pk, size_t pkle
         return 0;
     }
     log_change(w, t, pk, pklen, known, old, 0, hash);
+    char rvalue[40];
+    if (rts != CRM_TIME_NONE && rtext) { /* the record's own text is already the canonical one */
+        memcpy(rvalue, rtext, 24);
+        rvalue[24] = '\0';
+    } else if (rts != CRM_TIME_NONE) {
+        crm_time_format(rts, rvalue, sizeof(rvalue));
+    }
     char op = known ? 'u' : (w->snapshot ? 'r' : 'c');
     event_meta m;
     meta_for(w, t, &m, rts != CRM_TIME_NONE ? rvalue : NULL, rts);
@@ -242,8 +245,9 @@ static int publish_after(page_work *w, table_run *t, const char *pk, size_t pkle
  * the values located by the raw path (pkv, rkv: value starts, or NULL). -1 when the DOM path
  * must look. */
 static int raw_key_and_time(const char *pkv, const char *rkv, const char *end, buf *pk,
-                            int64_t *rts)
+                            int64_t *rts, const char **rtext)
 {
+    *rtext = NULL;
     const char *s;
     size_t n;
     int esc, integer;
@@ -272,6 +276,8 @@ static int raw_key_and_time(const char *pkv, const char *rkv, const char *end, b
         int64_t ms;
         if (crm_time_parse_utc(s, n, &ms) == 0) {
             *rts = ms;
+            if (crm_time_is_canonical(s, n))
+                *rtext = s;
         } else {
             memcpy(tmp, s, n);
             tmp[n] = '\0';
@@ -301,10 +307,11 @@ static int emit_raw_record(page_work *w, const char *v, const char *end, const c
     const char *keys[2] = {t->def->primary_key, t->def->replication_key}, *vals[2];
     uint64_t hash;
     int64_t rts;
+    const char *rtext;
     if (!t->def->custom &&
         event_set_after_raw_at(t->codec, v, end, next, keys, vals, keys[1] ? 2 : 1, &hash) == 0 &&
-        raw_key_and_time(vals[0], keys[1] ? vals[1] : NULL, end, &w->rawpk, &rts) == 0)
-        return publish_after(w, t, w->rawpk.data, w->rawpk.len, hash, rts, 0, err, errlen);
+        raw_key_and_time(vals[0], keys[1] ? vals[1] : NULL, end, &w->rawpk, &rts, &rtext) == 0)
+        return publish_after(w, t, w->rawpk.data, w->rawpk.len, hash, rts, rtext, 0, err, errlen);
     atomic_fetch_add(&t->m.raw_fallbacks, 1);
     *next = js_skip(v, end);
     if (!*next) {
@@ -347,7 +354,7 @@ static int emit_image(page_work *w, table_run *t, const json_t *rec, int feed, c
     int64_t rts = t->def->replication_key
                       ? json_time_ms(json_object_get(rec, t->def->replication_key))
                       : CRM_TIME_NONE;
-    rc = publish_after(w, t, pk.data, pk.len, hash, rts, feed, err, errlen);
+    rc = publish_after(w, t, pk.data, pk.len, hash, rts, NULL, feed, err, errlen);
 out:
     buf_free(&pk);
     return rc;
@@ -776,7 +783,8 @@ static int emit_raw_page(pass *p, page *pg, char *err, size_t errlen)
                 snprintf(err, errlen, "invalid JSON in the records array");
                 return -1;
             }
-            if (raw_key_and_time(pkv, NULL, ve, &p->w.rawpk, &rts) == 0)
+            const char *rtext;
+            if (raw_key_and_time(pkv, NULL, ve, &p->w.rawpk, &rts, &rtext) == 0)
                 dedupe_mark(t->dd, p->w.rawpk.data, p->w.rawpk.len);
             q = ve;
         } else if (emit_raw_record(&p->w, v, end, &q, err, errlen) != 0) {

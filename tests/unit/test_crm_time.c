@@ -22,7 +22,7 @@ static void reference_format(int64_t ms, char *out, size_t n)
 /* The hot path's formatter and parser agree with the general ones everywhere they apply. */
 static void check_fast_paths(void)
 {
-    int format_ok = 1, parse_ok = 1, reject_ok = 1;
+    int format_ok = 1, parse_ok = 1, reject_ok = 1, canonical_ok = 1;
     char fast[32], ref[96];
     for (int i = 0; i < 100000; i++) {
         /* years 0000..9999, and the edges of days and leap years */
@@ -33,6 +33,8 @@ static void check_fast_paths(void)
             ms -= 1;
         crm_time_format(ms, fast, sizeof(fast));
         reference_format(ms, ref, sizeof(ref));
+        if (!crm_time_is_canonical(fast, strlen(fast)))
+            canonical_ok = 0;
         if (strcmp(fast, ref) != 0) {
             format_ok = 0;
             fprintf(stderr, "format %lld: %s != %s\n", (long long)ms, fast, ref);
@@ -51,10 +53,21 @@ static void check_fast_paths(void)
         int fa = crm_time_parse_utc(fast, len, &a), fb = crm_time_parse(fast, &b);
         if (fa == 0 && (fb != 0 || a != b))
             reject_ok = 0;
+        /* what passes as canonical is what formatting its instant writes */
+        if (len == 24 && crm_time_is_canonical(fast, len)) {
+            crm_time_format(a, ref, sizeof(ref));
+            if (strcmp(ref, fast) != 0)
+                canonical_ok = 0;
+        }
     }
     CHECK(format_ok);
     CHECK(parse_ok);
     CHECK(reject_ok);
+    CHECK(canonical_ok);
+    CHECK(!crm_time_is_canonical("2023-02-29T00:00:00.000Z", 24));
+    CHECK(crm_time_is_canonical("2024-02-29T00:00:00.000Z", 24));
+    CHECK(!crm_time_is_canonical("2024-01-01T00:00:60.000Z", 24));
+    CHECK(!crm_time_is_canonical("2024-01-01T00:00:00Z", 20));
     int64_t ms;
     CHECK(crm_time_parse_utc("2024-02-30T00:00:00Z", 20, &ms) == 0 &&
           ms == parse("2024-02-30T00:00:00Z"));
