@@ -204,6 +204,10 @@ static void grow(dedupe *d, shard *s)
     s->used = live;
     for (size_t i = 0; i < old.cap; i++) {
         const slot *o = &old.slots[i];
+        /* the keys are read from the arena in slot order, i.e. at random: ask for the key of a
+         * slot a few places ahead while this one is placed */
+        if (i + 8 < old.cap && slot_live(&old.slots[i + 8]))
+            __builtin_prefetch(arena_at(d, old.slots[i + 8].off));
         if (!slot_live(o))
             continue;
         uint16_t l; /* the key, read through the old offset from the shared arena */
