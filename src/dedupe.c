@@ -220,6 +220,13 @@ static void grow(dedupe *d, shard *s)
     free(old.slots);
 }
 
+void dedupe_prefetch(const dedupe *d, const char *pk, size_t len)
+{
+    uint64_t h = key_hash(pk, len);
+    const shard *s = &d->shards[shard_index(h)];
+    __builtin_prefetch(&s->slots[home_slot(h, s->cap)]);
+}
+
 int dedupe_get(const dedupe *d, const char *pk, size_t len, uint64_t *hash)
 {
     uint64_t h = key_hash(pk, len);

@@ -23,6 +23,8 @@ void dedupe_put(dedupe *d, const char *pk, size_t len, uint64_t hash);
  * marks it for the current reconciliation round. 1 with *old = the previous hash when pk was
  * known (old may be NULL), 0 when it was inserted. */
 int dedupe_swap(dedupe *d, const char *pk, size_t len, uint64_t hash, int mark, uint64_t *old);
+/* Starts loading pk's slot into the cache (the lookup that follows soon is then a hit). */
+void dedupe_prefetch(const dedupe *d, const char *pk, size_t len);
 /* 1 when pk was known and is now removed. */
 int dedupe_remove(dedupe *d, const char *pk, size_t len);
 /* dedupe_remove that also returns the removed hash (*old, may be NULL). */

@@ -300,10 +300,26 @@ static int emit_image(page_work *w, table_run *t, const json_t *rec, int feed, c
 
 /* A record of the page's own table from its JSON text at v: straight to Avro when the raw path
  * takes it, else parsed with jansson and published like any record. *next = its end. */
+/* When the record's text starts with its primary key as a plain string (`{"id":"...",`, the
+ * usual layout), starts loading its dedupe slot, so that the lookup after encoding hits. */
+static void prefetch_dedupe_slot(const table_run *t, const char *v, const char *end)
+{
+    const char *name = t->def->primary_key;
+    size_t nl = strlen(name);
+    if ((size_t)(end - v) < nl + 6 || v[0] != '{' || v[1] != '"' || memcmp(v + 2, name, nl) != 0 ||
+        v[nl + 2] != '"' || v[nl + 3] != ':' || v[nl + 4] != '"')
+        return;
+    const char *s = v + nl + 5,
+               *q = memchr(s, '"', (size_t)(end - s) < 256 ? (size_t)(end - s) : 256);
+    if (q && !memchr(s, '\\', (size_t)(q - s)))
+        dedupe_prefetch(t->dd, s, (size_t)(q - s));
+}
+
 static int emit_raw_record(page_work *w, const char *v, const char *end, const char **next,
                            char *err, size_t errlen)
 {
     table_run *t = w->self;
+    prefetch_dedupe_slot(t, v, end);
     const char *keys[2] = {t->def->primary_key, t->def->replication_key}, *vals[2];
     uint64_t hash;
     int64_t rts;

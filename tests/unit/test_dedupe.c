@@ -77,6 +77,9 @@ int main(void)
     /* The hot path's single lookup: swap returns the previous hash (or inserts), marks on
      * request; take returns what it removed. Together they undo each other. */
     uint64_t old = 0;
+    dedupe_prefetch(d, "lead_1", 6); /* a cache hint: no effect on the contents */
+    dedupe_prefetch(d, "absent", 6);
+    CHECK(dedupe_get(d, "lead_1", 6, &old) && old == 7 && !dedupe_get(d, "absent", 6, NULL));
     dedupe_mark_begin(d);
     CHECK(dedupe_swap(d, "lead_1", 6, 99, 1, &old) == 1 && old == 7);
     CHECK(dedupe_get(d, "lead_1", 6, &h) && h == 99);
