@@ -91,7 +91,7 @@ int main(int argc, char **argv)
         }
         json_decref(env);
         double t1 = cpu_now();
-        const char *q = page.raw.data + page.raw_off, *end = q + page.raw_len, *v;
+        const char *q = resp.body.data + page.raw_off, *end = q + page.raw_len, *v;
         const char *keys[2] = {"id", "updated_at"}, *vals[2];
         char pks[PAGE][16];
         size_t pkl[PAGE];

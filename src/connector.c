@@ -103,8 +103,7 @@ int connector_raw_records(const http_response *resp, const char *member, page *o
     } else if (!arr) {
         snprintf(err, errlen, "response has no \"%s\" array", member);
     } else {
-        buf_init(&out->raw);
-        buf_append(&out->raw, body, resp->body.len);
+        out->raw_from_response = 1; /* the engine moves the body into out->raw, no copy */
         out->raw_off = (size_t)(arr - body);
         out->raw_len = (size_t)(arr_end - arr);
         return 0;

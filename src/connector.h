@@ -93,11 +93,13 @@ typedef struct page {
                                  line's estimate of what remains */
     json_t *reconcile_tables; /* names of tables (of this source) that need an ID
                                  reconciliation pass soon, e.g. after a delete feed lost events */
-    /* The fast path, instead of `records`: raw holds a copy of the body and [raw_off, raw_off +
-     * raw_len) the records array in it (connector_raw_records). The engine encodes each record
-     * straight from the text to Avro, and parses with jansson only the records that need it. */
+    /* The fast path, instead of `records`: [raw_off, raw_off + raw_len) of the response body is
+     * the records array (connector_raw_records, which sets raw_from_response); the engine moves
+     * the body into raw after parse_page, encodes each record straight from the text to Avro,
+     * and parses with jansson only the records that need it. */
     buf raw;
     size_t raw_off, raw_len;
+    int raw_from_response;
 } page;
 
 typedef enum {
@@ -193,8 +195,9 @@ void connector_query(http_request *req, const char *name, const char *value);
 void page_clear(page *pg);
 /* The fast path for list pages: checks resp->body is a JSON object (the records in its `member`
  * array are validated later, one by one as the engine encodes them), hands that array to the
- * engine as raw text (out->raw...), and when envelope is not NULL returns the other members
- * (cursors, flags) as a jansson object. -1 with err on invalid JSON or no such array. */
+ * engine as raw text (out->raw_off/raw_len in the body, which the engine keeps), and when
+ * envelope is not NULL returns the other members (cursors, flags) as a jansson object. -1 with
+ * err on invalid JSON or no such array. */
 int connector_raw_records(const http_response *resp, const char *member, page *out,
                           json_t **envelope, char *err, size_t errlen);
 /* Parses resp->body as JSON; on failure sets err to "invalid JSON at line L: <reason>". */

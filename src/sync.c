@@ -737,6 +737,11 @@ static int fetch_page(pass *p, http_request *req, page *pg, char *err, size_t er
         atomic_fetch_add(&t->m.pages, 1);
         if (prc == 0)
             atomic_store(&t->sr->authenticated, 1);
+        if (prc == 0 && pg->raw_from_response) { /* the records are the body's text: keep it */
+            buf_free(&pg->raw);
+            pg->raw = resp.body;
+            buf_init(&resp.body);
+        }
         http_response_free(&resp);
         if (prc == 0) {
             rc = 0;
