@@ -106,6 +106,7 @@ int main(int argc, char **argv)
             }
             event_meta m = {"testcrm", "b",    "items", "updated_at", "2024-01-01T00:00:00.000Z",
                             base_ms,   base_ms};
+            buf_reset(&out);
             event_encode(codec, 'r', &m, &out, err, sizeof(err));
             const char *s;
             int esc;

@@ -380,7 +380,6 @@ static void put_opt_string(buf *o, const char *s)
  * {before: null, after: <record>, source, op, ts_ms} (tested against it). */
 static void encode_raw_envelope(event_codec *c, char op, const event_meta *m, buf *out)
 {
-    buf_reset(out);
     buf_append(out, c->header, c->header_len);
     avro_put_long(out, 0); /* before: null */
     avro_put_long(out, 1); /* after: the record branch */
@@ -421,7 +420,6 @@ int event_encode(event_codec *c, char op, const event_meta *meta, buf *out, char
         snprintf(err, errlen, "event too large to encode");
         return -1;
     }
-    buf_reset(out);
     buf_append(out, c->header, c->header_len);
     buf_append(out, c->scratch, (size_t)n);
     return 0;

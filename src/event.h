@@ -72,7 +72,7 @@ typedef struct event_meta {
 } event_meta;
 
 /* Encodes the envelope with op ('r','c','u' use the after image set last; 'd' uses after=null)
- * into out (cleared first), framed as single-object encoding. */
+ * appended to out (the caller clears it when it reuses it), framed as single-object encoding. */
 int event_encode(event_codec *c, char op, const event_meta *meta, buf *out, char *err,
                  size_t errlen);
 

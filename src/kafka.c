@@ -54,6 +54,31 @@ void kafka_batch_free(kafka_batch *b)
     free(b);
 }
 
+buf *kafka_batch_begin_value(kafka_batch *b, const char *topic, const void *key, size_t key_len)
+{
+    if (b->n == b->cap) {
+        b->cap = b->cap ? b->cap * 2 : 64;
+        b->msgs = xrealloc(b->msgs, b->cap * sizeof(kafka_msg));
+    }
+    kafka_msg *m = &b->msgs[b->n++];
+    m->topic = topic;
+    m->key_off = b->arena.len;
+    m->key_len = key_len;
+    buf_append(&b->arena, key, key_len);
+    m->tombstone = 0;
+    m->value_off = b->arena.len;
+    m->value_len = 0;
+    b->bytes += key_len;
+    return &b->arena;
+}
+
+void kafka_batch_end_value(kafka_batch *b)
+{
+    kafka_msg *m = &b->msgs[b->n - 1];
+    m->value_len = b->arena.len - m->value_off;
+    b->bytes += m->value_len;
+}
+
 void kafka_batch_each(const kafka_batch *b, kafka_batch_fn fn, void *u)
 {
     for (size_t i = 0; i < b->n; i++) {

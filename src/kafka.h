@@ -12,6 +12,8 @@
 
 #include <stddef.h>
 
+#include "util.h"
+
 #include "config.h"
 
 typedef struct kafka_batch kafka_batch;
@@ -19,6 +21,12 @@ typedef struct kafka_batch kafka_batch;
 kafka_batch *kafka_batch_new(void);
 void kafka_batch_free(kafka_batch *b);
 void kafka_batch_clear(kafka_batch *b);
+/* A message whose value the caller appends to the returned buffer (the batch's own memory) before
+ * any other call on b, then kafka_batch_end_value(): a value built for the batch is not copied.
+ * The message is complete only after kafka_batch_end_value(); drop it with kafka_batch_truncate.
+ */
+buf *kafka_batch_begin_value(kafka_batch *b, const char *topic, const void *key, size_t key_len);
+void kafka_batch_end_value(kafka_batch *b);
 /* Visits the messages in order (value NULL: a tombstone). */
 typedef void (*kafka_batch_fn)(const char *topic, const char *key, size_t key_len,
                                const char *value, size_t value_len, void *u);

@@ -234,10 +234,13 @@ static int publish_after(page_work *w, table_run *t, const char *pk, size_t pkle
     char op = known ? 'u' : (w->snapshot ? 'r' : 'c');
     event_meta m;
     meta_for(w, t, &m, rts != CRM_TIME_NONE ? rvalue : NULL, rts);
-    if (event_encode(t->codec, op, &m, &w->val, err, errlen))
-        return -1;
     table_schema_key(t, pk, pklen, &w->mkey);
-    kafka_batch_add(w->data, t->topic, w->mkey.data, w->mkey.len, w->val.data, w->val.len);
+    buf *value = kafka_batch_begin_value(w->data, t->topic, w->mkey.data, w->mkey.len);
+    if (event_encode(t->codec, op, &m, value, err, errlen)) {
+        kafka_batch_truncate(w->data, kafka_batch_count(w->data) - 1);
+        return -1;
+    }
+    kafka_batch_end_value(w->data);
     return 0;
 }
 
@@ -438,6 +441,7 @@ static int emit_delete(page_work *w, table_run *target, const char *pk, size_t l
     event_meta m;
     meta_for(w, target, &m, NULL, CRM_TIME_NONE);
     m.replication_key = NULL;
+    buf_reset(&w->val);
     if (event_encode(target->codec, 'd', &m, &w->val, err, errlen))
         return -1;
     table_schema_key(target, pk, len, &w->mkey);

@@ -410,6 +410,7 @@ int main(void)
             CHECK(a.len == b.len && memcmp(a.data, b.data, a.len) == 0);
             /* a delete after a raw event goes through avro-c again */
             CHECK(event_set_before(ec, NULL, err, sizeof(err)) == 0);
+            buf_reset(&b);
             CHECK(event_encode(ec, 'd', &m, &b, err, sizeof(err)) == 0);
             json_t *d = event_decode(ec, b.data, b.len, err, sizeof(err));
             CHECK(d && json_is_null(json_object_get(d, "after")));

@@ -83,6 +83,7 @@ int main(void)
 
     /* A delete: before image, no after. */
     CHECK(event_set_before(c, rec, err, sizeof(err)) == 0);
+    buf_reset(&out);
     CHECK(event_encode(c, 'd', &m, &out, err, sizeof(err)) == 0);
     ev = event_decode(c, out.data, out.len, err, sizeof(err));
     CHECK_STR(json_string_value(json_object_get(ev, "op")), "d");
