@@ -111,21 +111,12 @@ size_t kafka_batch_bytes(const kafka_batch *b)
 void kafka_batch_add(kafka_batch *b, const char *topic, const void *key, size_t key_len,
                      const void *value, size_t value_len)
 {
-    if (b->n == b->cap) {
-        b->cap = b->cap ? b->cap * 2 : 64;
-        b->msgs = xrealloc(b->msgs, b->cap * sizeof(kafka_msg));
-    }
-    kafka_msg *m = &b->msgs[b->n++];
-    m->topic = topic;
-    m->key_off = b->arena.len;
-    m->key_len = key_len;
-    buf_append(&b->arena, key, key_len);
-    m->tombstone = value == NULL;
-    m->value_off = b->arena.len;
-    m->value_len = value ? value_len : 0;
+    buf *arena = kafka_batch_begin_value(b, topic, key, key_len);
     if (value)
-        buf_append(&b->arena, value, value_len);
-    b->bytes += key_len + m->value_len;
+        buf_append(arena, value, value_len);
+    else
+        b->msgs[b->n - 1].tombstone = 1;
+    kafka_batch_end_value(b);
 }
 
 /* ---- delivery tracking ------------------------------------------------------------------- */
