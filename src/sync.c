@@ -618,6 +618,7 @@ typedef struct pass {
     state_bookmark pend_bm; /* the bookmark that commits with them */
     int64_t pending_since;  /* monotonic ms of the first pending page */
     long raw_records;       /* records of the last raw page */
+    buf spare_body; /* a processed page's body, reused for the next response (no regrowth) */
 } pass;
 
 /* A steady progress line during long passes (backfills), never per record. */
@@ -677,6 +678,11 @@ static int fetch_page(pass *p, http_request *req, page *pg, char *err, size_t er
     for (int attempt = 1; attempt <= PARSE_ATTEMPTS; attempt++) {
         http_response resp;
         http_response_init(&resp);
+        if (p->spare_body.cap) { /* the last page's buffer: already the size of a page */
+            resp.body = p->spare_body;
+            buf_init(&p->spare_body);
+            buf_reset(&resp.body);
+        }
         int64_t resume_at = 0;
         log_set_request_id(atomic_fetch_add(&request_ids, 1) + 1);
         http_result hr = http_client_execute(t->http, req, &resp, &engine_stop_requested,
@@ -1105,6 +1111,10 @@ static int run_pass(table_run *t, int reconcile, char *err, size_t errlen)
                   "page %d: records=%zu fetch_ms=%lld commit_ms=%lld", p.ctx.page_no,
                   json_array_size(pg.records), (long long)(t1 - t0),
                   (long long)(now_monotonic_ms() - t1));
+        if (!p.spare_body.cap) {
+            p.spare_body = pg.raw;
+            buf_init(&pg.raw);
+        }
         page_clear(&pg);
         if (rc != 0)
             break;
@@ -1121,6 +1131,7 @@ static int run_pass(table_run *t, int reconcile, char *err, size_t errlen)
     if (rc == 0)
         rc = finish_pass(&p, err, errlen);
     work_free(&p.w);
+    buf_free(&p.spare_body);
     json_decref(p.paging);
     return rc;
 }
