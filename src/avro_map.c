@@ -1946,7 +1946,7 @@ static int raw_primitive(rctx *c, const node *n, const char *p, const char *end,
             if (!(*next = raw_str(c, p, end, &s, &len)) || len == 0 || len >= sizeof(num))
                 return RAW_FALLBACK;
             int64_t ms;
-            if (crm_time_parse_utc(s, len, &ms)) {
+            if (crm_time_parse_utc(s, len, &ms) < 0) {
                 memcpy(num, s, len);
                 num[len] = '\0';
                 if (crm_time_parse(num, &ms) || ms == CRM_TIME_NONE)

@@ -69,18 +69,9 @@ int crm_time_parse_utc(const char *s, size_t len, int64_t *ms)
         return -1;
     int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec;
     *ms = secs * 1000 + frac;
-    return 0;
-}
-
-int crm_time_is_canonical(const char *s, size_t len)
-{
     static const int days_in[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    int64_t ms;
-    if (len != 24 || crm_time_parse_utc(s, len, &ms))
-        return 0;
-    int y = digits_at(s, 4), mo = digits_at(s + 5, 2), d = digits_at(s + 8, 2);
     int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    return d <= days_in[mo - 1] + (mo == 2 && leap) && digits_at(s + 17, 2) <= 59;
+    return len == 24 && sec <= 59 && d <= days_in[mo - 1] + (mo == 2 && leap);
 }
 
 static int parse_epoch_seconds(const char *s, int64_t *ms)

@@ -15,11 +15,10 @@
 /* Returns 0 and sets *ms (CRM_TIME_NONE for empty/zero dates), or -1 when unparseable. */
 int crm_time_parse(const char *s, int64_t *ms);
 /* The hot path's parser: only "YYYY-MM-DDTHH:MM:SSZ" and "YYYY-MM-DDTHH:MM:SS.mmmZ" (len bytes,
- * no NUL needed), with crm_time_parse's result; -1 for anything else (then ask crm_time_parse). */
+ * no NUL needed), with crm_time_parse's result; -1 for anything else (then ask crm_time_parse).
+ * Returns 1 when s is exactly what crm_time_format writes for that instant (so s can stand for
+ * that text without formatting it again), else 0. */
 int crm_time_parse_utc(const char *s, size_t len, int64_t *ms);
-/* 1 when s is exactly what crm_time_format writes for the instant it names (so it can stand for
- * that text without formatting it again). */
-int crm_time_is_canonical(const char *s, size_t len);
 /* Writes "YYYY-MM-DDTHH:MM:SS.mmmZ" (24 chars + NUL); out must hold 32 bytes. */
 void crm_time_format(int64_t ms, char *out, size_t outlen);
 /* A JSON number as a time: epoch seconds, or milliseconds when its magnitude is above 1e11

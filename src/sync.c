@@ -277,9 +277,10 @@ static int raw_key_and_time(const char *pkv, const char *rkv, const char *end, b
         if (!js_string(rkv, end, &s, &n, &esc) || esc || n >= sizeof(tmp))
             return -1;
         int64_t ms;
-        if (crm_time_parse_utc(s, n, &ms) == 0) {
+        int canonical = crm_time_parse_utc(s, n, &ms);
+        if (canonical >= 0) {
             *rts = ms;
-            if (crm_time_is_canonical(s, n))
+            if (canonical)
                 *rtext = s;
         } else {
             memcpy(tmp, s, n);
