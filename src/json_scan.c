@@ -262,6 +262,22 @@ int js_object_next(const char **p, const char *end, int *first, const char **key
     return 1;
 }
 
+/* Short keys compared a word at a time, without a call into libc. */
+static inline int same_bytes(const char *a, const char *b, size_t n)
+{
+    uint64_t x, y;
+    for (; n >= 8; a += 8, b += 8, n -= 8) {
+        memcpy(&x, a, 8);
+        memcpy(&y, b, 8);
+        if (x != y)
+            return 0;
+    }
+    for (; n > 0; a++, b++, n--)
+        if (*a != *b)
+            return 0;
+    return 1;
+}
+
 int js_object_next_hint(const char **p, const char *end, int *first, const char *hint,
                         size_t hint_len, const char **key, size_t *keylen, int *key_escaped,
                         const char **value)
@@ -274,7 +290,7 @@ int js_object_next_hint(const char **p, const char *end, int *first, const char 
     else
         return js_object_next(p, end, first, key, keylen, key_escaped, value);
     if ((size_t)(end - q) < hint_len + 3 || *q != '"' || q[hint_len + 1] != '"' ||
-        memcmp(q + 1, hint, hint_len) != 0)
+        !same_bytes(q + 1, hint, hint_len))
         return js_object_next(p, end, first, key, keylen, key_escaped, value);
     const char *c = js_ws(q + hint_len + 2, end);
     if (c >= end || *c != ':')
