@@ -43,8 +43,12 @@ sim_get schedule >"$WORK/schedule.json"
 pending=$(tr -d '\n' <"$WORK/schedule.json" | grep -o '"pending":\[[^]]*\]' | grep -c '"action"' || true)
 expect_eq "$pending" 0 "lead mutations still pending after the leads pass"
 
-# Deleted people stay in the topic until a reconciliation; compare the rest.
+# Deleted people stay in the topic until a reconciliation; compare the rest. An edit made in
+# the very second whose tie block the pass is draining (the pass is fast: it can happen) is
+# read by the next pass, which starts at that second: compare after it, and it must publish
+# nothing else.
 compare_table "$WORK/cfg" leads
+run_once "$WORK/cfg"
 truth people >"$WORK/truth-people.json"
 "$CRMTOOL" compare -c "$WORK/cfg" people "$WORK/truth-people.json" id >"$WORK/compare-people.txt" 2>&1 || true
 grep -q "mismatches=2" "$WORK/compare-people.txt" ||
