@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "allocator.h"
 #include "cli.h"
 #include "config.h"
 #include "engine.h"
@@ -104,6 +105,7 @@ static int usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    allocator_tune_for_streaming();
     if (argc < 2)
         return usage(stderr);
     const char *cmd = argv[1];

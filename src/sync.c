@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "allocator.h"
 #include "crm_time.h"
 #include "json_scan.h"
 #include "engine.h"
@@ -1202,6 +1203,7 @@ void *sync_table_thread(void *arg)
             log_error(sname, t->def->name, "pass failed: %s", err);
         if (sr->once || t->unavailable || t->schema_rejected)
             break;
+        allocator_release_idle();
         sleep_interruptible((int64_t)sr->sc->poll_interval_s * 1000, &engine_stop_requested);
     }
     atomic_store(&t->done, 1);

@@ -1,0 +1,35 @@
+/* allocator.c — keeps glibc's malloc from handing memory back to the kernel in the middle of a
+ * pass. By default glibc serves blocks above an adaptive threshold (128 KiB..32 MiB) with mmap
+ * and trims each thread arena's free top beyond twice that threshold; librdkafka allocates and
+ * frees its ~1 MiB produce and compression buffers per batch, so every batch came back as fresh
+ * pages (measured: 61,000 page faults per million records, ~0.5 us of CPU per record on a
+ * virtual machine, most of it zeroing those pages). With fixed thresholds the buffers are reused
+ * while a pass runs; the tables' idle time between polls returns what is free. */
+#include "allocator.h"
+
+#include <malloc.h>
+
+#include "log.h"
+
+enum {
+    /* Larger blocks still come from mmap: nothing a pass allocates is this big. */
+    MMAP_THRESHOLD = 32 << 20,
+    /* A free top below this stays in its arena while a pass runs. */
+    TRIM_THRESHOLD = 64 << 20,
+};
+
+void allocator_tune_for_streaming(void)
+{
+#ifdef __GLIBC__
+    if (mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) != 1 ||
+        mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD) != 1)
+        log_warn(NULL, NULL, "mallopt refused the allocator settings; running with defaults");
+#endif
+}
+
+void allocator_release_idle(void)
+{
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+}
