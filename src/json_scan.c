@@ -2,6 +2,9 @@
 #include "json_scan.h"
 
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 const char *js_ws(const char *p, const char *end)
 {
@@ -32,6 +35,23 @@ const char *js_string(const char *p, const char *end, const char **s, size_t *le
     const char *start = ++p;
     *escaped = 0;
     while (p < end) {
+#if defined(__SSE2__)
+        /* plain ASCII runs, sixteen bytes at a time: a signed compare below 0x20 flags control
+         * and high bytes alike */
+        while (end - p >= 16) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+            __m128i special = _mm_or_si128(
+                _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                             _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
+                _mm_cmplt_epi8(v, _mm_set1_epi8(0x20)));
+            unsigned mask = (unsigned)_mm_movemask_epi8(special);
+            if (mask) {
+                p += __builtin_ctz(mask);
+                goto special_byte;
+            }
+            p += 16;
+        }
+#endif
         /* plain ASCII runs, eight bytes at a time: no quote, backslash, control or high byte.
          * The lowest flagged byte of a word is exact (borrows only run upwards), so the scan
          * jumps straight to the first special byte. */
@@ -50,6 +70,9 @@ const char *js_string(const char *p, const char *end, const char **s, size_t *le
         }
         if (p >= end)
             break;
+#if defined(__SSE2__)
+    special_byte:;
+#endif
         unsigned char c = (unsigned char)*p;
         if (c == '"') {
             *s = start;
@@ -370,28 +393,84 @@ const char *js_skip(const char *p, const char *end)
     }
 }
 
-/* The end of a string's body at p (just past the opening quote), by its quotes alone. */
-static const char *string_span(const char *p, const char *end)
+/* ---- js_span: 64 bytes a step -------------------------------------------------------------
+ * Each 64-byte block becomes bit masks (bit i = byte i): quotes, backslashes, opening and closing
+ * brackets. Escaped quotes are dropped, a prefix XOR of the quotes marks the bytes inside strings,
+ * and the brackets outside strings move the depth; only a block in which the depth could reach 0
+ * is walked bracket by bracket. */
+
+typedef struct block_masks {
+    uint64_t quote, backslash, open, close;
+} block_masks;
+
+#if defined(__SSE2__)
+static inline block_masks masks_of_block(const char *p)
 {
-    const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
-    for (;;) {
-        while (end - p >= 8) {
-            uint64_t x;
-            memcpy(&x, p, 8);
-            uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
-            uint64_t special = (((q - ones) & ~q) | ((b - ones) & ~b)) & high;
-            if (special) {
-                p += first_flagged(special);
-                break;
-            }
-            p += 8;
-        }
-        if (p >= end)
-            return NULL;
-        if (*p == '"')
-            return p + 1;
-        p += *p == '\\' ? 2 : 1;
+    block_masks m = {0, 0, 0, 0};
+    const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\');
+    const __m128i lower = _mm_set1_epi8(0x20), open = _mm_set1_epi8('{'), close = _mm_set1_epi8('}');
+    for (int i = 0; i < 4; i++) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + 16 * i));
+        __m128i folded = _mm_or_si128(v, lower); /* '[' -> '{', ']' -> '}', nothing else */
+        unsigned shift = 16u * (unsigned)i;
+        m.quote |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v, quote)) << shift;
+        m.backslash |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v, backslash))
+                       << shift;
+        m.open |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(folded, open)) << shift;
+        m.close |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8(folded, close)) << shift;
     }
+    return m;
+}
+#else
+static inline block_masks masks_of_block(const char *p)
+{
+    block_masks m = {0, 0, 0, 0};
+    for (unsigned i = 0; i < 64; i++) {
+        uint64_t bit = 1ULL << i;
+        char c = p[i];
+        m.quote |= c == '"' ? bit : 0;
+        m.backslash |= c == '\\' ? bit : 0;
+        m.open |= (c == '[' || c == '{') ? bit : 0;
+        m.close |= (c == ']' || c == '}') ? bit : 0;
+    }
+    return m;
+}
+#endif
+
+/* The bytes escaped by a backslash: each backslash that is not itself escaped escapes the next
+ * byte. *carry = 1 when the block's last byte starts an escape (the next block's first byte is
+ * escaped). A loop per escape: blocks with backslashes are rare. */
+static inline uint64_t escaped_bytes(uint64_t backslash, int *carry)
+{
+    uint64_t escaped = 0;
+    if (*carry) {
+        escaped = 1;
+        backslash &= ~1ULL;
+    }
+    *carry = 0;
+    while (backslash) {
+        unsigned i = (unsigned)__builtin_ctzll(backslash);
+        if (i == 63) {
+            *carry = 1;
+            break;
+        }
+        escaped |= 1ULL << (i + 1);
+        backslash &= ~(3ULL << i);
+    }
+    return escaped;
+}
+
+/* Bit i = XOR of bits 0..i: with the quote bits, the bytes from an opening quote up to (not
+ * including) its closing quote. */
+static inline uint64_t prefix_xor(uint64_t x)
+{
+    x ^= x << 1;
+    x ^= x << 2;
+    x ^= x << 4;
+    x ^= x << 8;
+    x ^= x << 16;
+    x ^= x << 32;
+    return x;
 }
 
 const char *js_span(const char *p, const char *end)
@@ -399,28 +478,39 @@ const char *js_span(const char *p, const char *end)
     p = js_ws(p, end);
     if (p >= end || (*p != '[' && *p != '{'))
         return NULL;
-    size_t depth = 0;
-    while (p < end) {
-        switch (*p) {
-        case '"':
-            if (!(p = string_span(p + 1, end)))
-                return NULL;
-            continue;
-        case '[':
-        case '{':
-            depth++;
-            break;
-        case ']':
-        case '}':
-            if (--depth == 0)
-                return p + 1;
-            break;
-        default:
-            break;
+    uint64_t depth = 0, inside = 0; /* inside: all ones when a string runs into this block */
+    int carry = 0;
+    char last[64];
+    for (;; p += 64) {
+        size_t avail = (size_t)(end - p);
+        const char *block = p;
+        if (avail < 64) { /* the last bytes, padded with spaces (no structure) */
+            memset(last, ' ', sizeof(last));
+            memcpy(last, p, avail);
+            block = last;
         }
-        p++;
+        block_masks m = masks_of_block(block);
+        uint64_t quotes = m.quote;
+        if (m.backslash | (uint64_t)carry)
+            quotes &= ~escaped_bytes(m.backslash, &carry);
+        uint64_t in_string = prefix_xor(quotes) ^ inside;
+        inside = (uint64_t)((int64_t)in_string >> 63);
+        uint64_t open = m.open & ~in_string, close = m.close & ~in_string;
+        uint64_t closes = (uint64_t)__builtin_popcountll(close);
+        if (depth > closes) { /* the depth stays above 0 in this block */
+            depth += (uint64_t)__builtin_popcountll(open) - closes;
+        } else {
+            for (uint64_t brackets = open | close; brackets; brackets &= brackets - 1) {
+                unsigned i = (unsigned)__builtin_ctzll(brackets);
+                if ((open >> i) & 1)
+                    depth++;
+                else if (--depth == 0)
+                    return p + i + 1;
+            }
+        }
+        if (avail <= 64)
+            return NULL;
     }
-    return NULL;
 }
 
 const char *js_member(const char *p, const char *end, const char *key)

@@ -208,8 +208,11 @@ static void check_span(void)
         buf_reset(&b);
         buf_append_str(&b, check_rand() % 2 ? "[" : " [");
         random_json(&b, 1);
-        buf_append_str(&b, ",");
-        random_json(&b, 0);
+        /* most arrays span several of js_span's 64-byte blocks */
+        for (int n = (int)(check_rand() % 12); n >= 0; n--) {
+            buf_append_str(&b, ",");
+            random_json(&b, 0);
+        }
         buf_append_str(&b, "] ,\"next\":1}");
         const char *end = b.data + b.len;
         const char *skip = js_skip(b.data, end), *span = js_span(b.data, end);
@@ -220,6 +223,28 @@ static void check_span(void)
         size_t cut = (size_t)(check_rand() % (size_t)(skip - b.data));
         if (js_span(b.data, b.data + cut) != NULL)
             ok = 0;
+    }
+    CHECK(ok);
+    /* runs of 1..5 backslashes and a quote at every offset around two block boundaries: the
+     * escape carried from one block into the next */
+    ok = 1;
+    for (int pad = 0; pad < 140 && ok; pad++) {
+        for (int run = 1; run <= 5 && ok; run++) {
+            buf_reset(&b);
+            buf_append_str(&b, "[\"");
+            for (int i = 0; i < pad; i++)
+                buf_append_str(&b, i % 7 == 3 ? "]" : "a");
+            for (int i = 0; i < run; i++)
+                buf_append_str(&b, "\\");
+            /* an odd run escapes the quote: the string goes on; an even run does not */
+            buf_append_str(&b, run % 2 ? "\"]{x\"" : "\",\"]{x\"");
+            buf_append_str(&b, ",[{}]] ,\"next\":1}");
+            const char *end = b.data + b.len;
+            const char *skip = js_skip(b.data, end), *span = js_span(b.data, end);
+            ok = skip != NULL && skip == span;
+            if (!ok)
+                fprintf(stderr, "  span mismatch (pad %d, run %d): %s\n", pad, run, b.data);
+        }
     }
     CHECK(ok);
     buf_free(&b);
