@@ -37,7 +37,7 @@ const char *js_string(const char *p, const char *end, const char **s, size_t *le
     while (p < end) {
 #if defined(__SSE2__)
         /* plain ASCII runs, sixteen bytes at a time: a signed compare below 0x20 flags control
-         * and high bytes alike */
+         * and high bytes alike (the last bytes of the text go one by one below) */
         while (end - p >= 16) {
             __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
             __m128i special = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
@@ -46,11 +46,11 @@ const char *js_string(const char *p, const char *end, const char **s, size_t *le
             unsigned mask = (unsigned)_mm_movemask_epi8(special);
             if (mask) {
                 p += __builtin_ctz(mask);
-                goto special_byte;
+                break;
             }
             p += 16;
         }
-#endif
+#else
         /* plain ASCII runs, eight bytes at a time: no quote, backslash, control or high byte.
          * The lowest flagged byte of a word is exact (borrows only run upwards), so the scan
          * jumps straight to the first special byte. */
@@ -67,11 +67,9 @@ const char *js_string(const char *p, const char *end, const char **s, size_t *le
             }
             p += 8;
         }
+#endif
         if (p >= end)
             break;
-#if defined(__SSE2__)
-    special_byte:;
-#endif
         unsigned char c = (unsigned char)*p;
         if (c == '"') {
             *s = start;
