@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "avro_embedded.h"
+#include "avro_map.h"
 #include "connector.h"
 #include "crm_time.h"
 #include "dedupe.h"
@@ -92,14 +93,15 @@ int main(int argc, char **argv)
         json_decref(env);
         double t1 = cpu_now();
         const char *q = resp.body.data + page.raw_off, *end = q + page.raw_len, *v;
-        const char *keys[2] = {"id", "updated_at"}, *vals[2];
+        const char *keys[2] = {"id", "updated_at"};
+        raw_found found[2];
         char pks[PAGE][16];
         size_t pkl[PAGE];
         uint64_t hashes[PAGE];
         int first, i = 0;
         js_array_begin(&q, end, &first);
         while (js_array_next(&q, end, &first, &v) == 1 && i < PAGE) {
-            if (event_set_after_raw_at(codec, v, end, &q, keys, vals, 2, &hashes[i])) {
+            if (event_set_after_raw_at(codec, v, end, &q, keys, found, 2, &hashes[i])) {
                 fallbacks++;
                 q = js_skip(v, end);
                 continue;
@@ -110,7 +112,7 @@ int main(int argc, char **argv)
             event_encode(codec, 'r', &m, &out, err, sizeof(err));
             const char *s;
             int esc;
-            js_string(vals[0], end, &s, &pkl[i], &esc);
+            js_string(found[0].value, end, &s, &pkl[i], &esc);
             memcpy(pks[i], s, pkl[i] < 16 ? pkl[i] : 16);
             i++;
         }

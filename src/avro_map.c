@@ -1826,12 +1826,14 @@ json_t *avro_map_to_json(const avro_map_plan *m, avro_value_t *value, char *err,
 /* produces the proper error message.                                                         */
 
 #define RAW_FALLBACK    1
-#define RAW_MAX_FIELDS  128
 #define RAW_MAX_UNKNOWN 32
 
 typedef struct rctx {
     buf *out;
-    buf tmp; /* unescaped strings */
+    buf tmp;              /* unescaped strings */
+    const char *ts_value; /* the last timestamp-millis string encoded: where its value */
+    int64_t ts_ms;        /* starts, its time, and its text when canonical */
+    const char *ts_text;
 } rctx;
 
 /* A long as Avro writes it (zigzag, then a little-endian base-128 varint) into b; its length. */
@@ -1921,6 +1923,40 @@ static int decimal_text_value(const char *s, size_t len, double *out)
     return 0;
 }
 
+/* A timestamp-millis from a string (canonical UTC without libc, else crm_time_parse), which
+ * is remembered in c for the caller's replication key. */
+static int raw_timestamp(rctx *c, const char *p, const char *end, const char **next)
+{
+    const char *s;
+    size_t len;
+    int esc;
+    if (!(*next = js_string(p, end, &s, &len, &esc)) || len == 0)
+        return RAW_FALLBACK;
+    if (esc) {
+        buf_reset(&c->tmp);
+        if (js_unescape(s, len, &c->tmp) || c->tmp.len == 0)
+            return RAW_FALLBACK;
+        s = c->tmp.data;
+        len = c->tmp.len;
+    }
+    int64_t ms;
+    int canonical = crm_time_parse_utc(s, len, &ms);
+    if (canonical < 0) {
+        char text[40];
+        if (len >= sizeof(text))
+            return RAW_FALLBACK;
+        memcpy(text, s, len);
+        text[len] = '\0';
+        if (crm_time_parse(text, &ms) || ms == CRM_TIME_NONE)
+            return RAW_FALLBACK;
+    }
+    avro_put_long(c->out, ms);
+    c->ts_value = p;
+    c->ts_ms = ms;
+    c->ts_text = canonical == 1 && !esc ? s : NULL;
+    return 0;
+}
+
 static int raw_primitive(rctx *c, const node *n, const char *p, const char *end, const char **next)
 {
     js_type t = js_peek(p, end);
@@ -1940,21 +1976,8 @@ static int raw_primitive(rctx *c, const node *n, const char *p, const char *end,
         return 0;
     case K_INT:
     case K_LONG: {
-        if (n->logical == L_TS_MILLIS && n->kind == K_LONG && t == JS_STRING) {
-            const char *s;
-            size_t len;
-            if (!(*next = raw_str(c, p, end, &s, &len)) || len == 0 || len >= sizeof(num))
-                return RAW_FALLBACK;
-            int64_t ms;
-            if (crm_time_parse_utc(s, len, &ms) < 0) {
-                memcpy(num, s, len);
-                num[len] = '\0';
-                if (crm_time_parse(num, &ms) || ms == CRM_TIME_NONE)
-                    return RAW_FALLBACK;
-            }
-            avro_put_long(c->out, ms);
-            return 0;
-        }
+        if (n->logical == L_TS_MILLIS && n->kind == K_LONG && t == JS_STRING)
+            return raw_timestamp(c, p, end, next);
         if (n->logical != L_NONE || t != JS_NUMBER || raw_number(p, end, next, &integer, num, 19) ||
             !integer)
             return RAW_FALLBACK;
@@ -2125,12 +2148,36 @@ static int raw_jw(rctx *c, jw *w, const char *p, const char *end, const char **n
 }
 
 /* Top-level members the caller wants located (primary and replication keys). */
+/* The members the caller asked for, and where they are reported. */
 typedef struct raw_want {
-    const char *const *keys;
-    const size_t *lens;
-    const char **values;
-    size_t n;
+    const raw_keys *keys;
+    raw_found *found;
 } raw_want;
+
+/* Notes member (k, kl) with value v when the caller asked for it (idx: its field, or -1); after
+ * its encoding when it is a field, so that a timestamp's time is there. */
+static inline void raw_note_wanted(const rctx *c, const raw_want *want, int idx, const char *k,
+                                   size_t kl, const char *v)
+{
+    const raw_keys *rk = want->keys;
+    raw_found *f = NULL;
+    if (idx >= 0) {
+        if (rk->by_field[idx] < 0)
+            return;
+        f = &want->found[rk->by_field[idx]];
+    } else {
+        for (size_t w = 0; w < rk->n && !f; w++)
+            if (rk->lens[w] == kl && memcmp(rk->keys[w], k, kl) == 0)
+                f = &want->found[w];
+        if (!f)
+            return;
+    }
+    f->value = v;
+    if (c->ts_value == v) {
+        f->ms = c->ts_ms;
+        f->ms_text = c->ts_text;
+    }
+}
 
 typedef struct raw_member {
     const char *key, *value;
@@ -2230,7 +2277,7 @@ static int raw_assemble(rctx *c, const node *n, size_t base, const raw_span *spa
 /* One pass over the record's members: each known field is encoded as it is read (no separate
  * skip), unknown ones are remembered for "_unmapped", then raw_assemble orders the fields. */
 static int raw_record(rctx *c, const node *n, const char *p, const char *end, const char **next,
-                      raw_want *want)
+                      const raw_want *want)
 {
     if (n->nfields > RAW_MAX_FIELDS)
         return RAW_FALLBACK;
@@ -2255,9 +2302,6 @@ static int raw_record(rctx *c, const node *n, const char *p, const char *end, co
             break;
         if (esc)
             return RAW_FALLBACK;
-        for (size_t w = 0; want && w < want->n; w++)
-            if (want->lens[w] == kl && memcmp(want->keys[w], k, kl) == 0)
-                want->values[w] = v;
         int idx = rc == 2 ? (int)next_field : keyset_find(&n->keys, k, kl);
         if (idx >= 0) {
             next_field = (size_t)idx + 1;
@@ -2272,8 +2316,12 @@ static int raw_record(rctx *c, const node *n, const char *p, const char *end, co
                 return RAW_FALLBACK;
             }
             spans[idx] = (raw_span){(uint32_t)(start - base), (uint32_t)(c->out->len - start)};
+            if (want)
+                raw_note_wanted(c, want, idx, k, kl, v);
             continue;
         }
+        if (want && want->keys->by_name)
+            raw_note_wanted(c, want, -1, k, kl, v);
         if (n->unmapped >= 0) {
             for (size_t i = 0; i < n_unknown; i++)
                 if (unknown[i].keylen == kl && memcmp(unknown[i].key, k, kl) == 0)
@@ -2314,22 +2362,36 @@ static int raw_value(rctx *c, const node *n, const char *p, const char *end, con
     }
 }
 
-int avro_map_encode_raw_at(const avro_map_plan *m, const char *json, const char *end, buf *out,
-                           const char **next, const char *const *keys, const char **values,
-                           size_t n_keys)
+int avro_map_raw_keys(const avro_map_plan *m, const char *const *keys, size_t n, raw_keys *out)
 {
-    rctx c = {out, {0}};
+    const node *root = m->root;
+    if (n > RAW_MAX_KEYS)
+        return -1;
+    out->n = n;
+    out->by_name = 0;
+    memset(out->by_field, -1, sizeof(out->by_field));
+    for (size_t i = 0; i < n; i++) {
+        out->keys[i] = keys[i];
+        out->lens[i] = strlen(keys[i]);
+        int idx = keyset_find(&root->keys, keys[i], out->lens[i]);
+        if (idx >= 0 && idx < RAW_MAX_FIELDS && idx != root->unmapped)
+            out->by_field[idx] = (int8_t)i;
+        else
+            out->by_name++;
+    }
+    return 0;
+}
+
+int avro_map_encode_raw_at(const avro_map_plan *m, const char *json, const char *end, buf *out,
+                           const char **next, const raw_keys *want, raw_found *found)
+{
+    rctx c = {out, {0}, NULL, 0, NULL};
     buf_init(&c.tmp);
     size_t start = out->len;
-    size_t lens[8];
-    if (n_keys > 8)
-        return RAW_FALLBACK;
-    for (size_t i = 0; i < n_keys; i++) {
-        values[i] = NULL;
-        lens[i] = strlen(keys[i]);
-    }
-    raw_want want = {keys, lens, values, n_keys};
-    int rc = raw_record(&c, m->root, json, end, next, &want);
+    for (size_t i = 0; want && i < want->n; i++)
+        found[i] = (raw_found){NULL, CRM_TIME_NONE, NULL};
+    raw_want w = {want, found};
+    int rc = raw_record(&c, m->root, json, end, next, want ? &w : NULL);
     if (rc)
         out->len = start;
     buf_free(&c.tmp);
@@ -2340,7 +2402,7 @@ int avro_map_encode_raw(const avro_map_plan *m, const char *json, size_t len, bu
 {
     const char *end = json + len, *next;
     size_t start = out->len;
-    int rc = avro_map_encode_raw_at(m, json, end, out, &next, NULL, NULL, 0);
+    int rc = avro_map_encode_raw_at(m, json, end, out, &next, NULL, NULL);
     if (!rc && js_ws(next, end) != end) {
         out->len = start;
         rc = RAW_FALLBACK;

@@ -45,12 +45,34 @@ int avro_map_fill(const avro_map_plan *m, const json_t *rec, avro_value_t *value
  * every error (the DOM path then reports it). */
 #include "util.h"
 int avro_map_encode_raw(const avro_map_plan *m, const char *json, size_t len, buf *out);
+/* What avro_map_encode_raw_at reports of a top-level member the caller asked for (its primary
+ * and replication keys), so that the caller need not read them again. */
+typedef struct raw_found {
+    const char *value;   /* the start of the member's JSON value; NULL when absent */
+    int64_t ms;          /* a timestamp-millis field read from a string: the encoded time;
+                            CRM_TIME_NONE otherwise (the caller reads value itself) */
+    const char *ms_text; /* with ms: the string's text when it is already crm_time's
+                            canonical form (24 characters, milliseconds, Z), else NULL */
+} raw_found;
+
+/* Up to 8 top-level member keys to locate in every record, resolved against a plan once
+ * (avro_map_raw_keys): fields by index, other members by name. The key strings are borrowed. */
+#define RAW_MAX_KEYS   8
+#define RAW_MAX_FIELDS 128
+typedef struct raw_keys {
+    size_t n;
+    const char *keys[RAW_MAX_KEYS];
+    size_t lens[RAW_MAX_KEYS];
+    int by_name;                     /* how many keys are not fields of the record */
+    int8_t by_field[RAW_MAX_FIELDS]; /* field index -> key index, -1: not asked for */
+} raw_keys;
+/* -1 when there are more than RAW_MAX_KEYS keys. */
+int avro_map_raw_keys(const avro_map_plan *m, const char *const *keys, size_t n, raw_keys *out);
+
 /* The same for a record starting at json inside a larger text: *next = where the record ends;
- * values[i] = the start of the top-level member keys[i] (NULL when absent), for the caller's
- * primary and replication keys. */
+ * found[i] describes the top-level member want->keys[i] (want may be NULL: none). */
 int avro_map_encode_raw_at(const avro_map_plan *m, const char *json, const char *end, buf *out,
-                           const char **next, const char *const *keys, const char **values,
-                           size_t n_keys);
+                           const char **next, const raw_keys *want, raw_found *found);
 
 /* Avro binary primitives for code that writes Avro by hand (the raw path, envelopes, keys):
  * a long as a zigzag varint, a string as its length then its bytes. */

@@ -34,6 +34,15 @@ struct event_codec {
     buf raw_after;  /* the raw path: the after record's Avro bytes (event_set_after_raw) */
     int raw_ready;  /* 1: the next event_encode of c/r/u writes the envelope around raw_after */
     uint64_t legacy_hash; /* the DOM path's after image under the legacy hash (0: raw path) */
+    /* The raw path's source prefix (version, connector, account, table, replication_key)
+     * encoded once: those strings are the table's constant names, so the cache is keyed by
+     * their addresses and rebuilt when a caller passes others. */
+    buf source_prefix;
+    const char *prefix_of[4];
+    /* The raw path's located members (the primary and replication keys) resolved against the
+     * plan, kept while the caller passes the same key strings (same addresses). */
+    raw_keys located;
+    int located_ready;
 };
 
 static json_t *source_schema(void)
@@ -100,6 +109,7 @@ event_codec *event_codec_new(const char *connector, const char *table, const cha
     event_codec *c = xcalloc(1, sizeof(*c));
     c->custom_idx = custom_field_index(record);
     buf_init(&c->raw_after);
+    buf_init(&c->source_prefix);
     json_t *env = envelope_json(connector, table, record, err, errlen);
     if (!env)
         goto fail;
@@ -181,6 +191,7 @@ void event_codec_free(event_codec *c)
         avro_schema_decref(c->schema);
     avro_map_free(c->map);
     buf_free(&c->raw_after);
+    buf_free(&c->source_prefix);
     free(c->scratch);
     free(c->schema_text);
     free(c);
@@ -336,15 +347,29 @@ static int fill_source(avro_value_t *src, const event_meta *m)
     return has_ts ? avro_value_set_long(&b, m->source_ts_ms) : avro_value_set_null(&b);
 }
 
+static int locates(const event_codec *c, const char *const *keys, size_t n)
+{
+    if (!c->located_ready || c->located.n != n)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (c->located.keys[i] != keys[i])
+            return 0;
+    return 1;
+}
+
 int event_set_after_raw_at(event_codec *c, const char *json, const char *end, const char **next,
-                           const char *const *keys, const char **values, size_t n_keys,
-                           uint64_t *hash)
+                           const char *const *keys, raw_found *found, size_t n_keys, uint64_t *hash)
 {
     c->raw_ready = 0;
     if (c->custom_idx >= 0)
         return 1;
     buf_reset(&c->raw_after);
-    if (avro_map_encode_raw_at(c->map, json, end, &c->raw_after, next, keys, values, n_keys))
+    if (!locates(c, keys, n_keys)) {
+        if (avro_map_raw_keys(c->map, keys, n_keys, &c->located))
+            return 1;
+        c->located_ready = 1;
+    }
+    if (avro_map_encode_raw_at(c->map, json, end, &c->raw_after, next, &c->located, found))
         return 1;
     *hash = content_hash(c->raw_after.data, c->raw_after.len);
     c->raw_ready = 1;
@@ -376,25 +401,45 @@ static void put_opt_string(buf *o, const char *s)
         put_string(o, s);
 }
 
+static int source_prefix_is_for(const event_codec *c, const event_meta *m)
+{
+    return c->source_prefix.len && c->prefix_of[0] == m->connector &&
+           c->prefix_of[1] == m->account && c->prefix_of[2] == m->table &&
+           c->prefix_of[3] == m->replication_key;
+}
+
+static void encode_source_prefix(event_codec *c, const event_meta *m)
+{
+    buf *o = &c->source_prefix;
+    buf_reset(o);
+    put_string(o, CRMSTREAM_EVENT_VERSION);
+    put_string(o, m->connector);
+    put_string(o, m->account);
+    put_string(o, m->table);
+    put_opt_string(o, m->replication_key);
+    c->prefix_of[0] = m->connector;
+    c->prefix_of[1] = m->account;
+    c->prefix_of[2] = m->table;
+    c->prefix_of[3] = m->replication_key;
+}
+
 /* The envelope written by hand around the raw after record: the same bytes avro-c writes for
  * {before: null, after: <record>, source, op, ts_ms} (tested against it). */
 static void encode_raw_envelope(event_codec *c, char op, const event_meta *m, buf *out)
 {
+    if (!source_prefix_is_for(c, m))
+        encode_source_prefix(c, m);
     buf_append(out, c->header, c->header_len);
     avro_put_long(out, 0); /* before: null */
     avro_put_long(out, 1); /* after: the record branch */
     buf_append(out, c->raw_after.data, c->raw_after.len);
-    put_string(out, CRMSTREAM_EVENT_VERSION);
-    put_string(out, m->connector);
-    put_string(out, m->account);
-    put_string(out, m->table);
-    put_opt_string(out, m->replication_key);
+    buf_append(out, c->source_prefix.data, c->source_prefix.len);
     put_opt_string(out, m->replication_value);
     avro_put_long(out, m->source_ts_ms != CRM_TIME_NONE ? 1 : 0);
     if (m->source_ts_ms != CRM_TIME_NONE)
         avro_put_long(out, m->source_ts_ms);
-    char ops[2] = {op, '\0'};
-    put_string(out, ops);
+    char ops[2] = {2, op}; /* the string "<op>": its length 1 (zigzag 2), then the letter */
+    buf_append(out, ops, 2);
     avro_put_long(out, m->ts_ms);
 }
 

@@ -21,6 +21,7 @@
 #include "util.h"
 
 typedef struct event_codec event_codec;
+typedef struct raw_found raw_found; /* avro_map.h */
 
 /* schema_json: the table's .avsc text. NULL + err on a bad schema. */
 event_codec *event_codec_new(const char *connector, const char *table, const char *schema_json,
@@ -47,7 +48,7 @@ int event_set_after(event_codec *c, const json_t *rec, uint64_t *hash, char *err
 int event_set_after_raw(event_codec *c, const char *json, size_t len, uint64_t *hash);
 /* The same for a record inside a larger text (see avro_map_encode_raw_at). */
 int event_set_after_raw_at(event_codec *c, const char *json, const char *end, const char **next,
-                           const char *const *keys, const char **values, size_t n_keys,
+                           const char *const *keys, raw_found *found, size_t n_keys,
                            uint64_t *hash);
 /* The current after image's hash as crmstream computed it before content_hash (hash64), with
  * CONTENT_HASH_LEGACY set: what a dedupe entry restored from old state is compared with (only

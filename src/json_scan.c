@@ -470,6 +470,20 @@ static inline uint64_t prefix_xor(uint64_t x)
     return x;
 }
 
+/* The number of set bits: the instruction when the build targets it, else a few word
+ * operations (libgcc's fallback is a call and a table lookup per byte). */
+static inline uint64_t bits_set(uint64_t x)
+{
+#ifdef __POPCNT__
+    return (uint64_t)__builtin_popcountll(x);
+#else
+    x -= (x >> 1) & 0x5555555555555555ULL;
+    x = (x & 0x3333333333333333ULL) + ((x >> 2) & 0x3333333333333333ULL);
+    x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0fULL;
+    return (x * 0x0101010101010101ULL) >> 56;
+#endif
+}
+
 const char *js_span(const char *p, const char *end)
 {
     p = js_ws(p, end);
@@ -493,9 +507,9 @@ const char *js_span(const char *p, const char *end)
         uint64_t in_string = prefix_xor(quotes) ^ inside;
         inside = (uint64_t)((int64_t)in_string >> 63);
         uint64_t open = m.open & ~in_string, close = m.close & ~in_string;
-        uint64_t closes = (uint64_t)__builtin_popcountll(close);
+        uint64_t closes = bits_set(close);
         if (depth > closes) { /* the depth stays above 0 in this block */
-            depth += (uint64_t)__builtin_popcountll(open) - closes;
+            depth += bits_set(open) - closes;
         } else {
             for (uint64_t brackets = open | close; brackets; brackets &= brackets - 1) {
                 unsigned i = (unsigned)__builtin_ctzll(brackets);

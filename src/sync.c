@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "allocator.h"
+#include "avro_map.h"
 #include "crm_time.h"
 #include "json_scan.h"
 #include "engine.h"
@@ -46,8 +47,7 @@ typedef struct page_work {
     table_run *locked[MAX_LOCKED];
     int n_locked;
     buf key, val;
-    buf mkey;  /* the message key (framed in registry mode) */
-    buf rawpk; /* the primary key of a raw record */
+    buf mkey; /* the message key (framed in registry mode) */
     int64_t page_max_ms;
     int64_t now_ms; /* the events' ts_ms: the wall time the page's processing started */
     int snapshot;
@@ -65,7 +65,6 @@ static void work_init(page_work *w, table_run *t)
     buf_init(&w->key);
     buf_init(&w->val);
     buf_init(&w->mkey);
-    buf_init(&w->rawpk);
     w->page_max_ms = CRM_TIME_NONE;
 }
 
@@ -89,7 +88,6 @@ static void work_free(page_work *w)
     buf_free(&w->key);
     buf_free(&w->val);
     buf_free(&w->mkey);
-    buf_free(&w->rawpk);
 }
 
 static void log_change(page_work *w, table_run *t, const char *pk, size_t len, int existed,
@@ -245,37 +243,46 @@ static int publish_after(page_work *w, table_run *t, const char *pk, size_t pkle
     return 0;
 }
 
-/* The primary key (a string without escapes, or an integer) and the replication-key time from
- * the values located by the raw path (pkv, rkv: value starts, or NULL). -1 when the DOM path
- * must look. */
-static int raw_key_and_time(const char *pkv, const char *rkv, const char *end, buf *pk,
-                            int64_t *rts, const char **rtext)
+/* The primary key's text at pkv: a string without escapes, or an integer (*pk, *pklen point
+ * into the record's text). -1 when the DOM path must look. */
+static int raw_primary_key(const char *pkv, const char *end, const char **pk, size_t *pklen)
 {
-    *rtext = NULL;
-    const char *s;
-    size_t n;
     int esc, integer;
-    buf_reset(pk);
     if (!pkv)
         return -1;
-    if (js_peek(pkv, end) == JS_STRING) {
-        if (!js_string(pkv, end, &s, &n, &esc) || esc)
-            return -1;
-        buf_append(pk, s, n);
-    } else if (js_peek(pkv, end) == JS_NUMBER) {
-        const char *q = js_number(pkv, end, &integer);
-        if (!q || !integer || q - pkv > 18 || (q - pkv > 1 && pkv[0] == '-' && pkv[1] == '0'))
-            return -1;
-        buf_append(pk, pkv, (size_t)(q - pkv));
-    } else {
+    if (js_peek(pkv, end) == JS_STRING)
+        return js_string(pkv, end, pk, pklen, &esc) && !esc ? 0 : -1;
+    if (js_peek(pkv, end) != JS_NUMBER)
         return -1;
-    }
+    const char *q = js_number(pkv, end, &integer);
+    if (!q || !integer || q - pkv > 18 || (q - pkv > 1 && pkv[0] == '-' && pkv[1] == '0'))
+        return -1;
+    *pk = pkv;
+    *pklen = (size_t)(q - pkv);
+    return 0;
+}
+
+/* The replication-key time of a member the raw path located (f->value NULL: absent): the time
+ * the encoder read when the field is a timestamp, else read here; *rtext = its text when that is
+ * already canonical. -1 when the DOM path must look. */
+static int raw_replication_time(const raw_found *f, const char *end, int64_t *rts,
+                                const char **rtext)
+{
+    *rtext = NULL;
     *rts = CRM_TIME_NONE;
-    if (!rkv)
+    if (f->ms != CRM_TIME_NONE) {
+        *rts = f->ms;
+        *rtext = f->ms_text;
+        return 0;
+    }
+    const char *v = f->value, *s;
+    if (!v)
         return 0;
     char tmp[64];
-    if (js_peek(rkv, end) == JS_STRING) {
-        if (!js_string(rkv, end, &s, &n, &esc) || esc || n >= sizeof(tmp))
+    size_t n;
+    int esc, integer;
+    if (js_peek(v, end) == JS_STRING) {
+        if (!js_string(v, end, &s, &n, &esc) || esc || n >= sizeof(tmp))
             return -1;
         int64_t ms;
         int canonical = crm_time_parse_utc(s, n, &ms);
@@ -288,14 +295,13 @@ static int raw_key_and_time(const char *pkv, const char *rkv, const char *end, b
             tmp[n] = '\0';
             *rts = crm_time_parse(tmp, &ms) ? CRM_TIME_NONE : ms;
         }
-    } else if (js_peek(rkv, end) == JS_NUMBER) {
-        const char *q = js_number(rkv, end, &integer);
-        if (!q || (size_t)(q - rkv) >= sizeof(tmp))
+    } else if (js_peek(v, end) == JS_NUMBER) {
+        const char *q = js_number(v, end, &integer);
+        if (!q || (size_t)(q - v) >= sizeof(tmp))
             return -1;
-        memcpy(tmp, rkv, (size_t)(q - rkv));
-        tmp[q - rkv] = '\0';
-        double d = strtod(tmp, NULL);
-        *rts = crm_time_from_epoch(d);
+        memcpy(tmp, v, (size_t)(q - v));
+        tmp[q - v] = '\0';
+        *rts = crm_time_from_epoch(strtod(tmp, NULL));
     }
     return 0;
 }
@@ -325,14 +331,16 @@ static int emit_raw_record(page_work *w, const char *v, const char *end, const c
 {
     table_run *t = w->self;
     prefetch_dedupe_slot(t, v, end);
-    const char *keys[2] = {t->def->primary_key, t->def->replication_key}, *vals[2];
+    const char *keys[2] = {t->def->primary_key, t->def->replication_key}, *pk, *rtext;
+    raw_found found[2] = {{NULL, CRM_TIME_NONE, NULL}, {NULL, CRM_TIME_NONE, NULL}};
+    size_t pklen;
     uint64_t hash;
     int64_t rts;
-    const char *rtext;
     if (!t->def->custom &&
-        event_set_after_raw_at(t->codec, v, end, next, keys, vals, keys[1] ? 2 : 1, &hash) == 0 &&
-        raw_key_and_time(vals[0], keys[1] ? vals[1] : NULL, end, &w->rawpk, &rts, &rtext) == 0)
-        return publish_after(w, t, w->rawpk.data, w->rawpk.len, hash, rts, rtext, 0, err, errlen);
+        event_set_after_raw_at(t->codec, v, end, next, keys, found, keys[1] ? 2 : 1, &hash) == 0 &&
+        raw_primary_key(found[0].value, end, &pk, &pklen) == 0 &&
+        raw_replication_time(&found[1], end, &rts, &rtext) == 0)
+        return publish_after(w, t, pk, pklen, hash, rts, rtext, 0, err, errlen);
     atomic_fetch_add(&t->m.raw_fallbacks, 1);
     *next = js_skip(v, end);
     if (!*next) {
@@ -811,14 +819,14 @@ static int emit_raw_page(pass *p, page *pg, char *err, size_t errlen)
         if (p->reconcile) {
             const char *ve = js_skip(v, end),
                        *pkv = ve ? js_member(v, ve, t->def->primary_key) : NULL;
-            int64_t rts;
             if (!ve) {
                 snprintf(err, errlen, "invalid JSON in the records array");
                 return -1;
             }
-            const char *rtext;
-            if (raw_key_and_time(pkv, NULL, ve, &p->w.rawpk, &rts, &rtext) == 0)
-                dedupe_mark(t->dd, p->w.rawpk.data, p->w.rawpk.len);
+            const char *pk;
+            size_t pklen;
+            if (raw_primary_key(pkv, ve, &pk, &pklen) == 0)
+                dedupe_mark(t->dd, pk, pklen);
             q = ve;
         } else if (emit_raw_record(&p->w, v, end, &q, err, errlen) != 0) {
             t->last_error = ERR_MAPPING;

@@ -405,6 +405,68 @@ int main(void)
         codec_free(&k);
     }
 
+    /* the members the caller asks for: where their values start, and the time the encoder
+     * read for a timestamp field (with its text when canonical), so they are not read again */
+    {
+        codec k;
+        CHECK(codec_init(&k, avro_embedded_schema("testcrm/items.avsc")) == 0);
+        const char *keys[3] = {"id", "updated_at", "name"};
+        raw_keys rk;
+        CHECK(avro_map_raw_keys(k.plan, keys, 3, &rk) == 0);
+        struct {
+            const char *text;
+            int64_t ms;
+            int canonical;
+        } cases[] = {
+            {"{\"id\":\"a\",\"name\":\"n\",\"created_at\":\"2026-10-23T11:00:00Z\","
+             "\"updated_at\":\"2026-10-23T11:00:01.000Z\"}",
+             1792753201000LL, 1},
+            {"{\"updated_at\":\"2026-10-23T11:00:01Z\",\"created_at\":\"2026-10-23T11:00:00Z\","
+             "\"name\":\"n\",\"id\":\"a\"}",
+             1792753201000LL, 0},
+            {"{\"id\":\"a\",\"name\":\"n\",\"created_at\":\"2026-10-23T11:00:00Z\","
+             "\"updated_at\":\"2026-10-23T11:00:01.000\\u005a\"}",
+             1792753201000LL, 0},
+        };
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+            const char *text = cases[i].text, *next = NULL;
+            raw_found f[3];
+            buf o;
+            buf_init(&o);
+            CHECK(avro_map_encode_raw_at(k.plan, text, text + strlen(text), &o, &next, &rk, f) ==
+                  0);
+            CHECK(next == text + strlen(text));
+            CHECK(f[0].value && strncmp(f[0].value, "\"a\"", 3) == 0 && f[0].ms == CRM_TIME_NONE);
+            CHECK(f[1].value && f[1].value[0] == '"' && f[1].ms == cases[i].ms);
+            CHECK(cases[i].canonical ? f[1].ms_text == f[1].value + 1 : f[1].ms_text == NULL);
+            CHECK(f[2].value && f[2].ms == CRM_TIME_NONE); /* a string field */
+            CHECK(same_as_dom(&k, text, 1));
+            buf_free(&o);
+        }
+        /* an absent member is NULL; an unmapped one is located too */
+        const char *text = "{\"id\":7,\"name\":\"n\",\"created_at\":\"2026-10-23T11:00:00Z\","
+                           "\"updated_at\":\"2026-10-23T11:00:01Z\",\"extra\":{\"a\":1}}",
+                   *next;
+        const char *keys2[2] = {"extra", "note"};
+        CHECK(avro_map_raw_keys(k.plan, keys2, 2, &rk) == 0);
+        CHECK(rk.by_name == 1); /* "extra" is not a field */
+        raw_found f[2];
+        buf o;
+        buf_init(&o);
+        CHECK(avro_map_encode_raw_at(k.plan, text, text + strlen(text), &o, &next, &rk, f) ==
+              1); /* a numeric id for a string field: the DOM path */
+        buf_reset(&o);
+        text = "{\"id\":\"7\",\"name\":\"n\",\"created_at\":\"2026-10-23T11:00:00Z\","
+               "\"updated_at\":\"2026-10-23T11:00:01Z\",\"extra\":{\"a\":1}}";
+        CHECK(avro_map_encode_raw_at(k.plan, text, text + strlen(text), &o, &next, &rk, f) == 0);
+        CHECK(f[0].value && f[0].value[0] == '{' && f[0].ms == CRM_TIME_NONE);
+        CHECK(f[1].value == NULL && f[1].ms == CRM_TIME_NONE && f[1].ms_text == NULL);
+        buf_free(&o);
+        const char *many[9] = {"a", "b", "c", "d", "e", "f", "g", "h", "i"};
+        CHECK(avro_map_raw_keys(k.plan, many, 9, &rk) == -1);
+        codec_free(&k);
+    }
+
     /* the envelope written by hand equals avro-c's, in both framings, with and without the
      * optional source fields; the hashes agree */
     char err[512];
@@ -414,13 +476,16 @@ int main(void)
     for (int framing = 0; ec && framing < 2; framing++) {
         if (framing)
             event_codec_use_registry_id(ec, 70000);
-        for (int variant = 0; variant < 2; variant++) {
+        /* the same codec with other source names in turn (its cached source prefix follows) */
+        static const char *accounts[] = {"acme", "acme", "globex-industries", "acme"};
+        for (int variant = 0; variant < 4; variant++) {
+            int rk = variant == 1 || variant == 2;
             event_meta m = {"testcrm",
-                            "acme",
+                            accounts[variant],
                             "items",
-                            variant ? "updated_at" : NULL,
-                            variant ? "2026-10-23T11:00:01.000Z" : NULL,
-                            variant ? 1792753201000LL : CRM_TIME_NONE,
+                            rk ? "updated_at" : NULL,
+                            rk ? "2026-10-23T11:00:01.000Z" : NULL,
+                            rk ? 1792753201000LL : CRM_TIME_NONE,
                             1792753299123LL};
             json_t *rec = json_loads(ITEM, 0, NULL);
             uint64_t h1 = 0, h2 = 1;
@@ -444,6 +509,20 @@ int main(void)
             buf_free(&a);
             buf_free(&b);
         }
+    }
+    /* a codec locates the members its caller asks for, other keys when asked for others */
+    if (ec) {
+        const char *k1[2] = {"id", "updated_at"}, *k2[1] = {"name"}, *next;
+        raw_found f[2];
+        uint64_t h;
+        const char *end = ITEM + strlen(ITEM);
+        CHECK(event_set_after_raw_at(ec, ITEM, end, &next, k1, f, 2, &h) == 0);
+        CHECK(f[0].value && strncmp(f[0].value, "\"itm_0000001\"", 13) == 0);
+        CHECK(f[1].ms == 1792753201000LL && f[1].ms_text == f[1].value + 1);
+        CHECK(event_set_after_raw_at(ec, ITEM, end, &next, k2, f, 1, &h) == 0);
+        CHECK(f[0].value && strncmp(f[0].value, "\"Bench Gadget 1\"", 16) == 0);
+        CHECK(event_set_after_raw_at(ec, ITEM, end, &next, k1, f, 1, &h) == 0);
+        CHECK(f[0].value && strncmp(f[0].value, "\"itm_0000001\"", 13) == 0);
     }
     event_codec_free(ec);
 
