@@ -81,6 +81,7 @@ typedef struct field {
     char *key; /* JSON key: "json" attribute or name */
     size_t keylen;
     int plain_key; /* no quote, backslash or control byte: raw JSON bytes can match it as is */
+    js_hint hint;  /* plain keys: the key prepared for js_object_next_hint */
     node *type;
     json_t *defval; /* NULL: no default */
     unsigned flags;
@@ -451,6 +452,7 @@ static node *compile_record(cctx *c, const json_t *s, node *n, const char *inner
         for (size_t b = 0; b < f->keylen; b++)
             if (f->key[b] == '"' || f->key[b] == '\\' || (unsigned char)f->key[b] < 0x20)
                 f->plain_key = 0;
+        js_hint_init(&f->hint, f->key, f->keylen);
         f->type = compile(c, tj, inner_ns);
         if (!f->type)
             return NULL;
@@ -2292,12 +2294,11 @@ static int raw_record(rctx *c, const node *n, const char *p, const char *end, co
         return RAW_FALLBACK;
     for (;;) {
         /* APIs send their members in a fixed order: the field after the last one comes first */
-        const field *hint = next_field < n->nfields && (int)next_field != n->unmapped &&
-                                    n->fields[next_field].plain_key
-                                ? &n->fields[next_field]
-                                : NULL;
-        rc = js_object_next_hint(&p, end, &first, hint ? hint->key : NULL, hint ? hint->keylen : 0,
-                                 &k, &kl, &esc, &v);
+        const js_hint *hint = next_field < n->nfields && (int)next_field != n->unmapped &&
+                                      n->fields[next_field].plain_key
+                                  ? &n->fields[next_field].hint
+                                  : NULL;
+        rc = js_object_next_hint(&p, end, &first, hint, &k, &kl, &esc, &v);
         if (rc <= 0)
             break;
         if (esc)

@@ -44,28 +44,54 @@ static void civil_from_days(int64_t z, int *y, int *m, int *d)
     *y = (int)(yoe + era * 400 + (*m <= 2));
 }
 
-/* n digits at s, or -1. */
-static int digits_at(const char *s, int n)
+/* The two shapes crm_time_parse_utc reads, '0' where a digit goes (zero-padded to 24 bytes),
+ * and the positions of the digits (the same in both). */
+static const char utc_shape[2][24] = {"0000-00-00T00:00:00Z", "0000-00-00T00:00:00.000Z"};
+#define D '\xff'
+static const char utc_digits[24] = {D, D, D, D, 0, D, D, 0, D, D, 0, D,
+                                    D, 0, D, D, 0, D, D, 0, D, D, D, 0};
+#undef D
+
+#define BYTES(b) (0x0101010101010101ULL * (b))
+
+/* 1 when the 24 bytes at b have the shape: separators equal, digits where it has '0'. A word
+ * at a time: x = bytes ^ shape is 0..9 at digits and 0 at separators. */
+static int has_utc_shape(const char *b, const char *shape)
 {
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        v = v * 10 + (s[i] - '0');
+    uint64_t bad = 0;
+    for (size_t off = 0; off < 24; off += 8) {
+        uint64_t w, t, digit;
+        memcpy(&w, b + off, 8);
+        memcpy(&t, shape + off, 8);
+        memcpy(&digit, utc_digits + off, 8);
+        uint64_t x = w ^ t;
+        bad |= x & ~digit;                                    /* a separator differs */
+        bad |= (x | (x + BYTES(0x06))) & BYTES(0xf0) & digit; /* not '0'..'9' */
     }
-    return v;
+    return bad == 0;
+}
+
+static inline int two_digits(const char *s)
+{
+    return (s[0] - '0') * 10 + (s[1] - '0');
 }
 
 int crm_time_parse_utc(const char *s, size_t len, int64_t *ms)
 {
-    if ((len != 20 && len != 24) || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' ||
-        s[16] != ':' || s[len - 1] != 'Z' || (len == 24 && s[19] != '.'))
+    char b[24] = {0};
+    if (len == 24)
+        memcpy(b, s, 24);
+    else if (len == 20)
+        memcpy(b, s, 20);
+    else
         return -1;
-    int y = digits_at(s, 4), mo = digits_at(s + 5, 2), d = digits_at(s + 8, 2);
-    int h = digits_at(s + 11, 2), mi = digits_at(s + 14, 2), sec = digits_at(s + 17, 2);
-    int frac = len == 24 ? digits_at(s + 20, 3) : 0;
-    if (y < 0 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 || mi > 59 ||
-        sec < 0 || sec > 60 || frac < 0)
+    if (!has_utc_shape(b, utc_shape[len == 24]))
+        return -1;
+    s = b;
+    int y = two_digits(s) * 100 + two_digits(s + 2), mo = two_digits(s + 5), d = two_digits(s + 8);
+    int h = two_digits(s + 11), mi = two_digits(s + 14), sec = two_digits(s + 17);
+    int frac = len == 24 ? two_digits(s + 20) * 10 + (s[22] - '0') : 0;
+    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
         return -1;
     int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec;
     *ms = secs * 1000 + frac;

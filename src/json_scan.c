@@ -298,9 +298,27 @@ static inline int same_bytes(const char *a, const char *b, size_t n)
     return 1;
 }
 
-int js_object_next_hint(const char **p, const char *end, int *first, const char *hint,
-                        size_t hint_len, const char **key, size_t *keylen, int *key_escaped,
-                        const char **value)
+void js_hint_init(js_hint *h, const char *key, size_t len)
+{
+    char text[16] = {0}, mask[16] = {0};
+    h->key = key;
+    h->len = len;
+    h->words = len + 3 <= sizeof(text);
+    if (h->words) {
+        text[0] = '"';
+        memcpy(text + 1, key, len);
+        text[len + 1] = '"';
+        text[len + 2] = ':';
+        memset(mask, 0xff, len + 3);
+    }
+    memcpy(h->word, text, 16);
+    memcpy(h->mask, mask, 16);
+}
+
+/* The hint compared byte by byte (long keys, the last bytes of the text, whitespace around the
+ * comma), else an ordinary member. */
+int js_object_next_hint_slow(const char **p, const char *end, int *first, const js_hint *hint,
+                             const char **key, size_t *keylen, int *key_escaped, const char **value)
 {
     const char *q = *p;
     if (hint && q < end && *q == ',' && !*first)
@@ -309,8 +327,9 @@ int js_object_next_hint(const char **p, const char *end, int *first, const char 
         ; /* the first member, no whitespace */
     else
         return js_object_next(p, end, first, key, keylen, key_escaped, value);
+    size_t hint_len = hint->len;
     if ((size_t)(end - q) < hint_len + 3 || *q != '"' || q[hint_len + 1] != '"' ||
-        !same_bytes(q + 1, hint, hint_len))
+        !same_bytes(q + 1, hint->key, hint_len))
         return js_object_next(p, end, first, key, keylen, key_escaped, value);
     const char *c = js_ws(q + hint_len + 2, end);
     if (c >= end || *c != ':')

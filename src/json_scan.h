@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "util.h"
 
@@ -75,12 +76,49 @@ const char *js_number(const char *p, const char *end, int *integer);
 int js_object_begin(const char **p, const char *end, int *first);
 int js_object_next(const char **p, const char *end, int *first, const char **key, size_t *keylen,
                    int *key_escaped, const char **value);
-/* js_object_next that first tries `hint` (raw key bytes without quotes, backslashes or control
- * characters: what a member usually is at this point): returns 2 when the key is exactly the
- * hint, read without scanning it as a string. hint may be NULL. */
-int js_object_next_hint(const char **p, const char *end, int *first, const char *hint,
-                        size_t hint_len, const char **key, size_t *keylen, int *key_escaped,
-                        const char **value);
+/* A member key expected next (raw key bytes without quotes, backslashes or control
+ * characters), prepared once: the text `"key":` as two masked words when it fits 16 bytes. */
+typedef struct js_hint {
+    const char *key; /* borrowed */
+    size_t len;
+    int words; /* 1: word[] and mask[] hold `"key":` */
+    uint64_t word[2], mask[2];
+} js_hint;
+void js_hint_init(js_hint *h, const char *key, size_t len);
+
+int js_object_next_hint_slow(const char **p, const char *end, int *first, const js_hint *hint,
+                             const char **key, size_t *keylen, int *key_escaped,
+                             const char **value);
+
+/* js_object_next that first tries `hint` (what a member usually is at this point): returns 2
+ * when the key is exactly the hint, read without scanning it as a string. hint may be NULL.
+ * Inline: the raw path asks it for every member; compact `,"key":` is two word compares. */
+static inline int js_object_next_hint(const char **p, const char *end, int *first,
+                                      const js_hint *hint, const char **key, size_t *keylen,
+                                      int *key_escaped, const char **value)
+{
+    const char *q = *p;
+    if (hint && hint->words && end - q >= 17 && (*first ? *q == '"' : *q == ',')) {
+        const char *k = *first ? q : q + 1;
+        uint64_t a, b;
+        memcpy(&a, k, 8);
+        memcpy(&b, k + 8, 8);
+        if (((a ^ hint->word[0]) & hint->mask[0]) == 0 &&
+            ((b ^ hint->word[1]) & hint->mask[1]) == 0) {
+            const char *v = k + hint->len + 3;
+            if (v < end && (*v == ' ' || *v == '\n' || *v == '\r' || *v == '\t'))
+                v = js_ws(v, end);
+            *first = 0;
+            *key = k + 1;
+            *keylen = hint->len;
+            *key_escaped = 0;
+            *value = v;
+            *p = v;
+            return 2;
+        }
+    }
+    return js_object_next_hint_slow(p, end, first, hint, key, keylen, key_escaped, value);
+}
 int js_array_begin(const char **p, const char *end, int *first);
 int js_array_next(const char **p, const char *end, int *first, const char **value);
 
