@@ -46,7 +46,9 @@ int event_set_after(event_codec *c, const json_t *rec, uint64_t *hash, char *err
  * hash, identical to event_set_after's; the next c/r/u event_encode writes the envelope by hand
  * around it. Returns 1 (nothing set) when the record needs event_set_after. */
 int event_set_after_raw(event_codec *c, const char *json, size_t len, uint64_t *hash);
-/* The same for a record inside a larger text (see avro_map_encode_raw_at). */
+/* The same for a record inside a larger text (see avro_map_encode_raw_at): found[i] describes
+ * member keys[i]. The codec resolves the keys once and reuses that while the same key strings
+ * (same addresses, e.g. the table's constant names) are passed: never pass a reused buffer. */
 int event_set_after_raw_at(event_codec *c, const char *json, const char *end, const char **next,
                            const char *const *keys, raw_found *found, size_t n_keys,
                            uint64_t *hash);
@@ -62,6 +64,8 @@ int event_after_hash(event_codec *c, const void *data, size_t len, uint64_t *has
 /* Maps rec into `before` (NULL: before = null). */
 int event_set_before(event_codec *c, const json_t *rec, char *err, size_t errlen);
 
+/* connector, account, table and replication_key are the table's constant names: the raw path
+ * encodes them once per codec and reuses the bytes while the same addresses are passed. */
 typedef struct event_meta {
     const char *connector;
     const char *account; /* the source name */
