@@ -1925,37 +1925,22 @@ static int decimal_text_value(const char *s, size_t len, double *out)
     return 0;
 }
 
-/* A timestamp-millis from a string (canonical UTC without libc, else crm_time_parse), which
- * is remembered in c for the caller's replication key. */
+/* A timestamp-millis from a string (crm_time_parse_text), which is remembered in c for the
+ * caller's replication key; its text too when canonical and read in place (not unescaped). */
 static int raw_timestamp(rctx *c, const char *p, const char *end, const char **next)
 {
     const char *s;
     size_t len;
-    int esc;
-    if (!(*next = js_string(p, end, &s, &len, &esc)) || len == 0)
-        return RAW_FALLBACK;
-    if (esc) {
-        buf_reset(&c->tmp);
-        if (js_unescape(s, len, &c->tmp) || c->tmp.len == 0)
-            return RAW_FALLBACK;
-        s = c->tmp.data;
-        len = c->tmp.len;
-    }
     int64_t ms;
-    int canonical = crm_time_parse_utc(s, len, &ms);
-    if (canonical < 0) {
-        char text[40];
-        if (len >= sizeof(text))
-            return RAW_FALLBACK;
-        memcpy(text, s, len);
-        text[len] = '\0';
-        if (crm_time_parse(text, &ms) || ms == CRM_TIME_NONE)
-            return RAW_FALLBACK;
-    }
+    if (!(*next = raw_str(c, p, end, &s, &len)) || len == 0)
+        return RAW_FALLBACK;
+    int canonical = crm_time_parse_text(s, len, &ms);
+    if (canonical < 0 || ms == CRM_TIME_NONE)
+        return RAW_FALLBACK;
     avro_put_long(c->out, ms);
     c->ts_value = p;
     c->ts_ms = ms;
-    c->ts_text = canonical == 1 && !esc ? s : NULL;
+    c->ts_text = canonical == 1 && s > p && s < *next ? s : NULL;
     return 0;
 }
 

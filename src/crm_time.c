@@ -100,6 +100,19 @@ int crm_time_parse_utc(const char *s, size_t len, int64_t *ms)
     return len == 24 && sec <= 59 && d <= days_in[mo - 1] + (mo == 2 && leap);
 }
 
+int crm_time_parse_text(const char *s, size_t len, int64_t *ms)
+{
+    int canonical = crm_time_parse_utc(s, len, ms);
+    if (canonical >= 0)
+        return canonical;
+    char text[64];
+    if (len >= sizeof(text))
+        return -1;
+    memcpy(text, s, len);
+    text[len] = '\0';
+    return crm_time_parse(text, ms) ? -1 : 0;
+}
+
 static int parse_epoch_seconds(const char *s, int64_t *ms)
 {
     const char *p = s;

@@ -19,6 +19,10 @@ int crm_time_parse(const char *s, int64_t *ms);
  * Returns 1 when s is exactly what crm_time_format writes for that instant (so s can stand for
  * that text without formatting it again), else 0. */
 int crm_time_parse_utc(const char *s, size_t len, int64_t *ms);
+/* A timestamp text of len bytes (no NUL needed): crm_time_parse_utc when it can, else
+ * crm_time_parse. Returns 1 when s is canonical (as crm_time_parse_utc), 0 when read (*ms may be
+ * CRM_TIME_NONE for empty/zero dates), -1 when unparseable or over 63 bytes. */
+int crm_time_parse_text(const char *s, size_t len, int64_t *ms);
 /* Writes "YYYY-MM-DDTHH:MM:SS.mmmZ" (24 chars + NUL); out must hold 32 bytes. */
 void crm_time_format(int64_t ms, char *out, size_t outlen);
 /* A JSON number as a time: epoch seconds, or milliseconds when its magnitude is above 1e11

@@ -285,16 +285,10 @@ static int raw_replication_time(const raw_found *f, const char *end, int64_t *rt
         if (!js_string(v, end, &s, &n, &esc) || esc || n >= sizeof(tmp))
             return -1;
         int64_t ms;
-        int canonical = crm_time_parse_utc(s, n, &ms);
-        if (canonical >= 0) {
-            *rts = ms;
-            if (canonical)
-                *rtext = s;
-        } else {
-            memcpy(tmp, s, n);
-            tmp[n] = '\0';
-            *rts = crm_time_parse(tmp, &ms) ? CRM_TIME_NONE : ms;
-        }
+        int canonical = crm_time_parse_text(s, n, &ms);
+        *rts = canonical < 0 ? CRM_TIME_NONE : ms;
+        if (canonical == 1)
+            *rtext = s;
     } else if (js_peek(v, end) == JS_NUMBER) {
         const char *q = js_number(v, end, &integer);
         if (!q || (size_t)(q - v) >= sizeof(tmp))
