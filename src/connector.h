@@ -76,6 +76,9 @@ typedef struct table_ctx {
     json_t *paging;      /* connector-owned object, persisted with every committed page and
                             restored after a restart; {} at the start of a new pass */
     int reconcile;       /* 1: an ID-reconciliation pass; list every id (page->ids) */
+    int confirm;         /* 1: a confirmation request (table_def.confirm_request): parse_page
+                            reports the ids of the response that are alive (records or ids;
+                            records the CRM marks deleted are not alive) */
     int page_no;         /* 0-based page number within the pass */
 } table_ctx;
 
@@ -144,6 +147,19 @@ typedef struct table_def {
     int (*parse_page)(table_ctx *ctx, const http_response *resp, page *out, char *err,
                       size_t errlen);
     const custom_fields_spec *custom; /* NULL: no typed custom fields */
+
+    /* Reconciliation safety. A listing can drift while it is read (records move or vanish
+     * between its pages), so an id that a reconciliation listing did not return is only a
+     * candidate for deletion. With confirm_request, the engine reads the candidates back by id,
+     * at most confirm_batch (default 1) per request: `ids` is a JSON array of primary-key values
+     * (strings or integers, as the records have them). The response goes through parse_page
+     * with ctx->confirm set; every id it reports (records, or ids) is alive and is not deleted.
+     * A 404 or 410 answer means none of the request's ids exists. Any other failure deletes
+     * nothing this pass. Without confirm_request, a candidate is deleted only when a single-page
+     * listing, or two consecutive complete listings, missed it. */
+    req_result (*confirm_request)(table_ctx *ctx, const json_t *ids, http_request *req,
+                                  char *err, size_t errlen);
+    int confirm_batch;
 } table_def;
 
 /* How the engine treats a non-2xx response that survived the HTTP client's retries. */
