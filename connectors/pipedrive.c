@@ -290,10 +290,24 @@ static json_t *ids_of(json_t *records)
     return ids;
 }
 
+static int64_t record_time(json_t *rec, const char *key)
+{
+    int64_t ms;
+    const char *s = json_string_value(json_object_get(rec, key));
+    return s && crm_time_parse(s, &ms) == 0 ? ms : CRM_TIME_NONE;
+}
+
+/* The anchor of a cursor: "since" for "cursor", "dsince" for "dcursor". */
+static const char *anchor_key(const char *cursor_key)
+{
+    return cursor_key[0] == 'd' ? "dsince" : "since";
+}
+
 /* Moves to the next phase (deals -> deals/archived) or marks the list done. */
 static int advance_phase(table_ctx *ctx, const pd_spec *s, const char *cursor_key)
 {
     json_object_del(ctx->paging, cursor_key);
+    json_object_del(ctx->paging, anchor_key(cursor_key));
     long phase = paging_int(ctx, "phase");
     if (s->path2 && phase == 0)
         return set_paging(ctx, "phase", json_integer(1));
@@ -304,14 +318,46 @@ static int advance_phase(table_ctx *ctx, const pd_spec *s, const char *cursor_ke
 
 /* ---- v2 lists ---------------------------------------------------------------------------- */
 
-/* The deals list request shared by deals, deal_products and dealflow. */
+/* v2 lists by update_time do not trust the cursor across rows that change: after each page the
+ * next request re-anchors updated_since at the second of the last row read (re-reading that
+ * second's rows; dedupe drops them), whatever the cursor encodes. The cursor is followed only
+ * inside a second holding more rows than a page. The anchor is kept in paging[anchor_key]. */
+static int64_t anchor_of(const table_ctx *ctx, const char *cursor_key, int from_bound)
+{
+    json_t *a = json_object_get(ctx->paging, anchor_key(cursor_key));
+    if (json_is_integer(a))
+        return (int64_t)json_integer_value(a);
+    return from_bound && ctx->from_ms != CRM_TIME_NONE ? ctx->from_ms : CRM_TIME_NONE;
+}
+
+/* After a page of an anchored list: re-anchor at the last row's second, or follow the cursor
+ * inside a second larger than a page, or end the phase. */
+static int anchored_advance(table_ctx *ctx, const pd_spec *s, json_t *data, const char *next,
+                            const char *cursor_key, int from_bound)
+{
+    if (!next)
+        return advance_phase(ctx, s, cursor_key);
+    int64_t since = anchor_of(ctx, cursor_key, from_bound);
+    int64_t last = record_time(json_array_get(data, json_array_size(data) - 1), "update_time");
+    if (last != CRM_TIME_NONE &&
+        (since == CRM_TIME_NONE || pd_whole_second(last) > pd_whole_second(since))) {
+        json_object_del(ctx->paging, cursor_key);
+        return set_paging(ctx, anchor_key(cursor_key), json_integer(pd_whole_second(last)));
+    }
+    return set_paging(ctx, cursor_key, json_string(next));
+}
+
+/* The deals list request shared by deals, deal_products and dealflow; anchored lists go by
+ * update_time (from the pass's lower bound when from_bound), others by id. */
 static void deals_list_request(table_ctx *ctx, http_request *req, const pd_spec *s,
-                               const char *statuses, int since, const char *cursor_key)
+                               const char *statuses, int anchored, int from_bound,
+                               const char *cursor_key)
 {
     pd_url(ctx->src, req, 1, paging_int(ctx, "phase") ? s->path2 : s->path);
-    if (since && ctx->from_ms != CRM_TIME_NONE)
-        query_since(req, "updated_since", ctx->from_ms);
-    connector_query(req, "sort_by", since ? "update_time" : "id");
+    int64_t since = anchored ? anchor_of(ctx, cursor_key, from_bound) : CRM_TIME_NONE;
+    if (since != CRM_TIME_NONE)
+        query_since(req, "updated_since", since);
+    connector_query(req, "sort_by", anchored ? "update_time" : "id");
     connector_query(req, "sort_direction", "asc");
     if (statuses)
         connector_query(req, "status", statuses);
@@ -321,15 +367,20 @@ static void deals_list_request(table_ctx *ctx, http_request *req, const pd_spec 
         connector_query(req, "cursor", cursor);
 }
 
+static int v2_anchored(const table_ctx *ctx, const pd_spec *s)
+{
+    return s->kind == PK_V2_INCREMENTAL && !ctx->reconcile;
+}
+
 static req_result v2_request(table_ctx *ctx, http_request *req, const pd_spec *s)
 {
-    int incremental = s->kind == PK_V2_INCREMENTAL && !ctx->reconcile;
+    int anchored = v2_anchored(ctx, s);
     int deals = strcmp(s->table, "deals") == 0;
     /* Reconciliation lists live deals only: deleted ones must count as gone. */
     const char *statuses = !deals           ? NULL
                            : ctx->reconcile ? "open,won,lost"
                                             : "open,won,lost,deleted";
-    deals_list_request(ctx, req, s, statuses, incremental, "cursor");
+    deals_list_request(ctx, req, s, statuses, anchored, anchored, "cursor");
     return REQ_READY;
 }
 
@@ -378,7 +429,10 @@ static int v2_parse(table_ctx *ctx, const http_response *resp, page *out, char *
     if (!data)
         return -1;
     const char *next = next_cursor(body);
-    int rc = next ? set_paging(ctx, "cursor", json_string(next)) : advance_phase(ctx, s, "cursor");
+    int rc = v2_anchored(ctx, s)
+                 ? anchored_advance(ctx, s, data, next, "cursor", 1)
+             : next ? set_paging(ctx, "cursor", json_string(next))
+                    : advance_phase(ctx, s, "cursor");
     json_decref(body);
     if (ctx->reconcile) {
         out->ids = ids_of(data);
@@ -395,13 +449,6 @@ static int v2_parse(table_ctx *ctx, const http_response *resp, page *out, char *
 }
 
 /* ---- v1 notes and files: the checked offset walk (pipedrive_walk.h) ---------------------- */
-
-static int64_t record_time(json_t *rec, const char *key)
-{
-    int64_t ms;
-    const char *s = json_string_value(json_object_get(rec, key));
-    return s && crm_time_parse(s, &ms) == 0 ? ms : CRM_TIME_NONE;
-}
 
 /* Notes passes list by update_time from the pass's lower bound, re-anchoring updated_since at
  * the second of the last row read; notes reconciliations and files list by id. */
@@ -638,9 +685,9 @@ static req_result fanout_request(table_ctx *ctx, http_request *req, char *err, s
     if (json_is_true(json_object_get(ctx->paging, "lists_done")))
         return REQ_DONE;
     if (s->kind == PK_DEAL_PRODUCTS)
-        deals_list_request(ctx, req, s, "open,won,lost", 0, "dcursor");
+        deals_list_request(ctx, req, s, "open,won,lost", 1, 0, "dcursor");
     else
-        deals_list_request(ctx, req, s, "open,won,lost,deleted", 1, "dcursor");
+        deals_list_request(ctx, req, s, "open,won,lost,deleted", 1, 1, "dcursor");
     return REQ_READY;
 }
 
@@ -663,7 +710,7 @@ static int fanout_parse_deals(table_ctx *ctx, const pd_spec *s, json_t *body, js
     out->records = json_array();
     if (!out->records)
         return -1;
-    return next ? set_paging(ctx, "dcursor", json_string(next)) : advance_phase(ctx, s, "dcursor");
+    return anchored_advance(ctx, s, data, next, "dcursor", s->kind == PK_DEALFLOW);
 }
 
 static int batch_parse(table_ctx *ctx, json_t *body, json_t *data, page *out)

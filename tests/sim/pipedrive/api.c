@@ -367,7 +367,7 @@ static void v2_list(const sim_request *req, sim_response *resp, enum pd_table t,
     v2_page(resp, data, next);
     free(next);
     free(v);
-    pd_churn_after_page(t);
+    pd_churn_after_page(t, q->sort == SK_ID);
 }
 
 static int int_filter(const sim_request *req, const pd_rec *r, const char *name)
@@ -805,7 +805,7 @@ static void v1_list(const sim_request *req, sim_response *resp, enum pd_table t,
             json_integer_value(json_object_get(json_array_get(data, got - 1), "id"));
     v1_page(resp, data, q->start, q->limit, more, related);
     free(v);
-    pd_churn_after_page(t);
+    pd_churn_after_page(t, q->sort == SK_ID);
 }
 
 static void v1_unpaged(sim_response *resp, enum pd_table t)

@@ -848,7 +848,10 @@ static void churn_one(enum pd_table t)
     json_int_t boundary = PD_LAST_SERVED[t];
     pd_rec *b = boundary ? pd_find(t, boundary) : NULL;
     int live_boundary = b && !b->del_ms && PD[t].n > 4;
-    switch (sim_rand_range(0, 4)) {
+    int64_t pick = sim_rand_range(0, 4);
+    if (strcmp(sim_param("churn_kinds", "all"), "delete") == 0)
+        pick = pick % 2 ? 1 : 3; /* deletes only: the boundary row or a random one */
+    switch (pick) {
     case 0: /* the row served last is updated: it moves to the end of an update_time order */
         if (live_boundary && mutate_one(t, "update", boundary, NULL, recs, &res) == 200)
             CHURN.boundary_updates++;
@@ -881,10 +884,12 @@ static void churn_one(enum pd_table t)
     json_decref(res);
 }
 
-void pd_churn_after_page(enum pd_table t)
+void pd_churn_after_page(enum pd_table t, int by_id)
 {
     long long percent = sim_param_int("churn", 0);
     if (percent <= 0 || !churn_table(t))
+        return;
+    if (strcmp(sim_param("churn_on", "all"), "id") == 0 && !by_id)
         return;
     CHURN.pages++;
     if (sim_rand_range(1, 100) > percent)

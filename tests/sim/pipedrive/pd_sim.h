@@ -84,8 +84,9 @@ int pd_purged(const pd_rec *r);
 int pd_deal_visible(const pd_rec *deal); /* exists and not purged */
 void pd_flow_change(pd_rec *deal, const char *field, json_t *old_v, json_t *new_v, int64_t ms);
 int pd_control_mutate(json_t *args, json_t **result);
-/* Param churn (percent): after a list page of table t, maybe mutate t (see pipedrive.c). */
-void pd_churn_after_page(enum pd_table t);
+/* Param churn (percent): after a list page of table t (by_id: a listing sorted by id), maybe
+ * mutate t (see pipedrive.c). */
+void pd_churn_after_page(enum pd_table t, int by_id);
 json_t *pd_churn_stats(void); /* what churn did so far */
 int64_t pd_now_s(void);       /* sim now, truncated to whole seconds, in ms */
 

@@ -25,7 +25,8 @@
  *   churn 0 (percent of list pages of churn_tables after which churn_ops (2) random changes are
  *   made before the next request: the row served last updated or deleted, a random row updated
  *   or deleted, a row created; deterministic from --seed), churn_tables
- *   "deals,persons,organizations,activities,products,notes,files"
+ *   "deals,persons,organizations,activities,products,notes,files", churn_on "all" | "id" (only
+ *   after pages of listings sorted by id: reconciliations, files), churn_kinds "all" | "delete"
  *   deleted_by_id 1 (deleted persons, organizations, activities, products, notes and files stay
  *   readable by id, marked is_deleted / active_flag false, until purged), deleted_in_ids 0 (1:
  *   v2 lists filtered by ids return them too)
