@@ -5,8 +5,9 @@
  *    updated_since (inclusive, whole seconds) + sort_by=update_time asc + cursor, limit 500.
  *    Deals ask for status=open,won,lost,deleted; deleted deals become deletes (d + tombstone).
  *    The others learn deletes from ID-reconciliation passes (reconcile_interval, default 2 h).
- *    The cursors are followed as they are; the simulator's cursor=offset knob shows what an
- *    offset-like cursor would do (README).
+ *    After every page updated_since is re-anchored at the last row's second; the cursor is
+ *    followed only inside a second larger than a page, which is then read again until no new
+ *    id appears (anchored_advance), so even a position-like cursor skips nothing.
  *  - notes: v1 with updated_since + sort "update_time ASC, id ASC"; files: v1 by id. Both page
  *    with the checked offset walk of pipedrive_walk.c (one row of overlap, a step back when rows
  *    before the position left), so rows updated or deleted while we page cause no skips.
@@ -303,11 +304,18 @@ static const char *anchor_key(const char *cursor_key)
     return cursor_key[0] == 'd' ? "dsince" : "since";
 }
 
+/* The ids read inside a second larger than a page (anchored_advance): "tie" or "dtie". */
+static const char *tie_key(const char *cursor_key)
+{
+    return cursor_key[0] == 'd' ? "dtie" : "tie";
+}
+
 /* Moves to the next phase (deals -> deals/archived) or marks the list done. */
 static int advance_phase(table_ctx *ctx, const pd_spec *s, const char *cursor_key)
 {
     json_object_del(ctx->paging, cursor_key);
     json_object_del(ctx->paging, anchor_key(cursor_key));
+    json_object_del(ctx->paging, tie_key(cursor_key));
     long phase = paging_int(ctx, "phase");
     if (s->path2 && phase == 0)
         return set_paging(ctx, "phase", json_integer(1));
@@ -330,19 +338,87 @@ static int64_t anchor_of(const table_ctx *ctx, const char *cursor_key, int from_
     return from_bound && ctx->from_ms != CRM_TIME_NONE ? ctx->from_ms : CRM_TIME_NONE;
 }
 
+/* Inside a second holding more rows than a page the cursor is followed. Should the cursor be a
+ * position, rows of that second leaving it (updated, deleted) would shift the others and one
+ * could be passed over; so the ids read in that second are remembered (paging[tie_key]), and
+ * when the listing leaves the second it reads it again from its start, until a reading finds no
+ * id it had not read (at most TIE_READINGS readings; dedupe drops what was published). */
+#define TIE_READINGS 4
+
+static int id_listed(const json_t *ids, json_int_t id)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(ids, i, v) if (json_integer_value(v) == id) return 1;
+    return 0;
+}
+
+/* Adds to the tie the ids of the page's rows in its second; 1 when one of them was new. */
+static int tie_note(json_t *tie, json_t *data)
+{
+    int64_t second = (int64_t)json_integer_value(json_object_get(tie, "second"));
+    json_t *ids = json_object_get(tie, "ids");
+    int fresh = 0;
+    size_t i;
+    json_t *r;
+    json_array_foreach(data, i, r)
+    {
+        int64_t t = record_time(r, "update_time");
+        json_t *id = json_object_get(r, "id");
+        if (t == CRM_TIME_NONE || pd_whole_second(t) != second || !json_is_integer(id) ||
+            id_listed(ids, json_integer_value(id)))
+            continue;
+        if (json_array_append(ids, id))
+            return -1;
+        fresh = 1;
+    }
+    return fresh;
+}
+
+/* The page ended a reading of a tie: 1 when the tie's second must be read again. */
+static int tie_read_again(json_t *tie)
+{
+    json_int_t readings = json_integer_value(json_object_get(tie, "readings")) + 1;
+    if (!json_is_true(json_object_get(tie, "fresh")) || readings >= TIE_READINGS)
+        return 0;
+    json_object_set_new(tie, "readings", json_integer(readings));
+    json_object_set_new(tie, "fresh", json_false());
+    return 1;
+}
+
 /* After a page of an anchored list: re-anchor at the last row's second, or follow the cursor
- * inside a second larger than a page, or end the phase. */
+ * inside a second larger than a page (read again if it gave new ids), or end the phase. */
 static int anchored_advance(table_ctx *ctx, const pd_spec *s, json_t *data, const char *next,
                             const char *cursor_key, int from_bound)
 {
+    int64_t since = anchor_of(ctx, cursor_key, from_bound);
+    int64_t second = since == CRM_TIME_NONE ? CRM_TIME_NONE : pd_whole_second(since);
+    json_t *tie = json_object_get(ctx->paging, tie_key(cursor_key));
+    if (tie && json_integer_value(json_object_get(tie, "second")) != second)
+        tie = NULL; /* a tie of an earlier second (not reachable: cleared when left) */
+    int fresh = tie ? tie_note(tie, data) : 0;
+    if (fresh < 0 || (fresh && json_object_set_new(tie, "fresh", json_true())))
+        return -1;
+    int64_t last = record_time(json_array_get(data, json_array_size(data) - 1), "update_time");
+    int leaves = !next || (last != CRM_TIME_NONE &&
+                           (second == CRM_TIME_NONE || pd_whole_second(last) > second));
+    if (leaves && tie && tie_read_again(tie)) {
+        json_object_del(ctx->paging, cursor_key); /* from the start of the second again */
+        return 0;
+    }
+    if (leaves)
+        json_object_del(ctx->paging, tie_key(cursor_key));
     if (!next)
         return advance_phase(ctx, s, cursor_key);
-    int64_t since = anchor_of(ctx, cursor_key, from_bound);
-    int64_t last = record_time(json_array_get(data, json_array_size(data) - 1), "update_time");
-    if (last != CRM_TIME_NONE &&
-        (since == CRM_TIME_NONE || pd_whole_second(last) > pd_whole_second(since))) {
+    if (leaves) {
         json_object_del(ctx->paging, cursor_key);
         return set_paging(ctx, anchor_key(cursor_key), json_integer(pd_whole_second(last)));
+    }
+    if (!tie) {
+        tie = json_pack("{s:I, s:[], s:b, s:i}", "second", (json_int_t)second, "ids", "fresh", 1,
+                        "readings", 0);
+        if (!tie || set_paging(ctx, tie_key(cursor_key), tie) || tie_note(tie, data) < 0)
+            return -1;
     }
     return set_paging(ctx, cursor_key, json_string(next));
 }
@@ -429,10 +505,9 @@ static int v2_parse(table_ctx *ctx, const http_response *resp, page *out, char *
     if (!data)
         return -1;
     const char *next = next_cursor(body);
-    int rc = v2_anchored(ctx, s)
-                 ? anchored_advance(ctx, s, data, next, "cursor", 1)
-             : next ? set_paging(ctx, "cursor", json_string(next))
-                    : advance_phase(ctx, s, "cursor");
+    int rc = v2_anchored(ctx, s) ? anchored_advance(ctx, s, data, next, "cursor", 1)
+             : next              ? set_paging(ctx, "cursor", json_string(next))
+                                 : advance_phase(ctx, s, "cursor");
     json_decref(body);
     if (ctx->reconcile) {
         out->ids = ids_of(data);

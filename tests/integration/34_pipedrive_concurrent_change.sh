@@ -12,7 +12,7 @@ source "$(dirname "$0")/pipedrive_env.sh"
 
 SEEDS=${PD_SEEDS:-3401 3402}
 [ "${SOAK:-0}" = 1 ] && SEEDS=$(seq 3401 3420)
-TABLES="deals persons organizations activities products notes dealflow files"
+TABLES=${PD_TABLES_34:-deals persons organizations activities products notes dealflow files}
 
 for seed in $SEEDS; do
     SOURCE_NAME=pd34s${seed}x$(date +%s%N | tail -c 5)
