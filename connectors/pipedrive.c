@@ -375,14 +375,15 @@ static int tie_note(json_t *tie, json_t *data)
     return fresh;
 }
 
-/* The page ended a reading of a tie: 1 when the tie's second must be read again. */
+/* The page ended a reading of a tie: 1 when the tie's second must be read again, -1 on OOM. */
 static int tie_read_again(json_t *tie)
 {
     json_int_t readings = json_integer_value(json_object_get(tie, "readings")) + 1;
     if (!json_is_true(json_object_get(tie, "fresh")) || readings >= TIE_READINGS)
         return 0;
-    json_object_set_new(tie, "readings", json_integer(readings));
-    json_object_set_new(tie, "fresh", json_false());
+    if (json_object_set_new(tie, "readings", json_integer(readings)) ||
+        json_object_set_new(tie, "fresh", json_false()))
+        return -1;
     return 1;
 }
 
@@ -402,9 +403,10 @@ static int anchored_advance(table_ctx *ctx, const pd_spec *s, json_t *data, cons
     int64_t last = record_time(json_array_get(data, json_array_size(data) - 1), "update_time");
     int leaves = !next || (last != CRM_TIME_NONE &&
                            (second == CRM_TIME_NONE || pd_whole_second(last) > second));
-    if (leaves && tie && tie_read_again(tie)) {
+    int again = leaves && tie ? tie_read_again(tie) : 0;
+    if (again) {
         json_object_del(ctx->paging, cursor_key); /* from the start of the second again */
-        return 0;
+        return again < 0 ? -1 : 0;
     }
     if (leaves)
         json_object_del(ctx->paging, tie_key(cursor_key));

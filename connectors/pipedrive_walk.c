@@ -13,6 +13,8 @@ int pd_key_cmp(const pd_key *a, const pd_key *b)
 
 int64_t pd_whole_second(int64_t ms)
 {
+    if (ms < INT64_MIN + 1000)
+        return ms; /* "no time" (CRM_TIME_NONE) stays itself */
     return ms - ((ms % 1000) + 1000) % 1000;
 }
 

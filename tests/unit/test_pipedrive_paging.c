@@ -3,6 +3,7 @@
  * page is updated (moves to the end of the update_time order) or deleted, random rows are
  * updated, deleted and created. Every row alive when the walk ends must have been read in its
  * final version. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -176,6 +177,7 @@ static void check_static_walks(void)
     CHECK(pd_walk_page(&a, tie, 4, 1, 4) == PD_WALK_NEXT);
     CHECK(a.since == 12000 && a.start == 4 && a.last.id == 8);
     CHECK(pd_whole_second(12999) == 12000 && pd_whole_second(-1) == -1000);
+    CHECK(pd_whole_second(INT64_MIN) == INT64_MIN);
 }
 
 int main(void)
