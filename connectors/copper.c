@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "connector.h"
 #include "crm_time.h"
@@ -273,6 +274,9 @@ static long long expected_rows(const table_ctx *ctx, json_int_t page_number)
     return left < 0 ? 0 : left < size ? left : size;
 }
 
+/* The ctx->confirm branch of every search table's parse_page (see the confirmation section). */
+static int confirm_parse(const http_response *resp, page *out, char *err, size_t errlen);
+
 /* ---- offset paging through one second of a sort key -------------------------------------- *
  * The last resort when a whole page shares one value of every key we can filter on. Paging
  * state: <key> (the second), page, total (X-PW-TOTAL of the first page). Any change of
@@ -358,6 +362,25 @@ static int64_t floor_seconds(int64_t ms)
     return ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
 }
 
+/* Whether the CRM's clock may still be in `second` (ours, a second either side for skew and
+ * the second boundary). A record edited now keeps date_modified = now, so a tie block of an open
+ * second can still change behind the date_created keyset that drained it; a block of a past
+ * second can only lose records (edits move them to a later second, creations are dated now). */
+static int second_still_open(int64_t second)
+{
+    int64_t now = floor_seconds(now_wall_ms());
+    return second >= now - 1 && second <= now + 1;
+}
+
+/* Waits (at most 3 s) until `second` is closed. */
+static void wait_second_closed(int64_t second)
+{
+    while (second_still_open(second)) {
+        struct timespec ts = {0, 100 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
 /* The filters and sort of the current keyset level. */
 static int modified_filters(const table_ctx *ctx, json_t *body)
 {
@@ -390,6 +413,10 @@ static req_result modified_request(table_ctx *ctx, http_request *req, char *err,
     if (!paging_has(ctx, "min") && ctx->from_ms != CRM_TIME_NONE &&
         set_int(ctx->paging, "min", floor_seconds(ctx->from_ms), err, errlen))
         return REQ_ERROR;
+    if (paging_has(ctx, "settle")) {
+        wait_second_closed(paging_int(ctx, "settle", 0));
+        paging_del(ctx, "settle");
+    }
     json_t *body =
         json_pack("{s:I, s:s}", "page_size", (json_int_t)page_size(ctx), "sort_direction", "asc");
     int rc = body ? 0 : -1;
@@ -428,12 +455,18 @@ static int keyset_step(table_ctx *ctx, const json_t *records, const char *field,
     return set_int(ctx->paging, keyset_key, hi, err, errlen);
 }
 
-/* The date_modified second `tie` has been read completely: continue after it. */
+/* The date_modified second `tie` has been read completely: continue after it. While that second
+ * is still open, edits made in it as it was drained may sit behind the keyset: then the block is
+ * read once more, from the top, as soon as the second has closed (paging key settle), so this
+ * pass reads them (one extra read of the block, at most 3 s later). */
 static int modified_tie_done(table_ctx *ctx, char *err, size_t errlen)
 {
     json_int_t tie = paging_int(ctx, "tie", 0);
     paging_del(ctx, "tie");
     paging_del(ctx, "cmin");
+    if (second_still_open(tie))
+        return set_int(ctx->paging, "settle", tie, err, errlen) ||
+               set_int(ctx->paging, "min", tie, err, errlen);
     return set_int(ctx->paging, "min", tie + 1, err, errlen);
 }
 
@@ -471,6 +504,8 @@ static int modified_step(table_ctx *ctx, const http_response *resp, const json_t
 static int modified_parse(table_ctx *ctx, const http_response *resp, page *out, char *err,
                           size_t errlen)
 {
+    if (ctx->confirm)
+        return confirm_parse(resp, out, err, errlen);
     json_t *records = parse_array(resp, err, errlen);
     if (!records)
         return -1;
@@ -495,9 +530,28 @@ static int activities_full_due(const table_ctx *ctx)
            now_wall_ms() - st->last_full_refresh_ms >= every * 1000LL;
 }
 
-/* A new pass. Incremental: the window [lo = from, hi = pass start]. Full refresh: no bounds,
- * so backdated and future-dated rows are read too (the bookmark stays capped at the pass
- * start either way). hi then moves down as the keyset advances. */
+/* The lower bound of an incremental pass: the bookmark window (from), widened to the rescan
+ * window before the pass start (activities_rescan_window), never before start_date. */
+static int64_t activities_window_start(const table_ctx *ctx)
+{
+    int64_t lo = ctx->from_ms;
+    long long rescan = source_option_int(ctx->src, "activities_rescan_window");
+    if (rescan > 0) {
+        int64_t recent = ctx->until_ms - rescan * 1000LL;
+        int64_t start = source_start_ms(ctx->src);
+        if (lo == CRM_TIME_NONE || recent < lo)
+            lo = recent;
+        if (start != CRM_TIME_NONE && lo < start)
+            lo = start;
+    }
+    return lo;
+}
+
+/* A new pass. Incremental: activity_date >= lo (the bookmark window or the rescan window,
+ * whichever is older), unbounded above so future-dated rows are read every pass; edits and
+ * backdates inside the rescan window show up at the next pass. Full refresh: no bounds, for
+ * edits and backdates older than that. The bookmark stays capped at the pass start either way;
+ * hi moves down as the keyset advances. */
 static int activities_begin(table_ctx *ctx, char *err, size_t errlen)
 {
     if (set_true(ctx->paging, "started", err, errlen))
@@ -508,10 +562,9 @@ static int activities_begin(table_ctx *ctx, char *err, size_t errlen)
                      "full refresh (catches backdated activities)");
         return set_true(ctx->paging, "full", err, errlen);
     }
-    if (set_int(ctx->paging, "hi", floor_seconds(ctx->until_ms), err, errlen))
-        return -1;
-    if (ctx->from_ms != CRM_TIME_NONE)
-        return set_int(ctx->paging, "lo", floor_seconds(ctx->from_ms), err, errlen);
+    int64_t lo = activities_window_start(ctx);
+    if (lo != CRM_TIME_NONE)
+        return set_int(ctx->paging, "lo", floor_seconds(lo), err, errlen);
     return 0;
 }
 
@@ -569,6 +622,8 @@ static int activities_advance(table_ctx *ctx, const json_t *records, char *err, 
 static int activities_parse(table_ctx *ctx, const http_response *resp, page *out, char *err,
                             size_t errlen)
 {
+    if (ctx->confirm)
+        return confirm_parse(resp, out, err, errlen);
     json_t *records = parse_array(resp, err, errlen);
     if (!records)
         return -1;
@@ -605,6 +660,8 @@ static req_result users_request(table_ctx *ctx, http_request *req, char *err, si
 static int users_parse(table_ctx *ctx, const http_response *resp, page *out, char *err,
                        size_t errlen)
 {
+    if (ctx->confirm)
+        return confirm_parse(resp, out, err, errlen);
     json_t *records = parse_array(resp, err, errlen);
     if (!records)
         return -1;
@@ -658,6 +715,94 @@ static int list_parse(table_ctx *ctx, const http_response *resp, page *out, char
     }
     out->records = body;
     return mark_done(ctx, err, errlen);
+}
+
+/* ---- confirmation of reconciliation candidates ------------------------------------------ *
+ * Copper reports no deletes, so an id a reconciliation listing missed is read back before its
+ * delete is published: people, leads, opportunities and projects by a search with the `ids`
+ * filter (up to 200 per request, page_size = the number of ids so none is cut off); companies,
+ * tasks, activities and users, whose searches have no `ids` filter, by GET /{entity}/{id}, where
+ * 404 = gone (the engine's rule) and a deleted activity answers {"id":N,"is_deleted":true}. */
+
+static int confirm_by_search(const table_def *t)
+{
+    return strcmp(t->name, "people") == 0 || strcmp(t->name, "leads") == 0 ||
+           strcmp(t->name, "opportunities") == 0 || strcmp(t->name, "projects") == 0;
+}
+
+/* The URL segment of GET /{entity}/{id}. */
+static const char *record_entity(const table_def *t)
+{
+    return strcmp(t->name, "activities_search") == 0 ? "activities" : t->name;
+}
+
+static req_result confirm_request(table_ctx *ctx, const json_t *ids, http_request *req, char *err,
+                                  size_t errlen)
+{
+    size_t n = json_array_size(ids);
+    if (n == 0 || (!confirm_by_search(ctx->table) && n != 1) || n > MAX_PAGE_SIZE) {
+        snprintf(err, errlen, "cannot confirm %zu ids of %s in one request", n, ctx->table->name);
+        return REQ_ERROR;
+    }
+    if (confirm_by_search(ctx->table)) {
+        json_t *body = json_pack("{s:O, s:I, s:I}", "ids", ids, "page_size", (json_int_t)n,
+                                 "page_number", (json_int_t)1);
+        if (body && strcmp(ctx->table->name, "leads") == 0 &&
+            json_object_set_new(body, "include_converted_leads", json_true())) {
+            json_decref(body);
+            body = NULL;
+        }
+        return post_json(ctx, req, search_path(ctx->table), body, err, errlen);
+    }
+    const json_t *id = json_array_get(ids, 0);
+    int64_t v;
+    if (json_seconds(id, &v)) {
+        snprintf(err, errlen, "a %s id to confirm is not a number", ctx->table->name);
+        return REQ_ERROR;
+    }
+    char path[96];
+    snprintf(path, sizeof(path), "/%s/%lld", record_entity(ctx->table), (long long)v);
+    connector_url(ctx->src, req, path);
+    if (add_headers(req)) {
+        snprintf(err, errlen, "out of memory building the request");
+        return REQ_ERROR;
+    }
+    return REQ_READY;
+}
+
+/* A confirmation answer (a search's array or one record): the ids of the records that exist;
+ * a record marked is_deleted does not. */
+static int confirm_parse(const http_response *resp, page *out, char *err, size_t errlen)
+{
+    json_t *body = connector_parse_json(resp, err, errlen);
+    if (!body)
+        return -1;
+    if (!json_is_array(body) && !json_is_object(body)) {
+        snprintf(err, errlen, "expected a JSON array or object confirming ids");
+        json_decref(body);
+        return -1;
+    }
+    json_t *alive = json_array();
+    size_t i, n = json_is_array(body) ? json_array_size(body) : 1;
+    for (i = 0; alive && i < n; i++) {
+        const json_t *rec = json_is_array(body) ? json_array_get(body, i) : body;
+        const json_t *id = json_object_get(rec, "id");
+        if (!json_is_integer(id) && !json_is_string(id))
+            continue;
+        if (json_is_true(json_object_get(rec, "is_deleted")))
+            continue;
+        if (json_array_append(alive, (json_t *)id)) {
+            json_decref(alive);
+            alive = NULL;
+        }
+    }
+    json_decref(body);
+    if (!alive) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    out->ids = alive;
+    return 0;
 }
 
 /* ---- typed custom fields ----------------------------------------------------------------- */
@@ -755,13 +900,14 @@ static const custom_fields_spec copper_custom = {
 
 /* ---- tables ------------------------------------------------------------------------------- */
 
-#define MODIFIED_TABLE(n, what)                                                                    \
+#define MODIFIED_TABLE(n, what, batch)                                                             \
     {                                                                                              \
         .name = n, .primary_key = "id", .replication_key = "date_modified",                        \
         .method = SYNC_INCREMENTAL, .lookback_seconds = 300, .schema_file = "copper/" n ".avsc",   \
         .sorted = 1, .reconcile = 1,                                                               \
         .description = what ", keyset by re-query on date_modified; deletes by reconciliation",    \
         .next_request = modified_request, .parse_page = modified_parse, .custom = &copper_custom,  \
+        .confirm_request = confirm_request, .confirm_batch = batch,                                \
     }
 
 #define LIST_TABLE(n, pk, what)                                                                    \
@@ -785,21 +931,23 @@ static const table_def copper_tables[] = {
                        "periodic full refresh",
         .next_request = activities_request,
         .parse_page = activities_parse,
+        .confirm_request = confirm_request,
+        .confirm_batch = 1,
     },
-    MODIFIED_TABLE("companies", "companies"),
+    MODIFIED_TABLE("companies", "companies", 1),
     LIST_TABLE("contact_types", "id", "GET /contact_types, full table"),
     LIST_TABLE("custom_field_definitions", "id", "GET /custom_field_definitions, full table"),
     LIST_TABLE("customer_sources", "id", "GET /customer_sources, full table"),
     LIST_TABLE("lead_statuses", "id", "GET /lead_statuses, full table"),
-    MODIFIED_TABLE("leads", "leads incl. converted"),
+    MODIFIED_TABLE("leads", "leads incl. converted", MAX_PAGE_SIZE),
     LIST_TABLE("loss_reasons", "id", "GET /loss_reasons, full table"),
-    MODIFIED_TABLE("opportunities", "opportunities"),
-    MODIFIED_TABLE("people", "people"),
+    MODIFIED_TABLE("opportunities", "opportunities", MAX_PAGE_SIZE),
+    MODIFIED_TABLE("people", "people", MAX_PAGE_SIZE),
     LIST_TABLE("pipeline_stages", "id", "GET /pipeline_stages, full table"),
     LIST_TABLE("pipelines", "id", "GET /pipelines, full table"),
-    MODIFIED_TABLE("projects", "projects"),
+    MODIFIED_TABLE("projects", "projects", MAX_PAGE_SIZE),
     LIST_TABLE("tags", "name", "GET /tags, full table keyed by name"),
-    MODIFIED_TABLE("tasks", "tasks"),
+    MODIFIED_TABLE("tasks", "tasks", 1),
     {
         .name = "users",
         .primary_key = "id",
@@ -809,6 +957,8 @@ static const table_def copper_tables[] = {
         .description = "POST /users/search, full table",
         .next_request = users_request,
         .parse_page = users_parse,
+        .confirm_request = confirm_request,
+        .confirm_batch = 1,
     },
 };
 
@@ -818,7 +968,11 @@ static const connector_option copper_options[] = {
     {OPT_INT, "page_size", "200", "records per search page (1-200)"},
     {OPT_INT, "reach_cap", "100000", "matches a single Copper search can reach"},
     {OPT_DURATION, "activities_full_refresh", "24h",
-     "full re-read of activities this often (and on start) to catch backdated ones; 0 = never"},
+     "full re-read of activities this often (and on start) to catch edits and backdates older "
+     "than the rescan window; 0 = never"},
+    {OPT_DURATION, "activities_rescan_window", "7d",
+     "every pass re-reads activities dated this far back (and all future-dated ones), so their "
+     "edits and backdates show up at the next pass; 0 = the bookmark window only"},
     {OPT_BOOL, "full_result", "false",
      "send full_result=true on activity searches (admin keys; may return duplicates)"},
     {0, NULL, NULL, NULL},
@@ -830,7 +984,7 @@ const connector copper_connector = {
     .default_base_url = "https://api.copper.com/developer_api/v1",
     .default_rate = 3.0,
     .default_burst = 2,
-    .default_reconcile_interval_s = 86400, /* Copper reports no deletes: find them daily */
+    .default_reconcile_interval_s = 3600, /* Copper reports no deletes: list ids hourly */
     .options = copper_options,
     .tables = copper_tables,
     .n_tables = sizeof(copper_tables) / sizeof(copper_tables[0]),
