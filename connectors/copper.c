@@ -279,14 +279,26 @@ static int confirm_parse(const http_response *resp, page *out, char *err, size_t
 
 /* ---- offset paging through one second of a sort key -------------------------------------- *
  * The last resort when a whole page shares one value of every key we can filter on. Paging
- * state: <key> (the second), page, total (X-PW-TOTAL of the first page). Any change of
- * X-PW-TOTAL restarts at page 1: rows left or entered the second, so offsets shifted (re-read
- * rows are deduplicated by the engine). Only the first reach_cap rows of the second are
- * reachable; more is logged. */
+ * state: <key> (the second), page, total (X-PW-TOTAL), read (the ids read in the block since
+ * total last changed, an object used as a set), sweeps and sweep_from (the set's size when the
+ * sweep began). Any change of X-PW-TOTAL restarts at
+ * page 1 with an empty set: rows left or entered the second, so offsets shifted (re-read rows
+ * are deduplicated by the engine). Copper does not document the order of equal keys, so a sweep
+ * (page 1 to a short page) may also shift: the block is done only when the set holds
+ * X-PW-TOTAL ids (of a closed second, whose rows can only leave; the tie of an open second is
+ * read again once it closes), else it is swept again, at most MAX_SWEEPS times. With
+ * full_result duplicates (activities), X-PW-TOTAL counts them: a sweep that adds no new id
+ * ends the block there. Only the first reach_cap rows of the second are reachable; more is
+ * logged. */
+
+#define MAX_SWEEPS 30
 
 static int offset_begin(table_ctx *ctx, const char *key, int64_t second, char *err, size_t errlen)
 {
     paging_del(ctx, "total");
+    paging_del(ctx, "read");
+    paging_del(ctx, "sweeps");
+    paging_del(ctx, "sweep_from");
     return set_int(ctx->paging, key, second, err, errlen) ||
            set_int(ctx->paging, "page", 1, err, errlen);
 }
@@ -296,6 +308,9 @@ static void offset_clear(table_ctx *ctx, const char *key)
     paging_del(ctx, key);
     paging_del(ctx, "page");
     paging_del(ctx, "total");
+    paging_del(ctx, "read");
+    paging_del(ctx, "sweeps");
+    paging_del(ctx, "sweep_from");
 }
 
 /* min_key = max_key = the second, and the page number. */
@@ -311,29 +326,88 @@ static int offset_filters(const table_ctx *ctx, json_t *body, const char *key, c
                : 0;
 }
 
+/* Adds the page's ids to the block's set. */
+static int offset_remember(table_ctx *ctx, const json_t *records, char *err, size_t errlen)
+{
+    json_t *read = json_object_get(ctx->paging, "read");
+    if (!read) {
+        read = json_object();
+        if (!read || json_object_set_new(ctx->paging, "read", read)) {
+            snprintf(err, errlen, "out of memory remembering ids");
+            return -1;
+        }
+    }
+    size_t i;
+    json_t *r;
+    json_array_foreach(records, i, r)
+    {
+        int64_t id;
+        char key[32];
+        if (json_seconds(json_object_get(r, "id"), &id))
+            continue;
+        snprintf(key, sizeof(key), "%lld", (long long)id);
+        if (json_object_set_new(read, key, json_true())) {
+            snprintf(err, errlen, "out of memory remembering ids");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* A sweep of the block ended: is every row of it read? Otherwise sweep again (or give up). */
+static int offset_sweep_done(table_ctx *ctx, json_int_t total, int *finished, char *err,
+                             size_t errlen)
+{
+    long long cap = source_option_int(ctx->src, "reach_cap");
+    long long want = total < cap ? total : cap;
+    long long have = (long long)json_object_size(json_object_get(ctx->paging, "read"));
+    long long added = have - paging_int(ctx, "sweep_from", 0);
+    json_int_t sweeps = paging_int(ctx, "sweeps", 0) + 1;
+    int duplicates = strcmp(source_option(ctx->src, "full_result"), "true") == 0;
+    if (total < 0 || have >= want || (duplicates && sweeps > 1 && added == 0)) {
+        *finished = 1;
+        return 0;
+    }
+    if (sweeps >= MAX_SWEEPS) {
+        log_warn(source_name(ctx->src), ctx->table->name,
+                 "%lld of %lld records sharing one second read after %d sweeps; moving on", have,
+                 want, MAX_SWEEPS);
+        *finished = 1;
+        return 0;
+    }
+    return set_int(ctx->paging, "sweeps", sweeps, err, errlen) ||
+           set_int(ctx->paging, "page", 1, err, errlen);
+}
+
 /* After a page of offset paging; *finished = 1 when the whole second has been read. */
-static int offset_step(table_ctx *ctx, const http_response *resp, size_t rows, int *finished,
-                       char *err, size_t errlen)
+static int offset_step(table_ctx *ctx, const http_response *resp, const json_t *records,
+                       int *finished, char *err, size_t errlen)
 {
     json_int_t page = paging_int(ctx, "page", 1), total = response_total(resp);
     long long cap = source_option_int(ctx->src, "reach_cap");
+    size_t rows = json_array_size(records);
     *finished = 0;
-    if (page > 1 && total != paging_int(ctx, "total", -1)) { /* rows moved: re-read */
-        paging_del(ctx, "total");
-        return set_int(ctx->paging, "page", 1, err, errlen);
-    }
-    if (page == 1) {
-        if (total > cap)
+    if (!paging_has(ctx, "total") || total != paging_int(ctx, "total", -1)) {
+        if (page == 1 && !paging_has(ctx, "total") && total > cap)
             log_warn(source_name(ctx->src), ctx->table->name,
                      "%lld records share every filterable second; only %lld are reachable",
                      (long long)total, cap);
+        paging_del(ctx, "read");
+        paging_del(ctx, "sweeps");
         if (set_int(ctx->paging, "total", total, err, errlen))
             return -1;
+        if (page > 1) /* rows moved: re-read */
+            return set_int(ctx->paging, "page", 1, err, errlen);
     }
+    if (page == 1 &&
+        set_int(ctx->paging, "sweep_from",
+                (json_int_t)json_object_size(json_object_get(ctx->paging, "read")), err, errlen))
+        return -1;
+    if (offset_remember(ctx, records, err, errlen))
+        return -1;
     if (rows > 0 && (long long)rows >= expected_rows(ctx, page))
         return set_int(ctx->paging, "page", page + 1, err, errlen);
-    *finished = 1;
-    return 0;
+    return offset_sweep_done(ctx, total, finished, err, errlen);
 }
 
 /* ---- incremental searches on date_modified ----------------------------------------------- *
@@ -476,7 +550,7 @@ static int modified_step(table_ctx *ctx, const http_response *resp, const json_t
     int done;
     int64_t tied;
     if (paging_has(ctx, "ctie")) { /* offset through one (modified, created) pair */
-        if (offset_step(ctx, resp, json_array_size(records), &done, err, errlen))
+        if (offset_step(ctx, resp, records, &done, err, errlen))
             return -1;
         if (!done)
             return 0;
@@ -632,7 +706,7 @@ static int activities_parse(table_ctx *ctx, const http_response *resp, page *out
     int rc;
     if (paging_has(ctx, "tie")) {
         int finished;
-        rc = offset_step(ctx, resp, json_array_size(records), &finished, err, errlen);
+        rc = offset_step(ctx, resp, records, &finished, err, errlen);
         if (!rc && finished) {
             json_int_t tie = paging_int(ctx, "tie", 0);
             offset_clear(ctx, "tie");
