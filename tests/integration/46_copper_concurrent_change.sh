@@ -54,6 +54,7 @@ for seed in "${seeds[@]}"; do
             fail "seed $seed: $t has duplicate events: $(cat "$WORK/compare-$t.txt")"
     done
     note "seed $seed ($order ties): $drifted mutations between page requests ($boundary of the last record served)"
-    cleanup
+    for p in "${SIM_PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
     SIM_PIDS=()
 done
