@@ -7,15 +7,21 @@
  *    minimum_modified_date = the highest date_modified seen (inclusive; the engine dedupes the
  *    re-read rows). Edits during a pass move records to the end, where the pass still finds them.
  *    When a whole page shares one second, that second is read by a nested keyset on
- *    date_created (min = max = that second, sorted by date_created); only a page sharing both
- *    seconds is paged by offset, restarted whenever X-PW-TOTAL changes. So every search but that
- *    last resort asks for page 1 and the 100,000-match reach cap never bites;
- *  - reads activities newest first with maximum_activity_date as a downward keyset, capped at the
- *    pass start (future-dated rows never move the bookmark), with a full refresh on the first pass
- *    of a process and every `activities_full_refresh` to catch backdated rows;
+ *    date_created (min = max = that second, sorted by date_created), and read once more after
+ *    that second has closed when it was still the current one (edits keep date_modified in it);
+ *    only a page sharing both seconds is paged by offset, restarted whenever X-PW-TOTAL changes
+ *    and swept again until the ids read number X-PW-TOTAL (the order of equal keys is not
+ *    documented). So every search but that last resort asks for page 1 and the 100,000-match
+ *    reach cap never bites;
+ *  - reads activities newest first with maximum_activity_date as a downward keyset, from the
+ *    older of the bookmark window and the rescan window (activities_rescan_window) up, future
+ *    dates included (they never move the bookmark past the pass start), so edits and backdates
+ *    inside that window show up at the next pass; a full refresh on the first pass of a process
+ *    and every `activities_full_refresh` catches older ones;
  *  - reads users (POST /users/search) and the GET reference lists as full tables, whose deletes
  *    the engine finds every pass; the incremental tables find deletes in the engine's ID
- *    reconciliation passes (source setting reconcile_interval).
+ *    reconciliation passes (source setting reconcile_interval, hourly by default), and every
+ *    candidate is read back by id before its delete is published (confirm_request).
  * Every parameter goes in the JSON body; the four X-PW headers go on every request. */
 #include <stdio.h>
 #include <stdlib.h>
