@@ -454,6 +454,56 @@ static void test_activities_rescan_window(void)
     source_close();
 }
 
+/* An activities tie block with full_result duplicates: X-PW-TOTAL counts the repeated row, so
+ * the ids never add up to it; the block ends after a sweep that found nothing new, not after 30. */
+static int activities_page(table_ctx *ctx, const char *records, long long total, json_t **body)
+{
+    http_request req;
+    http_request_init(&req);
+    char err[256] = "";
+    int rc = -1;
+    if (ctx->table->next_request(ctx, &req, err, sizeof(err)) == REQ_READY) {
+        *body = json_loadb(req.body.data, req.body.len, 0, NULL);
+        http_response resp;
+        response_set(&resp, 200, records, total);
+        page pg;
+        memset(&pg, 0, sizeof(pg));
+        rc = ctx->table->parse_page(ctx, &resp, &pg, err, sizeof(err));
+        page_clear(&pg);
+        http_response_free(&resp);
+    }
+    http_request_free(&req);
+    return rc;
+}
+
+static void test_activities_tie_with_duplicates(void)
+{
+    source_open("page_size = 3; full_result = true;");
+    if (!src)
+        return;
+    table_ctx ctx;
+    json_t *paging = json_object(), *body = NULL;
+    ctx_init(&ctx, "activities_search", paging); /* first pass: a full read */
+    const char *tied = "[{\"id\":1,\"activity_date\":500},{\"id\":2,\"activity_date\":500},"
+                       "{\"id\":3,\"activity_date\":500}]";
+    const char *rest = "[{\"id\":3,\"activity_date\":500},{\"id\":4,\"activity_date\":500}]";
+    CHECK(activities_page(&ctx, tied, 5, &body) == 0);
+    json_decref(body);
+    int sweeps = 0, requests = 0;
+    while (json_object_get(paging, "tie") && requests < 100) {
+        int first = json_integer_value(json_object_get(paging, "page")) == 1;
+        CHECK(activities_page(&ctx, first ? tied : rest, 5, &body) == 0);
+        CHECK(json_integer_value(json_object_get(body, "minimum_activity_date")) == 500);
+        json_decref(body);
+        sweeps += first;
+        requests++;
+    }
+    CHECK(sweeps == 2); /* one to read, one to see that nothing new comes */
+    CHECK(json_integer_value(json_object_get(paging, "hi")) == 499);
+    json_decref(paging);
+    source_close();
+}
+
 /* ---- confirmation ------------------------------------------------------------------------------
  */
 
@@ -544,6 +594,7 @@ int main(void)
     test_open_tie_edit_read_same_pass();
     test_randomized_drift();
     test_activities_rescan_window();
+    test_activities_tie_with_duplicates();
     test_confirm_requests();
     return check_summary("test_copper_paging");
 }
