@@ -55,7 +55,9 @@
  *   copper_stats -> {"capped_requests":n,"rate_limited":n,"searches":n,
  *                    "created_window_searches":n (searches with minimum_created_date),
  *                    "drift_mutations":n, "boundary_mutations":n (of them, on the record
- *                    served last)}
+ *                    served last), "ids_searches":n (searches with an ids filter)}
+ *   Param hide_ids="id,id,...": searches without an ids filter leave those records out (a
+ *   listing that drifted past them); GET by id and ids searches still find them.
  *
  * Drift (params, percent per search request, deterministic from the seed): drift_boundary
  * mutates the record the previous search of the table served last, drift_random makes a random
@@ -217,7 +219,7 @@ static struct {
     json_t *account;
     json_t *deleted_activities; /* deleted ids Copper still answers by id with a minimal record */
     int64_t epoch_s;
-    long capped, limited, searches, windowed, drifted, boundary;
+    long capped, limited, searches, windowed, drifted, boundary, id_searches;
     json_int_t last_served[N_TABLES]; /* id of the last record the latest search served; 0 */
     int64_t *window; /* rolling rate-limit window: times (ms) of accepted requests, a ring */
     size_t win_head, win_len;
@@ -1035,8 +1037,26 @@ static int activity_matches(const json_t *rec, json_t *body)
     return 1;
 }
 
+/* Param hide_ids ("id,id,..."): records a drifting listing misses; searches without an `ids`
+ * filter leave them out, GET by id and `ids` searches still find them. */
+static int hidden_from_listing(const json_t *rec, const query *q)
+{
+    const char *list = sim_param("hide_ids", "");
+    if (!*list || json_object_get(q->body, "ids"))
+        return 0;
+    char want[32];
+    snprintf(want, sizeof want, "%" JSON_INTEGER_FORMAT, jint(rec, "id"));
+    size_t n = strlen(want);
+    for (const char *p = list; (p = strstr(p, want)) != NULL; p += n)
+        if ((p == list || p[-1] == ',') && (p[n] == ',' || p[n] == '\0'))
+            return 1;
+    return 0;
+}
+
 static int matches(int t, const json_t *rec, const query *q)
 {
+    if (hidden_from_listing(rec, q))
+        return 0;
     if (t == T_ACTIVITIES)
         return activity_matches(rec, q->body);
     if (t == T_USERS)
@@ -1112,6 +1132,8 @@ static void api_search(int t, const sim_request *req, sim_response *resp)
     if (json_object_get(body, "minimum_created_date"))
         C.windowed++;
     drift_before_search(t);
+    if (json_object_get(body, "ids"))
+        C.id_searches++;
     size_t n;
     hit *hits = search_hits(t, &q, &n);
     long long cap = sim_param_int("reach_cap", MAX_WINDOW);
@@ -1626,11 +1648,11 @@ static int copper_control(const char *action, json_t *args, json_t **result)
     if (strcmp(action, "mutate") == 0)
         return control_mutate(args, result);
     if (strcmp(action, "copper_stats") == 0) {
-        *result = must(json_pack("{sIsIsIsIsIsI}", "capped_requests", (json_int_t)C.capped,
-                                 "rate_limited", (json_int_t)C.limited, "searches",
-                                 (json_int_t)C.searches, "created_window_searches",
-                                 (json_int_t)C.windowed, "drift_mutations", (json_int_t)C.drifted,
-                                 "boundary_mutations", (json_int_t)C.boundary));
+        *result = must(json_pack(
+            "{sIsIsIsIsIsIsI}", "capped_requests", (json_int_t)C.capped, "rate_limited",
+            (json_int_t)C.limited, "searches", (json_int_t)C.searches, "created_window_searches",
+            (json_int_t)C.windowed, "drift_mutations", (json_int_t)C.drifted, "boundary_mutations",
+            (json_int_t)C.boundary, "ids_searches", (json_int_t)C.id_searches));
         return 200;
     }
     return 404;
