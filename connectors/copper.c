@@ -287,15 +287,14 @@ static int confirm_parse(const http_response *resp, page *out, char *err, size_t
  * The last resort when a whole page shares one value of every key we can filter on. Paging
  * state: <key> (the second), page, total (X-PW-TOTAL), read (the ids read in the block since
  * total last changed, an object used as a set), sweeps and sweep_from (the set's size when the
- * sweep began). Any change of X-PW-TOTAL restarts at
- * page 1 with an empty set: rows left or entered the second, so offsets shifted (re-read rows
- * are deduplicated by the engine). Copper does not document the order of equal keys, so a sweep
- * (page 1 to a short page) may also shift: the block is done only when the set holds
- * X-PW-TOTAL ids (of a closed second, whose rows can only leave; the tie of an open second is
- * read again once it closes), else it is swept again, at most MAX_SWEEPS times. With
- * full_result duplicates (activities), X-PW-TOTAL counts them: a sweep that adds no new id
- * ends the block there. Only the first reach_cap rows of the second are reachable; more is
- * logged. */
+ * sweep began). Any change of X-PW-TOTAL restarts at page 1 with an empty set: rows left or
+ * entered the second, so offsets shifted (re-read rows are deduplicated by the engine). Copper
+ * does not document the order of equal keys, so a sweep (page 1 to a short page) may also
+ * shift: the block is done only when the set holds X-PW-TOTAL ids (of a closed second, whose
+ * rows can only leave; the tie of an open second is read again once it closes), else it is
+ * swept again, at most MAX_SWEEPS times. With full_result duplicates (activities), X-PW-TOTAL
+ * counts them: a sweep that adds no new id ends the block there. Only the first reach_cap rows
+ * of the second are reachable; more is logged. */
 
 #define MAX_SWEEPS 30
 
