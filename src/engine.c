@@ -70,6 +70,7 @@ static int table_init(source_run *sr, table_run *t, const table_def *def, char *
     state_bookmark_init(&t->bm);
     table_metrics_init(&t->m, sr->sc->name, def->name);
     pthread_mutex_init(&t->lock, NULL);
+    pthread_mutex_init(&t->schema_lock, NULL);
     if (def->custom) {
         for (int i = 0; i < 4 && def->custom->definitions[i]; i++)
             if (!connector_table(c, def->custom->definitions[i])) {
@@ -105,6 +106,7 @@ static void table_free(table_run *t)
         http_client_free(t->http);
     if (t->def) {
         pthread_mutex_destroy(&t->lock);
+        pthread_mutex_destroy(&t->schema_lock);
         table_metrics_destroy(&t->m);
     }
 }

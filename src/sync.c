@@ -154,6 +154,23 @@ static int lock_target(page_work *w, table_run *target)
     return 0;
 }
 
+/* A change feed's target, ready for this page's events: the first time in the page, its custom
+ * fields are refreshed (before its lock: a refresh may publish and switch its schema), so that
+ * the feed types what the target's own pass would; then it stays locked for the page. */
+static int feed_target(page_work *w, table_run *target, char *err, size_t errlen)
+{
+    int locked = target == w->self;
+    for (int i = 0; !locked && i < w->n_locked; i++)
+        locked = w->locked[i] == target;
+    if (!locked && target->def->custom && table_schema_refresh(target, w->self->http, err, errlen))
+        return -1;
+    if (lock_target(w, target)) {
+        snprintf(err, errlen, "a page feeds too many tables");
+        return -1;
+    }
+    return 0;
+}
+
 static void unlock_targets(page_work *w)
 {
     for (int i = 0; i < w->n_locked; i++)
@@ -429,11 +446,8 @@ static int emit_feed_upserts(page_work *w, const json_t *upserts, char *err, siz
             continue;
         if (dedupe_get(w->feed_seen, key.data, key.len, NULL))
             continue; /* an older image of a key this pass already published */
-        if (lock_target(w, target)) {
-            snprintf(err, errlen, "a page feeds too many tables");
-            rc = -1;
+        if ((rc = feed_target(w, target, err, errlen)) != 0)
             break;
-        }
         if ((rc = emit_image(w, target, rec, 1, err, errlen)) != 0)
             break;
         dedupe_put(w->feed_seen, key.data, key.len, 1);
@@ -482,8 +496,7 @@ static int emit_feed_deletes(page_work *w, const json_t *deletes, char *err, siz
         table_run *target = tname ? source_run_table(w->self->sr, tname) : NULL;
         if (!target || target->schema_rejected || pk_text(json_object_get(d, "id"), &pk))
             continue; /* table not enabled or stopped here, or no usable id */
-        if (lock_target(w, target)) {
-            snprintf(err, errlen, "a page deletes from too many tables");
+        if (feed_target(w, target, err, errlen)) {
             buf_free(&pk);
             return -1;
         }
@@ -1418,7 +1431,7 @@ void *sync_table_thread(void *arg)
         long p0 = atomic_load(&t->m.published), d0 = atomic_load(&t->m.deleted),
              u0 = atomic_load(&t->m.unchanged);
         int64_t started = now_monotonic_ms();
-        int rc = table_schema_refresh(t, err, sizeof(err));
+        int rc = table_schema_refresh(t, t->http, err, sizeof(err));
         if (rc == 0)
             rc = run_pass(t, 0, err, sizeof(err));
         if (rc == 0 && reconcile_due(t))

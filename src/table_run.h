@@ -38,7 +38,10 @@ typedef struct table_run {
     state_bookmark bm;
     http_client *http;
     pthread_t thread;
-    pthread_mutex_t lock; /* guards dd and bm: delete feeds of other tables touch them */
+    pthread_mutex_t lock;        /* guards dd and bm: delete feeds of other tables touch them */
+    pthread_mutex_t schema_lock; /* serializes table_schema_refresh: the table's own thread and
+                                    change feeds publishing into it both refresh (taken before
+                                    lock, never while holding this table's lock) */
     int unavailable;
     int failed;                 /* last pass failed */
     table_metrics m;            /* counters, also scraped from /metrics */

@@ -214,15 +214,15 @@ int table_schema_ensure_published(table_run *t, char *err, size_t errlen)
 
 /* ---- definitions ------------------------------------------------------------------------- */
 
-static int fetch_page_records(table_run *t, table_ctx *ctx, http_request *req, json_t *all,
-                              char *err, size_t errlen)
+static int fetch_page_records(table_run *t, http_client *http, table_ctx *ctx, http_request *req,
+                              json_t *all, char *err, size_t errlen)
 {
     http_response resp;
     http_response_init(&resp);
     int64_t resume_at = 0;
     int rc = -1;
     http_result hr =
-        http_client_execute(t->http, req, &resp, &engine_stop_requested, &resume_at, err, errlen);
+        http_client_execute(http, req, &resp, &engine_stop_requested, &resume_at, err, errlen);
     if (hr == HTTP_BUDGET)
         snprintf(err, errlen, "the API budget is spent");
     if (hr != HTTP_OK)
@@ -249,7 +249,8 @@ out:
 }
 
 /* Every record of one definitions table (all pages), or NULL + err. */
-static json_t *fetch_table(table_run *t, const table_def *dt, char *err, size_t errlen)
+static json_t *fetch_table(table_run *t, http_client *http, const table_def *dt, char *err,
+                           size_t errlen)
 {
     table_ctx ctx;
     memset(&ctx, 0, sizeof(ctx));
@@ -267,7 +268,7 @@ static json_t *fetch_table(table_run *t, const table_def *dt, char *err, size_t 
             ctx.page_no < MAX_DEFINITION_PAGES
                 ? dt->next_request(&ctx, &req, err, errlen)
                 : (snprintf(err, errlen, "more than %d pages", MAX_DEFINITION_PAGES), REQ_ERROR);
-        int rc = r == REQ_READY ? fetch_page_records(t, &ctx, &req, all, err, errlen) : 0;
+        int rc = r == REQ_READY ? fetch_page_records(t, http, &ctx, &req, all, err, errlen) : 0;
         http_request_free(&req);
         if (r == REQ_DONE)
             break;
@@ -284,8 +285,8 @@ static json_t *fetch_table(table_run *t, const table_def *dt, char *err, size_t 
 /* One definitions table, from the source's cache when younger than half the poll interval.
  * When the endpoint cannot be read, its last known records stand in (said once); *stale is
  * then set, or NULL + err when there are none. */
-static json_t *cached_table(table_run *t, const char *name, int use_cache, int *stale, char *err,
-                            size_t errlen)
+static json_t *cached_table(table_run *t, http_client *http, const char *name, int use_cache,
+                            int *stale, char *err, size_t errlen)
 {
     source_run *sr = t->sr;
     const table_def *dt = connector_table(source_connector(sr->src), name);
@@ -304,7 +305,7 @@ static json_t *cached_table(table_run *t, const char *name, int use_cache, int *
             ? json_incref(json_object_get(entry, "records"))
             : NULL;
     if (!recs) {
-        recs = fetch_table(t, dt, err, errlen);
+        recs = fetch_table(t, http, dt, err, errlen);
         if (recs) {
             json_object_set_new(
                 sr->defs, name,
@@ -334,7 +335,8 @@ static json_t *cached_table(table_run *t, const char *name, int use_cache, int *
 /* The definitions of every endpoint of the table's custom fields. *complete = 0 when one of
  * them could only be read from memory or not at all (no field may then be deactivated). NULL +
  * err when none could be read. */
-static json_t *definitions(table_run *t, int use_cache, int *complete, char *err, size_t errlen)
+static json_t *definitions(table_run *t, http_client *http, int use_cache, int *complete, char *err,
+                           size_t errlen)
 {
     json_t *all = json_array();
     int read = 0;
@@ -342,7 +344,7 @@ static json_t *definitions(table_run *t, int use_cache, int *complete, char *err
     for (int i = 0; i < 4 && t->def->custom->definitions[i]; i++) {
         int stale = 0;
         json_t *recs =
-            cached_table(t, t->def->custom->definitions[i], use_cache, &stale, err, errlen);
+            cached_table(t, http, t->def->custom->definitions[i], use_cache, &stale, err, errlen);
         if (stale)
             *complete = 0;
         if (!recs)
@@ -361,7 +363,7 @@ static json_t *definitions(table_run *t, int use_cache, int *complete, char *err
 json_t *table_schema_fetch_definitions(table_run *t, char *err, size_t errlen)
 {
     int complete;
-    return definitions(t, 0, &complete, err, errlen);
+    return definitions(t, t->http, 0, &complete, err, errlen);
 }
 
 static size_t describe_all(const table_run *t, const json_t *defs, cf_desc **out)
@@ -392,14 +394,14 @@ static cf_history *history_copy(const cf_history *h)
     return c;
 }
 
-int table_schema_refresh(table_run *t, char *err, size_t errlen)
+static int refresh(table_run *t, http_client *http, char *err, size_t errlen)
 {
     if (!t->def->custom) /* published at start-up, or now if the registry was unreachable */
         return table_schema_ensure_published(t, err, errlen);
     const char *sname = source_name(t->sr->src);
     char ferr[512];
     int complete;
-    json_t *defs = definitions(t, 1, &complete, ferr, sizeof(ferr));
+    json_t *defs = definitions(t, http, 1, &complete, ferr, sizeof(ferr));
     if (!defs) { /* each endpoint's failure was said once already */
         log_debug(sname, t->def->name,
                   "custom field definitions unreadable, keeping the last known %zu fields: %s",
@@ -459,6 +461,14 @@ int table_schema_refresh(table_run *t, char *err, size_t errlen)
     return rc;
 }
 
+int table_schema_refresh(table_run *t, http_client *http, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&t->schema_lock);
+    int rc = refresh(t, http, err, errlen);
+    pthread_mutex_unlock(&t->schema_lock);
+    return rc;
+}
+
 /* ---- records ----------------------------------------------------------------------------- */
 
 json_t *table_schema_prepare(table_run *t, const json_t *rec)
@@ -502,7 +512,7 @@ int table_schema_next(table_run *t, event_codec **next_codec, char *err, size_t 
     if (!t->def->custom)
         return 0;
     int complete;
-    json_t *defs = definitions(t, 0, &complete, err, errlen);
+    json_t *defs = definitions(t, t->http, 0, &complete, err, errlen);
     if (!defs)
         return -1;
     cf_desc *descs;
