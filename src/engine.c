@@ -65,7 +65,6 @@ static int table_init(source_run *sr, table_run *t, const table_def *def, char *
     t->topic = topic_name(sr->cfg, sr->sc->name, def->name);
     t->lookback_s = config_table_lookback(sr->sc, def->name, def->lookback_seconds);
     t->dd = dedupe_new();
-    t->suspects = dedupe_new();
     t->dlog = dedupe_log_new();
     state_bookmark_init(&t->bm);
     table_metrics_init(&t->m, sr->sc->name, def->name);
@@ -97,7 +96,6 @@ static void table_free(table_run *t)
 {
     free(t->topic);
     dedupe_free(t->dd);
-    dedupe_free(t->suspects);
     dedupe_log_free(t->dlog);
     state_bookmark_clear(&t->bm);
     event_codec_free(t->codec);

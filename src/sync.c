@@ -646,6 +646,7 @@ typedef struct pass {
     json_t *paging; /* working paging state; committed copies go into the bookmark */
     long published_at_start;
     int64_t remaining;      /* records still to come per the API's totals; -1 unknown */
+    json_t *suspects;       /* the listing's unconfirmed misses (tables without confirm_request) */
     long seen;              /* records read in this pass */
     int pending;            /* pages emitted but not committed yet (t->lock is held) */
     state_bookmark pend_bm; /* the bookmark that commits with them */
@@ -813,6 +814,7 @@ static void copy_bookmark(const state_bookmark *from, state_bookmark *to)
 {
     *to = *from;
     to->paging = json_deep_copy(from->paging);
+    to->suspects = from->suspects ? json_deep_copy(from->suspects) : NULL;
 }
 
 static int64_t capped(int64_t v, int64_t cap)
@@ -1132,30 +1134,37 @@ static int confirm_by_id(table_run *t, dedupe *set, char *err, size_t errlen)
 }
 
 /* Without confirm_request: a candidate is gone when two consecutive complete listings missed
- * it (t->suspects holds the last listing's misses), or when the listing was a single page. */
+ * it (the bookmark's suspects hold the last listing's misses), or when the listing was a single
+ * page. */
 typedef struct repetition {
-    const table_run *t;
+    dedupe *before; /* the last listing's suspects */
     int single_page;
-    dedupe *confirmed, *missed;
+    dedupe *confirmed;
+    json_t *missed; /* the new suspects */
 } repetition;
 
 static void sort_candidate(const char *pk, size_t len, uint64_t hash, void *u)
 {
     repetition *r = u;
-    if (r->single_page || dedupe_get(r->t->suspects, pk, len, NULL))
+    if (r->single_page || dedupe_get(r->before, pk, len, NULL))
         dedupe_put(r->confirmed, pk, len, hash);
     else
-        dedupe_put(r->missed, pk, len, hash); /* suspected until the next listing */
+        json_array_append_new(r->missed, json_stringn(pk, len)); /* until the next listing */
 }
 
-/* Consumes set; returns the confirmed candidates. */
-static dedupe *confirm_by_repetition(table_run *t, dedupe *set, int single_page)
+/* Consumes set; returns the confirmed candidates and, in *suspects, the new suspects. */
+static dedupe *confirm_by_repetition(const table_run *t, dedupe *set, int single_page,
+                                     json_t **suspects)
 {
-    repetition r = {t, single_page, dedupe_new(), dedupe_new()};
+    repetition r = {dedupe_new(), single_page, dedupe_new(), json_array()};
+    size_t i;
+    json_t *k;
+    json_array_foreach(t->bm.suspects, i, k) if (json_is_string(k))
+        dedupe_put(r.before, json_string_value(k), json_string_length(k), 0);
     dedupe_each(set, sort_candidate, &r);
     dedupe_free(set);
-    dedupe_free(t->suspects);
-    t->suspects = r.missed;
+    dedupe_free(r.before);
+    *suspects = r.missed;
     return r.confirmed;
 }
 
@@ -1202,7 +1211,7 @@ static dedupe *vanished_ids(pass *p, int *rc, char *err, size_t errlen)
     if (candidates == 0)
         return set;
     if (!t->def->confirm_request) {
-        set = confirm_by_repetition(t, set, p->ctx.page_no <= 1);
+        set = confirm_by_repetition(t, set, p->ctx.page_no <= 1, &p->suspects);
     } else if ((*rc = confirm_by_id(t, set, err, errlen)) != 0) {
         if (*rc < 0)
             log_warn(source_name(t->sr->src), t->def->name,
@@ -1287,8 +1296,14 @@ static int finish_pass(pass *p, char *err, size_t errlen)
             next.last_reconcile_ms = next.last_pass_ms;
         next.passes++;
     }
-    if (p->full_listing)
+    if (p->full_listing) {
         next.last_reconcile_ms = now_wall_ms();
+        if (!t->def->confirm_request) { /* this listing's misses, confirmed by the next one */
+            json_decref(next.suspects);
+            next.suspects = p->suspects;
+            p->suspects = NULL;
+        }
+    }
     rc = commit_page(&p->w, &next, err, errlen);
     if (rc == 0) {
         state_bookmark_clear(&t->bm);
@@ -1393,6 +1408,7 @@ static int run_pass(table_run *t, int reconcile, char *err, size_t errlen)
     work_free(&p.w);
     buf_free(&p.spare_body);
     json_decref(p.paging);
+    json_decref(p.suspects);
     return rc;
 }
 
