@@ -56,9 +56,11 @@ typedef struct source_config {
     int n_exclude;
     table_override *overrides;
     int n_overrides;
-    double rate;   /* requests per second; <0: connector default */
-    int burst;     /* <0: connector default */
-    int timeout_s; /* per request */
+    double rate;         /* requests per second; <0: connector default */
+    int burst;           /* <0: connector default */
+    int timeout_s;       /* per request */
+    int max_rate_wait_s; /* longest rate-limit wait the API may impose (default 1 h) */
+    int max_response_mb; /* decoded response body limit (default 64 MiB) */
     int verify_tls;
     char *ca_file;
     kv *options; /* connector options as written */

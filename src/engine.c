@@ -88,6 +88,7 @@ static int table_init(source_run *sr, table_run *t, const table_def *def, char *
         return -1;
     }
     http_client_set_observer(t->http, table_metrics_observe_http, &t->m);
+    http_client_count_capped_waits(t->http, &t->m.rate_waits_capped);
     return 0;
 }
 
