@@ -205,6 +205,22 @@ static int read_kv_list(loader *ld, const config_setting_t *s, kv **out, int *n)
     return 0;
 }
 
+/* "property=ENV_VAR" strings: each property's value is the secret in that variable. */
+static int read_secret_properties(loader *ld, const config_setting_t *s, kv **out, int *n)
+{
+    if (read_kv_list(ld, s, out, n))
+        return -1;
+    for (int i = 0; i < *n; i++) {
+        const char *v =
+            secret_env(ld, config_setting_get_elem(s, (unsigned)i), "", (*out)[i].value);
+        if (!v)
+            return -1;
+        free((*out)[i].value);
+        (*out)[i].value = xstrdup(v);
+    }
+    return 0;
+}
+
 static int expect_group(loader *ld, const config_setting_t *s)
 {
     if (config_setting_type(s) != CONFIG_TYPE_GROUP)
@@ -255,12 +271,15 @@ static int load_kafka(loader *ld, const config_setting_t *g, kafka_config *k)
             read_kv_list(ld, s, &k->topic_config, &k->n_topic_config);
         else if (strcmp(n, "properties") == 0)
             read_kv_list(ld, s, &k->properties, &k->n_properties);
+        else if (strcmp(n, "properties_env") == 0)
+            read_secret_properties(ld, s, &k->secret_properties, &k->n_secret_properties);
         else
             fail_at(ld, s,
                     "unknown setting (expected bootstrap_servers, topic_prefix, state_topic, "
                     "schemas_topic, "
                     "delivery, topic_partitions, replication_factor, transaction_timeout, "
-                    "commit_max_events, commit_max_age, topic_config, properties)");
+                    "commit_max_events, commit_max_age, topic_config, properties, "
+                    "properties_env)");
     }
     if (!ld->failed && !k->bootstrap_servers)
         fail_at(ld, g, "bootstrap_servers is required");
@@ -719,6 +738,7 @@ void config_free(crm_config *cfg)
     free(cfg->kafka.schemas_topic);
     free_kvs(cfg->kafka.topic_config, cfg->kafka.n_topic_config);
     free_kvs(cfg->kafka.properties, cfg->kafka.n_properties);
+    free_kvs(cfg->kafka.secret_properties, cfg->kafka.n_secret_properties);
     free(cfg->registry.url);
     free(cfg->registry.username);
     free(cfg->registry.password);

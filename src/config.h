@@ -32,6 +32,10 @@ typedef struct kafka_config {
     int n_topic_config;
     kv *properties; /* passed to librdkafka as is */
     int n_properties;
+    /* properties_env: librdkafka properties whose values come from environment variables
+     * (sasl.password, ssl.key.password...); value = the secret itself, never print it. */
+    kv *secret_properties;
+    int n_secret_properties;
     int transaction_timeout_ms;
     int commit_max_events; /* pages of a table share a commit until it holds this many events */
     int commit_max_age_ms; /* ... or its first page is this old */

@@ -394,6 +394,16 @@ int kafka_conf_apply(rd_kafka_conf_t *conf, const kafka_config *kc, const char *
             return -1;
         }
     }
+    for (int i = 0; i < kc->n_secret_properties; i++) {
+        const kv *sp = &kc->secret_properties[i];
+        if (rd_kafka_conf_set(conf, sp->key, sp->value, errstr, sizeof(errstr)) !=
+            RD_KAFKA_CONF_OK) {
+            /* librdkafka's reason may quote the value: the secret stays out of it */
+            snprintf(err, errlen, "line %d: kafka.properties_env: %s: %s", sp->line, sp->key,
+                     strstr(errstr, sp->value) ? "value rejected" : errstr);
+            return -1;
+        }
+    }
     return 0;
 }
 

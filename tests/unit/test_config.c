@@ -170,6 +170,40 @@ static void test_secret_control_characters(void)
     config_free(c);
 }
 
+/* #15 item 13: Kafka secrets come from the environment, never from the config file. */
+static void test_kafka_properties_env(void)
+{
+    char err[1024] = "";
+    setenv("CRMSTREAM_TEST_SASL_PW", "kafka-s3cret", 1);
+    crm_config *c = load_text(
+        "kafka = { bootstrap_servers = \"b:9093\";\n"
+        "  properties = [\"security.protocol=SASL_SSL\", \"sasl.mechanism=SCRAM-SHA-512\"];\n"
+        "  properties_env = [\"sasl.password=CRMSTREAM_TEST_SASL_PW\"]; };\n" SRC(""),
+        err, sizeof(err));
+    CHECK(c != NULL);
+    if (c) {
+        CHECK(c->kafka.n_secret_properties == 1);
+        CHECK_STR(c->kafka.secret_properties[0].key, "sasl.password");
+        CHECK_STR(c->kafka.secret_properties[0].value, "kafka-s3cret");
+        CHECK(c->kafka.secret_properties[0].line == 3);
+    }
+    config_free(c);
+    expect_error("kafka = { bootstrap_servers = \"b\";\n"
+                 "  properties_env = [\"sasl.password=CRMSTREAM_UNSET_VAR\"]; };\n" SRC(""),
+                 ":2:", "environment variable CRMSTREAM_UNSET_VAR is not set");
+    expect_error("kafka = { bootstrap_servers = \"b\";\n"
+                 "  properties_env = [\"sasl.password\"]; };\n" SRC(""),
+                 ":2:", "expected \"name=value\"");
+    setenv("CRMSTREAM_TEST_SASL_PW", "kafka-s3cret\n", 1);
+    c = load_text("kafka = { bootstrap_servers = \"b\";\n"
+                  "  properties_env = [\"sasl.password=CRMSTREAM_TEST_SASL_PW\"]; };\n" SRC(""),
+                  err, sizeof(err));
+    CHECK(c == NULL);
+    CHECK_CONTAINS(err, "CRMSTREAM_TEST_SASL_PW contains a control character");
+    CHECK(!strstr(err, "s3cret"));
+    config_free(c);
+}
+
 static void test_http_limits(void)
 {
     char err[1024] = "";
@@ -204,5 +238,6 @@ int main(void)
     test_durations();
     test_secret_control_characters();
     test_http_limits();
+    test_kafka_properties_env();
     return check_summary("config");
 }

@@ -188,6 +188,30 @@ static void test_bad_property(void)
     CHECK_CONTAINS(err, "line 7: kafka.properties: no.such.property");
 }
 
+/* Secret properties (kafka.properties_env) reach librdkafka; an error never shows the value. */
+static void test_secret_properties(void)
+{
+    kv props[1], secrets[2];
+    kafka_config kc = mock_config(DELIVERY_AT_LEAST_ONCE, props);
+    secrets[0] = (kv){"sasl.password", "kafka-s3cret", 4};
+    kc.secret_properties = secrets;
+    kc.n_secret_properties = 1;
+    char err[512] = "", value[64] = "";
+    size_t n = sizeof(value);
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    CHECK(kafka_conf_apply(conf, &kc, NULL, err, sizeof(err)) == 0);
+    CHECK(rd_kafka_conf_get(conf, "sasl.password", value, &n) == RD_KAFKA_CONF_OK);
+    CHECK_STR(value, "kafka-s3cret");
+    rd_kafka_conf_destroy(conf);
+    secrets[1] = (kv){"security.protocol", "bogus-s3cret", 5}; /* quoted by librdkafka */
+    kc.n_secret_properties = 2;
+    conf = rd_kafka_conf_new();
+    CHECK(kafka_conf_apply(conf, &kc, NULL, err, sizeof(err)) == -1);
+    CHECK_CONTAINS(err, "line 5: kafka.properties_env: security.protocol: value rejected");
+    CHECK(!strstr(err, "s3cret"));
+    rd_kafka_conf_destroy(conf);
+}
+
 int main(void)
 {
     test_mode(DELIVERY_EXACTLY_ONCE);
@@ -195,5 +219,6 @@ int main(void)
     test_abort_resumed_after_outage();
     test_fatal_error_recreates_producer();
     test_bad_property();
+    test_secret_properties();
     return check_summary("kafka");
 }
