@@ -186,6 +186,18 @@ static int tracker_wait(tracker *t, volatile int *stop, int64_t stop_grace_ms)
     return ok ? 0 : -1;
 }
 
+/* n messages were never queued (a produce failed): they will never be reported. */
+static void tracker_forget(tracker *t, size_t n)
+{
+    if (!t)
+        return;
+    pthread_mutex_lock(&t->lock);
+    t->pending -= n < t->pending ? n : t->pending;
+    t->failed = 1;
+    pthread_cond_broadcast(&t->done);
+    pthread_mutex_unlock(&t->lock);
+}
+
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     (void)rk;
@@ -594,14 +606,7 @@ static int produce_batch(kafka_producer *p, kafka_batch *b, tracker *t, char *er
                 continue;
             }
             snprintf(err, errlen, "produce to %s: %s", m->topic, rd_kafka_err2str(e));
-            if (t) {
-                /* The messages never queued will never be reported. */
-                pthread_mutex_lock(&t->lock);
-                t->pending -= b->n - i;
-                t->failed = 1;
-                pthread_cond_broadcast(&t->done);
-                pthread_mutex_unlock(&t->lock);
-            }
+            tracker_forget(t, b->n - i);
             return -1;
         }
     }
@@ -742,8 +747,12 @@ static kafka_result commit_exactly_once(kafka_producer *p, kafka_batch *data, ka
      * request (librdkafka 2.0.2 spins its main thread for ~1 ms around each registration). */
     tracker *t = tracker_new((data ? data->n : 0) + (state ? state->n : 0));
     t->delivery_errors = p->metrics ? &p->metrics->delivery_errors : NULL;
-    if ((state && produce_batch(p, state, t, err, errlen)) ||
-        (data && produce_batch(p, data, t, err, errlen))) {
+    int produced = 0;
+    if (state && produce_batch(p, state, t, err, errlen))
+        tracker_forget(t, data ? data->n : 0); /* the data batch is not produced at all */
+    else if (!data || produce_batch(p, data, t, err, errlen) == 0)
+        produced = 1;
+    if (!produced) {
         tracker_release(t);
         abort_quietly(p);
         r = p->fatal ? KAFKA_FATAL : KAFKA_RETRY;
