@@ -249,6 +249,7 @@ struct kafka_producer {
     int abort_pending;
     int64_t abort_pending_since;
     int failed_restarts;
+    volatile int64_t txn_begun_ms; /* monotonic start of the open transaction, 0: none */
     char fatal_reason[512];
     kafka_metrics *metrics;
     /* Batch arenas librdkafka may still read: messages are produced without a copy, so after a
@@ -351,6 +352,29 @@ static void mark_broken(kafka_producer *p)
         p->fatal = 1;
 }
 
+static int is_fence_code(rd_kafka_resp_err_t e)
+{
+    return e == RD_KAFKA_RESP_ERR__FENCED || e == RD_KAFKA_RESP_ERR_PRODUCER_FENCED ||
+           e == RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH;
+}
+
+/* A fence error also answers a transaction that outlived transaction.timeout.ms: the coordinator
+ * aborted it and bumped the producer epoch (measured after a broker outage longer than the
+ * timeout). Only the fence of a younger transaction means another instance took over; the other
+ * one is handled like any fatal error (the producer is re-created). */
+static void note_fence(kafka_producer *p, const char *what)
+{
+    int64_t begun = p->txn_begun_ms;
+    if (p->transactional && begun && now_monotonic_ms() - begun >= p->txn_timeout_ms) {
+        log_warn(p->source, NULL,
+                 "kafka: %s, but the transaction was open for %lld ms, longer than "
+                 "transaction_timeout: the coordinator aborted it, no other instance is involved",
+                 what, (long long)(now_monotonic_ms() - begun));
+        return;
+    }
+    p->fenced = 1;
+}
+
 static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
     kafka_producer *p = opaque;
@@ -358,9 +382,8 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
         char buf[512];
         rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk, buf, sizeof(buf));
         snprintf(p->fatal_reason, sizeof(p->fatal_reason), "%s", buf);
-        if (orig == RD_KAFKA_RESP_ERR__FENCED || orig == RD_KAFKA_RESP_ERR_PRODUCER_FENCED ||
-            orig == RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH)
-            p->fenced = 1;
+        if (is_fence_code(orig))
+            note_fence(p, buf);
         mark_broken(p);
         log_error(p->source, NULL, "kafka fatal error: %s", buf);
         return;
@@ -638,9 +661,8 @@ static kafka_result txn_error(kafka_producer *p, rd_kafka_error_t *e, const char
 {
     snprintf(err, errlen, "%s: %s", what, rd_kafka_error_string(e));
     if (rd_kafka_error_is_fatal(e)) {
-        if (rd_kafka_error_code(e) == RD_KAFKA_RESP_ERR__FENCED ||
-            rd_kafka_error_code(e) == RD_KAFKA_RESP_ERR_PRODUCER_FENCED)
-            p->fenced = 1;
+        if (is_fence_code(rd_kafka_error_code(e)))
+            note_fence(p, rd_kafka_error_string(e));
         snprintf(p->fatal_reason, sizeof(p->fatal_reason), "%s", rd_kafka_error_string(e));
         mark_broken(p);
     }
@@ -660,6 +682,7 @@ static int abort_transaction(kafka_producer *p, char *err, size_t errlen)
             log_info(p->source, NULL, "kafka: the interrupted transaction abort completed");
         rd_kafka_error_destroy(e);
         p->abort_pending = 0;
+        p->txn_begun_ms = 0;
         return 0;
     }
     if (rd_kafka_error_is_retriable(e) && !rd_kafka_error_is_fatal(e)) {
@@ -697,6 +720,7 @@ static int producer_restart(kafka_producer *p, char *err, size_t errlen)
     producer_disconnect(p, 0);
     p->broken = 0;
     p->abort_pending = 0;
+    p->txn_begun_ms = 0;
     if (producer_connect(p, err, errlen) == 0) {
         p->failed_restarts = 0;
         count(p, &p->metrics->producer_restarts, 1);
@@ -743,6 +767,7 @@ static kafka_result commit_exactly_once(kafka_producer *p, kafka_batch *data, ka
         r = txn_error(p, e, "begin_transaction", err, errlen);
         goto out;
     }
+    p->txn_begun_ms = now_monotonic_ms();
     /* The state first: its partition and the data's are registered with the transaction in one
      * request (librdkafka 2.0.2 spins its main thread for ~1 ms around each registration). */
     tracker *t = tracker_new((data ? data->n : 0) + (state ? state->n : 0));
@@ -777,8 +802,10 @@ static kafka_result commit_exactly_once(kafka_producer *p, kafka_batch *data, ka
     }
     for (;;) {
         e = rd_kafka_commit_transaction(p->rk, 15000);
-        if (!e)
+        if (!e) {
+            p->txn_begun_ms = 0;
             break;
+        }
         if (rd_kafka_error_is_retriable(e) && !rd_kafka_error_is_fatal(e) && !(stop && *stop)) {
             log_warn(p->source, NULL, "kafka commit_transaction will be retried: %s",
                      rd_kafka_error_string(e));

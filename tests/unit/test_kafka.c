@@ -175,6 +175,50 @@ static void test_fatal_error_recreates_producer(void)
     kafka_metrics_destroy(&km);
 }
 
+/* A fence error answering a transaction older than transaction.timeout.ms is the coordinator's
+ * abort of a timed-out transaction (seen after a broker outage), not another instance: the
+ * producer is re-created instead of the process exiting 4. A young transaction's fence is
+ * genuine (test_mode). */
+static void test_fence_of_timed_out_transaction(void)
+{
+    kv props[1];
+    kafka_config kc = mock_config(DELIVERY_EXACTLY_ONCE, props);
+    kc.transaction_timeout_ms = 1000;
+    kafka_metrics km;
+    kafka_metrics_init(&km, "s");
+    kafka_producer *p = new_producer(&kc, &km);
+    CHECK(p != NULL);
+    if (!p) {
+        kafka_metrics_destroy(&km);
+        return;
+    }
+    rd_kafka_mock_cluster_t *mc = rd_kafka_handle_mock_cluster(kafka_producer_handle(p));
+    CHECK(rd_kafka_mock_topic_create(mc, "t.s.items", 1, 1) == RD_KAFKA_RESP_ERR_NO_ERROR);
+    CHECK(rd_kafka_mock_topic_create(mc, "state", 1, 1) == RD_KAFKA_RESP_ERR_NO_ERROR);
+    kafka_batch *data = kafka_batch_new(), *state = kafka_batch_new();
+    fill(data, state, 5);
+    volatile int stop = 0;
+    char err[512] = "";
+    /* EndTxn is retried (coordinator loading) for more than a second, then fenced: the
+     * transaction is older than its timeout by then. */
+    rd_kafka_resp_err_t errs[21];
+    for (int i = 0; i < 20; i++)
+        errs[i] = RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS;
+    errs[20] = RD_KAFKA_RESP_ERR_PRODUCER_FENCED;
+    rd_kafka_mock_push_request_errors_array(mc, 26 /* EndTxn */, 21, errs);
+    kafka_result r = kafka_commit(p, data, state, &stop, err, sizeof(err));
+    CHECK(r == KAFKA_RETRY);
+    CHECK(!kafka_is_fenced(p) && !kafka_is_fatal(p));
+    for (int i = 0; i < 3 && r == KAFKA_RETRY; i++)
+        r = kafka_commit(p, data, state, &stop, err, sizeof(err));
+    CHECK(r == KAFKA_OK);
+    CHECK(atomic_load(&km.producer_restarts) == 1);
+    kafka_batch_free(data);
+    kafka_batch_free(state);
+    kafka_producer_free(p, 2000);
+    kafka_metrics_destroy(&km);
+}
+
 static void test_bad_property(void)
 {
     kv props[2];
@@ -218,6 +262,7 @@ int main(void)
     test_mode(DELIVERY_AT_LEAST_ONCE);
     test_abort_resumed_after_outage();
     test_fatal_error_recreates_producer();
+    test_fence_of_timed_out_transaction();
     test_bad_property();
     test_secret_properties();
     return check_summary("kafka");
