@@ -723,7 +723,8 @@ static int producer_restart(kafka_producer *p, char *err, size_t errlen)
     p->txn_begun_ms = 0;
     if (producer_connect(p, err, errlen) == 0) {
         p->failed_restarts = 0;
-        count(p, &p->metrics->producer_restarts, 1);
+        if (p->metrics)
+            atomic_fetch_add(&p->metrics->producer_restarts, 1);
         log_info(p->source, NULL, "kafka: producer re-created");
         return 0;
     }
@@ -762,6 +763,7 @@ static kafka_result commit_exactly_once(kafka_producer *p, kafka_batch *data, ka
     kafka_result r = txn_ready(p, err, errlen);
     if (r != KAFKA_OK)
         goto out;
+    bury_arenas(p, 0); /* under txn_lock: a re-creation replaces p->rk */
     rd_kafka_error_t *e = rd_kafka_begin_transaction(p->rk);
     if (e) {
         r = txn_error(p, e, "begin_transaction", err, errlen);
@@ -832,7 +834,8 @@ kafka_result kafka_commit(kafka_producer *p, kafka_batch *data, kafka_batch *sta
         snprintf(err, errlen, "producer is in a fatal state: %s", p->fatal_reason);
         return KAFKA_FATAL;
     }
-    bury_arenas(p, 0);
+    if (!p->transactional)
+        bury_arenas(p, 0);
     kafka_result r = p->transactional ? commit_exactly_once(p, data, state, stop, err, errlen)
                                       : commit_at_least_once(p, data, state, stop, err, errlen);
     if (r != KAFKA_OK) {
