@@ -26,6 +26,7 @@ cfg=$WORK/cfg
     done
     echo ');'
 } >"$cfg"
+CFGS+=("$cfg") # checked for decodable events at the end (lib.sh)
 start_daemon "$cfg"
 for s in a1 a2 a3; do wait_for_log "source=$s table=items msg=\"page 30:" 60; done
 "$ROOT/tests/kafka/broker.sh" "$OUTAGE_MODE" >/dev/null

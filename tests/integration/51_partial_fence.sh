@@ -16,6 +16,7 @@ header() {
 }
 { header; echo 'sources = ('; source_block a1 1s; echo ','; source_block a2 60s; echo ');'; } >"$WORK/old.cfg"
 { header; echo 'sources = ('; source_block a1 1s; echo ');'; } >"$WORK/new.cfg"
+CFGS+=("$WORK/old.cfg") # checked for decodable events at the end (lib.sh)
 start_daemon "$WORK/old.cfg"
 old=$CRM_PID
 wait_for_log 'source=a2 table=items msg="pass done' 60

@@ -14,10 +14,12 @@ print(*[s.getsockname()[1] for s in ss])
 export KAFKA_PORT=$P1 KAFKA_CONTROLLER_PORT=$P2 KAFKA_SASL_SSL_PORT=$P3
 export KAFKA_DIR=$ROOT/.cache/kafka-run/sasl-$P1 KAFKA_SASL_PASSWORD="scram-$RANDOM-secret"
 BROKER=$ROOT/tests/kafka/broker.sh
-stop_second_broker() {
+stop_second_broker() { # lib.sh's cleanup (decodable check, kills) first, while the broker runs
+    local status=$?
+    ( set +e; (exit "$status"); cleanup ) && status=0 || status=$?
     "$BROKER" stop >/dev/null 2>&1 || true
     rm -rf "$KAFKA_DIR"
-    cleanup
+    exit "$status"
 }
 trap stop_second_broker EXIT
 "$BROKER" start >/dev/null 2>"$WORK/broker.err" || fail "the SASL_SSL broker did not start: $(tail -n 20 "$WORK/broker.err")"
@@ -36,6 +38,7 @@ sasl_cfg() { # FILE PASSWORD_VARIABLE
 }
 export CRM_TEST_KAFKA_PASSWORD=$KAFKA_SASL_PASSWORD CRM_TEST_KAFKA_WRONG="wrong-$RANDOM-pw"
 sasl_cfg "$WORK/cfg" CRM_TEST_KAFKA_PASSWORD
+CFGS+=("$WORK/cfg") # checked for decodable events at the end (lib.sh)
 grep -q "$KAFKA_SASL_PASSWORD" "$WORK/cfg" && fail "the password is in the config file"
 run_once "$WORK/cfg"
 compare_table "$WORK/cfg" items
