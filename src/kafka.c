@@ -250,6 +250,7 @@ struct kafka_producer {
     int64_t abort_pending_since;
     int failed_restarts;
     volatile int64_t txn_begun_ms; /* monotonic start of the open transaction, 0: none */
+    atomic_llong excused_txn_ms;   /* the txn_begun_ms whose fence error was excused */
     char fatal_reason[512];
     kafka_metrics *metrics;
     /* Batch arenas librdkafka may still read: messages are produced without a copy, so after a
@@ -366,6 +367,9 @@ static void note_fence(kafka_producer *p, const char *what)
 {
     int64_t begun = p->txn_begun_ms;
     if (p->transactional && begun && now_monotonic_ms() - begun >= p->txn_timeout_ms) {
+        /* the error callback and the failed call both report it: said once */
+        if (atomic_exchange(&p->excused_txn_ms, begun) == begun)
+            return;
         log_warn(p->source, NULL,
                  "kafka: %s, but the transaction was open for %lld ms, longer than "
                  "transaction_timeout: the coordinator aborted it, no other instance is involved",
