@@ -23,6 +23,9 @@
 #define PARSE_ATTEMPTS  3
 #define COMMIT_ATTEMPTS 5
 #define MAX_LOCKED      16
+/* How far after the pass start a replication value may lie (clock skew between the CRM and us)
+ * before it counts as "in the future": such a value moves the bookmark to the pass start only. */
+#define FUTURE_SKEW_MS 60000
 
 /* A change of a dedupe map made by the uncommitted pages (the undo log). */
 typedef struct change {
@@ -49,7 +52,9 @@ typedef struct page_work {
     buf key, val;
     buf mkey; /* the message key (framed in registry mode) */
     int64_t page_max_ms;
-    int64_t now_ms; /* the events' ts_ms: the wall time the page's processing started */
+    int64_t pass_start_ms; /* values after it + FUTURE_SKEW_MS move the bookmark to it only */
+    int future_values;     /* records of the page with such a value */
+    int64_t now_ms;        /* the events' ts_ms: the wall time the page's processing started */
     int snapshot;
     int mark; /* reconciliation round active: mark keys seen */
 } page_work;
@@ -66,6 +71,7 @@ static void work_init(page_work *w, table_run *t)
     buf_init(&w->val);
     buf_init(&w->mkey);
     w->page_max_ms = CRM_TIME_NONE;
+    w->pass_start_ms = CRM_TIME_NONE;
 }
 
 static void work_reset(page_work *w)
@@ -224,6 +230,32 @@ static void meta_for(const page_work *w, const table_run *t, event_meta *m, cons
     m->ts_ms = w->now_ms;
 }
 
+/* Advances the page's highest replication time (what the bookmark moves to) by a record's. A
+ * value after the pass start (+ a clock skew allowance) — a CRM bug, a hostile record,
+ * "9999999999" epoch seconds — would move the bookmark there and skip every later change: the
+ * record is still published, but it moves the bookmark to the pass start only; it is counted,
+ * and the page's first such record is logged. */
+static void note_replication_time(page_work *w, table_run *t, const char *pk, size_t pklen,
+                                  int64_t rts)
+{
+    if (w->pass_start_ms != CRM_TIME_NONE && rts > w->pass_start_ms + FUTURE_SKEW_MS) {
+        atomic_fetch_add(&t->m.future_values, 1);
+        if (w->future_values++ == 0) {
+            char at[40], cap[40];
+            crm_time_format(rts, at, sizeof(at));
+            crm_time_format(w->pass_start_ms, cap, sizeof(cap));
+            log_warn(source_name(t->sr->src), t->def->name,
+                     "record %s=%.*s: %s %s lies after the pass start; published, but it "
+                     "moves the bookmark no further than the pass start %s",
+                     t->def->primary_key, (int)(pklen > 100 ? 100 : pklen), pk,
+                     t->def->replication_key, at, cap);
+        }
+        rts = w->pass_start_ms;
+    }
+    if (w->page_max_ms == CRM_TIME_NONE || rts > w->page_max_ms)
+        w->page_max_ms = rts;
+}
+
 /* Every event starts here, whichever table's pass produces it (own records, change-feed upserts
  * and deletes, reconciliation deletes): t's writer schema is published first
  * (table_schema_ensure_published; t->lock is held, so t->codec cannot change until the event is
@@ -254,8 +286,8 @@ static int end_event(page_work *w, int encode_rc)
 static int publish_after(page_work *w, table_run *t, const char *pk, size_t pklen, uint64_t hash,
                          int64_t rts, const char *rtext, int feed, char *err, size_t errlen)
 {
-    if (rts != CRM_TIME_NONE && !feed && (w->page_max_ms == CRM_TIME_NONE || rts > w->page_max_ms))
-        w->page_max_ms = rts;
+    if (rts != CRM_TIME_NONE && !feed)
+        note_replication_time(w, t, pk, pklen, rts);
     uint64_t old = 0;
     int known = dedupe_swap(t->dd, pk, pklen, hash, w->mark && !feed, &old);
     if (known &&
@@ -902,6 +934,8 @@ static int process_page(pass *p, page *pg, char *err, size_t errlen)
     }
     work_mark start = work_mark_now(w);
     w->now_ms = now_wall_ms();
+    w->pass_start_ms = p->ctx.until_ms; /* until_ms: when the pass started */
+    w->future_values = 0;
     json_array_foreach(pg->records, i, v)
     {
         if (p->reconcile) {

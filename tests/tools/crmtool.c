@@ -28,6 +28,7 @@
 #include "schema_resolver.h"
 #include "config.h"
 #include "crm_time.h"
+#include "kafka.h"
 #include "topic_reader.h"
 
 #include <librdkafka/rdkafka.h>
@@ -517,9 +518,9 @@ static json_t *source_topics(const crm_config *cfg, char *err, size_t errlen)
 {
     char errstr[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (rd_kafka_conf_set(conf, "bootstrap.servers", cfg->kafka.bootstrap_servers, errstr,
-                          sizeof(errstr)) != RD_KAFKA_CONF_OK) {
-        snprintf(err, errlen, "%s", errstr);
+    /* the config's properties too: a SASL_SSL cluster needs them (test 53) */
+    const char *defaults[] = {"bootstrap.servers", cfg->kafka.bootstrap_servers, NULL};
+    if (kafka_conf_apply(conf, &cfg->kafka, defaults, err, errlen)) {
         rd_kafka_conf_destroy(conf);
         return NULL;
     }
