@@ -18,7 +18,14 @@ typedef struct loader {
     char *err;
     size_t errlen;
     int failed;
+    int crm_secrets_required; /* 0 for commands that never talk to a CRM */
 } loader;
+
+/* A CRM credential's environment variable is unset, and this command needs it. */
+static int crm_secret_missing(const loader *ld, const char *env_name)
+{
+    return ld->crm_secrets_required && !getenv(env_name);
+}
 
 static int fail_at(loader *ld, const config_setting_t *s, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -299,7 +306,7 @@ static int load_options(loader *ld, const config_setting_t *g, const connector *
             return fail_at(ld, s, "expected true or false");
         if (o->type == OPT_DURATION && config_parse_duration(value) < 0)
             return fail_at(ld, s, "invalid duration \"%s\"", value);
-        if (o->type == OPT_ENV && !getenv(value))
+        if (o->type == OPT_ENV && crm_secret_missing(ld, value))
             return fail_at(ld, s, "environment variable %s is not set", value);
         kv *item = &sc->options[sc->n_options++];
         item->key = xstrdup(o->name);
@@ -322,7 +329,7 @@ static int check_required_options(loader *ld, const config_setting_t *src, const
         if (!o->default_value)
             return fail_at(ld, src, "option %s is required for %s sources (%s)", o->name, c->name,
                            o->description);
-        if (o->type == OPT_ENV && !getenv(o->default_value))
+        if (o->type == OPT_ENV && crm_secret_missing(ld, o->default_value))
             return fail_at(ld, src, "options.%s: environment variable %s (the default) is not set",
                            o->name, o->default_value);
     }
@@ -623,7 +630,7 @@ static int load_root(loader *ld, config_t *lc, crm_config *cfg)
     return ld->failed ? -1 : 0;
 }
 
-crm_config *config_load(const char *path, char *err, size_t errlen)
+static crm_config *load_config(const char *path, int crm_secrets_required, char *err, size_t errlen)
 {
     config_t lc;
     config_init(&lc);
@@ -651,7 +658,7 @@ crm_config *config_load(const char *path, char *err, size_t errlen)
     cfg->kafka.transaction_timeout_ms = 60000;
     cfg->kafka.commit_max_events = 8000;
     cfg->kafka.commit_max_age_ms = 1000;
-    loader ld = {path, err, errlen, 0};
+    loader ld = {path, err, errlen, 0, crm_secrets_required};
     if (load_root(&ld, &lc, cfg)) {
         config_destroy(&lc);
         config_free(cfg);
@@ -659,6 +666,16 @@ crm_config *config_load(const char *path, char *err, size_t errlen)
     }
     config_destroy(&lc);
     return cfg;
+}
+
+crm_config *config_load(const char *path, char *err, size_t errlen)
+{
+    return load_config(path, 1, err, errlen);
+}
+
+crm_config *config_load_without_crm_secrets(const char *path, char *err, size_t errlen)
+{
+    return load_config(path, 0, err, errlen);
 }
 
 static void free_kvs(kv *list, int n)
