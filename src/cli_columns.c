@@ -97,12 +97,13 @@ void cli_format_duration(long long seconds, char *out, size_t outlen)
         long long secs;
         char unit;
     } units[] = {{86400, 'd'}, {3600, 'h'}, {60, 'm'}};
+    /* a day reads as 24h, as configs usually write it; whole days from two on */
     if (seconds <= 0) {
         snprintf(out, outlen, "0");
         return;
     }
     for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
-        if (seconds % units[i].secs == 0) {
+        if (seconds % units[i].secs == 0 && (units[i].unit != 'd' || seconds >= 2 * 86400)) {
             snprintf(out, outlen, "%lld%c", seconds / units[i].secs, units[i].unit);
             return;
         }

@@ -20,7 +20,7 @@ size_t cli_columns_rows(const cli_columns *t);
  * padded. */
 void cli_columns_print(const cli_columns *t, FILE *f);
 
-/* Seconds as the largest whole unit: "0", "90s", "5m", "24h", "7d". */
+/* Seconds as the largest whole unit: "0", "90s", "5m", "24h", "36h", "7d" (days from two on). */
 void cli_format_duration(long long seconds, char *out, size_t outlen);
 
 #endif
