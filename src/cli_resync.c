@@ -8,9 +8,9 @@
  * still holds can be committed over the change. (at-least-once mode has no fencing: stop the
  * daemon first; the command says so.)
  *
- *  state --reset      tombstones the bookmark and the dedupe entries (custom field history is
- *                     kept: schemas only grow): the next run re-reads the table from start_date
- *                     and publishes every record as a first-sync `r`.
+ *  state --reset      tombstones the bookmark and forgets the dedupe entries (a dedupe log chunk
+ *                     deleting every key; custom field history is kept: schemas only grow): the
+ * next run re-reads the table from start_date and publishes every record as a first-sync `r`.
  *  resync [--from D]  sets the bookmark to D (default: none, i.e. start_date), keeps the dedupe
  *                     entries and the pass count, then runs one pass of that table: only records
  *                     whose content changed are published.
@@ -23,16 +23,19 @@
 #include <string.h>
 
 #include "crm_time.h"
+#include "dedupe.h"
+#include "dedupe_log.h"
 #include "engine.h"
 #include "kafka.h"
 #include "state.h"
 
 typedef struct table_state {
-    const char *bm_key; /* bm/<source>/<table> */
-    const char *dedupe_prefix_dc;
-    const char *dedupe_prefix_dd;
-    char *bookmark;      /* its current value, or NULL */
-    json_t *dedupe_keys; /* live dedupe keys: key -> true */
+    const char *bm_key;    /* bm/<source>/<table> */
+    const char *dc_prefix; /* dc/<source>/<table>/ */
+    const char *dd_prefix; /* dd/<source>/<table>/ */
+    char *bookmark;        /* its current value, or NULL */
+    dedupe *dd;            /* the table's dedupe map, replayed as the engine does */
+    dedupe_log *log;
 } table_state;
 
 static int starts_with(const char *key, size_t klen, const char *prefix)
@@ -48,16 +51,57 @@ static int collect_table_state(const char *key, size_t klen, const char *value, 
     if (klen == strlen(ts->bm_key) && memcmp(key, ts->bm_key, klen) == 0) {
         free(ts->bookmark);
         ts->bookmark = value ? strndup(value, vlen) : NULL;
-    } else if (starts_with(key, klen, ts->dedupe_prefix_dc) ||
-               starts_with(key, klen, ts->dedupe_prefix_dd)) {
-        char *k = strndup(key, klen);
-        if (value)
-            json_object_set_new(ts->dedupe_keys, k, json_true());
-        else
-            json_object_del(ts->dedupe_keys, k);
-        free(k);
+    } else if (starts_with(key, klen, ts->dc_prefix)) {
+        char *seq = strndup(key + strlen(ts->dc_prefix), klen - strlen(ts->dc_prefix));
+        dedupe_log_restore_chunk(ts->log, ts->dd, strtoull(seq, NULL, 10), value, vlen);
+        free(seq);
+    } else if (starts_with(key, klen, ts->dd_prefix)) {
+        size_t n = strlen(ts->dd_prefix);
+        dedupe_log_restore_legacy(ts->log, ts->dd, key + n, klen - n, value, vlen);
     }
     return 0;
+}
+
+/* Dedupe entries are forgotten by a log chunk deleting each of them (a chunk's tombstone would
+ * not do: a restore replays the chunks before it). Chunks stay under the log's size. */
+typedef struct forget_ctx {
+    table_state *ts;
+    kafka_batch *state;
+    const crm_config *cfg;
+    const source_config *sc;
+    const table_def *t;
+    buf chunk;
+    size_t entries;
+} forget_ctx;
+
+static void flush_forget_chunk(forget_ctx *f)
+{
+    if (!f->entries)
+        return;
+    dedupe_log_add(f->ts->log, f->state, f->cfg->kafka.state_topic, f->sc->name, f->t->name,
+                   &f->chunk, f->entries);
+    dedupe_chunk_begin(&f->chunk);
+    f->entries = 0;
+}
+
+static void forget_key(const char *pk, size_t len, uint64_t hash, void *u)
+{
+    (void)hash;
+    forget_ctx *f = u;
+    dedupe_chunk_delete(&f->chunk, pk, len);
+    if (++f->entries && f->chunk.len >= DEDUPE_LOG_CHUNK_BYTES)
+        flush_forget_chunk(f);
+}
+
+static void add_forget_chunks(table_state *ts, kafka_batch *state, const crm_config *cfg,
+                              const source_config *sc, const table_def *t)
+{
+    forget_ctx f = {ts, state, cfg, sc, t, {0}, 0};
+    buf_init(&f.chunk);
+    dedupe_chunk_begin(&f.chunk);
+    dedupe_each(ts->dd, forget_key, &f);
+    flush_forget_chunk(&f);
+    buf_free(&f.chunk);
 }
 
 typedef struct rewind_plan {
@@ -87,17 +131,6 @@ static int rewound_bookmark(const table_state *ts, const rewind_plan *plan, buf 
     return 0;
 }
 
-static void add_tombstones(kafka_batch *b, const char *topic, json_t *keys)
-{
-    const char *k;
-    json_t *v;
-    json_object_foreach(keys, k, v)
-    {
-        (void)v;
-        kafka_batch_add(b, topic, k, strlen(k), NULL, 0);
-    }
-}
-
 /* Takes over the source, reads the table's state, writes the rewound state. */
 static int rewind_table(const crm_config *cfg, const source_config *sc, const table_def *t,
                         const rewind_plan *plan)
@@ -120,7 +153,7 @@ static int rewind_table(const crm_config *cfg, const source_config *sc, const ta
     state_key_bookmark(&bm_key, sc->name, t->name);
     buf_printf(&dc, "dc/%s/%s/", sc->name, t->name);
     buf_printf(&dd, "dd/%s/%s/", sc->name, t->name);
-    table_state ts = {bm_key.data, dc.data, dd.data, NULL, json_object()};
+    table_state ts = {bm_key.data, dc.data, dd.data, NULL, dedupe_new(), dedupe_log_new()};
     int code = EXIT_OK;
     kafka_batch *data = kafka_batch_new(), *state = kafka_batch_new();
     if (state_restore(&cfg->kafka, collect_table_state, &ts, 60000, err, sizeof(err)) < 0) {
@@ -128,7 +161,7 @@ static int rewind_table(const crm_config *cfg, const source_config *sc, const ta
         code = EXIT_KAFKA;
         goto out;
     }
-    size_t n_dedupe = json_object_size(ts.dedupe_keys);
+    size_t n_dedupe = dedupe_count(ts.dd);
     if (!ts.bookmark && n_dedupe == 0) {
         printf("%s.%s has no state yet: nothing to rewind\n", sc->name, t->name);
         goto out;
@@ -148,24 +181,29 @@ static int rewind_table(const crm_config *cfg, const source_config *sc, const ta
     if (code != EXIT_OK)
         goto out;
     if (plan->drop_dedupe)
-        add_tombstones(state, cfg->kafka.state_topic, ts.dedupe_keys);
+        add_forget_chunks(&ts, state, cfg, sc, t);
     if (kafka_commit(p, data, state, &engine_stop_requested, err, sizeof(err)) != KAFKA_OK) {
+        dedupe_log_abandoned(ts.log);
         fprintf(stderr, "crmstream: writing the state of %s.%s: %s\n", sc->name, t->name, err);
         code = kafka_is_fenced(p) ? EXIT_FENCED : EXIT_KAFKA;
         goto out;
     }
+    dedupe_log_committed(ts.log);
     char when[40] = "start_date";
     if (plan->from_ms != CRM_TIME_NONE)
         crm_time_format(plan->from_ms, when, sizeof(when));
     printf("%s.%s: bookmark %s, %s\n", sc->name, t->name, plan->reset ? "removed" : when,
            plan->drop_dedupe ? "dedupe entries removed (every record is published again)"
                              : "dedupe entries kept (only changes are published)");
+    if (plan->drop_dedupe)
+        printf("%s.%s: %zu dedupe entries forgotten\n", sc->name, t->name, n_dedupe);
 out:
     kafka_batch_free(data);
     kafka_batch_free(state);
     kafka_producer_free(p, 10000);
     free(ts.bookmark);
-    json_decref(ts.dedupe_keys);
+    dedupe_free(ts.dd);
+    dedupe_log_free(ts.log);
     buf_free(&bm_key);
     buf_free(&dc);
     buf_free(&dd);
