@@ -89,7 +89,7 @@ test-integration-asan:
 valgrind: $(UNIT_BIN) $(BUILD)/crmsim
 	VALGRIND=1 tests/run-unit.sh $(UNIT_BIN)
 
-demo: all
+demo: # builds quietly itself (output in .cache/demo/build.log)
 	scripts/demo.sh
 
 bench: all $(BENCH_BIN)
