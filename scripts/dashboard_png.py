@@ -102,7 +102,9 @@ def render(args, dashboard):
             ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
-    for r in prom(args.prometheus, "query", {"query": "crmstream_build_info", "time": args.end}):
+    # over the range: a --once run has exited before the end
+    for r in prom(args.prometheus, "query_range", {"query": "crmstream_build_info",
+                                                    "start": args.start, "end": args.end, "step": step}):
         version = r["metric"].get("version", "")
     fig.suptitle(f"crmstream {version} — deploy/grafana/crmstream.json queries on Prometheus, "
                  f"fed by {args.fed_by} (plotted by scripts/dashboard_png.py, not Grafana)", fontsize=11)

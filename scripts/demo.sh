@@ -100,7 +100,7 @@ done_passes=$(grep -c 'msg="pass done' "$WORK/run.log" || true)
 unavailable=$(grep -c 'msg="table unavailable' "$WORK/run.log" || true)
 failed=$(grep -c 'msg="pass failed' "$WORK/run.log" || true)
 echo "   done in $((end - start)) s: of $n_tables tables, $done_passes completed their pass," \
-    "$unavailable were unavailable to the demo accounts (plan-gated, skipped), $failed failed" \
+    "$unavailable unavailable to the demo accounts (plan-gated, skipped), $failed failed" \
     "(log: $WORK/run.log)"
 
 echo "== what landed (events per table, read back and decoded with read_committed)"
@@ -117,7 +117,9 @@ printf '%-42s %7s %6s %7s %6s  %s\n' SOURCE.TABLE EVENTS KEYS DELETES TOMBST "WH
         if [ "$(num messages)" = 0 ]; then
             line=$(grep "source=$src table=$table msg=" "$WORK/run.log" | grep -E 'unavailable|failed' | head -n 1 || true)
             if [ -n "$line" ]; then
-                why=$(sed -E 's/.*msg="//; s/"$//; s/table unavailable to these credentials, skipped: /unavailable: /; s#(GET|POST) [^ ]*: ##' <<<"$line" | cut -c1-90)
+                # "... skipped: HTTP 402 from GET url: {"error":"..."}" -> "HTTP 402: ..."
+                why=$(sed -E 's/.*msg="//; s/"$//; s/\\"/"/g; s/table unavailable to these credentials, skipped: /unavailable, /;
+                    s/ from (GET|POST) [^ ]*:/:/; s/\{"error":"([^"]*)"\}/\1/' <<<"$line" | cut -c1-90)
             else
                 why="the CRM has no records"
             fi
@@ -126,10 +128,10 @@ printf '%-42s %7s %6s %7s %6s  %s\n' SOURCE.TABLE EVENTS KEYS DELETES TOMBST "WH
             "$(num d)" "$(num tombstones)" "$why"
     done
 
-echo "== bookmarks in the state topic (incremental tables; full tables keep none)"
+echo "== bookmarks in the state topic (sorted; tables with a bookmark)"
 ./crmstream state -c "$CFG" >"$WORK/state.txt"
 awk 'NR == 1 || $2 != "-"' "$WORK/state.txt" | grep -v '^(' || true
-echo "   ($(awk 'NR > 1 && $2 == "-"' "$WORK/state.txt" | grep -vc '^(' || true) full-table rows left out;" \
+echo "   ($(awk 'NR > 1 && $2 == "-"' "$WORK/state.txt" | grep -vc '^(' || true) full-table reads without a bookmark left out;" \
     "all: ./crmstream state -c $CFG)"
 
 echo "== one decoded event (close.leads, the first fields of its after image)"
