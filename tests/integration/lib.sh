@@ -65,7 +65,7 @@ start_sim() {
     rm -f "$WORK/sim.port"
     "$CRMSIM" --crm "$name" --port 0 --port-file "$WORK/sim.port" "$@" >"$WORK/sim.log" 2>&1 &
     SIM_PIDS+=($!)
-    for _ in $(seq 100); do
+    for _ in $(seq "${SIM_WAIT_STEPS:-100}"); do # 50 ms each
         [ -s "$WORK/sim.port" ] && break
         sleep 0.05
     done
