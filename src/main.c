@@ -147,7 +147,7 @@ static const command *find_command(const char *name)
     return NULL;
 }
 
-/* An option that applies to this command only; NULL when it does not. */
+/* 1 when the option belongs to this command (each option belongs to one). */
 static int option_applies(const char *cmd, const char *opt)
 {
     if (strcmp(opt, "--once") == 0)
