@@ -20,7 +20,7 @@ if grep -q "nonexistent" "$WORK/unknown.txt"; then fail "the config was read bef
 
 # tables: no secrets needed (the example's own comment sends users there first).
 rc=0
-nosecrets "$CRMSTREAM" tables -c "$EXAMPLE" >"$WORK/tables.txt" 2>&1 || rc=$?
+nosecrets "$CRMSTREAM" tables -c "$EXAMPLE" >"$WORK/tables.txt" 2>"$WORK/tables.err" || rc=$?
 expect_eq "$rc" 0 "tables exit code with no API key exported"
 # Columns aligned: every table row has its TOPIC at the header's TOPIC offset.
 python3 - "$WORK/tables.txt" <<'PY' || fail "tables columns are not aligned: $(head -5 "$WORK/tables.txt")"
@@ -79,7 +79,7 @@ dead_port=$((KAFKA_PORT + 7))
 } >"$WORK/cfg-dead"
 start=$(date +%s.%N)
 rc=0
-"$CRMSTREAM" check -c "$WORK/cfg-dead" >"$WORK/check-dead.txt" 2>&1 || rc=$?
+"$CRMSTREAM" check -c "$WORK/cfg-dead" >"$WORK/check-dead.txt" 2>"$WORK/check-dead.err" || rc=$?
 took=$(echo "$(date +%s.%N) - $start" | bc)
 note "check (nothing reachable) took $took s, exit $rc"
 [ "$rc" != 0 ] || fail "check passed with nothing reachable"
@@ -87,5 +87,8 @@ note "check (nothing reachable) took $took s, exit $rc"
 expect_eq "$(grep -c ' ERROR ' "$WORK/check-dead.txt")" 4 "ERROR rows (kafka and three sources)"
 grep -Eq '^source slow +ERROR .*timed out' "$WORK/check-dead.txt" || fail "the hanging API is not said to time out: $(cat "$WORK/check-dead.txt")"
 grep -q "after 1 attempt" "$WORK/check-dead.txt" || fail "check retried: $(cat "$WORK/check-dead.txt")"
-[ "$(head -n 1 "$WORK/check-dead.txt" | cut -c1-5)" = "CHECK" ] || fail "log lines before the summary: $(head -3 "$WORK/check-dead.txt")"
+[ "$(head -n 1 "$WORK/check-dead.txt" | cut -c1-5)" = "CHECK" ] || fail "output before the summary: $(head -3 "$WORK/check-dead.txt")"
+if grep -Eq 'retrying|librdkafka|attempt [0-9]+ of' "$WORK/check-dead.err"; then
+    fail "probe log lines around the summary: $(head -5 "$WORK/check-dead.err")"
+fi
 sim_ctl latency '{"ms":0}' >/dev/null
