@@ -1,5 +1,6 @@
-/* cli.c — `tables` (what each source would sync, and where), `state` (bookmarks in the state
- * topic) and `peek` (the last events of a table, decoded). `check` is in cli_check.c. */
+/* cli.c — `validate` (the config as `run` loads it), `tables` (what each source would sync, and
+ * where), `state` (bookmarks in the state topic) and `peek` (the last events of a table, decoded).
+ * `check` is in cli_check.c. */
 #include "cli.h"
 #include "schema_resolver.h"
 
@@ -17,6 +18,19 @@
 #include "source.h"
 #include "state.h"
 #include "topic_reader.h"
+
+int cli_validate(const crm_config *cfg)
+{
+    int tables = 0;
+    for (int i = 0; i < cfg->n_sources; i++) {
+        const connector *c = connector_find(cfg->sources[i].type);
+        for (size_t j = 0; j < c->n_tables; j++)
+            tables += config_table_enabled(&cfg->sources[i], c->tables[j].name);
+    }
+    printf("%s: valid, %d source%s, %d enabled tables, every secret variable set\n", cfg->path,
+           cfg->n_sources, cfg->n_sources == 1 ? "" : "s", tables);
+    return EXIT_OK;
+}
 
 int cli_tables(const crm_config *cfg)
 {

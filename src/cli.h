@@ -7,6 +7,8 @@
 #include "event.h"
 
 int cli_check(const crm_config *cfg);
+/* `validate`: the config loaded with its CRM secrets (main did that); prints what it holds. */
+int cli_validate(const crm_config *cfg);
 int cli_tables(const crm_config *cfg);
 int cli_state(const crm_config *cfg);
 /* Prints each table's current schema, publication and next-version compatibility

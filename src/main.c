@@ -87,32 +87,35 @@ static void install_signal_handlers(void)
 
 static int usage(FILE *f)
 {
-    fputs("usage: crmstream COMMAND -c FILE [options]    (crmstream --version)\n"
-          "commands:\n"
-          "  run -c FILE [--once]   poll every enabled table and publish change events\n"
-          "                         (--once: one pass of every table, then exit)\n"
-          "  check -c FILE          validate config, reach Kafka, test each source's credentials\n"
-          "                         (all at once, one try each: answers within ~10 s)\n"
-          "  tables -c FILE         list tables per source: method, keys, lookback, topic\n"
-          "  state -c FILE          print the bookmarks stored in the state topic\n"
-          "  state -c FILE --reset SOURCE.TABLE\n"
-          "                         forget a table's bookmark and dedupe entries: the next run\n"
-          "                         re-reads it from start_date and publishes every record (r)\n"
-          "  resync -c FILE SOURCE.TABLE [--from DATE] [--republish]\n"
-          "                         re-read a table from DATE (default start_date) now, one pass,\n"
-          "                         publishing only changed records (--republish: every record\n"
-          "                         once, as r). state --reset and resync fence a running\n"
-          "                         instance of the source (it exits 4; restarted, it resumes)\n"
-          "  peek -c FILE TABLE [N] decode and print the last N (default 5) events of a table\n"
-          "                         (SOURCE.TABLE, or TABLE when only one source has it)\n"
-          "  schemas -c FILE [TABLE] each table's current schema, whether it is published, and\n"
-          "                         whether the next version (from the CRM's custom field\n"
-          "                         definitions now) is BACKWARD compatible (exit 1 if not)\n"
-          "CRM credentials (environment variables) are needed by run, check, schemas and resync\n"
-          "only.\n"
-          "exit codes: 0 ok, 1 runtime error, 2 config error, 3 Kafka error, 4 fenced by another\n"
-          "            instance, 5 credentials rejected\n",
-          f);
+    fputs(
+        "usage: crmstream COMMAND -c FILE [options]    (crmstream --version)\n"
+        "commands:\n"
+        "  run -c FILE [--once]   poll every enabled table and publish change events\n"
+        "                         (--once: one pass of every table, then exit)\n"
+        "  validate -c FILE       load the config as `run` would: every setting, and every\n"
+        "                         CRM secret variable it names set (exit 2 otherwise)\n"
+        "  check -c FILE          validate config, reach Kafka, test each source's credentials\n"
+        "                         (all at once, one try each: answers within ~10 s)\n"
+        "  tables -c FILE         list tables per source: method, keys, lookback, topic\n"
+        "  state -c FILE          print the bookmarks stored in the state topic\n"
+        "  state -c FILE --reset SOURCE.TABLE\n"
+        "                         forget a table's bookmark and dedupe entries: the next run\n"
+        "                         re-reads it from start_date and publishes every record (r)\n"
+        "  resync -c FILE SOURCE.TABLE [--from DATE] [--republish]\n"
+        "                         re-read a table from DATE (default start_date) now, one pass,\n"
+        "                         publishing only changed records (--republish: every record\n"
+        "                         once, as r). state --reset and resync fence a running\n"
+        "                         instance of the source (it exits 4; restarted, it resumes)\n"
+        "  peek -c FILE TABLE [N] decode and print the last N (default 5) events of a table\n"
+        "                         (SOURCE.TABLE, or TABLE when only one source has it)\n"
+        "  schemas -c FILE [TABLE] each table's current schema, whether it is published, and\n"
+        "                         whether the next version (from the CRM's custom field\n"
+        "                         definitions now) is BACKWARD compatible (exit 1 if not)\n"
+        "CRM credentials (environment variables) are needed by run, validate, check, schemas and\n"
+        "resync only.\n"
+        "exit codes: 0 ok, 1 runtime error, 2 config error, 3 Kafka error, 4 fenced by another\n"
+        "            instance, 5 credentials rejected\n",
+        f);
     return f == stdout ? 0 : EXIT_CONFIG;
 }
 
@@ -135,8 +138,10 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
-    {"run", 1, 0, 0},  {"check", 1, 0, 0},   {"tables", 0, 0, 0}, {"state", 0, 0, 0},
-    {"peek", 0, 1, 2}, {"schemas", 1, 0, 1}, {"resync", 1, 1, 1}, {NULL, 0, 0, 0},
+    /* name, needs CRM secrets, min and max positional arguments */
+    {"run", 1, 0, 0},     {"validate", 1, 0, 0}, {"check", 1, 0, 0},
+    {"tables", 0, 0, 0},  {"state", 0, 0, 0},    {"peek", 0, 1, 2},
+    {"schemas", 1, 0, 1}, {"resync", 1, 1, 1},   {NULL, 0, 0, 0},
 };
 
 static const command *find_command(const char *name)
@@ -227,6 +232,8 @@ static int dispatch(crm_config **cfg, const cli_args *a)
     const char *cmd = a->cmd;
     if (strcmp(cmd, "run") == 0)
         return run_daemon(cfg, a->once);
+    if (strcmp(cmd, "validate") == 0)
+        return cli_validate(*cfg);
     if (strcmp(cmd, "check") == 0)
         return cli_check(*cfg);
     if (strcmp(cmd, "tables") == 0)

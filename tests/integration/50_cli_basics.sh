@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# CLI basics (#19): `tables`, `state` and `peek` need no CRM secrets; `check` answers within
+# CLI basics (#19): `tables`, `state` and `peek` need no CRM secrets (`validate` and the commands
+# that talk to a CRM do); `check` answers within
 # seconds when nothing answers (parallel probes, one try, short timeouts) and prints one summary
 # table; --version; an unknown command is rejected before the config is read; `peek TABLE`
 # asks for SOURCE.TABLE when two sources have that table; `tables` columns are aligned and the
@@ -42,6 +43,15 @@ rc=0
 nosecrets "$CRMSTREAM" run --once -c "$EXAMPLE" >"$WORK/run-nosecret.txt" 2>&1 || rc=$?
 expect_eq "$rc" 2 "run exit code with no API key exported"
 grep -q "environment variable CLOSE_API_KEY" "$WORK/run-nosecret.txt" || fail "$(cat "$WORK/run-nosecret.txt")"
+
+# validate: the config as run loads it, secrets included.
+rc=0
+nosecrets "$CRMSTREAM" validate -c "$EXAMPLE" >"$WORK/validate-nosecret.txt" 2>&1 || rc=$?
+expect_eq "$rc" 2 "validate exit code with no API key exported"
+grep -q "environment variable CLOSE_API_KEY is not set" "$WORK/validate-nosecret.txt" || fail "$(cat "$WORK/validate-nosecret.txt")"
+CLOSE_API_KEY=k PIPEDRIVE_API_TOKEN=t COPPER_API_KEY=c "$CRMSTREAM" validate -c "$EXAMPLE" >"$WORK/validate.txt" 2>&1 ||
+    fail "validate with the secrets set: $(cat "$WORK/validate.txt")"
+grep -q "valid, 3 sources, 67 enabled tables" "$WORK/validate.txt" || fail "validate: $(cat "$WORK/validate.txt")"
 
 # peek: "leads" is in Close and Copper.
 rc=0
