@@ -18,7 +18,10 @@ typedef struct loader {
     char *err;
     size_t errlen;
     int failed;
+    int crm_secrets_required; /* 0 for commands that never talk to a CRM */
 } loader;
+
+/* A CRM credential's environment variable is unset, and this command needs it. */
 
 static int fail_at(loader *ld, const config_setting_t *s, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -135,6 +138,13 @@ static const char *secret_env(loader *ld, const config_setting_t *s, const char 
             return NULL;
         }
     return v;
+}
+
+/* A CRM credential: checked like any secret by the commands that talk to a CRM, not looked at
+ * by the others (tables, state, peek). 1 when usable or not needed. */
+static int crm_secret(loader *ld, const config_setting_t *s, const char *what, const char *name)
+{
+    return !ld->crm_secrets_required || secret_env(ld, s, what, name) != NULL;
 }
 
 static int read_string(loader *ld, const config_setting_t *s, char **out)
@@ -340,7 +350,7 @@ static int load_options(loader *ld, const config_setting_t *g, const connector *
             return fail_at(ld, s, "expected true or false");
         if (o->type == OPT_DURATION && config_parse_duration(value) < 0)
             return fail_at(ld, s, "invalid duration \"%s\"", value);
-        if (o->type == OPT_ENV && !secret_env(ld, s, "", value))
+        if (o->type == OPT_ENV && !crm_secret(ld, s, "", value))
             return -1;
         kv *item = &sc->options[sc->n_options++];
         item->key = xstrdup(o->name);
@@ -365,7 +375,7 @@ static int check_required_options(loader *ld, const config_setting_t *src, const
                            o->description);
         char what[128];
         snprintf(what, sizeof(what), "options.%s (default %s): ", o->name, o->default_value);
-        if (o->type == OPT_ENV && !secret_env(ld, src, what, o->default_value))
+        if (o->type == OPT_ENV && !crm_secret(ld, src, what, o->default_value))
             return -1;
     }
     return 0;
@@ -672,7 +682,7 @@ static int load_root(loader *ld, config_t *lc, crm_config *cfg)
     return ld->failed ? -1 : 0;
 }
 
-crm_config *config_load(const char *path, char *err, size_t errlen)
+static crm_config *load_config(const char *path, int crm_secrets_required, char *err, size_t errlen)
 {
     config_t lc;
     config_init(&lc);
@@ -700,7 +710,7 @@ crm_config *config_load(const char *path, char *err, size_t errlen)
     cfg->kafka.transaction_timeout_ms = 60000;
     cfg->kafka.commit_max_events = 8000;
     cfg->kafka.commit_max_age_ms = 1000;
-    loader ld = {path, err, errlen, 0};
+    loader ld = {path, err, errlen, 0, crm_secrets_required};
     if (load_root(&ld, &lc, cfg)) {
         config_destroy(&lc);
         config_free(cfg);
@@ -708,6 +718,16 @@ crm_config *config_load(const char *path, char *err, size_t errlen)
     }
     config_destroy(&lc);
     return cfg;
+}
+
+crm_config *config_load(const char *path, char *err, size_t errlen)
+{
+    return load_config(path, 1, err, errlen);
+}
+
+crm_config *config_load_without_crm_secrets(const char *path, char *err, size_t errlen)
+{
+    return load_config(path, 0, err, errlen);
 }
 
 static void free_kvs(kv *list, int n)

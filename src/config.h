@@ -102,6 +102,9 @@ typedef struct crm_config {
 /* Loads and validates; on error writes one line to err ("file:line: setting: problem") and
  * returns NULL. */
 crm_config *config_load(const char *path, char *err, size_t errlen);
+/* The same, for commands that never talk to a CRM (`tables`, `state`, `peek`): the environment
+ * variables holding CRM credentials may be unset. Everything else is validated alike. */
+crm_config *config_load_without_crm_secrets(const char *path, char *err, size_t errlen);
 void config_free(crm_config *cfg);
 
 /* Parses "30s", "5m", "2h", "7d" or plain seconds; -1 when invalid. */

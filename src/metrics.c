@@ -1,6 +1,7 @@
 /* metrics.c — registry and Prometheus rendering of the run's metrics. Names follow Prometheus
  * conventions: crmstream_ prefix, _total for counters, _seconds / _bytes units. */
 #include "metrics.h"
+#include "version.h"
 
 #include <jansson.h>
 #include <string.h>
@@ -276,8 +277,18 @@ static void render_producers(buf *out)
                    atomic_load(&m->rtt_avg_us) / 1e6);
 }
 
+static void render_build_info(buf *out)
+{
+    buf_printf(out,
+               "# HELP crmstream_build_info The crmstream version serving these metrics.\n"
+               "# TYPE crmstream_build_info gauge\n"
+               "crmstream_build_info{version=\"%s\"} 1\n",
+               CRMSTREAM_VERSION);
+}
+
 void metrics_render(buf *out)
 {
+    render_build_info(out);
     pthread_mutex_lock(&registry_lock);
     render_tables(out);
     render_producers(out);

@@ -71,6 +71,9 @@ static void test_mode(delivery_mode mode)
     CHECK(kafka_commit(p, data, state, &stop, err, sizeof(err)) == KAFKA_OK);
 
     if (mode == DELIVERY_EXACTLY_ONCE) {
+        /* The test log would otherwise show fenced/FATAL lines that look like a failure. */
+        fprintf(stderr, "test_kafka: EXPECTED below: fenced / fatal error lines from an "
+                        "injected PRODUCER_FENCED (what the test checks)\n");
         rd_kafka_mock_push_request_errors(mc, 26 /* EndTxn */, 1,
                                           RD_KAFKA_RESP_ERR_PRODUCER_FENCED);
         kafka_result r = kafka_commit(p, data, state, &stop, err, sizeof(err));
