@@ -6,18 +6,20 @@
 # that user's row of that day) at the next pass; an idle pass publishes nothing.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/close_env.sh"
-start_close --seed 50 --param leads=60 --param activities=900 --param history_days=20
+start_close --seed 50 --param leads=60 --param activities=900 --param history_days=20 \
+    --param report_metrics=20
 START=$(date -u -d '-13 days' +%Y-%m-%d)
-close_cfg "$WORK/cfg" exactly-once '' "start_date = \"$START\";" 'rate_limit = 0;' \
-    "$(close_tables report_activity_metrics report_activity_daily report_activity_by_user_daily)"
+TABLES=$(close_tables report_activity_metrics report_activity_daily report_activity_by_user_daily)
+close_cfg "$WORK/cfg" exactly-once '' "start_date = \"$START\";" 'rate_limit = 0;' "$TABLES"
 API="$CTL_URL/api/v1"
 
 # report_truth KIND FILE — the simulator's report rows from START to today, as the connector
 # keys them: overview in one request (daily buckets up to 31 days), comparison one day at a time.
+# Rows dated before $NEW_FROM lack the metrics after the first $OLD_METRICS (never recomputed).
 report_truth() {
-    python3 - "$1" "$API" "$CLOSE_API_KEY" "$START" >"$2" <<'EOF'
+    python3 - "$1" "$API" "$CLOSE_API_KEY" "$START" "${NEW_FROM:-0000}" "${OLD_METRICS:-999}" >"$2" <<'EOF'
 import base64, datetime, json, sys, urllib.request
-kind, api, key, start = sys.argv[1:5]
+kind, api, key, start, new_from, old_n = sys.argv[1:7]
 auth = "Basic " + base64.b64encode((key + ":").encode()).decode()
 def call(path, body=None):
     req = urllib.request.Request(api + path, data=json.dumps(body).encode() if body else None,
@@ -27,6 +29,10 @@ metrics = call("/report/activity/metrics/")["metrics"]
 if kind == "metrics":
     print(json.dumps({"records": metrics})); sys.exit()
 keys = [m["key"] for m in metrics]
+def age(row):
+    if row["date"] < new_from:
+        for k in keys[int(old_n):]:
+            del row[k]
 day = datetime.date.fromisoformat(start)
 end = datetime.datetime.now(datetime.timezone.utc).date() + datetime.timedelta(days=1)
 iso = lambda d: d.isoformat() + "T00:00:00Z"
@@ -36,6 +42,7 @@ if kind == "daily":
                                      "datetime_range": {"start": iso(day), "end": iso(end)}})
     for row in rep["data"]:
         row["date"] = row["datetime"][:10]
+        age(row)
         recs.append(row)
 else:
     while day < end:
@@ -44,6 +51,7 @@ else:
                                          "datetime_range": {"start": iso(day), "end": iso(nxt)}})
         for row in rep["data"]:
             row.update(date=day.isoformat(), datetime=iso(day), id=day.isoformat() + "/" + row["user_id"])
+            age(row)
             recs.append(row)
         day = nxt
 print(json.dumps({"records": recs}))
@@ -102,8 +110,9 @@ users=$(truth users | python3 -c "import json,sys; print(json.load(sys.stdin)['c
 expect_eq "$(summary_field "$WORK/cfg" report_activity_by_user_daily keys)" $((days * users)) \
     "per-user rows ($days days x $users users)"
 
-# A call backdated 3 days (inside the 7-day window): exactly one row of each report changes.
-back=$(date -u -d '-3 days' +%Y-%m-%d)
+# A call backdated 6 days (inside the default 7-day window): exactly one row of each report
+# changes.
+back=$(date -u -d '-6 days' +%Y-%m-%d)
 user=$(mutate "{\"table\":\"activities\",\"op\":\"create\",\"type\":\"Call\",\"date_created\":\"${back}T12:00:00Z\"}" |
     python3 -c "import json,sys; print(json.load(sys.stdin)['records'][0]['user_id'])")
 d0=$(summary_field "$WORK/cfg" report_activity_daily messages)
@@ -129,3 +138,22 @@ run_once "$WORK/cfg"
 expect_eq "$(summary_field "$WORK/cfg" report_activity_daily messages)" "$d1" "daily rows after an idle pass"
 expect_eq "$(summary_field "$WORK/cfg" report_activity_by_user_daily messages)" "$u1" "per-user rows after an idle pass"
 expect_eq "$(summary_field "$WORK/cfg" report_activity_metrics messages)" "$m1" "metrics after an idle pass"
+
+# Close adds two metrics; the source now recomputes 3 days (report_window) plus today: those
+# rows are republished with the new typed fields, older rows keep them null.
+sim_ctl param '{"report_metrics":"22"}' >/dev/null
+close_cfg "$WORK/cfg3" exactly-once 'report_window = "3d";' "start_date = \"$START\";" \
+    'rate_limit = 0;' "$TABLES"
+run_once "$WORK/cfg3"
+expect_eq "$(summary_field "$WORK/cfg" report_activity_metrics messages)" $((m1 + 2)) "metrics after Close added two"
+expect_eq "$(summary_field "$WORK/cfg" report_activity_daily messages)" $((d1 + 4)) \
+    "daily rows republished with the new metrics (3-day window + today)"
+expect_eq "$(summary_field "$WORK/cfg" report_activity_by_user_daily messages)" $((u1 + 4 * users)) \
+    "per-user rows republished with the new metrics"
+export NEW_FROM OLD_METRICS=20
+NEW_FROM=$(date -u -d '-3 days' +%Y-%m-%d)
+compare_report report_activity_metrics metrics key
+compare_report report_activity_daily daily date
+compare_report report_activity_by_user_daily by_user id
+grep -q "custom_fields=22 " "$WORK/compare-report_activity_daily.txt" ||
+    fail "the daily report schema has not 22 typed metrics: $(cat "$WORK/compare-report_activity_daily.txt")"
