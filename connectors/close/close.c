@@ -220,6 +220,18 @@ static const table_def close_tables[] = {
         .parse_page = close_report_parse,
         .custom = &close_custom_report_metrics,
     },
+    {
+        .name = "report_lead_statuses_daily",
+        .primary_key = "date",
+        .replication_key = "date",
+        .method = SYNC_INCREMENTAL,
+        .lookback_seconds = 7 * 86400,
+        .schema_file = "close/report_lead_statuses_daily.avsc",
+        .sorted = 1,
+        .description = "lead status change report per day (per status, transitions)",
+        .next_request = close_lead_statuses_request,
+        .parse_page = close_lead_statuses_parse,
+    },
 };
 
 static const connector_option close_options[] = {

@@ -50,6 +50,16 @@ req_result close_report_request(table_ctx *ctx, http_request *req, char *err, si
 int close_report_parse(table_ctx *ctx, const http_response *resp, page *out, char *err,
                        size_t errlen);
 extern const custom_fields_spec close_custom_report_metrics;
+/* The day the pass's next report request covers (the range starts at the window's first day and
+ * ends with today, kept in ctx->paging "day_ms"/"end_ms"); CRM_TIME_NONE when done. */
+int64_t close_report_next_day(table_ctx *ctx);
+/* report_statuses.c: the lead status change report, one record per day. */
+req_result close_lead_statuses_request(table_ctx *ctx, http_request *req, char *err, size_t errlen);
+int close_lead_statuses_parse(table_ctx *ctx, const http_response *resp, page *out, char *err,
+                              size_t errlen);
+/* The record of one day's answer: "date" and the three lists without their UI helpers (keys
+ * starting with "_": search queries and page URLs). NULL + err without status_overview. */
+json_t *close_lead_statuses_record(const json_t *body, const char *day, char *err, size_t errlen);
 /* Midnight UTC of the day holding ms. */
 int64_t close_report_day(int64_t ms);
 report_kind close_report_kind(const table_def *t);

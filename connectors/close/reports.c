@@ -223,6 +223,17 @@ static int64_t report_chunk_end(const table_ctx *ctx, int64_t day)
     return chunk < end ? chunk : end;
 }
 
+int64_t close_report_next_day(table_ctx *ctx)
+{
+    if (paging_ms(ctx, "day_ms") == CRM_TIME_NONE) {
+        json_object_set_new(ctx->paging, "day_ms", json_integer(report_first_day(ctx)));
+        json_object_set_new(ctx->paging, "end_ms",
+                            json_integer(close_report_day(ctx->until_ms) + DAY_MS));
+    }
+    int64_t day = paging_ms(ctx, "day_ms");
+    return day < paging_ms(ctx, "end_ms") ? day : CRM_TIME_NONE;
+}
+
 req_result close_report_request(table_ctx *ctx, http_request *req, char *err, size_t errlen)
 {
     json_t *metrics = json_object_get(ctx->paging, "metrics");
@@ -230,13 +241,8 @@ req_result close_report_request(table_ctx *ctx, http_request *req, char *err, si
         connector_url(ctx->src, req, "/report/activity/metrics/");
         return REQ_READY;
     }
-    if (paging_ms(ctx, "day_ms") == CRM_TIME_NONE) {
-        json_object_set_new(ctx->paging, "day_ms", json_integer(report_first_day(ctx)));
-        json_object_set_new(ctx->paging, "end_ms",
-                            json_integer(close_report_day(ctx->until_ms) + DAY_MS));
-    }
-    int64_t day = paging_ms(ctx, "day_ms");
-    if (day >= paging_ms(ctx, "end_ms"))
+    int64_t day = close_report_next_day(ctx);
+    if (day == CRM_TIME_NONE)
         return REQ_DONE;
     char *text =
         close_report_body(close_report_kind(ctx->table), day, report_chunk_end(ctx, day), metrics);

@@ -9,7 +9,8 @@ source "$(dirname "$0")/close_env.sh"
 start_close --seed 50 --param leads=60 --param activities=900 --param history_days=20 \
     --param report_metrics=20
 START=$(date -u -d '-13 days' +%Y-%m-%d)
-TABLES=$(close_tables report_activity_metrics report_activity_daily report_activity_by_user_daily)
+TABLES=$(close_tables report_activity_metrics report_activity_daily report_activity_by_user_daily \
+    report_lead_statuses_daily)
 close_cfg "$WORK/cfg" exactly-once '' "start_date = \"$START\";" 'rate_limit = 0;' "$TABLES"
 API="$CTL_URL/api/v1"
 
@@ -25,6 +26,20 @@ def call(path, body=None):
     req = urllib.request.Request(api + path, data=json.dumps(body).encode() if body else None,
                                  headers={"Authorization": auth, "Content-Type": "application/json"})
     return json.load(urllib.request.urlopen(req))
+day = datetime.date.fromisoformat(start)
+end = datetime.datetime.now(datetime.timezone.utc).date() + datetime.timedelta(days=1)
+iso = lambda d: d.isoformat() + "T00:00:00Z"
+if kind == "statuses":
+    org = call("/me/")["organizations"][0]
+    recs = []
+    while day < end:
+        rep = call("/report/statuses/lead/%s/?date_start=%s&date_end=%s" % (org, day, day))
+        rec = {k: [{f: v for f, v in e.items() if not f.startswith("_")} for e in rep[k]]
+               for k in ("status_overview", "status_transitions", "status_transitions_summary")}
+        rec["date"] = day.isoformat()
+        recs.append(rec)
+        day += datetime.timedelta(days=1)
+    print(json.dumps({"records": recs})); sys.exit()
 metrics = call("/report/activity/metrics/")["metrics"]
 if kind == "metrics":
     print(json.dumps({"records": metrics})); sys.exit()
@@ -33,9 +48,6 @@ def age(row):
     if row["date"] < new_from:
         for k in keys[int(old_n):]:
             del row[k]
-day = datetime.date.fromisoformat(start)
-end = datetime.datetime.now(datetime.timezone.utc).date() + datetime.timedelta(days=1)
-iso = lambda d: d.isoformat() + "T00:00:00Z"
 recs = []
 if kind == "daily":
     rep = call("/report/activity/", {"type": "overview", "metrics": keys,
@@ -105,6 +117,27 @@ compare_report report_activity_metrics metrics key
 compare_report report_activity_daily daily date
 compare_report report_activity_by_user_daily by_user id
 note "$(check_report_numbers)"
+compare_report report_lead_statuses_daily statuses date
+# The day's transitions are its status changes and created leads (raw records).
+check_transitions() {
+    python3 - "$WORK/truth-report_lead_statuses_daily.json" "$WORK/acts.json" "$WORK/leads.json" <<'EOF' ||
+import collections, json, sys
+rows = {r["date"]: r for r in json.load(open(sys.argv[1]))["records"]}
+want = collections.Counter()
+for a in json.load(open(sys.argv[2]))["records"]:
+    if a["_type"] == "LeadStatusChange":
+        want[(a.get("activity_at") or a["date_created"])[:10]] += 1
+for l in json.load(open(sys.argv[3]))["records"]:
+    want[l["date_created"][:10]] += 1
+for d, r in rows.items():
+    got = sum(t["count"] for t in r["status_transitions"])
+    if got != want[d]:
+        sys.exit("%s: %d transitions, the records say %d" % (d, got, want[d]))
+print("lead status transitions match the raw records on %d days (%d in all)" % (len(rows), sum(want[d] for d in rows)))
+EOF
+        fail "the simulator's lead status report disagrees with its records"
+}
+note "$(check_transitions)"
 expect_eq "$(summary_field "$WORK/cfg" report_activity_daily keys)" "$days" "daily rows ($START to today)"
 users=$(truth users | python3 -c "import json,sys; print(json.load(sys.stdin)['count'])")
 expect_eq "$(summary_field "$WORK/cfg" report_activity_by_user_daily keys)" $((days * users)) \
@@ -115,6 +148,8 @@ expect_eq "$(summary_field "$WORK/cfg" report_activity_by_user_daily keys)" $((d
 back=$(date -u -d '-6 days' +%Y-%m-%d)
 user=$(mutate "{\"table\":\"activities\",\"op\":\"create\",\"type\":\"Call\",\"date_created\":\"${back}T12:00:00Z\"}" |
     python3 -c "import json,sys; print(json.load(sys.stdin)['records'][0]['user_id'])")
+mutate "{\"table\":\"activities\",\"op\":\"create\",\"type\":\"LeadStatusChange\",\"date_created\":\"${back}T13:00:00Z\"}" >/dev/null
+s0=$(summary_field "$WORK/cfg" report_lead_statuses_daily messages)
 d0=$(summary_field "$WORK/cfg" report_activity_daily messages)
 u0=$(summary_field "$WORK/cfg" report_activity_by_user_daily messages)
 before=$(python3 -c "import json,sys; print([r for r in json.load(open('$WORK/truth-report_activity_daily.json'))['records'] if r['date']=='$back'][0]['calls.all.all.count'])")
@@ -127,6 +162,13 @@ expect_eq "$(summary_field "$WORK/cfg" report_activity_daily messages)" $((d0 + 
     "daily rows published after the backdated call (only $back)"
 expect_eq "$(summary_field "$WORK/cfg" report_activity_by_user_daily messages)" $((u0 + 1)) \
     "per-user rows published after the backdated call (only $back/$user)"
+compare_report report_lead_statuses_daily statuses date
+s1=$(summary_field "$WORK/cfg" report_lead_statuses_daily messages)
+# the status change moves that day's transitions and, when it changed the lead's status, the
+# counts of every later day up to today: between 1 and 7 rows, none before $back (compare)
+[ $((s1 - s0)) -ge 1 ] && [ $((s1 - s0)) -le 7 ] ||
+    fail "lead status rows republished after a status change backdated 6 days: $((s1 - s0)), expected 1..7"
+note "lead status rows republished after the backdated status change = $((s1 - s0))"
 # One message each, and every row equals the report again (the $back row with one more call):
 # the message is that row.
 
@@ -134,7 +176,9 @@ expect_eq "$(summary_field "$WORK/cfg" report_activity_by_user_daily messages)" 
 d1=$(summary_field "$WORK/cfg" report_activity_daily messages)
 u1=$(summary_field "$WORK/cfg" report_activity_by_user_daily messages)
 m1=$(summary_field "$WORK/cfg" report_activity_metrics messages)
+s1=$(summary_field "$WORK/cfg" report_lead_statuses_daily messages)
 run_once "$WORK/cfg"
+expect_eq "$(summary_field "$WORK/cfg" report_lead_statuses_daily messages)" "$s1" "lead status rows after an idle pass"
 expect_eq "$(summary_field "$WORK/cfg" report_activity_daily messages)" "$d1" "daily rows after an idle pass"
 expect_eq "$(summary_field "$WORK/cfg" report_activity_by_user_daily messages)" "$u1" "per-user rows after an idle pass"
 expect_eq "$(summary_field "$WORK/cfg" report_activity_metrics messages)" "$m1" "metrics after an idle pass"

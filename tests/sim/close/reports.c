@@ -11,6 +11,7 @@
  *                    is inferred: Close does not publish it)
  *     400 {"errors":[], "field-errors":{field: message}} for a missing or unknown type, missing
  *     or unknown metrics, a missing range, an unparseable one, or start >= end.
+ *   GET  /report/statuses/lead/{org_id}/: report_statuses.c
  * Parameter report_metrics=N: only the first N metrics exist (Close adding metrics later).
  * Activities count on their activity_at day (calls by direction and duration, emails sent /
  * received / opened, SMS sent / received, contacted leads = distinct leads of those), leads on
@@ -437,7 +438,11 @@ int close_reports_handle(const sim_request *req, sim_response *resp, const char 
         serve_metrics(resp);
     else if (strcmp(path, "/report/activity/") == 0 && strcmp(method, "POST") == 0)
         serve_report(req, resp);
-    else
+    else if (strncmp(path, "/report/statuses/lead/", 22) == 0 && strcmp(method, "GET") == 0) {
+        char org[128];
+        snprintf(org, sizeof org, "%.*s", (int)strcspn(path + 22, "/"), path + 22);
+        close_report_lead_statuses(req, resp, org);
+    } else
         return 0;
     return 1;
 }
