@@ -1,5 +1,6 @@
 /* test_close_reports.c — the Close report tables' request bodies, day arithmetic and the rows
- * they make of report answers (connectors/close/reports.c), including the answers they refuse. */
+ * they make of report answers (connectors/close/reports.c, report_statuses.c), including the
+ * answers they refuse. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -154,6 +155,36 @@ static void test_metrics_as_fields(void)
     json_decref(row);
 }
 
+/* A lead status report answer becomes one record of the day, without the UI helpers. */
+static void test_lead_statuses_record(void)
+{
+    char err[256] = "";
+    json_t *body =
+        json_loads("{\"status_overview\":[{\"status_id\":\"stat_a\",\"started\":3,\"ended\":4,"
+                   "\"_queries\":{\"ended\":\"q\"},\"_leads_page_urls\":{}}],"
+                   "\"status_transitions\":[{\"from_status_id\":null,\"to_status_id\":\"stat_a\","
+                   "\"count\":1,\"_query\":\"q\",\"_leads_page_url\":\"/search/\"}]}",
+                   0, NULL);
+    json_t *rec = close_lead_statuses_record(body, "2019-01-05", err, sizeof(err));
+    CHECK_STR(json_string_value(json_object_get(rec, "date")), "2019-01-05");
+    json_t *ov = json_array_get(json_object_get(rec, "status_overview"), 0);
+    CHECK(json_integer_value(json_object_get(ov, "ended")) == 4);
+    CHECK(json_object_get(ov, "_queries") == NULL &&
+          json_object_get(ov, "_leads_page_urls") == NULL);
+    json_t *tr = json_array_get(json_object_get(rec, "status_transitions"), 0);
+    CHECK(json_is_null(json_object_get(tr, "from_status_id")));
+    CHECK(json_object_size(tr) == 3);
+    CHECK(json_array_size(json_object_get(rec, "status_transitions_summary")) == 0);
+    /* the helpers are dropped from the copy only */
+    CHECK(json_object_get(json_array_get(json_object_get(body, "status_overview"), 0), "_queries"));
+    json_decref(rec);
+    json_decref(body);
+    body = json_loads("{\"error\":\"x\"}", 0, NULL);
+    CHECK(close_lead_statuses_record(body, "2019-01-05", err, sizeof(err)) == NULL);
+    CHECK_CONTAINS(err, "status_overview");
+    json_decref(body);
+}
+
 int main(void)
 {
     test_days();
@@ -163,5 +194,6 @@ int main(void)
     test_overview_rows();
     test_comparison_rows();
     test_metrics_as_fields();
-    return check_summary("test_close_reports");
+    test_lead_statuses_record();
+    return check_summary("close_reports");
 }
