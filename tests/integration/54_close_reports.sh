@@ -201,3 +201,20 @@ compare_report report_activity_daily daily date
 compare_report report_activity_by_user_daily by_user id
 grep -q "custom_fields=22 " "$WORK/compare-report_activity_daily.txt" ||
     fail "the daily report schema has not 22 typed metrics: $(cat "$WORK/compare-report_activity_daily.txt")"
+
+# The simulator's report endpoint answers bad requests like Close: 400 with field errors.
+bad_report() { # BODY FIELD
+    local out code
+    out=$(curl -s -w '\n%{http_code}' -u "$CLOSE_API_KEY:" -H 'Content-Type: application/json' \
+        -X POST -d "$1" "$API/report/activity/")
+    code=$(echo "$out" | tail -n 1)
+    [ "$code" = 400 ] && echo "$out" | head -n 1 | grep -q "\"field-errors\":{\"$2\"" ||
+        fail "report request $1: expected 400 on $2, got $code $(echo "$out" | head -n 1)"
+}
+bad_report '{"type":"overview","metrics":["calls.all.all.count"]}' datetime_range
+bad_report '{"type":"overview","metrics":["calls.all.all.count"],"datetime_range":{"start":"2026-01-08T00:00:00Z","end":"2026-01-01T00:00:00Z"}}' datetime_range
+bad_report '{"type":"overview","metrics":["calls.all.all.count"],"datetime_range":{"start":"2026-01-08T00:00:00Z","end":"2026-01-08T00:00:00Z"}}' datetime_range
+bad_report '{"type":"overview","metrics":["no.such.metric"],"datetime_range":{"start":"2026-01-01T00:00:00Z","end":"2026-01-08T00:00:00Z"}}' metrics
+bad_report '{"type":"overview","datetime_range":{"start":"2026-01-01T00:00:00Z","end":"2026-01-08T00:00:00Z"}}' metrics
+bad_report '{"type":"daily","metrics":["calls.all.all.count"],"relative_range":"today"}' type
+note "bad report requests: 400 with field errors"
