@@ -1,4 +1,4 @@
-/* main.c — the crmstream command line: run, check, tables, state. */
+/* main.c — the crmstream command line: run, check, tables, state, peek, schemas, replay. */
 #include <curl/curl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -13,6 +13,7 @@
 #include "engine.h"
 #include "log.h"
 #include "ops_server.h"
+#include "replay.h"
 #include "util.h"
 
 static volatile sig_atomic_t reload_requested;
@@ -83,6 +84,24 @@ static void install_signal_handlers(void)
     signal(SIGPIPE, SIG_IGN);
 }
 
+/* The options of `replay` that take a value; 1 when argv[i] is one. */
+static int replay_option(replay_options *o, const char *name, const char *value)
+{
+    if (strcmp(name, "--to") == 0)
+        o->to = value;
+    else if (strcmp(name, "--tables") == 0)
+        o->tables = value;
+    else if (strcmp(name, "--group") == 0)
+        o->group = value;
+    else if (strcmp(name, "--password-env") == 0)
+        o->password_env = value;
+    else if (strcmp(name, "--batch") == 0)
+        o->batch_rows = atoi(value);
+    else
+        return 0;
+    return 1;
+}
+
 static int usage(FILE *f)
 {
     fputs("usage: crmstream COMMAND -c FILE [options]\n"
@@ -97,6 +116,11 @@ static int usage(FILE *f)
           "  schemas -c FILE [TABLE] each table's current schema, whether it is published, and\n"
           "                         whether the next version (from the CRM's custom field\n"
           "                         definitions now) is BACKWARD compatible (exit 1 if not)\n"
+          "  replay -c FILE --to URL [--tables SOURCE.TABLE,...] [--group G] [--once]\n"
+          "                         [--password-env VAR] [--batch N]\n"
+          "                         materialize the table topics into sqlite:PATH (default\n"
+          "                         sqlite:replay.db) or postgresql://..., exactly once\n"
+          "                         (--once: stop when caught up)\n"
           "exit codes: 0 ok, 1 runtime error, 2 config error, 3 Kafka error, 4 fenced by another\n"
           "            instance, 5 credentials rejected\n",
           f);
@@ -114,12 +138,16 @@ int main(int argc, char **argv)
     const char *path = NULL;
     int once = 0;
     const char *positional[2] = {NULL, NULL};
+    replay_options replay_opts = {0};
     int n_positional = 0;
     for (int i = 2; i < argc; i++) {
         if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) && i + 1 < argc)
             path = argv[++i];
         else if (strcmp(argv[i], "--once") == 0)
-            once = 1;
+            once = replay_opts.once = 1;
+        else if (strcmp(cmd, "replay") == 0 && i + 1 < argc &&
+                 replay_option(&replay_opts, argv[i], argv[i + 1]))
+            i++;
         else if (argv[i][0] != '-' && n_positional < 2 && strcmp(cmd, "peek") == 0)
             positional[n_positional++] = argv[i]; /* peek takes TABLE [N] */
         else if (argv[i][0] != '-' && n_positional < 1 && strcmp(cmd, "schemas") == 0)
@@ -177,6 +205,8 @@ int main(int argc, char **argv)
         code = cli_state(cfg);
     } else if (strcmp(cmd, "schemas") == 0) {
         code = cli_schemas(cfg, positional[0]);
+    } else if (strcmp(cmd, "replay") == 0) {
+        code = replay_run(cfg, &replay_opts);
     } else if (strcmp(cmd, "peek") == 0 && positional[0]) {
         code = cli_peek(cfg, positional[0], positional[1] ? atol(positional[1]) : 5);
     } else {
