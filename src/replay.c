@@ -376,8 +376,16 @@ static int apply(replay *r, const replay_topic *t, const rd_kafka_message_t *m, 
     if (!vals)
         return r->store->ops->remove(r->store, t->sql_name, key, r->key.len, err, errlen);
     if (e->ensured_txn != r->txn) {
-        if (r->store->ops->ensure_table(r->store, &e->table, err, errlen))
+        int added = r->store->ops->ensure_table(r->store, &e->table, err, errlen);
+        if (added < 0)
             return -1;
+        if (added > 0)
+            log_info(
+                NULL, NULL,
+                "replay: table %s: %d new column%s for writer schema %016llx (same transaction "
+                "as its rows)",
+                t->sql_name, added, added == 1 ? "" : "s",
+                (unsigned long long)event_codec_fingerprint(codec));
         e->ensured_txn = r->txn;
     }
     return r->store->ops->upsert(r->store, &e->table, key, r->key.len, vals, err, errlen);

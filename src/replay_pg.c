@@ -146,9 +146,10 @@ static int pg_ensure_table(replay_store *rs, const replay_table *t, char *err, s
     pg_known *k = read_known(s, t->name, err, errlen);
     if (!k)
         return -1;
+    int fresh = k->n_cols == 0;
     buf sql;
     buf_init(&sql);
-    int rc = 0;
+    int rc = 0, added = 0;
     if (k->n_cols == 0) {
         buf_printf(&sql, "CREATE TABLE IF NOT EXISTS \"%s\" (\"_key\" text PRIMARY KEY", t->name);
         for (size_t i = 0; i < t->n_cols; i++)
@@ -166,11 +167,13 @@ static int pg_ensure_table(replay_store *rs, const replay_table *t, char *err, s
         buf_printf(&sql, "ALTER TABLE \"%s\" ADD COLUMN IF NOT EXISTS \"%s\" %s", t->name,
                    t->cols[i].name, sql_type(t->cols[i].type));
         rc = exec(s, sql.data, err, errlen);
-        if (rc == 0)
+        if (rc == 0) {
             remember_column(k, t->cols[i].name);
+            added++;
+        }
     }
     buf_free(&sql);
-    return rc;
+    return rc ? rc : fresh ? 0 : added;
 }
 
 /* The prepared statement for (id, table), prepared from sql when new (sql NULL: lookup only). */

@@ -47,7 +47,8 @@ typedef struct replay_store_ops {
     int (*begin)(replay_store *s, char *err, size_t errlen);
     int (*commit)(replay_store *s, char *err, size_t errlen);
     void (*rollback)(replay_store *s);
-    /* Creates the table or adds the columns it lacks (inside the open transaction). */
+    /* Creates the table or adds the columns it lacks (inside the open transaction). Returns
+     * how many columns were added to an existing table, or -1 + err. */
     int (*ensure_table)(replay_store *s, const replay_table *t, char *err, size_t errlen);
     /* Upserts key with the table's columns (vals[i] for t->cols[i]). */
     int (*upsert)(replay_store *s, const replay_table *t, const char *key, size_t key_len,
