@@ -487,6 +487,8 @@ static rd_kafka_t *consumer_new(replay *r, char *err, size_t errlen)
                               "roundrobin",
                               "topic.metadata.refresh.interval.ms",
                               "10000",
+                              "session.timeout.ms", /* a killed member's partitions move soon */
+                              "10000",
                               NULL};
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     if (kafka_conf_apply(conf, &r->cfg->kafka, defaults, err, errlen)) {
