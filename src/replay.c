@@ -290,6 +290,8 @@ static void assign(replay *r, rd_kafka_topic_partition_list_t *parts)
         log_error(NULL, NULL, "replay: assign: %s", rd_kafka_err2str(e));
         r->fatal = EXIT_KAFKA;
     }
+    if (!r->ever_assigned) /* rates count from the first assignment, not the group join */
+        r->started_ms = r->last_progress_ms = now_monotonic_ms();
     r->ever_assigned = 1;
 }
 
@@ -489,6 +491,8 @@ static rd_kafka_t *consumer_new(replay *r, char *err, size_t errlen)
                               "10000",
                               "session.timeout.ms", /* a killed member's partitions move soon */
                               "10000",
+                              "max.partition.fetch.bytes", /* fewer round trips to catch up */
+                              "16777216",
                               NULL};
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     if (kafka_conf_apply(conf, &r->cfg->kafka, defaults, err, errlen)) {

@@ -31,6 +31,8 @@ typedef struct pg_store {
     pg_stmt *stmts;
     int n_stmts;
     pg_known *known; /* columns as of this transaction; dropped on rollback */
+    int pipelined;   /* in libpq pipeline mode: upserts and deletes are sent without waiting */
+    int in_flight;   /* statements sent since the last sync */
     char (*scratch)[32];
     size_t n_scratch;
     const char **params;
@@ -57,12 +59,85 @@ static int check(pg_store *s, PGresult *r, ExecStatusType want, const char *what
     return -1;
 }
 
+static int synchronous(pg_store *s, char *err, size_t errlen);
+
 static int exec(pg_store *s, const char *sql, char *err, size_t errlen)
 {
+    if (synchronous(s, err, errlen))
+        return -1;
     PGresult *r = PQexec(s->conn, sql);
     int rc = check(s, r, PGRES_COMMAND_OK, sql, err, errlen);
     PQclear(r);
     return rc;
+}
+
+/* Rows are sent in pipeline mode (no round trip per row) and their results read every
+ * PIPELINE_DEPTH statements; anything that needs an answer (DDL, offsets, commit) first reads
+ * every pending result and leaves pipeline mode. */
+#define PIPELINE_DEPTH 500
+
+static int drain(pg_store *s, char *err, size_t errlen)
+{
+    if (!s->pipelined)
+        return 0;
+    int rc = 0;
+    if (!PQpipelineSync(s->conn)) {
+        snprintf(err, errlen, "postgresql %s: pipeline sync failed", s->url);
+        rc = -1;
+    }
+    for (;;) {
+        PGresult *r = PQgetResult(s->conn);
+        if (!r) {
+            if (PQstatus(s->conn) != CONNECTION_OK) {
+                char msg[512];
+                pg_message(s->conn, NULL, msg, sizeof(msg));
+                snprintf(err, errlen, "postgresql %s: %s", s->url, msg);
+                rc = -1;
+                break;
+            }
+            continue; /* the end of one statement's results */
+        }
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_PIPELINE_SYNC) {
+            PQclear(r);
+            break;
+        }
+        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && rc == 0) {
+            char msg[512];
+            pg_message(s->conn, st == PGRES_PIPELINE_ABORTED ? NULL : r, msg, sizeof(msg));
+            snprintf(err, errlen, "postgresql %s: %s", s->url, msg);
+            rc = -1;
+        }
+        PQclear(r);
+    }
+    s->in_flight = 0;
+    return rc;
+}
+
+/* Leaves pipeline mode after reading every pending result. */
+static int synchronous(pg_store *s, char *err, size_t errlen)
+{
+    if (!s->pipelined)
+        return 0;
+    int rc = drain(s, err, errlen);
+    if (!PQexitPipelineMode(s->conn) && rc == 0) {
+        snprintf(err, errlen, "postgresql %s: cannot leave pipeline mode", s->url);
+        rc = -1;
+    }
+    s->pipelined = 0;
+    return rc;
+}
+
+static int pipelined(pg_store *s, char *err, size_t errlen)
+{
+    if (s->pipelined)
+        return s->in_flight >= PIPELINE_DEPTH ? drain(s, err, errlen) : 0;
+    if (!PQenterPipelineMode(s->conn)) {
+        snprintf(err, errlen, "postgresql %s: cannot enter pipeline mode", s->url);
+        return -1;
+    }
+    s->pipelined = 1;
+    return 0;
 }
 
 static void forget_known(pg_store *s)
@@ -91,6 +166,8 @@ static int pg_commit(replay_store *rs, char *err, size_t errlen)
 static void pg_rollback(replay_store *rs)
 {
     pg_store *s = (pg_store *)rs;
+    char err[1024];
+    synchronous(s, err, sizeof(err)); /* the failure being rolled back was reported already */
     PQclear(PQexec(s->conn, "ROLLBACK"));
     forget_known(s);
 }
@@ -114,6 +191,8 @@ static pg_known *read_known(pg_store *s, const char *table, char *err, size_t er
         if (!strcmp(k->name, table))
             return k;
     const char *params[1] = {table};
+    if (synchronous(s, err, errlen))
+        return NULL;
     PGresult *r = PQexecParams(s->conn,
                                "SELECT column_name FROM information_schema.columns WHERE "
                                "table_schema = current_schema() AND table_name = $1",
@@ -184,6 +263,8 @@ static const char *prepared(pg_store *s, const void *id, const char *table, cons
         if (e->id == id && !strcmp(e->table, table))
             return e->name;
     if (!sql)
+        return NULL;
+    if (synchronous(s, err, errlen))
         return NULL;
     pg_stmt *e = xcalloc(1, sizeof(*e));
     snprintf(e->name, sizeof(e->name), "crm%d", ++s->n_stmts);
@@ -261,9 +342,24 @@ static const char *param_text(pg_store *s, size_t slot, col_type type, const rep
     }
 }
 
+/* Runs a prepared statement: pipelined when no answer is needed (affected NULL). */
 static int run_prepared(pg_store *s, const char *name, int n, const char *what, char *err,
                         size_t errlen, long *affected)
 {
+    if (!affected) {
+        if (pipelined(s, err, errlen))
+            return -1;
+        if (!PQsendQueryPrepared(s->conn, name, n, s->params, NULL, NULL, 0)) {
+            char msg[512];
+            pg_message(s->conn, NULL, msg, sizeof(msg));
+            snprintf(err, errlen, "postgresql %s: %s: %s", s->url, what, msg);
+            return -1;
+        }
+        s->in_flight++;
+        return 0;
+    }
+    if (synchronous(s, err, errlen))
+        return -1;
     PGresult *r = PQexecPrepared(s->conn, name, n, s->params, NULL, NULL, 0);
     int rc = check(s, r, PGRES_COMMAND_OK, what, err, errlen);
     if (rc == 0 && affected)
@@ -323,6 +419,8 @@ static int64_t pg_load_offset(replay_store *rs, const char *topic, int32_t parti
     char part[16];
     snprintf(part, sizeof(part), "%d", partition);
     const char *params[2] = {topic, part};
+    if (synchronous(s, err, errlen))
+        return -2;
     PGresult *r = PQexecParams(s->conn,
                                "SELECT next_offset FROM crmstream_offsets WHERE topic = $1 AND "
                                "\"partition\" = $2",
