@@ -15,6 +15,9 @@
 #include "engine.h"
 #include "kafka.h"
 #include "log.h"
+#include "metrics.h"
+#include "ops_server.h"
+#include "replay_ops.h"
 #include "replay_plan.h"
 #include "replay_store.h"
 #include "schema_resolver.h"
@@ -25,6 +28,10 @@
 typedef struct replay_topic {
     char *topic;
     char *sql_name; /* <source>_<table> */
+    const char *source, *table;
+    /* /metrics with the labels of `run`: published = rows upserted, deleted = rows deleted,
+     * errors{kind="mapping"} = values it could not map, last success = last commit */
+    table_metrics *metrics;
 } replay_topic;
 
 typedef struct replay_part {
@@ -97,6 +104,9 @@ static void add_topic(replay *r, const char *source, const char *table)
     buf_init(&b);
     buf_printf(&b, "%s.%s.%s", r->cfg->kafka.topic_prefix, source, table);
     t->topic = b.data;
+    t->source = source;
+    t->table = table;
+    t->metrics = NULL;
     buf_init(&b);
     buf_printf(&b, "%s_%s", source, table);
     for (char *c = b.data; *c; c++)
@@ -115,6 +125,10 @@ static int collect_topics(replay *r, char *err, size_t errlen)
             if (config_table_enabled(sc, table) && wanted(r->opts->tables, sc->name, table))
                 add_topic(r, sc->name, table);
         }
+    }
+    for (int i = 0; i < r->n_topics; i++) {
+        r->topics[i].metrics = xcalloc(1, sizeof(table_metrics));
+        table_metrics_init(r->topics[i].metrics, r->topics[i].source, r->topics[i].table);
     }
     if (r->n_topics == 0) {
         snprintf(err, errlen, "--tables %s: no enabled table of %s matches",
@@ -198,6 +212,8 @@ static int commit_txn(replay *r, char *err, size_t errlen)
     }
     r->rows += r->txn_rows;
     r->failures = 0;
+    for (int i = 0; i < r->n_parts; i++)
+        atomic_store(&r->parts[i].t->metrics->last_success_ms, now_wall_ms());
     commit_group_offsets(r);
     return 0;
 }
@@ -354,7 +370,7 @@ static int apply(replay *r, const replay_topic *t, const rd_kafka_message_t *m, 
 {
     resolver_key_text(m->key ? m->key : "", m->key ? m->key_len : 0, &r->key);
     const char *key = r->key.data ? r->key.data : "";
-    if (!m->payload)
+    if (!m->payload) /* the tombstone after a d event: the row is gone already */
         return r->store->ops->remove(r->store, t->sql_name, key, r->key.len, err, errlen);
     char why[512];
     event_codec *codec = resolver_codec(r->resolver, m->payload, m->len, why, sizeof(why));
@@ -375,8 +391,10 @@ static int apply(replay *r, const replay_topic *t, const rd_kafka_message_t *m, 
                  (long long)m->offset, why);
         return -2;
     }
-    if (!vals)
+    if (!vals) {
+        atomic_fetch_add(&t->metrics->deleted, 1);
         return r->store->ops->remove(r->store, t->sql_name, key, r->key.len, err, errlen);
+    }
     if (e->ensured_txn != r->txn) {
         int added = r->store->ops->ensure_table(r->store, &e->table, err, errlen);
         if (added < 0)
@@ -390,6 +408,7 @@ static int apply(replay *r, const replay_topic *t, const rd_kafka_message_t *m, 
                 (unsigned long long)event_codec_fingerprint(codec));
         e->ensured_txn = r->txn;
     }
+    atomic_fetch_add(&t->metrics->published, 1);
     return r->store->ops->upsert(r->store, &e->table, key, r->key.len, vals, err, errlen);
 }
 
@@ -411,6 +430,7 @@ static void on_record(replay *r, const rd_kafka_message_t *m)
     }
     int rc = apply(r, p->t, m, err, sizeof(err));
     if (rc == -2) {
+        atomic_fetch_add(&p->t->metrics->errors[ERR_MAPPING], 1);
         log_error(NULL, NULL, "replay: %s", err);
         r->store->ops->rollback(r->store);
         r->in_txn = 0;
@@ -562,6 +582,7 @@ static void consume(replay *r)
             (!m || r->txn_rows >= batch || now_monotonic_ms() - r->txn_started_ms > 1000))
             flush(r);
         progress(r, 0);
+        replay_ops_beat(r->n_parts > 0, r->failures == 0);
         if (r->opts->once && caught_up(r))
             break;
         if (r->opts->once && !r->ever_assigned && now_monotonic_ms() - waiting_since > 60000) {
@@ -581,6 +602,10 @@ static void replay_free(replay *r)
         free(e);
     }
     for (int i = 0; i < r->n_topics; i++) {
+        if (r->topics[i].metrics) {
+            table_metrics_destroy(r->topics[i].metrics);
+            free(r->topics[i].metrics);
+        }
         free(r->topics[i].topic);
         free(r->topics[i].sql_name);
     }
@@ -612,10 +637,21 @@ int replay_run(const crm_config *cfg, const replay_options *opts)
         replay_free(&r);
         return EXIT_RUNTIME;
     }
+    ops_server *ops = NULL;
+    if (cfg->metrics_listen) {
+        ops = ops_server_start(cfg->metrics_listen, cfg->metrics_port, replay_health, err,
+                               sizeof(err));
+        if (!ops) {
+            fprintf(stderr, "crmstream: %s\n", err);
+            replay_free(&r);
+            return EXIT_CONFIG;
+        }
+    }
     r.resolver = resolver_new(cfg);
     r.rk = consumer_new(&r, err, sizeof(err));
     if (!r.rk) {
         fprintf(stderr, "crmstream: replay: %s\n", err);
+        ops_server_stop(ops);
         replay_free(&r);
         return EXIT_KAFKA;
     }
@@ -626,6 +662,7 @@ int replay_run(const crm_config *cfg, const replay_options *opts)
     progress(&r, 1);
     rd_kafka_consumer_close(r.rk); /* the revoke callback commits what is open */
     rd_kafka_destroy(r.rk);
+    ops_server_stop(ops);
     int code = r.fatal;
     replay_free(&r);
     return code;

@@ -519,10 +519,16 @@ replay_store *replay_pg_open(const char *url, const char *password_env, char *er
         return NULL;
     }
     PQclear(PQexec(s->conn, "SET client_min_messages = warning"));
-    if (exec(s,
-             "CREATE TABLE IF NOT EXISTS crmstream_offsets (topic text NOT NULL, \"partition\" "
-             "integer NOT NULL, next_offset bigint NOT NULL, PRIMARY KEY (topic, \"partition\"))",
-             err, errlen)) {
+    /* two processes starting at once may race to create it: the loser's second try sees it */
+    int rc = -1;
+    for (int attempt = 0; attempt < 3 && rc; attempt++)
+        rc =
+            exec(s,
+                 "CREATE TABLE IF NOT EXISTS crmstream_offsets (topic text NOT NULL, \"partition\" "
+                 "integer NOT NULL, next_offset bigint NOT NULL, PRIMARY KEY (topic, "
+                 "\"partition\"))",
+                 err, errlen);
+    if (rc) {
         pg_close(&s->base);
         return NULL;
     }

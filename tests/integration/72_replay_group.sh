@@ -1,22 +1,23 @@
 #!/usr/bin/env bash
 # Replay (#18), scale-out: two replay processes in one consumer group split the partitions of
-# multi-partition topics into one PostgreSQL; one is killed with SIGKILL mid-replay and the other
-# takes its partitions over (group session timeout, 10 s) from the offsets the dead one committed
-# to the database; the result equals the truth; SIGTERM then commits and exits 0.
+# multi-partition topics (3 topics x 4 partitions) into one PostgreSQL. Both replay the first
+# sync; then one is frozen (SIGSTOP) while a second sync publishes 24k more events, and killed
+# with SIGKILL: the other takes its partitions over (group session timeout, 10 s) from the
+# offsets the dead one committed to the database and replays its backlog; the result equals the
+# truth. The survivor serves /healthz, /readyz and /metrics like `run`; SIGTERM then commits and
+# exits 0.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/replay_env.sh"
 start_pg
-start_sim testcrm --seed 72 --param items=40000 --param max_limit=1000
+start_sim testcrm --seed 72 --param items=20000 --param max_limit=1000
 write_cfg "$WORK/cfg" exactly-once 'options = { page_size = 1000; };'
 sed -i 's/delivery = "exactly-once";/& topic_partitions = 4;/' "$WORK/cfg"
 run_once "$WORK/cfg"
-sim_ctl mutate '{"table":"items","op":"delete","count":500}' >/dev/null
-sim_ctl mutate '{"table":"items","op":"update","count":500}' >/dev/null
-run_once "$WORK/cfg"
-compare_table "$WORK/cfg" items
+OPS_PORT=$((${KAFKA_PORT:-19392} + 3))
+sed "1i metrics = { listen = \"127.0.0.1\"; port = $OPS_PORT; };" "$WORK/cfg" >"$WORK/cfg-b"
 
-start_replay() { # NAME
-    "$CRMSTREAM" replay -c "$WORK/cfg" --to "$PG_URL" --batch 500 >"$WORK/replay-$1.log" 2>&1 &
+start_replay() { # NAME [CONFIG SUFFIX]
+    "$CRMSTREAM" replay -c "$WORK/cfg${2:-}" --to "$PG_URL" --batch 500 >"$WORK/replay-$1.log" 2>&1 &
     CRM_PIDS+=($!)
 }
 # last_assigned NAME — how many partitions the member's last assignment gave it
@@ -30,29 +31,51 @@ wait_assigned() { # NAME N SECONDS
     done
     fail "replay $1 never had $2 partitions: $(grep assigned "$WORK/replay-$1.log" | tail -n 3)"
 }
+# wait_exact SECONDS — until acme_items equals the simulator's truth
+wait_exact() {
+    for _ in $(seq $(($1 * 5))); do
+        truth items >"$WORK/truth-items.json"
+        python3 "$ROOT/tests/integration/replay_check.py" "$PG_URL" acme_items "$WORK/truth-items.json" id \
+            >/dev/null 2>&1 && return 0
+        sleep 0.2
+    done
+}
 start_replay a
 pid_a=$!
-start_replay b
+start_replay b -b
 pid_b=$!
-# 3 topics x 4 partitions, split 6/6 by the group (both join in the broker's first rebalance delay)
-wait_assigned a 6 30
-wait_assigned b 6 30
+wait_assigned a 6 40
+wait_assigned b 6 40
 note "two members: 6 partitions each"
-sleep 0.8
+wait_exact 60
+replay_compare "$PG_URL" acme_items items id
+offsets_before=$(sql "$PG_URL" "SELECT sum(next_offset) FROM crmstream_offsets WHERE topic = '$PREFIX.acme.items'")
+
+kill -STOP "$pid_a"
+sim_ctl mutate '{"table":"items","op":"create","count":20000}' >/dev/null
+sim_ctl mutate '{"table":"items","op":"update","count":3000}' >/dev/null
+sim_ctl mutate '{"table":"items","op":"delete","count":1000}' >/dev/null
+run_once "$WORK/cfg"
+compare_table "$WORK/cfg" items
 kill -9 "$pid_a"
 wait "$pid_a" 2>/dev/null || true
-done_by_a=$(sql "$PG_URL" "SELECT count(*) FROM crmstream_offsets WHERE topic LIKE '$PREFIX.%'")
-note "a killed; partitions with stored offsets: $done_by_a"
+note "a frozen during the second sync, then killed (items offsets before: $offsets_before)"
 wait_assigned b 12 40
 note "b took over all 12 partitions"
-for _ in $(seq 300); do
-    truth items >"$WORK/truth-items.json"
-    python3 "$ROOT/tests/integration/replay_check.py" "$PG_URL" acme_items "$WORK/truth-items.json" id \
-        >/dev/null 2>&1 && break
-    sleep 0.2
-done
+wait_exact 90
 replay_compare "$PG_URL" acme_items items id
 replay_compare "$PG_URL" acme_users users id
+
+OPS=http://127.0.0.1:$OPS_PORT
+curl -fsS "$OPS/healthz" | grep -q '"alive": *true' || fail "/healthz: $(curl -sS "$OPS/healthz")"
+curl -fsS "$OPS/readyz" | grep -q '"ready": *true' || fail "/readyz: $(curl -sS "$OPS/readyz")"
+curl -fsS "$OPS/metrics" >"$WORK/metrics.txt"
+upserted=$(grep '^crmstream_records_published_total{source="acme",table="items"}' "$WORK/metrics.txt" | awk '{print $2}')
+deleted=$(grep '^crmstream_records_deleted_total{source="acme",table="items"}' "$WORK/metrics.txt" | awk '{print $2}')
+# b alone replayed at least a's share of the second sync (a was frozen for all of it)
+[ "${upserted:-0}" -gt 10000 ] && [ "${deleted:-0}" -gt 0 ] ||
+    fail "b's /metrics: items upserted=$upserted deleted=$deleted"
+note "/healthz, /readyz ok; /metrics: b upserted $upserted and deleted $deleted items rows"
 kill -TERM "$pid_b"
 wait_for_exit "$pid_b" 20
 expect_eq "$EXIT_CODE" 0 "exit code of the surviving replay after SIGTERM"

@@ -10,7 +10,8 @@ SQLITE_URL="sqlite:$WORK/replay.db"
 
 replay_cleanup() {
     local st=$?
-    "$PG" stop >/dev/null 2>&1 || true
+    set +e # (exit 1) below must not end the trap before cleanup ran
+    "$PG" stop >/dev/null 2>&1
     (exit "$st")
     cleanup
 }
