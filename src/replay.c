@@ -70,7 +70,11 @@ typedef struct replay {
     int failures; /* consecutive failed transactions */
     int fatal;    /* exit code when a callback met an error it cannot retry */
     buf key;
-    long rows; /* applied and committed */
+    unsigned char last_header[10]; /* the framing of the last value and its codec: */
+    size_t last_header_len;        /* consecutive values mostly share a writer schema */
+    event_codec *last_codec;
+    unsigned long turns; /* loop turns, for checking the clock now and then */
+    long rows;           /* applied and committed */
     int64_t started_ms;
     int64_t last_progress_ms;
     long rows_at_progress;
@@ -279,6 +283,13 @@ static void flush(replay *r)
 
 /* ---- rebalancing ------------------------------------------------------------------------- */
 
+/* Eager protocols (the default, roundrobin) hand over the whole assignment each time; the
+ * cooperative one (partition.assignment.strategy=cooperative-sticky) only what changes. */
+static int cooperative(replay *r)
+{
+    return strcmp(rd_kafka_rebalance_protocol(r->rk), "COOPERATIVE") == 0;
+}
+
 static void assign(replay *r, rd_kafka_topic_partition_list_t *parts)
 {
     char err[1024];
@@ -301,17 +312,40 @@ static void assign(replay *r, rd_kafka_topic_partition_list_t *parts)
     log_info(NULL, NULL,
              "replay: assigned %d partition%s (%d in all), starting at the stored offsets",
              parts->cnt, parts->cnt == 1 ? "" : "s", r->n_parts);
-    rd_kafka_resp_err_t e = rd_kafka_assign(r->rk, parts);
-    if (e) {
-        log_error(NULL, NULL, "replay: assign: %s", rd_kafka_err2str(e));
-        r->fatal = EXIT_KAFKA;
+    if (cooperative(r)) {
+        rd_kafka_error_t *e = rd_kafka_incremental_assign(r->rk, parts);
+        if (e) {
+            log_error(NULL, NULL, "replay: assign: %s", rd_kafka_error_string(e));
+            rd_kafka_error_destroy(e);
+            r->fatal = EXIT_KAFKA;
+        }
+    } else {
+        rd_kafka_resp_err_t e = rd_kafka_assign(r->rk, parts);
+        if (e) {
+            log_error(NULL, NULL, "replay: assign: %s", rd_kafka_err2str(e));
+            r->fatal = EXIT_KAFKA;
+        }
     }
     if (!r->ever_assigned) /* rates count from the first assignment, not the group join */
         r->started_ms = r->last_progress_ms = now_monotonic_ms();
     r->ever_assigned = 1;
 }
 
-static void revoke(replay *r)
+static void forget_parts(replay *r, const rd_kafka_topic_partition_list_t *parts)
+{
+    int kept = 0;
+    for (int i = 0; i < r->n_parts; i++) {
+        int revoked = 0;
+        for (int j = 0; j < parts->cnt && !revoked; j++)
+            revoked = parts->elems[j].partition == r->parts[i].partition &&
+                      !strcmp(parts->elems[j].topic, r->parts[i].t->topic);
+        if (!revoked)
+            r->parts[kept++] = r->parts[i];
+    }
+    r->n_parts = kept;
+}
+
+static void revoke(replay *r, rd_kafka_topic_partition_list_t *parts)
 {
     /* rows of revoked partitions are committed before another member gets them; if that
      * fails, they are rolled back and the next owner reads them again */
@@ -321,8 +355,17 @@ static void revoke(replay *r)
         r->store->ops->rollback(r->store);
         r->in_txn = 0;
     }
-    r->n_parts = 0;
-    rd_kafka_assign(r->rk, NULL);
+    if (cooperative(r)) {
+        forget_parts(r, parts);
+        rd_kafka_error_t *e = rd_kafka_incremental_unassign(r->rk, parts);
+        if (e) {
+            log_warn(NULL, NULL, "replay: unassign: %s", rd_kafka_error_string(e));
+            rd_kafka_error_destroy(e);
+        }
+    } else {
+        r->n_parts = 0;
+        rd_kafka_assign(r->rk, NULL);
+    }
 }
 
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
@@ -333,7 +376,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t e,
     if (e == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS)
         assign(r, parts);
     else
-        revoke(r);
+        revoke(r, parts);
 }
 
 /* ---- applying events --------------------------------------------------------------------- */
@@ -373,7 +416,15 @@ static int apply(replay *r, const replay_topic *t, const rd_kafka_message_t *m, 
     if (!m->payload) /* the tombstone after a d event: the row is gone already */
         return r->store->ops->remove(r->store, t->sql_name, key, r->key.len, err, errlen);
     char why[512];
-    event_codec *codec = resolver_codec(r->resolver, m->payload, m->len, why, sizeof(why));
+    size_t hdr = replay_frame_header_len(m->payload, m->len);
+    event_codec *codec = r->last_codec;
+    if (!hdr || hdr != r->last_header_len || memcmp(m->payload, r->last_header, hdr)) {
+        codec = resolver_codec(r->resolver, m->payload, m->len, why, sizeof(why));
+        r->last_codec = codec;
+        r->last_header_len = codec ? hdr : 0;
+        if (codec)
+            memcpy(r->last_header, m->payload, hdr);
+    }
     if (!codec) {
         snprintf(err, errlen, "topic %s[%d] offset %lld: %s", t->topic, m->partition,
                  (long long)m->offset, why);
@@ -382,7 +433,6 @@ static int apply(replay *r, const replay_topic *t, const rd_kafka_message_t *m, 
     plan_entry *e = plan_for(r, t, codec, err, errlen);
     if (!e)
         return -2;
-    size_t hdr = replay_frame_header_len(m->payload, m->len);
     char op = 0;
     const replay_value *vals = NULL;
     if (replay_plan_decode(e->plan, (const char *)m->payload + hdr, m->len - hdr, &op, &vals, why,
@@ -513,6 +563,8 @@ static rd_kafka_t *consumer_new(replay *r, char *err, size_t errlen)
                               "10000",
                               "max.partition.fetch.bytes", /* fewer round trips to catch up */
                               "16777216",
+                              "queued.min.messages", /* keep fetching while a batch is applied */
+                              "1000000",
                               NULL};
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     if (kafka_conf_apply(conf, &r->cfg->kafka, defaults, err, errlen)) {
@@ -578,11 +630,14 @@ static void consume(replay *r)
             on_message(r, m);
             rd_kafka_message_destroy(m);
         }
-        if (r->in_txn &&
-            (!m || r->txn_rows >= batch || now_monotonic_ms() - r->txn_started_ms > 1000))
+        int check_clock = !m || (++r->turns & 255) == 0;
+        if (r->in_txn && (!m || r->txn_rows >= batch ||
+                          (check_clock && now_monotonic_ms() - r->txn_started_ms > 1000)))
             flush(r);
-        progress(r, 0);
-        replay_ops_beat(r->n_parts > 0, r->failures == 0);
+        if (check_clock) {
+            progress(r, 0);
+            replay_ops_beat(r->n_parts > 0, r->failures == 0);
+        }
         if (r->opts->once && caught_up(r))
             break;
         if (r->opts->once && !r->ever_assigned && now_monotonic_ms() - waiting_since > 60000) {

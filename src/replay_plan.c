@@ -582,16 +582,17 @@ static int fill_field(replay_plan *p, const pfield *f, avro_value_t *fv, char *e
         set_text(p, f->col, s ? s : "null", n ? n - 1 : 4);
         return 0;
     }
-    case PF_JSON: {
-        buf j;
-        buf_init(&j);
-        int rc = value_json(&v, &j);
-        if (rc == 0)
-            set_text(p, f->col, j.data ? j.data : "null", j.data ? j.len : 4);
-        else
+    case PF_JSON: { /* written straight into the arena */
+        size_t start = p->arena.len;
+        if (value_json(&v, &p->arena)) {
             snprintf(err, errlen, "column %s: cannot write its JSON", p->cols[f->col].name);
-        buf_free(&j);
-        return rc;
+            return -1;
+        }
+        p->vals[f->col].is_null = 0;
+        p->vals[f->col].i = (int64_t)start;
+        p->vals[f->col].len = p->arena.len - start;
+        buf_append(&p->arena, "", 1);
+        return 0;
     }
     }
     return 0;
