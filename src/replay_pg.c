@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "crm_time.h"
+#include "replay_columns.h"
 #include "replay_store.h"
 #include "util.h"
 
@@ -17,22 +18,15 @@ typedef struct pg_stmt {
     struct pg_stmt *next;
 } pg_stmt;
 
-typedef struct pg_known {
-    char *name;
-    char **cols;
-    size_t n_cols;
-    struct pg_known *next;
-} pg_known;
-
 typedef struct pg_store {
     replay_store base;
     PGconn *conn;
     char url[512]; /* redacted */
     pg_stmt *stmts;
     int n_stmts;
-    pg_known *known; /* columns as of this transaction; dropped on rollback */
-    int pipelined;   /* in libpq pipeline mode: upserts and deletes are sent without waiting */
-    int in_flight;   /* statements sent since the last sync */
+    known_table *known; /* columns as of this transaction; dropped on rollback */
+    int pipelined;      /* in libpq pipeline mode: upserts and deletes are sent without waiting */
+    int in_flight;      /* statements sent since the last sync */
     char (*scratch)[32];
     size_t n_scratch;
     const char **params;
@@ -140,19 +134,6 @@ static int pipelined(pg_store *s, char *err, size_t errlen)
     return 0;
 }
 
-static void forget_known(pg_store *s)
-{
-    for (pg_known *k = s->known, *n; k; k = n) {
-        n = k->next;
-        for (size_t i = 0; i < k->n_cols; i++)
-            free(k->cols[i]);
-        free(k->cols);
-        free(k->name);
-        free(k);
-    }
-    s->known = NULL;
-}
-
 static int pg_begin(replay_store *rs, char *err, size_t errlen)
 {
     return exec((pg_store *)rs, "BEGIN", err, errlen);
@@ -169,27 +150,23 @@ static void pg_rollback(replay_store *rs)
     char err[1024];
     synchronous(s, err, sizeof(err)); /* the failure being rolled back was reported already */
     PQclear(PQexec(s->conn, "ROLLBACK"));
-    forget_known(s);
+    known_forget_all(&s->known);
 }
 
-static const char *sql_type(col_type t)
+static const replay_dialect pg_dialect = {
+    {"text", "bigint", "double precision", "boolean", "timestamptz", "date", "jsonb"},
+    "ADD COLUMN IF NOT EXISTS"};
+
+static int exec_sql(void *store, const char *sql, char *err, size_t errlen)
 {
-    static const char *types[] = {"text", "bigint", "double precision", "boolean", "timestamptz",
-                                  "date", "jsonb"};
-    return types[t];
+    return exec(store, sql, err, errlen);
 }
 
-static void remember_column(pg_known *k, const char *col)
+static known_table *read_known(pg_store *s, const char *table, char *err, size_t errlen)
 {
-    k->cols = xrealloc(k->cols, (k->n_cols + 1) * sizeof(char *));
-    k->cols[k->n_cols++] = xstrdup(col);
-}
-
-static pg_known *read_known(pg_store *s, const char *table, char *err, size_t errlen)
-{
-    for (pg_known *k = s->known; k; k = k->next)
-        if (!strcmp(k->name, table))
-            return k;
+    known_table *k = known_find(s->known, table);
+    if (k)
+        return k;
     const char *params[1] = {table};
     if (synchronous(s, err, errlen))
         return NULL;
@@ -201,58 +178,18 @@ static pg_known *read_known(pg_store *s, const char *table, char *err, size_t er
         PQclear(r);
         return NULL;
     }
-    pg_known *k = xcalloc(1, sizeof(*k));
-    k->name = xstrdup(table);
+    k = known_add(&s->known, table);
     for (int i = 0; i < PQntuples(r); i++)
-        remember_column(k, PQgetvalue(r, i, 0));
+        known_remember(k, PQgetvalue(r, i, 0));
     PQclear(r);
-    k->next = s->known;
-    s->known = k;
     return k;
-}
-
-static int has_column(const pg_known *k, const char *col)
-{
-    for (size_t i = 0; i < k->n_cols; i++)
-        if (!strcmp(k->cols[i], col))
-            return 1;
-    return 0;
 }
 
 static int pg_ensure_table(replay_store *rs, const replay_table *t, char *err, size_t errlen)
 {
     pg_store *s = (pg_store *)rs;
-    pg_known *k = read_known(s, t->name, err, errlen);
-    if (!k)
-        return -1;
-    int fresh = k->n_cols == 0;
-    buf sql;
-    buf_init(&sql);
-    int rc = 0, added = 0;
-    if (k->n_cols == 0) {
-        buf_printf(&sql, "CREATE TABLE IF NOT EXISTS \"%s\" (\"_key\" text PRIMARY KEY", t->name);
-        for (size_t i = 0; i < t->n_cols; i++)
-            buf_printf(&sql, ", \"%s\" %s", t->cols[i].name, sql_type(t->cols[i].type));
-        buf_append_str(&sql, ")");
-        rc = exec(s, sql.data, err, errlen);
-        if (rc == 0)
-            remember_column(k, "_key");
-    }
-    /* also after CREATE ... IF NOT EXISTS: another process may have created it first */
-    for (size_t i = 0; i < t->n_cols && rc == 0; i++) {
-        if (has_column(k, t->cols[i].name))
-            continue;
-        buf_reset(&sql);
-        buf_printf(&sql, "ALTER TABLE \"%s\" ADD COLUMN IF NOT EXISTS \"%s\" %s", t->name,
-                   t->cols[i].name, sql_type(t->cols[i].type));
-        rc = exec(s, sql.data, err, errlen);
-        if (rc == 0) {
-            remember_column(k, t->cols[i].name);
-            added++;
-        }
-    }
-    buf_free(&sql);
-    return rc ? rc : fresh ? 0 : added;
+    known_table *k = read_known(s, t->name, err, errlen);
+    return k ? known_ensure(k, t, &pg_dialect, exec_sql, s, err, errlen) : -1;
 }
 
 /* The prepared statement for (id, table), prepared from sql when new (sql NULL: lookup only). */
@@ -289,17 +226,7 @@ static const char *upsert_stmt(pg_store *s, const replay_table *t, char *err, si
         return name;
     buf sql;
     buf_init(&sql);
-    buf_printf(&sql, "INSERT INTO \"%s\" (\"_key\"", t->name);
-    for (size_t i = 0; i < t->n_cols; i++)
-        buf_printf(&sql, ", \"%s\"", t->cols[i].name);
-    buf_append_str(&sql, ") VALUES ($1");
-    for (size_t i = 0; i < t->n_cols; i++)
-        buf_printf(&sql, ", $%zu", i + 2);
-    buf_append_str(&sql, ") ON CONFLICT (\"_key\") DO ");
-    buf_append_str(&sql, t->n_cols ? "UPDATE SET " : "NOTHING");
-    for (size_t i = 0; i < t->n_cols; i++)
-        buf_printf(&sql, "%s\"%s\" = EXCLUDED.\"%s\"", i ? ", " : "", t->cols[i].name,
-                   t->cols[i].name);
+    replay_upsert_sql(t, &sql);
     name = prepared(s, t->cols, t->name, &sql, (int)t->n_cols + 1, err, errlen);
     buf_free(&sql);
     return name;
@@ -389,7 +316,7 @@ static int pg_remove(replay_store *rs, const char *table, const char *key, size_
                      char *err, size_t errlen)
 {
     pg_store *s = (pg_store *)rs;
-    pg_known *k = read_known(s, table, err, errlen);
+    known_table *k = read_known(s, table, err, errlen);
     if (!k)
         return -1;
     if (k->n_cols == 0)
@@ -478,7 +405,7 @@ static void pg_close(replay_store *rs)
         free(e->table);
         free(e);
     }
-    forget_known(s);
+    known_forget_all(&s->known);
     if (s->conn)
         PQfinish(s->conn);
     free(s->scratch);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "crm_time.h"
+#include "replay_columns.h"
 #include "replay_store.h"
 #include "util.h"
 
@@ -16,13 +17,6 @@ typedef struct stmt_entry {
     sqlite3_stmt *stmt;
     struct stmt_entry *next;
 } stmt_entry;
-
-typedef struct known_table {
-    char *name;
-    char **cols;
-    size_t n_cols;
-    struct known_table *next;
-} known_table;
 
 typedef struct sqlite_store {
     replay_store base;
@@ -45,19 +39,6 @@ static int exec(sqlite_store *s, const char *sql, char *err, size_t errlen)
     return 0;
 }
 
-static void forget_known(sqlite_store *s)
-{
-    for (known_table *k = s->known, *n; k; k = n) {
-        n = k->next;
-        for (size_t i = 0; i < k->n_cols; i++)
-            free(k->cols[i]);
-        free(k->cols);
-        free(k->name);
-        free(k);
-    }
-    s->known = NULL;
-}
-
 static int sq_begin(replay_store *rs, char *err, size_t errlen)
 {
     return exec((sqlite_store *)rs, "BEGIN IMMEDIATE", err, errlen);
@@ -72,33 +53,22 @@ static void sq_rollback(replay_store *rs)
 {
     sqlite_store *s = (sqlite_store *)rs;
     sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-    forget_known(s); /* an ALTER TABLE may have been undone */
+    known_forget_all(&s->known); /* an ALTER TABLE may have been undone */
 }
 
-static const char *sql_type(col_type t)
-{
-    switch (t) {
-    case COL_BIGINT:
-    case COL_BOOL:
-        return "INTEGER";
-    case COL_DOUBLE:
-        return "REAL";
-    default:
-        return "TEXT";
-    }
-}
+static const replay_dialect sqlite_dialect = {
+    {"TEXT", "INTEGER", "REAL", "INTEGER", "TEXT", "TEXT", "TEXT"}, "ADD COLUMN"};
 
-static void remember_column(known_table *k, const char *col)
+static int exec_sql(void *store, const char *sql, char *err, size_t errlen)
 {
-    k->cols = xrealloc(k->cols, (k->n_cols + 1) * sizeof(char *));
-    k->cols[k->n_cols++] = xstrdup(col);
+    return exec(store, sql, err, errlen);
 }
 
 static known_table *read_known(sqlite_store *s, const char *table, char *err, size_t errlen)
 {
-    for (known_table *k = s->known; k; k = k->next)
-        if (!strcmp(k->name, table))
-            return k;
+    known_table *k = known_find(s->known, table);
+    if (k)
+        return k;
     buf sql;
     buf_init(&sql);
     buf_printf(&sql, "PRAGMA table_info(\"%s\")", table);
@@ -109,14 +79,11 @@ static known_table *read_known(sqlite_store *s, const char *table, char *err, si
         return NULL;
     }
     buf_free(&sql);
-    known_table *k = xcalloc(1, sizeof(*k));
-    k->name = xstrdup(table);
+    k = known_add(&s->known, table);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        remember_column(k, (const char *)sqlite3_column_text(st, 1));
+        known_remember(k, (const char *)sqlite3_column_text(st, 1));
     sqlite3_finalize(st);
-    k->next = s->known;
-    s->known = k;
     if (rc != SQLITE_DONE) {
         fail(s, "PRAGMA table_info", err, errlen);
         return NULL;
@@ -124,50 +91,11 @@ static known_table *read_known(sqlite_store *s, const char *table, char *err, si
     return k;
 }
 
-static int has_column(const known_table *k, const char *col)
-{
-    for (size_t i = 0; i < k->n_cols; i++)
-        if (!strcmp(k->cols[i], col))
-            return 1;
-    return 0;
-}
-
 static int sq_ensure_table(replay_store *rs, const replay_table *t, char *err, size_t errlen)
 {
     sqlite_store *s = (sqlite_store *)rs;
     known_table *k = read_known(s, t->name, err, errlen);
-    if (!k)
-        return -1;
-    int fresh = k->n_cols == 0;
-    buf sql;
-    buf_init(&sql);
-    int rc = 0, added = 0;
-    if (k->n_cols == 0) {
-        buf_printf(&sql, "CREATE TABLE \"%s\" (\"_key\" TEXT PRIMARY KEY NOT NULL", t->name);
-        for (size_t i = 0; i < t->n_cols; i++)
-            buf_printf(&sql, ", \"%s\" %s", t->cols[i].name, sql_type(t->cols[i].type));
-        buf_append_str(&sql, ")");
-        rc = exec(s, sql.data, err, errlen);
-        if (rc == 0)
-            remember_column(k, "_key");
-        for (size_t i = 0; i < t->n_cols && rc == 0; i++)
-            remember_column(k, t->cols[i].name);
-    } else {
-        for (size_t i = 0; i < t->n_cols && rc == 0; i++) {
-            if (has_column(k, t->cols[i].name))
-                continue;
-            buf_reset(&sql);
-            buf_printf(&sql, "ALTER TABLE \"%s\" ADD COLUMN \"%s\" %s", t->name, t->cols[i].name,
-                       sql_type(t->cols[i].type));
-            rc = exec(s, sql.data, err, errlen);
-            if (rc == 0) {
-                remember_column(k, t->cols[i].name);
-                added++;
-            }
-        }
-    }
-    buf_free(&sql);
-    return rc ? rc : fresh ? 0 : added;
+    return k ? known_ensure(k, t, &sqlite_dialect, exec_sql, s, err, errlen) : -1;
 }
 
 static sqlite3_stmt *cached(sqlite_store *s, const void *id, const char *table, const buf *sql,
@@ -199,20 +127,7 @@ static sqlite3_stmt *upsert_stmt(sqlite_store *s, const replay_table *t, char *e
         return st;
     buf sql;
     buf_init(&sql);
-    buf_printf(&sql, "INSERT INTO \"%s\" (\"_key\"", t->name);
-    for (size_t i = 0; i < t->n_cols; i++)
-        buf_printf(&sql, ", \"%s\"", t->cols[i].name);
-    buf_append_str(&sql, ") VALUES (?");
-    for (size_t i = 0; i < t->n_cols; i++)
-        buf_append_str(&sql, ", ?");
-    buf_append_str(&sql, ") ON CONFLICT (\"_key\") DO ");
-    if (t->n_cols == 0)
-        buf_append_str(&sql, "NOTHING");
-    else
-        buf_append_str(&sql, "UPDATE SET ");
-    for (size_t i = 0; i < t->n_cols; i++)
-        buf_printf(&sql, "%s\"%s\" = excluded.\"%s\"", i ? ", " : "", t->cols[i].name,
-                   t->cols[i].name);
+    replay_upsert_sql(t, &sql); /* $N parameters are numbered in order of appearance */
     st = cached(s, t->cols, t->name, &sql, err, errlen);
     buf_free(&sql);
     return st;
@@ -358,7 +273,7 @@ static void sq_close(replay_store *rs)
         free(e->table);
         free(e);
     }
-    forget_known(s);
+    known_forget_all(&s->known);
     sqlite3_close(s->db);
     free(s->path);
     free(s);
