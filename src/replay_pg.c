@@ -37,9 +37,11 @@ typedef struct pg_store {
 static void pg_message(PGconn *c, const PGresult *r, char *out, size_t outlen)
 {
     snprintf(out, outlen, "%s", r ? PQresultErrorMessage(r) : PQerrorMessage(c));
-    for (char *p = out; *p; p++)
-        if (*p == '\n')
-            *p = (p[1] ? ' ' : '\0');
+    char *w = out;
+    for (const char *p = out; *p; p++) /* newlines and tabs to single spaces */
+        if ((*p != '\n' && *p != '\t') || (w > out && w[-1] != ' ' && p[1]))
+            *w++ = (*p == '\n' || *p == '\t') ? ' ' : *p;
+    *w = '\0';
 }
 
 static int check(pg_store *s, PGresult *r, ExecStatusType want, const char *what, char *err,

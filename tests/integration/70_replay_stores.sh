@@ -3,7 +3,8 @@
 # a custom field added between polls, `crmstream replay` materializes the topics into SQLite and
 # into a real PostgreSQL, and both equal the simulators' truth table by table (row counts, keys,
 # typed values); the new custom field arrives as a new typed column (ALTER TABLE during the
-# second replay), deletes remove rows, and a replay with nothing new changes nothing.
+# second replay), deletes remove rows, and a replay with nothing new changes nothing. A store it
+# cannot reach is one error line naming it (password masked), exit 1.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/replay_env.sh"
 start_pg
@@ -70,3 +71,13 @@ expect_eq "$(sql "$PG_URL" "SELECT data_type FROM information_schema.columns WHE
 before=$(sql "$PG_URL" "SELECT sum(next_offset) FROM crmstream_offsets")
 replay_once "$WORK/cfg-c" "$PG_URL"
 expect_eq "$(sql "$PG_URL" "SELECT sum(next_offset) FROM crmstream_offsets")" "$before" "offsets after an idle replay"
+
+# An unreachable store: one line naming it, the password masked, exit 1
+rc=0
+"$CRMSTREAM" replay -c "$WORK/cfg-c" --to "postgresql://crm:hunter2@127.0.0.1:1/crm" --once \
+    >"$WORK/unreachable.out" 2>&1 || rc=$?
+expect_eq "$rc" 1 "exit code for an unreachable store"
+grep -q 'crmstream: replay: postgresql postgresql://crm:\*\*\*@127.0.0.1:1/crm: cannot connect' "$WORK/unreachable.out" ||
+    fail "unreachable store message: $(cat "$WORK/unreachable.out")"
+grep -q hunter2 "$WORK/unreachable.out" && fail "the password was printed"
+note "$(cat "$WORK/unreachable.out")"
