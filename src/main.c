@@ -146,10 +146,9 @@ typedef struct command {
 
 static const command commands[] = {
     /* name, needs CRM secrets, min and max positional arguments */
-    {"run", 1, 0, 0},     {"validate", 1, 0, 0}, {"check", 1, 0, 0},
-    {"tables", 0, 0, 0},  {"state", 0, 0, 0},    {"peek", 0, 1, 2},
-    {"schemas", 1, 0, 1}, {"resync", 1, 1, 1},   {"replay", 0, 0, 0},
-    {NULL, 0, 0, 0},
+    {"run", 1, 0, 0},    {"validate", 1, 0, 0}, {"check", 1, 0, 0},   {"tables", 0, 0, 0},
+    {"state", 0, 0, 0},  {"peek", 0, 1, 2},     {"schemas", 1, 0, 1}, {"resync", 1, 1, 1},
+    {"replay", 0, 0, 0}, {NULL, 0, 0, 0},
 };
 
 static const command *find_command(const char *name)
