@@ -57,6 +57,8 @@ typedef struct replay {
     replay_store *store;
     char store_name[512];
     schema_resolver *resolver;
+    schema_resolver **retired; /* earlier resolvers: their codecs key the plans, so they stay */
+    int n_retired;
     rd_kafka_t *rk;
     replay_topic *topics;
     int n_topics;
@@ -406,6 +408,20 @@ static plan_entry *plan_for(replay *r, const replay_topic *t, const event_codec 
     return e;
 }
 
+/* The codec of a value's writer schema. A resolver reads the schemas topic at most twice, so a
+ * long replay that meets a schema newer than its resolver's last read asks a fresh resolver
+ * (once per miss); the old one is kept, since its codecs key existing plans. */
+static event_codec *codec_of(replay *r, const void *value, size_t len, char *why, size_t whylen)
+{
+    event_codec *c = resolver_codec(r->resolver, value, len, why, whylen);
+    if (c || len < 2 || ((const unsigned char *)value)[0] != 0xC3)
+        return c;
+    r->retired = xrealloc(r->retired, (size_t)(r->n_retired + 1) * sizeof(*r->retired));
+    r->retired[r->n_retired++] = r->resolver;
+    r->resolver = resolver_new(r->cfg);
+    return resolver_codec(r->resolver, value, len, why, whylen);
+}
+
 /* Applies one record inside the open transaction. -1 + err: the transaction is abandoned;
  * -2: a mapping error no retry can fix. */
 static int apply(replay *r, const replay_topic *t, const rd_kafka_message_t *m, char *err,
@@ -419,7 +435,7 @@ static int apply(replay *r, const replay_topic *t, const rd_kafka_message_t *m, 
     size_t hdr = replay_frame_header_len(m->payload, m->len);
     event_codec *codec = r->last_codec;
     if (!hdr || hdr != r->last_header_len || memcmp(m->payload, r->last_header, hdr)) {
-        codec = resolver_codec(r->resolver, m->payload, m->len, why, sizeof(why));
+        codec = codec_of(r, m->payload, m->len, why, sizeof(why));
         r->last_codec = codec;
         r->last_header_len = codec ? hdr : 0;
         if (codec)
@@ -668,6 +684,9 @@ static void replay_free(replay *r)
     free(r->parts);
     buf_free(&r->key);
     resolver_free(r->resolver);
+    for (int i = 0; i < r->n_retired; i++)
+        resolver_free(r->retired[i]);
+    free(r->retired);
     if (r->store)
         r->store->ops->close(r->store);
 }

@@ -67,7 +67,32 @@ done
 expect_eq "$(sql "$PG_URL" "SELECT data_type FROM information_schema.columns WHERE table_name = '${src}_people' AND column_name = 'custom_lifetime_value'")" \
     "double precision" "PostgreSQL type of the new custom field"
 
+# A running replay follows five more schema versions (a resolver reads the schemas topic at
+# most twice; the replay asks a fresh one when it meets a schema newer than that)
+"$CRMSTREAM" replay -c "$WORK/cfg-c" --to "$SQLITE_URL" >"$WORK/replay-daemon.log" 2>&1 &
+daemon=$!
+CRM_PIDS+=($daemon)
+for n in 1 2 3 4 5; do
+    id=$(sim_ctl mutate "{\"table\":\"custom_field_definitions\",\"op\":\"create\",\"set\":{\"name\":\"Extra $n\",\"data_type\":\"Float\",\"available_on\":[\"person\"]}}" |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["records"][0]["id"])')
+    sim_ctl mutate "{\"table\":\"people\",\"op\":\"update\",\"id\":$p1,\"set\":{\"custom_fields\":[
+        {\"custom_field_definition_id\":$id,\"value\":$n.5}]}}" >/dev/null
+    run_once "$WORK/cfg-c"
+    for _ in $(seq 100); do
+        [ "$(sql "$SQLITE_URL" "SELECT custom_extra_$n FROM ${src}_people WHERE _key = '$p1'" 2>/dev/null)" = "$n.5" ] && break
+        kill -0 "$daemon" 2>/dev/null || fail "the running replay exited: $(tail -n 3 "$WORK/replay-daemon.log")"
+        sleep 0.1
+    done
+    expect_eq "$(sql "$SQLITE_URL" "SELECT custom_extra_$n FROM ${src}_people WHERE _key = '$p1'")" "$n.5" \
+        "schema version +$n replayed by the running replay"
+done
+kill -TERM "$daemon"
+wait_for_exit "$daemon" 20
+expect_eq "$EXIT_CODE" 0 "running replay after SIGTERM"
+replay_compare "$SQLITE_URL" "${src}_people" people id -custom_fields
+
 # Nothing new: a replay writes nothing and the offsets stay
+replay_once "$WORK/cfg-c" "$PG_URL"
 before=$(sql "$PG_URL" "SELECT sum(next_offset) FROM crmstream_offsets")
 replay_once "$WORK/cfg-c" "$PG_URL"
 expect_eq "$(sql "$PG_URL" "SELECT sum(next_offset) FROM crmstream_offsets")" "$before" "offsets after an idle replay"
