@@ -12,6 +12,7 @@ replay_cleanup() {
     local st=$?
     set +e # (exit 1) below must not end the trap before cleanup ran
     "$PG" stop >/dev/null 2>&1
+    [ "$st" = 0 ] && rm -rf "$PG_DIR" # kept when the test failed, for its server.log
     (exit "$st")
     cleanup
 }
