@@ -132,6 +132,13 @@ static int collect_topics(replay *r, char *err, size_t errlen)
                 add_topic(r, sc->name, table);
         }
     }
+    for (int i = 0; i < r->n_topics; i++)
+        for (int j = 0; j < i; j++)
+            if (!strcmp(r->topics[i].sql_name, r->topics[j].sql_name)) {
+                snprintf(err, errlen, "topics %s and %s would both be table %s (rename a source)",
+                         r->topics[j].topic, r->topics[i].topic, r->topics[i].sql_name);
+                return -1;
+            }
     for (int i = 0; i < r->n_topics; i++) {
         r->topics[i].metrics = xcalloc(1, sizeof(table_metrics));
         table_metrics_init(r->topics[i].metrics, r->topics[i].source, r->topics[i].table);
