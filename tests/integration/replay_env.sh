@@ -3,7 +3,9 @@
 # to replay a config into a store and compare a replayed table with a simulator's truth.
 PG=$ROOT/tests/pg/pg.sh
 export PG_PORT=${PG_PORT:-$((${KAFKA_PORT:-19392} + 2))}
-export PG_DIR=$ROOT/.cache/pg-run/$TEST_NAME-$PG_PORT
+# Under /tmp, not the checkout: the postgres user must reach it, and a checkout under /root (mode
+# 700) is out of its reach.
+export PG_DIR=${TMPDIR:-/tmp}/crmstream-pg-run/$TEST_NAME-$PG_PORT
 export PG_PASSWORD=${PG_PASSWORD:-crmstream-test}
 export PGPASSWORD=$PG_PASSWORD
 SQLITE_URL="sqlite:$WORK/replay.db"

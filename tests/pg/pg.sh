@@ -19,7 +19,7 @@ set -euo pipefail
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(cd "$SCRIPT_DIR/../.." && pwd)"
 PG_PORT=${PG_PORT:-15432}
-PG_DIR=${PG_DIR:-$REPO_ROOT/.cache/pg-run/$PG_PORT}
+PG_DIR=${PG_DIR:-${TMPDIR:-/tmp}/crmstream-pg-run/$PG_PORT} # the postgres user must reach it
 PG_PASSWORD=${PG_PASSWORD:-crmstream-test}
 PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
 [ -x "$PG_BIN/initdb" ] || { echo "pg.sh: PostgreSQL server binaries not found (make deps)" >&2; exit 1; }
