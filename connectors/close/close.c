@@ -74,6 +74,7 @@ static http_verdict close_classify(const table_def *table, const http_response *
         .sorted = 1, .reconcile = 1,                                                               \
         .description = what ", POST /data/search/ by date_updated (keyset, restart at max)",       \
         .next_request = close_search_request, .parse_page = close_search_parse, .custom = cf,      \
+        .confirm_request = close_confirm_request, .confirm_batch = 1,                              \
     }
 
 #define FULL_TABLE(tname, what)                                                                    \
@@ -81,6 +82,7 @@ static http_verdict close_classify(const table_def *table, const http_response *
         .name = tname, .primary_key = "id", .method = SYNC_FULL_TABLE,                             \
         .schema_file = "close/" tname ".avsc", .reconcile = 1, .description = what,                \
         .next_request = close_full_request, .parse_page = close_full_parse,                        \
+        .confirm_request = close_confirm_request, .confirm_batch = 1,                              \
     }
 
 static const table_def close_tables[] = {
@@ -100,6 +102,8 @@ static const table_def close_tables[] = {
         .next_request = close_keyset_request,
         .parse_page = close_keyset_parse,
         .custom = &close_custom_opportunities,
+        .confirm_request = close_confirm_request,
+        .confirm_batch = 1, /* no id__in on /opportunity/: GET /opportunity/{id}/ */
     },
     {
         .name = "tasks",
@@ -113,6 +117,8 @@ static const table_def close_tables[] = {
         .description = "tasks, date_updated__gte walked by date_created",
         .next_request = close_keyset_request,
         .parse_page = close_keyset_parse,
+        .confirm_request = close_confirm_request,
+        .confirm_batch = CLOSE_CONFIRM_BATCH,
     },
     {
         .name = "activities",
@@ -127,6 +133,8 @@ static const table_def close_tables[] = {
         .next_request = close_keyset_request,
         .parse_page = close_keyset_parse,
         .custom = &close_custom_activities,
+        .confirm_request = close_confirm_request,
+        .confirm_batch = CLOSE_CONFIRM_BATCH,
     },
     {
         .name = "event_log",

@@ -10,17 +10,36 @@ req_result close_full_request(table_ctx *ctx, http_request *req, char *err, size
 int close_full_parse(table_ctx *ctx, const http_response *resp, page *out, char *err,
                      size_t errlen);
 
-/* Offset lists made keyset: filter key__gte=<anchor> ascending, _skip only within a run of equal
- * keys (opportunities, tasks, activities). */
+/* Offset lists made keyset: filter key__gte=<anchor> ascending (opportunities, tasks,
+ * activities). Each page re-reads the highest key of the page before it; _skip only walks a run
+ * of equal keys longer than a page, one record short, so a shift of the run is detected. */
 req_result close_keyset_request(table_ctx *ctx, http_request *req, char *err, size_t errlen);
 int close_keyset_parse(table_ctx *ctx, const http_response *resp, page *out, char *err,
                        size_t errlen);
+/* The pure step of the keyset walk (unit-tested): moves paging {anchor_ms, skip, tie_ids} past
+ * one page of `data` ordered by `key`; 1 when the walk is complete. */
+int close_keyset_advance(json_t *paging, const json_t *data, const char *key, int has_more);
+/* The _skip the next request sends for this paging state. */
+long long close_keyset_skip(const json_t *paging);
 
-/* POST /data/search/ sorted by date_updated, re-anchored at the highest date_updated seen when a
- * walk nears its cap or its cursor ages (leads, contacts). */
+/* Reconciliation candidates read back by id: id__in on /task/ and /activity/ (batched), else
+ * GET <path><id>/ one at a time; parse reports the ids the answer holds. */
+#define CLOSE_CONFIRM_BATCH 100
+req_result close_confirm_request(table_ctx *ctx, const json_t *ids, http_request *req, char *err,
+                                 size_t errlen);
+int close_confirm_parse(table_ctx *ctx, const http_response *resp, page *out, char *err,
+                        size_t errlen);
+
+/* POST /data/search/ sorted by date_updated ascending, every page a fresh query from the highest
+ * date_updated read (leads, contacts); the cursor only walks a run of one date_updated. */
 req_result close_search_request(table_ctx *ctx, http_request *req, char *err, size_t errlen);
 int close_search_parse(table_ctx *ctx, const http_response *resp, page *out, char *err,
                        size_t errlen);
+/* The pure step of the search walk (unit-tested): paging {anchor_ms, cursor, cursor_at, walk}
+ * after a page of `data` and the response's `cursor`; 1 complete, 0 go on, -1 err (a run of one
+ * date_updated longer than walk_limit). */
+int close_search_advance(json_t *paging, const json_t *data, const json_t *next,
+                         long long walk_limit, int64_t now_ms, char *err, size_t errlen);
 
 /* /event/ with _cursor; deleted/merged events become deletes of the affected tables. */
 req_result close_events_request(table_ctx *ctx, http_request *req, char *err, size_t errlen);
