@@ -3,7 +3,18 @@
 #ifndef CRM_CLOSE_INTERNAL_H
 #define CRM_CLOSE_INTERNAL_H
 
+#include <pthread.h>
+
 #include "connector.h"
+
+/* Per-source state (source_state()). */
+#define CLOSE_FALLBACK_TABLES 5
+typedef struct close_state {
+    char *api_key;
+    pthread_mutex_t lock;                           /* guards what follows (tables' threads) */
+    int event_log_denied;                           /* /event/ answered 400 */
+    int64_t fallback_due_ms[CLOSE_FALLBACK_TABLES]; /* next fallback reconciliation per table */
+} close_state;
 
 /* Full table over an offset list (_skip/_limit) with {"data","has_more"}. */
 req_result close_full_request(table_ctx *ctx, http_request *req, char *err, size_t errlen);
@@ -53,6 +64,14 @@ int close_org_parse(table_ctx *ctx, const http_response *resp, page *out, char *
 /* Rate-limit signals: `ratelimit` (comma or semicolon), X-Rate-Limit-* with fractional resets,
  * and 429 bodies with rate_reset at the top level or under "error", number or string. */
 void close_rate_signal(const http_response *resp, rate_signal *out);
+
+/* fallback.c: deletes by ID reconciliation when the key cannot read the event log. */
+/* The events table got 400 on /event/: warns once, later passes skip /event/. */
+void close_event_log_denied(table_ctx *ctx);
+int close_event_log_is_denied(const table_ctx *ctx);
+/* A main table ends a pass: asks for its own ID reconciliation when the event log is denied and
+ * deletes_fallback_interval has passed since the last one (out->reconcile_tables). */
+void close_fallback_at_pass_end(table_ctx *ctx, page *out);
 
 /* custom.c: typed custom fields of leads, contacts, opportunities and activities. */
 extern const custom_fields_spec close_custom_leads, close_custom_contacts,

@@ -401,8 +401,10 @@ int close_keyset_parse(table_ctx *ctx, const http_response *resp, page *out, cha
         return -1;
     out->records = json_incref(data);
     if (close_keyset_advance(ctx->paging, data, ep->key,
-                             json_is_true(json_object_get(body, "has_more"))))
+                             json_is_true(json_object_get(body, "has_more")))) {
         set_done(ctx);
+        close_fallback_at_pass_end(ctx, out);
+    }
     if (!ctx->table->sorted) /* edits made during the pass are re-read by the next one */
         out->bookmark_cap_ms = ctx->until_ms;
     json_decref(body);
@@ -488,11 +490,11 @@ req_result close_search_request(table_ctx *ctx, http_request *req, char *err, si
     }
     json_t *anchor = json_object_get(ctx->paging, "anchor_ms");
     int64_t from = json_is_integer(anchor) ? json_integer_value(anchor) : ctx->from_ms;
-    json_t *body = json_pack(
-        "{s:o, s:[{s:o, s:s}], s:I, s:o}", "query", search_query(ep->object_type, from), "sort",
-        "field", date_updated_field(ep->object_type), "direction", "asc", "_limit",
-        (json_int_t)option_int(ctx, ep->limit_option), "_fields",
-        search_fields(ctx, ep->object_type));
+    json_t *body =
+        json_pack("{s:o, s:[{s:o, s:s}], s:I, s:o}", "query", search_query(ep->object_type, from),
+                  "sort", "field", date_updated_field(ep->object_type), "direction", "asc",
+                  "_limit", (json_int_t)option_int(ctx, ep->limit_option), "_fields",
+                  search_fields(ctx, ep->object_type));
     if (!body) {
         snprintf(err, errlen, "cannot build the search body");
         return REQ_ERROR;
@@ -530,8 +532,8 @@ int close_search_advance(json_t *paging, const json_t *data, const json_t *next,
             max = ms;
     }
     json_t *anchor_v = json_object_get(paging, "anchor_ms");
-    int progress = max != CRM_TIME_NONE &&
-                   (!json_is_integer(anchor_v) || max > json_integer_value(anchor_v));
+    int progress =
+        max != CRM_TIME_NONE && (!json_is_integer(anchor_v) || max > json_integer_value(anchor_v));
     if (progress)
         json_object_set_new(paging, "anchor_ms", json_integer(max));
     if (!json_is_string(next) || n == 0) {
@@ -570,10 +572,11 @@ int close_search_parse(table_ctx *ctx, const http_response *resp, page *out, cha
     if (!body)
         return -1;
     int rc = close_search_advance(ctx->paging, data, json_object_get(body, "cursor"),
-                                  option_int(ctx, "search_walk_limit"), now_wall_ms(), err,
-                                  errlen);
-    if (rc == 1)
+                                  option_int(ctx, "search_walk_limit"), now_wall_ms(), err, errlen);
+    if (rc == 1) {
         set_done(ctx);
+        close_fallback_at_pass_end(ctx, out);
+    }
     if (rc >= 0)
         out->records = json_incref(data);
     json_decref(body);
@@ -668,7 +671,7 @@ req_result close_events_request(table_ctx *ctx, http_request *req, char *err, si
 {
     (void)err;
     (void)errlen;
-    if (paging_done(ctx))
+    if (paging_done(ctx) || close_event_log_is_denied(ctx))
         return REQ_DONE;
     warn_if_beyond_retention(ctx);
     connector_url(ctx->src, req, "/event/");
@@ -684,6 +687,11 @@ req_result close_events_request(table_ctx *ctx, http_request *req, char *err, si
 int close_events_parse(table_ctx *ctx, const http_response *resp, page *out, char *err,
                        size_t errlen)
 {
+    if (resp->status == 400) { /* no event-log access (close_classify) */
+        close_event_log_denied(ctx);
+        set_done(ctx);
+        return 0;
+    }
     json_t *data, *body = load_data(resp, &data, err, errlen);
     if (!body)
         return -1;

@@ -898,11 +898,11 @@ static void serve_me(call *c)
     if (!u)
         u = json_object();
     json_t *org = json_object_get(CM.org, "id");
-    json_object_set_new(u, "organizations",
-                        sim_param_int("me_org_objects", 0)
-                            ? json_pack("[{s:O, s:O}]", "id", org, "name",
-                                        json_object_get(CM.org, "name"))
-                            : json_pack("[O]", org));
+    json_object_set_new(
+        u, "organizations",
+        sim_param_int("me_org_objects", 0)
+            ? json_pack("[{s:O, s:O}]", "id", org, "name", json_object_get(CM.org, "name"))
+            : json_pack("[O]", org));
     sim_json(c->resp, 200, u);
 }
 

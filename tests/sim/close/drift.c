@@ -19,8 +19,7 @@
 
 static int is_main_list(const char *table)
 {
-    static const char *const MAIN[] = {"leads", "contacts", "opportunities", "tasks",
-                                       "activities"};
+    static const char *const MAIN[] = {"leads", "contacts", "opportunities", "tasks", "activities"};
     for (size_t i = 0; i < sizeof MAIN / sizeof MAIN[0]; i++)
         if (strcmp(table, MAIN[i]) == 0)
             return 1;
@@ -67,8 +66,7 @@ static void boundary_change(const char *table, const char *last_id)
 
 void close_drift_after_page(const char *table, const char *last_id, int id_listing)
 {
-    static const char *const MAIN[] = {"leads", "contacts", "opportunities", "tasks",
-                                       "activities"};
+    static const char *const MAIN[] = {"leads", "contacts", "opportunities", "tasks", "activities"};
     long long n = sim_param_int("drift_ops", 0);
     if (strcmp(table, "event_log") == 0) {
         for (long long i = 0; i < n; i++)
