@@ -626,18 +626,34 @@ static int event_deletes(const json_t *ev, json_t *deletes)
     return 0;
 }
 
+/* Remembers an activity to read by id once the event walk is done. */
+static void queue_activity_read(table_ctx *ctx, json_t *id)
+{
+    json_t *q = json_object_get(ctx->paging, "activity_reads");
+    if (!json_is_array(q)) {
+        q = json_array();
+        json_object_set_new(ctx->paging, "activity_reads", q);
+    }
+    if (json_is_string(id) && !id_listed(q, id))
+        json_array_append(q, id);
+}
+
 /* An activity created or edited (Close logs object types "activity.<type>") whose date_created
  * is older than the attribution window: the activities table no longer re-reads it, so the
- * event's `data` (the activity as the API returns it) is published as an upsert. Events without
- * data (non-admin keys lose it after an hour) cannot help. */
-static int event_activity_upsert(const table_ctx *ctx, const json_t *ev, json_t *upserts)
+ * event's `data` (the activity as the API returns it) is published as an upsert. An event
+ * without data (non-admin keys lose it after an hour) cannot tell how old the activity is: the
+ * activity is read by id after the walk (activity_reads_request). */
+static int event_activity_upsert(table_ctx *ctx, const json_t *ev, json_t *upserts)
 {
     const char *action = json_string_value(json_object_get(ev, "action"));
     const char *otype = json_string_value(json_object_get(ev, "object_type"));
     const json_t *data = json_object_get(ev, "data");
-    if (!action || !otype || strncmp(otype, "activity.", 9) != 0 || !json_is_object(data) ||
-        strcmp(action, "deleted") == 0)
+    if (!action || !otype || strncmp(otype, "activity.", 9) != 0 || strcmp(action, "deleted") == 0)
         return 0;
+    if (!json_is_object(data)) {
+        queue_activity_read(ctx, json_object_get(ev, "object_id"));
+        return 0;
+    }
     int64_t created;
     const char *dc = json_string_value(json_object_get(data, "date_created"));
     if (!dc || crm_time_parse(dc, &created))
@@ -667,12 +683,60 @@ static void warn_if_beyond_retention(const table_ctx *ctx)
              bm);
 }
 
+/* Activities queued by events without data: up to CLOSE_CONFIRM_BATCH per request. */
+static size_t activity_read_batch(const table_ctx *ctx)
+{
+    size_t n = json_array_size(json_object_get(ctx->paging, "activity_reads"));
+    return n < CLOSE_CONFIRM_BATCH ? n : CLOSE_CONFIRM_BATCH;
+}
+
+static req_result activity_reads_request(table_ctx *ctx, http_request *req)
+{
+    json_t *q = json_object_get(ctx->paging, "activity_reads");
+    buf ids;
+    buf_init(&ids);
+    for (size_t i = 0; i < activity_read_batch(ctx); i++) {
+        if (i)
+            buf_append_str(&ids, ",");
+        buf_append_str(&ids, json_string_value(json_array_get(q, i)));
+    }
+    connector_url(ctx->src, req, "/activity/");
+    connector_query(req, "id__in", ids.data);
+    query_int(req, "_limit", (long long)activity_read_batch(ctx));
+    buf_free(&ids);
+    return REQ_READY;
+}
+
+/* The activities read by id become upserts of the activities table (a deleted one is absent). */
+static int activity_reads_parse(table_ctx *ctx, const http_response *resp, page *out, char *err,
+                                size_t errlen)
+{
+    json_t *data, *body = load_data(resp, &data, err, errlen);
+    if (!body)
+        return -1;
+    out->upserts = json_array();
+    size_t i;
+    json_t *rec;
+    json_array_foreach(data, i, rec) json_array_append_new(
+        out->upserts, json_pack("{s:s, s:O}", "table", "activities", "record", rec));
+    json_t *q = json_object_get(ctx->paging, "activity_reads");
+    for (size_t n = activity_read_batch(ctx); n > 0; n--)
+        json_array_remove(q, 0);
+    if (json_array_size(q) == 0)
+        set_done(ctx);
+    out->bookmark_cap_ms = ctx->until_ms - option_int(ctx, "event_lag") * 1000;
+    json_decref(body);
+    return 0;
+}
+
 req_result close_events_request(table_ctx *ctx, http_request *req, char *err, size_t errlen)
 {
     (void)err;
     (void)errlen;
     if (paging_done(ctx) || close_event_log_is_denied(ctx))
         return REQ_DONE;
+    if (json_is_true(json_object_get(ctx->paging, "reading")))
+        return activity_reads_request(ctx, req);
     warn_if_beyond_retention(ctx);
     connector_url(ctx->src, req, "/event/");
     if (ctx->from_ms != CRM_TIME_NONE)
@@ -692,6 +756,8 @@ int close_events_parse(table_ctx *ctx, const http_response *resp, page *out, cha
         set_done(ctx);
         return 0;
     }
+    if (json_is_true(json_object_get(ctx->paging, "reading")))
+        return activity_reads_parse(ctx, resp, out, err, errlen);
     json_t *data, *body = load_data(resp, &data, err, errlen);
     if (!body)
         return -1;
@@ -716,6 +782,8 @@ int close_events_parse(table_ctx *ctx, const http_response *resp, page *out, cha
     json_t *next = json_object_get(body, "cursor_next");
     if (json_is_string(next) && json_array_size(data) > 0)
         json_object_set(ctx->paging, "cursor", next);
+    else if (activity_read_batch(ctx) > 0)
+        json_object_set_new(ctx->paging, "reading", json_true());
     else
         set_done(ctx);
     json_decref(body);
