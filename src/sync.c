@@ -207,6 +207,30 @@ static void meta_for(const page_work *w, const table_run *t, event_meta *m, cons
     m->ts_ms = w->now_ms;
 }
 
+/* Every event starts here, whichever table's pass produces it (own records, change-feed upserts
+ * and deletes, reconciliation deletes): t's writer schema is published first
+ * (table_schema_ensure_published; t->lock is held, so t->codec cannot change until the event is
+ * encoded), then the message with its key is opened in the page's batch for the encoder. */
+static buf *begin_event(page_work *w, table_run *t, const char *pk, size_t len, char *err,
+                        size_t errlen)
+{
+    if (table_schema_ensure_published(t, err, errlen))
+        return NULL;
+    table_schema_key(t, pk, len, &w->mkey);
+    return kafka_batch_begin_value(w->data, t->topic, w->mkey.data, w->mkey.len);
+}
+
+/* Closes begin_event's message: kept when the encoder succeeded, dropped otherwise. */
+static int end_event(page_work *w, int encode_rc)
+{
+    if (encode_rc) {
+        kafka_batch_truncate(w->data, kafka_batch_count(w->data) - 1);
+        return -1;
+    }
+    kafka_batch_end_value(w->data);
+    return 0;
+}
+
 /* The common tail of a record's publication, once its after image is set in t's codec: dedupe
  * against what this page and the table already published, then the event, its key and its
  * dedupe entry. */
@@ -233,14 +257,8 @@ static int publish_after(page_work *w, table_run *t, const char *pk, size_t pkle
     char op = known ? 'u' : (w->snapshot ? 'r' : 'c');
     event_meta m;
     meta_for(w, t, &m, rts != CRM_TIME_NONE ? rvalue : NULL, rts);
-    table_schema_key(t, pk, pklen, &w->mkey);
-    buf *value = kafka_batch_begin_value(w->data, t->topic, w->mkey.data, w->mkey.len);
-    if (event_encode(t->codec, op, &m, value, err, errlen)) {
-        kafka_batch_truncate(w->data, kafka_batch_count(w->data) - 1);
-        return -1;
-    }
-    kafka_batch_end_value(w->data);
-    return 0;
+    buf *value = begin_event(w, t, pk, pklen, err, errlen);
+    return value ? end_event(w, event_encode(t->codec, op, &m, value, err, errlen)) : -1;
 }
 
 /* The primary key's text at pkv: a string without escapes, or an integer (*pk, *pklen point
@@ -403,8 +421,8 @@ static int emit_feed_upserts(page_work *w, const json_t *upserts, char *err, siz
         const char *tname = json_string_value(json_object_get(u, "table"));
         const json_t *rec = json_object_get(u, "record");
         table_run *target = tname ? source_run_table(w->self->sr, tname) : NULL;
-        if (!target || !json_is_object(rec))
-            continue; /* table not enabled here */
+        if (!target || !json_is_object(rec) || target->schema_rejected)
+            continue; /* table not enabled here, or stopped (its registry schema rejected) */
         buf_reset(&key);
         buf_printf(&key, "%s\n", tname);
         if (pk_text_append(json_object_get(rec, target->def->primary_key), &key))
@@ -445,11 +463,9 @@ static int emit_delete(page_work *w, table_run *target, const char *pk, size_t l
     event_meta m;
     meta_for(w, target, &m, NULL, CRM_TIME_NONE);
     m.replication_key = NULL;
-    buf_reset(&w->val);
-    if (event_encode(target->codec, 'd', &m, &w->val, err, errlen))
+    buf *value = begin_event(w, target, pk, len, err, errlen);
+    if (!value || end_event(w, event_encode(target->codec, 'd', &m, value, err, errlen)))
         return -1;
-    table_schema_key(target, pk, len, &w->mkey);
-    kafka_batch_add(w->data, target->topic, w->mkey.data, w->mkey.len, w->val.data, w->val.len);
     kafka_batch_add(w->data, target->topic, w->mkey.data, w->mkey.len, NULL, 0);
     return 0;
 }
@@ -464,8 +480,8 @@ static int emit_feed_deletes(page_work *w, const json_t *deletes, char *err, siz
     {
         const char *tname = json_string_value(json_object_get(d, "table"));
         table_run *target = tname ? source_run_table(w->self->sr, tname) : NULL;
-        if (!target || pk_text(json_object_get(d, "id"), &pk))
-            continue; /* table not enabled here, or no usable id */
+        if (!target || target->schema_rejected || pk_text(json_object_get(d, "id"), &pk))
+            continue; /* table not enabled or stopped here, or no usable id */
         if (lock_target(w, target)) {
             snprintf(err, errlen, "a page deletes from too many tables");
             buf_free(&pk);

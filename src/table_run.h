@@ -24,12 +24,13 @@ typedef struct table_run {
     const table_def *def;
     char *topic;
     int lookback_s;
-    event_codec *codec;     /* swapped under lock when the custom fields evolve */
-    cf_history *cf;         /* custom field history (tables with def->custom), guarded by lock */
-    int schema_version;     /* how many schemas this run built for the table (1 = the initial) */
-    int schema_published;   /* the current codec's schema is on the schemas topic / registry */
-    int schema_rejected;    /* the registry refused the table's schema: the table stops */
-    uint32_t key_schema_id; /* registry mode: id of the "string" key schema (<topic>-key) */
+    event_codec *codec; /* swapped under lock when the custom fields evolve */
+    cf_history *cf;     /* custom field history (tables with def->custom), guarded by lock */
+    int schema_version; /* how many schemas this run built for the table (1 = the initial) */
+    atomic_int schema_published; /* the current codec's schema is on the schemas topic /
+                                    registry (table_schema_ensure_published) */
+    int schema_rejected;         /* the registry refused the table's schema: the table stops */
+    uint32_t key_schema_id;      /* registry mode: id of the "string" key schema (<topic>-key) */
     dedupe *dd;
     dedupe_log *dlog; /* how dd persists in the state topic; guarded by lock like dd */
     state_bookmark bm;

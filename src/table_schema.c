@@ -193,6 +193,25 @@ static int publish_version(table_run *t, event_codec *c, const cf_history *h, ch
     return r == KAFKA_OK ? 0 : -1;
 }
 
+int table_schema_ensure_published(table_run *t, char *err, size_t errlen)
+{
+    if (atomic_load(&t->schema_published))
+        return 0;
+    if (t->schema_rejected) {
+        snprintf(err, errlen, "table %s: the schema registry rejected its schema", t->def->name);
+        return -1;
+    }
+    /* A table with custom fields whose definitions were never read yet: its first schema is
+     * published here, by whichever pass produces its first event. */
+    if (publish_version(t, t->codec, NULL, err, errlen))
+        return -1;
+    atomic_store(&t->schema_published, 1);
+    log_info(source_name(t->sr->src), t->def->name,
+             "schema published before its first event (fingerprint %016" PRIx64 ")",
+             event_codec_fingerprint(t->codec));
+    return 0;
+}
+
 /* ---- definitions ------------------------------------------------------------------------- */
 
 static int fetch_page_records(table_run *t, table_ctx *ctx, http_request *req, json_t *all,
@@ -346,10 +365,8 @@ static cf_history *history_copy(const cf_history *h)
 
 int table_schema_refresh(table_run *t, char *err, size_t errlen)
 {
-    if (!t->def->custom && !t->schema_published) /* registry unreachable at start-up */
-        return publish_version(t, t->codec, NULL, err, errlen) ? -1 : (t->schema_published = 1, 0);
-    if (!t->def->custom)
-        return 0;
+    if (!t->def->custom) /* published at start-up, or now if the registry was unreachable */
+        return table_schema_ensure_published(t, err, errlen);
     const char *sname = source_name(t->sr->src);
     char ferr[512];
     json_t *defs = definitions(t, 1, ferr, sizeof(ferr));
