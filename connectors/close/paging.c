@@ -213,7 +213,8 @@ req_result close_confirm_request(table_ctx *ctx, const json_t *ids, http_request
     } else {
         buf path;
         buf_init(&path);
-        buf_append_str(&path, item_path(ep));
+        const char *list = item_path(ep); /* without its query (smart views' type__in) */
+        buf_append(&path, list, strcspn(list, "?"));
         buf_append_urlencoded(&path, text.data);
         buf_append_str(&path, "/");
         connector_url(ctx->src, req, path.data);
