@@ -3,9 +3,9 @@
 #  1. Defaults: the Close source of producer.cfg.example (every table, no delete-related
 #     setting; only poll_interval shortened from 5m to 2s, the one setting the documented delay
 #     depends on): a delete in every deletable table lands within one poll plus a pass.
-#  2. A reconciliation whose listings drift while they are read (the simulator deletes a random
-#     record after 30% of the id-listing pages): no live record gets a delete, and every deleted
-#     one is deleted by that reconciliation or the next.
+#  2. A reconciliation whose listings drift while they are read (after 30% of the id-listing
+#     pages the simulator deletes the record served last, or a random one): no live record gets
+#     a delete, and every deleted one is deleted by that reconciliation or the next.
 #  3. A key without event-log access (400 on /event/): one warning, /event/ not asked again, and
 #     the main tables find deletes by ID reconciliation every deletes_fallback_interval (2 s
 #     here), counted in crmstream_fallback_reconciliations_total; /me/ listing organizations as

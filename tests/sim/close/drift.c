@@ -10,7 +10,8 @@
  *   drift_ops     random creates/updates/deletes of the same table after each main-list page,
  *                 and of a random main table after each /event/ page (0)
  *   listing_delete_pct  percent of pages of an id listing (_fields=id...) or of a full-table
- *                 list after which a random record of that list is deleted (0)
+ *                 list after which a record of that list is deleted: half of the time the one
+ *                 served last, else a random one (0)
  * Tests stop the drift by setting these back (boundary_op=none, drift_ops=0, ...). */
 #include <stdio.h>
 #include <string.h>
@@ -82,10 +83,15 @@ void close_drift_after_page(const char *table, const char *last_id, int id_listi
     }
     if ((id_listing || !is_main_list(table)) && json_array_size(close_coll_get(table)->recs) > 1 &&
         pct("listing_delete_pct", 0)) {
-        json_t *victim = json_array_get(
-            close_coll_get(table)->recs,
-            (size_t)sim_rand_range(0, (int64_t)json_array_size(close_coll_get(table)->recs) - 1));
-        mutate_quietly(json_pack("{s:s, s:s, s:O}", "table", table, "op", "delete", "id",
-                                 json_object_get(victim, "id")));
+        /* half of the time the record served last (the boundary), else any record */
+        json_t *recs = close_coll_get(table)->recs,
+               *victim = json_array_get(
+                   recs, (size_t)sim_rand_range(0, (int64_t)json_array_size(recs) - 1));
+        if (last_id && sim_rand_range(0, 1))
+            mutate_quietly(
+                json_pack("{s:s, s:s, s:s}", "table", table, "op", "delete", "id", last_id));
+        else
+            mutate_quietly(json_pack("{s:s, s:s, s:O}", "table", table, "op", "delete", "id",
+                                     json_object_get(victim, "id")));
     }
 }
