@@ -26,10 +26,12 @@ int table_schema_publish_all(source_run *sr, char *err, size_t errlen);
  * encoded. 0, or -1 with err (the event must not be produced). */
 int table_schema_ensure_published(table_run *t, char *err, size_t errlen);
 
-/* Before a pass: reads the custom field definitions (cached per source for the poll interval)
- * and, when they changed, builds, publishes and switches to the next schema version. A source
- * whose definitions cannot be read keeps its last schema (warned). -1 when publishing failed. */
-int table_schema_refresh(table_run *t, char *err, size_t errlen);
+/* Before a pass, and before a change feed publishes into the table: reads the custom field
+ * definitions (cached per source for half the poll interval) and, when they changed, builds,
+ * publishes and switches to the next schema version. A source whose definitions cannot be read
+ * keeps its last schema (warned). Requests go through http, the calling thread's client. -1 when
+ * publishing failed. Never call with t->lock held. */
+int table_schema_refresh(table_run *t, http_client *http, char *err, size_t errlen);
 
 /* The record as the Avro mapping must see it: custom values taken out by the connector,
  * coerced and put under CF_JSON_KEY; misfits counted and logged. A new reference. Call with

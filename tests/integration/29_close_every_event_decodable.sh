@@ -105,3 +105,18 @@ print(",".join(sorted({v.get("type") or "?" for v in json.load(sys.stdin)["lates
 start_close --seed 27 --param leads=40 --param activities=300 --param consolidate_ms=0
 run_mode schemas
 run_mode registry
+
+# One custom field definitions endpoint unreadable on a first sync (the shared fields answer 404):
+# the activities' own fields are typed all the same, and the failure is said once.
+SOURCE_NAME=cl27cf$(date +%s%N | tail -c 5)
+close_cfg "$WORK/cfg-cf" exactly-once '' 'rate_limit = 0;' "$(close_tables activities)"
+sed -i "s/state_topic = \"$PREFIX.state\";/state_topic = \"$PREFIX.state-cf\"; schemas_topic = \"$PREFIX.schemas\";/" "$WORK/cfg-cf"
+sim_ctl fault '{"kind":"status","status":404,"count":-1,"path_prefix":"/api/v1/custom_field/shared/"}' >/dev/null
+: >"$WORK/run.log"
+run_once "$WORK/cfg-cf"
+sim_ctl fault '{"kind":"reset"}' >/dev/null
+expect_eq "$(grep -c 'typing only the fields of the other endpoints' "$WORK/run.log")" 1 \
+    "warnings for the unreadable shared definitions"
+compare_table "$WORK/cfg-cf" activities
+grep -q "custom_fields=1 " "$WORK/compare-activities.txt" ||
+    fail "the activities' own custom field is not typed: $(cat "$WORK/compare-activities.txt")"
