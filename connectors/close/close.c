@@ -42,6 +42,7 @@ static void close_free(source *src)
     if (!st)
         return;
     free(st->api_key);
+    free(st->org_id);
     pthread_mutex_destroy(&st->lock);
     free(st);
 }

@@ -11,8 +11,9 @@
 #define CLOSE_FALLBACK_TABLES 5
 typedef struct close_state {
     char *api_key;
-    pthread_mutex_t lock;                           /* guards what follows (tables' threads) */
-    int event_log_denied;                           /* /event/ answered 400 */
+    pthread_mutex_t lock; /* guards what follows (tables' threads) */
+    int event_log_denied; /* /event/ answered 400 */
+    char *org_id;         /* the key's organization (from /me/): later passes ask only for it */
     int64_t fallback_due_ms[CLOSE_FALLBACK_TABLES]; /* next fallback reconciliation per table */
 } close_state;
 
@@ -57,7 +58,9 @@ req_result close_events_request(table_ctx *ctx, http_request *req, char *err, si
 int close_events_parse(table_ctx *ctx, const http_response *resp, page *out, char *err,
                        size_t errlen);
 
-/* GET /me/ for the organization id, then /organization/{id}/ (organization, memberships). */
+/* GET /me/ for the organization id (once per run), then /organization/{id}/ (organization,
+ * memberships): after the first pass a listing is one request, so a missed membership is a
+ * delete at once. */
 req_result close_org_request(table_ctx *ctx, http_request *req, char *err, size_t errlen);
 int close_org_parse(table_ctx *ctx, const http_response *resp, page *out, char *err, size_t errlen);
 

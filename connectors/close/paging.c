@@ -801,6 +801,13 @@ req_result close_org_request(table_ctx *ctx, http_request *req, char *err, size_
     (void)errlen;
     if (paging_done(ctx))
         return REQ_DONE;
+    if (!json_object_get(ctx->paging, "org_id")) { /* known from an earlier pass: skip /me/ */
+        close_state *st = source_state(ctx->src);
+        pthread_mutex_lock(&st->lock);
+        if (st->org_id)
+            json_object_set_new(ctx->paging, "org_id", json_string(st->org_id));
+        pthread_mutex_unlock(&st->lock);
+    }
     const char *org = json_string_value(json_object_get(ctx->paging, "org_id"));
     if (!org) {
         connector_url(ctx->src, req, "/me/");
@@ -826,9 +833,14 @@ int close_org_parse(table_ctx *ctx, const http_response *resp, page *out, char *
         json_t *org = json_array_get(json_object_get(body, "organizations"), 0);
         if (json_is_object(org)) /* some keys list {"id": ..., ...} objects instead of ids */
             org = json_object_get(org, "id");
-        if (json_is_string(org))
+        if (json_is_string(org)) {
             json_object_set(ctx->paging, "org_id", org);
-        else {
+            close_state *st = source_state(ctx->src);
+            pthread_mutex_lock(&st->lock);
+            if (!st->org_id)
+                st->org_id = xstrdup(json_string_value(org));
+            pthread_mutex_unlock(&st->lock);
+        } else {
             snprintf(err, errlen, "/me/ lists no organization");
             rc = -1;
         }
