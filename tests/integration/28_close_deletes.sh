@@ -3,9 +3,10 @@
 #  1. Defaults: the Close source of producer.cfg.example (every table, no delete-related
 #     setting; only poll_interval shortened from 5m to 2s, the one setting the documented delay
 #     depends on): a delete in every deletable table lands within one poll plus a pass.
-#  2. A reconciliation whose listings drift while they are read (after 30% of the id-listing
-#     pages the simulator deletes the record served last, or a random one): no live record gets
-#     a delete, and every deleted one is deleted by that reconciliation or the next.
+#  2. A reconciliation whose listings drift while they are read (after 60% of the id-listing
+#     pages, and of the users list, 2 per page, the simulator deletes the record served last or
+#     a random one): no live record gets a delete, and every deleted one is deleted by that
+#     reconciliation or the next.
 #  3. A key without event-log access (400 on /event/): one warning, /event/ not asked again, and
 #     the main tables find deletes by ID reconciliation every deletes_fallback_interval (2 s
 #     here), counted in crmstream_fallback_reconciliations_total; /me/ listing organizations as
@@ -33,7 +34,7 @@ CFG=$WORK/cfg-defaults
 POLL=2s close_cfg "$CFG" exactly-once '' 'rate_limit = 0;'
 start_daemon "$CFG"
 for _ in $(seq 120); do # every table's first pass (send_as is unavailable: 30 of 31)
-    [ "$(grep -c 'pass done' "$WORK/run.log")" -ge 30 ] && break
+    [ "$(grep -c "source=$SOURCE_NAME .*pass done" "$WORK/run.log")" -ge 30 ] && break
     sleep 0.5
 done
 mutate "{\"table\":\"leads\",\"op\":\"delete\",\"id\":\"$(id_of leads 3)\"}" >/dev/null
@@ -55,15 +56,15 @@ SOURCE_NAME=${SOURCE_NAME}r PREFIX=${PREFIX}_r
 start_close --seed 128 --param leads=80 --param activities=400
 CFG=$WORK/cfg-recon
 close_cfg "$CFG" exactly-once 'search_page_size = 10; opportunity_page_size = 8;
-    task_page_size = 8; activity_page_size = 20;' 'rate_limit = 0;' 'reconcile_interval = "1s";' \
-    "$(close_tables $CLOSE_MAIN_TABLES)"
+    task_page_size = 8; activity_page_size = 20; page_size = 2;' 'rate_limit = 0;' \
+    'reconcile_interval = "1s";' "$(close_tables $CLOSE_MAIN_TABLES users)"
 run_once "$CFG"
 sleep 1.2
-sim_ctl param '{"listing_delete_pct":"30"}' >/dev/null
+sim_ctl param '{"listing_delete_pct":"60"}' >/dev/null
 run_once "$CFG" # a normal pass, then a reconciliation whose listings lose records as they go
 sim_ctl param '{"listing_delete_pct":"0"}' >/dev/null
 grep -q "reconciliation: .* vanished" "$WORK/run.log" || fail "the reconciliation deleted nothing"
-for t in $CLOSE_MAIN_TABLES; do
+for t in $CLOSE_MAIN_TABLES users; do # (users: an offset listing, 2 per page, every pass)
     truth "$t" >"$WORK/truth-$t.json"
     "$CRMTOOL" summary -c "$CFG" "$t" >"$WORK/summary-$t.json" 2>/dev/null
     python3 - "$WORK/summary-$t.json" "$WORK/truth-$t.json" <<'PY' || fail "$t: a live record was deleted"
@@ -75,8 +76,9 @@ PY
 done
 sleep 1.2
 run_once "$CFG" # the next (quiet) reconciliation deletes what vanished behind the listing
-compare_all "$CFG" $CLOSE_MAIN_TABLES
-note "$(grep -o 'reconciliation: [0-9]* records vanished' "$WORK/run.log" | awk '{s+=$2} END {print s}') deletes found by reconciliation (at ${SECONDS}s)"
+compare_all "$CFG" $CLOSE_MAIN_TABLES users
+[ "$(summary_field "$CFG" users tombstones)" -ge 1 ] || fail "users: no delete found"
+note "$(grep -o 'reconciliation: [0-9]* records vanished' "$WORK/run.log" | awk '{s+=$2} END {print s}') deletes found by reconciliation, $(grep -o '[0-9]* still exist' "$WORK/run.log" | awk '{s+=$1} END {print s+0}') missed ids confirmed alive (at ${SECONDS}s)"
 
 # ---- 3. no event-log access -----------------------------------------------------------------
 SOURCE_NAME=${SOURCE_NAME}n PREFIX=${PREFIX}_n
@@ -84,13 +86,12 @@ start_close --seed 228 --param leads=60 --param activities=300 --param event_log
     --param me_org_objects=1
 OPS_PORT=$((20000 + RANDOM % 20000))
 CFG=$WORK/cfg-noevents
-: >"$WORK/run.log"
 close_cfg "$CFG" exactly-once 'deletes_fallback_interval = "2s";' 'rate_limit = 0;' \
     "$(close_tables $CLOSE_MAIN_TABLES event_log organization memberships)"
 sed -i "1i metrics = { listen = \"127.0.0.1\"; port = $OPS_PORT; };" "$CFG"
 start_daemon "$CFG"
 for _ in $(seq 120); do # the first pass of each of the 8 tables
-    [ "$(grep -c 'pass done' "$WORK/run.log")" -ge 8 ] && break
+    [ "$(grep -c "source=$SOURCE_NAME .*pass done" "$WORK/run.log")" -ge 8 ] && break
     sleep 0.5
 done
 mutate "{\"table\":\"leads\",\"op\":\"delete\",\"id\":\"$(id_of leads 3)\"}" >/dev/null
