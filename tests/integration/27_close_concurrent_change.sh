@@ -2,7 +2,8 @@
 # Close under concurrent change: while passes page (small pages, so there are many boundaries),
 # the simulator updates or deletes the record served LAST on each page of leads, contacts,
 # opportunities, tasks and activities, and makes random creates/updates/deletes after every page
-# (event-log pages too). After three such passes and one quiet pass, every topic equals the
+# (event-log pages too); the search cursor counts objects served (an offset, the least favourable
+# reading of Close's cursor). After three such passes and one quiet pass, every topic equals the
 # simulator's truth (0 missing, 0 stale, 0 deleted-but-present) and no event was published twice
 # (exactly-once). Seeds: SEEDS (default "27 127"); SOAK=1 runs 12 seeds.
 source "$(dirname "$0")/lib.sh"
@@ -15,7 +16,7 @@ for seed in $SEEDS; do
     SOURCE_NAME=$base_name$seed
     PREFIX=${PREFIX%_s*}_s$seed
     start_close --seed "$seed" --param leads=120 --param activities=700 \
-        --param boundary_op=mix --param drift_ops=1
+        --param boundary_op=mix --param drift_ops=1 --param search_cursor=offset
     close_cfg "$WORK/cfg$seed" exactly-once 'search_page_size = 15; opportunity_page_size = 12;
         task_page_size = 12; activity_page_size = 25; event_page_size = 20;' 'rate_limit = 0;' \
         "$(close_tables $TABLES)"

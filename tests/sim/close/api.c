@@ -14,6 +14,8 @@
  *   rate_body (error|top), rate_reset_string (0), legacy_headers (0), ratelimit_sep (";")
  *   retry_after (0: no Retry-After header on 429)
  *   me_org_objects (0; 1 = /me/ lists organizations as {"id","name"} objects)
+ *   search_cursor (keyset: continues after the last object served; offset: counts objects
+ *     served, so records that move or vanish mid-walk shift it)
  *   concurrent change between page requests: see drift.c */
 #include <ctype.h>
 #include <math.h>
@@ -825,7 +827,9 @@ static void serve_search(call *c)
         o.field = NULL;
     sort_recs(v, k, o);
     size_t start = 0;
-    if (cur) { /* keyset: strictly after (last_ms, last_id) in the sort order */
+    if (cur && strcmp(sim_param("search_cursor", "keyset"), "offset") == 0) {
+        start = (size_t)served < k ? (size_t)served : k; /* a cursor that counts, like _skip */
+    } else if (cur) { /* keyset: strictly after (last_ms, last_id) in the sort order */
         for (start = 0; start < k; start++) {
             int64_t m = o.field ? close_rec_ms(v[start], o.field) : 0;
             int c1 = m == last_ms ? strcmp(str(v[start], "id"), last_id) : (m < last_ms ? -1 : 1);
