@@ -629,16 +629,33 @@ static int event_deletes(const json_t *ev, json_t *deletes)
     return 0;
 }
 
-/* Remembers an activity to read by id once the event walk is done. */
+/* At most this many activities wait to be read by id (the queue is committed with every page). */
+#define ACTIVITY_READS_MAX 2000
+
+/* Remembers an activity to read by id once the event walk is done. Not on the first pass of the
+ * log: the activities table's own backfill reads every activity as it is now. */
 static void queue_activity_read(table_ctx *ctx, json_t *id)
 {
+    if (ctx->bookmark_ms == CRM_TIME_NONE || !json_is_string(id))
+        return;
     json_t *q = json_object_get(ctx->paging, "activity_reads");
     if (!json_is_array(q)) {
         q = json_array();
         json_object_set_new(ctx->paging, "activity_reads", q);
     }
-    if (json_is_string(id) && !id_listed(q, id))
-        json_array_append(q, id);
+    if (id_listed(q, id))
+        return;
+    if (json_array_size(q) >= ACTIVITY_READS_MAX) {
+        if (!json_is_true(json_object_get(ctx->paging, "reads_capped")))
+            log_warn(source_name(ctx->src), ctx->table->name,
+                     "more than %d activity events without data in one pass: only the first %d "
+                     "activities are read by id; edits of the others older than the attribution "
+                     "window are not seen this pass",
+                     ACTIVITY_READS_MAX, ACTIVITY_READS_MAX);
+        json_object_set_new(ctx->paging, "reads_capped", json_true());
+        return;
+    }
+    json_array_append(q, id);
 }
 
 /* An activity created or edited (Close logs object types "activity.<type>") whose date_created
