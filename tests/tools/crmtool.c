@@ -264,6 +264,11 @@ static json_t *split_custom(const table_def *def, const json_t *fields, const js
                         t ? t : "?", name);
                 free(t);
             }
+        } else if (present && json_is_number(raw) && json_is_number(tv) &&
+                   json_number_value(raw) != json_number_value(tv) && (*lost)++ < 10) {
+            /* a number is typed as a double: its value never changes */
+            fprintf(stderr, "crmtool: key %s: custom %s is %.17g in the CRM, %.17g in the topic\n",
+                    pk, name, json_number_value(raw), json_number_value(tv));
         }
         json_decref(raw);
     }
