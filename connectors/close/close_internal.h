@@ -62,6 +62,11 @@ int close_events_parse(table_ctx *ctx, const http_response *resp, page *out, cha
  * memberships): after the first pass a listing is one request, so a missed membership is a
  * delete at once. */
 req_result close_org_request(table_ctx *ctx, http_request *req, char *err, size_t errlen);
+/* The organization id known this run (copied into ctx->paging "org_id"), or NULL: ask /me/. */
+const char *close_org_recall(table_ctx *ctx);
+/* Reads the organization id from /me/'s answer (an id or an {"id": ...} object), into
+ * ctx->paging "org_id" and the source state. -1 with err when /me/ names none. */
+int close_org_learn(table_ctx *ctx, const json_t *me, char *err, size_t errlen);
 int close_org_parse(table_ctx *ctx, const http_response *resp, page *out, char *err, size_t errlen);
 
 /* Rate-limit signals: `ratelimit` (comma or semicolon), X-Rate-Limit-* with fractional resets,

@@ -812,20 +812,43 @@ int close_events_parse(table_ctx *ctx, const http_response *resp, page *out, cha
 
 /* ---- organization and memberships --------------------------------------------------------- */
 
-req_result close_org_request(table_ctx *ctx, http_request *req, char *err, size_t errlen)
+const char *close_org_recall(table_ctx *ctx)
 {
-    (void)err;
-    (void)errlen;
-    if (paging_done(ctx))
-        return REQ_DONE;
-    if (!json_object_get(ctx->paging, "org_id")) { /* known from an earlier pass: skip /me/ */
+    if (!json_object_get(ctx->paging, "org_id")) {
         close_state *st = source_state(ctx->src);
         pthread_mutex_lock(&st->lock);
         if (st->org_id)
             json_object_set_new(ctx->paging, "org_id", json_string(st->org_id));
         pthread_mutex_unlock(&st->lock);
     }
-    const char *org = json_string_value(json_object_get(ctx->paging, "org_id"));
+    return json_string_value(json_object_get(ctx->paging, "org_id"));
+}
+
+int close_org_learn(table_ctx *ctx, const json_t *me, char *err, size_t errlen)
+{
+    json_t *org = json_array_get(json_object_get(me, "organizations"), 0);
+    if (json_is_object(org)) /* some keys list {"id": ..., ...} objects instead of ids */
+        org = json_object_get(org, "id");
+    if (!json_is_string(org)) {
+        snprintf(err, errlen, "/me/ lists no organization");
+        return -1;
+    }
+    json_object_set(ctx->paging, "org_id", org);
+    close_state *st = source_state(ctx->src);
+    pthread_mutex_lock(&st->lock);
+    if (!st->org_id)
+        st->org_id = xstrdup(json_string_value(org));
+    pthread_mutex_unlock(&st->lock);
+    return 0;
+}
+
+req_result close_org_request(table_ctx *ctx, http_request *req, char *err, size_t errlen)
+{
+    (void)err;
+    (void)errlen;
+    if (paging_done(ctx))
+        return REQ_DONE;
+    const char *org = close_org_recall(ctx);
     if (!org) {
         connector_url(ctx->src, req, "/me/");
         return REQ_READY;
@@ -847,20 +870,7 @@ int close_org_parse(table_ctx *ctx, const http_response *resp, page *out, char *
         return -1;
     int rc = 0;
     if (!json_object_get(ctx->paging, "org_id")) {
-        json_t *org = json_array_get(json_object_get(body, "organizations"), 0);
-        if (json_is_object(org)) /* some keys list {"id": ..., ...} objects instead of ids */
-            org = json_object_get(org, "id");
-        if (json_is_string(org)) {
-            json_object_set(ctx->paging, "org_id", org);
-            close_state *st = source_state(ctx->src);
-            pthread_mutex_lock(&st->lock);
-            if (!st->org_id)
-                st->org_id = xstrdup(json_string_value(org));
-            pthread_mutex_unlock(&st->lock);
-        } else {
-            snprintf(err, errlen, "/me/ lists no organization");
-            rc = -1;
-        }
+        rc = close_org_learn(ctx, body, err, errlen);
     } else if (strcmp(ctx->table->name, "organization") == 0) {
         out->records = json_pack("[O]", body);
         set_done(ctx);

@@ -33,9 +33,8 @@ start_close --seed 28 --param leads=60 --param activities=300
 CFG=$WORK/cfg-defaults
 POLL=2s close_cfg "$CFG" exactly-once '' 'rate_limit = 0;'
 start_daemon "$CFG"
-for _ in $(seq 120); do # every table's first pass (send_as is unavailable: 30 of 31)
-    [ "$(grep -c "source=$SOURCE_NAME .*pass done" "$WORK/run.log")" -ge 30 ] && break
-    sleep 0.5
+for t in $CLOSE_MAIN_TABLES $REF_TABLES; do # the first pass of every table deleted from
+    wait_for_log "source=$SOURCE_NAME table=$t .*pass done" 60
 done
 mutate "{\"table\":\"leads\",\"op\":\"delete\",\"id\":\"$(id_of leads 3)\"}" >/dev/null
 deleted=""
