@@ -44,10 +44,20 @@ for t in contacts opportunities tasks activities $REF_TABLES; do
     mutate "{\"table\":\"$t\",\"op\":\"delete\",\"id\":\"$(id_of "$t" 1)\"}" >/dev/null
     deleted="$deleted $t"
 done
-# The documented delay at these settings: one poll (2 s) plus a pass; checked after 6 s.
+# The documented delay at these settings: one poll (2 s) plus a pass; checked after 6 s, and
+# once more after 12 s on a loaded machine (passes of 35 tables share 2 cores).
 sleep 6
-compare_all "$CFG" leads $deleted # (every table had published its records before the deletes)
-note "deletes in leads$deleted landed within 6 s (section 1 took ${SECONDS}s)"
+within=6
+for t in leads $deleted; do # (every table had published its records before the deletes)
+    truth "$t" >"$WORK/truth-$t.json"
+    "$CRMTOOL" compare -c "$CFG" "$t" "$WORK/truth-$t.json" id >"$WORK/compare-$t.txt" 2>&1 || {
+        within=12
+        sleep 6
+        compare_all "$CFG" leads $deleted
+        break
+    }
+done
+note "deletes in leads$deleted landed within $within s (section 1 took ${SECONDS}s)"
 stop_daemon
 
 # ---- 2. reconciliation listings drifting while read ----------------------------------------
