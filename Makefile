@@ -4,7 +4,7 @@
 CC      ?= cc
 SAN     ?=
 BUILD   ?= build$(if $(SAN),-$(SAN))
-PKGS    := rdkafka avro-c libconfig libcurl jansson libmicrohttpd
+PKGS    := rdkafka avro-c libconfig libcurl jansson libmicrohttpd sqlite3 libpq
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -Isrc \
            $(shell pkg-config --cflags $(PKGS))

@@ -2,8 +2,9 @@
 # The main job on the embedded default: starts a local Kafka broker and the Close, Pipedrive and
 # Copper simulators, runs `crmstream check` and one sync of every table with
 # producer.cfg.example, then prints per table what landed (and why a table landed nothing), the
-# bookmarks, one decoded event, and renders the Grafana dashboard's queries as a PNG from a
-# throwaway Prometheus that scraped the run. Leaves nothing running (unless --keep).
+# bookmarks, one decoded event, renders the Grafana dashboard's queries as a PNG from a
+# throwaway Prometheus that scraped the run, and ends by replaying every topic into SQLite
+# (.cache/demo/crm.db) with a query a CRM user would ask. Leaves nothing running (unless --keep).
 # Usage: scripts/demo.sh [--keep]   (or `make demo`)
 #   --keep   leave the broker and simulators running, so the README's "Running it" commands work
 #            as written; `scripts/demo.sh --stop` stops them.
@@ -147,6 +148,26 @@ if [ "$PROM" = 1 ]; then
 else
     echo "== (no dashboard picture: make deps installs prometheus and python3-matplotlib)"
 fi
+
+echo "== crmstream replay into SQLite ($WORK/crm.db)"
+rm -f "$WORK/crm.db" "$WORK/crm.db-wal" "$WORK/crm.db-shm"
+./crmstream replay -c "$CFG" --to "sqlite:$WORK/crm.db" --once \
+    --group "crmstream-demo-replay-$$" 2>"$WORK/replay.log" || {
+    echo "demo: the replay failed; log tail:" >&2
+    tail -n 20 "$WORK/replay.log" >&2
+    exit 1
+}
+grep -o 'replay: [0-9]* rows into [^ ]* ([0-9]* rows/s now, [0-9]* rows/s overall)' "$WORK/replay.log" | tail -n 1 | sed 's/^/   /'
+echo "   $(sqlite3 "$WORK/crm.db" "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name != 'crmstream_offsets'") tables"
+cf=$(sqlite3 "$WORK/crm.db" "SELECT name FROM pragma_table_info('close_opportunities') WHERE name LIKE 'custom!_%' ESCAPE '!' AND name != 'custom__invalid' ORDER BY cid LIMIT 1")
+query="SELECT lead_name, count(*) AS open_opportunities, printf('%.2f', sum(value) / 100.0) AS open_value,
+       group_concat(DISTINCT ${cf:-status_label}) AS ${cf:-status_label}
+  FROM close_opportunities WHERE status_type = 'active'
+ GROUP BY lead_name ORDER BY sum(value) DESC LIMIT 5;"
+echo "== which leads have the most open pipeline? (sqlite3 $WORK/crm.db)"
+echo "$query" | sed 's/^/   /'
+sqlite3 -header -column "$WORK/crm.db" "$query"
+
 if [ "$KEEP" = 1 ]; then
     echo "== kept running: Kafka 127.0.0.1:$KAFKA_PORT, simulators 127.0.0.1:18081-18083;" \
         "scripts/demo.sh --stop stops them"

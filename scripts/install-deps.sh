@@ -17,6 +17,7 @@ PACKAGES=(
     curl jq # test scripts drive the CRM simulator with the curl CLI (libcurl-dev has no binary) and jq
     python3 python3-yaml # tests pick ids out of simulator truth; the manifest check parses YAML
     prometheus python3-matplotlib # promtool checks the alert rules; a throwaway Prometheus runs the dashboard's queries (test 52, make demo's dashboard picture, plotted by matplotlib)
+    libsqlite3-dev sqlite3 libpq-dev postgresql # `crmstream replay` stores; tests start a throwaway PostgreSQL (tests/pg/pg.sh) and read both stores
     podman buildah debootstrap # the image build test: a Debian base from packages, podman build --isolation=chroot, buildah run for the smoke test
 )
 

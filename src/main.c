@@ -14,6 +14,7 @@
 #include "engine.h"
 #include "log.h"
 #include "ops_server.h"
+#include "replay.h"
 #include "util.h"
 #include "version.h"
 
@@ -111,6 +112,11 @@ static int usage(FILE *f)
         "  schemas -c FILE [TABLE] each table's current schema, whether it is published, and\n"
         "                         whether the next version (from the CRM's custom field\n"
         "                         definitions now) is BACKWARD compatible (exit 1 if not)\n"
+        "  replay -c FILE --to URL [--tables SOURCE.TABLE,...] [--group G] [--once]\n"
+        "                         [--password-env VAR] [--batch N]\n"
+        "                         materialize the table topics into sqlite:PATH (default\n"
+        "                         sqlite:replay.db) or postgresql://..., exactly once\n"
+        "                         (--once: stop when caught up)\n"
         "CRM credentials (environment variables) are needed by run, validate, check, schemas and\n"
         "resync only.\n"
         "exit codes: 0 ok, 1 runtime error, 2 config error, 3 Kafka error, 4 fenced by another\n"
@@ -127,6 +133,7 @@ typedef struct cli_args {
     int republish;
     const char *from;
     const char *reset; /* state --reset SOURCE.TABLE */
+    replay_options replay;
     const char *positional[2];
     int n_positional;
 } cli_args;
@@ -139,9 +146,9 @@ typedef struct command {
 
 static const command commands[] = {
     /* name, needs CRM secrets, min and max positional arguments */
-    {"run", 1, 0, 0},     {"validate", 1, 0, 0}, {"check", 1, 0, 0},
-    {"tables", 0, 0, 0},  {"state", 0, 0, 0},    {"peek", 0, 1, 2},
-    {"schemas", 1, 0, 1}, {"resync", 1, 1, 1},   {NULL, 0, 0, 0},
+    {"run", 1, 0, 0},    {"validate", 1, 0, 0}, {"check", 1, 0, 0},   {"tables", 0, 0, 0},
+    {"state", 0, 0, 0},  {"peek", 0, 1, 2},     {"schemas", 1, 0, 1}, {"resync", 1, 1, 1},
+    {"replay", 0, 0, 0}, {NULL, 0, 0, 0},
 };
 
 static const command *find_command(const char *name)
@@ -156,12 +163,30 @@ static const command *find_command(const char *name)
 static int option_applies(const char *cmd, const char *opt)
 {
     if (strcmp(opt, "--once") == 0)
-        return strcmp(cmd, "run") == 0;
+        return strcmp(cmd, "run") == 0 || strcmp(cmd, "replay") == 0;
+    if (strcmp(opt, "--to") == 0 || strcmp(opt, "--tables") == 0 || strcmp(opt, "--group") == 0 ||
+        strcmp(opt, "--password-env") == 0 || strcmp(opt, "--batch") == 0)
+        return strcmp(cmd, "replay") == 0;
     if (strcmp(opt, "--republish") == 0 || strcmp(opt, "--from") == 0)
         return strcmp(cmd, "resync") == 0;
     if (strcmp(opt, "--reset") == 0)
         return strcmp(cmd, "state") == 0;
     return 0;
+}
+
+/* The options of `replay` that take a value (option_applies said they are replay's). */
+static void replay_option(replay_options *o, const char *name, const char *value)
+{
+    if (strcmp(name, "--to") == 0)
+        o->to = value;
+    else if (strcmp(name, "--tables") == 0)
+        o->tables = value;
+    else if (strcmp(name, "--group") == 0)
+        o->group = value;
+    else if (strcmp(name, "--password-env") == 0)
+        o->password_env = value;
+    else
+        o->batch_rows = atoi(value);
 }
 
 /* 0, or an exit code after printing what is wrong. */
@@ -182,8 +207,10 @@ static int parse_args(int argc, char **argv, const command *c, cli_args *a)
                 return usage(stderr);
             } else if (strcmp(arg, "--from") == 0)
                 a->from = argv[++i];
-            else
+            else if (strcmp(arg, "--reset") == 0)
                 a->reset = argv[++i];
+            else
+                replay_option(&a->replay, arg, argv[++i]);
         } else if (arg[0] != '-' && a->n_positional < c->max_positional) {
             a->positional[a->n_positional++] = arg;
         } else {
@@ -242,6 +269,11 @@ static int dispatch(crm_config **cfg, const cli_args *a)
         return a->reset ? cli_state_reset(*cfg, a->reset) : cli_state(*cfg);
     if (strcmp(cmd, "schemas") == 0)
         return cli_schemas(*cfg, a->positional[0]);
+    if (strcmp(cmd, "replay") == 0) {
+        replay_options opts = a->replay;
+        opts.once = a->once;
+        return replay_run(*cfg, &opts);
+    }
     if (strcmp(cmd, "peek") == 0)
         return cli_peek(*cfg, a->positional[0], a->positional[1] ? atol(a->positional[1]) : 5);
     return cli_resync(*cfg, a->positional[0], a->from, a->republish);
