@@ -96,6 +96,9 @@ typedef struct page {
                                  line's estimate of what remains */
     json_t *reconcile_tables; /* names of tables (of this source) that need an ID
                                  reconciliation pass soon, e.g. after a delete feed lost events */
+    int reconcile_fallback;   /* 1: those reconciliations stand in for a change feed the
+                                 credentials cannot read (routine: logged at info, counted in
+                                 crmstream_fallback_reconciliations_total of each table) */
     /* The fast path, instead of `records`: [raw_off, raw_off + raw_len) of the response body is
      * the records array (connector_raw_records, which sets raw_from_response); the engine moves
      * the body into raw after parse_page, encodes each record straight from the text to Avro,

@@ -145,6 +145,7 @@ GETTER(published)
 GETTER(deleted)
 GETTER(unchanged)
 GETTER(custom_misfits)
+GETTER(fallback_reconciliations)
 GETTER(bytes)
 GETTER(pages)
 GETTER(retries)
@@ -187,6 +188,10 @@ static void render_tables(buf *out)
                  "Custom field values that did not fit their declared type (kept as text in "
                  "custom._invalid).",
                  get_custom_misfits);
+    table_family(out, "crmstream_fallback_reconciliations_total", "counter",
+                 "ID reconciliations requested because the change feed that reports this "
+                 "table's deletes is not readable with these credentials.",
+                 get_fallback_reconciliations);
     table_family(out, "crmstream_published_bytes_total", "counter",
                  "Bytes of keys and values published.", get_bytes);
     table_family(out, "crmstream_pages_total", "counter", "API pages read.", get_pages);

@@ -31,6 +31,7 @@ typedef struct table_metrics {
     const char *table;
     atomic_long published, deleted, unchanged, bytes, pages, records_seen, custom_misfits;
     atomic_long raw_fallbacks; /* raw-page records that needed the jansson path */
+    atomic_long fallback_reconciliations; /* ID reconciliations standing in for a change feed */
     atomic_long retries, rate_limited, rate_wait_ms, request_ms;
     atomic_long rate_waits_capped; /* rate-limit waits the server asked for, cut to the cap */
     atomic_long future_values;     /* replication values after the pass start (+ skew) */

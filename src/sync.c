@@ -548,15 +548,22 @@ static int emit_feed_deletes(page_work *w, const json_t *deletes, char *err, siz
 }
 
 /* Marks tables for an ID-reconciliation pass after their current pass (any method with
- * reconcile support; full tables reconcile on every pass anyway). */
-static void request_reconciliations(table_run *self, const json_t *names)
+ * reconcile support; full tables reconcile on every pass anyway). A fallback (standing in for a
+ * change feed the credentials cannot read) is routine: counted, logged at info. */
+static void request_reconciliations(table_run *self, const json_t *names, int fallback)
 {
     size_t i;
     json_t *n;
     json_array_foreach(names, i, n)
     {
         table_run *t = json_is_string(n) ? source_run_table(self->sr, json_string_value(n)) : NULL;
-        if (t && t->def->reconcile && !atomic_exchange(&t->force_reconcile, 1))
+        if (!t || !t->def->reconcile || atomic_exchange(&t->force_reconcile, 1))
+            continue;
+        if (fallback) {
+            atomic_fetch_add(&t->m.fallback_reconciliations, 1);
+            log_info(source_name(self->sr->src), t->def->name,
+                     "an ID reconciliation finds deletes instead of the change feed");
+        } else
             log_warn(source_name(self->sr->src), t->def->name,
                      "an ID reconciliation was requested by %s", self->def->name);
     }
@@ -965,7 +972,7 @@ static int process_page(pass *p, page *pg, char *err, size_t errlen)
     if (rc == 0 && pg->upserts)
         rc = emit_feed_upserts(w, pg->upserts, err, errlen);
     if (rc == 0 && pg->reconcile_tables)
-        request_reconciliations(t, pg->reconcile_tables);
+        request_reconciliations(t, pg->reconcile_tables, pg->reconcile_fallback);
     if (pg->bookmark_cap_ms != CRM_TIME_NONE)
         p->cap_ms = p->cap_ms == CRM_TIME_NONE || pg->bookmark_cap_ms < p->cap_ms
                         ? pg->bookmark_cap_ms

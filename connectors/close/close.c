@@ -19,10 +19,6 @@
 
 #include "close_internal.h"
 
-typedef struct close_state {
-    char *api_key;
-} close_state;
-
 static int close_init(source *src, char *err, size_t errlen)
 {
     const char *key = source_option(src, "api_key_env");
@@ -32,6 +28,7 @@ static int close_init(source *src, char *err, size_t errlen)
     }
     close_state *st = xcalloc(1, sizeof(*st));
     st->api_key = xstrdup(key);
+    pthread_mutex_init(&st->lock, NULL);
     source_set_state(src, st);
     http_auth *auth = source_auth(src);
     auth->basic_user = st->api_key; /* Basic base64("<key>:"): empty password */
@@ -45,6 +42,8 @@ static void close_free(source *src)
     if (!st)
         return;
     free(st->api_key);
+    free(st->org_id);
+    pthread_mutex_destroy(&st->lock);
     free(st);
 }
 
@@ -54,7 +53,8 @@ static int close_check(source *src, http_request *req)
     return 0;
 }
 
-/* 401: the key is rejected. 400 on /event/: the key/plan has no event-log access. 402/403:
+/* 401: the key is rejected. 400 on /event/: the key/plan has no event-log access (handed to
+ * the events parser, which switches deletes to reconciliation). 402/403:
  * plan- or role-gated endpoint. Everything else fails the pass (retried next poll). */
 static http_verdict close_classify(const table_def *table, const http_response *resp)
 {
@@ -63,7 +63,7 @@ static http_verdict close_classify(const table_def *table, const http_response *
     if (resp->status == 402 || resp->status == 403)
         return VERDICT_UNAVAILABLE;
     if (resp->status == 400 && strcmp(table->name, "event_log") == 0)
-        return VERDICT_UNAVAILABLE;
+        return VERDICT_SKIP; /* parse_page falls back to reconciliation (fallback.c) */
     return VERDICT_ERROR;
 }
 
@@ -74,6 +74,7 @@ static http_verdict close_classify(const table_def *table, const http_response *
         .sorted = 1, .reconcile = 1,                                                               \
         .description = what ", POST /data/search/ by date_updated (keyset, restart at max)",       \
         .next_request = close_search_request, .parse_page = close_search_parse, .custom = cf,      \
+        .confirm_request = close_confirm_request, .confirm_batch = 1,                              \
     }
 
 #define FULL_TABLE(tname, what)                                                                    \
@@ -81,6 +82,7 @@ static http_verdict close_classify(const table_def *table, const http_response *
         .name = tname, .primary_key = "id", .method = SYNC_FULL_TABLE,                             \
         .schema_file = "close/" tname ".avsc", .reconcile = 1, .description = what,                \
         .next_request = close_full_request, .parse_page = close_full_parse,                        \
+        .confirm_request = close_confirm_request, .confirm_batch = 1,                              \
     }
 
 static const table_def close_tables[] = {
@@ -100,6 +102,8 @@ static const table_def close_tables[] = {
         .next_request = close_keyset_request,
         .parse_page = close_keyset_parse,
         .custom = &close_custom_opportunities,
+        .confirm_request = close_confirm_request,
+        .confirm_batch = 1, /* no id__in on /opportunity/: GET /opportunity/{id}/ */
     },
     {
         .name = "tasks",
@@ -113,6 +117,8 @@ static const table_def close_tables[] = {
         .description = "tasks, date_updated__gte walked by date_created",
         .next_request = close_keyset_request,
         .parse_page = close_keyset_parse,
+        .confirm_request = close_confirm_request,
+        .confirm_batch = CLOSE_CONFIRM_BATCH,
     },
     {
         .name = "activities",
@@ -127,6 +133,8 @@ static const table_def close_tables[] = {
         .next_request = close_keyset_request,
         .parse_page = close_keyset_parse,
         .custom = &close_custom_activities,
+        .confirm_request = close_confirm_request,
+        .confirm_batch = CLOSE_CONFIRM_BATCH,
     },
     {
         .name = "event_log",
@@ -250,6 +258,9 @@ static const connector_option close_options[] = {
     {OPT_DURATION, "attribution_window", "0",
      "activities: re-read this much before the bookmark; 0 = the table lookback (24h)"},
     {OPT_DURATION, "event_lag", "5m", "the event_log bookmark never passes now minus this"},
+    {OPT_DURATION, "deletes_fallback_interval", "1h",
+     "without event-log access (400 on /event/): how often leads, contacts, opportunities, "
+     "tasks and activities are reconciled by id to find deletes"},
     {OPT_DURATION, "event_activity_window", "24h",
      "activities created longer ago than this get their edits (and backdated creations) from "
      "the event log; newer ones are re-read by the activities table (its attribution window)"},

@@ -3,37 +3,83 @@
 #ifndef CRM_CLOSE_INTERNAL_H
 #define CRM_CLOSE_INTERNAL_H
 
+#include <pthread.h>
+
 #include "connector.h"
+
+/* Per-source state (source_state()). */
+#define CLOSE_FALLBACK_TABLES 5
+typedef struct close_state {
+    char *api_key;
+    pthread_mutex_t lock; /* guards what follows (tables' threads) */
+    int event_log_denied; /* /event/ answered 400 */
+    char *org_id;         /* the key's organization (from /me/): later passes ask only for it */
+    int64_t fallback_due_ms[CLOSE_FALLBACK_TABLES]; /* next fallback reconciliation per table */
+} close_state;
 
 /* Full table over an offset list (_skip/_limit) with {"data","has_more"}. */
 req_result close_full_request(table_ctx *ctx, http_request *req, char *err, size_t errlen);
 int close_full_parse(table_ctx *ctx, const http_response *resp, page *out, char *err,
                      size_t errlen);
 
-/* Offset lists made keyset: filter key__gte=<anchor> ascending, _skip only within a run of equal
- * keys (opportunities, tasks, activities). */
+/* Offset lists made keyset: filter key__gte=<anchor> ascending (opportunities, tasks,
+ * activities). Each page re-reads the highest key of the page before it; _skip only walks a run
+ * of equal keys longer than a page, one record short, so a shift of the run is detected. */
 req_result close_keyset_request(table_ctx *ctx, http_request *req, char *err, size_t errlen);
 int close_keyset_parse(table_ctx *ctx, const http_response *resp, page *out, char *err,
                        size_t errlen);
+/* The pure step of the keyset walk (unit-tested): moves paging {anchor_ms, skip, tie_ids} past
+ * one page of `data` ordered by `key`; 1 when the walk is complete. */
+int close_keyset_advance(json_t *paging, const json_t *data, const char *key, int has_more);
+/* The _skip the next request sends for this paging state. */
+long long close_keyset_skip(const json_t *paging);
 
-/* POST /data/search/ sorted by date_updated, re-anchored at the highest date_updated seen when a
- * walk nears its cap or its cursor ages (leads, contacts). */
+/* Reconciliation candidates read back by id: id__in on /task/ and /activity/ (batched), else
+ * GET <path><id>/ one at a time; parse reports the ids the answer holds. */
+#define CLOSE_CONFIRM_BATCH 100
+req_result close_confirm_request(table_ctx *ctx, const json_t *ids, http_request *req, char *err,
+                                 size_t errlen);
+int close_confirm_parse(table_ctx *ctx, const http_response *resp, page *out, char *err,
+                        size_t errlen);
+
+/* POST /data/search/ sorted by date_updated ascending, every page a fresh query from the highest
+ * date_updated read (leads, contacts); the cursor only walks a run of one date_updated. */
 req_result close_search_request(table_ctx *ctx, http_request *req, char *err, size_t errlen);
 int close_search_parse(table_ctx *ctx, const http_response *resp, page *out, char *err,
                        size_t errlen);
+/* The pure step of the search walk (unit-tested): paging {anchor_ms, cursor, cursor_at, walk}
+ * after a page of `data` and the response's `cursor`; 1 complete, 0 go on, -1 err (a run of one
+ * date_updated longer than walk_limit). */
+int close_search_advance(json_t *paging, const json_t *data, const json_t *next,
+                         long long walk_limit, int64_t now_ms, char *err, size_t errlen);
 
 /* /event/ with _cursor; deleted/merged events become deletes of the affected tables. */
 req_result close_events_request(table_ctx *ctx, http_request *req, char *err, size_t errlen);
 int close_events_parse(table_ctx *ctx, const http_response *resp, page *out, char *err,
                        size_t errlen);
 
-/* GET /me/ for the organization id, then /organization/{id}/ (organization, memberships). */
+/* GET /me/ for the organization id (once per run), then /organization/{id}/ (organization,
+ * memberships): after the first pass a listing is one request, so a missed membership is a
+ * delete at once. */
 req_result close_org_request(table_ctx *ctx, http_request *req, char *err, size_t errlen);
+/* The organization id known this run (copied into ctx->paging "org_id"), or NULL: ask /me/. */
+const char *close_org_recall(table_ctx *ctx);
+/* Reads the organization id from /me/'s answer (an id or an {"id": ...} object), into
+ * ctx->paging "org_id" and the source state. -1 with err when /me/ names none. */
+int close_org_learn(table_ctx *ctx, const json_t *me, char *err, size_t errlen);
 int close_org_parse(table_ctx *ctx, const http_response *resp, page *out, char *err, size_t errlen);
 
 /* Rate-limit signals: `ratelimit` (comma or semicolon), X-Rate-Limit-* with fractional resets,
  * and 429 bodies with rate_reset at the top level or under "error", number or string. */
 void close_rate_signal(const http_response *resp, rate_signal *out);
+
+/* fallback.c: deletes by ID reconciliation when the key cannot read the event log. */
+/* The events table got 400 on /event/: warns once, later passes skip /event/. */
+void close_event_log_denied(table_ctx *ctx);
+int close_event_log_is_denied(const table_ctx *ctx);
+/* A main table ends a pass: asks for its own ID reconciliation when the event log is denied and
+ * deletes_fallback_interval has passed since the last one (out->reconcile_tables). */
+void close_fallback_at_pass_end(table_ctx *ctx, page *out);
 
 /* custom.c: typed custom fields of leads, contacts, opportunities and activities. */
 extern const custom_fields_spec close_custom_leads, close_custom_contacts,

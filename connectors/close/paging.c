@@ -151,6 +151,8 @@ req_result close_full_request(table_ctx *ctx, http_request *req, char *err, size
 
 int close_full_parse(table_ctx *ctx, const http_response *resp, page *out, char *err, size_t errlen)
 {
+    if (ctx->confirm)
+        return close_confirm_parse(ctx, resp, out, err, errlen);
     json_t *data, *body = load_data(resp, &data, err, errlen);
     if (!body)
         return -1;
@@ -159,6 +161,91 @@ int close_full_parse(table_ctx *ctx, const http_response *resp, page *out, char 
     set_paging_int(ctx, "skip", paging_int(ctx, "skip", 0) + (json_int_t)n);
     if (n == 0 || !json_is_true(json_object_get(body, "has_more")))
         set_done(ctx);
+    json_decref(body);
+    return 0;
+}
+
+/* ---- confirming reconciliation candidates ------------------------------------------------- */
+
+/* Where one record of a table is read: the search tables' own list paths, else the list path. */
+static const char *item_path(const endpoint *ep)
+{
+    if (ep->object_type)
+        return strcmp(ep->object_type, "lead") == 0 ? "/lead/" : "/contact/";
+    return ep->path;
+}
+
+/* Lists documented with an id__in filter. */
+static int lists_by_ids(const endpoint *ep)
+{
+    return strcmp(ep->path, "/task/") == 0 || strcmp(ep->path, "/activity/") == 0;
+}
+
+/* Tasks and activities: one list request filtered by id__in (batched, CLOSE_CONFIRM_BATCH ids);
+ * every other table: GET <path><id>/ (Close documents id__in on those two lists only). */
+req_result close_confirm_request(table_ctx *ctx, const json_t *ids, http_request *req, char *err,
+                                 size_t errlen)
+{
+    const endpoint *ep = endpoint_of(ctx);
+    if (!ep || json_array_size(ids) == 0) {
+        snprintf(err, errlen, "nothing to confirm for table %s", ctx->table->name);
+        return REQ_ERROR;
+    }
+    buf text;
+    buf_init(&text);
+    size_t i;
+    json_t *id;
+    json_array_foreach(ids, i, id)
+    {
+        if (!json_is_string(id)) {
+            buf_free(&text);
+            snprintf(err, errlen, "table %s: a candidate id is not a string", ctx->table->name);
+            return REQ_ERROR;
+        }
+        if (i)
+            buf_append_str(&text, ",");
+        buf_append_str(&text, json_string_value(id));
+    }
+    if (lists_by_ids(ep)) {
+        connector_url(ctx->src, req, ep->path);
+        connector_query(req, "id__in", text.data);
+        query_int(req, "_limit", (long long)json_array_size(ids));
+    } else {
+        buf path;
+        buf_init(&path);
+        const char *list = item_path(ep); /* without its query (smart views' type__in) */
+        buf_append(&path, list, strcspn(list, "?"));
+        buf_append_urlencoded(&path, text.data);
+        buf_append_str(&path, "/");
+        connector_url(ctx->src, req, path.data);
+        buf_free(&path);
+    }
+    connector_query(req, "_fields", "id");
+    buf_free(&text);
+    return REQ_READY;
+}
+
+int close_confirm_parse(table_ctx *ctx, const http_response *resp, page *out, char *err,
+                        size_t errlen)
+{
+    (void)ctx;
+    json_t *body = connector_parse_json(resp, err, errlen);
+    if (!body)
+        return -1;
+    json_t *data = json_object_get(body, "data");
+    out->ids = json_array();
+    if (json_is_array(data)) {
+        size_t i;
+        json_t *rec;
+        json_array_foreach(data, i, rec) if (json_is_string(json_object_get(rec, "id")))
+            json_array_append(out->ids, json_object_get(rec, "id"));
+    } else if (json_is_string(json_object_get(body, "id"))) {
+        json_array_append(out->ids, json_object_get(body, "id"));
+    } else {
+        snprintf(err, errlen, "the confirmation answer has neither \"data\" nor \"id\"");
+        json_decref(body);
+        return -1;
+    }
     json_decref(body);
     return 0;
 }
@@ -179,6 +266,14 @@ static int64_t keyset_start(const table_ctx *ctx, const endpoint *ep)
     return from;
 }
 
+/* The _skip of the next keyset request: inside a tie, one record before the position reached,
+ * so the first record served must be one already read (else the tie shifted). */
+long long close_keyset_skip(const json_t *paging)
+{
+    json_int_t skip = json_integer_value(json_object_get(paging, "skip"));
+    return skip > 0 ? (long long)skip - 1 : 0;
+}
+
 req_result close_keyset_request(table_ctx *ctx, http_request *req, char *err, size_t errlen)
 {
     const endpoint *ep = endpoint_of(ctx);
@@ -186,7 +281,7 @@ req_result close_keyset_request(table_ctx *ctx, http_request *req, char *err, si
         return REQ_DONE;
     json_t *anchor = json_object_get(ctx->paging, "anchor_ms");
     int64_t key_from = json_is_integer(anchor) ? json_integer_value(anchor) : keyset_start(ctx, ep);
-    long long skip = paging_int(ctx, "skip", 0), limit = option_int(ctx, ep->limit_option);
+    long long skip = close_keyset_skip(ctx->paging), limit = option_int(ctx, ep->limit_option);
     if (skip + limit > option_int(ctx, "max_skip")) {
         snprintf(err, errlen,
                  "more than %lld records share %s at the anchor; refusing to page past max_skip",
@@ -202,45 +297,119 @@ req_result close_keyset_request(table_ctx *ctx, http_request *req, char *err, si
     }
     if (ep->since && ctx->from_ms != CRM_TIME_NONE)
         query_time(req, ep->since, ctx->from_ms);
+    if (ctx->reconcile) { /* an id listing: the key pages it, nothing else is needed */
+        char fields[64];
+        snprintf(fields, sizeof(fields), "id,%s", ep->key);
+        connector_query(req, "_fields", fields);
+    }
     query_int(req, "_skip", skip);
     query_int(req, "_limit", limit);
     return REQ_READY;
 }
 
-/* After a page: anchor at its highest key, skipping the records already read at that key. */
+static int id_listed(const json_t *ids, const json_t *id)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(ids, i, v) if (json_equal(v, id)) return 1;
+    return 0;
+}
+
+/* Enters (or restarts) the walk at `anchor` with nothing read at that key yet. */
+static void keyset_anchor(json_t *paging, int64_t anchor)
+{
+    json_object_set_new(paging, "anchor_ms", json_integer(anchor));
+    json_object_set_new(paging, "skip", json_integer(0));
+    json_object_del(paging, "tie_ids");
+}
+
+/* Records the page's ids as read inside the tie at the anchor. */
+static void keyset_extend_tie(json_t *paging, const json_t *data)
+{
+    json_t *ids = json_object_get(paging, "tie_ids");
+    if (!json_is_array(ids)) {
+        ids = json_array();
+        json_object_set_new(paging, "tie_ids", ids);
+    }
+    size_t i;
+    json_t *rec;
+    json_array_foreach(data, i, rec)
+    {
+        json_t *id = json_object_get(rec, "id");
+        if (id && !id_listed(ids, id))
+            json_array_append(ids, id);
+    }
+    json_int_t skip = close_keyset_skip(paging) + (json_int_t)json_array_size(data);
+    json_object_set_new(paging, "skip", json_integer(skip));
+}
+
+int close_keyset_advance(json_t *paging, const json_t *data, const char *key, int has_more)
+{
+    size_t n = json_array_size(data), i;
+    if (n == 0 || !has_more)
+        return 1;
+    int64_t max = CRM_TIME_NONE;
+    int below_max = 0, keyed = 0;
+    json_t *rec;
+    json_array_foreach(data, i, rec)
+    {
+        int64_t ms = record_ms(rec, key);
+        if (ms == CRM_TIME_NONE)
+            continue;
+        if (keyed && ms != max)
+            below_max = 1;
+        if (!keyed || ms > max)
+            max = ms;
+        keyed = 1;
+    }
+    json_t *anchor_v = json_object_get(paging, "anchor_ms");
+    int anchored = json_is_integer(anchor_v);
+    int64_t anchor = anchored ? json_integer_value(anchor_v) : CRM_TIME_NONE;
+    if (!keyed) { /* no key to anchor on (should not happen): page on by offset */
+        keyset_extend_tie(paging, data);
+        return 0;
+    }
+    if (json_integer_value(json_object_get(paging, "skip")) > 0) {
+        /* Inside a tie: the request re-served the last record read; anything else in its place
+         * means records of the tie moved or vanished, so the tie is read again from its start. */
+        json_t *first = json_array_get(data, 0);
+        if (record_ms(first, key) != anchor ||
+            !id_listed(json_object_get(paging, "tie_ids"), json_object_get(first, "id"))) {
+            keyset_anchor(paging, anchor);
+            return 0;
+        }
+    }
+    if (!anchored || max > anchor) {
+        keyset_anchor(paging, max); /* re-read the boundary key from its first record */
+        if (!below_max)             /* unless the page is one key: a tie at least a page long */
+            keyset_extend_tie(paging, data);
+        return 0;
+    }
+    keyset_extend_tie(paging, data); /* the page continued the tie at the anchor */
+    return 0;
+}
+
+/* After a page: anchor at its highest key and read that key again from its first record (the
+ * engine's dedupe drops what was already published), so a record updated (moved to the end) or
+ * deleted between requests never shifts an unread one out of reach. Only a page that is one
+ * tie is paged past with _skip, remembering the ids read in the tie to detect a shift. */
 int close_keyset_parse(table_ctx *ctx, const http_response *resp, page *out, char *err,
                        size_t errlen)
 {
     const endpoint *ep = endpoint_of(ctx);
+    if (ctx->confirm)
+        return close_confirm_parse(ctx, resp, out, err, errlen);
     json_t *data, *body = load_data(resp, &data, err, errlen);
     if (!body)
         return -1;
     out->records = json_incref(data);
-    size_t n = json_array_size(data), i, at_max = 0;
-    int64_t max = CRM_TIME_NONE;
-    json_t *rec;
-    json_array_foreach(data, i, rec)
-    {
-        int64_t ms = record_ms(rec, ep->key);
-        if (ms == CRM_TIME_NONE)
-            continue;
-        if (max == CRM_TIME_NONE || ms > max) {
-            max = ms;
-            at_max = 0;
-        }
-        if (ms == max)
-            at_max++;
-    }
-    json_t *anchor = json_object_get(ctx->paging, "anchor_ms");
-    if (n == 0 || !json_is_true(json_object_get(body, "has_more"))) {
+    if (close_keyset_advance(ctx->paging, data, ep->key,
+                             json_is_true(json_object_get(body, "has_more")))) {
         set_done(ctx);
-    } else if (max != CRM_TIME_NONE &&
-               (!json_is_integer(anchor) || max > json_integer_value(anchor))) {
-        set_paging_int(ctx, "anchor_ms", max);
-        set_paging_int(ctx, "skip", (json_int_t)at_max);
-    } else {
-        set_paging_int(ctx, "skip", paging_int(ctx, "skip", 0) + (json_int_t)n);
+        close_fallback_at_pass_end(ctx, out);
     }
+    if (!ctx->table->sorted) /* edits made during the pass are re-read by the next one */
+        out->bookmark_cap_ms = ctx->until_ms;
     json_decref(body);
     return 0;
 }
@@ -292,22 +461,23 @@ static json_t *search_query(const char *object_type, int64_t from_ms)
     return json_pack("{s:s, s:o}", "type", "and", "queries", parts);
 }
 
-static json_t *search_fields(const char *object_type)
+static json_t *search_fields(const table_ctx *ctx, const char *object_type)
 {
     const char *const *names = strcmp(object_type, "lead") == 0 ? LEAD_FIELDS : CONTACT_FIELDS;
     json_t *list = json_array();
+    static const char *const ID_FIELDS[] = {"id", "date_updated", NULL};
+    if (ctx->reconcile) /* an id listing: the sort key pages it, nothing else is needed */
+        names = ID_FIELDS;
     for (; *names; names++)
         json_array_append_new(list, json_string(*names));
     return json_pack("{s:o}", object_type, list);
 }
 
-static void search_reanchor(table_ctx *ctx)
+/* Drops the tie walk's cursor: the next request is a fresh query from the anchor. */
+static void search_drop_cursor(json_t *paging)
 {
-    json_t *max = json_object_get(ctx->paging, "max_ms");
-    if (json_is_integer(max))
-        json_object_set(ctx->paging, "anchor_ms", max);
-    json_object_del(ctx->paging, "cursor");
-    set_paging_int(ctx, "walk", 0);
+    json_object_del(paging, "cursor");
+    json_object_set_new(paging, "walk", json_integer(0));
 }
 
 req_result close_search_request(table_ctx *ctx, http_request *req, char *err, size_t errlen)
@@ -318,15 +488,16 @@ req_result close_search_request(table_ctx *ctx, http_request *req, char *err, si
     const char *cursor = json_string_value(json_object_get(ctx->paging, "cursor"));
     if (cursor && now_wall_ms() - paging_int(ctx, "cursor_at", 0) >
                       option_int(ctx, "search_cursor_ttl") * 1000) {
-        search_reanchor(ctx); /* an old cursor may have expired: restart from the max seen */
+        search_drop_cursor(ctx->paging); /* it may have expired: read the tie again */
         cursor = NULL;
     }
     json_t *anchor = json_object_get(ctx->paging, "anchor_ms");
     int64_t from = json_is_integer(anchor) ? json_integer_value(anchor) : ctx->from_ms;
-    json_t *body = json_pack(
-        "{s:o, s:[{s:o, s:s}], s:I, s:o}", "query", search_query(ep->object_type, from), "sort",
-        "field", date_updated_field(ep->object_type), "direction", "asc", "_limit",
-        (json_int_t)option_int(ctx, ep->limit_option), "_fields", search_fields(ep->object_type));
+    json_t *body =
+        json_pack("{s:o, s:[{s:o, s:s}], s:I, s:o}", "query", search_query(ep->object_type, from),
+                  "sort", "field", date_updated_field(ep->object_type), "direction", "asc",
+                  "_limit", (json_int_t)option_int(ctx, ep->limit_option), "_fields",
+                  search_fields(ctx, ep->object_type));
     if (!body) {
         snprintf(err, errlen, "cannot build the search body");
         return REQ_ERROR;
@@ -346,49 +517,73 @@ req_result close_search_request(table_ctx *ctx, http_request *req, char *err, si
     return REQ_READY;
 }
 
-int close_search_parse(table_ctx *ctx, const http_response *resp, page *out, char *err,
-                       size_t errlen)
+int close_search_advance(json_t *paging, const json_t *data, const json_t *next,
+                         long long walk_limit, int64_t now_ms, char *err, size_t errlen)
 {
-    const endpoint *ep = endpoint_of(ctx);
-    json_t *data, *body = load_data(resp, &data, err, errlen);
-    if (!body)
-        return -1;
-    out->records = json_incref(data);
     size_t n = json_array_size(data), i;
+    int64_t max = CRM_TIME_NONE;
+    int below_max = 0;
     json_t *rec;
-    json_int_t max = paging_int(ctx, "max_ms", CRM_TIME_NONE);
     json_array_foreach(data, i, rec)
     {
         int64_t ms = record_ms(rec, "date_updated");
-        if (ms != CRM_TIME_NONE && (max == CRM_TIME_NONE || ms > max))
+        if (ms == CRM_TIME_NONE)
+            continue;
+        if (max != CRM_TIME_NONE && ms != max)
+            below_max = 1;
+        if (max == CRM_TIME_NONE || ms > max)
             max = ms;
     }
-    if (max != CRM_TIME_NONE)
-        set_paging_int(ctx, "max_ms", max);
-    long long limit = option_int(ctx, ep->limit_option);
-    json_int_t walk = paging_int(ctx, "walk", 0) + (json_int_t)n;
-    json_int_t anchor = paging_int(ctx, "anchor_ms", CRM_TIME_NONE);
-    json_t *next = json_object_get(body, "cursor");
-    int progress = max != CRM_TIME_NONE && (anchor == CRM_TIME_NONE || max > anchor);
-    if (json_is_string(next) && walk + limit <= option_int(ctx, "search_walk_limit")) {
-        json_object_set(ctx->paging, "cursor", next);
-        set_paging_int(ctx, "cursor_at", now_wall_ms());
-        set_paging_int(ctx, "walk", walk);
-    } else if (progress) {
-        /* The walk ended (Close caps walks and may end them early, even on a short page) or
-         * nears its cap: query again from the highest date_updated seen. The pass ends when a
-         * query brings nothing newer; the overlap is deduplicated by the engine. */
-        search_reanchor(ctx);
-    } else if (json_is_string(next)) {
-        snprintf(err, errlen, "more than %lld records share one date_updated; cannot page on",
-                 option_int(ctx, "search_walk_limit"));
-        json_decref(body);
-        return -1;
-    } else {
-        set_done(ctx);
+    json_t *anchor_v = json_object_get(paging, "anchor_ms");
+    int progress =
+        max != CRM_TIME_NONE && (!json_is_integer(anchor_v) || max > json_integer_value(anchor_v));
+    if (progress)
+        json_object_set_new(paging, "anchor_ms", json_integer(max));
+    if (!json_is_string(next) || n == 0) {
+        /* The query is exhausted (or Close ended the walk early): one more query from the new
+         * anchor when this page moved it, else the pass is complete. */
+        search_drop_cursor(paging);
+        return progress ? 0 : 1;
     }
-    json_decref(body);
+    if (below_max) { /* the next page is a fresh query re-reading the boundary key */
+        search_drop_cursor(paging);
+        return 0;
+    }
+    /* The whole page shares one date_updated: walk that tie with the cursor. */
+    json_int_t walk = json_integer_value(json_object_get(paging, "walk")) + (json_int_t)n;
+    if (walk + (json_int_t)n > walk_limit) {
+        snprintf(err, errlen, "more than %lld records share one date_updated; cannot page on",
+                 walk_limit);
+        return -1;
+    }
+    json_object_set(paging, "cursor", (json_t *)next);
+    json_object_set_new(paging, "cursor_at", json_integer(now_ms));
+    json_object_set_new(paging, "walk", json_integer(walk));
     return 0;
+}
+
+/* Each page is a fresh query from the highest date_updated read so far (re-reading that key;
+ * the engine's dedupe drops what was already published), so whatever moves or vanishes between
+ * requests, and however Close's cursor counts, no unread record is passed over. The cursor only
+ * walks a run of records sharing one date_updated that fills a whole page. */
+int close_search_parse(table_ctx *ctx, const http_response *resp, page *out, char *err,
+                       size_t errlen)
+{
+    if (ctx->confirm)
+        return close_confirm_parse(ctx, resp, out, err, errlen);
+    json_t *data, *body = load_data(resp, &data, err, errlen);
+    if (!body)
+        return -1;
+    int rc = close_search_advance(ctx->paging, data, json_object_get(body, "cursor"),
+                                  option_int(ctx, "search_walk_limit"), now_wall_ms(), err, errlen);
+    if (rc == 1) {
+        set_done(ctx);
+        close_fallback_at_pass_end(ctx, out);
+    }
+    if (rc >= 0)
+        out->records = json_incref(data);
+    json_decref(body);
+    return rc < 0 ? -1 : 0;
 }
 
 /* ---- the event log ------------------------------------------------------------------------ */
@@ -434,18 +629,51 @@ static int event_deletes(const json_t *ev, json_t *deletes)
     return 0;
 }
 
+/* At most this many activities wait to be read by id (the queue is committed with every page). */
+#define ACTIVITY_READS_MAX 2000
+
+/* Remembers an activity to read by id once the event walk is done. Not on the first pass of the
+ * log: the activities table's own backfill reads every activity as it is now. */
+static void queue_activity_read(table_ctx *ctx, json_t *id)
+{
+    if (ctx->bookmark_ms == CRM_TIME_NONE || !json_is_string(id))
+        return;
+    json_t *q = json_object_get(ctx->paging, "activity_reads");
+    if (!json_is_array(q)) {
+        q = json_array();
+        json_object_set_new(ctx->paging, "activity_reads", q);
+    }
+    if (id_listed(q, id))
+        return;
+    if (json_array_size(q) >= ACTIVITY_READS_MAX) {
+        if (!json_is_true(json_object_get(ctx->paging, "reads_capped")))
+            log_warn(source_name(ctx->src), ctx->table->name,
+                     "more than %d activity events without data in one pass: only the first %d "
+                     "activities are read by id; edits of the others older than the attribution "
+                     "window are not seen this pass",
+                     ACTIVITY_READS_MAX, ACTIVITY_READS_MAX);
+        json_object_set_new(ctx->paging, "reads_capped", json_true());
+        return;
+    }
+    json_array_append(q, id);
+}
+
 /* An activity created or edited (Close logs object types "activity.<type>") whose date_created
  * is older than the attribution window: the activities table no longer re-reads it, so the
- * event's `data` (the activity as the API returns it) is published as an upsert. Events without
- * data (non-admin keys lose it after an hour) cannot help. */
-static int event_activity_upsert(const table_ctx *ctx, const json_t *ev, json_t *upserts)
+ * event's `data` (the activity as the API returns it) is published as an upsert. An event
+ * without data (non-admin keys lose it after an hour) cannot tell how old the activity is: the
+ * activity is read by id after the walk (activity_reads_request). */
+static int event_activity_upsert(table_ctx *ctx, const json_t *ev, json_t *upserts)
 {
     const char *action = json_string_value(json_object_get(ev, "action"));
     const char *otype = json_string_value(json_object_get(ev, "object_type"));
     const json_t *data = json_object_get(ev, "data");
-    if (!action || !otype || strncmp(otype, "activity.", 9) != 0 || !json_is_object(data) ||
-        strcmp(action, "deleted") == 0)
+    if (!action || !otype || strncmp(otype, "activity.", 9) != 0 || strcmp(action, "deleted") == 0)
         return 0;
+    if (!json_is_object(data)) {
+        queue_activity_read(ctx, json_object_get(ev, "object_id"));
+        return 0;
+    }
     int64_t created;
     const char *dc = json_string_value(json_object_get(data, "date_created"));
     if (!dc || crm_time_parse(dc, &created))
@@ -475,12 +703,60 @@ static void warn_if_beyond_retention(const table_ctx *ctx)
              bm);
 }
 
+/* Activities queued by events without data: up to CLOSE_CONFIRM_BATCH per request. */
+static size_t activity_read_batch(const table_ctx *ctx)
+{
+    size_t n = json_array_size(json_object_get(ctx->paging, "activity_reads"));
+    return n < CLOSE_CONFIRM_BATCH ? n : CLOSE_CONFIRM_BATCH;
+}
+
+static req_result activity_reads_request(table_ctx *ctx, http_request *req)
+{
+    json_t *q = json_object_get(ctx->paging, "activity_reads");
+    buf ids;
+    buf_init(&ids);
+    for (size_t i = 0; i < activity_read_batch(ctx); i++) {
+        if (i)
+            buf_append_str(&ids, ",");
+        buf_append_str(&ids, json_string_value(json_array_get(q, i)));
+    }
+    connector_url(ctx->src, req, "/activity/");
+    connector_query(req, "id__in", ids.data);
+    query_int(req, "_limit", (long long)activity_read_batch(ctx));
+    buf_free(&ids);
+    return REQ_READY;
+}
+
+/* The activities read by id become upserts of the activities table (a deleted one is absent). */
+static int activity_reads_parse(table_ctx *ctx, const http_response *resp, page *out, char *err,
+                                size_t errlen)
+{
+    json_t *data, *body = load_data(resp, &data, err, errlen);
+    if (!body)
+        return -1;
+    out->upserts = json_array();
+    size_t i;
+    json_t *rec;
+    json_array_foreach(data, i, rec) json_array_append_new(
+        out->upserts, json_pack("{s:s, s:O}", "table", "activities", "record", rec));
+    json_t *q = json_object_get(ctx->paging, "activity_reads");
+    for (size_t n = activity_read_batch(ctx); n > 0; n--)
+        json_array_remove(q, 0);
+    if (json_array_size(q) == 0)
+        set_done(ctx);
+    out->bookmark_cap_ms = ctx->until_ms - option_int(ctx, "event_lag") * 1000;
+    json_decref(body);
+    return 0;
+}
+
 req_result close_events_request(table_ctx *ctx, http_request *req, char *err, size_t errlen)
 {
     (void)err;
     (void)errlen;
-    if (paging_done(ctx))
+    if (paging_done(ctx) || close_event_log_is_denied(ctx))
         return REQ_DONE;
+    if (json_is_true(json_object_get(ctx->paging, "reading")))
+        return activity_reads_request(ctx, req);
     warn_if_beyond_retention(ctx);
     connector_url(ctx->src, req, "/event/");
     if (ctx->from_ms != CRM_TIME_NONE)
@@ -495,6 +771,13 @@ req_result close_events_request(table_ctx *ctx, http_request *req, char *err, si
 int close_events_parse(table_ctx *ctx, const http_response *resp, page *out, char *err,
                        size_t errlen)
 {
+    if (resp->status == 400) { /* no event-log access (close_classify) */
+        close_event_log_denied(ctx);
+        set_done(ctx);
+        return 0;
+    }
+    if (json_is_true(json_object_get(ctx->paging, "reading")))
+        return activity_reads_parse(ctx, resp, out, err, errlen);
     json_t *data, *body = load_data(resp, &data, err, errlen);
     if (!body)
         return -1;
@@ -519,6 +802,8 @@ int close_events_parse(table_ctx *ctx, const http_response *resp, page *out, cha
     json_t *next = json_object_get(body, "cursor_next");
     if (json_is_string(next) && json_array_size(data) > 0)
         json_object_set(ctx->paging, "cursor", next);
+    else if (activity_read_batch(ctx) > 0)
+        json_object_set_new(ctx->paging, "reading", json_true());
     else
         set_done(ctx);
     json_decref(body);
@@ -527,13 +812,43 @@ int close_events_parse(table_ctx *ctx, const http_response *resp, page *out, cha
 
 /* ---- organization and memberships --------------------------------------------------------- */
 
+const char *close_org_recall(table_ctx *ctx)
+{
+    if (!json_object_get(ctx->paging, "org_id")) {
+        close_state *st = source_state(ctx->src);
+        pthread_mutex_lock(&st->lock);
+        if (st->org_id)
+            json_object_set_new(ctx->paging, "org_id", json_string(st->org_id));
+        pthread_mutex_unlock(&st->lock);
+    }
+    return json_string_value(json_object_get(ctx->paging, "org_id"));
+}
+
+int close_org_learn(table_ctx *ctx, const json_t *me, char *err, size_t errlen)
+{
+    json_t *org = json_array_get(json_object_get(me, "organizations"), 0);
+    if (json_is_object(org)) /* some keys list {"id": ..., ...} objects instead of ids */
+        org = json_object_get(org, "id");
+    if (!json_is_string(org)) {
+        snprintf(err, errlen, "/me/ lists no organization");
+        return -1;
+    }
+    json_object_set(ctx->paging, "org_id", org);
+    close_state *st = source_state(ctx->src);
+    pthread_mutex_lock(&st->lock);
+    if (!st->org_id)
+        st->org_id = xstrdup(json_string_value(org));
+    pthread_mutex_unlock(&st->lock);
+    return 0;
+}
+
 req_result close_org_request(table_ctx *ctx, http_request *req, char *err, size_t errlen)
 {
     (void)err;
     (void)errlen;
     if (paging_done(ctx))
         return REQ_DONE;
-    const char *org = json_string_value(json_object_get(ctx->paging, "org_id"));
+    const char *org = close_org_recall(ctx);
     if (!org) {
         connector_url(ctx->src, req, "/me/");
         return REQ_READY;
@@ -555,13 +870,7 @@ int close_org_parse(table_ctx *ctx, const http_response *resp, page *out, char *
         return -1;
     int rc = 0;
     if (!json_object_get(ctx->paging, "org_id")) {
-        json_t *org = json_array_get(json_object_get(body, "organizations"), 0);
-        if (json_is_string(org))
-            json_object_set(ctx->paging, "org_id", org);
-        else {
-            snprintf(err, errlen, "/me/ lists no organization");
-            rc = -1;
-        }
+        rc = close_org_learn(ctx, body, err, errlen);
     } else if (strcmp(ctx->table->name, "organization") == 0) {
         out->records = json_pack("[O]", body);
         set_done(ctx);

@@ -55,7 +55,7 @@ req_result close_lead_statuses_request(table_ctx *ctx, http_request *req, char *
 {
     (void)err;
     (void)errlen;
-    const char *org = json_string_value(json_object_get(ctx->paging, "org_id"));
+    const char *org = close_org_recall(ctx);
     if (!org) {
         connector_url(ctx->src, req, "/me/");
         return REQ_READY;
@@ -85,13 +85,7 @@ int close_lead_statuses_parse(table_ctx *ctx, const http_response *resp, page *o
         return -1;
     int rc = 0;
     if (!json_object_get(ctx->paging, "org_id")) {
-        json_t *org = json_array_get(json_object_get(body, "organizations"), 0);
-        if (json_is_string(org))
-            json_object_set(ctx->paging, "org_id", org);
-        else {
-            snprintf(err, errlen, "/me/ lists no organization");
-            rc = -1;
-        }
+        rc = close_org_learn(ctx, body, err, errlen);
     } else {
         int64_t day = json_integer_value(json_object_get(ctx->paging, "day_ms"));
         char date[11];

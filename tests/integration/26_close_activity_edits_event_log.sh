@@ -54,3 +54,15 @@ note "old edit: newest of two wins; edit+delete stays deleted; backdated create 
 p0=$(summary_field "$WORK/cfg" activities messages)
 run_once "$WORK/cfg"
 expect_eq "$(summary_field "$WORK/cfg" activities messages)" "$p0" "activity messages after an idle poll"
+
+# A non-admin key: events older than an hour come without `data`, so an edit of an old activity
+# is read by id (GET /activity/?id__in=...) after the event walk.
+sim_ctl param "{\"nonadmin_keys\":\"$CLOSE_API_KEY\"}" >/dev/null
+mutate "{\"table\":\"activities\",\"op\":\"update\",\"id\":\"$old3\",\"set\":{\"note\":\"edit seen without data\"}}" >/dev/null
+sim_ctl clock '{"advance_ms":7200000}' >/dev/null
+u1=$(summary_field "$WORK/cfg" activities ops.u)
+run_once "$WORK/cfg"
+compare_table "$WORK/cfg" activities
+grep -q "edit seen without data" "$WORK/truth-activities.json" || fail "the simulator did not keep the edit"
+expect_eq "$(($(summary_field "$WORK/cfg" activities ops.u) - u1))" 1 "old activity edit read by id (event without data)"
+[ "$(stat_count /api/v1/activity/)" -ge 1 ] || fail "no /activity/ request"

@@ -12,7 +12,11 @@
  *   send_as_status (402), search_max_results (10000), search_cursor_ttl_s (30)
  *   key_rps (0 = off; per key and endpoint group, org = 3x), search_key_rps (key_rps)
  *   rate_body (error|top), rate_reset_string (0), legacy_headers (0), ratelimit_sep (";")
- *   retry_after (0: no Retry-After header on 429) */
+ *   retry_after (0: no Retry-After header on 429)
+ *   me_org_objects (0; 1 = /me/ lists organizations as {"id","name"} objects)
+ *   search_cursor (keyset: continues after the last object served; offset: counts objects
+ *     served, so records that move or vanish mid-walk shift it)
+ *   concurrent change between page requests: see drift.c */
 #include <ctype.h>
 #include <math.h>
 #include <stdio.h>
@@ -338,6 +342,29 @@ static json_t *fields_param(const call *c)
 
 typedef int (*rec_filter)(call *c, const json_t *rec, void *u);
 
+/* A list asked for ids (and a sort key) only: what a reconciliation listing reads. */
+static int id_listing(const call *c)
+{
+    const char *f = param(c, "_fields");
+    return f && strncmp(f, "id", 2) == 0 && (f[2] == '\0' || f[2] == ',');
+}
+
+/* id__in=a,b,c: the record's id is listed (or no such filter). */
+static int id_in(const call *c, const json_t *rec)
+{
+    const char *list = param(c, "id__in"), *id = str(rec, "id");
+    if (!list)
+        return 1;
+    size_t il = id ? strlen(id) : 0;
+    for (const char *p = list; id && *p;) {
+        size_t n = strcspn(p, ",");
+        if (n == il && strncmp(p, id, n) == 0)
+            return 1;
+        p += n + (p[n] == ',');
+    }
+    return 0;
+}
+
 /* Filters, sorts and pages coll; envelope {"data","has_more"} (+ total_results). */
 static void serve_offset(call *c, close_coll *coll, rec_filter keep, void *u, order o, int totals)
 {
@@ -381,8 +408,10 @@ static void serve_offset(call *c, close_coll *coll, rec_filter keep, void *u, or
     }
     sort_recs(v, k, o);
     json_t *data = json_array(), *fields = fields_param(c);
+    char last_id[96] = "";
     for (i = (size_t)skip; i < k && i < (size_t)(skip + limit); i++) {
         json_t *rec = close_render(coll->table, v[i]);
+        snprintf(last_id, sizeof last_id, "%s", str(v[i], "id") ?: "");
         json_array_append_new(data, fields ? project(rec, fields) : rec);
     }
     json_decref(fields);
@@ -399,6 +428,7 @@ static void serve_offset(call *c, close_coll *coll, rec_filter keep, void *u, or
     }
     free(v);
     sim_json(c->resp, 200, body);
+    close_drift_after_page(coll->table, last_id[0] ? last_id : NULL, id_listing(c));
 }
 
 static int eq_param(call *c, const json_t *rec, const char *name)
@@ -441,7 +471,7 @@ static int keep_dated(call *c, const json_t *rec, void *u)
         return 0;
     return eq_param(c, rec, "lead_id") && eq_param(c, rec, "user_id") &&
            eq_param(c, rec, "contact_id") && eq_param(c, rec, "status_id") &&
-           eq_param(c, rec, "_type") && eq_param(c, rec, "assigned_to");
+           eq_param(c, rec, "_type") && eq_param(c, rec, "assigned_to") && id_in(c, rec);
 }
 
 static const order NEWEST = {"date_created", 1};
@@ -663,6 +693,7 @@ static void serve_events(call *c)
     free(next);
     free(prev);
     json_decref(evs);
+    close_drift_after_page("event_log", NULL, 0);
 }
 
 /* ---- POST /data/search/ ----------------------------------------------------------------- */
@@ -796,7 +827,9 @@ static void serve_search(call *c)
         o.field = NULL;
     sort_recs(v, k, o);
     size_t start = 0;
-    if (cur) { /* keyset: strictly after (last_ms, last_id) in the sort order */
+    if (cur && strcmp(sim_param("search_cursor", "keyset"), "offset") == 0) {
+        start = (size_t)served < k ? (size_t)served : k; /* a cursor that counts, like _skip */
+    } else if (cur) { /* keyset: strictly after (last_ms, last_id) in the sort order */
         for (start = 0; start < k; start++) {
             int64_t m = o.field ? close_rec_ms(v[start], o.field) : 0;
             int c1 = m == last_ms ? strcmp(str(v[start], "id"), last_id) : (m < last_ms ? -1 : 1);
@@ -817,6 +850,10 @@ static void serve_search(call *c)
         json_array_append_new(data, rec);
     }
     json_decref(bare);
+    char served_last[96] = "";
+    if (i > start)
+        snprintf(served_last, sizeof served_last, "%s", str(v[i - 1], "id") ?: "");
+    int ids_only = !json_is_array(fields) || json_array_size(fields) <= 2;
     json_t *next = json_null();
     if (i < k && served < cap && i > start) {
         char raw[200];
@@ -829,6 +866,7 @@ static void serve_search(call *c)
     free(v);
     json_decref(body);
     sim_json(c->resp, 200, json_pack("{soso}", "data", data, "cursor", next));
+    close_drift_after_page(table, served_last[0] ? served_last : NULL, ids_only);
 }
 
 /* ---- routing ---------------------------------------------------------------------------- */
@@ -885,7 +923,12 @@ static void serve_me(call *c)
     json_t *u = json_deep_copy(json_array_get(close_coll_get("users")->recs, 0));
     if (!u)
         u = json_object();
-    json_object_set_new(u, "organizations", json_pack("[O]", json_object_get(CM.org, "id")));
+    json_t *org = json_object_get(CM.org, "id");
+    json_object_set_new(
+        u, "organizations",
+        sim_param_int("me_org_objects", 0)
+            ? json_pack("[{s:O, s:O}]", "id", org, "name", json_object_get(CM.org, "name"))
+            : json_pack("[O]", org));
     sim_json(c->resp, 200, u);
 }
 

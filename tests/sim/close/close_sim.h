@@ -50,6 +50,11 @@ json_t *close_events_visible(void);
 /* Mutations (control "mutate"); return an HTTP status, *result set on error. */
 int close_mutate(json_t *args, json_t **result);
 
+/* ---- drift.c ---- */
+/* Called after a list page of `table` ("event_log" for /event/) was served: the mutations the
+ * drift parameters ask for. last_id: the record served last; id_listing: an ids-only list. */
+void close_drift_after_page(const char *table, const char *last_id, int id_listing);
+
 /* ---- api.c ---- */
 void close_handle(const sim_request *req, sim_response *resp);
 void close_rate_limited(sim_response *resp, double retry_after_s);
