@@ -2275,7 +2275,8 @@ static int raw_assemble(rctx *c, const node *n, size_t base, const raw_span *spa
     size_t tail = total - pos;
     char stack[2048];
     char *saved = tail <= sizeof(stack) ? stack : xmalloc(tail);
-    memcpy(saved, o->data + base + pos, tail);
+    if (tail) /* o->data is NULL while nothing was written */
+        memcpy(saved, o->data + base + pos, tail);
     o->len = base + pos;
     int rc = 0;
     for (; i < n->nfields && !rc; i++) {

@@ -15,7 +15,9 @@ const char *js_ws(const char *p, const char *end)
     return p;
 }
 
-/* Index of the lowest-addressed byte whose high bit is set in a word loaded with memcpy. */
+#if !defined(__SSE2__)
+/* Index of the lowest-addressed byte whose high bit is set in a word loaded with memcpy (the
+ * scalar build's string scan). */
 static inline size_t first_flagged(uint64_t m)
 {
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
@@ -24,6 +26,7 @@ static inline size_t first_flagged(uint64_t m)
     return (size_t)__builtin_clzll(m) >> 3;
 #endif
 }
+#endif
 
 static int is_hex(char c)
 {

@@ -460,6 +460,11 @@ int main(void)
     check_numbers(&c);
     check_hostile(&c);
     check_hostile_random(&c);
+    /* a record that writes nothing into an empty buffer (no memcpy from its NULL data: UBSan) */
+    buf empty;
+    buf_init(&empty);
+    CHECK(avro_map_encode_raw(c.plan, "{}", 2, &empty) != 0 && empty.len == 0);
+    buf_free(&empty);
     /* must take the raw path and equal the DOM bytes */
     const char *raw_ok[] = {
         ITEM,
