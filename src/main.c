@@ -25,7 +25,7 @@ static void on_signal(int sig)
         reload_requested = 1;
     else
         terminate_requested = 1;
-    engine_stop_requested = 1;
+    flag_set(&engine_stop_requested, 1);
 }
 
 /* SIGTERM must end the process within shutdown_grace even if Kafka is unreachable: nothing is
@@ -56,7 +56,7 @@ static int run_with_reload(crm_config **cfg, const engine_options *opts)
         if (!reload_requested || terminate_requested)
             return code;
         reload_requested = 0;
-        engine_stop_requested = 0;
+        flag_set(&engine_stop_requested, 0);
         char err[1024];
         crm_config *next = config_load((*cfg)->path, err, sizeof(err));
         if (!next) {
