@@ -149,6 +149,29 @@ static req_result users_request(table_ctx *ctx, http_request *req, char *err, si
     return REQ_READY;
 }
 
+/* Reconciliation candidates read back by id (GET /api/users?ids=...): what answers is alive. */
+static req_result users_confirm_request(table_ctx *ctx, const json_t *ids, http_request *req,
+                                        char *err, size_t errlen)
+{
+    buf list;
+    buf_init(&list);
+    size_t i;
+    json_t *id;
+    json_array_foreach(ids, i, id)
+    {
+        if (!json_is_integer(id)) {
+            snprintf(err, errlen, "user id is not an integer");
+            buf_free(&list);
+            return REQ_ERROR;
+        }
+        buf_printf(&list, "%s%" JSON_INTEGER_FORMAT, i ? "," : "", json_integer_value(id));
+    }
+    connector_url(ctx->src, req, "/api/users");
+    connector_query(req, "ids", list.data ? list.data : "");
+    buf_free(&list);
+    return REQ_READY;
+}
+
 static int users_parse(table_ctx *ctx, const http_response *resp, page *out, char *err,
                        size_t errlen)
 {
@@ -187,6 +210,8 @@ static const table_def testcrm_tables[] = {
         .description = "users, full table with offset paging; deletes by ID reconciliation",
         .next_request = users_request,
         .parse_page = users_parse,
+        .confirm_request = users_confirm_request,
+        .confirm_batch = 50,
     },
     {
         .name = "events",

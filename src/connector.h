@@ -152,7 +152,7 @@ typedef struct table_def {
      * between its pages), so an id that a reconciliation listing did not return is only a
      * candidate for deletion. With confirm_request, the engine reads the candidates back by id,
      * at most confirm_batch (default 1) per request: `ids` is a JSON array of primary-key values
-     * (strings or integers, as the records have them). The response goes through parse_page
+     * (keys whose text is a canonical decimal integer as JSON integers, others as strings). The response goes through parse_page
      * with ctx->confirm set; every id it reports (records, or ids) is alive and is not deleted.
      * A 404 or 410 answer means none of the request's ids exists. Any other failure deletes
      * nothing this pass. Without confirm_request, a candidate is deleted only when a single-page

@@ -275,7 +275,7 @@ static int update_entry(cf_entry *e, const cf_desc *d)
     return changed;
 }
 
-int cf_history_merge(cf_history *h, const cf_desc *current, size_t n)
+static int merge(cf_history *h, const cf_desc *current, size_t n, int complete)
 {
     int changed = 0;
     char *seen = xcalloc(h->n + n + 1, 1);
@@ -301,13 +301,23 @@ int cf_history_merge(cf_history *h, const cf_desc *current, size_t n)
         }
         seen[e - h->e] = 1;
     }
-    for (size_t i = 0; i < h->n; i++)
+    for (size_t i = 0; complete && i < h->n; i++)
         if (h->e[i].active && !seen[i]) {
             h->e[i].active = 0;
             changed |= CF_CHANGED_SCHEMA | CF_CHANGED_STATE;
         }
     free(seen);
     return changed;
+}
+
+int cf_history_merge(cf_history *h, const cf_desc *current, size_t n)
+{
+    return merge(h, current, n, 1);
+}
+
+int cf_history_merge_some(cf_history *h, const cf_desc *current, size_t n)
+{
+    return merge(h, current, n, 0);
 }
 
 /* ---- persistence ------------------------------------------------------------------------- */

@@ -78,6 +78,9 @@ char *cf_history_dump(const cf_history *h);
 
 /* Brings h up to date with the current definitions (n of them). Returns CF_CHANGED_* bits. */
 int cf_history_merge(cf_history *h, const cf_desc *current, size_t n);
+/* The same for a partial view (one definitions endpoint could not be read): adds and updates,
+ * but deactivates nothing. */
+int cf_history_merge_some(cf_history *h, const cf_desc *current, size_t n);
 
 /* The Avro field "custom" for the table's record (new reference), or NULL when h is empty. */
 json_t *cf_history_avro_field(const cf_history *h, const char *connector, const char *table);

@@ -65,10 +65,12 @@ static int table_init(source_run *sr, table_run *t, const table_def *def, char *
     t->topic = topic_name(sr->cfg, sr->sc->name, def->name);
     t->lookback_s = config_table_lookback(sr->sc, def->name, def->lookback_seconds);
     t->dd = dedupe_new();
+    t->suspects = dedupe_new();
     t->dlog = dedupe_log_new();
     state_bookmark_init(&t->bm);
     table_metrics_init(&t->m, sr->sc->name, def->name);
     pthread_mutex_init(&t->lock, NULL);
+    pthread_mutex_init(&t->schema_lock, NULL);
     if (def->custom) {
         for (int i = 0; i < 4 && def->custom->definitions[i]; i++)
             if (!connector_table(c, def->custom->definitions[i])) {
@@ -95,6 +97,7 @@ static void table_free(table_run *t)
 {
     free(t->topic);
     dedupe_free(t->dd);
+    dedupe_free(t->suspects);
     dedupe_log_free(t->dlog);
     state_bookmark_clear(&t->bm);
     event_codec_free(t->codec);
@@ -103,6 +106,7 @@ static void table_free(table_run *t)
         http_client_free(t->http);
     if (t->def) {
         pthread_mutex_destroy(&t->lock);
+        pthread_mutex_destroy(&t->schema_lock);
         table_metrics_destroy(&t->m);
     }
 }

@@ -154,6 +154,23 @@ static int lock_target(page_work *w, table_run *target)
     return 0;
 }
 
+/* A change feed's target, ready for this page's events: the first time in the page, its custom
+ * fields are refreshed (before its lock: a refresh may publish and switch its schema), so that
+ * the feed types what the target's own pass would; then it stays locked for the page. */
+static int feed_target(page_work *w, table_run *target, char *err, size_t errlen)
+{
+    int locked = target == w->self;
+    for (int i = 0; !locked && i < w->n_locked; i++)
+        locked = w->locked[i] == target;
+    if (!locked && target->def->custom && table_schema_refresh(target, w->self->http, err, errlen))
+        return -1;
+    if (lock_target(w, target)) {
+        snprintf(err, errlen, "a page feeds too many tables");
+        return -1;
+    }
+    return 0;
+}
+
 static void unlock_targets(page_work *w)
 {
     for (int i = 0; i < w->n_locked; i++)
@@ -207,6 +224,30 @@ static void meta_for(const page_work *w, const table_run *t, event_meta *m, cons
     m->ts_ms = w->now_ms;
 }
 
+/* Every event starts here, whichever table's pass produces it (own records, change-feed upserts
+ * and deletes, reconciliation deletes): t's writer schema is published first
+ * (table_schema_ensure_published; t->lock is held, so t->codec cannot change until the event is
+ * encoded), then the message with its key is opened in the page's batch for the encoder. */
+static buf *begin_event(page_work *w, table_run *t, const char *pk, size_t len, char *err,
+                        size_t errlen)
+{
+    if (table_schema_ensure_published(t, err, errlen))
+        return NULL;
+    table_schema_key(t, pk, len, &w->mkey);
+    return kafka_batch_begin_value(w->data, t->topic, w->mkey.data, w->mkey.len);
+}
+
+/* Closes begin_event's message: kept when the encoder succeeded, dropped otherwise. */
+static int end_event(page_work *w, int encode_rc)
+{
+    if (encode_rc) {
+        kafka_batch_truncate(w->data, kafka_batch_count(w->data) - 1);
+        return -1;
+    }
+    kafka_batch_end_value(w->data);
+    return 0;
+}
+
 /* The common tail of a record's publication, once its after image is set in t's codec: dedupe
  * against what this page and the table already published, then the event, its key and its
  * dedupe entry. */
@@ -233,14 +274,8 @@ static int publish_after(page_work *w, table_run *t, const char *pk, size_t pkle
     char op = known ? 'u' : (w->snapshot ? 'r' : 'c');
     event_meta m;
     meta_for(w, t, &m, rts != CRM_TIME_NONE ? rvalue : NULL, rts);
-    table_schema_key(t, pk, pklen, &w->mkey);
-    buf *value = kafka_batch_begin_value(w->data, t->topic, w->mkey.data, w->mkey.len);
-    if (event_encode(t->codec, op, &m, value, err, errlen)) {
-        kafka_batch_truncate(w->data, kafka_batch_count(w->data) - 1);
-        return -1;
-    }
-    kafka_batch_end_value(w->data);
-    return 0;
+    buf *value = begin_event(w, t, pk, pklen, err, errlen);
+    return value ? end_event(w, event_encode(t->codec, op, &m, value, err, errlen)) : -1;
 }
 
 /* The primary key's text at pkv: a string without escapes, or an integer (*pk, *pklen point
@@ -403,19 +438,16 @@ static int emit_feed_upserts(page_work *w, const json_t *upserts, char *err, siz
         const char *tname = json_string_value(json_object_get(u, "table"));
         const json_t *rec = json_object_get(u, "record");
         table_run *target = tname ? source_run_table(w->self->sr, tname) : NULL;
-        if (!target || !json_is_object(rec))
-            continue; /* table not enabled here */
+        if (!target || !json_is_object(rec) || target->schema_rejected)
+            continue; /* table not enabled here, or stopped (its registry schema rejected) */
         buf_reset(&key);
         buf_printf(&key, "%s\n", tname);
         if (pk_text_append(json_object_get(rec, target->def->primary_key), &key))
             continue;
         if (dedupe_get(w->feed_seen, key.data, key.len, NULL))
             continue; /* an older image of a key this pass already published */
-        if (lock_target(w, target)) {
-            snprintf(err, errlen, "a page feeds too many tables");
-            rc = -1;
+        if ((rc = feed_target(w, target, err, errlen)) != 0)
             break;
-        }
         if ((rc = emit_image(w, target, rec, 1, err, errlen)) != 0)
             break;
         dedupe_put(w->feed_seen, key.data, key.len, 1);
@@ -445,11 +477,9 @@ static int emit_delete(page_work *w, table_run *target, const char *pk, size_t l
     event_meta m;
     meta_for(w, target, &m, NULL, CRM_TIME_NONE);
     m.replication_key = NULL;
-    buf_reset(&w->val);
-    if (event_encode(target->codec, 'd', &m, &w->val, err, errlen))
+    buf *value = begin_event(w, target, pk, len, err, errlen);
+    if (!value || end_event(w, event_encode(target->codec, 'd', &m, value, err, errlen)))
         return -1;
-    table_schema_key(target, pk, len, &w->mkey);
-    kafka_batch_add(w->data, target->topic, w->mkey.data, w->mkey.len, w->val.data, w->val.len);
     kafka_batch_add(w->data, target->topic, w->mkey.data, w->mkey.len, NULL, 0);
     return 0;
 }
@@ -464,10 +494,9 @@ static int emit_feed_deletes(page_work *w, const json_t *deletes, char *err, siz
     {
         const char *tname = json_string_value(json_object_get(d, "table"));
         table_run *target = tname ? source_run_table(w->self->sr, tname) : NULL;
-        if (!target || pk_text(json_object_get(d, "id"), &pk))
-            continue; /* table not enabled here, or no usable id */
-        if (lock_target(w, target)) {
-            snprintf(err, errlen, "a page deletes from too many tables");
+        if (!target || target->schema_rejected || pk_text(json_object_get(d, "id"), &pk))
+            continue; /* table not enabled or stopped here, or no usable id */
+        if (feed_target(w, target, err, errlen)) {
             buf_free(&pk);
             return -1;
         }
@@ -943,6 +972,193 @@ static int process_page(pass *p, page *pg, char *err, size_t errlen)
     return rc;
 }
 
+/* ---- reconciliation: ids a full listing missed, confirmed gone before they are deleted ---- */
+
+/* A listing can drift while it is read (records move or vanish between its pages), so an id it
+ * did not return is only a candidate. Candidates map pk -> the hash known when collected. */
+static void collect_candidate(const char *pk, size_t len, void *u)
+{
+    void **ctx = u; /* {candidates, dd} */
+    uint64_t hash = 0;
+    dedupe_get(ctx[1], pk, len, &hash);
+    dedupe_put(ctx[0], pk, len, hash);
+}
+
+/* Every primary key a page reports (records, raw records, ids), as text. -1 on invalid JSON. */
+static int page_each_key(const table_run *t, const page *pg,
+                         void (*fn)(const char *pk, size_t len, void *u), void *u)
+{
+    buf pk;
+    buf_init(&pk);
+    size_t i;
+    json_t *v;
+    json_array_foreach(pg->records, i, v) if (pk_text(json_object_get(v, t->def->primary_key),
+                                                      &pk) == 0) fn(pk.data, pk.len, u);
+    json_array_foreach(pg->ids, i, v) if (pk_text(v, &pk) == 0) fn(pk.data, pk.len, u);
+    int rc = 0;
+    if (pg->raw_len > 0) {
+        const char *q = pg->raw.data + pg->raw_off, *end = q + pg->raw_len, *r;
+        int first, more;
+        js_array_begin(&q, end, &first);
+        while ((more = js_array_next(&q, end, &first, &r)) == 1) {
+            const char *re = js_skip(r, end), *key;
+            size_t klen;
+            if (!re) {
+                more = -1;
+                break;
+            }
+            if (raw_primary_key(js_member(r, re, t->def->primary_key), re, &key, &klen) == 0) {
+                fn(key, klen, u);
+            } else { /* an escaped key: ask jansson */
+                json_t *rec = json_loadb(r, (size_t)(re - r), 0, NULL);
+                if (rec && pk_text(json_object_get(rec, t->def->primary_key), &pk) == 0)
+                    fn(pk.data, pk.len, u);
+                json_decref(rec);
+            }
+            q = re;
+        }
+        rc = more < 0 ? -1 : 0;
+    }
+    buf_free(&pk);
+    return rc;
+}
+
+static void forget_alive(const char *pk, size_t len, void *u)
+{
+    dedupe_remove(u, pk, len);
+}
+
+/* A candidate as confirm_request sees it: integers (canonical decimal text) as JSON integers,
+ * anything else as a string, as the records have them. */
+static void append_id(const char *pk, size_t len, uint64_t hash, void *u)
+{
+    (void)hash;
+    char tmp[24];
+    int integer = len > 0 && len < 19 && (pk[0] != '0' || len == 1);
+    for (size_t i = 0; integer && i < len; i++)
+        integer = pk[i] >= '0' && pk[i] <= '9';
+    if (integer) {
+        memcpy(tmp, pk, len);
+        tmp[len] = '\0';
+        json_array_append_new(u, json_integer(strtoll(tmp, NULL, 10)));
+    } else {
+        json_array_append_new(u, json_stringn(pk, len));
+    }
+}
+
+/* One confirmation request of the ids: those the answer reports alive leave `set`. 0, 1
+ * stopped, -1 failed (err). */
+static int confirm_batch(table_run *t, json_t *ids, dedupe *set, char *err, size_t errlen)
+{
+    table_ctx ctx = {.src = t->sr->src,
+                     .table = t->def,
+                     .from_ms = CRM_TIME_NONE,
+                     .until_ms = now_wall_ms(),
+                     .bookmark_ms = t->bm.bookmark_ms,
+                     .paging = json_object(),
+                     .confirm = 1};
+    http_request req;
+    http_request_init(&req);
+    http_response resp;
+    http_response_init(&resp);
+    int rc = -1;
+    int64_t resume_at = 0;
+    if (t->def->confirm_request(&ctx, ids, &req, err, errlen) != REQ_READY) {
+        if (!*err)
+            snprintf(err, errlen, "no confirmation request could be built");
+        goto out;
+    }
+    http_result hr =
+        http_client_execute(t->http, &req, &resp, &engine_stop_requested, &resume_at, err, errlen);
+    if (resp.attempts > 1)
+        atomic_fetch_add(&t->m.retries, resp.attempts - 1);
+    atomic_fetch_add(&t->m.rate_wait_ms, (long)resp.wait_ms);
+    if (hr == HTTP_STOPPED) {
+        rc = 1;
+    } else if (hr == HTTP_BUDGET) {
+        snprintf(err, errlen, "API budget spent while confirming deletes");
+    } else if (hr != HTTP_OK) {
+        /* err says why */
+    } else if (resp.status == 404 || resp.status == 410) {
+        rc = 0; /* none of them exists */
+    } else if (resp.status < 200 || resp.status > 299) {
+        char excerpt[256], url[512];
+        http_body_excerpt(&resp, excerpt, sizeof(excerpt));
+        http_redact_url(req.url.data, source_auth(t->sr->src), url, sizeof(url));
+        snprintf(err, errlen, "HTTP %ld from %s %s: %s", resp.status,
+                 req.method ? req.method : "GET", url, excerpt);
+    } else {
+        page pg;
+        memset(&pg, 0, sizeof(pg));
+        pg.bookmark_cap_ms = CRM_TIME_NONE;
+        if (t->def->parse_page(&ctx, &resp, &pg, err, errlen) == 0) {
+            if (pg.raw_from_response) { /* the records are the body's text */
+                buf_free(&pg.raw);
+                pg.raw = resp.body;
+                buf_init(&resp.body);
+            }
+            rc = page_each_key(t, &pg, forget_alive, set);
+            if (rc)
+                snprintf(err, errlen, "invalid JSON in a confirmation answer");
+        }
+        page_clear(&pg);
+    }
+out:
+    http_response_free(&resp);
+    http_request_free(&req);
+    json_decref(ctx.paging);
+    return rc;
+}
+
+/* Reads the candidates back by id (confirm_request), batch by batch; those the CRM still has
+ * leave `set`. 0, 1 stopped, -1 failed: nothing may be deleted this pass. */
+static int confirm_by_id(table_run *t, dedupe *set, char *err, size_t errlen)
+{
+    json_t *all = json_array();
+    dedupe_each(set, append_id, all);
+    size_t batch = t->def->confirm_batch > 0 ? (size_t)t->def->confirm_batch : 1,
+           n = json_array_size(all);
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < n; i += batch) {
+        json_t *ids = json_array();
+        for (size_t j = i; j < n && j < i + batch; j++)
+            json_array_append(ids, json_array_get(all, j));
+        err[0] = '\0';
+        rc = confirm_batch(t, ids, set, err, errlen);
+        json_decref(ids);
+    }
+    json_decref(all);
+    return rc;
+}
+
+/* Without confirm_request: a candidate is gone when two consecutive complete listings missed
+ * it (t->suspects holds the last listing's misses), or when the listing was a single page. */
+typedef struct repetition {
+    const table_run *t;
+    int single_page;
+    dedupe *confirmed, *missed;
+} repetition;
+
+static void sort_candidate(const char *pk, size_t len, uint64_t hash, void *u)
+{
+    repetition *r = u;
+    if (r->single_page || dedupe_get(r->t->suspects, pk, len, NULL))
+        dedupe_put(r->confirmed, pk, len, hash);
+    else
+        dedupe_put(r->missed, pk, len, hash); /* suspected until the next listing */
+}
+
+/* Consumes set; returns the confirmed candidates. */
+static dedupe *confirm_by_repetition(table_run *t, dedupe *set, int single_page)
+{
+    repetition r = {t, single_page, dedupe_new(), dedupe_new()};
+    dedupe_each(set, sort_candidate, &r);
+    dedupe_free(set);
+    dedupe_free(t->suspects);
+    t->suspects = r.missed;
+    return r.confirmed;
+}
+
 typedef struct vanished_ctx {
     page_work *w;
     table_run *t;
@@ -952,14 +1168,57 @@ typedef struct vanished_ctx {
     size_t errlen;
 } vanished_ctx;
 
-static void collect_vanished(const char *pk, size_t len, void *u)
+/* A confirmed candidate: deleted unless it changed since it was collected (a change feed
+ * published it meanwhile, so it exists). */
+static void delete_vanished(const char *pk, size_t len, uint64_t hash, void *u)
 {
     vanished_ctx *v = u;
-    if (v->failed)
+    uint64_t now;
+    if (v->failed || !dedupe_get(v->t->dd, pk, len, &now) || now != hash)
         return;
     if (emit_delete(v->w, v->t, pk, len, NULL, v->err, v->errlen))
         v->failed = 1;
     v->n++;
+}
+
+/* The ids the pass's full listing missed and the CRM confirms gone (a new map, maybe empty),
+ * or NULL: delete nothing (stopped, or confirmation failed: err, *rc). */
+static dedupe *vanished_ids(pass *p, int *rc, char *err, size_t errlen)
+{
+    table_run *t = p->t;
+    dedupe *set = dedupe_new();
+    *rc = 0;
+    pthread_mutex_lock(&t->lock);
+    size_t known = dedupe_count(t->dd), seen = dedupe_marked(t->dd);
+    if (seen == 0 && known > 0) {
+        log_warn(source_name(t->sr->src), t->def->name,
+                 "reconciliation listed no ids while %zu are known; not deleting anything", known);
+    } else {
+        void *ctx[2] = {set, t->dd};
+        dedupe_each_unmarked(t->dd, collect_candidate, ctx);
+    }
+    pthread_mutex_unlock(&t->lock);
+    size_t candidates = dedupe_count(set);
+    if (candidates == 0)
+        return set;
+    if (!t->def->confirm_request) {
+        set = confirm_by_repetition(t, set, p->ctx.page_no <= 1);
+    } else if ((*rc = confirm_by_id(t, set, err, errlen)) != 0) {
+        if (*rc < 0)
+            log_warn(source_name(t->sr->src), t->def->name,
+                     "reconciliation: %zu ids missing from the listing could not be confirmed "
+                     "gone; deleting none this pass: %s",
+                     candidates, err);
+        dedupe_free(set);
+        *rc = *rc > 0 ? 1 : 0; /* a failed confirmation only postpones the deletes */
+        return NULL;
+    }
+    if (dedupe_count(set) < candidates)
+        log_info(source_name(t->sr->src), t->def->name,
+                 "reconciliation: %zu ids missing from the listing, %zu still exist (the listing "
+                 "drifted, or a second listing must confirm them)",
+                 candidates, candidates - dedupe_count(set));
+    return set;
 }
 
 static int commit_state_batch(kafka_batch *state, void *u, char *err, size_t errlen)
@@ -995,27 +1254,24 @@ static void rewrite_dedupe_log(table_run *t)
 static int finish_pass(pass *p, char *err, size_t errlen)
 {
     table_run *t = p->t;
-    int rc;
+    int rc = 0;
+    dedupe *gone = p->full_listing ? vanished_ids(p, &rc, err, errlen) : NULL;
+    if (rc) /* stopped while confirming */
+        return rc;
     pthread_mutex_lock(&t->lock);
     work_reset(&p->w);
     p->w.now_ms = now_wall_ms();
     size_t vanished = 0;
-    if (p->full_listing) {
-        size_t known = dedupe_count(t->dd), seen = dedupe_marked(t->dd);
-        if (seen == 0 && known > 0) {
-            log_warn(source_name(t->sr->src), t->def->name,
-                     "reconciliation listed no ids while %zu are known; not deleting anything",
-                     known);
-        } else {
-            vanished_ctx v = {&p->w, t, 0, 0, err, errlen};
-            dedupe_each_unmarked(t->dd, collect_vanished, &v);
-            if (v.failed) {
-                undo_changes(&p->w, 0);
-                pthread_mutex_unlock(&t->lock);
-                return -1;
-            }
-            vanished = v.n;
+    if (gone) {
+        vanished_ctx v = {&p->w, t, 0, 0, err, errlen};
+        dedupe_each(gone, delete_vanished, &v);
+        dedupe_free(gone);
+        if (v.failed) {
+            undo_changes(&p->w, 0);
+            pthread_mutex_unlock(&t->lock);
+            return -1;
         }
+        vanished = v.n;
     }
     state_bookmark next;
     copy_bookmark(&t->bm, &next);
@@ -1175,7 +1431,7 @@ void *sync_table_thread(void *arg)
         long p0 = atomic_load(&t->m.published), d0 = atomic_load(&t->m.deleted),
              u0 = atomic_load(&t->m.unchanged);
         int64_t started = now_monotonic_ms();
-        int rc = table_schema_refresh(t, err, sizeof(err));
+        int rc = table_schema_refresh(t, t->http, err, sizeof(err));
         if (rc == 0)
             rc = run_pass(t, 0, err, sizeof(err));
         if (rc == 0 && reconcile_due(t))

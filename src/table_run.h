@@ -24,18 +24,24 @@ typedef struct table_run {
     const table_def *def;
     char *topic;
     int lookback_s;
-    event_codec *codec;     /* swapped under lock when the custom fields evolve */
-    cf_history *cf;         /* custom field history (tables with def->custom), guarded by lock */
-    int schema_version;     /* how many schemas this run built for the table (1 = the initial) */
-    int schema_published;   /* the current codec's schema is on the schemas topic / registry */
-    int schema_rejected;    /* the registry refused the table's schema: the table stops */
-    uint32_t key_schema_id; /* registry mode: id of the "string" key schema (<topic>-key) */
+    event_codec *codec; /* swapped under lock when the custom fields evolve */
+    cf_history *cf;     /* custom field history (tables with def->custom), guarded by lock */
+    int schema_version; /* how many schemas this run built for the table (1 = the initial) */
+    atomic_int schema_published; /* the current codec's schema is on the schemas topic /
+                                    registry (table_schema_ensure_published) */
+    int schema_rejected;         /* the registry refused the table's schema: the table stops */
+    uint32_t key_schema_id;      /* registry mode: id of the "string" key schema (<topic>-key) */
     dedupe *dd;
     dedupe_log *dlog; /* how dd persists in the state topic; guarded by lock like dd */
+    dedupe *suspects; /* ids the last complete reconciliation listing missed but could not
+                         confirm gone (tables without confirm_request); the table thread's */
     state_bookmark bm;
     http_client *http;
     pthread_t thread;
-    pthread_mutex_t lock; /* guards dd and bm: delete feeds of other tables touch them */
+    pthread_mutex_t lock;        /* guards dd and bm: delete feeds of other tables touch them */
+    pthread_mutex_t schema_lock; /* serializes table_schema_refresh: the table's own thread and
+                                    change feeds publishing into it both refresh (taken before
+                                    lock, never while holding this table's lock) */
     int unavailable;
     int failed;                 /* last pass failed */
     table_metrics m;            /* counters, also scraped from /metrics */

@@ -193,17 +193,36 @@ static int publish_version(table_run *t, event_codec *c, const cf_history *h, ch
     return r == KAFKA_OK ? 0 : -1;
 }
 
+int table_schema_ensure_published(table_run *t, char *err, size_t errlen)
+{
+    if (atomic_load(&t->schema_published))
+        return 0;
+    if (t->schema_rejected) {
+        snprintf(err, errlen, "table %s: the schema registry rejected its schema", t->def->name);
+        return -1;
+    }
+    /* A table with custom fields whose definitions were never read yet: its first schema is
+     * published here, by whichever pass produces its first event. */
+    if (publish_version(t, t->codec, NULL, err, errlen))
+        return -1;
+    atomic_store(&t->schema_published, 1);
+    log_info(source_name(t->sr->src), t->def->name,
+             "schema published before its first event (fingerprint %016" PRIx64 ")",
+             event_codec_fingerprint(t->codec));
+    return 0;
+}
+
 /* ---- definitions ------------------------------------------------------------------------- */
 
-static int fetch_page_records(table_run *t, table_ctx *ctx, http_request *req, json_t *all,
-                              char *err, size_t errlen)
+static int fetch_page_records(table_run *t, http_client *http, table_ctx *ctx, http_request *req,
+                              json_t *all, char *err, size_t errlen)
 {
     http_response resp;
     http_response_init(&resp);
     int64_t resume_at = 0;
     int rc = -1;
     http_result hr =
-        http_client_execute(t->http, req, &resp, &engine_stop_requested, &resume_at, err, errlen);
+        http_client_execute(http, req, &resp, &engine_stop_requested, &resume_at, err, errlen);
     if (hr == HTTP_BUDGET)
         snprintf(err, errlen, "the API budget is spent");
     if (hr != HTTP_OK)
@@ -230,7 +249,8 @@ out:
 }
 
 /* Every record of one definitions table (all pages), or NULL + err. */
-static json_t *fetch_table(table_run *t, const table_def *dt, char *err, size_t errlen)
+static json_t *fetch_table(table_run *t, http_client *http, const table_def *dt, char *err,
+                           size_t errlen)
 {
     table_ctx ctx;
     memset(&ctx, 0, sizeof(ctx));
@@ -248,7 +268,7 @@ static json_t *fetch_table(table_run *t, const table_def *dt, char *err, size_t 
             ctx.page_no < MAX_DEFINITION_PAGES
                 ? dt->next_request(&ctx, &req, err, errlen)
                 : (snprintf(err, errlen, "more than %d pages", MAX_DEFINITION_PAGES), REQ_ERROR);
-        int rc = r == REQ_READY ? fetch_page_records(t, &ctx, &req, all, err, errlen) : 0;
+        int rc = r == REQ_READY ? fetch_page_records(t, http, &ctx, &req, all, err, errlen) : 0;
         http_request_free(&req);
         if (r == REQ_DONE)
             break;
@@ -262,8 +282,11 @@ static json_t *fetch_table(table_run *t, const table_def *dt, char *err, size_t 
     return all;
 }
 
-/* One definitions table, from the source's cache when younger than half the poll interval. */
-static json_t *cached_table(table_run *t, const char *name, int use_cache, char *err, size_t errlen)
+/* One definitions table, from the source's cache when younger than half the poll interval.
+ * When the endpoint cannot be read, its last known records stand in (said once); *stale is
+ * then set, or NULL + err when there are none. */
+static json_t *cached_table(table_run *t, http_client *http, const char *name, int use_cache,
+                            int *stale, char *err, size_t errlen)
 {
     source_run *sr = t->sr;
     const table_def *dt = connector_table(source_connector(sr->src), name);
@@ -273,16 +296,17 @@ static json_t *cached_table(table_run *t, const char *name, int use_cache, char 
     }
     int64_t ttl = (int64_t)sr->sc->poll_interval_s * 1000 / 2;
     pthread_mutex_lock(&sr->defs_lock);
-    json_t *entry = sr->defs ? json_object_get(sr->defs, name) : NULL;
+    if (!sr->defs)
+        sr->defs = json_object();
+    json_t *entry = json_object_get(sr->defs, name);
     int64_t at = json_integer_value(json_object_get(entry, "at"));
-    json_t *recs = use_cache && entry && now_wall_ms() - at < ttl
-                       ? json_incref(json_object_get(entry, "records"))
-                       : NULL;
+    json_t *recs =
+        use_cache && entry && json_object_get(entry, "records") && now_wall_ms() - at < ttl
+            ? json_incref(json_object_get(entry, "records"))
+            : NULL;
     if (!recs) {
-        recs = fetch_table(t, dt, err, errlen);
+        recs = fetch_table(t, http, dt, err, errlen);
         if (recs) {
-            if (!sr->defs)
-                sr->defs = json_object();
             json_object_set_new(
                 sr->defs, name,
                 json_pack("{s:I, s:O}", "at", (json_int_t)now_wall_ms(), "records", recs));
@@ -290,30 +314,56 @@ static json_t *cached_table(table_run *t, const char *name, int use_cache, char 
             char e2[600];
             snprintf(e2, sizeof(e2), "%s: %s", name, err);
             snprintf(err, errlen, "%s", e2);
+            if (!entry) /* remembered, so that the failure is said once */
+                json_object_set_new(sr->defs, name, entry = json_pack("{s:I}", "at", 0));
+            recs = json_incref(json_object_get(entry, "records"));
+            *stale = 1;
+            if (!json_is_true(json_object_get(entry, "warned"))) {
+                json_object_set_new(entry, "warned", json_true());
+                log_warn(source_name(sr->src), t->def->name,
+                         "custom field definitions unreadable, %s: %s",
+                         recs ? "keeping the last known ones of that endpoint"
+                              : "typing only the fields of the other endpoints",
+                         err);
+            }
         }
     }
     pthread_mutex_unlock(&sr->defs_lock);
     return recs;
 }
 
-static json_t *definitions(table_run *t, int use_cache, char *err, size_t errlen)
+/* The definitions of every endpoint of the table's custom fields. *complete = 0 when one of
+ * them could only be read from memory or not at all (no field may then be deactivated). NULL +
+ * err when none could be read. */
+static json_t *definitions(table_run *t, http_client *http, int use_cache, int *complete, char *err,
+                           size_t errlen)
 {
     json_t *all = json_array();
+    int read = 0;
+    *complete = 1;
     for (int i = 0; i < 4 && t->def->custom->definitions[i]; i++) {
-        json_t *recs = cached_table(t, t->def->custom->definitions[i], use_cache, err, errlen);
-        if (!recs) {
-            json_decref(all);
-            return NULL;
-        }
+        int stale = 0;
+        json_t *recs =
+            cached_table(t, http, t->def->custom->definitions[i], use_cache, &stale, err, errlen);
+        if (stale)
+            *complete = 0;
+        if (!recs)
+            continue;
+        read++;
         json_array_extend(all, recs);
         json_decref(recs);
+    }
+    if (!read) {
+        json_decref(all);
+        return NULL;
     }
     return all;
 }
 
 json_t *table_schema_fetch_definitions(table_run *t, char *err, size_t errlen)
 {
-    return definitions(t, 0, err, errlen);
+    int complete;
+    return definitions(t, t->http, 0, &complete, err, errlen);
 }
 
 static size_t describe_all(const table_run *t, const json_t *defs, cf_desc **out)
@@ -344,19 +394,18 @@ static cf_history *history_copy(const cf_history *h)
     return c;
 }
 
-int table_schema_refresh(table_run *t, char *err, size_t errlen)
+static int refresh(table_run *t, http_client *http, char *err, size_t errlen)
 {
-    if (!t->def->custom && !t->schema_published) /* registry unreachable at start-up */
-        return publish_version(t, t->codec, NULL, err, errlen) ? -1 : (t->schema_published = 1, 0);
-    if (!t->def->custom)
-        return 0;
+    if (!t->def->custom) /* published at start-up, or now if the registry was unreachable */
+        return table_schema_ensure_published(t, err, errlen);
     const char *sname = source_name(t->sr->src);
     char ferr[512];
-    json_t *defs = definitions(t, 1, ferr, sizeof(ferr));
-    if (!defs) {
-        log_warn(sname, t->def->name,
-                 "custom field definitions unreadable, keeping the last known %zu fields: %s",
-                 t->cf ? cf_history_count(t->cf) : 0, ferr);
+    int complete;
+    json_t *defs = definitions(t, http, 1, &complete, ferr, sizeof(ferr));
+    if (!defs) { /* each endpoint's failure was said once already */
+        log_debug(sname, t->def->name,
+                  "custom field definitions unreadable, keeping the last known %zu fields: %s",
+                  t->cf ? cf_history_count(t->cf) : 0, ferr);
         if (!t->schema_published && publish_version(t, t->codec, t->cf, err, errlen)) {
             if (t->last_error != ERR_SCHEMA)
                 t->last_error = ERR_KAFKA;
@@ -369,7 +418,8 @@ int table_schema_refresh(table_run *t, char *err, size_t errlen)
     size_t n = describe_all(t, defs, &descs);
     json_decref(defs);
     cf_history *next = history_copy(t->cf);
-    int changed = cf_history_merge(next, descs, n);
+    int changed =
+        complete ? cf_history_merge(next, descs, n) : cf_history_merge_some(next, descs, n);
     if (!t->schema_published)
         changed |= CF_CHANGED_STATE; /* publish even an unchanged (e.g. empty) first version */
     for (size_t i = 0; i < n; i++)
@@ -408,6 +458,14 @@ int table_schema_refresh(table_run *t, char *err, size_t errlen)
     }
     event_codec_free(codec);
     cf_history_free(next);
+    return rc;
+}
+
+int table_schema_refresh(table_run *t, http_client *http, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&t->schema_lock);
+    int rc = refresh(t, http, err, errlen);
+    pthread_mutex_unlock(&t->schema_lock);
     return rc;
 }
 
@@ -453,14 +511,16 @@ int table_schema_next(table_run *t, event_codec **next_codec, char *err, size_t 
     *next_codec = NULL;
     if (!t->def->custom)
         return 0;
-    json_t *defs = definitions(t, 0, err, errlen);
+    int complete;
+    json_t *defs = definitions(t, t->http, 0, &complete, err, errlen);
     if (!defs)
         return -1;
     cf_desc *descs;
     size_t n = describe_all(t, defs, &descs);
     json_decref(defs);
     cf_history *next = history_copy(t->cf);
-    int changed = cf_history_merge(next, descs, n);
+    int changed =
+        complete ? cf_history_merge(next, descs, n) : cf_history_merge_some(next, descs, n);
     for (size_t i = 0; i < n; i++)
         cf_desc_clear(&descs[i]);
     free(descs);

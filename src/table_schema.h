@@ -19,10 +19,19 @@ int table_schema_restore(table_run *t, const char *value, size_t len, char *err,
 /* Publishes the current schema of every table of the source (at start-up). */
 int table_schema_publish_all(source_run *sr, char *err, size_t errlen);
 
-/* Before a pass: reads the custom field definitions (cached per source for the poll interval)
- * and, when they changed, builds, publishes and switches to the next schema version. A source
- * whose definitions cannot be read keeps its last schema (warned). -1 when publishing failed. */
-int table_schema_refresh(table_run *t, char *err, size_t errlen);
+/* The one rule of every event's encoding, whichever table's pass produces it (its own records,
+ * a change feed's upserts or deletes, reconciliation deletes): the table's current writer
+ * schema is on the schemas topic (or registered) before an event uses it. Publishes it now when
+ * it is not yet. Call with t->lock held, so that the codec cannot change until the event is
+ * encoded. 0, or -1 with err (the event must not be produced). */
+int table_schema_ensure_published(table_run *t, char *err, size_t errlen);
+
+/* Before a pass, and before a change feed publishes into the table: reads the custom field
+ * definitions (cached per source for half the poll interval) and, when they changed, builds,
+ * publishes and switches to the next schema version. A source whose definitions cannot be read
+ * keeps its last schema (warned). Requests go through http, the calling thread's client. -1 when
+ * publishing failed. Never call with t->lock held. */
+int table_schema_refresh(table_run *t, http_client *http, char *err, size_t errlen);
 
 /* The record as the Avro mapping must see it: custom values taken out by the connector,
  * coerced and put under CF_JSON_KEY; misfits counted and logged. A new reference. Call with

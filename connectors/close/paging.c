@@ -44,7 +44,9 @@ static const endpoint ENDPOINTS[] = {
     {"custom_activity_types", "/custom_activity/", "page_size", NULL, NULL, NULL},
     {"email_templates", "/email_template/", "page_size", NULL, NULL, NULL},
     {"sequences", "/sequence/", "page_size", NULL, NULL, NULL},
-    {"smart_views", "/saved_search/", "page_size", NULL, NULL, NULL},
+    /* without type__in, /saved_search/ lists only lead views; lead and contact are every type
+     * the filter accepts */
+    {"smart_views", "/saved_search/?type__in=lead%2Ccontact", "page_size", NULL, NULL, NULL},
     {"bulk_actions_email", "/bulk_action/email/", "page_size", NULL, NULL, NULL},
     {"bulk_actions_sequence_subscription", "/bulk_action/sequence_subscription/", "page_size", NULL,
      NULL, NULL},

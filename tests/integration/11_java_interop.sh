@@ -306,7 +306,7 @@ wait_runs schemas-close schemas-pipedrive schemas-copper registry-close registry
 note "six CRM syncs and the test CRM's registry backfill took $(($(date +%s) - start)) s"
 
 # Copper's custom fields evolve (both simulators alike), the test CRM loses an item, then a
-# second sync of each.
+# second sync of each (Close below).
 for mode in schemas registry; do
     SIM_URL=${CTL[$mode-copper]}
     nps=$(sim_ctl mutate '{"table":"custom_field_definitions","op":"create","set":{"name":"NPS score","data_type":"Float","available_on":["person"]}}' |
@@ -321,10 +321,24 @@ for mode in schemas registry; do
         {\"custom_field_definition_id\":1003,\"value\":\"maybe\"},{\"custom_field_definition_id\":$nps,\"value\":7}]}}" >/dev/null
     run_bg $mode-copper
 done
+# Close: a shared custom field for activities appears between the passes while the event log
+# publishes edits of old activities (outside the attribution window) carrying it.
+for mode in schemas registry; do
+    SIM_URL=${CTL[$mode-close]}
+    touch_id=$(sim_ctl mutate '{"table":"shared_custom_fields","op":"create","set":{"name":"Touch","type":"text","is_shared":true,"associations":[{"object_type":"activity","editable_with_roles":[],"required":false}]}}' |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["records"][0]["id"])')
+    for id in $(truth activities | python3 -c '
+import json,sys
+r=json.load(sys.stdin)["records"]; r.sort(key=lambda a: a["date_created"])
+print(" ".join(a["id"] for a in r[:8]))'); do
+        sim_ctl mutate "{\"table\":\"activities\",\"op\":\"update\",\"id\":\"$id\",\"set\":{\"custom.$touch_id\":\"touched\"}}" >/dev/null
+    done
+    run_bg $mode-close
+done
 SIM_URL=$TESTCRM_URL
 sim_ctl mutate '{"table":"items","op":"delete","id":"itm_000005"}' >/dev/null
 run_bg registry-testcrm
-wait_runs schemas-copper registry-copper registry-testcrm
+wait_runs schemas-copper registry-copper registry-testcrm schemas-close registry-close
 
 # The truths, the definitions and the Java check of each mode.
 for mode in schemas registry; do

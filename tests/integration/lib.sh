@@ -26,13 +26,37 @@ note() {
     echo "  [$TEST_NAME] $*"
 }
 
+CFGS=() # every config write_cfg wrote: their topics are checked at the end
+
 cleanup() {
+    local status=$?
+    # while the simulators (a registry among them) still run
+    if [ "$status" = 0 ] && ! (check_decodable); then status=1; fi
     for p in "${CRM_PIDS[@]}" "${SIM_PIDS[@]}"; do
         kill -9 "$p" 2>/dev/null || true
     done
     wait 2>/dev/null || true
+    exit "$status"
 }
 trap cleanup EXIT
+
+# check_decodable — every event of every table topic the test produced resolves its writer
+# schema the way a consumer does (schemas topic or registry) and decodes; the test fails
+# otherwise. Runs at the end of every passing test.
+check_decodable() {
+    local cfg seen=" " out
+    for cfg in "${CFGS[@]}"; do
+        [ -f "$cfg" ] || continue
+        case "$seen" in *" $cfg "*) continue ;; esac
+        seen="$seen$cfg "
+        if ! out=$("$CRMTOOL" decodable -c "$cfg" 2>&1); then
+            echo "FAIL [$TEST_NAME]: events a consumer cannot decode ($cfg):
+$out" >&2
+            exit 1
+        fi
+        note "$(echo "$out" | tail -n 1)"
+    done
+}
 
 # start_sim NAME [crmsim args...] — starts a simulator; sets SIM_URL.
 start_sim() {
@@ -64,6 +88,7 @@ truth() {
 write_cfg() {
     local file=$1 delivery=$2
     shift 2
+    CFGS+=("$file")
     {
         echo "log_level = \"${LOG_LEVEL:-info}\";"
         echo "kafka = { bootstrap_servers = \"$BOOTSTRAP\"; topic_prefix = \"$PREFIX\";"

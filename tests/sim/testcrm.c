@@ -34,6 +34,8 @@
  *     (clamped to max_limit). No date filter. User: {"id":1,"email":"user1@example.com",
  *     "name":str,"role":"admin"|"member"} with integer ids (param users, default 20). Deleted
  *     users just vanish (and shift later offsets, like any offset pager).
+ *   GET /api/users?ids=1,2,3 -> {"data":[the live users among them, by id],"has_more":false};
+ *     not combinable with offset; a malformed list -> 400 {"error":"invalid ids"}.
  *
  *   GET /api/events?since=<time>&limit=N&cursor=C
  *     -> {"data":[{"id":"ev_1","type":"item.deleted","object_id":"itm_000005","date":"..."}],
@@ -512,11 +514,39 @@ static void api_items(const sim_request *req, sim_response *resp)
     sim_json(resp, 200, json_pack("{soso}", "data", data, "next_cursor", next));
 }
 
+/* GET /api/users?ids=...: the live users among the ids. */
+static void api_users_by_id(const char *ids, sim_response *resp)
+{
+    json_t *data = json_array();
+    for (const char *p = ids; *p;) {
+        char *end;
+        long long id = strtoll(p, &end, 10);
+        if (end == p || (*end && *end != ',')) {
+            json_decref(data);
+            sim_json_error(resp, 400, "invalid ids");
+            return;
+        }
+        size_t i;
+        json_t *u;
+        json_array_foreach(T.users, i, u)
+        {
+            if (json_integer_value(json_object_get(u, "id")) == id)
+                json_array_append(data, u);
+        }
+        p = *end ? end + 1 : end;
+    }
+    sim_json(resp, 200, json_pack("{sosb}", "data", data, "has_more", 0));
+}
+
 static void api_users(const sim_request *req, sim_response *resp)
 {
-    static const char *const names[] = {"offset", "limit", NULL};
+    static const char *const names[] = {"offset", "limit", "ids", NULL};
     if (reject_unknown(req, resp, names))
         return;
+    if (sim_query(req, "ids")) {
+        api_users_by_id(sim_query(req, "ids"), resp);
+        return;
+    }
     const char *s = sim_query(req, "offset");
     long long offset = s ? parse_uint(s) : 0;
     if (offset < 0) {

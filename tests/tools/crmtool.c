@@ -12,6 +12,10 @@
  *                                          = 16 hex digits of the old hash of each live key's
  *                                          latest image, and tombstones for its dc/ chunks
  *                                          (an upgrade test); prints the number of keys
+ *   crmtool decodable -c CFG               every event of every table topic of the config's
+ *                                          sources resolves its writer schema the way a
+ *                                          consumer does (fingerprint in the schemas topic, or
+ *                                          id in the registry) and decodes; exit 1 otherwise
  * SPEC is TABLE or SOURCE.TABLE. A "duplicate" is an event whose after image equals the previous
  * after image of the same key: something published twice. */
 #include <stdio.h>
@@ -484,10 +488,102 @@ out:
     return rc;
 }
 
+/* ---- decodable: every event of every table topic, resolved like a consumer ---------------- */
+
+typedef struct decode_count {
+    schema_resolver *resolver;
+    const char *topic;
+    long events, undecodable;
+} decode_count;
+
+static int count_decodable(const topic_record *r, void *u)
+{
+    decode_count *dc = u;
+    if (!r->value)
+        return 0; /* tombstones carry no schema */
+    dc->events++;
+    char err[512];
+    json_t *ev = resolver_decode(dc->resolver, r->value, r->value_len, err, sizeof(err));
+    if (!ev && dc->undecodable++ < 5)
+        fprintf(stderr, "crmtool: %s partition %d offset %lld: undecodable: %s\n", dc->topic,
+                (int)r->partition, (long long)r->offset, err);
+    json_decref(ev);
+    return 0;
+}
+
+/* The names of the cluster's topics of the config's sources: <topic_prefix>.<source>.* */
+static json_t *source_topics(const crm_config *cfg, char *err, size_t errlen)
+{
+    char errstr[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (rd_kafka_conf_set(conf, "bootstrap.servers", cfg->kafka.bootstrap_servers, errstr,
+                          sizeof(errstr)) != RD_KAFKA_CONF_OK) {
+        snprintf(err, errlen, "%s", errstr);
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+    if (!rk) {
+        snprintf(err, errlen, "%s", errstr);
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 1, NULL, &md, 30000);
+    json_t *out = NULL;
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        snprintf(err, errlen, "kafka metadata: %s", rd_kafka_err2str(e));
+    } else {
+        out = json_array();
+        char prefix[512];
+        for (int s = 0; s < cfg->n_sources; s++) {
+            snprintf(prefix, sizeof(prefix), "%s.%s.", cfg->kafka.topic_prefix,
+                     cfg->sources[s].name);
+            for (int i = 0; i < md->topic_cnt; i++)
+                if (strncmp(md->topics[i].topic, prefix, strlen(prefix)) == 0)
+                    json_array_append_new(out, json_string(md->topics[i].topic));
+        }
+        rd_kafka_metadata_destroy(md);
+    }
+    rd_kafka_destroy(rk);
+    return out;
+}
+
+static int decodable(const crm_config *cfg)
+{
+    char err[1024];
+    json_t *topics = source_topics(cfg, err, sizeof(err));
+    if (!topics) {
+        fprintf(stderr, "crmtool: %s\n", err);
+        return 2;
+    }
+    decode_count dc = {resolver_new(cfg), NULL, 0, 0};
+    size_t i, n = 0;
+    json_t *name;
+    int rc = 0;
+    json_array_foreach(topics, i, name)
+    {
+        const char *topic = json_string_value(name);
+        if (strcmp(topic, cfg->kafka.state_topic) == 0 ||
+            strcmp(topic, cfg->kafka.schemas_topic) == 0)
+            continue;
+        dc.topic = topic;
+        n++;
+        if (topic_read(&cfg->kafka, topic, -1, count_decodable, &dc, 60000, err, sizeof(err)) < 0) {
+            fprintf(stderr, "crmtool: %s\n", err);
+            rc = 2;
+        }
+    }
+    printf("decodable: topics=%zu events=%ld undecodable=%ld\n", n, dc.events, dc.undecodable);
+    resolver_free(dc.resolver);
+    json_decref(topics);
+    return rc ? rc : dc.undecodable ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc < 5 || strcmp(argv[2], "-c") != 0) {
-        fprintf(stderr, "usage: crmtool summary|compare|statekeys -c CFG SPEC|PREFIX "
+    if (argc < 4 || strcmp(argv[2], "-c") != 0 || (argc < 5 && strcmp(argv[1], "decodable"))) {
+        fprintf(stderr, "usage: crmtool summary|compare|statekeys|decodable -c CFG SPEC|PREFIX "
                         "[TRUTH.json [PK]]\n");
         return 2;
     }
@@ -503,6 +599,8 @@ int main(int argc, char **argv)
         rc = summary(cfg, argv[4]);
     else if (strcmp(argv[1], "legacy-state") == 0)
         rc = legacy_state(cfg, argv[4]);
+    else if (strcmp(argv[1], "decodable") == 0)
+        rc = decodable(cfg);
     else if (strcmp(argv[1], "statekeys") == 0)
         rc = statekeys(cfg, argv[4]);
     else if (strcmp(argv[1], "compare") == 0 && argc >= 6)

@@ -73,6 +73,27 @@ static void test_names_and_evolution(void)
     cf_history_merge(h, v3, 1);
     CHECK(cf_history_count(h) == 4 && cf_history_active(h, 2) && !cf_history_active(h, 0));
 
+    /* a partial view (another endpoint unreadable) adds fields but deactivates none */
+    {
+        cf_history *p = cf_history_new();
+        cf_desc both[2] = {desc("cf_P1", "Own", CF_STRING, 0),
+                           desc("cf_P2", "Shared", CF_STRING, 0)};
+        cf_history_merge(p, both, 2);
+        cf_desc own[1] = {desc("cf_P1", "Own", CF_STRING, 0)};
+        CHECK(cf_history_merge_some(p, own, 1) == 0);
+        CHECK(cf_history_active(p, 0) && cf_history_active(p, 1));
+        cf_desc added[1] = {desc("cf_P3", "New", CF_NUMBER, 0)};
+        CHECK(cf_history_merge_some(p, added, 1) == (CF_CHANGED_SCHEMA | CF_CHANGED_STATE));
+        CHECK(cf_history_count(p) == 3 && cf_history_active(p, 1) && cf_history_active(p, 2));
+        CHECK(cf_history_merge(p, own, 1) & CF_CHANGED_SCHEMA); /* a complete view does */
+        CHECK(!cf_history_active(p, 1) && !cf_history_active(p, 2));
+        for (int i = 0; i < 2; i++)
+            cf_desc_clear(&both[i]);
+        cf_desc_clear(&own[0]);
+        cf_desc_clear(&added[0]);
+        cf_history_free(p);
+    }
+
     /* options change: state, not schema */
     cf_desc v4[1] = {desc("cf_C3", "1st contact", CF_DATE, 0)};
     cf_desc_add_option(&v4[0], "1", "x");

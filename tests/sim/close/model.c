@@ -393,8 +393,45 @@ static json_t *cf_ids(const char *table)
     return close_coll_get(table)->recs;
 }
 
-/* Sets custom.<cf> keys (only for fields that get a value) and the legacy name-keyed dict. */
-static void set_custom(json_t *rec, const char *cf_table, int64_t ms)
+/* Whether a shared field definition applies to object (lead, contact, opportunity, activity). */
+static int shared_field_applies(const json_t *def, const char *object)
+{
+    size_t i;
+    json_t *a;
+    json_array_foreach(json_object_get(def, "associations"), i, a)
+    {
+        if (strcmp(str(a, "object_type") ?: "", object) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* One custom value of definition def: custom.<cf> and the legacy name-keyed dict. */
+static void set_custom_value(json_t *rec, json_t *dict, const json_t *def, int64_t ms)
+{
+    const char *type = str(def, "type");
+    json_t *v;
+    if (strcmp(type, "number") == 0)
+        v = json_integer(sim_rand_range(1, 5000));
+    else if (strcmp(type, "date") == 0)
+        v = date_only(ms);
+    else if (json_is_true(json_object_get(def, "accepts_multiple_values")))
+        v = json_pack("[ss]", PICK(PRODUCTS), PICK(PRODUCTS));
+    else if (strcmp(type, "choices") == 0)
+        v = json_string(PICK(PRODUCTS));
+    else
+        v = json_string(PICK(COMPANIES));
+    char key[96];
+    snprintf(key, sizeof key, "custom.%s", str(def, "id"));
+    json_object_set(rec, key, v);
+    if (dict)
+        json_object_set(dict, str(def, "name"), v);
+    json_decref(v);
+}
+
+/* Sets custom.<cf> keys (only for fields that get a value) of the object's own definitions and
+ * of the shared ones associated with it, and the legacy name-keyed dict. */
+static void set_custom(json_t *rec, const char *cf_table, const char *object, int64_t ms)
 {
     json_t *dict = json_object();
     size_t i;
@@ -403,22 +440,13 @@ static void set_custom(json_t *rec, const char *cf_table, int64_t ms)
     {
         if (sim_rand01() < 0.3)
             continue; /* unset: the key is absent */
-        const char *type = str(def, "type");
-        json_t *v;
-        if (strcmp(type, "number") == 0)
-            v = json_integer(sim_rand_range(1, 5000));
-        else if (strcmp(type, "date") == 0)
-            v = date_only(ms);
-        else if (json_is_true(json_object_get(def, "accepts_multiple_values")))
-            v = json_pack("[ss]", PICK(PRODUCTS), PICK(PRODUCTS));
-        else if (strcmp(type, "choices") == 0)
-            v = json_string(PICK(PRODUCTS));
-        else
-            v = json_string(PICK(COMPANIES));
-        char key[96];
-        snprintf(key, sizeof key, "custom.%s", str(def, "id"));
-        json_object_set(rec, key, v);
-        json_object_set_new(dict, str(def, "name"), v);
+        set_custom_value(rec, dict, def, ms);
+    }
+    json_array_foreach(cf_ids("shared_custom_fields"), i, def)
+    {
+        if (!shared_field_applies(def, object) || sim_rand01() < 0.3)
+            continue;
+        set_custom_value(rec, dict, def, ms);
     }
     json_object_set_new(rec, "custom", dict);
 }
@@ -447,7 +475,7 @@ static json_t *make_lead(int64_t created, int64_t updated)
                                         "1 Main St", "address_2", "", "city", "Zürich", "state",
                                         "ZH", "country", "CH"));
     json_object_set_new(l, "integration_links", json_array());
-    set_custom(l, "custom_fields", created);
+    set_custom(l, "custom_fields", "lead", created);
     return l;
 }
 
@@ -469,7 +497,7 @@ static json_t *make_contact(const json_t *lead, int64_t created, int64_t updated
                                   "phone_formatted", "+41 44 123 45 67", "country", "CH"));
     json_object_set_new(c, "urls", json_array());
     json_object_set_new(c, "integration_links", json_array());
-    set_custom(c, "contact_custom_fields", created);
+    set_custom(c, "contact_custom_fields", "contact", created);
     json_object_del(c, "custom");
     return c;
 }
@@ -517,7 +545,7 @@ static json_t *make_opportunity(const json_t *lead, int64_t created, int64_t upd
     json_object_set_new(o, "attachments", json_array());
     json_object_set_new(o, "integration_links", json_array());
     json_object_set_new(o, "is_stalled", json_false());
-    set_custom(o, "opportunity_custom_fields", created);
+    set_custom(o, "opportunity_custom_fields", "opportunity", created);
     json_object_del(o, "custom");
     return o;
 }
@@ -616,6 +644,14 @@ static json_t *make_activity(const json_t *lead, const char *type, int64_t creat
         if (def && sim_rand01() < 0.5)
             json_object_set_new(a, key, json_string("inbound-lead"));
     }
+    /* Shared fields associated with activities (the activity has no legacy dict). */
+    size_t k;
+    json_t *sdef;
+    json_array_foreach(cf_ids("shared_custom_fields"), k, sdef)
+    {
+        if (shared_field_applies(sdef, "activity") && sim_rand01() < 0.5)
+            set_custom_value(a, NULL, sdef, created);
+    }
     return a;
 }
 
@@ -636,8 +672,11 @@ static json_t *make_ref(const char *table, const char *prefix, int n, int64_t cr
         json_object_set_new(r, "is_shared", json_true());
         json_object_set_new(r, "is_archived", json_false());
     }
-    if (strcmp(table, "smart_views") == 0)
-        json_object_set_new(r, "query", json_string("has:emails"));
+    if (strcmp(table, "smart_views") == 0) { /* lead and contact views, in turn */
+        json_object_set_new(r, "type", json_string(n % 2 ? "lead" : "contact"));
+        json_object_set_new(r, "query", json_string(n % 2 ? "has:emails" : "object_type:contact"));
+        json_object_set_new(r, "is_shared", json_boolean(n % 3 != 0));
+    }
     return r;
 }
 
@@ -694,7 +733,7 @@ static const struct {
     {"custom_activity_types", "/custom_activity/", "actitype_", 100, 2},
     {"email_templates", "/email_template/", "tmpl_", 100, 3},
     {"sequences", "/sequence/", "seq_", 1000, 2},
-    {"smart_views", "/saved_search/", "save_", 600, 3},
+    {"smart_views", "/saved_search/", "save_", 600, 4},
     {"bulk_actions_email", "/bulk_action/email/", "bulkemail_", 100, 1},
     {"bulk_actions_sequence_subscription", "/bulk_action/sequence_subscription/", "bulkseq_", 100,
      1},
@@ -738,6 +777,16 @@ static void seed_reference(int64_t lo, int64_t hi)
     json_object_set_new(shared, "associations",
                         json_pack("[{s:s, s:[], s:b}]", "object_type", "lead",
                                   "editable_with_roles", "required", 0));
+    coll_add("shared_custom_fields", shared);
+    /* A shared field associated with contacts, opportunities and activities (not leads). */
+    shared = make_cf("Channel", "text", 0, lo);
+    json_object_set_new(shared, "is_shared", json_true());
+    json_object_set_new(shared, "associations",
+                        json_pack("[{s:s, s:[], s:b}, {s:s, s:[], s:b}, {s:s, s:[], s:b}]",
+                                  "object_type", "contact", "editable_with_roles", "required", 0,
+                                  "object_type", "opportunity", "editable_with_roles", "required",
+                                  0, "object_type", "activity", "editable_with_roles", "required",
+                                  0));
     coll_add("shared_custom_fields", shared);
     for (size_t i = 0; i < sizeof COLLS / sizeof COLLS[0]; i++) {
         if (strcmp(COLLS[i].table, "users") == 0)
