@@ -7,19 +7,26 @@
  *    minimum_modified_date = the highest date_modified seen (inclusive; the engine dedupes the
  *    re-read rows). Edits during a pass move records to the end, where the pass still finds them.
  *    When a whole page shares one second, that second is read by a nested keyset on
- *    date_created (min = max = that second, sorted by date_created); only a page sharing both
- *    seconds is paged by offset, restarted whenever X-PW-TOTAL changes. So every search but that
- *    last resort asks for page 1 and the 100,000-match reach cap never bites;
- *  - reads activities newest first with maximum_activity_date as a downward keyset, capped at the
- *    pass start (future-dated rows never move the bookmark), with a full refresh on the first pass
- *    of a process and every `activities_full_refresh` to catch backdated rows;
+ *    date_created (min = max = that second, sorted by date_created), and read once more after
+ *    that second has closed when it was still the current one (edits keep date_modified in it);
+ *    only a page sharing both seconds is paged by offset, restarted whenever X-PW-TOTAL changes
+ *    and swept again until the ids read number X-PW-TOTAL (the order of equal keys is not
+ *    documented). So every search but that last resort asks for page 1 and the 100,000-match
+ *    reach cap never bites;
+ *  - reads activities newest first with maximum_activity_date as a downward keyset, from the
+ *    older of the bookmark window and the rescan window (activities_rescan_window) up, future
+ *    dates included (they never move the bookmark past the pass start), so edits and backdates
+ *    inside that window show up at the next pass; a full refresh on the first pass of a process
+ *    and every `activities_full_refresh` catches older ones;
  *  - reads users (POST /users/search) and the GET reference lists as full tables, whose deletes
  *    the engine finds every pass; the incremental tables find deletes in the engine's ID
- *    reconciliation passes (source setting reconcile_interval).
+ *    reconciliation passes (source setting reconcile_interval, hourly by default), and every
+ *    candidate is read back by id before its delete is published (confirm_request).
  * Every parameter goes in the JSON body; the four X-PW headers go on every request. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "connector.h"
 #include "crm_time.h"
@@ -273,16 +280,30 @@ static long long expected_rows(const table_ctx *ctx, json_int_t page_number)
     return left < 0 ? 0 : left < size ? left : size;
 }
 
+/* The ctx->confirm branch of every search table's parse_page (see the confirmation section). */
+static int confirm_parse(const http_response *resp, page *out, char *err, size_t errlen);
+
 /* ---- offset paging through one second of a sort key -------------------------------------- *
  * The last resort when a whole page shares one value of every key we can filter on. Paging
- * state: <key> (the second), page, total (X-PW-TOTAL of the first page). Any change of
- * X-PW-TOTAL restarts at page 1: rows left or entered the second, so offsets shifted (re-read
- * rows are deduplicated by the engine). Only the first reach_cap rows of the second are
- * reachable; more is logged. */
+ * state: <key> (the second), page, total (X-PW-TOTAL), read (the ids read in the block since
+ * total last changed, an object used as a set), sweeps and sweep_from (the set's size when the
+ * sweep began). Any change of X-PW-TOTAL restarts at page 1 with an empty set: rows left or
+ * entered the second, so offsets shifted (re-read rows are deduplicated by the engine). Copper
+ * does not document the order of equal keys, so a sweep (page 1 to a short page) may also
+ * shift: the block is done only when the set holds X-PW-TOTAL ids (of a closed second, whose
+ * rows can only leave; the tie of an open second is read again once it closes), else it is
+ * swept again, at most MAX_SWEEPS times. With full_result duplicates (activities), X-PW-TOTAL
+ * counts them: a sweep that adds no new id ends the block there. Only the first reach_cap rows
+ * of the second are reachable; more is logged. */
+
+#define MAX_SWEEPS 30
 
 static int offset_begin(table_ctx *ctx, const char *key, int64_t second, char *err, size_t errlen)
 {
     paging_del(ctx, "total");
+    paging_del(ctx, "read");
+    paging_del(ctx, "sweeps");
+    paging_del(ctx, "sweep_from");
     return set_int(ctx->paging, key, second, err, errlen) ||
            set_int(ctx->paging, "page", 1, err, errlen);
 }
@@ -292,6 +313,9 @@ static void offset_clear(table_ctx *ctx, const char *key)
     paging_del(ctx, key);
     paging_del(ctx, "page");
     paging_del(ctx, "total");
+    paging_del(ctx, "read");
+    paging_del(ctx, "sweeps");
+    paging_del(ctx, "sweep_from");
 }
 
 /* min_key = max_key = the second, and the page number. */
@@ -307,29 +331,88 @@ static int offset_filters(const table_ctx *ctx, json_t *body, const char *key, c
                : 0;
 }
 
+/* Adds the page's ids to the block's set. */
+static int offset_remember(table_ctx *ctx, const json_t *records, char *err, size_t errlen)
+{
+    json_t *read = json_object_get(ctx->paging, "read");
+    if (!read) {
+        read = json_object();
+        if (!read || json_object_set_new(ctx->paging, "read", read)) {
+            snprintf(err, errlen, "out of memory remembering ids");
+            return -1;
+        }
+    }
+    size_t i;
+    json_t *r;
+    json_array_foreach(records, i, r)
+    {
+        int64_t id;
+        char key[32];
+        if (json_seconds(json_object_get(r, "id"), &id))
+            continue;
+        snprintf(key, sizeof(key), "%lld", (long long)id);
+        if (json_object_set_new(read, key, json_true())) {
+            snprintf(err, errlen, "out of memory remembering ids");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* A sweep of the block ended: is every row of it read? Otherwise sweep again (or give up). */
+static int offset_sweep_done(table_ctx *ctx, json_int_t total, int *finished, char *err,
+                             size_t errlen)
+{
+    long long cap = source_option_int(ctx->src, "reach_cap");
+    long long want = total < cap ? total : cap;
+    long long have = (long long)json_object_size(json_object_get(ctx->paging, "read"));
+    long long added = have - paging_int(ctx, "sweep_from", 0);
+    json_int_t sweeps = paging_int(ctx, "sweeps", 0) + 1;
+    int duplicates = strcmp(source_option(ctx->src, "full_result"), "true") == 0;
+    if (total < 0 || have >= want || (duplicates && sweeps > 1 && added == 0)) {
+        *finished = 1;
+        return 0;
+    }
+    if (sweeps >= MAX_SWEEPS) {
+        log_warn(source_name(ctx->src), ctx->table->name,
+                 "%lld of %lld records sharing one second read after %d sweeps; moving on", have,
+                 want, MAX_SWEEPS);
+        *finished = 1;
+        return 0;
+    }
+    return set_int(ctx->paging, "sweeps", sweeps, err, errlen) ||
+           set_int(ctx->paging, "page", 1, err, errlen);
+}
+
 /* After a page of offset paging; *finished = 1 when the whole second has been read. */
-static int offset_step(table_ctx *ctx, const http_response *resp, size_t rows, int *finished,
-                       char *err, size_t errlen)
+static int offset_step(table_ctx *ctx, const http_response *resp, const json_t *records,
+                       int *finished, char *err, size_t errlen)
 {
     json_int_t page = paging_int(ctx, "page", 1), total = response_total(resp);
     long long cap = source_option_int(ctx->src, "reach_cap");
+    size_t rows = json_array_size(records);
     *finished = 0;
-    if (page > 1 && total != paging_int(ctx, "total", -1)) { /* rows moved: re-read */
-        paging_del(ctx, "total");
-        return set_int(ctx->paging, "page", 1, err, errlen);
-    }
-    if (page == 1) {
-        if (total > cap)
+    if (!paging_has(ctx, "total") || total != paging_int(ctx, "total", -1)) {
+        if (page == 1 && !paging_has(ctx, "total") && total > cap)
             log_warn(source_name(ctx->src), ctx->table->name,
                      "%lld records share every filterable second; only %lld are reachable",
                      (long long)total, cap);
+        paging_del(ctx, "read");
+        paging_del(ctx, "sweeps");
         if (set_int(ctx->paging, "total", total, err, errlen))
             return -1;
+        if (page > 1) /* rows moved: re-read */
+            return set_int(ctx->paging, "page", 1, err, errlen);
     }
+    if (page == 1 &&
+        set_int(ctx->paging, "sweep_from",
+                (json_int_t)json_object_size(json_object_get(ctx->paging, "read")), err, errlen))
+        return -1;
+    if (offset_remember(ctx, records, err, errlen))
+        return -1;
     if (rows > 0 && (long long)rows >= expected_rows(ctx, page))
         return set_int(ctx->paging, "page", page + 1, err, errlen);
-    *finished = 1;
-    return 0;
+    return offset_sweep_done(ctx, total, finished, err, errlen);
 }
 
 /* ---- incremental searches on date_modified ----------------------------------------------- *
@@ -356,6 +439,25 @@ static const char *search_path(const table_def *t)
 static int64_t floor_seconds(int64_t ms)
 {
     return ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
+}
+
+/* Whether the CRM's clock may still be in `second` (ours, a second either side for skew and
+ * the second boundary). A record edited now keeps date_modified = now, so a tie block of an open
+ * second can still change behind the date_created keyset that drained it; a block of a past
+ * second can only lose records (edits move them to a later second, creations are dated now). */
+static int second_still_open(int64_t second)
+{
+    int64_t now = floor_seconds(now_wall_ms());
+    return second >= now - 1 && second <= now + 1;
+}
+
+/* Waits (at most 3 s) until `second` is closed. */
+static void wait_second_closed(int64_t second)
+{
+    while (second_still_open(second)) {
+        struct timespec ts = {0, 100 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
 }
 
 /* The filters and sort of the current keyset level. */
@@ -390,6 +492,10 @@ static req_result modified_request(table_ctx *ctx, http_request *req, char *err,
     if (!paging_has(ctx, "min") && ctx->from_ms != CRM_TIME_NONE &&
         set_int(ctx->paging, "min", floor_seconds(ctx->from_ms), err, errlen))
         return REQ_ERROR;
+    if (paging_has(ctx, "settle")) {
+        wait_second_closed(paging_int(ctx, "settle", 0));
+        paging_del(ctx, "settle");
+    }
     json_t *body =
         json_pack("{s:I, s:s}", "page_size", (json_int_t)page_size(ctx), "sort_direction", "asc");
     int rc = body ? 0 : -1;
@@ -428,12 +534,18 @@ static int keyset_step(table_ctx *ctx, const json_t *records, const char *field,
     return set_int(ctx->paging, keyset_key, hi, err, errlen);
 }
 
-/* The date_modified second `tie` has been read completely: continue after it. */
+/* The date_modified second `tie` has been read completely: continue after it. While that second
+ * is still open, edits made in it as it was drained may sit behind the keyset: then the block is
+ * read once more, from the top, as soon as the second has closed (paging key settle), so this
+ * pass reads them (one extra read of the block, at most 3 s later). */
 static int modified_tie_done(table_ctx *ctx, char *err, size_t errlen)
 {
     json_int_t tie = paging_int(ctx, "tie", 0);
     paging_del(ctx, "tie");
     paging_del(ctx, "cmin");
+    if (second_still_open(tie))
+        return set_int(ctx->paging, "settle", tie, err, errlen) ||
+               set_int(ctx->paging, "min", tie, err, errlen);
     return set_int(ctx->paging, "min", tie + 1, err, errlen);
 }
 
@@ -443,7 +555,7 @@ static int modified_step(table_ctx *ctx, const http_response *resp, const json_t
     int done;
     int64_t tied;
     if (paging_has(ctx, "ctie")) { /* offset through one (modified, created) pair */
-        if (offset_step(ctx, resp, json_array_size(records), &done, err, errlen))
+        if (offset_step(ctx, resp, records, &done, err, errlen))
             return -1;
         if (!done)
             return 0;
@@ -471,6 +583,8 @@ static int modified_step(table_ctx *ctx, const http_response *resp, const json_t
 static int modified_parse(table_ctx *ctx, const http_response *resp, page *out, char *err,
                           size_t errlen)
 {
+    if (ctx->confirm)
+        return confirm_parse(resp, out, err, errlen);
     json_t *records = parse_array(resp, err, errlen);
     if (!records)
         return -1;
@@ -495,9 +609,28 @@ static int activities_full_due(const table_ctx *ctx)
            now_wall_ms() - st->last_full_refresh_ms >= every * 1000LL;
 }
 
-/* A new pass. Incremental: the window [lo = from, hi = pass start]. Full refresh: no bounds,
- * so backdated and future-dated rows are read too (the bookmark stays capped at the pass
- * start either way). hi then moves down as the keyset advances. */
+/* The lower bound of an incremental pass: the bookmark window (from), widened to the rescan
+ * window before the pass start (activities_rescan_window), never before start_date. */
+static int64_t activities_window_start(const table_ctx *ctx)
+{
+    int64_t lo = ctx->from_ms;
+    long long rescan = source_option_int(ctx->src, "activities_rescan_window");
+    if (rescan > 0) {
+        int64_t recent = ctx->until_ms - rescan * 1000LL;
+        int64_t start = source_start_ms(ctx->src);
+        if (lo == CRM_TIME_NONE || recent < lo)
+            lo = recent;
+        if (start != CRM_TIME_NONE && lo < start)
+            lo = start;
+    }
+    return lo;
+}
+
+/* A new pass. Incremental: activity_date >= lo (the bookmark window or the rescan window,
+ * whichever is older), unbounded above so future-dated rows are read every pass; edits and
+ * backdates inside the rescan window show up at the next pass. Full refresh: no bounds, for
+ * edits and backdates older than that. The bookmark stays capped at the pass start either way;
+ * hi moves down as the keyset advances. */
 static int activities_begin(table_ctx *ctx, char *err, size_t errlen)
 {
     if (set_true(ctx->paging, "started", err, errlen))
@@ -508,10 +641,9 @@ static int activities_begin(table_ctx *ctx, char *err, size_t errlen)
                      "full refresh (catches backdated activities)");
         return set_true(ctx->paging, "full", err, errlen);
     }
-    if (set_int(ctx->paging, "hi", floor_seconds(ctx->until_ms), err, errlen))
-        return -1;
-    if (ctx->from_ms != CRM_TIME_NONE)
-        return set_int(ctx->paging, "lo", floor_seconds(ctx->from_ms), err, errlen);
+    int64_t lo = activities_window_start(ctx);
+    if (lo != CRM_TIME_NONE)
+        return set_int(ctx->paging, "lo", floor_seconds(lo), err, errlen);
     return 0;
 }
 
@@ -569,6 +701,8 @@ static int activities_advance(table_ctx *ctx, const json_t *records, char *err, 
 static int activities_parse(table_ctx *ctx, const http_response *resp, page *out, char *err,
                             size_t errlen)
 {
+    if (ctx->confirm)
+        return confirm_parse(resp, out, err, errlen);
     json_t *records = parse_array(resp, err, errlen);
     if (!records)
         return -1;
@@ -577,7 +711,7 @@ static int activities_parse(table_ctx *ctx, const http_response *resp, page *out
     int rc;
     if (paging_has(ctx, "tie")) {
         int finished;
-        rc = offset_step(ctx, resp, json_array_size(records), &finished, err, errlen);
+        rc = offset_step(ctx, resp, records, &finished, err, errlen);
         if (!rc && finished) {
             json_int_t tie = paging_int(ctx, "tie", 0);
             offset_clear(ctx, "tie");
@@ -605,6 +739,8 @@ static req_result users_request(table_ctx *ctx, http_request *req, char *err, si
 static int users_parse(table_ctx *ctx, const http_response *resp, page *out, char *err,
                        size_t errlen)
 {
+    if (ctx->confirm)
+        return confirm_parse(resp, out, err, errlen);
     json_t *records = parse_array(resp, err, errlen);
     if (!records)
         return -1;
@@ -658,6 +794,94 @@ static int list_parse(table_ctx *ctx, const http_response *resp, page *out, char
     }
     out->records = body;
     return mark_done(ctx, err, errlen);
+}
+
+/* ---- confirmation of reconciliation candidates ------------------------------------------ *
+ * Copper reports no deletes, so an id a reconciliation listing missed is read back before its
+ * delete is published: people, leads, opportunities and projects by a search with the `ids`
+ * filter (up to 200 per request, page_size = the number of ids so none is cut off); companies,
+ * tasks, activities and users, whose searches have no `ids` filter, by GET /{entity}/{id}, where
+ * 404 = gone (the engine's rule) and a deleted activity answers {"id":N,"is_deleted":true}. */
+
+static int confirm_by_search(const table_def *t)
+{
+    return strcmp(t->name, "people") == 0 || strcmp(t->name, "leads") == 0 ||
+           strcmp(t->name, "opportunities") == 0 || strcmp(t->name, "projects") == 0;
+}
+
+/* The URL segment of GET /{entity}/{id}. */
+static const char *record_entity(const table_def *t)
+{
+    return strcmp(t->name, "activities_search") == 0 ? "activities" : t->name;
+}
+
+static req_result confirm_request(table_ctx *ctx, const json_t *ids, http_request *req, char *err,
+                                  size_t errlen)
+{
+    size_t n = json_array_size(ids);
+    if (n == 0 || (!confirm_by_search(ctx->table) && n != 1) || n > MAX_PAGE_SIZE) {
+        snprintf(err, errlen, "cannot confirm %zu ids of %s in one request", n, ctx->table->name);
+        return REQ_ERROR;
+    }
+    if (confirm_by_search(ctx->table)) {
+        json_t *body = json_pack("{s:O, s:I, s:I}", "ids", ids, "page_size", (json_int_t)n,
+                                 "page_number", (json_int_t)1);
+        if (body && strcmp(ctx->table->name, "leads") == 0 &&
+            json_object_set_new(body, "include_converted_leads", json_true())) {
+            json_decref(body);
+            body = NULL;
+        }
+        return post_json(ctx, req, search_path(ctx->table), body, err, errlen);
+    }
+    const json_t *id = json_array_get(ids, 0);
+    int64_t v;
+    if (json_seconds(id, &v)) {
+        snprintf(err, errlen, "a %s id to confirm is not a number", ctx->table->name);
+        return REQ_ERROR;
+    }
+    char path[96];
+    snprintf(path, sizeof(path), "/%s/%lld", record_entity(ctx->table), (long long)v);
+    connector_url(ctx->src, req, path);
+    if (add_headers(req)) {
+        snprintf(err, errlen, "out of memory building the request");
+        return REQ_ERROR;
+    }
+    return REQ_READY;
+}
+
+/* A confirmation answer (a search's array or one record): the ids of the records that exist;
+ * a record marked is_deleted does not. */
+static int confirm_parse(const http_response *resp, page *out, char *err, size_t errlen)
+{
+    json_t *body = connector_parse_json(resp, err, errlen);
+    if (!body)
+        return -1;
+    if (!json_is_array(body) && !json_is_object(body)) {
+        snprintf(err, errlen, "expected a JSON array or object confirming ids");
+        json_decref(body);
+        return -1;
+    }
+    json_t *alive = json_array();
+    size_t i, n = json_is_array(body) ? json_array_size(body) : 1;
+    for (i = 0; alive && i < n; i++) {
+        const json_t *rec = json_is_array(body) ? json_array_get(body, i) : body;
+        const json_t *id = json_object_get(rec, "id");
+        if (!json_is_integer(id) && !json_is_string(id))
+            continue;
+        if (json_is_true(json_object_get(rec, "is_deleted")))
+            continue;
+        if (json_array_append(alive, (json_t *)id)) {
+            json_decref(alive);
+            alive = NULL;
+        }
+    }
+    json_decref(body);
+    if (!alive) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    out->ids = alive;
+    return 0;
 }
 
 /* ---- typed custom fields ----------------------------------------------------------------- */
@@ -755,13 +979,14 @@ static const custom_fields_spec copper_custom = {
 
 /* ---- tables ------------------------------------------------------------------------------- */
 
-#define MODIFIED_TABLE(n, what)                                                                    \
+#define MODIFIED_TABLE(n, what, batch)                                                             \
     {                                                                                              \
         .name = n, .primary_key = "id", .replication_key = "date_modified",                        \
         .method = SYNC_INCREMENTAL, .lookback_seconds = 300, .schema_file = "copper/" n ".avsc",   \
         .sorted = 1, .reconcile = 1,                                                               \
         .description = what ", keyset by re-query on date_modified; deletes by reconciliation",    \
         .next_request = modified_request, .parse_page = modified_parse, .custom = &copper_custom,  \
+        .confirm_request = confirm_request, .confirm_batch = batch,                                \
     }
 
 #define LIST_TABLE(n, pk, what)                                                                    \
@@ -785,21 +1010,23 @@ static const table_def copper_tables[] = {
                        "periodic full refresh",
         .next_request = activities_request,
         .parse_page = activities_parse,
+        .confirm_request = confirm_request,
+        .confirm_batch = 1,
     },
-    MODIFIED_TABLE("companies", "companies"),
+    MODIFIED_TABLE("companies", "companies", 1),
     LIST_TABLE("contact_types", "id", "GET /contact_types, full table"),
     LIST_TABLE("custom_field_definitions", "id", "GET /custom_field_definitions, full table"),
     LIST_TABLE("customer_sources", "id", "GET /customer_sources, full table"),
     LIST_TABLE("lead_statuses", "id", "GET /lead_statuses, full table"),
-    MODIFIED_TABLE("leads", "leads incl. converted"),
+    MODIFIED_TABLE("leads", "leads incl. converted", MAX_PAGE_SIZE),
     LIST_TABLE("loss_reasons", "id", "GET /loss_reasons, full table"),
-    MODIFIED_TABLE("opportunities", "opportunities"),
-    MODIFIED_TABLE("people", "people"),
+    MODIFIED_TABLE("opportunities", "opportunities", MAX_PAGE_SIZE),
+    MODIFIED_TABLE("people", "people", MAX_PAGE_SIZE),
     LIST_TABLE("pipeline_stages", "id", "GET /pipeline_stages, full table"),
     LIST_TABLE("pipelines", "id", "GET /pipelines, full table"),
-    MODIFIED_TABLE("projects", "projects"),
+    MODIFIED_TABLE("projects", "projects", MAX_PAGE_SIZE),
     LIST_TABLE("tags", "name", "GET /tags, full table keyed by name"),
-    MODIFIED_TABLE("tasks", "tasks"),
+    MODIFIED_TABLE("tasks", "tasks", 1),
     {
         .name = "users",
         .primary_key = "id",
@@ -809,6 +1036,8 @@ static const table_def copper_tables[] = {
         .description = "POST /users/search, full table",
         .next_request = users_request,
         .parse_page = users_parse,
+        .confirm_request = confirm_request,
+        .confirm_batch = 1,
     },
 };
 
@@ -818,7 +1047,11 @@ static const connector_option copper_options[] = {
     {OPT_INT, "page_size", "200", "records per search page (1-200)"},
     {OPT_INT, "reach_cap", "100000", "matches a single Copper search can reach"},
     {OPT_DURATION, "activities_full_refresh", "24h",
-     "full re-read of activities this often (and on start) to catch backdated ones; 0 = never"},
+     "full re-read of activities this often (and on start) to catch edits and backdates older "
+     "than the rescan window; 0 = never"},
+    {OPT_DURATION, "activities_rescan_window", "7d",
+     "every pass re-reads activities dated this far back (and all future-dated ones), so their "
+     "edits and backdates show up at the next pass; 0 = the bookmark window only"},
     {OPT_BOOL, "full_result", "false",
      "send full_result=true on activity searches (admin keys; may return duplicates)"},
     {0, NULL, NULL, NULL},
@@ -830,7 +1063,7 @@ const connector copper_connector = {
     .default_base_url = "https://api.copper.com/developer_api/v1",
     .default_rate = 3.0,
     .default_burst = 2,
-    .default_reconcile_interval_s = 86400, /* Copper reports no deletes: find them daily */
+    .default_reconcile_interval_s = 3600, /* Copper reports no deletes: list ids hourly */
     .options = copper_options,
     .tables = copper_tables,
     .n_tables = sizeof(copper_tables) / sizeof(copper_tables[0]),

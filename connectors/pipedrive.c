@@ -4,11 +4,17 @@
  *  - deals (+ /deals/archived), persons, organizations, activities, products: API v2,
  *    updated_since (inclusive, whole seconds) + sort_by=update_time asc + cursor, limit 500.
  *    Deals ask for status=open,won,lost,deleted; deleted deals become deletes (d + tombstone).
- *    The others learn deletes from ID-reconciliation passes (reconcile_interval).
- *  - notes: v1 with updated_since; paged by (second, rows already read in that second) instead
- *    of a bare offset, so records that move to the end while we page are not skipped.
+ *    The others learn deletes from ID-reconciliation passes (reconcile_interval, default 2 h).
+ *    After every page updated_since is re-anchored at the last row's second; the cursor is
+ *    followed only inside a second larger than a page, which is then read again until no new
+ *    id appears (anchored_advance), so even a position-like cursor skips nothing.
+ *  - notes: v1 with updated_since + sort "update_time ASC, id ASC"; files: v1 by id. Both page
+ *    with the checked offset walk of pipedrive_walk.c (one row of overlap, a step back when rows
+ *    before the position left), so rows updated or deleted while we page cause no skips.
  *  - stages, pipelines (v2) and users, activity types, currencies, filters, files, *Fields (v1):
  *    full lists every pass; the engine publishes only changes and deletes what vanished.
+ *  - Ids a reconciliation (or a full list) missed are read back before they are deleted
+ *    (pd_confirm_request: v2 `ids` lists, 100 a request; deals, notes and files by id).
  *  - deal_products: the batch endpoint /api/v2/deals/products?deal_ids= (100 deals per request)
  *    over the list of live deals, instead of one request per deal.
  *  - dealflow: /v1/deals/{id}/flow for every deal updated since the log_time bookmark.
@@ -22,12 +28,14 @@
 #include "connector.h"
 #include "crm_time.h"
 #include "log.h"
+#include "pipedrive_walk.h"
 #include "util.h"
 
 typedef enum {
     PK_V2_INCREMENTAL, /* v2 list, updated_since + update_time asc */
     PK_V2_FULL,        /* v2 list, everything */
-    PK_V1_NOTES,       /* v1 notes, updated_since with (second, skip) paging */
+    PK_V1_NOTES,       /* v1 notes, updated_since, checked offset walk (pipedrive_walk.h) */
+    PK_V1_FILES,       /* v1 files by id, checked offset walk */
     PK_V1_OFFSET,      /* v1 list with start/limit paging */
     PK_V1_UNPAGED,     /* v1 list in one response */
     PK_DEAL_PRODUCTS,  /* deals list -> batch /deals/products */
@@ -51,7 +59,7 @@ static const pd_spec SPECS[] = {
     {"stages", PK_V2_FULL, "stages", NULL, 500},
     {"pipelines", PK_V2_FULL, "pipelines", NULL, 500},
     {"notes", PK_V1_NOTES, "notes", NULL, 500},
-    {"files", PK_V1_OFFSET, "files", NULL, 100},
+    {"files", PK_V1_FILES, "files", NULL, 100},
     {"deal_fields", PK_V1_OFFSET, "dealFields", NULL, 500},
     {"person_fields", PK_V1_OFFSET, "personFields", NULL, 500},
     {"organization_fields", PK_V1_OFFSET, "organizationFields", NULL, 500},
@@ -116,8 +124,9 @@ static int pd_init(source *src, char *err, size_t errlen)
     }
     long page = source_option_int(src, "page_size");
     long batch = source_option_int(src, "deal_ids_per_request");
-    if (page < 1 || page > 500 || batch < 1 || batch > 100) {
-        snprintf(err, errlen, "page_size must be 1..500 and deal_ids_per_request 1..100");
+    if (page < 2 || page > 500 || batch < 1 || batch > 100) {
+        /* 2: v1 walks re-read the last row of each page (pipedrive_walk.h) */
+        snprintf(err, errlen, "page_size must be 2..500 and deal_ids_per_request 1..100");
         return -1;
     }
     pd_source *ps = xcalloc(1, sizeof(*ps));
@@ -167,9 +176,11 @@ static void pd_url(source *src, http_request *req, int v2, const char *path)
         connector_query(req, "api_token", ps->query_token);
 }
 
+/* `crmstream check`: /v1/currencies, the cheapest list the reference names (one unpaginated
+ * page; Airbyte's check stream), readable with any token scope that can read anything. */
 static int pd_check(source *src, http_request *req)
 {
-    pd_url(src, req, 0, "users/me");
+    pd_url(src, req, 0, "currencies");
     return 0;
 }
 
@@ -280,10 +291,31 @@ static json_t *ids_of(json_t *records)
     return ids;
 }
 
+static int64_t record_time(json_t *rec, const char *key)
+{
+    int64_t ms;
+    const char *s = json_string_value(json_object_get(rec, key));
+    return s && crm_time_parse(s, &ms) == 0 ? ms : CRM_TIME_NONE;
+}
+
+/* The anchor of a cursor: "since" for "cursor", "dsince" for "dcursor". */
+static const char *anchor_key(const char *cursor_key)
+{
+    return cursor_key[0] == 'd' ? "dsince" : "since";
+}
+
+/* The ids read inside a second larger than a page (anchored_advance): "tie" or "dtie". */
+static const char *tie_key(const char *cursor_key)
+{
+    return cursor_key[0] == 'd' ? "dtie" : "tie";
+}
+
 /* Moves to the next phase (deals -> deals/archived) or marks the list done. */
 static int advance_phase(table_ctx *ctx, const pd_spec *s, const char *cursor_key)
 {
     json_object_del(ctx->paging, cursor_key);
+    json_object_del(ctx->paging, anchor_key(cursor_key));
+    json_object_del(ctx->paging, tie_key(cursor_key));
     long phase = paging_int(ctx, "phase");
     if (s->path2 && phase == 0)
         return set_paging(ctx, "phase", json_integer(1));
@@ -294,14 +326,116 @@ static int advance_phase(table_ctx *ctx, const pd_spec *s, const char *cursor_ke
 
 /* ---- v2 lists ---------------------------------------------------------------------------- */
 
-/* The deals list request shared by deals, deal_products and dealflow. */
+/* v2 lists by update_time do not trust the cursor across rows that change: after each page the
+ * next request re-anchors updated_since at the second of the last row read (re-reading that
+ * second's rows; dedupe drops them), whatever the cursor encodes. The cursor is followed only
+ * inside a second holding more rows than a page. The anchor is kept in paging[anchor_key]. */
+static int64_t anchor_of(const table_ctx *ctx, const char *cursor_key, int from_bound)
+{
+    json_t *a = json_object_get(ctx->paging, anchor_key(cursor_key));
+    if (json_is_integer(a))
+        return (int64_t)json_integer_value(a);
+    return from_bound && ctx->from_ms != CRM_TIME_NONE ? ctx->from_ms : CRM_TIME_NONE;
+}
+
+/* Inside a second holding more rows than a page the cursor is followed. Should the cursor be a
+ * position, rows of that second leaving it (updated, deleted) would shift the others and one
+ * could be passed over; so the ids read in that second are remembered (paging[tie_key]), and
+ * when the listing leaves the second it reads it again from its start, until a reading finds no
+ * id it had not read (at most TIE_READINGS readings; dedupe drops what was published). */
+#define TIE_READINGS 4
+
+static int id_listed(const json_t *ids, json_int_t id)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(ids, i, v) if (json_integer_value(v) == id) return 1;
+    return 0;
+}
+
+/* Adds to the tie the ids of the page's rows in its second; 1 when one of them was new. */
+static int tie_note(json_t *tie, json_t *data)
+{
+    int64_t second = (int64_t)json_integer_value(json_object_get(tie, "second"));
+    json_t *ids = json_object_get(tie, "ids");
+    int fresh = 0;
+    size_t i;
+    json_t *r;
+    json_array_foreach(data, i, r)
+    {
+        int64_t t = record_time(r, "update_time");
+        json_t *id = json_object_get(r, "id");
+        if (t == CRM_TIME_NONE || pd_whole_second(t) != second || !json_is_integer(id) ||
+            id_listed(ids, json_integer_value(id)))
+            continue;
+        if (json_array_append(ids, id))
+            return -1;
+        fresh = 1;
+    }
+    return fresh;
+}
+
+/* The page ended a reading of a tie: 1 when the tie's second must be read again, -1 on OOM. */
+static int tie_read_again(json_t *tie)
+{
+    json_int_t readings = json_integer_value(json_object_get(tie, "readings")) + 1;
+    if (!json_is_true(json_object_get(tie, "fresh")) || readings >= TIE_READINGS)
+        return 0;
+    if (json_object_set_new(tie, "readings", json_integer(readings)) ||
+        json_object_set_new(tie, "fresh", json_false()))
+        return -1;
+    return 1;
+}
+
+/* After a page of an anchored list: re-anchor at the last row's second, or follow the cursor
+ * inside a second larger than a page (read again if it gave new ids), or end the phase. */
+static int anchored_advance(table_ctx *ctx, const pd_spec *s, json_t *data, const char *next,
+                            const char *cursor_key, int from_bound)
+{
+    int64_t since = anchor_of(ctx, cursor_key, from_bound);
+    int64_t second = since == CRM_TIME_NONE ? CRM_TIME_NONE : pd_whole_second(since);
+    json_t *tie = json_object_get(ctx->paging, tie_key(cursor_key));
+    if (tie && json_integer_value(json_object_get(tie, "second")) != second)
+        tie = NULL; /* a tie of an earlier second (not reachable: cleared when left) */
+    int fresh = tie ? tie_note(tie, data) : 0;
+    if (fresh < 0 || (fresh && json_object_set_new(tie, "fresh", json_true())))
+        return -1;
+    int64_t last = record_time(json_array_get(data, json_array_size(data) - 1), "update_time");
+    int leaves = !next || (last != CRM_TIME_NONE &&
+                           (second == CRM_TIME_NONE || pd_whole_second(last) > second));
+    int again = leaves && tie ? tie_read_again(tie) : 0;
+    if (again) {
+        json_object_del(ctx->paging, cursor_key); /* from the start of the second again */
+        return again < 0 ? -1 : 0;
+    }
+    if (leaves)
+        json_object_del(ctx->paging, tie_key(cursor_key));
+    if (!next)
+        return advance_phase(ctx, s, cursor_key);
+    if (leaves) {
+        json_object_del(ctx->paging, cursor_key);
+        return set_paging(ctx, anchor_key(cursor_key), json_integer(pd_whole_second(last)));
+    }
+    if (!tie) {
+        tie = json_pack("{s:I, s:[], s:b, s:i}", "second", (json_int_t)second, "ids", "fresh", 1,
+                        "readings", 0);
+        if (!tie || set_paging(ctx, tie_key(cursor_key), tie) || tie_note(tie, data) < 0)
+            return -1;
+    }
+    return set_paging(ctx, cursor_key, json_string(next));
+}
+
+/* The deals list request shared by deals, deal_products and dealflow; anchored lists go by
+ * update_time (from the pass's lower bound when from_bound), others by id. */
 static void deals_list_request(table_ctx *ctx, http_request *req, const pd_spec *s,
-                               const char *statuses, int since, const char *cursor_key)
+                               const char *statuses, int anchored, int from_bound,
+                               const char *cursor_key)
 {
     pd_url(ctx->src, req, 1, paging_int(ctx, "phase") ? s->path2 : s->path);
-    if (since && ctx->from_ms != CRM_TIME_NONE)
-        query_since(req, "updated_since", ctx->from_ms);
-    connector_query(req, "sort_by", since ? "update_time" : "id");
+    int64_t since = anchored ? anchor_of(ctx, cursor_key, from_bound) : CRM_TIME_NONE;
+    if (since != CRM_TIME_NONE)
+        query_since(req, "updated_since", since);
+    connector_query(req, "sort_by", anchored ? "update_time" : "id");
     connector_query(req, "sort_direction", "asc");
     if (statuses)
         connector_query(req, "status", statuses);
@@ -311,15 +445,20 @@ static void deals_list_request(table_ctx *ctx, http_request *req, const pd_spec 
         connector_query(req, "cursor", cursor);
 }
 
+static int v2_anchored(const table_ctx *ctx, const pd_spec *s)
+{
+    return s->kind == PK_V2_INCREMENTAL && !ctx->reconcile;
+}
+
 static req_result v2_request(table_ctx *ctx, http_request *req, const pd_spec *s)
 {
-    int incremental = s->kind == PK_V2_INCREMENTAL && !ctx->reconcile;
+    int anchored = v2_anchored(ctx, s);
     int deals = strcmp(s->table, "deals") == 0;
     /* Reconciliation lists live deals only: deleted ones must count as gone. */
     const char *statuses = !deals           ? NULL
                            : ctx->reconcile ? "open,won,lost"
                                             : "open,won,lost,deleted";
-    deals_list_request(ctx, req, s, statuses, incremental, "cursor");
+    deals_list_request(ctx, req, s, statuses, anchored, anchored, "cursor");
     return REQ_READY;
 }
 
@@ -368,7 +507,9 @@ static int v2_parse(table_ctx *ctx, const http_response *resp, page *out, char *
     if (!data)
         return -1;
     const char *next = next_cursor(body);
-    int rc = next ? set_paging(ctx, "cursor", json_string(next)) : advance_phase(ctx, s, "cursor");
+    int rc = v2_anchored(ctx, s) ? anchored_advance(ctx, s, data, next, "cursor", 1)
+             : next              ? set_paging(ctx, "cursor", json_string(next))
+                                 : advance_phase(ctx, s, "cursor");
     json_decref(body);
     if (ctx->reconcile) {
         out->ids = ids_of(data);
@@ -384,78 +525,116 @@ static int v2_parse(table_ctx *ctx, const http_response *resp, page *out, char *
     return rc;
 }
 
-/* ---- v1 notes: updated_since paging by (second, rows already read in it) ------------------ */
+/* ---- v1 notes and files: the checked offset walk (pipedrive_walk.h) ---------------------- */
 
-static req_result notes_request(table_ctx *ctx, http_request *req, const pd_spec *s)
+/* Notes passes list by update_time from the pass's lower bound, re-anchoring updated_since at
+ * the second of the last row read; notes reconciliations and files list by id. */
+static int walk_by_time(const table_ctx *ctx, const pd_spec *s)
 {
+    return s->kind == PK_V1_NOTES && !ctx->reconcile;
+}
+
+static int64_t paging_ms(const json_t *walk, const char *key, int64_t def)
+{
+    json_t *v = json_object_get(walk, key);
+    return json_is_integer(v) ? (int64_t)json_integer_value(v) : def;
+}
+
+/* The walk as persisted in ctx->paging["walk"] (a new pass starts at the pass's lower bound). */
+static void walk_load(const table_ctx *ctx, const pd_spec *s, pd_walk *w)
+{
+    const json_t *j = json_object_get(ctx->paging, "walk");
+    memset(w, 0, sizeof(*w));
+    w->anchored = walk_by_time(ctx, s);
+    w->since = w->anchored && ctx->from_ms != CRM_TIME_NONE ? pd_whole_second(ctx->from_ms)
+                                                            : CRM_TIME_NONE;
+    if (!json_is_object(j))
+        return;
+    w->start = (long)paging_ms(j, "start", 0);
+    w->since = paging_ms(j, "since", w->since);
+    w->has_last = json_is_integer(json_object_get(j, "last_id"));
+    w->last.time = paging_ms(j, "last_time", 0);
+    w->last.id = paging_ms(j, "last_id", 0);
+    w->step_backs = (long)paging_ms(j, "step_backs", 0);
+}
+
+static int walk_save(table_ctx *ctx, const pd_walk *w)
+{
+    json_t *j = json_pack("{s:I, s:I, s:I}", "start", (json_int_t)w->start, "last_time",
+                          (json_int_t)w->last.time, "step_backs", (json_int_t)w->step_backs);
+    if (j && w->has_last && json_object_set_new(j, "last_id", json_integer(w->last.id)))
+        goto fail;
+    if (j && w->since != CRM_TIME_NONE && json_object_set_new(j, "since", json_integer(w->since)))
+        goto fail;
+    return set_paging(ctx, "walk", j);
+fail:
+    json_decref(j);
+    return -1;
+}
+
+static req_result walk_request(table_ctx *ctx, http_request *req, const pd_spec *s)
+{
+    pd_walk w;
+    walk_load(ctx, s, &w);
     pd_url(ctx->src, req, 0, s->path);
-    if (ctx->reconcile) {
-        connector_query(req, "sort", "id ASC");
-        query_long(req, "start", paging_int(ctx, "start"));
+    if (w.anchored) {
+        if (w.since != CRM_TIME_NONE)
+            query_since(req, "updated_since", w.since);
+        connector_query(req, "sort", "update_time ASC, id ASC");
     } else {
-        const char *since = json_string_value(json_object_get(ctx->paging, "since"));
-        if (since)
-            connector_query(req, "updated_since", since);
-        else if (ctx->from_ms != CRM_TIME_NONE)
-            query_since(req, "updated_since", ctx->from_ms);
-        connector_query(req, "sort", "update_time ASC");
-        query_long(req, "start", paging_int(ctx, "skip"));
+        connector_query(req, "sort", "id ASC");
     }
+    query_long(req, "start", w.start);
     query_long(req, "limit", page_limit(ctx, s));
     return REQ_READY;
 }
 
-static int64_t record_time(json_t *rec, const char *key)
+/* The sort keys of a page's rows, in the order served. NULL when the page is empty. */
+static pd_key *page_keys(json_t *data, int by_time)
 {
-    int64_t ms;
-    const char *s = json_string_value(json_object_get(rec, key));
-    return s && crm_time_parse(s, &ms) == 0 ? ms : CRM_TIME_NONE;
-}
-
-/* After a page: since = the last row's second, skip = rows of that second already read. */
-static int notes_advance(table_ctx *ctx, json_t *data)
-{
-    int64_t last = CRM_TIME_NONE;
+    size_t n = json_array_size(data);
+    pd_key *keys = n ? xcalloc(n, sizeof(*keys)) : NULL;
     size_t i;
     json_t *r;
     json_array_foreach(data, i, r)
     {
-        int64_t t = record_time(r, "update_time");
-        if (t != CRM_TIME_NONE && (last == CRM_TIME_NONE || t > last))
-            last = t;
+        keys[i].id = (int64_t)json_integer_value(json_object_get(r, "id"));
+        keys[i].time = by_time ? record_time(r, "update_time") : 0;
     }
-    if (last == CRM_TIME_NONE)
-        return set_paging(ctx, "done", json_true());
-    long ties = 0;
-    json_array_foreach(data, i, r) ties += record_time(r, "update_time") == last;
-    char since[32];
-    crm_time_format_seconds(last, since, sizeof(since));
-    const char *prev = json_string_value(json_object_get(ctx->paging, "since"));
-    long skip = ties;
-    if (prev && strcmp(prev, since) == 0 && ties == (long)json_array_size(data))
-        skip += paging_int(ctx, "skip"); /* a whole page inside one second */
-    return set_paging(ctx, "since", json_string(since)) ||
-           set_paging(ctx, "skip", json_integer(skip));
+    return keys;
 }
 
-static int notes_parse(table_ctx *ctx, const http_response *resp, page *out, char *err,
-                       size_t errlen)
+static int walk_parse(table_ctx *ctx, const http_response *resp, page *out, char *err,
+                      size_t errlen)
 {
+    const pd_spec *s = spec_of(ctx->table);
     json_t *body;
     json_t *data = response_data(resp, &body, err, errlen);
     if (!data)
         return -1;
     long next = v1_next_start(body);
     json_decref(body);
-    int rc;
+    if (next == -2) {
+        json_decref(data);
+        snprintf(err, errlen, "more_items_in_collection without next_start");
+        return -1;
+    }
+    pd_walk w;
+    walk_load(ctx, s, &w);
+    pd_key *keys = page_keys(data, w.anchored);
+    pd_walk_step step =
+        pd_walk_page(&w, keys, json_array_size(data), next >= 0, page_limit(ctx, s));
+    free(keys);
+    if (step == PD_WALK_BACK)
+        log_debug(source_name(ctx->src), ctx->table->name,
+                  "rows left the listing before offset %ld: stepped back to %ld",
+                  w.start + page_limit(ctx, s), w.start);
+    int rc = step == PD_WALK_DONE ? set_paging(ctx, "done", json_true()) : walk_save(ctx, &w);
     if (ctx->reconcile) {
-        rc = next >= 0 ? set_paging(ctx, "start", json_integer(next))
-                       : set_paging(ctx, "done", json_true());
         out->ids = ids_of(data);
         json_decref(data);
         rc |= out->ids ? 0 : -1;
     } else {
-        rc = next == -1 ? set_paging(ctx, "done", json_true()) : notes_advance(ctx, data);
         out->records = data;
     }
     if (rc)
@@ -583,9 +762,9 @@ static req_result fanout_request(table_ctx *ctx, http_request *req, char *err, s
     if (json_is_true(json_object_get(ctx->paging, "lists_done")))
         return REQ_DONE;
     if (s->kind == PK_DEAL_PRODUCTS)
-        deals_list_request(ctx, req, s, "open,won,lost", 0, "dcursor");
+        deals_list_request(ctx, req, s, "open,won,lost", 1, 0, "dcursor");
     else
-        deals_list_request(ctx, req, s, "open,won,lost,deleted", 1, "dcursor");
+        deals_list_request(ctx, req, s, "open,won,lost,deleted", 1, 1, "dcursor");
     return REQ_READY;
 }
 
@@ -608,7 +787,7 @@ static int fanout_parse_deals(table_ctx *ctx, const pd_spec *s, json_t *body, js
     out->records = json_array();
     if (!out->records)
         return -1;
-    return next ? set_paging(ctx, "dcursor", json_string(next)) : advance_phase(ctx, s, "dcursor");
+    return anchored_advance(ctx, s, data, next, "dcursor", s->kind == PK_DEALFLOW);
 }
 
 static int batch_parse(table_ctx *ctx, json_t *body, json_t *data, page *out)
@@ -694,6 +873,92 @@ static int fanout_parse(table_ctx *ctx, const http_response *resp, page *out, ch
     return rc;
 }
 
+/* ---- confirming reconciliation candidates ------------------------------------------------- */
+
+/* Reconciliation listings can drift; the engine reads the ids they missed back before deleting
+ * them. v2 persons, organizations, activities and products: one list filtered by `ids` (up to
+ * 100; v2 lists leave deleted rows out). Deals: /api/v2/deals/{id} (an `ids` list of /deals would
+ * miss archived deals). Notes and files (v1): /v1/{notes,files}/{id}. Deleted records that are
+ * still readable (is_deleted, status deleted, active_flag false) are not alive; 404/410 = gone. */
+static int confirm_by_id(const pd_spec *s)
+{
+    return s->kind != PK_V2_INCREMENTAL || strcmp(s->table, "deals") == 0;
+}
+
+static req_result pd_confirm_request(table_ctx *ctx, const json_t *ids, http_request *req,
+                                     char *err, size_t errlen)
+{
+    const pd_spec *s = spec_of(ctx->table);
+    if (!s || !json_array_size(ids)) {
+        snprintf(err, errlen, "nothing to confirm for table %s", ctx->table->name);
+        return REQ_ERROR;
+    }
+    buf list;
+    buf_init(&list);
+    size_t i;
+    json_t *id;
+    json_array_foreach(ids, i, id)
+    {
+        if (!json_is_integer(id) || (confirm_by_id(s) && i > 0)) {
+            buf_free(&list);
+            snprintf(err, errlen, "confirmation ids of %s must be integers (one per request)",
+                     ctx->table->name);
+            return REQ_ERROR;
+        }
+        buf_printf(&list, "%s%" JSON_INTEGER_FORMAT, i ? "," : "", json_integer_value(id));
+    }
+    if (confirm_by_id(s)) {
+        char path[96];
+        snprintf(path, sizeof(path), "%s/%s", s->path, list.data);
+        pd_url(ctx->src, req, s->kind == PK_V2_INCREMENTAL, path);
+    } else {
+        pd_url(ctx->src, req, 1, s->path);
+        connector_query(req, "ids", list.data);
+        query_long(req, "limit", 500);
+    }
+    buf_free(&list);
+    return REQ_READY;
+}
+
+static int is_deleted_record(json_t *r)
+{
+    json_t *active = json_object_get(r, "active_flag");
+    return is_deleted_deal(r) || json_is_false(active) ||
+           (json_is_integer(active) && json_integer_value(active) == 0);
+}
+
+/* A confirmation answer: the ids of the records it shows alive (data is one record for a
+ * by-id read, an array for an ids list). */
+static int confirm_parse(const http_response *resp, page *out, char *err, size_t errlen)
+{
+    json_t *body = connector_parse_json(resp, err, errlen);
+    if (!body)
+        return -1;
+    json_t *data = json_object_get(body, "data");
+    if (!json_is_object(body) || json_is_false(json_object_get(body, "success")) ||
+        !(json_is_object(data) || json_is_array(data) || json_is_null(data))) {
+        snprintf(err, errlen, "confirmation answer is not a Pipedrive success envelope");
+        json_decref(body);
+        return -1;
+    }
+    out->ids = json_array();
+    json_t *one = json_is_object(data) ? json_pack("[O]", data) : json_incref(data);
+    size_t i;
+    json_t *r;
+    int rc = out->ids && (one || json_is_null(data)) ? 0 : -1;
+    json_array_foreach(one, i, r)
+    {
+        json_t *id = json_object_get(r, "id");
+        if (rc == 0 && json_is_integer(id) && !is_deleted_record(r))
+            rc = json_array_append(out->ids, id);
+    }
+    json_decref(one);
+    json_decref(body);
+    if (rc)
+        snprintf(err, errlen, "out of memory building the page");
+    return rc;
+}
+
 /* ---- dispatch ---------------------------------------------------------------------------- */
 
 static req_result pd_next_request(table_ctx *ctx, http_request *req, char *err, size_t errlen)
@@ -710,7 +975,8 @@ static req_result pd_next_request(table_ctx *ctx, http_request *req, char *err, 
     case PK_V2_FULL:
         return v2_request(ctx, req, s);
     case PK_V1_NOTES:
-        return notes_request(ctx, req, s);
+    case PK_V1_FILES:
+        return walk_request(ctx, req, s);
     case PK_V1_OFFSET:
     case PK_V1_UNPAGED:
         return v1_request(ctx, req, s);
@@ -723,12 +989,15 @@ static int pd_parse_page(table_ctx *ctx, const http_response *resp, page *out, c
                          size_t errlen)
 {
     const pd_spec *s = spec_of(ctx->table);
+    if (ctx->confirm)
+        return confirm_parse(resp, out, err, errlen);
     switch (s->kind) {
     case PK_V2_INCREMENTAL:
     case PK_V2_FULL:
         return v2_parse(ctx, resp, out, err, errlen);
     case PK_V1_NOTES:
-        return notes_parse(ctx, resp, out, err, errlen);
+    case PK_V1_FILES:
+        return walk_parse(ctx, resp, out, err, errlen);
     case PK_V1_OFFSET:
     case PK_V1_UNPAGED:
         return v1_parse(ctx, resp, out, err, errlen);
@@ -885,12 +1154,13 @@ static const custom_fields_spec pd_custom_products = {
 
 /* ---- tables ------------------------------------------------------------------------------ */
 
-#define V2_INCR(n, desc, cf)                                                                       \
+#define V2_INCR(n, desc, cf, batch)                                                                \
     {                                                                                              \
         .name = n, .primary_key = "id", .replication_key = "update_time",                          \
         .method = SYNC_INCREMENTAL, .lookback_seconds = 60, .schema_file = "pipedrive/" n ".avsc", \
         .sorted = 1, .reconcile = 1, .description = desc, .next_request = pd_next_request,         \
-        .parse_page = pd_parse_page, .custom = cf                                                  \
+        .parse_page = pd_parse_page, .custom = cf, .confirm_request = pd_confirm_request,          \
+        .confirm_batch = batch                                                                     \
     }
 
 #define FULL(n, rk, desc)                                                                          \
@@ -913,22 +1183,34 @@ static const table_def pd_tables[] = {
      .description = "v2 /deals + /deals/archived, all statuses; deleted deals -> d + tombstone",
      .next_request = pd_next_request,
      .parse_page = pd_parse_page,
-     .custom = &pd_custom_deals},
+     .custom = &pd_custom_deals,
+     .confirm_request = pd_confirm_request,
+     .confirm_batch = 1},
     V2_INCR("persons", "v2 /persons on update_time; deletes by ID reconciliation",
-            &pd_custom_persons),
+            &pd_custom_persons, 100),
     V2_INCR("organizations", "v2 /organizations on update_time; deletes by ID reconciliation",
-            &pd_custom_orgs),
-    V2_INCR("activities", "v2 /activities on update_time; deletes by ID reconciliation", NULL),
+            &pd_custom_orgs, 100),
+    V2_INCR("activities", "v2 /activities on update_time; deletes by ID reconciliation", NULL, 100),
     V2_INCR("products", "v2 /products on update_time; deletes by ID reconciliation",
-            &pd_custom_products),
-    V2_INCR("notes", "v1 /notes with updated_since; deletes by ID reconciliation", NULL),
+            &pd_custom_products, 100),
+    V2_INCR("notes", "v1 /notes with updated_since; deletes by ID reconciliation", NULL, 1),
     FULL("stages", "update_time", "v2 /stages, full table"),
     FULL("pipelines", "update_time", "v2 /pipelines, full table"),
     FULL("users", "modified", "v1 /users, full table"),
     FULL("activity_types", "update_time", "v1 /activityTypes, full table"),
     FULL("currency", NULL, "v1 /currencies, full table"),
     FULL("filters", "update_time", "v1 /filters, full table"),
-    FULL("files", "update_time", "v1 /files (limit 100), full table"),
+    {.name = "files",
+     .primary_key = "id",
+     .replication_key = "update_time",
+     .method = SYNC_FULL_TABLE,
+     .schema_file = "pipedrive/files.avsc",
+     .reconcile = 1,
+     .description = "v1 /files by id (limit 100), full table; vanished ids read back by id",
+     .next_request = pd_next_request,
+     .parse_page = pd_parse_page,
+     .confirm_request = pd_confirm_request,
+     .confirm_batch = 1},
     FULL("deal_fields", "update_time", "v1 /dealFields, all pages, subfield rows dropped"),
     FULL("person_fields", "update_time", "v1 /personFields, all pages"),
     FULL("organization_fields", "update_time", "v1 /organizationFields, all pages"),
@@ -970,6 +1252,9 @@ const connector pipedrive_connector = {
     .default_base_url = "https://api.pipedrive.com",
     .default_rate = 9, /* the lowest plan: 20 requests per rolling 2 s, with headroom */
     .default_burst = 10,
+    /* Only deals come with their deletes: persons, organizations, activities, products and notes
+     * are re-listed by id every 2 h (README: the delete table, and its token cost). */
+    .default_reconcile_interval_s = 2 * 3600,
     .options = pd_options,
     .tables = pd_tables,
     .n_tables = sizeof(pd_tables) / sizeof(pd_tables[0]),

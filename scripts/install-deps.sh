@@ -17,6 +17,7 @@ PACKAGES=(
     openjdk-17-jdk-headless maven
     curl jq # test scripts drive the CRM simulator with the curl CLI (libcurl-dev has no binary) and jq
     python3 python3-yaml # tests pick ids out of simulator truth; the manifest check parses YAML
+    prometheus python3-matplotlib # promtool checks the alert rules; a throwaway Prometheus runs the dashboard's queries (test 52, make demo's dashboard picture, plotted by matplotlib)
     podman buildah debootstrap # the image build test: a Debian base from packages, podman build --isolation=chroot, buildah run for the smoke test
 )
 

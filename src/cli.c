@@ -1,5 +1,6 @@
-/* cli.c — `check` (config, Kafka, credentials: one OK/error line each), `tables` (what each
- * source would sync, and where) and `state` (bookmarks in the state topic). */
+/* cli.c — `validate` (the config as `run` loads it), `tables` (what each source would sync, and
+ * where), `state` (bookmarks in the state topic) and `peek` (the last events of a table, decoded).
+ * `check` is in cli_check.c. */
 #include "cli.h"
 #include "schema_resolver.h"
 
@@ -8,6 +9,7 @@
 #include <string.h>
 
 #include "avro_embedded.h"
+#include "cli_columns.h"
 #include "connector.h"
 #include "crm_time.h"
 #include "dedupe_log.h"
@@ -17,95 +19,62 @@
 #include "state.h"
 #include "topic_reader.h"
 
-static int check_source(const source_config *sc)
+int cli_validate(const crm_config *cfg)
 {
-    char err[1024];
-    source *src = source_new(sc, err, sizeof(err));
-    if (!src) {
-        printf("%-28s ERROR %s\n", sc->name, err);
-        return EXIT_CONFIG;
-    }
-    const connector *c = source_connector(src);
-    http_request req;
-    http_request_init(&req);
-    http_response resp;
-    http_response_init(&resp);
-    int code = EXIT_OK;
-    http_client *hc = http_client_new(source_http_options(src), source_auth(src),
-                                      source_ratelimit(src), c->rate_signal, sc->name);
-    if (!hc || c->check_request(src, &req)) {
-        printf("source %-21s ERROR cannot build the check request\n", sc->name);
-        code = EXIT_RUNTIME;
-        goto out;
-    }
-    http_result r =
-        http_client_execute(hc, &req, &resp, &engine_stop_requested, NULL, err, sizeof(err));
-    char url[512], excerpt[256];
-    http_redact_url(req.url.data, source_auth(src), url, sizeof(url));
-    if (r != HTTP_OK) {
-        printf("source %-21s ERROR %s\n", sc->name, err);
-        code = EXIT_RUNTIME;
-    } else if (resp.status >= 200 && resp.status < 300) {
-        printf("source %-21s OK    %s %s (HTTP %ld)\n", sc->name, c->name, url, resp.status);
-    } else {
-        http_body_excerpt(&resp, excerpt, sizeof(excerpt));
-        printf("source %-21s ERROR %s %s: HTTP %ld: %s\n", sc->name, c->name, url, resp.status,
-               excerpt);
-        code = resp.status == 401 || resp.status == 403 ? EXIT_AUTH : EXIT_RUNTIME;
-    }
-out:
-    if (hc)
-        http_client_free(hc);
-    http_request_free(&req);
-    http_response_free(&resp);
-    source_free(src);
-    return code;
-}
-
-int cli_check(const crm_config *cfg)
-{
-    int code = EXIT_OK;
-    printf("%-28s OK    %s (%d source%s)\n", "config", cfg->path, cfg->n_sources,
-           cfg->n_sources == 1 ? "" : "s");
-    char err[1024];
-    int brokers = kafka_probe(&cfg->kafka, 10000, err, sizeof(err));
-    if (brokers < 0) {
-        printf("%-28s ERROR %s\n", "kafka", err);
-        code = EXIT_KAFKA;
-    } else {
-        printf("%-28s OK    %s (%d broker%s)\n", "kafka", cfg->kafka.bootstrap_servers, brokers,
-               brokers == 1 ? "" : "s");
-    }
+    int tables = 0;
     for (int i = 0; i < cfg->n_sources; i++) {
-        int rc = check_source(&cfg->sources[i]);
-        if (rc != EXIT_OK && code == EXIT_OK)
-            code = rc;
+        const connector *c = connector_find(cfg->sources[i].type);
+        for (size_t j = 0; j < c->n_tables; j++)
+            tables += config_table_enabled(&cfg->sources[i], c->tables[j].name);
     }
-    return code;
+    printf("%s: valid, %d source%s, %d enabled tables, every secret variable set\n", cfg->path,
+           cfg->n_sources, cfg->n_sources == 1 ? "" : "s", tables);
+    return EXIT_OK;
 }
 
 int cli_tables(const crm_config *cfg)
 {
-    printf("%-14s %-22s %-12s %-10s %-14s %-9s %s\n", "SOURCE", "TABLE", "METHOD", "KEY",
-           "REPLICATION", "LOOKBACK", "TOPIC");
+    static const char *const headers[] = {"SOURCE",      "TABLE",    "METHOD", "KEY",
+                                          "REPLICATION", "LOOKBACK", "TOPIC"};
+    cli_columns *t = cli_columns_new(7, headers);
     for (int i = 0; i < cfg->n_sources; i++) {
         const source_config *sc = &cfg->sources[i];
         const connector *c = connector_find(sc->type);
         for (size_t j = 0; j < c->n_tables; j++) {
-            const table_def *t = &c->tables[j];
-            if (!config_table_enabled(sc, t->name))
+            const table_def *td = &c->tables[j];
+            if (!config_table_enabled(sc, td->name))
                 continue;
-            printf("%-14s %-22s %-12s %-10s %-14s %-9d %s.%s.%s\n", sc->name, t->name,
-                   sync_method_name(t->method), t->primary_key,
-                   t->replication_key ? t->replication_key : "-",
-                   config_table_lookback(sc, t->name, t->lookback_seconds), cfg->kafka.topic_prefix,
-                   sc->name, t->name);
+            char lookback[32], topic[512];
+            cli_format_duration(config_table_lookback(sc, td->name, td->lookback_seconds), lookback,
+                                sizeof(lookback));
+            snprintf(topic, sizeof(topic), "%s.%s.%s", cfg->kafka.topic_prefix, sc->name, td->name);
+            const char *cells[] = {sc->name,
+                                   td->name,
+                                   sync_method_name(td->method),
+                                   td->primary_key,
+                                   td->replication_key,
+                                   lookback,
+                                   topic};
+            cli_columns_add(t, cells);
         }
+    }
+    cli_columns_print(t, stdout);
+    cli_columns_free(t);
+    for (int i = 0; i < cfg->n_sources; i++) {
+        const source_config *sc = &cfg->sources[i];
+        const connector *c = connector_find(sc->type);
         printf("\n%s options (%s):\n", sc->name, c->name);
-        for (const connector_option *o = c->options; o && o->name; o++)
-            printf("  %-22s default %-16s %s\n", o->name,
-                   o->default_value ? o->default_value : "(required)", o->description);
-        printf("\n");
+        static const char *const oh[] = {"  OPTION", "DEFAULT", "MEANING"};
+        cli_columns *o = cli_columns_new(3, oh);
+        for (const connector_option *opt = c->options; opt && opt->name; opt++) {
+            char name[128];
+            snprintf(name, sizeof(name), "  %s", opt->name);
+            const char *cells[] = {name, opt->default_value ? opt->default_value : "(required)",
+                                   opt->description};
+            cli_columns_add(o, cells);
+        }
+        cli_columns_print(o, stdout);
+        cli_columns_free(o);
     }
     return EXIT_OK;
 }
@@ -183,8 +152,9 @@ int cli_state(const crm_config *cfg)
         free_dump(&d);
         return EXIT_KAFKA;
     }
-    printf("%-36s %-26s %-8s %-7s %s\n", "SOURCE/TABLE", "BOOKMARK", "PASSES", "KEYS",
-           "IN PROGRESS");
+    static const char *const headers[] = {"SOURCE/TABLE", "BOOKMARK", "PASSES", "KEYS",
+                                          "IN PROGRESS"};
+    cli_columns *t = cli_columns_new(5, headers);
     const char *k;
     json_t *v;
     json_object_foreach(d.bookmarks, k, v)
@@ -192,18 +162,25 @@ int cli_state(const crm_config *cfg)
         state_bookmark bm;
         state_bookmark_init(&bm);
         const char *text = json_string_value(v);
+        char when[40] = "-", passes[24] = "?", keys[24] = "?", unreadable[1100];
+        const char *progress = "?";
         if (state_bookmark_parse(text, strlen(text), &bm, err, sizeof(err))) {
-            printf("%-36s (unreadable: %s)\n", k, err);
+            snprintf(unreadable, sizeof(unreadable), "(unreadable: %s)", err);
+            progress = unreadable;
         } else {
-            char when[40] = "-";
             if (bm.bookmark_ms != CRM_TIME_NONE)
                 crm_time_format(bm.bookmark_ms, when, sizeof(when));
-            table_keys *tk = keys_of(&d, k);
-            printf("%-36s %-26s %-8d %-7zu %s\n", k, when, bm.passes, dedupe_count(tk->dd),
-                   json_object_size(bm.paging) ? "yes" : "no");
+            snprintf(passes, sizeof(passes), "%d", bm.passes);
+            snprintf(keys, sizeof(keys), "%zu", dedupe_count(keys_of(&d, k)->dd));
+            progress = json_object_size(bm.paging) ? "yes" : "no";
         }
+        const char *cells[] = {k, when, passes, keys, progress};
+        cli_columns_add(t, cells);
         state_bookmark_clear(&bm);
     }
+    cli_columns_sort(t);
+    cli_columns_print(t, stdout);
+    cli_columns_free(t);
     printf("(%ld state records read from %s)\n", n, cfg->kafka.state_topic);
     free_dump(&d);
     return EXIT_OK;
@@ -211,31 +188,68 @@ int cli_state(const crm_config *cfg)
 
 /* ---- peek -------------------------------------------------------------------------------- */
 
+static const table_def *source_table(const source_config *sc, const char *table)
+{
+    return connector_table(connector_find(sc->type), table);
+}
+
+static const table_def *table_topic_of(const crm_config *cfg, const source_config *sc,
+                                       const table_def *t, char **topic)
+{
+    buf b;
+    buf_init(&b);
+    buf_printf(&b, "%s.%s.%s", cfg->kafka.topic_prefix, sc->name, t->name);
+    *topic = b.data;
+    return t;
+}
+
+const table_def *cli_table_spec(const crm_config *cfg, const char *spec,
+                                const source_config **source, char *err, size_t errlen)
+{
+    /* SOURCE.TABLE first (source names may contain dots themselves) */
+    for (int i = 0; i < cfg->n_sources; i++) {
+        const source_config *sc = &cfg->sources[i];
+        size_t n = strlen(sc->name);
+        const table_def *t;
+        if (strncmp(spec, sc->name, n) == 0 && spec[n] == '.' &&
+            (t = source_table(sc, spec + n + 1))) {
+            *source = sc;
+            return t;
+        }
+    }
+    /* TABLE: only when exactly one source has it */
+    const table_def *found = NULL;
+    buf names;
+    buf_init(&names);
+    int n_found = 0;
+    for (int i = 0; i < cfg->n_sources; i++) {
+        const table_def *t = source_table(&cfg->sources[i], spec);
+        if (!t)
+            continue;
+        if (n_found++ == 0) {
+            found = t;
+            *source = &cfg->sources[i];
+        }
+        buf_printf(&names, "%s%s.%s", n_found > 1 ? ", " : "", cfg->sources[i].name, t->name);
+    }
+    if (n_found > 1) {
+        snprintf(err, errlen, "table \"%s\" is in %d sources of %s: name one as SOURCE.TABLE (%s)",
+                 spec, n_found, cfg->path, names.data);
+        found = NULL;
+    } else if (n_found == 0) {
+        snprintf(err, errlen, "no source of %s has a table \"%s\" (use SOURCE.TABLE)", cfg->path,
+                 spec);
+    }
+    buf_free(&names);
+    return found;
+}
+
 const table_def *cli_table_topic(const crm_config *cfg, const char *spec, char **topic, char *err,
                                  size_t errlen)
 {
-    /* spec: "table" (first source having it) or "source.table" */
-    const char *dot = strchr(spec, '.');
-    for (int i = 0; i < cfg->n_sources; i++) {
-        const source_config *sc = &cfg->sources[i];
-        const char *table = spec;
-        if (dot) {
-            if (strlen(sc->name) != (size_t)(dot - spec) ||
-                strncmp(sc->name, spec, (size_t)(dot - spec)))
-                continue;
-            table = dot + 1;
-        }
-        const table_def *t = connector_table(connector_find(sc->type), table);
-        if (!t)
-            continue;
-        buf b;
-        buf_init(&b);
-        buf_printf(&b, "%s.%s.%s", cfg->kafka.topic_prefix, sc->name, t->name);
-        *topic = b.data;
-        return t;
-    }
-    snprintf(err, errlen, "no source of %s has a table \"%s\" (use SOURCE.TABLE)", cfg->path, spec);
-    return NULL;
+    const source_config *sc = NULL;
+    const table_def *t = cli_table_spec(cfg, spec, &sc, err, errlen);
+    return t ? table_topic_of(cfg, sc, t, topic) : NULL;
 }
 
 /* Transaction markers take offsets too, so peek reads a margin before the last n offsets and

@@ -19,7 +19,10 @@ typedef struct loader {
     char *err;
     size_t errlen;
     int failed;
+    int crm_secrets_required; /* 0 for commands that never talk to a CRM */
 } loader;
+
+/* A CRM credential's environment variable is unset, and this command needs it. */
 
 static int fail_at(loader *ld, const config_setting_t *s, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -116,6 +119,35 @@ static int read_duration_ms(loader *ld, const config_setting_t *s, int min_s, in
     return 0;
 }
 
+/* A secret from environment variable `name`: set, and free of control characters (a CR/LF in a
+ * token would add a header line to every request). The error names the variable (at s), never
+ * the value; `what` prefixes it ("" or "options.x: "). */
+static const char *secret_env(loader *ld, const config_setting_t *s, const char *what,
+                              const char *name)
+{
+    const char *v = getenv(name);
+    if (!v) {
+        fail_at(ld, s, "%senvironment variable %s is not set", what, name);
+        return NULL;
+    }
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+        if (*p < 0x20 || *p == 0x7f) {
+            fail_at(ld, s,
+                    "%senvironment variable %s contains a control character (byte %zu of its "
+                    "value; a stray newline?)",
+                    what, name, (size_t)(p - (const unsigned char *)v) + 1);
+            return NULL;
+        }
+    return v;
+}
+
+/* A CRM credential: checked like any secret by the commands that talk to a CRM, not looked at
+ * by the others (tables, state, peek). 1 when usable or not needed. */
+static int crm_secret(loader *ld, const config_setting_t *s, const char *what, const char *name)
+{
+    return !ld->crm_secrets_required || secret_env(ld, s, what, name) != NULL;
+}
+
 static int read_string(loader *ld, const config_setting_t *s, char **out)
 {
     if (config_setting_type(s) != CONFIG_TYPE_STRING)
@@ -184,6 +216,22 @@ static int read_kv_list(loader *ld, const config_setting_t *s, kv **out, int *n)
     return 0;
 }
 
+/* "property=ENV_VAR" strings: each property's value is the secret in that variable. */
+static int read_secret_properties(loader *ld, const config_setting_t *s, kv **out, int *n)
+{
+    if (read_kv_list(ld, s, out, n))
+        return -1;
+    for (int i = 0; i < *n; i++) {
+        const char *v =
+            secret_env(ld, config_setting_get_elem(s, (unsigned)i), "", (*out)[i].value);
+        if (!v)
+            return -1;
+        free((*out)[i].value);
+        (*out)[i].value = xstrdup(v);
+    }
+    return 0;
+}
+
 static int expect_group(loader *ld, const config_setting_t *s)
 {
     if (config_setting_type(s) != CONFIG_TYPE_GROUP)
@@ -234,12 +282,15 @@ static int load_kafka(loader *ld, const config_setting_t *g, kafka_config *k)
             read_kv_list(ld, s, &k->topic_config, &k->n_topic_config);
         else if (strcmp(n, "properties") == 0)
             read_kv_list(ld, s, &k->properties, &k->n_properties);
+        else if (strcmp(n, "properties_env") == 0)
+            read_secret_properties(ld, s, &k->secret_properties, &k->n_secret_properties);
         else
             fail_at(ld, s,
                     "unknown setting (expected bootstrap_servers, topic_prefix, state_topic, "
                     "schemas_topic, "
                     "delivery, topic_partitions, replication_factor, transaction_timeout, "
-                    "commit_max_events, commit_max_age, topic_config, properties)");
+                    "commit_max_events, commit_max_age, topic_config, properties, "
+                    "properties_env)");
     }
     if (!ld->failed && !k->bootstrap_servers)
         fail_at(ld, g, "bootstrap_servers is required");
@@ -300,8 +351,8 @@ static int load_options(loader *ld, const config_setting_t *g, const connector *
             return fail_at(ld, s, "expected true or false");
         if (o->type == OPT_DURATION && config_parse_duration(value) < 0)
             return fail_at(ld, s, "invalid duration \"%s\"", value);
-        if (o->type == OPT_ENV && !getenv(value))
-            return fail_at(ld, s, "environment variable %s is not set", value);
+        if (o->type == OPT_ENV && !crm_secret(ld, s, "", value))
+            return -1;
         kv *item = &sc->options[sc->n_options++];
         item->key = xstrdup(o->name);
         item->value = xstrdup(value);
@@ -323,9 +374,10 @@ static int check_required_options(loader *ld, const config_setting_t *src, const
         if (!o->default_value)
             return fail_at(ld, src, "option %s is required for %s sources (%s)", o->name, c->name,
                            o->description);
-        if (o->type == OPT_ENV && !getenv(o->default_value))
-            return fail_at(ld, src, "options.%s: environment variable %s (the default) is not set",
-                           o->name, o->default_value);
+        char what[128];
+        snprintf(what, sizeof(what), "options.%s (default %s): ", o->name, o->default_value);
+        if (o->type == OPT_ENV && !crm_secret(ld, src, what, o->default_value))
+            return -1;
     }
     return 0;
 }
@@ -391,6 +443,8 @@ static int load_source(loader *ld, const config_setting_t *g, source_config *sc)
     sc->rate = -1;
     sc->burst = -1;
     sc->timeout_s = 60;
+    sc->max_rate_wait_s = 3600;
+    sc->max_response_mb = 64;
     sc->verify_tls = 1;
     sc->start_ms = CRM_TIME_NONE;
 
@@ -445,6 +499,12 @@ static int load_source(loader *ld, const config_setting_t *g, source_config *sc)
         else if (strcmp(n, "timeout") == 0) {
             if (read_duration(ld, s, &sc->timeout_s) == 0 && sc->timeout_s < 1)
                 fail_at(ld, s, "must be at least 1s");
+        } else if (strcmp(n, "max_rate_limit_wait") == 0) {
+            if (read_duration(ld, s, &sc->max_rate_wait_s) == 0 &&
+                (sc->max_rate_wait_s < 1 || sc->max_rate_wait_s > 7 * 86400))
+                fail_at(ld, s, "must be between 1s and 7d");
+        } else if (strcmp(n, "max_response_mb") == 0) {
+            read_int(ld, s, 1, 4096, &sc->max_response_mb);
         } else if (strcmp(n, "rate_limit") == 0) {
             if (config_setting_type(s) == CONFIG_TYPE_FLOAT ||
                 config_setting_type(s) == CONFIG_TYPE_INT)
@@ -470,8 +530,9 @@ static int load_source(loader *ld, const config_setting_t *g, source_config *sc)
         else
             fail_at(ld, s,
                     "unknown setting (expected type, name, base_url, start_date, "
-                    "poll_interval, reconcile_interval, timeout, rate_limit, burst, "
-                    "verify_tls, ca_file, tables, lookback, options)");
+                    "poll_interval, reconcile_interval, timeout, max_rate_limit_wait, "
+                    "max_response_mb, rate_limit, burst, verify_tls, ca_file, tables, lookback, "
+                    "options)");
     }
     if (ld->failed)
         return -1;
@@ -523,10 +584,8 @@ static int load_registry(loader *ld, const config_setting_t *g, registry_config 
             read_string(ld, s, &r->username);
         } else if (strcmp(n, "password_env") == 0) {
             if (read_string(ld, s, &r->password_env) == 0) {
-                const char *v = getenv(r->password_env);
-                if (!v)
-                    fail_at(ld, s, "environment variable %s is not set", r->password_env);
-                else
+                const char *v = secret_env(ld, s, "", r->password_env);
+                if (v)
                     r->password = xstrdup(v);
             }
         } else if (strcmp(n, "verify_tls") == 0) {
@@ -624,7 +683,7 @@ static int load_root(loader *ld, config_t *lc, crm_config *cfg)
     return ld->failed ? -1 : 0;
 }
 
-crm_config *config_load(const char *path, char *err, size_t errlen)
+static crm_config *load_config(const char *path, int crm_secrets_required, char *err, size_t errlen)
 {
     config_t lc;
     config_init(&lc);
@@ -652,7 +711,7 @@ crm_config *config_load(const char *path, char *err, size_t errlen)
     cfg->kafka.transaction_timeout_ms = 60000;
     cfg->kafka.commit_max_events = 8000;
     cfg->kafka.commit_max_age_ms = 1000;
-    loader ld = {path, err, errlen, 0};
+    loader ld = {path, err, errlen, 0, crm_secrets_required};
     if (load_root(&ld, &lc, cfg)) {
         config_destroy(&lc);
         config_free(cfg);
@@ -660,6 +719,16 @@ crm_config *config_load(const char *path, char *err, size_t errlen)
     }
     config_destroy(&lc);
     return cfg;
+}
+
+crm_config *config_load(const char *path, char *err, size_t errlen)
+{
+    return load_config(path, 1, err, errlen);
+}
+
+crm_config *config_load_without_crm_secrets(const char *path, char *err, size_t errlen)
+{
+    return load_config(path, 0, err, errlen);
 }
 
 static void free_kvs(kv *list, int n)
@@ -690,6 +759,7 @@ void config_free(crm_config *cfg)
     free(cfg->kafka.schemas_topic);
     free_kvs(cfg->kafka.topic_config, cfg->kafka.n_topic_config);
     free_kvs(cfg->kafka.properties, cfg->kafka.n_properties);
+    free_kvs(cfg->kafka.secret_properties, cfg->kafka.n_secret_properties);
     free(cfg->registry.url);
     free(cfg->registry.username);
     free(cfg->registry.password);

@@ -32,6 +32,10 @@ typedef struct kafka_config {
     int n_topic_config;
     kv *properties; /* passed to librdkafka as is */
     int n_properties;
+    /* properties_env: librdkafka properties whose values come from environment variables
+     * (sasl.password, ssl.key.password...); value = the secret itself, never print it. */
+    kv *secret_properties;
+    int n_secret_properties;
     int transaction_timeout_ms;
     int commit_max_events; /* pages of a table share a commit until it holds this many events */
     int commit_max_age_ms; /* ... or its first page is this old */
@@ -56,9 +60,11 @@ typedef struct source_config {
     int n_exclude;
     table_override *overrides;
     int n_overrides;
-    double rate;   /* requests per second; <0: connector default */
-    int burst;     /* <0: connector default */
-    int timeout_s; /* per request */
+    double rate;         /* requests per second; <0: connector default */
+    int burst;           /* <0: connector default */
+    int timeout_s;       /* per request */
+    int max_rate_wait_s; /* longest rate-limit wait the API may impose (default 1 h) */
+    int max_response_mb; /* decoded response body limit (default 64 MiB) */
     int verify_tls;
     char *ca_file;
     kv *options; /* connector options as written */
@@ -96,6 +102,9 @@ typedef struct crm_config {
 /* Loads and validates; on error writes one line to err ("file:line: setting: problem") and
  * returns NULL. */
 crm_config *config_load(const char *path, char *err, size_t errlen);
+/* The same, for commands that never talk to a CRM (`tables`, `state`, `peek`): the environment
+ * variables holding CRM credentials may be unset. Everything else is validated alike. */
+crm_config *config_load_without_crm_secrets(const char *path, char *err, size_t errlen);
 void config_free(crm_config *cfg);
 
 /* Parses "30s", "5m", "2h", "7d" or plain seconds; -1 when invalid. */

@@ -65,7 +65,6 @@ static int table_init(source_run *sr, table_run *t, const table_def *def, char *
     t->topic = topic_name(sr->cfg, sr->sc->name, def->name);
     t->lookback_s = config_table_lookback(sr->sc, def->name, def->lookback_seconds);
     t->dd = dedupe_new();
-    t->suspects = dedupe_new();
     t->dlog = dedupe_log_new();
     state_bookmark_init(&t->bm);
     table_metrics_init(&t->m, sr->sc->name, def->name);
@@ -90,6 +89,7 @@ static int table_init(source_run *sr, table_run *t, const table_def *def, char *
         return -1;
     }
     http_client_set_observer(t->http, table_metrics_observe_http, &t->m);
+    http_client_count_capped_waits(t->http, &t->m.rate_waits_capped);
     return 0;
 }
 
@@ -97,7 +97,6 @@ static void table_free(table_run *t)
 {
     free(t->topic);
     dedupe_free(t->dd);
-    dedupe_free(t->suspects);
     dedupe_log_free(t->dlog);
     state_bookmark_clear(&t->bm);
     event_codec_free(t->codec);
@@ -347,10 +346,28 @@ json_t *engine_health(int ready, int *ok)
                      reasons);
 }
 
+/* A source whose producer is done for (fenced by a newer instance, or a fatal Kafka error it
+ * could not recover from) stops the whole run: the process exits 4 or 3 and its orchestrator
+ * decides, instead of the other sources running on in a half-dead process. */
+static void stop_on_fatal_producer(engine *e)
+{
+    for (int i = 0; i < e->n_sources && !engine_stop_requested; i++) {
+        source_run *sr = &e->sources[i];
+        if (!sr->producer || !kafka_is_fatal(sr->producer))
+            continue;
+        log_error(sr->sc->name, NULL, "%s; stopping every source",
+                  kafka_is_fenced(sr->producer)
+                      ? "fenced: another crmstream instance took over this source"
+                      : "the Kafka producer failed and could not be re-created");
+        engine_stop_requested = 1;
+    }
+}
+
 /* Waits for every table thread, keeping the heartbeat fresh. */
 static void wait_for_tables(engine *e)
 {
     for (;;) {
+        stop_on_fatal_producer(e);
         int running = 0;
         for (int i = 0; i < e->n_sources; i++)
             for (int j = 0; j < e->sources[i].n_tables; j++)

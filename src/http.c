@@ -25,6 +25,8 @@
 
 #define DEFAULT_CONNECT_TIMEOUT_MS 10000L
 #define DEFAULT_TIMEOUT_MS         60000L
+#define DEFAULT_MAX_RATE_WAIT_MS   3600000LL
+#define DEFAULT_MAX_RESPONSE_BYTES ((size_t)64 << 20)
 #define MAX_REDIRECTS              5L
 #define EXCERPT_MAX                200
 #define REDACTED_URL_MAX           2048
@@ -106,6 +108,8 @@ void http_options_defaults(http_options *opts)
     opts->verify_tls = 1;
     opts->ca_file = NULL;
     opts->user_agent = "crmstream/" CRMSTREAM_VERSION;
+    opts->max_rate_wait_ms = DEFAULT_MAX_RATE_WAIT_MS;
+    opts->max_response_bytes = DEFAULT_MAX_RESPONSE_BYTES;
 }
 
 int64_t http_backoff_ms(const http_options *opts, int attempt, double rand01)
@@ -427,7 +431,15 @@ struct http_client {
     char errbuf[CURL_ERROR_SIZE];
     http_observer_fn observe;
     void *observe_arg;
+    atomic_long *capped_waits;
+    volatile int *stop; /* of the request in progress: the progress callback aborts on it */
+    int too_large;      /* the body passed max_response_bytes: the write callback refused it */
 };
+
+void http_client_count_capped_waits(http_client *c, atomic_long *counter)
+{
+    c->capped_waits = counter;
+}
 
 void http_client_set_observer(http_client *c, http_observer_fn fn, void *arg)
 {
@@ -441,12 +453,32 @@ static void observe_attempt(http_client *c, long status, int64_t elapsed_ms)
         c->observe(c->observe_arg, status, elapsed_ms);
 }
 
+static size_t max_body(const http_client *c)
+{
+    return c->opts->max_response_bytes > 0 ? c->opts->max_response_bytes
+                                           : DEFAULT_MAX_RESPONSE_BYTES;
+}
+
+/* Bodies arrive decoded (gzip, br...): the limit holds for what we keep in memory. */
 static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
 {
     http_client *c = userdata;
     size_t n = size * nmemb;
+    if (c->cur->body.len + n > max_body(c)) {
+        c->too_large = 1;
+        return 0; /* curl fails the transfer with CURLE_WRITE_ERROR */
+    }
     buf_append(&c->cur->body, data, n);
     return n;
+}
+
+/* Called by curl about once a second even when nothing moves: a stop aborts the transfer. */
+static int on_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    const http_client *c = userdata;
+    return c->stop && *c->stop;
 }
 
 static size_t on_header(char *data, size_t size, size_t nmemb, void *userdata)
@@ -535,9 +567,8 @@ http_client *http_client_new(const http_options *opts, const http_auth *auth, ra
     SETOPT(c, CURLOPT_ACCEPT_ENCODING, "");
     SETOPT(c, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
     SETOPT(c, CURLOPT_TIMEOUT_MS, total_ms);
-    SETOPT(c, CURLOPT_FOLLOWLOCATION, 1L);
-    SETOPT(c, CURLOPT_MAXREDIRS, MAX_REDIRECTS);
-    SETOPT(c, CURLOPT_POSTREDIR, (long)CURL_REDIR_POST_ALL);
+    /* Redirects are followed by http_client_execute(), within the origin (credentials). */
+    SETOPT(c, CURLOPT_FOLLOWLOCATION, 0L);
     SETOPT(c, CURLOPT_PROTOCOLS_STR, "http,https");
     SETOPT(c, CURLOPT_TCP_KEEPALIVE, 1L);
     SETOPT(c, CURLOPT_SSL_VERIFYPEER, opts->verify_tls == 0 ? 0L : 1L);
@@ -551,6 +582,9 @@ http_client *http_client_new(const http_options *opts, const http_auth *auth, ra
     SETOPT(c, CURLOPT_WRITEDATA, c);
     SETOPT(c, CURLOPT_HEADERFUNCTION, on_header);
     SETOPT(c, CURLOPT_HEADERDATA, c);
+    SETOPT(c, CURLOPT_NOPROGRESS, 0L);
+    SETOPT(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+    SETOPT(c, CURLOPT_XFERINFODATA, c);
     if (auth && auth->basic_user) {
         SETOPT(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
         SETOPT(c, CURLOPT_USERNAME, auth->basic_user);
@@ -626,9 +660,6 @@ static int prepare(http_client *c, const http_request *req, const char *method,
             goto bad;                                                                              \
     } while (0)
     TRY(CURLOPT_URL, req->url.data ? req->url.data : "");
-    /* Never let a redirect downgrade https to http (the secrets would travel in clear). */
-    TRY(CURLOPT_REDIR_PROTOCOLS_STR,
-        req->url.data && strncasecmp(req->url.data, "https:", 6) == 0 ? "https" : "http,https");
     TRY(CURLOPT_HTTPHEADER, *hdrs);
     TRY(CURLOPT_NOBODY, head ? 1L : 0L);
     if (!head)
@@ -702,6 +733,100 @@ static void read_signal(http_client *c, const http_response *resp, rate_signal *
         http_default_rate_signal(resp, sig);
 }
 
+/* A wait the API asked for, cut to max_rate_wait_ms (logged and counted): a hostile or broken
+ * Retry-After / reset header must not pause a source for years. */
+static int64_t capped_wait(http_client *c, int64_t wait_ms, long status, const char *method,
+                           const char *url)
+{
+    int64_t max =
+        c->opts->max_rate_wait_ms > 0 ? c->opts->max_rate_wait_ms : DEFAULT_MAX_RATE_WAIT_MS;
+    if (wait_ms <= max)
+        return wait_ms;
+    log_warn(c->source, NULL,
+             "HTTP %ld from %s %s asks to wait %g s; waiting max_rate_limit_wait (%g s) instead",
+             status, method, url, (double)wait_ms / 1000.0, (double)max / 1000.0);
+    if (c->capped_waits)
+        atomic_fetch_add(c->capped_waits, 1);
+    return max;
+}
+
+static int is_redirect(long status)
+{
+    return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+}
+
+/* "scheme://host:port" of url, lower-cased, default ports made explicit; -1 when unparseable. */
+static int url_origin(const char *url, char *out, size_t outlen)
+{
+    CURLU *u = curl_url();
+    if (!u)
+        return -1;
+    char *scheme = NULL, *host = NULL, *port = NULL;
+    int rc = -1;
+    if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK) {
+        snprintf(out, outlen, "%s://%s:%s", scheme, host, port);
+        for (char *p = out; *p; p++)
+            *p = (char)tolower((unsigned char)*p);
+        rc = 0;
+    }
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+/* One attempt: performs the request and follows redirects that stay within the request's origin
+ * (same scheme, host and port), with the same method, body and credentials. A redirect to
+ * another origin is refused, so the secret headers, Basic credentials and the URL's secret
+ * parameters never reach another host (nor https downgrade to http). 0 with *rc (and *status
+ * when CURLE_OK), or -1 with err set for a refused redirect. */
+static int perform(http_client *c, const http_request *req, const char *method, const char *url,
+                   CURLcode *rc, long *status, char *err, size_t errlen)
+{
+    char origin[512] = "", target[512];
+    for (int hops = 0;; hops++) {
+        *rc = curl_easy_perform(c->curl);
+        if (*rc != CURLE_OK)
+            return 0;
+        CURLcode irc = curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, status);
+        if (irc != CURLE_OK) {
+            snprintf(err, errlen, "%s %s: curl_easy_getinfo failed: %s", method, url,
+                     curl_easy_strerror(irc));
+            return -1;
+        }
+        char *next = NULL;
+        if (!is_redirect(*status) ||
+            curl_easy_getinfo(c->curl, CURLINFO_REDIRECT_URL, &next) != CURLE_OK || !next)
+            return 0;
+        char to[REDACTED_URL_MAX];
+        http_redact_url(next, c->auth, to, sizeof(to));
+        if (!origin[0] && url_origin(req->url.data ? req->url.data : "", origin, sizeof(origin)))
+            snprintf(origin, sizeof(origin), "?");
+        if (url_origin(next, target, sizeof(target)) || strcmp(origin, target) != 0) {
+            snprintf(err, errlen,
+                     "%s %s: HTTP %ld redirects to %s, another origin: refused (credentials are "
+                     "sent to %s only)",
+                     method, url, *status, to, origin);
+            return -1;
+        }
+        if (hops >= (int)MAX_REDIRECTS) {
+            snprintf(err, errlen, "%s %s: more than %ld redirects (last to %s)", method, url,
+                     MAX_REDIRECTS, to);
+            return -1;
+        }
+        if ((irc = curl_easy_setopt(c->curl, CURLOPT_URL, next)) != CURLE_OK) {
+            snprintf(err, errlen, "%s %s: curl_easy_setopt(CURLOPT_URL) failed: %s", method, url,
+                     curl_easy_strerror(irc));
+            return -1;
+        }
+        reset_attempt(c->cur);
+    }
+}
+
 http_result http_client_execute(http_client *c, const http_request *req, http_response *resp,
                                 volatile int *stop, int64_t *resume_at_wall_ms, char *err,
                                 size_t errlen)
@@ -732,6 +857,7 @@ http_result http_client_execute(http_client *c, const http_request *req, http_re
     int max_rate_waits = o->max_rate_waits > 0 ? o->max_rate_waits : 0;
     int failures = 0, rate_waits = 0;
     c->cur = resp;
+    c->stop = stop;
     for (;;) {
         int64_t waited = 0;
         int stopped = c->rl ? ratelimit_acquire(c->rl, stop, &waited) : (stop && *stop);
@@ -746,7 +872,30 @@ http_result http_client_execute(http_client *c, const http_request *req, http_re
         c->errbuf[0] = '\0';
         resp->attempts++;
         int64_t started = now_monotonic_ms();
-        CURLcode rc = curl_easy_perform(c->curl);
+        CURLcode rc;
+        long status = 0;
+        c->too_large = 0;
+        if (perform(c, req, method, url, &rc, &status, err, errlen)) {
+            observe_attempt(c, status, now_monotonic_ms() - started);
+            result = HTTP_TRANSPORT;
+            goto done;
+        }
+        if (rc == CURLE_ABORTED_BY_CALLBACK) {
+            reset_attempt(resp);
+            snprintf(err, errlen, "%s %s: stopped", method, url);
+            result = HTTP_STOPPED;
+            goto done;
+        }
+        if (rc == CURLE_WRITE_ERROR && c->too_large) {
+            observe_attempt(c, 0, now_monotonic_ms() - started);
+            reset_attempt(resp);
+            snprintf(err, errlen,
+                     "%s %s: response body larger than %zu bytes (decoded); raise "
+                     "max_response_size if this is expected",
+                     method, url, max_body(c));
+            result = HTTP_TRANSPORT;
+            goto done;
+        }
         int64_t backoff = 0;
         if (rc != CURLE_OK) {
             observe_attempt(c, 0, now_monotonic_ms() - started);
@@ -764,18 +913,11 @@ http_result http_client_execute(http_client *c, const http_request *req, http_re
             log_warn(c->source, NULL, "%s %s: %s (attempt %d of %d); retrying in %lld ms", method,
                      url, kind, failures, max_retries + 1, (long long)backoff);
         } else {
-            long status = 0;
-            CURLcode irc = curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
-            if (irc != CURLE_OK) {
-                snprintf(err, errlen, "%s %s: curl_easy_getinfo failed: %s", method, url,
-                         curl_easy_strerror(irc));
-                result = HTTP_TRANSPORT;
-                goto done;
-            }
             resp->status = status;
             observe_attempt(c, status, now_monotonic_ms() - started);
             rate_signal sig;
             read_signal(c, resp, &sig);
+            sig.wait_ms = capped_wait(c, sig.wait_ms, status, method, url);
             if (sig.budget_exhausted) {
                 int64_t wait = sig.wait_ms > 0 ? sig.wait_ms : o->backoff_max_ms;
                 if (c->rl)
@@ -858,6 +1000,7 @@ http_result http_client_execute(http_client *c, const http_request *req, http_re
     }
 done:
     c->cur = NULL;
+    c->stop = NULL;
     /* Drop the pointers into req and our list before freeing it (the handle outlives both). */
     if (curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL) != CURLE_OK)
         log_error(c->source, NULL, "curl_easy_setopt(CURLOPT_HTTPHEADER) failed");

@@ -3,12 +3,16 @@
  * One http_client per table thread (its CURL handle keeps connections alive); every client of a
  * source shares that source's ratelimit. http_client_execute() owns retries: exponential backoff
  * with full jitter on transport errors/timeouts and 5xx, waits on 429 as told by Retry-After, the
- * standard rate-limit headers, or the connector's rate_signal_fn. Any other status is returned to
- * the caller. Secrets (auth user/password, secret header lines, secret query parameters) are never
- * written to logs or error strings: URLs are redacted with http_redact_url() before printing. */
+ * standard rate-limit headers, or the connector's rate_signal_fn (every wait capped at
+ * max_rate_wait_ms). Any other status is returned to the caller. Redirects are followed within the
+ * request's origin only, so credentials never reach another host; a stop request aborts a transfer
+ * in flight; a decoded body over max_response_bytes is an error. Secrets (auth user/password,
+ * secret header lines, secret query parameters) are never written to logs or error strings: URLs
+ * are redacted with http_redact_url() before printing. */
 #ifndef CRM_HTTP_H
 #define CRM_HTTP_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -64,15 +68,17 @@ typedef struct http_auth {
 } http_auth;
 
 typedef struct http_options {
-    long connect_timeout_ms; /* default 10000 */
-    long timeout_ms;         /* whole-request timeout, default 60000 */
-    int max_retries;         /* transport errors and 5xx; default 6 */
-    int max_rate_waits;      /* 429 responses waited out per request; default 30 */
-    int64_t backoff_base_ms; /* default 500 */
-    int64_t backoff_max_ms;  /* default 60000 */
-    int verify_tls;          /* default 1; only an explicit config setting turns it off */
-    const char *ca_file;     /* optional CA bundle */
-    const char *user_agent;  /* default "crmstream/<version>" */
+    long connect_timeout_ms;   /* default 10000 */
+    long timeout_ms;           /* whole-request timeout, default 60000 */
+    int max_retries;           /* transport errors and 5xx; default 6 */
+    int max_rate_waits;        /* 429 responses waited out per request; default 30 */
+    int64_t backoff_base_ms;   /* default 500 */
+    int64_t backoff_max_ms;    /* default 60000 */
+    int verify_tls;            /* default 1; only an explicit config setting turns it off */
+    const char *ca_file;       /* optional CA bundle */
+    const char *user_agent;    /* default "crmstream/<version>" */
+    int64_t max_rate_wait_ms;  /* longest rate-limit wait an API may impose; default 1 h */
+    size_t max_response_bytes; /* decoded body limit; default 64 MiB */
 } http_options;
 
 void http_options_defaults(http_options *opts);
@@ -102,6 +108,8 @@ http_result http_client_execute(http_client *c, const http_request *req, http_re
  * error, and the attempt's duration: the hook metrics count requests by status with. */
 typedef void (*http_observer_fn)(void *arg, long status, int64_t elapsed_ms);
 void http_client_set_observer(http_client *c, http_observer_fn fn, void *arg);
+/* Counts (in *counter, may be NULL) rate-limit waits cut to opts->max_rate_wait_ms. */
+void http_client_count_capped_waits(http_client *c, atomic_long *counter);
 
 /* Backoff for attempt n (0-based): min(max, base * 2^n) scaled by a jitter factor in [0.5, 1.0]
  * taken from `rand01` (0..1). Pure, for unit tests. */

@@ -186,6 +186,18 @@ static int tracker_wait(tracker *t, volatile int *stop, int64_t stop_grace_ms)
     return ok ? 0 : -1;
 }
 
+/* n messages were never queued (a produce failed): they will never be reported. */
+static void tracker_forget(tracker *t, size_t n)
+{
+    if (!t)
+        return;
+    pthread_mutex_lock(&t->lock);
+    t->pending -= n < t->pending ? n : t->pending;
+    t->failed = 1;
+    pthread_cond_broadcast(&t->done);
+    pthread_mutex_unlock(&t->lock);
+}
+
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     (void)rk;
@@ -213,16 +225,32 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 
 /* ---- producer ---------------------------------------------------------------------------- */
 
+/* How long one abort_transaction call may block (at most the transaction timeout); a timed-out
+ * abort goes on in the background and the next commit resumes it (librdkafka refuses every
+ * other transactional call until the abort completed). */
+#define ABORT_TIMEOUT_MS 10000
+/* Consecutive failed producer re-creations after which the source stops (exit code 3). */
+#define MAX_RESTARTS 5
+
 struct kafka_producer {
     rd_kafka_t *rk;
+    const kafka_config *kc; /* borrowed: re-creating the producer after a fatal error */
     int transactional;
     int txn_timeout_ms;
     char *source;
     pthread_mutex_t txn_lock;
     pthread_t poller;
     volatile int closing;
-    volatile int fatal;
+    volatile int fatal;  /* final: fenced, or the producer could not be made usable again */
+    volatile int broken; /* librdkafka raised a fatal error: the handle must be re-created */
     volatile int fenced;
+    /* Exactly-once, guarded by txn_lock: an abort that timed out (retriable), resumed before
+     * anything else; since when (monotonic ms); failed re-creations in a row. */
+    int abort_pending;
+    int64_t abort_pending_since;
+    int failed_restarts;
+    volatile int64_t txn_begun_ms; /* monotonic start of the open transaction, 0: none */
+    atomic_llong excused_txn_ms;   /* the txn_begun_ms whose fence error was excused */
     char fatal_reason[512];
     kafka_metrics *metrics;
     /* Batch arenas librdkafka may still read: messages are produced without a copy, so after a
@@ -292,7 +320,7 @@ static void retire_arena(kafka_producer *p, kafka_batch *b)
 static void bury_arenas(kafka_producer *p, int force)
 {
     pthread_mutex_lock(&p->graveyard_lock);
-    if (p->n_graveyard > 0 && (force || rd_kafka_outq_len(p->rk) == 0)) {
+    if (p->n_graveyard > 0 && (force || !p->rk || rd_kafka_outq_len(p->rk) == 0)) {
         for (size_t i = 0; i < p->n_graveyard; i++)
             free(p->graveyard[i]);
         p->n_graveyard = 0;
@@ -315,6 +343,42 @@ static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
     return 0; /* librdkafka frees json */
 }
 
+/* The handle raised a fatal error. A fenced producer, or one without transactions (whose
+ * commits are not serialized, so it cannot be swapped under them), is done for; a transactional
+ * one is re-created by the next commit. */
+static void mark_broken(kafka_producer *p)
+{
+    p->broken = 1;
+    if (p->fenced || !p->transactional)
+        p->fatal = 1;
+}
+
+static int is_fence_code(rd_kafka_resp_err_t e)
+{
+    return e == RD_KAFKA_RESP_ERR__FENCED || e == RD_KAFKA_RESP_ERR_PRODUCER_FENCED ||
+           e == RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH;
+}
+
+/* A fence error also answers a transaction that outlived transaction.timeout.ms: the coordinator
+ * aborted it and bumped the producer epoch (measured after a broker outage longer than the
+ * timeout). Only the fence of a younger transaction means another instance took over; the other
+ * one is handled like any fatal error (the producer is re-created). */
+static void note_fence(kafka_producer *p, const char *what)
+{
+    int64_t begun = p->txn_begun_ms;
+    if (p->transactional && begun && now_monotonic_ms() - begun >= p->txn_timeout_ms) {
+        /* the error callback and the failed call both report it: said once */
+        if (atomic_exchange(&p->excused_txn_ms, begun) == begun)
+            return;
+        log_warn(p->source, NULL,
+                 "kafka: %s, but the transaction was open for %lld ms, longer than "
+                 "transaction_timeout: the coordinator aborted it, no other instance is involved",
+                 what, (long long)(now_monotonic_ms() - begun));
+        return;
+    }
+    p->fenced = 1;
+}
+
 static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
     kafka_producer *p = opaque;
@@ -322,10 +386,9 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
         char buf[512];
         rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk, buf, sizeof(buf));
         snprintf(p->fatal_reason, sizeof(p->fatal_reason), "%s", buf);
-        if (orig == RD_KAFKA_RESP_ERR__FENCED || orig == RD_KAFKA_RESP_ERR_PRODUCER_FENCED ||
-            orig == RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH)
-            p->fenced = 1;
-        p->fatal = 1;
+        if (is_fence_code(orig))
+            note_fence(p, buf);
+        mark_broken(p);
         log_error(p->source, NULL, "kafka fatal error: %s", buf);
         return;
     }
@@ -370,26 +433,29 @@ int kafka_conf_apply(rd_kafka_conf_t *conf, const kafka_config *kc, const char *
             return -1;
         }
     }
+    for (int i = 0; i < kc->n_secret_properties; i++) {
+        const kv *sp = &kc->secret_properties[i];
+        if (rd_kafka_conf_set(conf, sp->key, sp->value, errstr, sizeof(errstr)) !=
+            RD_KAFKA_CONF_OK) {
+            /* librdkafka's reason may quote the value: the secret stays out of it */
+            snprintf(err, errlen, "line %d: kafka.properties_env: %s: %s", sp->line, sp->key,
+                     strstr(errstr, sp->value) ? "value rejected" : errstr);
+            return -1;
+        }
+    }
     return 0;
 }
 
-kafka_producer *kafka_producer_new(const kafka_config *kc, const char *source_name,
-                                   kafka_metrics *metrics, char *err, size_t errlen)
+/* Creates the librdkafka handle and its poll thread, and in exactly-once mode runs
+ * init_transactions (which fences an older instance and aborts its open transaction). */
+static int producer_connect(kafka_producer *p, char *err, size_t errlen)
 {
-    kafka_producer *p = xcalloc(1, sizeof(*p));
-    p->metrics = metrics;
-    p->source = xstrdup(source_name);
-    p->transactional = kc->delivery == DELIVERY_EXACTLY_ONCE;
-    p->txn_timeout_ms = kc->transaction_timeout_ms;
-    pthread_mutex_init(&p->txn_lock, NULL);
-    pthread_mutex_init(&p->graveyard_lock, NULL);
-    pthread_mutex_init(&p->topics_lock, NULL);
-
+    const kafka_config *kc = p->kc;
     char client_id[256], txn_id[256], txn_timeout[32];
-    snprintf(client_id, sizeof(client_id), "crmstream-%s", source_name);
+    snprintf(client_id, sizeof(client_id), "crmstream-%s", p->source);
     /* Instances writing the same topics for the same source fence each other; deployments
      * with other topic prefixes on the same cluster do not. */
-    snprintf(txn_id, sizeof(txn_id), "crmstream-%s-%s", kc->topic_prefix, source_name);
+    snprintf(txn_id, sizeof(txn_id), "crmstream-%s-%s", kc->topic_prefix, p->source);
     snprintf(txn_timeout, sizeof(txn_timeout), "%d", kc->transaction_timeout_ms);
     const char *defaults[] = {"bootstrap.servers",
                               kc->bootstrap_servers,
@@ -415,7 +481,7 @@ kafka_producer *kafka_producer_new(const kafka_config *kc, const char *source_na
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     if (kafka_conf_apply(conf, kc, defaults, err, errlen)) {
         rd_kafka_conf_destroy(conf);
-        goto fail;
+        return -1;
     }
     rd_kafka_conf_set_opaque(conf, p);
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
@@ -427,27 +493,75 @@ kafka_producer *kafka_producer_new(const kafka_config *kc, const char *source_na
     if (!p->rk) {
         rd_kafka_conf_destroy(conf);
         snprintf(err, errlen, "kafka producer: %s", errstr);
-        goto fail;
+        return -1;
     }
+    p->closing = 0;
     if (pthread_create(&p->poller, NULL, poll_loop, p) != 0) {
         snprintf(err, errlen, "kafka producer: cannot start poll thread");
         rd_kafka_destroy(p->rk);
-        goto fail;
+        p->rk = NULL;
+        return -1;
     }
     if (p->transactional) {
         rd_kafka_error_t *e = rd_kafka_init_transactions(p->rk, 60000);
         if (e) {
             snprintf(err, errlen, "kafka init_transactions (transactional.id %s): %s", txn_id,
                      rd_kafka_error_string(e));
+            if (rd_kafka_error_code(e) == RD_KAFKA_RESP_ERR__FENCED ||
+                rd_kafka_error_code(e) == RD_KAFKA_RESP_ERR_PRODUCER_FENCED)
+                p->fenced = 1;
             rd_kafka_error_destroy(e);
             p->closing = 1;
             pthread_join(p->poller, NULL);
             rd_kafka_destroy(p->rk);
-            goto fail;
+            p->rk = NULL;
+            return -1;
         }
     }
-    return p;
-fail:
+    return 0;
+}
+
+/* Destroys the librdkafka handle (flushing for at most flush_ms unless it failed fatally) and
+ * everything tied to it: the poll thread, topic handles, retired arenas. */
+static void producer_disconnect(kafka_producer *p, int flush_ms)
+{
+    if (!p->rk) /* a re-creation failed */
+        return;
+    if (!p->broken) {
+        rd_kafka_resp_err_t e = rd_kafka_flush(p->rk, flush_ms);
+        if (e)
+            log_warn(p->source, NULL, "kafka flush on close: %s", rd_kafka_err2str(e));
+    } else {
+        /* Whatever is queued fails now; serving the reports frees their trackers. */
+        rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        rd_kafka_flush(p->rk, 2000);
+    }
+    p->closing = 1;
+    pthread_join(p->poller, NULL);
+    pthread_mutex_lock(&p->topics_lock);
+    free_topic_handles(p);
+    p->topics = NULL;
+    p->n_topics = p->cap_topics = 0;
+    pthread_mutex_unlock(&p->topics_lock);
+    rd_kafka_destroy(p->rk);
+    p->rk = NULL;
+    bury_arenas(p, 1);
+}
+
+kafka_producer *kafka_producer_new(const kafka_config *kc, const char *source_name,
+                                   kafka_metrics *metrics, char *err, size_t errlen)
+{
+    kafka_producer *p = xcalloc(1, sizeof(*p));
+    p->kc = kc;
+    p->metrics = metrics;
+    p->source = xstrdup(source_name);
+    p->transactional = kc->delivery == DELIVERY_EXACTLY_ONCE;
+    p->txn_timeout_ms = kc->transaction_timeout_ms;
+    pthread_mutex_init(&p->txn_lock, NULL);
+    pthread_mutex_init(&p->graveyard_lock, NULL);
+    pthread_mutex_init(&p->topics_lock, NULL);
+    if (producer_connect(p, err, errlen) == 0)
+        return p;
     pthread_mutex_destroy(&p->txn_lock);
     pthread_mutex_destroy(&p->graveyard_lock);
     pthread_mutex_destroy(&p->topics_lock);
@@ -460,16 +574,7 @@ void kafka_producer_free(kafka_producer *p, int timeout_ms)
 {
     if (!p)
         return;
-    if (!p->fatal) {
-        rd_kafka_resp_err_t e = rd_kafka_flush(p->rk, timeout_ms);
-        if (e)
-            log_warn(p->source, NULL, "kafka flush on close: %s", rd_kafka_err2str(e));
-    }
-    p->closing = 1;
-    pthread_join(p->poller, NULL);
-    free_topic_handles(p);
-    rd_kafka_destroy(p->rk);
-    bury_arenas(p, 1);
+    producer_disconnect(p, timeout_ms);
     free(p->graveyard);
     pthread_mutex_destroy(&p->txn_lock);
     pthread_mutex_destroy(&p->graveyard_lock);
@@ -528,14 +633,7 @@ static int produce_batch(kafka_producer *p, kafka_batch *b, tracker *t, char *er
                 continue;
             }
             snprintf(err, errlen, "produce to %s: %s", m->topic, rd_kafka_err2str(e));
-            if (t) {
-                /* The messages never queued will never be reported. */
-                pthread_mutex_lock(&t->lock);
-                t->pending -= b->n - i;
-                t->failed = 1;
-                pthread_cond_broadcast(&t->done);
-                pthread_mutex_unlock(&t->lock);
-            }
+            tracker_forget(t, b->n - i);
             return -1;
         }
     }
@@ -566,46 +664,126 @@ static kafka_result txn_error(kafka_producer *p, rd_kafka_error_t *e, const char
                               size_t errlen)
 {
     snprintf(err, errlen, "%s: %s", what, rd_kafka_error_string(e));
-    kafka_result r = KAFKA_RETRY;
     if (rd_kafka_error_is_fatal(e)) {
-        p->fatal = 1;
-        if (rd_kafka_error_code(e) == RD_KAFKA_RESP_ERR__FENCED ||
-            rd_kafka_error_code(e) == RD_KAFKA_RESP_ERR_PRODUCER_FENCED)
-            p->fenced = 1;
+        if (is_fence_code(rd_kafka_error_code(e)))
+            note_fence(p, rd_kafka_error_string(e));
         snprintf(p->fatal_reason, sizeof(p->fatal_reason), "%s", rd_kafka_error_string(e));
-        r = KAFKA_FATAL;
+        mark_broken(p);
     }
     rd_kafka_error_destroy(e);
-    return r;
+    return p->fatal ? KAFKA_FATAL : KAFKA_RETRY;
 }
 
+/* Aborts the open transaction, or resumes an abort that timed out. 0 when it is done; -1 when it
+ * timed out again (it goes on in the background, p->abort_pending says to resume it) or failed
+ * (the producer is broken, err says why). */
+static int abort_transaction(kafka_producer *p, char *err, size_t errlen)
+{
+    rd_kafka_error_t *e = rd_kafka_abort_transaction(
+        p->rk, p->txn_timeout_ms < ABORT_TIMEOUT_MS ? p->txn_timeout_ms : ABORT_TIMEOUT_MS);
+    if (!e || rd_kafka_error_code(e) == RD_KAFKA_RESP_ERR__STATE) { /* _STATE: none open */
+        if (p->abort_pending)
+            log_info(p->source, NULL, "kafka: the interrupted transaction abort completed");
+        rd_kafka_error_destroy(e);
+        p->abort_pending = 0;
+        p->txn_begun_ms = 0;
+        return 0;
+    }
+    if (rd_kafka_error_is_retriable(e) && !rd_kafka_error_is_fatal(e)) {
+        if (!p->abort_pending) {
+            p->abort_pending = 1;
+            p->abort_pending_since = now_monotonic_ms();
+        }
+        snprintf(err, errlen, "abort_transaction (resumed by the next commit): %s",
+                 rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+        return -1;
+    }
+    /* Fatal, or an error librdkafka does not classify: only a new handle gets out of it. */
+    if (!rd_kafka_error_is_fatal(e))
+        snprintf(p->fatal_reason, sizeof(p->fatal_reason), "abort_transaction: %s",
+                 rd_kafka_error_string(e));
+    txn_error(p, e, "abort_transaction", err, errlen);
+    mark_broken(p);
+    return -1;
+}
+
+/* After a failed page: abort, logging what fails (the next commit resumes or recovers). */
 static void abort_quietly(kafka_producer *p)
 {
-    rd_kafka_error_t *e = rd_kafka_abort_transaction(p->rk, 10000);
-    if (e) {
-        log_warn(p->source, NULL, "kafka abort_transaction: %s", rd_kafka_error_string(e));
-        if (rd_kafka_error_is_fatal(e))
-            p->fatal = 1;
-        rd_kafka_error_destroy(e);
+    char err[512];
+    if (abort_transaction(p, err, sizeof(err)))
+        log_warn(p->source, NULL, "kafka %s", err);
+}
+
+/* Replaces a broken handle by a new one (init_transactions fences nothing but the old handle:
+ * same transactional.id). After MAX_RESTARTS failures in a row the producer is fatal. */
+static int producer_restart(kafka_producer *p, char *err, size_t errlen)
+{
+    log_warn(p->source, NULL, "kafka: re-creating the producer after: %s", p->fatal_reason);
+    producer_disconnect(p, 0);
+    p->broken = 0;
+    p->abort_pending = 0;
+    p->txn_begun_ms = 0;
+    if (producer_connect(p, err, errlen) == 0) {
+        p->failed_restarts = 0;
+        if (p->metrics)
+            atomic_fetch_add(&p->metrics->producer_restarts, 1);
+        log_info(p->source, NULL, "kafka: producer re-created");
+        return 0;
     }
+    snprintf(p->fatal_reason, sizeof(p->fatal_reason), "%s", err);
+    p->broken = 1;
+    if (p->fenced || ++p->failed_restarts >= MAX_RESTARTS)
+        p->fatal = 1;
+    log_warn(p->source, NULL, "kafka: re-creating the producer failed (%d in a row): %s",
+             p->failed_restarts, err);
+    return -1;
+}
+
+/* Makes the transactional producer ready for begin_transaction: resumes a timed-out abort,
+ * re-creates a broken handle (also when an abort stays pending far longer than a transaction
+ * may live, so nothing waits on librdkafka forever). 0 ready, else KAFKA_RETRY/KAFKA_FATAL. */
+static kafka_result txn_ready(kafka_producer *p, char *err, size_t errlen)
+{
+    if (p->abort_pending && !p->broken &&
+        now_monotonic_ms() - p->abort_pending_since > 2LL * p->txn_timeout_ms + 60000) {
+        snprintf(p->fatal_reason, sizeof(p->fatal_reason),
+                 "abort_transaction pending for more than %d s",
+                 (int)((2LL * p->txn_timeout_ms + 60000) / 1000));
+        p->broken = 1;
+    }
+    if (p->broken && producer_restart(p, err, errlen))
+        return p->fatal ? KAFKA_FATAL : KAFKA_RETRY;
+    if (p->abort_pending && abort_transaction(p, err, errlen))
+        return p->fatal ? KAFKA_FATAL : KAFKA_RETRY;
+    return KAFKA_OK;
 }
 
 static kafka_result commit_exactly_once(kafka_producer *p, kafka_batch *data, kafka_batch *state,
                                         volatile int *stop, char *err, size_t errlen)
 {
     pthread_mutex_lock(&p->txn_lock);
-    kafka_result r = KAFKA_OK;
+    kafka_result r = txn_ready(p, err, errlen);
+    if (r != KAFKA_OK)
+        goto out;
+    bury_arenas(p, 0); /* under txn_lock: a re-creation replaces p->rk */
     rd_kafka_error_t *e = rd_kafka_begin_transaction(p->rk);
     if (e) {
         r = txn_error(p, e, "begin_transaction", err, errlen);
         goto out;
     }
+    p->txn_begun_ms = now_monotonic_ms();
     /* The state first: its partition and the data's are registered with the transaction in one
      * request (librdkafka 2.0.2 spins its main thread for ~1 ms around each registration). */
     tracker *t = tracker_new((data ? data->n : 0) + (state ? state->n : 0));
     t->delivery_errors = p->metrics ? &p->metrics->delivery_errors : NULL;
-    if ((state && produce_batch(p, state, t, err, errlen)) ||
-        (data && produce_batch(p, data, t, err, errlen))) {
+    int produced = 0;
+    if (state && produce_batch(p, state, t, err, errlen))
+        tracker_forget(t, data ? data->n : 0); /* the data batch is not produced at all */
+    else if (!data || produce_batch(p, data, t, err, errlen) == 0)
+        produced = 1;
+    if (!produced) {
         tracker_release(t);
         abort_quietly(p);
         r = p->fatal ? KAFKA_FATAL : KAFKA_RETRY;
@@ -630,8 +808,10 @@ static kafka_result commit_exactly_once(kafka_producer *p, kafka_batch *data, ka
     }
     for (;;) {
         e = rd_kafka_commit_transaction(p->rk, 15000);
-        if (!e)
+        if (!e) {
+            p->txn_begun_ms = 0;
             break;
+        }
         if (rd_kafka_error_is_retriable(e) && !rd_kafka_error_is_fatal(e) && !(stop && *stop)) {
             log_warn(p->source, NULL, "kafka commit_transaction will be retried: %s",
                      rd_kafka_error_string(e));
@@ -640,7 +820,7 @@ static kafka_result commit_exactly_once(kafka_producer *p, kafka_batch *data, ka
         }
         int needs_abort = rd_kafka_error_txn_requires_abort(e) || rd_kafka_error_is_retriable(e);
         r = txn_error(p, e, "commit_transaction", err, errlen);
-        if (r != KAFKA_FATAL && needs_abort)
+        if (!p->broken && needs_abort)
             abort_quietly(p);
         break;
     }
@@ -658,7 +838,8 @@ kafka_result kafka_commit(kafka_producer *p, kafka_batch *data, kafka_batch *sta
         snprintf(err, errlen, "producer is in a fatal state: %s", p->fatal_reason);
         return KAFKA_FATAL;
     }
-    bury_arenas(p, 0);
+    if (!p->transactional)
+        bury_arenas(p, 0);
     kafka_result r = p->transactional ? commit_exactly_once(p, data, state, stop, err, errlen)
                                       : commit_at_least_once(p, data, state, stop, err, errlen);
     if (r != KAFKA_OK) {

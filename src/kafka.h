@@ -76,7 +76,8 @@ int kafka_ensure_topics(const kafka_config *kc, const char *const *topics, int n
 /* Broker count from a metadata request, or -1 with err set. */
 int kafka_probe(const kafka_config *kc, int timeout_ms, char *err, size_t errlen);
 
-/* Applies librdkafka properties: the given defaults, then kc->properties (user wins). */
+/* Applies librdkafka properties: the given defaults, then kc->properties, then the secret ones
+ * from kc->secret_properties (user wins; errors never show a secret value). */
 struct rd_kafka_conf_s;
 int kafka_conf_apply(struct rd_kafka_conf_s *conf, const kafka_config *kc,
                      const char *const *defaults, char *err, size_t errlen);

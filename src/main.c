@@ -1,4 +1,5 @@
-/* main.c — the crmstream command line: run, check, tables, state. */
+/* main.c — the crmstream command line: parses it, loads the config (with the CRM credentials
+ * only for commands that talk to a CRM) and runs the command. */
 #include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
@@ -15,6 +16,7 @@
 #include "log.h"
 #include "ops_server.h"
 #include "util.h"
+#include "version.h"
 
 /* Set by the signal handler and read by other threads: flag_set/flag_is_set (util.h). */
 static volatile int reload_requested;
@@ -89,22 +91,164 @@ static void install_signal_handlers(void)
 
 static int usage(FILE *f)
 {
-    fputs("usage: crmstream COMMAND -c FILE [options]\n"
-          "commands:\n"
-          "  run -c FILE [--once]   poll every enabled table and publish change events\n"
-          "                         (--once: one pass of every table, then exit)\n"
-          "  check -c FILE          validate config, reach Kafka, test each source's credentials\n"
-          "  tables -c FILE         list tables per source: method, keys, lookback, topic\n"
-          "  state -c FILE          print the bookmarks stored in the state topic\n"
-          "  peek -c FILE TABLE [N] decode and print the last N (default 5) events of a table\n"
-          "                         (TABLE or SOURCE.TABLE)\n"
-          "  schemas -c FILE [TABLE] each table's current schema, whether it is published, and\n"
-          "                         whether the next version (from the CRM's custom field\n"
-          "                         definitions now) is BACKWARD compatible (exit 1 if not)\n"
-          "exit codes: 0 ok, 1 runtime error, 2 config error, 3 Kafka error, 4 fenced by another\n"
-          "            instance, 5 credentials rejected\n",
-          f);
+    fputs(
+        "usage: crmstream COMMAND -c FILE [options]    (crmstream --version)\n"
+        "commands:\n"
+        "  run -c FILE [--once]   poll every enabled table and publish change events\n"
+        "                         (--once: one pass of every table, then exit)\n"
+        "  validate -c FILE       load the config as `run` would: every setting, and every\n"
+        "                         CRM secret variable it names set (exit 2 otherwise)\n"
+        "  check -c FILE          validate config, reach Kafka, test each source's credentials\n"
+        "                         (all at once, one try each: answers within ~10 s)\n"
+        "  tables -c FILE         list tables per source: method, keys, lookback, topic\n"
+        "  state -c FILE          print the bookmarks stored in the state topic\n"
+        "  state -c FILE --reset SOURCE.TABLE\n"
+        "                         forget a table's bookmark and dedupe entries: the next run\n"
+        "                         re-reads it from start_date and publishes every record (r)\n"
+        "  resync -c FILE SOURCE.TABLE [--from DATE] [--republish]\n"
+        "                         re-read a table from DATE (default start_date) now, one pass,\n"
+        "                         publishing only changed records (--republish: every record\n"
+        "                         once, as r). state --reset and resync fence a running\n"
+        "                         instance of the source (it exits 4; restarted, it resumes)\n"
+        "  peek -c FILE TABLE [N] decode and print the last N (default 5) events of a table\n"
+        "                         (SOURCE.TABLE, or TABLE when only one source has it)\n"
+        "  schemas -c FILE [TABLE] each table's current schema, whether it is published, and\n"
+        "                         whether the next version (from the CRM's custom field\n"
+        "                         definitions now) is BACKWARD compatible (exit 1 if not)\n"
+        "CRM credentials (environment variables) are needed by run, validate, check, schemas and\n"
+        "resync only.\n"
+        "exit codes: 0 ok, 1 runtime error, 2 config error, 3 Kafka error, 4 fenced by another\n"
+        "            instance, 5 credentials rejected\n",
+        f);
     return f == stdout ? 0 : EXIT_CONFIG;
+}
+
+/* What a command line asked for. */
+typedef struct cli_args {
+    const char *cmd;
+    const char *path;
+    int once;
+    int republish;
+    const char *from;
+    const char *reset; /* state --reset SOURCE.TABLE */
+    const char *positional[2];
+    int n_positional;
+} cli_args;
+
+typedef struct command {
+    const char *name;
+    int crm_secrets; /* talks to a CRM: its credentials must be set */
+    int min_positional, max_positional;
+} command;
+
+static const command commands[] = {
+    /* name, needs CRM secrets, min and max positional arguments */
+    {"run", 1, 0, 0},     {"validate", 1, 0, 0}, {"check", 1, 0, 0},
+    {"tables", 0, 0, 0},  {"state", 0, 0, 0},    {"peek", 0, 1, 2},
+    {"schemas", 1, 0, 1}, {"resync", 1, 1, 1},   {NULL, 0, 0, 0},
+};
+
+static const command *find_command(const char *name)
+{
+    for (const command *c = commands; c->name; c++)
+        if (strcmp(c->name, name) == 0)
+            return c;
+    return NULL;
+}
+
+/* 1 when the option belongs to this command (each option belongs to one). */
+static int option_applies(const char *cmd, const char *opt)
+{
+    if (strcmp(opt, "--once") == 0)
+        return strcmp(cmd, "run") == 0;
+    if (strcmp(opt, "--republish") == 0 || strcmp(opt, "--from") == 0)
+        return strcmp(cmd, "resync") == 0;
+    if (strcmp(opt, "--reset") == 0)
+        return strcmp(cmd, "state") == 0;
+    return 0;
+}
+
+/* 0, or an exit code after printing what is wrong. */
+static int parse_args(int argc, char **argv, const command *c, cli_args *a)
+{
+    for (int i = 2; i < argc; i++) {
+        const char *arg = argv[i];
+        int has_value = i + 1 < argc;
+        if ((strcmp(arg, "-c") == 0 || strcmp(arg, "--config") == 0) && has_value) {
+            a->path = argv[++i];
+        } else if (arg[0] == '-' && option_applies(c->name, arg)) {
+            if (strcmp(arg, "--once") == 0)
+                a->once = 1;
+            else if (strcmp(arg, "--republish") == 0)
+                a->republish = 1;
+            else if (!has_value) {
+                fprintf(stderr, "crmstream: %s needs a value\n", arg);
+                return usage(stderr);
+            } else if (strcmp(arg, "--from") == 0)
+                a->from = argv[++i];
+            else
+                a->reset = argv[++i];
+        } else if (arg[0] != '-' && a->n_positional < c->max_positional) {
+            a->positional[a->n_positional++] = arg;
+        } else {
+            fprintf(stderr, "crmstream: unknown argument \"%s\" for %s\n", arg, c->name);
+            return usage(stderr);
+        }
+    }
+    if (a->n_positional < c->min_positional) {
+        fprintf(stderr, "crmstream: %s needs %s\n", c->name,
+                strcmp(c->name, "peek") == 0 ? "a TABLE (SOURCE.TABLE)" : "SOURCE.TABLE");
+        return usage(stderr);
+    }
+    if (!a->path) {
+        fprintf(stderr, "crmstream: -c FILE is required\n");
+        return usage(stderr);
+    }
+    return 0;
+}
+
+static int run_daemon(crm_config **cfg, int once)
+{
+    char err[1024];
+    engine_options opts = {once};
+    ops_server *ops = NULL;
+    if ((*cfg)->metrics_listen) {
+        ops = ops_server_start((*cfg)->metrics_listen, (*cfg)->metrics_port, engine_health, err,
+                               sizeof(err));
+        if (!ops) {
+            fprintf(stderr, "crmstream: %s\n", err);
+            return EXIT_CONFIG;
+        }
+    }
+    int grace = (*cfg)->shutdown_grace_s;
+    pthread_t watchdog;
+    int watching = pthread_create(&watchdog, NULL, shutdown_watchdog, &grace) == 0;
+    int code = run_with_reload(cfg, &opts);
+    flag_set(&run_finished, 1);
+    if (watching)
+        pthread_join(watchdog, NULL);
+    ops_server_stop(ops);
+    return code;
+}
+
+static int dispatch(crm_config **cfg, const cli_args *a)
+{
+    const char *cmd = a->cmd;
+    if (strcmp(cmd, "run") == 0)
+        return run_daemon(cfg, a->once);
+    if (strcmp(cmd, "validate") == 0)
+        return cli_validate(*cfg);
+    if (strcmp(cmd, "check") == 0)
+        return cli_check(*cfg);
+    if (strcmp(cmd, "tables") == 0)
+        return cli_tables(*cfg);
+    if (strcmp(cmd, "state") == 0)
+        return a->reset ? cli_state_reset(*cfg, a->reset) : cli_state(*cfg);
+    if (strcmp(cmd, "schemas") == 0)
+        return cli_schemas(*cfg, a->positional[0]);
+    if (strcmp(cmd, "peek") == 0)
+        return cli_peek(*cfg, a->positional[0], a->positional[1] ? atol(a->positional[1]) : 5);
+    return cli_resync(*cfg, a->positional[0], a->from, a->republish);
 }
 
 int main(int argc, char **argv)
@@ -115,30 +259,22 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0)
         return usage(stdout);
-    const char *path = NULL;
-    int once = 0;
-    const char *positional[2] = {NULL, NULL};
-    int n_positional = 0;
-    for (int i = 2; i < argc; i++) {
-        if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) && i + 1 < argc)
-            path = argv[++i];
-        else if (strcmp(argv[i], "--once") == 0)
-            once = 1;
-        else if (argv[i][0] != '-' && n_positional < 2 && strcmp(cmd, "peek") == 0)
-            positional[n_positional++] = argv[i]; /* peek takes TABLE [N] */
-        else if (argv[i][0] != '-' && n_positional < 1 && strcmp(cmd, "schemas") == 0)
-            positional[n_positional++] = argv[i]; /* schemas takes [TABLE] */
-        else {
-            fprintf(stderr, "crmstream: unknown argument \"%s\"\n", argv[i]);
-            return usage(stderr);
-        }
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+        printf("crmstream %s\n", CRMSTREAM_VERSION);
+        return EXIT_OK;
     }
-    if (!path) {
-        fprintf(stderr, "crmstream: -c FILE is required\n");
+    const command *c = find_command(cmd);
+    if (!c) { /* before the config is read: a typo is not a config problem */
+        fprintf(stderr, "crmstream: unknown command \"%s\"\n", cmd);
         return usage(stderr);
     }
+    cli_args a = {.cmd = c->name};
+    int rc = parse_args(argc, argv, c, &a);
+    if (rc)
+        return rc;
     char err[1024];
-    crm_config *cfg = config_load(path, err, sizeof(err));
+    crm_config *cfg = c->crm_secrets ? config_load(a.path, err, sizeof(err))
+                                     : config_load_without_crm_secrets(a.path, err, sizeof(err));
     if (!cfg) {
         fprintf(stderr, "crmstream: %s\n", err);
         return EXIT_CONFIG;
@@ -151,42 +287,7 @@ int main(int argc, char **argv)
         return EXIT_RUNTIME;
     }
     install_signal_handlers();
-    int code;
-    if (strcmp(cmd, "run") == 0) {
-        engine_options opts = {once};
-        ops_server *ops = NULL;
-        if (cfg->metrics_listen) {
-            ops = ops_server_start(cfg->metrics_listen, cfg->metrics_port, engine_health, err,
-                                   sizeof(err));
-            if (!ops) {
-                fprintf(stderr, "crmstream: %s\n", err);
-                config_free(cfg);
-                curl_global_cleanup();
-                return EXIT_CONFIG;
-            }
-        }
-        int grace = cfg->shutdown_grace_s;
-        pthread_t watchdog;
-        int watching = pthread_create(&watchdog, NULL, shutdown_watchdog, &grace) == 0;
-        code = run_with_reload(&cfg, &opts);
-        flag_set(&run_finished, 1);
-        if (watching)
-            pthread_join(watchdog, NULL);
-        ops_server_stop(ops);
-    } else if (strcmp(cmd, "check") == 0) {
-        code = cli_check(cfg);
-    } else if (strcmp(cmd, "tables") == 0) {
-        code = cli_tables(cfg);
-    } else if (strcmp(cmd, "state") == 0) {
-        code = cli_state(cfg);
-    } else if (strcmp(cmd, "schemas") == 0) {
-        code = cli_schemas(cfg, positional[0]);
-    } else if (strcmp(cmd, "peek") == 0 && positional[0]) {
-        code = cli_peek(cfg, positional[0], positional[1] ? atol(positional[1]) : 5);
-    } else {
-        fprintf(stderr, "crmstream: unknown command \"%s\"\n", cmd);
-        code = usage(stderr);
-    }
+    int code = dispatch(&cfg, &a);
     config_free(cfg);
     curl_global_cleanup();
     return code;

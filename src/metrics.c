@@ -1,6 +1,7 @@
 /* metrics.c — registry and Prometheus rendering of the run's metrics. Names follow Prometheus
  * conventions: crmstream_ prefix, _total for counters, _seconds / _bytes units. */
 #include "metrics.h"
+#include "version.h"
 
 #include <jansson.h>
 #include <string.h>
@@ -148,6 +149,8 @@ GETTER(bytes)
 GETTER(pages)
 GETTER(retries)
 GETTER(rate_limited)
+GETTER(rate_waits_capped)
+GETTER(future_values)
 
 static void seconds_family(buf *out, const char *name, const char *type, const char *help,
                            int which)
@@ -191,6 +194,14 @@ static void render_tables(buf *out)
                  "HTTP attempts that were retried (transport errors, 5xx, 429).", get_retries);
     table_family(out, "crmstream_http_rate_limited_total", "counter", "HTTP 429 responses.",
                  get_rate_limited);
+    table_family(out, "crmstream_rate_limit_waits_capped_total", "counter",
+                 "Rate-limit waits asked for by the API (Retry-After, reset headers) that were "
+                 "longer than max_rate_limit_wait and cut to it.",
+                 get_rate_waits_capped);
+    table_family(out, "crmstream_future_replication_values_total", "counter",
+                 "Records whose replication value lay after the pass start (+ skew): published, "
+                 "but the bookmark did not move past the pass start.",
+                 get_future_values);
     seconds_family(out, "crmstream_rate_limit_wait_seconds_total", "counter",
                    "Time spent waiting for the rate limiter and backoff.", 0);
     seconds_family(out, "crmstream_http_request_seconds_total", "counter",
@@ -234,6 +245,9 @@ static void render_producers(buf *out)
     producer_line(out, "crmstream_kafka_transactions_aborted_total", "counter",
                   "Kafka transactions aborted or pages failed.",
                   offsetof(kafka_metrics, txn_aborts));
+    producer_line(out, "crmstream_kafka_producer_restarts_total", "counter",
+                  "Producers re-created after a fatal librdkafka error (not a fence).",
+                  offsetof(kafka_metrics, producer_restarts));
     producer_line(out, "crmstream_kafka_delivery_errors_total", "counter",
                   "Messages Kafka did not acknowledge.", offsetof(kafka_metrics, delivery_errors));
     producer_line(out, "crmstream_kafka_messages_total", "counter",
@@ -263,8 +277,18 @@ static void render_producers(buf *out)
                    atomic_load(&m->rtt_avg_us) / 1e6);
 }
 
+static void render_build_info(buf *out)
+{
+    buf_printf(out,
+               "# HELP crmstream_build_info The crmstream version serving these metrics.\n"
+               "# TYPE crmstream_build_info gauge\n"
+               "crmstream_build_info{version=\"%s\"} 1\n",
+               CRMSTREAM_VERSION);
+}
+
 void metrics_render(buf *out)
 {
+    render_build_info(out);
     pthread_mutex_lock(&registry_lock);
     render_tables(out);
     render_producers(out);

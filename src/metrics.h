@@ -32,6 +32,8 @@ typedef struct table_metrics {
     atomic_long published, deleted, unchanged, bytes, pages, records_seen, custom_misfits;
     atomic_long raw_fallbacks; /* raw-page records that needed the jansson path */
     atomic_long retries, rate_limited, rate_wait_ms, request_ms;
+    atomic_long rate_waits_capped; /* rate-limit waits the server asked for, cut to the cap */
+    atomic_long future_values;     /* replication values after the pass start (+ skew) */
     atomic_long errors[ERR_KINDS];
     atomic_llong last_success_ms; /* wall time of the last complete pass */
     atomic_llong bookmark_ms;     /* committed bookmark (0 = none) */
@@ -45,7 +47,8 @@ typedef struct table_metrics {
 typedef struct kafka_metrics {
     const char *source;
     atomic_long txn_commits, txn_aborts, delivery_errors, messages, bytes;
-    atomic_int brokers_down; /* librdkafka reported all brokers down since the last commit */
+    atomic_long producer_restarts; /* handles re-created after a fatal librdkafka error */
+    atomic_int brokers_down;       /* librdkafka reported all brokers down since the last commit */
     /* from librdkafka statistics (statistics.interval.ms) */
     atomic_long queue_msgs, queue_bytes, tx_errors, tx_retries, req_timeouts, rtt_avg_us,
         brokers_up;

@@ -61,6 +61,8 @@ source *source_new(const source_config *cfg, char *err, size_t errlen)
     resolve_options(src);
     http_options_defaults(&src->http);
     src->http.timeout_ms = (long)cfg->timeout_s * 1000;
+    src->http.max_rate_wait_ms = (int64_t)cfg->max_rate_wait_s * 1000;
+    src->http.max_response_bytes = (size_t)cfg->max_response_mb << 20;
     src->http.verify_tls = cfg->verify_tls;
     src->http.ca_file = cfg->ca_file;
     double rate = cfg->rate >= 0 ? cfg->rate : c->default_rate;

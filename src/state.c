@@ -57,12 +57,15 @@ void state_bookmark_init(state_bookmark *b)
     b->last_pass_ms = 0;
     b->last_reconcile_ms = 0;
     b->passes = 0;
+    b->suspects = NULL;
 }
 
 void state_bookmark_clear(state_bookmark *b)
 {
     json_decref(b->paging);
     b->paging = NULL;
+    json_decref(b->suspects);
+    b->suspects = NULL;
 }
 
 static int64_t time_field(const json_t *o, const char *name)
@@ -103,6 +106,9 @@ int state_bookmark_parse(const char *value, size_t len, state_bookmark *out, cha
     t = time_field(j, "last_reconcile");
     out->last_reconcile_ms = t == CRM_TIME_NONE ? 0 : t;
     out->passes = (int)json_integer_value(json_object_get(j, "passes"));
+    json_t *suspects = json_object_get(j, "suspects");
+    json_decref(out->suspects);
+    out->suspects = json_is_array(suspects) ? json_deep_copy(suspects) : NULL;
     json_decref(j);
     return 0;
 }
@@ -128,6 +134,8 @@ void state_bookmark_format(const state_bookmark *b, buf *out)
     set_time(j, "last_pass", b->last_pass_ms);
     set_time(j, "last_reconcile", b->last_reconcile_ms);
     json_object_set_new(j, "passes", json_integer(b->passes));
+    if (json_array_size(b->suspects) > 0)
+        json_object_set(j, "suspects", b->suspects);
     char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
     buf_reset(out);
     if (s)

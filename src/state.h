@@ -36,7 +36,10 @@ typedef struct state_bookmark {
     json_t *paging;       /* owned; {} when no pass is in progress */
     int64_t last_pass_ms; /* wall time the last complete pass ended */
     int64_t last_reconcile_ms;
-    int passes; /* completed passes */
+    int passes;       /* completed passes */
+    json_t *suspects; /* owned, NULL or an array of primary keys (text) the last complete
+                         reconciliation listing missed but could not confirm gone (tables
+                         without confirm_request: deleted when the next listing misses them too) */
 } state_bookmark;
 
 void state_bookmark_init(state_bookmark *b);

@@ -23,6 +23,9 @@
 #define PARSE_ATTEMPTS  3
 #define COMMIT_ATTEMPTS 5
 #define MAX_LOCKED      16
+/* How far after the pass start a replication value may lie (clock skew between the CRM and us)
+ * before it counts as "in the future": such a value moves the bookmark to the pass start only. */
+#define FUTURE_SKEW_MS 60000
 
 /* A change of a dedupe map made by the uncommitted pages (the undo log). */
 typedef struct change {
@@ -49,7 +52,9 @@ typedef struct page_work {
     buf key, val;
     buf mkey; /* the message key (framed in registry mode) */
     int64_t page_max_ms;
-    int64_t now_ms; /* the events' ts_ms: the wall time the page's processing started */
+    int64_t pass_start_ms; /* values after it + FUTURE_SKEW_MS move the bookmark to it only */
+    int future_values;     /* records of the page with such a value */
+    int64_t now_ms;        /* the events' ts_ms: the wall time the page's processing started */
     int snapshot;
     int mark; /* reconciliation round active: mark keys seen */
 } page_work;
@@ -66,6 +71,7 @@ static void work_init(page_work *w, table_run *t)
     buf_init(&w->val);
     buf_init(&w->mkey);
     w->page_max_ms = CRM_TIME_NONE;
+    w->pass_start_ms = CRM_TIME_NONE;
 }
 
 static void work_reset(page_work *w)
@@ -224,6 +230,32 @@ static void meta_for(const page_work *w, const table_run *t, event_meta *m, cons
     m->ts_ms = w->now_ms;
 }
 
+/* Advances the page's highest replication time (what the bookmark moves to) by a record's. A
+ * value after the pass start (+ a clock skew allowance) — a CRM bug, a hostile record,
+ * "9999999999" epoch seconds — would move the bookmark there and skip every later change: the
+ * record is still published, but it moves the bookmark to the pass start only; it is counted,
+ * and the page's first such record is logged. */
+static void note_replication_time(page_work *w, table_run *t, const char *pk, size_t pklen,
+                                  int64_t rts)
+{
+    if (w->pass_start_ms != CRM_TIME_NONE && rts > w->pass_start_ms + FUTURE_SKEW_MS) {
+        atomic_fetch_add(&t->m.future_values, 1);
+        if (w->future_values++ == 0) {
+            char at[40], cap[40];
+            crm_time_format(rts, at, sizeof(at));
+            crm_time_format(w->pass_start_ms, cap, sizeof(cap));
+            log_warn(source_name(t->sr->src), t->def->name,
+                     "record %s=%.*s: %s %s lies after the pass start; published, but it "
+                     "moves the bookmark no further than the pass start %s",
+                     t->def->primary_key, (int)(pklen > 100 ? 100 : pklen), pk,
+                     t->def->replication_key, at, cap);
+        }
+        rts = w->pass_start_ms;
+    }
+    if (w->page_max_ms == CRM_TIME_NONE || rts > w->page_max_ms)
+        w->page_max_ms = rts;
+}
+
 /* Every event starts here, whichever table's pass produces it (own records, change-feed upserts
  * and deletes, reconciliation deletes): t's writer schema is published first
  * (table_schema_ensure_published; t->lock is held, so t->codec cannot change until the event is
@@ -254,8 +286,8 @@ static int end_event(page_work *w, int encode_rc)
 static int publish_after(page_work *w, table_run *t, const char *pk, size_t pklen, uint64_t hash,
                          int64_t rts, const char *rtext, int feed, char *err, size_t errlen)
 {
-    if (rts != CRM_TIME_NONE && !feed && (w->page_max_ms == CRM_TIME_NONE || rts > w->page_max_ms))
-        w->page_max_ms = rts;
+    if (rts != CRM_TIME_NONE && !feed)
+        note_replication_time(w, t, pk, pklen, rts);
     uint64_t old = 0;
     int known = dedupe_swap(t->dd, pk, pklen, hash, w->mark && !feed, &old);
     if (known &&
@@ -646,6 +678,7 @@ typedef struct pass {
     json_t *paging; /* working paging state; committed copies go into the bookmark */
     long published_at_start;
     int64_t remaining;      /* records still to come per the API's totals; -1 unknown */
+    json_t *suspects;       /* the listing's unconfirmed misses (tables without confirm_request) */
     long seen;              /* records read in this pass */
     int pending;            /* pages emitted but not committed yet (t->lock is held) */
     state_bookmark pend_bm; /* the bookmark that commits with them */
@@ -813,6 +846,7 @@ static void copy_bookmark(const state_bookmark *from, state_bookmark *to)
 {
     *to = *from;
     to->paging = json_deep_copy(from->paging);
+    to->suspects = from->suspects ? json_deep_copy(from->suspects) : NULL;
 }
 
 static int64_t capped(int64_t v, int64_t cap)
@@ -900,6 +934,8 @@ static int process_page(pass *p, page *pg, char *err, size_t errlen)
     }
     work_mark start = work_mark_now(w);
     w->now_ms = now_wall_ms();
+    w->pass_start_ms = p->ctx.until_ms; /* until_ms: when the pass started */
+    w->future_values = 0;
     json_array_foreach(pg->records, i, v)
     {
         if (p->reconcile) {
@@ -1132,30 +1168,37 @@ static int confirm_by_id(table_run *t, dedupe *set, char *err, size_t errlen)
 }
 
 /* Without confirm_request: a candidate is gone when two consecutive complete listings missed
- * it (t->suspects holds the last listing's misses), or when the listing was a single page. */
+ * it (the bookmark's suspects hold the last listing's misses), or when the listing was a single
+ * page. */
 typedef struct repetition {
-    const table_run *t;
+    dedupe *before; /* the last listing's suspects */
     int single_page;
-    dedupe *confirmed, *missed;
+    dedupe *confirmed;
+    json_t *missed; /* the new suspects */
 } repetition;
 
 static void sort_candidate(const char *pk, size_t len, uint64_t hash, void *u)
 {
     repetition *r = u;
-    if (r->single_page || dedupe_get(r->t->suspects, pk, len, NULL))
+    if (r->single_page || dedupe_get(r->before, pk, len, NULL))
         dedupe_put(r->confirmed, pk, len, hash);
     else
-        dedupe_put(r->missed, pk, len, hash); /* suspected until the next listing */
+        json_array_append_new(r->missed, json_stringn(pk, len)); /* until the next listing */
 }
 
-/* Consumes set; returns the confirmed candidates. */
-static dedupe *confirm_by_repetition(table_run *t, dedupe *set, int single_page)
+/* Consumes set; returns the confirmed candidates and, in *suspects, the new suspects. */
+static dedupe *confirm_by_repetition(const table_run *t, dedupe *set, int single_page,
+                                     json_t **suspects)
 {
-    repetition r = {t, single_page, dedupe_new(), dedupe_new()};
+    repetition r = {dedupe_new(), single_page, dedupe_new(), json_array()};
+    size_t i;
+    json_t *k;
+    json_array_foreach(t->bm.suspects, i, k) if (json_is_string(k))
+        dedupe_put(r.before, json_string_value(k), json_string_length(k), 0);
     dedupe_each(set, sort_candidate, &r);
     dedupe_free(set);
-    dedupe_free(t->suspects);
-    t->suspects = r.missed;
+    dedupe_free(r.before);
+    *suspects = r.missed;
     return r.confirmed;
 }
 
@@ -1202,7 +1245,7 @@ static dedupe *vanished_ids(pass *p, int *rc, char *err, size_t errlen)
     if (candidates == 0)
         return set;
     if (!t->def->confirm_request) {
-        set = confirm_by_repetition(t, set, p->ctx.page_no <= 1);
+        set = confirm_by_repetition(t, set, p->ctx.page_no <= 1, &p->suspects);
     } else if ((*rc = confirm_by_id(t, set, err, errlen)) != 0) {
         if (*rc < 0)
             log_warn(source_name(t->sr->src), t->def->name,
@@ -1287,8 +1330,14 @@ static int finish_pass(pass *p, char *err, size_t errlen)
             next.last_reconcile_ms = next.last_pass_ms;
         next.passes++;
     }
-    if (p->full_listing)
+    if (p->full_listing) {
         next.last_reconcile_ms = now_wall_ms();
+        if (!t->def->confirm_request) { /* this listing's misses, confirmed by the next one */
+            json_decref(next.suspects);
+            next.suspects = p->suspects;
+            p->suspects = NULL;
+        }
+    }
     rc = commit_page(&p->w, &next, err, errlen);
     if (rc == 0) {
         state_bookmark_clear(&t->bm);
@@ -1393,6 +1442,7 @@ static int run_pass(table_run *t, int reconcile, char *err, size_t errlen)
     work_free(&p.w);
     buf_free(&p.spare_body);
     json_decref(p.paging);
+    json_decref(p.suspects);
     return rc;
 }
 

@@ -33,8 +33,6 @@ typedef struct table_run {
     uint32_t key_schema_id;      /* registry mode: id of the "string" key schema (<topic>-key) */
     dedupe *dd;
     dedupe_log *dlog; /* how dd persists in the state topic; guarded by lock like dd */
-    dedupe *suspects; /* ids the last complete reconciliation listing missed but could not
-                         confirm gone (tables without confirm_request); the table thread's */
     state_bookmark bm;
     http_client *http;
     pthread_t thread;

@@ -184,6 +184,54 @@ static const table_def close_tables[] = {
         .next_request = close_org_request,
         .parse_page = close_org_parse,
     },
+    {
+        .name = "report_activity_metrics",
+        .primary_key = "key",
+        .method = SYNC_FULL_TABLE,
+        .schema_file = "close/report_activity_metrics.avsc",
+        .reconcile = 1,
+        .description = "the metrics of the activity reports (/report/activity/metrics/)",
+        .next_request = close_metrics_request,
+        .parse_page = close_metrics_parse,
+    },
+    {
+        .name = "report_activity_daily",
+        .primary_key = "date",
+        .replication_key = "date",
+        .method = SYNC_INCREMENTAL,
+        .lookback_seconds = 7 * 86400,
+        .schema_file = "close/report_activity_daily.avsc",
+        .sorted = 1,
+        .description = "activity overview per day, every metric; recomputes the last 7 days",
+        .next_request = close_report_request,
+        .parse_page = close_report_parse,
+        .custom = &close_custom_report_metrics,
+    },
+    {
+        .name = "report_activity_by_user_daily",
+        .primary_key = "id",
+        .replication_key = "date",
+        .method = SYNC_INCREMENTAL,
+        .lookback_seconds = 7 * 86400,
+        .schema_file = "close/report_activity_by_user_daily.avsc",
+        .sorted = 1,
+        .description = "activity comparison per user per day (id = date/user_id), every metric",
+        .next_request = close_report_request,
+        .parse_page = close_report_parse,
+        .custom = &close_custom_report_metrics,
+    },
+    {
+        .name = "report_lead_statuses_daily",
+        .primary_key = "date",
+        .replication_key = "date",
+        .method = SYNC_INCREMENTAL,
+        .lookback_seconds = 7 * 86400,
+        .schema_file = "close/report_lead_statuses_daily.avsc",
+        .sorted = 1,
+        .description = "lead status change report per day (per status, transitions)",
+        .next_request = close_lead_statuses_request,
+        .parse_page = close_lead_statuses_parse,
+    },
 };
 
 static const connector_option close_options[] = {
@@ -205,6 +253,8 @@ static const connector_option close_options[] = {
     {OPT_DURATION, "event_activity_window", "24h",
      "activities created longer ago than this get their edits (and backdated creations) from "
      "the event log; newer ones are re-read by the activities table (its attribution window)"},
+    {OPT_DURATION, "report_window", "0",
+     "report tables: days recomputed before the bookmark each pass; 0 = the table lookback (7d)"},
     {0, NULL, NULL, NULL},
 };
 

@@ -185,6 +185,9 @@ brun "$ctr" -- crmstream --help >/dev/null || die "crmstream --help fails in the
 envs=()
 while read -r v; do [ -z "$v" ] || envs+=(--env "$v=dummy"); done <"$CACHE/manifests/k8s.env"
 brun "${envs[@]}" -v "$CACHE/manifests/k8s.cfg:/etc/crmstream/producer.cfg:ro" "$ctr" -- \
+    crmstream validate -c /etc/crmstream/producer.cfg >"$CACHE/validate.txt" 2>&1 ||
+    die "in the image, crmstream validate rejects the ConfigMap's producer.cfg: $(cat "$CACHE/validate.txt")"
+brun "${envs[@]}" -v "$CACHE/manifests/k8s.cfg:/etc/crmstream/producer.cfg:ro" "$ctr" -- \
     crmstream tables -c /etc/crmstream/producer.cfg >"$CACHE/tables.txt" 2>&1 ||
     die "in the image, crmstream tables rejects the ConfigMap's producer.cfg: $(cat "$CACHE/tables.txt")"
 n=$(grep -cE '^[^ ]+ +[^ ]+ +(FULL_TABLE|INCREMENTAL|APPEND_ONLY) ' "$CACHE/tables.txt" || true)

@@ -37,15 +37,17 @@ else
 fi
 
 # --- [binary]
-# tables_ok ID LABEL — `crmstream tables -c OUT/ID.cfg` in an environment holding only the
+# tables_ok ID LABEL — `crmstream validate` and `tables -c OUT/ID.cfg` in an environment holding only the
 # variables listed in OUT/ID.env (dummy values); every source in OUT/ID.sources must list tables.
 tables_ok() {
     local id=$1 label=$2 rc=0 v src n
     local -a envs=(PATH=/usr/bin:/bin) names=() missing=()
     while read -r v; do [ -z "$v" ] || { envs+=("$v=dummy"); names+=("$v"); }; done <"$OUT/$id.env"
-    env -i "${envs[@]}" "$CRMSTREAM" tables -c "$OUT/$id.cfg" >"$OUT/tables-$id.txt" 2>&1 || rc=$?
+    # validate needs every secret variable the config names (tables needs none of them)
+    env -i "${envs[@]}" "$CRMSTREAM" validate -c "$OUT/$id.cfg" >"$OUT/tables-$id.txt" 2>&1 &&
+        env -i "${envs[@]}" "$CRMSTREAM" tables -c "$OUT/$id.cfg" >>"$OUT/tables-$id.txt" 2>&1 || rc=$?
     if [ "$rc" -ne 0 ]; then
-        echo "[binary] FAIL: crmstream tables rejects $label (exit $rc; environment only ${names[*]:-(none)}):"
+        echo "[binary] FAIL: crmstream validate/tables rejects $label (exit $rc; environment only ${names[*]:-(none)}):"
         sed 's/^/  /' "$OUT/tables-$id.txt" | head -n 20
         return 1
     fi
@@ -58,7 +60,7 @@ tables_ok() {
         echo "[binary] FAIL: $label: crmstream tables lists no table for source(s) ${missing[*]}"
         return 1
     fi
-    echo "[binary] ok: crmstream tables accepts $label: $n tables with only ${names[*]:-(none)} set"
+    echo "[binary] ok: crmstream validate and tables accept $label: $n tables with only ${names[*]:-(none)} set"
 }
 
 if [ ! -x "$CRMSTREAM" ]; then

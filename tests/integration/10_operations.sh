@@ -10,7 +10,7 @@ late_broker() {
 }
 late_broker stop >/dev/null 2>&1 || true
 rm -rf "$ROOT/.cache/kafka-run/late-$LATE_PORT"
-trap 'late_broker stop >/dev/null 2>&1; cleanup' EXIT
+AFTER_CHECK+=("late_broker stop >/dev/null 2>&1")
 
 # A config whose broker is not up yet, with the ops listener on an ephemeral-ish port.
 OPS_PORT=$((20000 + RANDOM % 20000))

@@ -27,6 +27,13 @@ mut '{"table":"users","op":"update","id":2}'
 products_before=$(truth deal_products | grep -o '"count":[0-9]*' | cut -d: -f2)
 sleep 1.1 # the reconciliation interval
 run_once "$WORK/cfg"
+# deal_products cannot be read back by id: a deal product goes when two consecutive complete
+# listings of one process missed it (the rule for tables without confirm_request), so a daemon
+# runs until its second listing has deleted them.
+start_daemon "$WORK/cfg"
+wait_for_log 'table=deal_products msg="reconciliation: [0-9]* records vanished' 30
+kill -TERM "$CRM_PID"
+wait_for_exit "$CRM_PID" 15
 compare_all "$WORK/cfg"
 expect_eq "$(summary_field "$WORK/cfg" deals ops.u)" 4 "deal updates (3 edits + 1 archive)"
 expect_eq "$(summary_field "$WORK/cfg" deals ops.d)" 2 "deal deletes from status=deleted"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Pipedrive errors: a bad token fails check and run with exit 5 and is never printed; 500, 502,
+# Pipedrive errors: a bad token fails check and run with exit 5 and is never printed (a good one
+# passes check, which probes /v1/currencies, an endpoint the reference names); 500, 502,
 # 503, 524, invalid JSON, a 200 "null" body on /flow and the burst limit (honoured through the
 # x-ratelimit-* headers, so the Cloudflare HTML 403 that follows ignored 429s never comes) are
 # all retried through, and the topics equal the truth.
@@ -24,6 +25,11 @@ if grep -rq "0badbadbadbadbad" "$WORK"/*.txt "$WORK/run.log"; then fail "the tok
 note "bad token never printed"
 
 export PIPEDRIVE_API_TOKEN=$good
+rc=0
+"$CRMSTREAM" check -c "$WORK/cfg" >"$WORK/check-ok.txt" 2>&1 || rc=$?
+expect_eq "$rc" 0 "check exit code with a good token"
+expect_eq "$(stat_path /api/v1/users/me)" 0 "check requests of /v1/users/me (not in the reference)"
+[ "$(stat_path /api/v1/currencies)" -ge 2 ] || fail "check did not probe /v1/currencies"
 for st in 500 502 503 524; do
     sim_ctl fault "{\"kind\":\"status\",\"status\":$st,\"count\":1,\"path_prefix\":\"/api/v2/deals\"}" >/dev/null
 done

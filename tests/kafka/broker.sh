@@ -19,6 +19,11 @@
 #   KAFKA_HEAP_OPTS        JVM heap (default "-Xms64m -Xmx512m")
 #   KAFKA_START_TIMEOUT    seconds to wait for readiness (default 90)
 #   KAFKA_STOP_TIMEOUT     seconds to wait after SIGTERM before SIGKILL (default 30)
+#   KAFKA_SASL_SSL_PORT    when set, a second listener SASL_SSL://127.0.0.1:<port> (SCRAM-SHA-256
+#                          and -512 over TLS) for security tests: a test CA and broker certificate
+#                          are made in <run dir>/tls (CA bundle: tls/ca.pem), and `start` creates
+#                          the SCRAM user KAFKA_SASL_USER (default crmstream) with password
+#                          KAFKA_SASL_PASSWORD (default crmstream-test-secret). Needs openssl.
 # Several brokers may run at once with different KAFKA_PORTs. The readiness probe leaves one tiny
 # topic, "broker-probe", on each broker.
 set -euo pipefail
@@ -37,6 +42,9 @@ KAFKA_DIR="${KAFKA_DIR:-$REPO_ROOT/.cache/kafka-run/$KAFKA_PORT}"
 KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms64m -Xmx512m}"
 KAFKA_START_TIMEOUT="${KAFKA_START_TIMEOUT:-90}"
 KAFKA_STOP_TIMEOUT="${KAFKA_STOP_TIMEOUT:-30}"
+KAFKA_SASL_SSL_PORT="${KAFKA_SASL_SSL_PORT:-}"
+KAFKA_SASL_USER="${KAFKA_SASL_USER:-crmstream}"
+KAFKA_SASL_PASSWORD="${KAFKA_SASL_PASSWORD:-crmstream-test-secret}"
 BOOTSTRAP="127.0.0.1:$KAFKA_PORT"
 PROBE_TOPIC="broker-probe"
 
@@ -58,9 +66,12 @@ make_paths_absolute() {
     PROPS="$KAFKA_DIR/server.properties"
     LOG4J_PROPS="$KAFKA_DIR/log4j.properties"
     CONSOLE_LOG="$LOG_DIR/console.log"
+    TLS_DIR="$KAFKA_DIR/tls"
 }
 
 check_ports_are_numbers() {
+    [[ -z "$KAFKA_SASL_SSL_PORT" || "$KAFKA_SASL_SSL_PORT" =~ ^[0-9]+$ ]] ||
+        die "KAFKA_SASL_SSL_PORT ('$KAFKA_SASL_SSL_PORT') must be a number"
     [[ "$KAFKA_PORT" =~ ^[0-9]+$ && "$KAFKA_CONTROLLER_PORT" =~ ^[0-9]+$ ]] ||
         die "KAFKA_PORT ('$KAFKA_PORT') and KAFKA_CONTROLLER_PORT ('$KAFKA_CONTROLLER_PORT') must be numbers"
     [ "$KAFKA_PORT" != "$KAFKA_CONTROLLER_PORT" ] || die "KAFKA_PORT and KAFKA_CONTROLLER_PORT must differ"
@@ -157,6 +168,40 @@ new_cluster_id() {
     done
 }
 
+make_tls_files() {
+    # A throw-away CA and a broker certificate for 127.0.0.1/localhost (PEM keystore: key + chain).
+    [ -s "$TLS_DIR/broker-keystore.pem" ] && return 0
+    need_command openssl "openssl"
+    mkdir -p "$TLS_DIR"
+    (
+        cd "$TLS_DIR"
+        openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=crmstream test CA" \
+            -keyout ca.key -out ca.pem
+        openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout broker.key \
+            -out broker.csr
+        printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >san.ext
+        openssl x509 -req -in broker.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 \
+            -extfile san.ext -out broker.pem
+        openssl pkcs8 -topk8 -nocrypt -in broker.key -out broker.pkcs8.key
+        cat broker.pkcs8.key broker.pem ca.pem >broker-keystore.pem
+    ) >"$LOG_DIR/tls.log" 2>&1 || { cat "$LOG_DIR/tls.log" >&2; die "making the TLS files failed"; }
+}
+
+write_sasl_ssl_properties() {
+    cat >>"$PROPS" <<EOF
+
+# KAFKA_SASL_SSL_PORT: SCRAM over TLS for clients (inter-broker traffic stays PLAINTEXT).
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT,SASL_SSL://127.0.0.1:$KAFKA_SASL_SSL_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,SASL_SSL://127.0.0.1:$KAFKA_SASL_SSL_PORT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL
+sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.ssl.keystore.type=PEM
+listener.name.sasl_ssl.ssl.keystore.location=$TLS_DIR/broker-keystore.pem
+EOF
+}
+
 write_server_properties() {
     cat >"$PROPS" <<EOF
 # Written by tests/kafka/broker.sh on every launch: single-node KRaft test broker on loopback.
@@ -231,6 +276,8 @@ format_storage() {
     if ! "$JAVA" -Xmx256m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC \
         -Dlog4j.configuration="file:$LOG4J_PROPS" -Dkafka.logs.dir="$LOG_DIR" \
         -cp "$LIBS_DIR/*" kafka.tools.StorageTool format -t "$cluster_id" -c "$PROPS" \
+        ${KAFKA_SASL_SSL_PORT:+--add-scram "SCRAM-SHA-256=[name=$KAFKA_SASL_USER,password=$KAFKA_SASL_PASSWORD]"} \
+        ${KAFKA_SASL_SSL_PORT:+--add-scram "SCRAM-SHA-512=[name=$KAFKA_SASL_USER,password=$KAFKA_SASL_PASSWORD]"} \
         >"$LOG_DIR/format.log" 2>&1; then
         cat "$LOG_DIR/format.log" >&2
         die "kafka-storage format failed"
@@ -242,7 +289,7 @@ format_storage() {
 check_ports_free() {
     # Waits a few seconds first: a broker that was just stopped or killed may still be closing.
     local p deadline=$((SECONDS + 5))
-    for p in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"; do
+    for p in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" $KAFKA_SASL_SSL_PORT; do
         while port_is_open "$p"; do
             [ "$SECONDS" -lt "$deadline" ] ||
                 die "port 127.0.0.1:$p is already in use by another process (choose another KAFKA_PORT)"
@@ -314,6 +361,10 @@ start_broker() {
     fi
     mkdir -p "$LOG_DIR"
     write_server_properties
+    if [ -n "$KAFKA_SASL_SSL_PORT" ]; then
+        make_tls_files
+        write_sasl_ssl_properties
+    fi
     write_log4j_properties
     if [ "$mode" = fresh ]; then format_storage; fi
     launch_jvm

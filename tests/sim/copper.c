@@ -53,7 +53,15 @@
  *   truth {"table":T} -> {"table":T,"count":n,"records":[...]} for every Stitch table name
  *     (activities_search = activities), sorted by id (tags by name); leads include converted.
  *   copper_stats -> {"capped_requests":n,"rate_limited":n,"searches":n,
- *                    "created_window_searches":n (searches with minimum_created_date)}
+ *                    "created_window_searches":n (searches with minimum_created_date),
+ *                    "drift_mutations":n, "boundary_mutations":n (of them, on the record
+ *                    served last), "ids_searches":n (searches with an ids filter)}
+ *   Param hide_ids="id,id,...": searches without an ids filter leave those records out (a
+ *   listing that drifted past them); GET by id and ids searches still find them.
+ *
+ * Drift (params, percent per search request, deterministic from the seed): drift_boundary
+ * mutates the record the previous search of the table served last, drift_random makes a random
+ * create/update/delete (activities: edits, backdates, future dates); see drift_before_search.
  */
 #include "sim.h"
 
@@ -67,7 +75,8 @@
 #define MAX_WINDOW   100000
 #define FIRST_ACT_ID 3061844454LL
 
-/* ---- JSON helpers that never ignore a failure (out of memory aborts: it is a test tool) --- */
+/* ---- JSON helpers that never ignore a failure (out of memory aborts: it is a test tool) ---
+ */
 
 static json_t *must(json_t *v)
 {
@@ -210,7 +219,8 @@ static struct {
     json_t *account;
     json_t *deleted_activities; /* deleted ids Copper still answers by id with a minimal record */
     int64_t epoch_s;
-    long capped, limited, searches, windowed;
+    long capped, limited, searches, windowed, drifted, boundary, id_searches;
+    json_int_t last_served[N_TABLES]; /* id of the last record the latest search served; 0 */
     int64_t *window; /* rolling rate-limit window: times (ms) of accepted requests, a ring */
     size_t win_head, win_len;
 } C;
@@ -1027,8 +1037,26 @@ static int activity_matches(const json_t *rec, json_t *body)
     return 1;
 }
 
+/* Param hide_ids ("id,id,..."): records a drifting listing misses; searches without an `ids`
+ * filter leave them out, GET by id and `ids` searches still find them. */
+static int hidden_from_listing(const json_t *rec, const query *q)
+{
+    const char *list = sim_param("hide_ids", "");
+    if (!*list || json_object_get(q->body, "ids"))
+        return 0;
+    char want[32];
+    snprintf(want, sizeof want, "%" JSON_INTEGER_FORMAT, jint(rec, "id"));
+    size_t n = strlen(want);
+    for (const char *p = list; (p = strstr(p, want)) != NULL; p += n)
+        if ((p == list || p[-1] == ',') && (p[n] == ',' || p[n] == '\0'))
+            return 1;
+    return 0;
+}
+
 static int matches(int t, const json_t *rec, const query *q)
 {
+    if (hidden_from_listing(rec, q))
+        return 0;
     if (t == T_ACTIVITIES)
         return activity_matches(rec, q->body);
     if (t == T_USERS)
@@ -1081,6 +1109,9 @@ static hit *search_hits(int t, const query *q, size_t *n)
     return hits;
 }
 
+/* Mutations between page requests (params drift_*; see the control section). */
+static void drift_before_search(int t);
+
 static void api_search(int t, const sim_request *req, sim_response *resp)
 {
     size_t len;
@@ -1100,6 +1131,9 @@ static void api_search(int t, const sim_request *req, sim_response *resp)
     C.searches++;
     if (json_object_get(body, "minimum_created_date"))
         C.windowed++;
+    drift_before_search(t);
+    if (json_object_get(body, "ids"))
+        C.id_searches++;
     size_t n;
     hit *hits = search_hits(t, &q, &n);
     long long cap = sim_param_int("reach_cap", MAX_WINDOW);
@@ -1110,6 +1144,8 @@ static void api_search(int t, const sim_request *req, sim_response *resp)
     for (long long i = offset; i < (long long)n && i < offset + q.size && i < cap; i++)
         jpush(out, json_incref(hits[i].rec));
     free(hits);
+    if (json_array_size(out))
+        C.last_served[t] = jint(json_array_get(out, json_array_size(out) - 1), "id");
     sim_json(resp, 200, out);
     sim_set_header(resp, "X-PW-TOTAL", "%zu", n);
     json_decref(body);
@@ -1528,6 +1564,83 @@ static int control_mutate(json_t *args, json_t **result)
     return status;
 }
 
+/* ---- drift: mutations between page requests ------------------------------------------------ *
+ * Before serving a search of a people/companies/leads/opportunities/projects/tasks/activities
+ * table (pages of syncs, reconciliation listings and confirmations alike), with percent chances
+ * from params, all drawn from the seeded PRNG:
+ *   drift_boundary  the record served LAST by the previous search of that table is updated,
+ *                   touched or deleted (activities: edited, backdated, future-dated or deleted);
+ *   drift_random    a random create, update or delete in that table (activities: also created
+ *                   backdated or future-dated).
+ * Backdates go up to param drift_backdate_days (default 5) into the past, future dates up to 10
+ * days ahead. Every mutation is dated now, so a fast sync sees many in the current second.
+ * Counted in copper_stats as drift_mutations. */
+
+static int drift_roll(const char *param)
+{
+    long long pct = sim_param_int(param, 0);
+    return pct > 0 && sim_rand_range(0, 99) < pct;
+}
+
+/* An activity_date for a drifted activity: backdated (within drift_backdate_days) or future. */
+static json_t *drift_activity_date(int future)
+{
+    int64_t now = now_s(), days = sim_param_int("drift_backdate_days", 5);
+    if (future)
+        return json_integer(now + sim_rand_range(60, 10 * DAY_S));
+    return json_integer(now - sim_rand_range(60, (days > 0 ? days : 1) * DAY_S));
+}
+
+static void drift_mutate(int t, json_t *rec)
+{
+    int pick = (int)sim_rand_range(0, 9);
+    if (pick < 3) {
+        remove_record(t, rec);
+    } else if (t == T_ACTIVITIES && pick >= 7) {
+        json_t *args = must(json_pack("{so}", "activity_date", drift_activity_date(pick == 9)));
+        if (mutate_one(t, "backdate", rec, args))
+            abort();
+        json_decref(args);
+    } else {
+        json_t *args = must(json_object());
+        if (mutate_one(t, pick < 5 ? "update" : "touch", rec, args))
+            abort();
+        json_decref(args);
+    }
+    C.drifted++;
+}
+
+static void drift_create(int t)
+{
+    json_t *args = must(json_object()), *out = must(json_array()), *result = NULL;
+    if (t == T_ACTIVITIES && sim_rand01() < 0.5)
+        jset(args, "activity_date", drift_activity_date(sim_rand01() < 0.5));
+    if (mutate_create(t, args, out, &result) != 200)
+        abort();
+    json_decref(result);
+    json_decref(out);
+    json_decref(args);
+    C.drifted++;
+}
+
+static void drift_before_search(int t)
+{
+    if (t > T_ACTIVITIES)
+        return;
+    json_t *rec = C.last_served[t] ? find_by_id(t, C.last_served[t], NULL) : NULL;
+    if (rec && drift_roll("drift_boundary")) {
+        drift_mutate(t, rec);
+        C.boundary++;
+    }
+    if (!drift_roll("drift_random"))
+        return;
+    size_t n = json_array_size(TABLES[t].recs);
+    if (n == 0 || sim_rand01() < 0.34)
+        drift_create(t);
+    else
+        drift_mutate(t, json_array_get(TABLES[t].recs, (size_t)sim_rand_range(0, (int64_t)n - 1)));
+}
+
 static int copper_control(const char *action, json_t *args, json_t **result)
 {
     if (strcmp(action, "truth") == 0)
@@ -1535,10 +1648,11 @@ static int copper_control(const char *action, json_t *args, json_t **result)
     if (strcmp(action, "mutate") == 0)
         return control_mutate(args, result);
     if (strcmp(action, "copper_stats") == 0) {
-        *result =
-            must(json_pack("{sIsIsIsI}", "capped_requests", (json_int_t)C.capped, "rate_limited",
-                           (json_int_t)C.limited, "searches", (json_int_t)C.searches,
-                           "created_window_searches", (json_int_t)C.windowed));
+        *result = must(json_pack(
+            "{sIsIsIsIsIsIsI}", "capped_requests", (json_int_t)C.capped, "rate_limited",
+            (json_int_t)C.limited, "searches", (json_int_t)C.searches, "created_window_searches",
+            (json_int_t)C.windowed, "drift_mutations", (json_int_t)C.drifted, "boundary_mutations",
+            (json_int_t)C.boundary, "ids_searches", (json_int_t)C.id_searches));
         return 200;
     }
     return 404;

@@ -129,9 +129,91 @@ static void test_errors(void)
         ":2:", "environment variable CRMSTREAM_UNSET_VAR is not set");
     expect_error(KAFKA "schema_registry = { url = \"http://r\"; subject = \"x\"; };\n" SRC(""),
                  ":2:", "unknown setting (expected url, username");
+    expect_error(KAFKA SRC("max_rate_limit_wait = \"8d\";\n"), ":3:", "between 1s and 7d");
+    expect_error(KAFKA SRC("max_response_mb = 0;\n"), ":3:", "max_response_mb: must be between");
     char err[256];
     CHECK(config_load("/nonexistent/x.cfg", err, sizeof(err)) == NULL);
     CHECK_CONTAINS(err, "/nonexistent/x.cfg: cannot read file");
+}
+
+/* #15 item 12: a secret with a control character (CR/LF would add a header line) is refused at
+ * load, naming the variable and never the value. */
+static void test_secret_control_characters(void)
+{
+    char err[1024] = "";
+    setenv("CRMSTREAM_TEST_BAD_TOKEN", "tok3n\r\nX-Injected: 1", 1);
+    crm_config *c = load_text(
+        KAFKA SRC("options = { token_env = \"CRMSTREAM_TEST_BAD_TOKEN\"; };\n"), err, sizeof(err));
+    CHECK(c == NULL);
+    CHECK_CONTAINS(err, ":3:");
+    CHECK_CONTAINS(err,
+                   "environment variable CRMSTREAM_TEST_BAD_TOKEN contains a control character");
+    CHECK(!strstr(err, "tok3n") && !strstr(err, "Injected"));
+    config_free(c);
+    /* the connector's default variable too (testcrm: TESTCRM_TOKEN) */
+    setenv("TESTCRM_TOKEN", "abc\x7f", 1);
+    c = load_text(KAFKA SRC(""), err, sizeof(err));
+    CHECK(c == NULL);
+    CHECK_CONTAINS(err, "options.token_env (default TESTCRM_TOKEN): environment variable "
+                        "TESTCRM_TOKEN contains a control character");
+    CHECK(!strstr(err, "abc"));
+    config_free(c);
+    setenv("TESTCRM_TOKEN", "secret-token", 1);
+    /* and the schema registry's password */
+    setenv("CRMSTREAM_TEST_SR_PASSWORD", "pw\n", 1);
+    c = load_text(KAFKA "schema_registry = { url = \"http://r\";\n"
+                        "  password_env = \"CRMSTREAM_TEST_SR_PASSWORD\"; };\n" SRC(""),
+                  err, sizeof(err));
+    CHECK(c == NULL);
+    CHECK_CONTAINS(err, ":3:");
+    CHECK_CONTAINS(err, "CRMSTREAM_TEST_SR_PASSWORD contains a control character");
+    config_free(c);
+}
+
+/* #15 item 13: Kafka secrets come from the environment, never from the config file. */
+static void test_kafka_properties_env(void)
+{
+    char err[1024] = "";
+    setenv("CRMSTREAM_TEST_SASL_PW", "kafka-s3cret", 1);
+    crm_config *c = load_text(
+        "kafka = { bootstrap_servers = \"b:9093\";\n"
+        "  properties = [\"security.protocol=SASL_SSL\", \"sasl.mechanism=SCRAM-SHA-512\"];\n"
+        "  properties_env = [\"sasl.password=CRMSTREAM_TEST_SASL_PW\"]; };\n" SRC(""),
+        err, sizeof(err));
+    CHECK(c != NULL);
+    if (c) {
+        CHECK(c->kafka.n_secret_properties == 1);
+        CHECK_STR(c->kafka.secret_properties[0].key, "sasl.password");
+        CHECK_STR(c->kafka.secret_properties[0].value, "kafka-s3cret");
+        CHECK(c->kafka.secret_properties[0].line == 3);
+    }
+    config_free(c);
+    expect_error("kafka = { bootstrap_servers = \"b\";\n"
+                 "  properties_env = [\"sasl.password=CRMSTREAM_UNSET_VAR\"]; };\n" SRC(""),
+                 ":2:", "environment variable CRMSTREAM_UNSET_VAR is not set");
+    expect_error("kafka = { bootstrap_servers = \"b\";\n"
+                 "  properties_env = [\"sasl.password\"]; };\n" SRC(""),
+                 ":2:", "expected \"name=value\"");
+    setenv("CRMSTREAM_TEST_SASL_PW", "kafka-s3cret\n", 1);
+    c = load_text("kafka = { bootstrap_servers = \"b\";\n"
+                  "  properties_env = [\"sasl.password=CRMSTREAM_TEST_SASL_PW\"]; };\n" SRC(""),
+                  err, sizeof(err));
+    CHECK(c == NULL);
+    CHECK_CONTAINS(err, "CRMSTREAM_TEST_SASL_PW contains a control character");
+    CHECK(!strstr(err, "s3cret"));
+    config_free(c);
+}
+
+static void test_http_limits(void)
+{
+    char err[1024] = "";
+    crm_config *c = load_text(KAFKA SRC(""), err, sizeof(err));
+    CHECK(c && c->sources[0].max_rate_wait_s == 3600 && c->sources[0].max_response_mb == 64);
+    config_free(c);
+    c = load_text(KAFKA SRC("max_rate_limit_wait = \"10m\"; max_response_mb = 8;\n"), err,
+                  sizeof(err));
+    CHECK(c && c->sources[0].max_rate_wait_s == 600 && c->sources[0].max_response_mb == 8);
+    config_free(c);
 }
 
 static void test_durations(void)
@@ -160,5 +242,8 @@ int main(void)
     test_good_config();
     test_errors();
     test_durations();
+    test_secret_control_characters();
+    test_http_limits();
+    test_kafka_properties_env();
     return check_summary("config");
 }

@@ -1045,6 +1045,125 @@ static void test_stop(void)
     server_stop(s);
 }
 
+/* #15 item 7: a redirect to another origin is refused; the other host never sees a request (so
+ * neither the secret header, the Basic credentials nor the secret parameters). */
+static void test_redirect_other_origin(void)
+{
+    reply thief_script[] = {{200, NULL, "stolen", 0, 0}};
+    server *thief = server_start(thief_script, 1);
+    char location[128];
+    snprintf(location, sizeof(location), "Location: http://127.0.0.1:%d/collect\r\n", thief->port);
+    reply script[] = {{302, location, "", 0, 0}};
+    server *s = server_start(script, 1);
+    fixture f;
+    fx_init(&f, NULL);
+    set_url(&f.req, s, "/api/items?sig=" SECRET_TOKEN);
+    capture_begin();
+    http_result r = fx_run(&f, NULL);
+    char *log = capture_end();
+    CHECK(r == HTTP_TRANSPORT);
+    CHECK(server_requests(thief) == 0);
+    CHECK(server_requests(s) == 1);
+    CHECK_CONTAINS(f.err, "another origin: refused");
+    CHECK_CONTAINS(f.err, "/collect");
+    CHECK(no_secret(f.err) && no_secret(log));
+    free(log);
+    fx_free(&f);
+    server_stop(s);
+
+    /* "localhost" is another host than "127.0.0.1", even on the same port */
+    snprintf(location, sizeof(location), "Location: http://localhost:%d/x\r\n", thief->port);
+    reply script2[] = {{301, location, "", 0, 0}};
+    s = server_start(script2, 1);
+    fx_init(&f, NULL);
+    set_url(&f.req, s, "/a");
+    CHECK(fx_run(&f, NULL) == HTTP_TRANSPORT);
+    CHECK(server_requests(thief) == 0);
+    fx_free(&f);
+    server_stop(s);
+    server_stop(thief);
+}
+
+/* #15 item 3: a stop request aborts a transfer in flight (a 35 s response) within about a
+ * second, instead of waiting for the response or the request timeout. */
+static void test_stop_in_flight(void)
+{
+    reply script[] = {{200, NULL, "too late", 0, 35000}};
+    server *s = server_start(script, 1);
+    fixture f;
+    fx_init(&f, NULL);
+    f.opts.timeout_ms = 60000;
+    http_client_free(f.c);
+    f.c = http_client_new(&f.opts, &f.auth, f.rl, NULL, "testsrc");
+    set_url(&f.req, s, "/slow");
+    volatile int stop = 0;
+    pthread_t th;
+    pthread_create(&th, NULL, stop_later, (void *)&stop);
+    int64_t t0 = now_monotonic_ms();
+    http_result r = fx_run(&f, &stop);
+    int64_t el = now_monotonic_ms() - t0;
+    pthread_join(th, NULL);
+    CHECK(r == HTTP_STOPPED);
+    CHECK(el >= 190 && el < 1700);
+    CHECK_CONTAINS(f.err, "stopped");
+    fx_free(&f);
+    server_stop(s);
+}
+
+/* #15 item 8: the decoded body is limited (gzip cannot inflate past it). */
+static void test_response_size_limit(void)
+{
+    reply script[] = {
+        {200, NULL, plain_body, 0, 0},
+        {200, "Content-Encoding: gzip\r\n", (const char *)gz_body, sizeof(gz_body), 0}};
+    server *s = server_start(script, 2);
+    fixture f;
+    fx_init(&f, NULL);
+    f.opts.max_response_bytes = 50;
+    set_url(&f.req, s, "/big");
+    CHECK(fx_run(&f, NULL) == HTTP_TRANSPORT);
+    CHECK_CONTAINS(f.err, "response body larger than 50 bytes");
+    CHECK(f.resp.body.len == 0);
+    CHECK(fx_run(&f, NULL) == HTTP_TRANSPORT); /* 63 bytes on the wire, 85 decoded */
+    CHECK_CONTAINS(f.err, "response body larger than 50 bytes");
+    CHECK(server_requests(s) == 2); /* not retried */
+    f.opts.max_response_bytes = strlen(plain_body);
+    CHECK(fx_run(&f, NULL) == HTTP_OK);
+    CHECK_STR(f.resp.body.data, plain_body);
+    fx_free(&f);
+    server_stop(s);
+}
+
+/* #15 item 5: rate-limit waits are capped (logged, counted). */
+static void test_rate_wait_capped(void)
+{
+    reply script[] = {
+        {429, "Retry-After: 99999999\r\n", "slow down", 0, 0},
+        {200, "X-RateLimit-Remaining: 0\r\nX-RateLimit-Reset: 99999999999\r\n", "ok", 0, 0}};
+    server *s = server_start(script, 2);
+    fixture f;
+    fx_init(&f, NULL);
+    f.opts.max_rate_wait_ms = 300;
+    atomic_long capped = 0;
+    http_client_count_capped_waits(f.c, &capped);
+    set_url(&f.req, s, "/x");
+    int64_t t0 = now_monotonic_ms();
+    capture_begin();
+    http_result r = fx_run(&f, NULL);
+    char *log = capture_end();
+    int64_t el = now_monotonic_ms() - t0;
+    CHECK(r == HTTP_OK);
+    CHECK(f.resp.attempts == 2);
+    CHECK(el >= 290 && el < 2000);
+    CHECK(atomic_load(&capped) == 2);
+    CHECK_CONTAINS(log, "asks to wait 1e+08 s; waiting max_rate_limit_wait (0.3 s)");
+    int64_t d = ratelimit_peek_delay(f.rl, now_monotonic_ms());
+    CHECK(d > 0 && d <= 300);
+    free(log);
+    fx_free(&f);
+    server_stop(s);
+}
+
 int main(void)
 {
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
@@ -1070,6 +1189,10 @@ int main(void)
     test_proactive_throttle();
     test_budget();
     test_stop();
+    test_redirect_other_origin();
+    test_stop_in_flight();
+    test_response_size_limit();
+    test_rate_wait_capped();
     curl_global_cleanup();
     return check_summary("http");
 }

@@ -27,6 +27,16 @@ int main(void)
     CHECK(r.passes == 3);
     CHECK(r.last_pass_ms == b.last_pass_ms);
     CHECK_STR(json_string_value(json_object_get(r.paging, "cursor")), "abc");
+    CHECK(r.suspects == NULL); /* none written when there are none */
+
+    /* a reconciliation listing's unconfirmed misses survive a restart */
+    b.suspects = json_pack("[ss]", "17", "lead_x");
+    state_bookmark_format(&b, &out);
+    CHECK_CONTAINS(out.data, "\"suspects\":[\"17\",\"lead_x\"]");
+    CHECK(state_bookmark_parse(out.data, out.len, &r, err, sizeof(err)) == 0);
+    CHECK(json_array_size(r.suspects) == 2);
+    CHECK_STR(json_string_value(json_array_get(r.suspects, 1)), "lead_x");
+    CHECK(state_bookmark_parse("{\"v\":1}", 7, &r, err, sizeof(err)) == 0 && r.suspects == NULL);
     CHECK(state_bookmark_parse("{\"v\":99}", 8, &r, err, sizeof(err)) == -1);
     CHECK_CONTAINS(err, "version 99");
     CHECK(state_bookmark_parse("nope", 4, &r, err, sizeof(err)) == -1);

@@ -1009,7 +1009,10 @@ void close_handle(const sim_request *req, sim_response *resp)
         get = 1;
     }
     if (rate_limit(&c) == 0) {
-        if (strcmp(c.path, "/data/search/") == 0 && strcmp(method, "POST") == 0 && !c.override)
+        if (!c.override && close_reports_handle(req, resp, c.path)) {
+            /* answered by reports.c */
+        } else if (strcmp(c.path, "/data/search/") == 0 && strcmp(method, "POST") == 0 &&
+                   !c.override)
             serve_search(&c);
         else if (get)
             serve_get(&c);

@@ -54,4 +54,10 @@ int close_mutate(json_t *args, json_t **result);
 void close_handle(const sim_request *req, sim_response *resp);
 void close_rate_limited(sim_response *resp, double retry_after_s);
 
+/* ---- reports.c ---- */
+/* Serves /report/activity/metrics/ and POST /report/activity/; 1 when path is one of them. */
+int close_reports_handle(const sim_request *req, sim_response *resp, const char *path);
+/* report_statuses.c: GET /report/statuses/lead/{org}/. */
+void close_report_lead_statuses(const sim_request *req, sim_response *resp, const char *org);
+
 #endif

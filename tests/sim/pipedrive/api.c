@@ -296,7 +296,8 @@ static int time_ok(const v2q *q, const pd_rec *r)
 static char *make_cursor(const v2q *q, const pd_rec *last, long served)
 {
     char raw[96];
-    if (q->sort == SK_NAME)
+    /* cursor=offset: the cursor is a position, as an API whose cursor wraps an offset */
+    if (q->sort == SK_NAME || strcmp(sim_param("cursor", "keyset"), "offset") == 0)
         snprintf(raw, sizeof raw, "o.%ld", served);
     else
         snprintf(raw, sizeof raw, "k%d.%lld.%lld", (int)q->sort, (long long)rec_key(last, q->sort),
@@ -336,16 +337,23 @@ static json_t *v2_row(const sim_request *req, const pd_rec *r)
 static void v2_list(const sim_request *req, sim_response *resp, enum pd_table t, const v2q *q,
                     rec_filter keep)
 {
-    pd_rec **v = xmalloc((PD[t].n + 1) * sizeof *v);
+    /* deleted_in_ids=1: an ids-filtered list also returns deleted, unpurged rows (is_deleted) */
+    int graves = sim_query(req, "ids") && sim_param_int("deleted_in_ids", 0);
+    pd_rec **v = xmalloc((PD[t].n + (graves ? PD_GRAVE[t].n : 0) + 1) * sizeof *v);
     size_t n = 0;
     for (size_t i = 0; i < PD[t].n; i++) {
         pd_rec *r = &PD[t].r[i];
         if (time_ok(q, r) && (!keep || keep(req, r)))
             v[n++] = r;
     }
+    for (size_t i = 0; graves && i < PD_GRAVE[t].n; i++) {
+        pd_rec *r = &PD_GRAVE[t].r[i];
+        if (!pd_purged(r) && time_ok(q, r) && (!keep || keep(req, r)))
+            v[n++] = r;
+    }
     sort_recs(v, n, q->sort, q->desc);
     json_t *data = json_array();
-    size_t i = q->sort == SK_NAME ? (size_t)q->offset : 0;
+    size_t i = q->keyset ? 0 : (size_t)q->offset;
     for (; i < n && !after_cursor(q, v[i]); i++)
         ;
     pd_rec *last = NULL;
@@ -354,9 +362,12 @@ static void v2_list(const sim_request *req, sim_response *resp, enum pd_table t,
         last = v[i];
     }
     char *next = i < n && last ? make_cursor(q, last, (long)i) : NULL;
+    if (last)
+        PD_LAST_SERVED[t] = last->id;
     v2_page(resp, data, next);
     free(next);
     free(v);
+    pd_churn_after_page(t, q->sort == SK_ID);
 }
 
 static int int_filter(const sim_request *req, const pd_rec *r, const char *name)
@@ -714,6 +725,32 @@ typedef struct v1q {
     int64_t since;
 } v1q;
 
+/* sort=field [ASC|DESC][, field [ASC|DESC]]...: ties are always broken by id in the first key's
+ * direction, so a later key may only be "id" in that direction. 0, or -1 when invalid. */
+static int v1_sort(const char *s, v1q *q)
+{
+    char tmp[256];
+    snprintf(tmp, sizeof tmp, "%s", s);
+    int first = 1;
+    for (char *save = NULL, *part = strtok_r(tmp, ",", &save); part;
+         part = strtok_r(NULL, ",", &save), first = 0) {
+        char field[64], dir[16] = "ASC";
+        enum sort_key k;
+        int n = sscanf(part, "%63s %15s", field, dir);
+        if (n < 1 || sort_key_by_name(field, &k) || (k != SK_ID && k != SK_UPDATE && k != SK_ADD) ||
+            (strcasecmp(dir, "ASC") && strcasecmp(dir, "DESC")))
+            return -1;
+        int desc = strcasecmp(dir, "DESC") == 0;
+        if (first) {
+            q->sort = k;
+            q->desc = desc;
+        } else if (k != SK_ID || desc != q->desc) {
+            return -1;
+        }
+    }
+    return first ? -1 : 0;
+}
+
 static int v1_common(const sim_request *req, sim_response *resp, v1q *q, long cap)
 {
     q->start = 0;
@@ -734,16 +771,9 @@ static int v1_common(const sim_request *req, sim_response *resp, v1q *q, long ca
     if (q->limit > cap)
         q->limit = cap;
     s = sim_query(req, "sort");
-    if (s) {
-        char field[64], dir[16] = "ASC";
-        int n = sscanf(s, "%63s %15s", field, dir);
-        if (n < 1 || sort_key_by_name(field, &q->sort) ||
-            (q->sort != SK_ID && q->sort != SK_UPDATE && q->sort != SK_ADD) ||
-            (strcasecmp(dir, "ASC") && strcasecmp(dir, "DESC"))) {
-            pd_error(resp, 400, "Invalid sort field or direction");
-            return -1;
-        }
-        q->desc = strcasecmp(dir, "DESC") == 0;
+    if (s && v1_sort(s, q)) {
+        pd_error(resp, 400, "Invalid sort field or direction");
+        return -1;
     }
     return 0;
 }
@@ -769,8 +799,13 @@ static void v1_list(const sim_request *req, sim_response *resp, enum pd_table t,
         json_t *u1 = user_link(1);
         json_object_set_new(json_object_get(related, "user"), "1", u1);
     }
+    size_t got = json_array_size(data);
+    if (got)
+        PD_LAST_SERVED[t] =
+            json_integer_value(json_object_get(json_array_get(data, got - 1), "id"));
     v1_page(resp, data, q->start, q->limit, more, related);
     free(v);
+    pd_churn_after_page(t, q->sort == SK_ID);
 }
 
 static void v1_unpaged(sim_response *resp, enum pd_table t)
@@ -1018,6 +1053,9 @@ static int entity_table(const char *base)
 static void single(sim_response *resp, enum pd_table t, long long id, int v2)
 {
     pd_rec *r = pd_find(t, id);
+    /* deleted_by_id=1 (default): deleted records stay readable by id until purged */
+    if (!r && sim_param_int("deleted_by_id", 1))
+        r = pd_find_deleted(t, id);
     if (!r || pd_purged(r)) {
         pd_error(resp, 404, "Item not found");
         return;
@@ -1086,6 +1124,8 @@ static void api_v1(const sim_request *req, sim_response *resp, const char *path)
         v1_unpaged(resp, PD_FILTERS);
     } else if (strcmp(base, "notes") == 0 && id < 0) {
         v1_notes(req, resp);
+    } else if ((strcmp(base, "notes") == 0 || strcmp(base, "files") == 0) && id >= 0 && !tail[0]) {
+        single(resp, base[0] == 'n' ? PD_NOTES : PD_FILES, id, 0);
     } else if (strcmp(base, "files") == 0 && id < 0) {
         if (!v1_common(req, resp, &q, 100))
             v1_list(req, resp, PD_FILES, &q, NULL, 0);

@@ -30,6 +30,9 @@ pd_store PD[PD_NTABLES] = {
     [PD_PRODUCTFIELDS] = {"product_fields", "update_time", 0, NULL, 0, 0, 1},
 };
 
+pd_store PD_GRAVE[PD_NTABLES];
+json_int_t PD_LAST_SERVED[PD_NTABLES];
+
 char PD_CF_DEAL[4][41];
 char PD_CF_PERSON[2][41];
 char PD_CF_ORG[2][41];
@@ -136,13 +139,42 @@ pd_rec *pd_add(enum pd_table t, json_int_t id, int64_t add_ms, int64_t upd_ms, j
     return r;
 }
 
-void pd_remove(enum pd_table t, pd_rec *r)
+static int has_grave(enum pd_table t)
+{
+    return t == PD_PERSONS || t == PD_ORGS || t == PD_ACTIVITIES || t == PD_PRODUCTS ||
+           t == PD_NOTES || t == PD_FILES;
+}
+
+void pd_remove(enum pd_table t, pd_rec *r, int64_t when)
 {
     pd_store *s = &PD[t];
     size_t i = (size_t)(r - s->r);
-    json_decref(r->o);
+    if (has_grave(t)) {
+        pd_store *g = &PD_GRAVE[t];
+        if (g->n == g->cap) {
+            g->cap = g->cap ? g->cap * 2 : 16;
+            g->r = xrealloc(g->r, g->cap * sizeof *g->r);
+        }
+        g->r[g->n] = *r;
+        g->r[g->n].del_ms = when;
+        if (s->v2)
+            json_object_set_new(g->r[g->n].o, "is_deleted", json_true());
+        else
+            json_object_set_new(g->r[g->n].o, "active_flag", json_false());
+        g->n++;
+    } else {
+        json_decref(r->o);
+    }
     memmove(&s->r[i], &s->r[i + 1], (s->n - i - 1) * sizeof *s->r);
     s->n--;
+}
+
+pd_rec *pd_find_deleted(enum pd_table t, json_int_t id)
+{
+    for (size_t i = 0; i < PD_GRAVE[t].n; i++)
+        if (PD_GRAVE[t].r[i].id == id && !pd_purged(&PD_GRAVE[t].r[i]))
+            return &PD_GRAVE[t].r[i];
+    return NULL;
 }
 
 int pd_store_by_name(const char *name)
@@ -640,18 +672,25 @@ int pd_seed(const sim_options *opts)
                      sim_param_int("archived_deals", 5));
     /* Deleted persons and a deleted product: gone from lists (v2 lists hide deleted rows). */
     for (int k = 0; k < 2 && PD[PD_PERSONS].n > 4; k++)
-        pd_remove(PD_PERSONS, &PD[PD_PERSONS].r[PD[PD_PERSONS].n / 2]);
+        pd_remove(PD_PERSONS, &PD[PD_PERSONS].r[PD[PD_PERSONS].n / 2], opts->epoch_ms);
     return 0;
+}
+
+static void store_free(pd_store *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        json_decref(s->r[i].o);
+    free(s->r);
+    s->r = NULL;
+    s->n = s->cap = 0;
 }
 
 void pd_free_all(void)
 {
     for (int t = 0; t < PD_NTABLES; t++) {
-        for (size_t i = 0; i < PD[t].n; i++)
-            json_decref(PD[t].r[i].o);
-        free(PD[t].r);
-        PD[t].r = NULL;
-        PD[t].n = PD[t].cap = 0;
+        store_free(&PD[t]);
+        store_free(&PD_GRAVE[t]);
+        PD_LAST_SERVED[t] = 0;
     }
 }
 
@@ -668,7 +707,10 @@ static json_t *mutate_targets(enum pd_table t, json_t *args)
 {
     json_t *out = json_array();
     json_t *id = json_object_get(args, "id"), *ids = json_object_get(args, "ids");
-    if (id) {
+    if (json_is_string(id) && strcmp(json_string_value(id), "last_served") == 0) {
+        if (PD_LAST_SERVED[t])
+            json_array_append_new(out, json_integer(PD_LAST_SERVED[t]));
+    } else if (id) {
         json_array_append(out, id);
     } else if (json_is_array(ids)) {
         json_array_extend(out, ids);
@@ -724,7 +766,7 @@ static int mutate_one(enum pd_table t, const char *op, json_int_t id, json_t *se
         } else {
             if (sim_param_int("delete_bumps_update", 0))
                 pd_touch(t, r, now);
-            pd_remove(t, r);
+            pd_remove(t, r, now);
         }
         return 200;
     }
@@ -767,6 +809,104 @@ static int mutate_create(enum pd_table t, json_t *args, json_t *recs, json_t **r
         json_array_append(recs, PD[t].r[PD[t].n - 1].o);
     }
     return 200;
+}
+
+/* ---- churn: changes between page requests ------------------------------------------------ */
+
+static struct {
+    long pages, changes, boundary_updates, boundary_deletes, updates, deletes, creates;
+} CHURN;
+
+static int churn_table(enum pd_table t)
+{
+    const char *list = sim_param("churn_tables", "deals,persons,organizations,activities,products,"
+                                                 "notes,files");
+    size_t n = strlen(PD[t].name);
+    for (const char *p = list; (p = strstr(p, PD[t].name)) != NULL; p += n)
+        if ((p == list || p[-1] == ',') && (p[n] == ',' || p[n] == '\0'))
+            return 1;
+    return 0;
+}
+
+/* A random live record's id (0 when the table is too small to lose one more). */
+static json_int_t random_live(enum pd_table t)
+{
+    for (int k = 0; k < 8 && PD[t].n > 4; k++) {
+        pd_rec *r = &PD[t].r[sim_rand_range(0, (int64_t)PD[t].n - 1)];
+        if (r->id && !r->del_ms)
+            return r->id;
+    }
+    return 0;
+}
+
+static void churn_one(enum pd_table t)
+{
+    static const new_fn makers[PD_NTABLES] = {
+        [PD_DEALS] = new_deal,          [PD_PERSONS] = new_person,   [PD_ORGS] = new_org,
+        [PD_ACTIVITIES] = new_activity, [PD_PRODUCTS] = new_product, [PD_NOTES] = new_note};
+    json_t *recs = json_array(), *res = NULL;
+    json_int_t boundary = PD_LAST_SERVED[t];
+    pd_rec *b = boundary ? pd_find(t, boundary) : NULL;
+    int live_boundary = b && !b->del_ms && PD[t].n > 4;
+    int64_t pick = sim_rand_range(0, 4);
+    if (strcmp(sim_param("churn_kinds", "all"), "delete") == 0)
+        pick = pick % 2 ? 1 : 3; /* deletes only: the boundary row or a random one */
+    switch (pick) {
+    case 0: /* the row served last is updated: it moves to the end of an update_time order */
+        if (live_boundary && mutate_one(t, "update", boundary, NULL, recs, &res) == 200)
+            CHURN.boundary_updates++;
+        break;
+    case 1: /* the row served last is deleted */
+        if (live_boundary && mutate_one(t, "delete", boundary, NULL, recs, &res) == 200)
+            CHURN.boundary_deletes++;
+        break;
+    case 2: {
+        json_int_t id = random_live(t);
+        if (id && mutate_one(t, "update", id, NULL, recs, &res) == 200)
+            CHURN.updates++;
+        break;
+    }
+    case 3: {
+        json_int_t id = random_live(t);
+        if (id && mutate_one(t, "delete", id, NULL, recs, &res) == 200)
+            CHURN.deletes++;
+        break;
+    }
+    default:
+        if (makers[t]) {
+            int64_t now = pd_now_s();
+            makers[t](now, now);
+            CHURN.creates++;
+        }
+        break;
+    }
+    json_decref(recs);
+    json_decref(res);
+}
+
+void pd_churn_after_page(enum pd_table t, int by_id)
+{
+    long long percent = sim_param_int("churn", 0);
+    if (percent <= 0 || !churn_table(t))
+        return;
+    if (strcmp(sim_param("churn_on", "all"), "id") == 0 && !by_id)
+        return;
+    CHURN.pages++;
+    if (sim_rand_range(1, 100) > percent)
+        return;
+    for (long long k = sim_param_int("churn_ops", 2); k > 0; k--) {
+        churn_one(t);
+        CHURN.changes++;
+    }
+}
+
+json_t *pd_churn_stats(void)
+{
+    return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "pages", (json_int_t)CHURN.pages, "changes",
+                     (json_int_t)CHURN.changes, "boundary_updates",
+                     (json_int_t)CHURN.boundary_updates, "boundary_deletes",
+                     (json_int_t)CHURN.boundary_deletes, "updates", (json_int_t)CHURN.updates,
+                     "deletes", (json_int_t)CHURN.deletes, "creates", (json_int_t)CHURN.creates);
 }
 
 int pd_control_mutate(json_t *args, json_t **result)

@@ -54,6 +54,12 @@ typedef struct pd_store {
 } pd_store;
 
 extern pd_store PD[PD_NTABLES];
+/* Deleted non-deal records (persons, organizations, activities, products, notes, files): gone
+ * from lists, readable by id until purged (purge_days), as the reference says. */
+extern pd_store PD_GRAVE[PD_NTABLES];
+/* The id of the row served last by the latest list page of each table (0: none yet): the
+ * "boundary" record that mutations between page requests aim at. */
+extern json_int_t PD_LAST_SERVED[PD_NTABLES];
 
 /* Custom field keys (40 lowercase hex), per entity: [0] monetary, [1] enum, [2] set, [3] text. */
 extern char PD_CF_DEAL[4][41];
@@ -66,7 +72,10 @@ int pd_seed(const sim_options *opts);
 void pd_free_all(void);
 pd_rec *pd_find(enum pd_table t, json_int_t id);
 pd_rec *pd_add(enum pd_table t, json_int_t id, int64_t add_ms, int64_t upd_ms, json_t *o);
-void pd_remove(enum pd_table t, pd_rec *r);
+/* Deletes a record: into PD_GRAVE (marked deleted at `when`) for the entity tables, else freed. */
+void pd_remove(enum pd_table t, pd_rec *r, int64_t when);
+/* A deleted record still readable by id (not purged), or NULL. */
+pd_rec *pd_find_deleted(enum pd_table t, json_int_t id);
 int pd_store_by_name(const char *name);
 /* Sets update_time (v2 or v1 format by store) on a record. */
 void pd_touch(enum pd_table t, pd_rec *r, int64_t ms);
@@ -75,7 +84,11 @@ int pd_purged(const pd_rec *r);
 int pd_deal_visible(const pd_rec *deal); /* exists and not purged */
 void pd_flow_change(pd_rec *deal, const char *field, json_t *old_v, json_t *new_v, int64_t ms);
 int pd_control_mutate(json_t *args, json_t **result);
-int64_t pd_now_s(void); /* sim now, truncated to whole seconds, in ms */
+/* Param churn (percent): after a list page of table t (by_id: a listing sorted by id), maybe
+ * mutate t (see pipedrive.c). */
+void pd_churn_after_page(enum pd_table t, int by_id);
+json_t *pd_churn_stats(void); /* what churn did so far */
+int64_t pd_now_s(void);       /* sim now, truncated to whole seconds, in ms */
 
 /* times */
 json_t *pd_ts2(int64_t ms); /* "YYYY-MM-DDTHH:MM:SSZ" */

@@ -20,10 +20,21 @@
  *   html403_after 0 (K: after K 429s answered inside one 429 window, 403 HTML for
  *   html403_seconds, default 10)
  *   mode: "" | "402" | "scope403" (every request answers that error)
+ *   cursor "keyset" | "offset" (v2 cursors carry the last row's key, or a position that shifts
+ *   when rows before it leave)
+ *   churn 0 (percent of list pages of churn_tables after which churn_ops (2) random changes are
+ *   made before the next request: the row served last updated or deleted, a random row updated
+ *   or deleted, a row created; deterministic from --seed), churn_tables
+ *   "deals,persons,organizations,activities,products,notes,files", churn_on "all" | "id" (only
+ *   after pages of listings sorted by id: reconciliations, files), churn_kinds "all" | "delete"
+ *   deleted_by_id 1 (deleted persons, organizations, activities, products, notes and files stay
+ *   readable by id, marked is_deleted / active_flag false, until purged), deleted_in_ids 0 (1:
+ *   v2 lists filtered by ids return them too)
  * Control: truth {"table":t}; mutate {"table":t,"op":"create|update|touch|delete|archive",
- *   "id"|"ids"|"count","set"}; budget {} -> {"used","limit","exhausted_until"} ({"reset":true}
- *   refills it). Truth tables: deals persons organizations activities products stages pipelines
- *   notes users files filters activity_types currency deal_products dealflow deal_fields
+ *   "id"|"ids"|"count","set"} ("id":"last_served": the row the latest list page of that table
+ *   served last); churn {} -> what churn did; budget {} -> {"used","limit","exhausted_until"}
+ * ({"reset":true} refills it). Truth tables: deals persons organizations activities products stages
+ * pipelines notes users files filters activity_types currency deal_products dealflow deal_fields
  *   person_fields organization_fields product_fields — records as the API the connector uses
  *   shows them (v2 for the v2 entities), deleted deals excluded, zero dates as null. */
 #include <math.h>
@@ -298,6 +309,11 @@ static int pd_control(const char *action, json_t *args, json_t **result)
         return pd_control_mutate(args, result);
     if (strcmp(action, "budget") == 0)
         return control_budget(args, result);
+    if (strcmp(action, "churn") == 0) {
+        (void)args;
+        *result = pd_churn_stats();
+        return 200;
+    }
     return 404;
 }
 
