@@ -187,7 +187,10 @@ static int json_seconds(const json_t *v, int64_t *out)
         return 0;
     }
     if (json_is_real(v)) {
-        *out = (int64_t)json_real_value(v);
+        double d = json_real_value(v);
+        if (!(d > -9.2e18 && d < 9.2e18))
+            return -1; /* beyond an int64_t: converting would be undefined */
+        *out = (int64_t)d;
         return 0;
     }
     if (json_is_string(v)) {

@@ -13,6 +13,7 @@ PACKAGES=(
     build-essential pkg-config
     librdkafka-dev libavro-dev libconfig-dev libcurl4-openssl-dev libjansson-dev libmicrohttpd-dev
     valgrind clang-format kcat
+    clang libclang-rt-14-dev # make CC=clang, make fuzz (libFuzzer: libclang_rt.fuzzer for clang-14), make SAN=tsan
     openjdk-17-jdk-headless maven
     curl jq # test scripts drive the CRM simulator with the curl CLI (libcurl-dev has no binary) and jq
     python3 python3-yaml # tests pick ids out of simulator truth; the manifest check parses YAML

@@ -1830,12 +1830,25 @@ json_t *avro_map_to_json(const avro_map_plan *m, avro_value_t *value, char *err,
 #define RAW_FALLBACK    1
 #define RAW_MAX_UNKNOWN 32
 
+typedef struct raw_member {
+    const char *key, *value;
+    size_t keylen;
+} raw_member;
+
+/* The keys of the objects raw_jw is inside, to find a duplicate key (jansson keeps one member
+ * of the name: the DOM path decides). An object with more keys than RAW_JW_MAX_KEYS goes to the
+ * DOM path too (the search is quadratic). */
+#define RAW_JW_MAX_KEYS 256
+
 typedef struct rctx {
     buf *out;
     buf tmp;              /* unescaped strings */
     const char *ts_value; /* the last timestamp-millis string encoded: where its value */
     int64_t ts_ms;        /* starts, its time, and its text when canonical */
     const char *ts_text;
+    int depth;        /* nesting of the record or array being encoded (root record: 1) */
+    raw_member *keys; /* raw_jw's open objects' keys (heap, grown on demand) */
+    size_t nkeys, keycap;
 } rctx;
 
 /* A long as Avro writes it (zigzag, then a little-endian base-128 varint) into b; its length. */
@@ -2064,28 +2077,50 @@ static int raw_array(rctx *c, const node *n, const char *p, const char *end, con
     return 0;
 }
 
-/* Compact JSON text of a raw value, written like jw_value writes the DOM (same escapes, number
- * formats). */
-static int raw_jw(rctx *c, jw *w, const char *p, const char *end, const char **next)
+/* Remembers key (k, kl) of the object whose keys start at c->keys[base]; 1 when the object
+ * already has it, or has too many keys to look. */
+static int raw_jw_duplicate_key(rctx *c, size_t base, const char *k, size_t kl)
+{
+    if (c->nkeys - base >= RAW_JW_MAX_KEYS)
+        return 1;
+    for (size_t i = base; i < c->nkeys; i++)
+        if (c->keys[i].keylen == kl && memcmp(c->keys[i].key, k, kl) == 0)
+            return 1;
+    if (c->nkeys == c->keycap) {
+        c->keycap = c->keycap ? c->keycap * 2 : 64;
+        c->keys = xrealloc(c->keys, c->keycap * sizeof(*c->keys));
+    }
+    c->keys[c->nkeys++] = (raw_member){k, NULL, kl};
+    return 0;
+}
+
+/* Compact JSON text of a raw value at nesting `depth`, written like jw_value writes the DOM
+ * (same escapes, number formats). What jansson would read differently — a duplicate key, a
+ * value nested deeper than it parses — goes to the DOM path. */
+static int raw_jw(rctx *c, jw *w, const char *p, const char *end, const char **next, int depth)
 {
     const char *s, *v, *k;
-    size_t len, kl;
+    size_t len, kl, base;
     int first, esc, integer, rc;
     char num[64];
+    if (depth > JS_MAX_DEPTH)
+        return RAW_FALLBACK;
     switch (js_peek(p, end)) {
     case JS_OBJECT:
         js_object_begin(&p, end, &first);
         jw_put(w, "{", 1);
+        base = c->nkeys;
         for (int i = 0; (rc = js_object_next(&p, end, &first, &k, &kl, &esc, &v)) == 1; i++) {
-            if (esc)
+            if (esc || raw_jw_duplicate_key(c, base, k, kl))
                 return RAW_FALLBACK;
             if (i)
                 jw_put(w, ",", 1);
             jw_string(w, k, kl);
             jw_put(w, ":", 1);
-            if (raw_jw(c, w, v, end, &p))
+            if (raw_jw(c, w, v, end, &p, depth + 1))
                 return RAW_FALLBACK;
         }
+        c->nkeys = base;
         jw_put(w, "}", 1);
         *next = p;
         return rc ? RAW_FALLBACK : 0;
@@ -2095,7 +2130,7 @@ static int raw_jw(rctx *c, jw *w, const char *p, const char *end, const char **n
         for (int i = 0; (rc = js_array_next(&p, end, &first, &v)) == 1; i++) {
             if (i)
                 jw_put(w, ",", 1);
-            if (raw_jw(c, w, v, end, &p))
+            if (raw_jw(c, w, v, end, &p, depth + 1))
                 return RAW_FALLBACK;
         }
         jw_put(w, "]", 1);
@@ -2166,11 +2201,6 @@ static inline void raw_note_wanted(const rctx *c, const raw_want *want, int idx,
     }
 }
 
-typedef struct raw_member {
-    const char *key, *value;
-    size_t keylen;
-} raw_member;
-
 static int raw_unmapped(rctx *c, const node *n, const raw_member *unknown, size_t n_unknown,
                         const char *end)
 {
@@ -2190,7 +2220,7 @@ static int raw_unmapped(rctx *c, const node *n, const raw_member *unknown, size_
         jw_string(&w, unknown[i].key, unknown[i].keylen);
         jw_put(&w, ":", 1);
         const char *after;
-        rc = raw_jw(c, &w, unknown[i].value, end, &after);
+        rc = raw_jw(c, &w, unknown[i].value, end, &after, c->depth + 1);
     }
     jw_put(&w, "}", 1);
     if (!rc) {
@@ -2245,7 +2275,8 @@ static int raw_assemble(rctx *c, const node *n, size_t base, const raw_span *spa
     size_t tail = total - pos;
     char stack[2048];
     char *saved = tail <= sizeof(stack) ? stack : xmalloc(tail);
-    memcpy(saved, o->data + base + pos, tail);
+    if (tail) /* o->data is NULL while nothing was written */
+        memcpy(saved, o->data + base + pos, tail);
     o->len = base + pos;
     int rc = 0;
     for (; i < n->nfields && !rc; i++) {
@@ -2316,7 +2347,7 @@ static int raw_record(rctx *c, const node *n, const char *p, const char *end, co
                 return RAW_FALLBACK;
             unknown[n_unknown++] = (raw_member){k, v, kl};
         }
-        if (!(p = js_skip(v, end)))
+        if (!(p = js_skip_at(v, end, c->depth + 1)))
             return RAW_FALLBACK;
     }
     if (rc)
@@ -2325,8 +2356,19 @@ static int raw_record(rctx *c, const node *n, const char *p, const char *end, co
     return raw_assemble(c, n, base, spans, seen, unknown, n_unknown, end);
 }
 
+/* A record one level deeper than the record or array containing it (c->depth). */
+static int raw_nested_record(rctx *c, const node *n, const char *p, const char *end,
+                             const char **next, const raw_want *want)
+{
+    c->depth++;
+    int rc = raw_record(c, n, p, end, next, want);
+    c->depth--;
+    return rc;
+}
+
 static int raw_value(rctx *c, const node *n, const char *p, const char *end, const char **next)
 {
+    int rc;
     switch (n->kind) {
     case K_UNION:
         if (js_peek(p, end) == JS_NULL) {
@@ -2340,9 +2382,12 @@ static int raw_value(rctx *c, const node *n, const char *p, const char *end, con
         avro_put_long(c->out, n->value_branch);
         return raw_value(c, n->branches[n->value_branch], p, end, next);
     case K_RECORD:
-        return raw_record(c, n, p, end, next, NULL);
+        return raw_nested_record(c, n, p, end, next, NULL);
     case K_ARRAY:
-        return raw_array(c, n, p, end, next);
+        c->depth++;
+        rc = raw_array(c, n, p, end, next);
+        c->depth--;
+        return rc;
     default:
         return raw_primitive(c, n, p, end, next);
     }
@@ -2371,16 +2416,17 @@ int avro_map_raw_keys(const avro_map_plan *m, const char *const *keys, size_t n,
 int avro_map_encode_raw_at(const avro_map_plan *m, const char *json, const char *end, buf *out,
                            const char **next, const raw_keys *want, raw_found *found)
 {
-    rctx c = {out, {0}, NULL, 0, NULL};
+    rctx c = {out, {0}, NULL, 0, NULL, 0, NULL, 0, 0};
     buf_init(&c.tmp);
     size_t start = out->len;
     for (size_t i = 0; want && i < want->n; i++)
         found[i] = (raw_found){NULL, CRM_TIME_NONE, NULL};
     raw_want w = {want, found};
-    int rc = raw_record(&c, m->root, json, end, next, want ? &w : NULL);
+    int rc = raw_nested_record(&c, m->root, json, end, next, want ? &w : NULL);
     if (rc)
         out->len = start;
     buf_free(&c.tmp);
+    free(c.keys);
     return rc ? RAW_FALLBACK : 0;
 }
 

@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <libconfig.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -80,7 +81,7 @@ long long config_parse_duration(const char *s)
         mult = 3600, end++;
     else if (*end == 'd')
         mult = 86400, end++;
-    if (*end)
+    if (*end || v > LLONG_MAX / mult)
         return -1;
     return v * mult;
 }

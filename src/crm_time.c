@@ -2,6 +2,8 @@
 #include "crm_time.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -123,9 +125,10 @@ static int parse_epoch_seconds(const char *s, int64_t *ms)
     for (; *p; p++)
         if (!isdigit((unsigned char)*p))
             return -1;
-    long long v;
-    if (sscanf(s, "%lld", &v) != 1)
-        return -1;
+    errno = 0;
+    long long v = strtoll(s, NULL, 10);
+    if (errno || v > INT64_MAX / 1000 || v < -(INT64_MAX / 1000))
+        return -1; /* no instant in milliseconds */
     *ms = (int64_t)v * 1000;
     return 0;
 }
@@ -202,10 +205,11 @@ int crm_time_parse(const char *s, int64_t *ms)
 
 static void format_with(int64_t ms, char *out, size_t outlen, int with_ms)
 {
-    int64_t secs = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
-    int millis = (int)(ms - secs * 1000);
-    int64_t days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
-    int64_t in_day = secs - days * 86400;
+    /* floor divisions, without negating ms (INT64_MIN has no negation) */
+    int64_t secs = ms / 1000 - (ms % 1000 < 0);
+    int millis = (int)(ms % 1000 + (ms % 1000 < 0 ? 1000 : 0));
+    int64_t days = secs / 86400 - (secs % 86400 < 0);
+    int64_t in_day = secs % 86400 + (secs % 86400 < 0 ? 86400 : 0);
     struct tm tm = {0}; /* by arithmetic: gmtime_r costs more than the rest of an event */
     int year, month;
     civil_from_days(days, &year, &month, &tm.tm_mday);
@@ -258,5 +262,7 @@ void crm_time_format_seconds(int64_t ms, char *out, size_t outlen)
 
 int64_t crm_time_from_epoch(double d)
 {
+    if (!(d > -9.2e18 && d < 9.2e18))
+        return CRM_TIME_NONE; /* NaN, or beyond the range of milliseconds in an int64_t */
     return d > 1e11 || d < -1e11 ? (int64_t)d : (int64_t)(d * 1000);
 }

@@ -2,8 +2,8 @@
  *
  * Accepted: RFC 3339 / ISO 8601 with or without fraction and with Z, ±HH:MM or ±HHMM offsets;
  * naive "YYYY-MM-DD HH:MM:SS" or "YYYY-MM-DDTHH:MM:SS" (taken as UTC); date-only "YYYY-MM-DD"
- * (midnight UTC); integer epoch seconds (as text). Empty strings and zero dates
- * ("0000-00-00 ...") parse as "no value" (CRM_TIME_NONE). */
+ * (midnight UTC); integer epoch seconds (as text; -1 beyond an int64_t of milliseconds).
+ * Empty strings and zero dates ("0000-00-00 ...") parse as "no value" (CRM_TIME_NONE). */
 #ifndef CRM_TIME_H
 #define CRM_TIME_H
 
@@ -26,7 +26,8 @@ int crm_time_parse_text(const char *s, size_t len, int64_t *ms);
 /* Writes "YYYY-MM-DDTHH:MM:SS.mmmZ" (24 chars + NUL); out must hold 32 bytes. */
 void crm_time_format(int64_t ms, char *out, size_t outlen);
 /* A JSON number as a time: epoch seconds, or milliseconds when its magnitude is above 1e11
- * (a year-5138 instant in seconds, 1973 in milliseconds). */
+ * (a year-5138 instant in seconds, 1973 in milliseconds). CRM_TIME_NONE for NaN and for
+ * magnitudes beyond an int64_t of milliseconds. */
 int64_t crm_time_from_epoch(double d);
 /* Same, with seconds precision and no fraction: "YYYY-MM-DDTHH:MM:SSZ". */
 void crm_time_format_seconds(int64_t ms, char *out, size_t outlen);

@@ -4,11 +4,14 @@
  * map is split into 64 shards by the key hash, each growing by 1.5x on its own: a growth copies
  * one shard, never the whole table, so the peak memory of a million keys stays close to the
  * live size (a single table held both the old and the 1.5x larger arrays while rehashing). Slots
- * are picked with a multiply-shift range reduction. Keys live in an append-only arena of 1 MiB
- * chunks (no reallocation copies, no doubling slack), each prefixed by a 16-bit length; an
- * offset is chunk index << 20 | position. */
+ * are picked with a multiply-shift range reduction. Keys live in an arena of 1 MiB chunks (no
+ * reallocation copies, no doubling slack), each prefixed by a 16-bit length; an offset is chunk
+ * index << 20 | position. A removed key's bytes stay in the arena until the removed bytes
+ * outweigh the live ones; then the live keys are copied into a fresh arena (compaction), so
+ * the arena holds at most twice the live keys' bytes, whatever the churn. */
 #include "dedupe.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,23 +36,39 @@ typedef struct shard {
     size_t used; /* live + tombstones */
 } shard;
 
+/* The key arena: chunks of CHUNK_SIZE bytes (the first one starts at 4 KiB and grows). */
+typedef struct arena {
+    char **chunks;
+    size_t n_chunks, cap_chunks;
+    size_t chunk_len; /* bytes used in the last chunk */
+    size_t chunk_cap; /* its size: the first chunk grows from 4 KiB, later ones are full */
+} arena;
+
 struct dedupe {
     shard shards[N_SHARDS];
     size_t live;
     uint8_t round;
     size_t marked;
-    char **chunks; /* the key arena */
-    size_t n_chunks, cap_chunks;
-    size_t chunk_len; /* bytes used in the last chunk */
-    size_t chunk_cap; /* its size: the first chunk grows from 4 KiB, later ones are full */
+    arena keys;
+    size_t key_bytes;  /* arena bytes in use, removed keys included */
+    size_t dead_bytes; /* of which removed keys */
+    size_t max_chunks; /* the arena's limit (DEDUPE_MAX_ARENA) */
 };
 
 #define CHUNK_BITS 20
 #define CHUNK_SIZE ((size_t)1 << CHUNK_BITS)
+/* Compaction waits for this many removed bytes at least: small maps never bother. */
+#define COMPACT_MIN_DEAD ((size_t)64 << 10)
 
 static const char *arena_at(const dedupe *d, uint32_t off)
 {
-    return d->chunks[off >> CHUNK_BITS] + (off & (CHUNK_SIZE - 1));
+    return d->keys.chunks[off >> CHUNK_BITS] + (off & (CHUNK_SIZE - 1));
+}
+
+/* Keys are compared and stored by their first DEDUPE_MAX_KEY bytes, on every path. */
+static size_t key_len(size_t len)
+{
+    return len > DEDUPE_MAX_KEY ? DEDUPE_MAX_KEY : len;
 }
 
 static int slot_live(const slot *s)
@@ -97,12 +116,28 @@ static void alloc_slots(shard *s, size_t cap)
     }
 }
 
-dedupe *dedupe_new(void)
+dedupe *dedupe_new_limited(size_t max_arena)
 {
     dedupe *d = xcalloc(1, sizeof(*d));
     for (int i = 0; i < N_SHARDS; i++)
         alloc_slots(&d->shards[i], MIN_CAP);
+    if (max_arena > DEDUPE_MAX_ARENA)
+        max_arena = DEDUPE_MAX_ARENA;
+    d->max_chunks = max_arena / CHUNK_SIZE ? max_arena / CHUNK_SIZE : 1;
     return d;
+}
+
+dedupe *dedupe_new(void)
+{
+    return dedupe_new_limited(DEDUPE_MAX_ARENA);
+}
+
+static void arena_free(arena *a)
+{
+    for (size_t i = 0; i < a->n_chunks; i++)
+        free(a->chunks[i]);
+    free(a->chunks);
+    memset(a, 0, sizeof(*a));
 }
 
 void dedupe_free(dedupe *d)
@@ -111,10 +146,18 @@ void dedupe_free(dedupe *d)
         return;
     for (int i = 0; i < N_SHARDS; i++)
         free(d->shards[i].slots);
-    for (size_t i = 0; i < d->n_chunks; i++)
-        free(d->chunks[i]);
-    free(d->chunks);
+    arena_free(&d->keys);
     free(d);
+}
+
+size_t dedupe_memory(const dedupe *d)
+{
+    size_t n = sizeof(*d) + d->keys.cap_chunks * sizeof(char *);
+    for (int i = 0; i < N_SHARDS; i++)
+        n += d->shards[i].cap * sizeof(slot);
+    for (size_t i = 0; i < d->keys.n_chunks; i++)
+        n += i + 1 == d->keys.n_chunks ? d->keys.chunk_cap : CHUNK_SIZE;
+    return n;
 }
 
 static const char *slot_key(const dedupe *d, const slot *s, size_t *len)
@@ -126,33 +169,91 @@ static const char *slot_key(const dedupe *d, const slot *s, size_t *len)
     return k + 2;
 }
 
-static uint32_t arena_store(dedupe *d, const char *pk, size_t len)
+/* 1 when a key of len bytes fits in the arena without a chunk beyond max_chunks. */
+static int arena_fits(const arena *a, size_t len, size_t max_chunks)
 {
-    size_t need = d->chunk_len + len + 2;
-    if (d->n_chunks == 1 && need > d->chunk_cap && d->chunk_cap < CHUNK_SIZE) {
-        /* the first chunk starts small (most maps hold few keys) and grows in place */
-        while (d->chunk_cap < need && d->chunk_cap < CHUNK_SIZE)
-            d->chunk_cap *= 4;
-        if (d->chunk_cap > CHUNK_SIZE)
-            d->chunk_cap = CHUNK_SIZE;
-        d->chunks[0] = xrealloc(d->chunks[0], d->chunk_cap);
-    }
-    if (d->n_chunks == 0 || need > d->chunk_cap) {
-        if (d->n_chunks == d->cap_chunks) {
-            d->cap_chunks = d->cap_chunks ? d->cap_chunks * 2 : 8;
-            d->chunks = xrealloc(d->chunks, d->cap_chunks * sizeof(char *));
+    size_t need = a->chunk_len + len + 2;
+    return a->n_chunks > 0 && (need <= a->chunk_cap || (a->n_chunks == 1 && need <= CHUNK_SIZE))
+               ? 1
+               : a->n_chunks < max_chunks;
+}
+
+static uint32_t arena_store(arena *a, const char *pk, size_t len)
+{
+    size_t need = a->chunk_len + len + 2;
+    int first_grows = a->n_chunks == 1 && a->chunk_cap < CHUNK_SIZE;
+    if (a->n_chunks == 0 || (need > a->chunk_cap && !first_grows)) {
+        if (a->n_chunks == a->cap_chunks) {
+            a->cap_chunks = a->cap_chunks ? a->cap_chunks * 2 : 8;
+            a->chunks = xrealloc(a->chunks, a->cap_chunks * sizeof(char *));
         }
-        d->chunk_cap = d->n_chunks == 0 ? 4096 : CHUNK_SIZE;
-        d->chunks[d->n_chunks++] = xmalloc(d->chunk_cap);
-        d->chunk_len = 0;
+        a->chunk_cap = a->n_chunks == 0 ? 4096 : CHUNK_SIZE;
+        a->chunks[a->n_chunks++] = xmalloc(a->chunk_cap);
+        a->chunk_len = 0;
+        need = len + 2;
     }
-    uint32_t off = (uint32_t)(((d->n_chunks - 1) << CHUNK_BITS) | d->chunk_len);
-    char *k = d->chunks[d->n_chunks - 1] + d->chunk_len;
+    if (need > a->chunk_cap) {
+        /* the first chunk starts small (most maps hold few keys) and grows in place, to fit a
+         * long first key too */
+        while (a->chunk_cap < need)
+            a->chunk_cap *= 4;
+        if (a->chunk_cap > CHUNK_SIZE)
+            a->chunk_cap = CHUNK_SIZE;
+        a->chunks[0] = xrealloc(a->chunks[0], a->chunk_cap);
+    }
+    uint32_t off = (uint32_t)(((a->n_chunks - 1) << CHUNK_BITS) | a->chunk_len);
+    char *k = a->chunks[a->n_chunks - 1] + a->chunk_len;
     uint16_t l = (uint16_t)len;
     memcpy(k, &l, 2);
     memcpy(k + 2, pk, len);
-    d->chunk_len += len + 2;
+    a->chunk_len += len + 2;
     return off;
+}
+
+/* Copies the live keys into a fresh arena, slot by slot (the slots keep their places: only
+ * their offsets change), and frees the old one. */
+static void compact(dedupe *d)
+{
+    arena fresh = {0};
+    for (int k = 0; k < N_SHARDS; k++) {
+        shard *s = &d->shards[k];
+        for (size_t i = 0; i < s->cap; i++) {
+            slot *sl = &s->slots[i];
+            if (!slot_live(sl))
+                continue;
+            size_t klen;
+            const char *key = slot_key(d, sl, &klen);
+            sl->off = arena_store(&fresh, key, klen);
+        }
+    }
+    arena_free(&d->keys);
+    d->keys = fresh;
+    d->key_bytes -= d->dead_bytes;
+    d->dead_bytes = 0;
+}
+
+/* Compacts when removed keys outweigh the live ones. Only inserts compact: the key pointers
+ * dedupe_each and dedupe_each_unmarked hand out stay valid while their callback removes keys. */
+static void compact_when_worth_it(dedupe *d)
+{
+    if (d->dead_bytes >= COMPACT_MIN_DEAD && d->dead_bytes > d->key_bytes - d->dead_bytes)
+        compact(d);
+}
+
+/* Stores a key, compacting first when the arena is at its limit; a map whose live keys alone
+ * fill DEDUPE_MAX_ARENA is a fatal error (as running out of memory is). */
+static uint32_t store_key(dedupe *d, const char *pk, size_t len)
+{
+    compact_when_worth_it(d);
+    if (!arena_fits(&d->keys, len, d->max_chunks) && d->dead_bytes > 0)
+        compact(d);
+    if (!arena_fits(&d->keys, len, d->max_chunks)) {
+        fprintf(stderr, "crmstream: dedupe key store full (%zu live keys, %zu MiB of key bytes)\n",
+                d->live, d->key_bytes >> 20);
+        abort();
+    }
+    d->key_bytes += len + 2;
+    return arena_store(&d->keys, pk, len);
 }
 
 /* The home slot of a key hash in a shard: a multiply-shift reduction onto [0, cap) of the bits
@@ -222,6 +323,7 @@ static void grow(dedupe *d, shard *s)
 
 void dedupe_prefetch(const dedupe *d, const char *pk, size_t len)
 {
+    len = key_len(len);
     uint64_t h = key_hash(pk, len);
     const shard *s = &d->shards[shard_index(h)];
     __builtin_prefetch(&s->slots[home_slot(h, s->cap)]);
@@ -229,6 +331,7 @@ void dedupe_prefetch(const dedupe *d, const char *pk, size_t len)
 
 int dedupe_get(const dedupe *d, const char *pk, size_t len, uint64_t *hash)
 {
+    len = key_len(len);
     uint64_t h = key_hash(pk, len);
     const shard *s = &d->shards[shard_index(h)];
     int found;
@@ -240,8 +343,7 @@ int dedupe_get(const dedupe *d, const char *pk, size_t len, uint64_t *hash)
 
 int dedupe_swap(dedupe *d, const char *pk, size_t len, uint64_t hash, int mark, uint64_t *old)
 {
-    if (len > 65535)
-        len = 65535; /* primary keys are short; truncation keeps the map consistent */
+    len = key_len(len);
     uint64_t h = key_hash(pk, len);
     shard *s = &d->shards[shard_index(h)];
     int found;
@@ -265,7 +367,7 @@ int dedupe_swap(dedupe *d, const char *pk, size_t len, uint64_t hash, int mark, 
     if (sl->off == OFF_EMPTY)
         s->used++;
     sl->hash = hash;
-    sl->off = arena_store(d, pk, len);
+    sl->off = store_key(d, pk, len);
     sl->tag = tag_of(h);
     sl->mark = d->round;
     if (d->round)
@@ -281,6 +383,7 @@ void dedupe_put(dedupe *d, const char *pk, size_t len, uint64_t hash)
 
 int dedupe_take(dedupe *d, const char *pk, size_t len, uint64_t *old)
 {
+    len = key_len(len);
     uint64_t h = key_hash(pk, len);
     shard *s = &d->shards[shard_index(h)];
     int found;
@@ -295,6 +398,7 @@ int dedupe_take(dedupe *d, const char *pk, size_t len, uint64_t *old)
     sl->off = OFF_DELETED;
     sl->mark = 0;
     d->live--;
+    d->dead_bytes += len + 2; /* reclaimed by the next insert (keys handed to fn stay valid) */
     return 1;
 }
 
@@ -322,6 +426,7 @@ void dedupe_mark_begin(dedupe *d)
 
 int dedupe_mark(dedupe *d, const char *pk, size_t len)
 {
+    len = key_len(len);
     uint64_t h = key_hash(pk, len);
     shard *s = &d->shards[shard_index(h)];
     int found;

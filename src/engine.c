@@ -285,7 +285,7 @@ static int exit_code(engine *e)
             return EXIT_AUTH;
         for (int j = 0; once && j < e->sources[i].n_tables; j++)
             if (e->sources[i].tables[j].failed && !e->sources[i].tables[j].unavailable &&
-                !engine_stop_requested)
+                !flag_is_set(&engine_stop_requested))
                 return EXIT_RUNTIME;
     }
     return EXIT_OK;
@@ -445,7 +445,7 @@ int engine_run(const crm_config *cfg, const engine_options *opts)
             table_run *t = &e.sources[i].tables[j];
             if (pthread_create(&t->thread, NULL, sync_table_thread, t) != 0) {
                 log_error(e.sources[i].sc->name, t->def->name, "cannot start thread");
-                engine_stop_requested = 1;
+                flag_set(&engine_stop_requested, 1);
                 code = EXIT_RUNTIME;
                 for (int k = 0; k < j; k++)
                     pthread_join(e.sources[i].tables[k].thread, NULL);

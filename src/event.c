@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "avro_bounds.h"
 #include "avro_map.h"
 #include "avro_schema.h"
 #include "crm_time.h"
@@ -505,6 +506,19 @@ static json_t *string_json(avro_value_t *rec, int idx)
     return json_string(s);
 }
 
+/* A value read back from Kafka is untrusted: its lengths are checked against its bytes before
+ * avro-c allocates what they claim. */
+static int body_in_bounds(const event_codec *c, const void *data, size_t len, char *err,
+                          size_t errlen)
+{
+    char why[256];
+    if (avro_bounds_check(c->schema, (const char *)data + c->header_len, len - c->header_len, why,
+                          sizeof(why)) == 0)
+        return 0;
+    snprintf(err, errlen, "decode: %s", why);
+    return -1;
+}
+
 int event_after_hash(event_codec *c, const void *data, size_t len, uint64_t *hash, uint64_t *legacy,
                      char *err, size_t errlen)
 {
@@ -512,6 +526,8 @@ int event_after_hash(event_codec *c, const void *data, size_t len, uint64_t *has
         snprintf(err, errlen, "value is not an event with this table's schema");
         return -1;
     }
+    if (body_in_bounds(c, data, len, err, errlen))
+        return -1;
     avro_value_t v, f, after;
     int disc = 0, rc = -1;
     if (avro_generic_value_new(c->iface, &v)) {
@@ -547,6 +563,8 @@ json_t *event_decode(event_codec *c, const void *data, size_t len, char *err, si
                  c->header_len == 10 ? "single-object encoded" : "framed");
         return NULL;
     }
+    if (body_in_bounds(c, data, len, err, errlen))
+        return NULL;
     avro_value_t v;
     if (avro_generic_value_new(c->iface, &v)) {
         snprintf(err, errlen, "decode: %s", avro_strerror());

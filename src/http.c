@@ -179,7 +179,9 @@ int64_t http_parse_retry_after(const char *value, int64_t now_wall_ms)
     time_t t = curl_getdate(v, NULL);
     if (t == (time_t)-1)
         return -1;
-    int64_t ms = (int64_t)t * 1000 - now_wall_ms;
+    if (t <= 0)
+        return 0;                                        /* before 1970: past */
+    int64_t ms = seconds_to_ms((double)t) - now_wall_ms; /* clamped: a date in year 2e9 */
     return ms > 0 ? ms : 0;
 }
 

@@ -1,6 +1,8 @@
 /* json_scan.c — the allocation-free JSON scanner (see json_scan.h). */
 #include "json_scan.h"
 
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -13,7 +15,9 @@ const char *js_ws(const char *p, const char *end)
     return p;
 }
 
-/* Index of the lowest-addressed byte whose high bit is set in a word loaded with memcpy. */
+#if !defined(__SSE2__)
+/* Index of the lowest-addressed byte whose high bit is set in a word loaded with memcpy (the
+ * scalar build's string scan). */
 static inline size_t first_flagged(uint64_t m)
 {
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
@@ -22,10 +26,31 @@ static inline size_t first_flagged(uint64_t m)
     return (size_t)__builtin_clzll(m) >> 3;
 #endif
 }
+#endif
 
 static int is_hex(char c)
 {
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+static unsigned hex4(const char *p);
+
+/* The end of the \\u escape at p (a backslash) when jansson takes it: four hex digits, not
+ * U+0000, a high surrogate only with a low one after it, no lone low surrogate. Else NULL. */
+static const char *unicode_escape(const char *p, const char *end)
+{
+    if (end - p < 6 || !is_hex(p[2]) || !is_hex(p[3]) || !is_hex(p[4]) || !is_hex(p[5]))
+        return NULL;
+    unsigned cp = hex4(p + 2);
+    if (cp == 0 || (cp >= 0xDC00 && cp <= 0xDFFF))
+        return NULL;
+    if (cp < 0xD800 || cp > 0xDBFF)
+        return p + 6;
+    if (end - p < 12 || p[6] != '\\' || p[7] != 'u' || !is_hex(p[8]) || !is_hex(p[9]) ||
+        !is_hex(p[10]) || !is_hex(p[11]))
+        return NULL;
+    unsigned lo = hex4(p + 8);
+    return lo >= 0xDC00 && lo <= 0xDFFF ? p + 12 : NULL;
 }
 
 const char *js_string(const char *p, const char *end, const char **s, size_t *len, int *escaped)
@@ -84,10 +109,8 @@ const char *js_string(const char *p, const char *end, const char **s, size_t *le
                 return NULL;
             char e = p[1];
             if (e == 'u') {
-                if (p + 5 >= end || !is_hex(p[2]) || !is_hex(p[3]) || !is_hex(p[4]) ||
-                    !is_hex(p[5]))
+                if (!(p = unicode_escape(p, end)))
                     return NULL;
-                p += 6;
                 continue;
             }
             if (!strchr("\"\\/bfnrt", e) || e == '\0')
@@ -203,14 +226,35 @@ int js_unescape(const char *s, size_t len, buf *out)
     return 0;
 }
 
+/* jansson's range of an integer: int64_t. digits: n digits without sign or leading zeros. */
+static int integer_fits(const char *digits, size_t n, int negative)
+{
+    if (n != 19)
+        return n < 19;
+    return memcmp(digits, negative ? "9223372036854775808" : "9223372036854775807", 19) <= 0;
+}
+
+/* jansson's range of a real: strtod must not overflow (underflow to 0 is fine). */
+static int real_fits(const char *p, size_t n)
+{
+    char stack[128], *text = n < sizeof(stack) ? stack : xmalloc(n + 1);
+    memcpy(text, p, n);
+    text[n] = '\0';
+    double d = strtod(text, NULL);
+    if (text != stack)
+        free(text);
+    return isfinite(d);
+}
+
 const char *js_number(const char *p, const char *end, int *integer)
 {
-    const char *q = p;
+    const char *q = p, *digits;
     *integer = 1;
     if (q < end && *q == '-')
         q++;
     if (q >= end)
         return NULL;
+    digits = q;
     if (*q == '0') {
         q++;
     } else if (*q >= '1' && *q <= '9') {
@@ -219,6 +263,8 @@ const char *js_number(const char *p, const char *end, int *integer)
     } else {
         return NULL;
     }
+    size_t int_digits = (size_t)(q - digits);
+    int exponent = 0;
     if (q < end && *q == '.') {
         *integer = 0;
         q++;
@@ -229,6 +275,7 @@ const char *js_number(const char *p, const char *end, int *integer)
     }
     if (q < end && (*q == 'e' || *q == 'E')) {
         *integer = 0;
+        exponent = 1;
         q++;
         if (q < end && (*q == '+' || *q == '-'))
             q++;
@@ -237,6 +284,11 @@ const char *js_number(const char *p, const char *end, int *integer)
         while (q < end && *q >= '0' && *q <= '9')
             q++;
     }
+    if (*integer)
+        return integer_fits(digits, int_digits, digits != p) ? q : NULL;
+    /* a real can only overflow with an exponent or more than 308 digits before the point */
+    if ((exponent || int_digits > 300) && !real_fits(p, (size_t)(q - p)))
+        return NULL;
     return q;
 }
 
@@ -373,25 +425,27 @@ int js_array_next(const char **p, const char *end, int *first, const char **valu
     return 1;
 }
 
-const char *js_skip(const char *p, const char *end)
+const char *js_skip_at(const char *p, const char *end, int depth)
 {
     p = js_ws(p, end);
     const char *s, *v;
     size_t n;
     int esc, first, integer, rc;
+    if (depth > JS_MAX_DEPTH)
+        return NULL;
     switch (js_peek(p, end)) {
     case JS_OBJECT:
         if (js_object_begin(&p, end, &first))
             return NULL;
         while ((rc = js_object_next(&p, end, &first, &s, &n, &esc, &v)) == 1)
-            if (!(p = js_skip(v, end)))
+            if (!(p = js_skip_at(v, end, depth + 1)))
                 return NULL;
         return rc == 0 ? p : NULL;
     case JS_ARRAY:
         if (js_array_begin(&p, end, &first))
             return NULL;
         while ((rc = js_array_next(&p, end, &first, &v)) == 1)
-            if (!(p = js_skip(v, end)))
+            if (!(p = js_skip_at(v, end, depth + 1)))
                 return NULL;
         return rc == 0 ? p : NULL;
     case JS_STRING:
@@ -407,6 +461,11 @@ const char *js_skip(const char *p, const char *end)
     default:
         return NULL;
     }
+}
+
+const char *js_skip(const char *p, const char *end)
+{
+    return js_skip_at(p, end, 1);
 }
 
 /* ---- js_span: 64 bytes a step -------------------------------------------------------------

@@ -51,8 +51,15 @@ static inline js_type js_peek(const char *p, const char *end)
         return (*p == '-' || (*p >= '0' && *p <= '9')) ? JS_NUMBER : JS_ERROR;
     }
 }
-/* The end of the value starting at p, or NULL when it is not valid JSON. */
+/* The deepest nesting accepted, counted as jansson counts it (JSON_PARSER_MAX_DEPTH): every
+ * value is one level deeper than its container, a document's top value is at depth 1. */
+#define JS_MAX_DEPTH 2048
+
+/* The end of the value starting at p, or NULL when it is not valid JSON (as jansson decides,
+ * nesting included: p is a document's top value). */
 const char *js_skip(const char *p, const char *end);
+/* The same for a value lying at nesting `depth` inside a document (see JS_MAX_DEPTH). */
+const char *js_skip_at(const char *p, const char *end, int depth);
 
 /* The end of the array or object at p found by its brackets and quotes alone, without
  * validating what lies between (a records array whose records are validated one by one as they
@@ -60,13 +67,17 @@ const char *js_skip(const char *p, const char *end);
 const char *js_span(const char *p, const char *end);
 
 /* A string at p (a quote): *s and *len = the raw bytes between the quotes, *escaped = 1 when they
- * hold a backslash escape (decode with js_unescape). Returns the end of the string or NULL. */
+ * hold a backslash escape (decode with js_unescape). Returns the end of the string or NULL; NULL
+ * too where jansson rejects the string: invalid UTF-8, control characters, \u0000, a lone
+ * surrogate. */
 const char *js_string(const char *p, const char *end, const char **s, size_t *len, int *escaped);
 /* Decodes the escapes of a raw string body (as returned by js_string) into out (appended).
  * -1 on an invalid escape or an unpaired surrogate. */
 int js_unescape(const char *s, size_t len, buf *out);
 
-/* A number at p: returns its end or NULL; *integer = 1 when it has no fraction or exponent. */
+/* A number at p: returns its end or NULL; *integer = 1 when it has no fraction or exponent.
+ * NULL too where jansson rejects the number: an integer outside int64_t, a real that overflows
+ * a double (1e400). */
 const char *js_number(const char *p, const char *end, int *integer);
 
 /* Object iteration: js_object_begin() at '{' (sets *first = 1); then js_object_next() returns 1

@@ -1,6 +1,7 @@
 /* main.c — the crmstream command line: parses it, loads the config (with the CRM credentials
  * only for commands that talk to a CRM) and runs the command. */
 #include <curl/curl.h>
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -18,17 +19,20 @@
 #include "util.h"
 #include "version.h"
 
-static volatile sig_atomic_t reload_requested;
-static volatile sig_atomic_t terminate_requested;
+/* Set by the signal handler and read by other threads: flag_set/flag_is_set (util.h). */
+static volatile int reload_requested;
+static volatile int terminate_requested;
 static volatile int run_finished; /* ends the watchdog when the run ends by itself */
 
 static void on_signal(int sig)
 {
+    int saved_errno = errno; /* the interrupted code may be about to read it */
     if (sig == SIGHUP)
-        reload_requested = 1;
+        flag_set(&reload_requested, 1);
     else
-        terminate_requested = 1;
-    engine_stop_requested = 1;
+        flag_set(&terminate_requested, 1);
+    flag_set(&engine_stop_requested, 1);
+    errno = saved_errno;
 }
 
 /* SIGTERM must end the process within shutdown_grace even if Kafka is unreachable: nothing is
@@ -37,9 +41,9 @@ static void on_signal(int sig)
 static void *shutdown_watchdog(void *arg)
 {
     const int *grace_s = arg;
-    while (!terminate_requested && !run_finished)
+    while (!flag_is_set(&terminate_requested) && !flag_is_set(&run_finished))
         sleep_interruptible(200, NULL);
-    if (sleep_interruptible((int64_t)*grace_s * 1000, &run_finished) || run_finished)
+    if (sleep_interruptible((int64_t)*grace_s * 1000, &run_finished) || flag_is_set(&run_finished))
         return NULL;
     log_error(NULL, NULL,
               "shutdown took longer than shutdown_grace (%ds); exiting now, nothing "
@@ -56,10 +60,10 @@ static int run_with_reload(crm_config **cfg, const engine_options *opts)
 {
     for (;;) {
         int code = engine_run(*cfg, opts);
-        if (!reload_requested || terminate_requested)
+        if (!flag_is_set(&reload_requested) || flag_is_set(&terminate_requested))
             return code;
-        reload_requested = 0;
-        engine_stop_requested = 0;
+        flag_set(&reload_requested, 0);
+        flag_set(&engine_stop_requested, 0);
         char err[1024];
         crm_config *next = config_load((*cfg)->path, err, sizeof(err));
         if (!next) {
@@ -247,7 +251,7 @@ static int run_daemon(crm_config **cfg, int once)
     pthread_t watchdog;
     int watching = pthread_create(&watchdog, NULL, shutdown_watchdog, &grace) == 0;
     int code = run_with_reload(cfg, &opts);
-    run_finished = 1;
+    flag_set(&run_finished, 1);
     if (watching)
         pthread_join(watchdog, NULL);
     ops_server_stop(ops);

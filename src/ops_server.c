@@ -1,10 +1,18 @@
 /* ops_server.c — a small libmicrohttpd server for probes and Prometheus scrapes. Its handlers
- * only read atomics and registered metrics, so they never block the sync threads. */
+ * only read atomics and registered metrics, so they never block the sync threads.
+ *
+ * It must keep answering /healthz when someone opens many slow connections (a probe that
+ * fails gets the pod restarted): one epoll thread (select() stops at 1024 descriptors), at
+ * most OPS_MAX_CONNECTIONS connections and OPS_MAX_PER_IP from one address (a probe comes from
+ * another address than a flood), idle connections closed after OPS_IDLE_TIMEOUT_S. MHD's own
+ * messages go through our logger (a line per second at most), never raw to stderr. */
 #include "ops_server.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +20,10 @@
 #include "log.h"
 #include "metrics.h"
 #include "util.h"
+
+#define OPS_MAX_CONNECTIONS 256
+#define OPS_MAX_PER_IP      32
+#define OPS_IDLE_TIMEOUT_S  5u
 
 struct ops_server {
     struct MHD_Daemon *daemon;
@@ -74,6 +86,30 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     return send_text(conn, 404, "text/plain", "not found: try /metrics, /healthz, /readyz\n", 43);
 }
 
+/* MHD's messages (connection limit reached, a client gone...) as warnings: at most one line a
+ * second, saying how many were dropped since the last, so a flood cannot flood the log. */
+static void log_mhd_message(void *cls, const char *fmt, va_list ap)
+{
+    static _Atomic int64_t last_ms;
+    static atomic_long dropped;
+    (void)cls;
+    int64_t now = now_monotonic_ms(), last = atomic_load(&last_ms);
+    if (now - last < 1000 || !atomic_compare_exchange_strong(&last_ms, &last, now)) {
+        atomic_fetch_add(&dropped, 1);
+        return;
+    }
+    char msg[256];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    size_t n = strlen(msg);
+    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    long skipped = atomic_exchange(&dropped, 0);
+    if (skipped)
+        log_warn(NULL, NULL, "metrics server: %s (%ld similar messages dropped)", msg, skipped);
+    else
+        log_warn(NULL, NULL, "metrics server: %s", msg);
+}
+
 ops_server *ops_server_start(const char *address, int port, ops_health_fn health, char *err,
                              size_t errlen)
 {
@@ -87,9 +123,12 @@ ops_server *ops_server_start(const char *address, int port, ops_health_fn health
     }
     ops_server *s = xcalloc(1, sizeof(*s));
     s->health = health;
-    s->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+    s->daemon = MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL,
                                  handle, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_END);
+                                 MHD_OPTION_CONNECTION_TIMEOUT, OPS_IDLE_TIMEOUT_S,
+                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned)OPS_MAX_CONNECTIONS,
+                                 MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)OPS_MAX_PER_IP,
+                                 MHD_OPTION_EXTERNAL_LOGGER, log_mhd_message, NULL, MHD_OPTION_END);
     if (!s->daemon) {
         snprintf(err, errlen, "metrics: cannot listen on %s:%d", address, port);
         free(s);

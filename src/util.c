@@ -167,7 +167,7 @@ int64_t now_wall_ms(void)
 int sleep_interruptible(int64_t ms, volatile int *stop)
 {
     int64_t end = now_monotonic_ms() + ms;
-    while (!(stop && *stop)) {
+    while (!(stop && flag_is_set(stop))) {
         int64_t left = end - now_monotonic_ms();
         if (left <= 0)
             return 0;

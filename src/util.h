@@ -56,4 +56,16 @@ int64_t now_wall_ms(void);
 /* Sleeps up to ms milliseconds; returns early (1) when *stop becomes non-zero. */
 int sleep_interruptible(int64_t ms, volatile int *stop);
 
+/* Stop flags (engine_stop_requested, a source's stop) are set by signal handlers and other
+ * threads while threads poll them: read and set them atomically (a flag needs no ordering), so
+ * that ThreadSanitizer sees no race and the compiler no plain shared access. */
+static inline int flag_is_set(const volatile int *flag)
+{
+    return __atomic_load_n(flag, __ATOMIC_RELAXED) != 0;
+}
+static inline void flag_set(volatile int *flag, int value)
+{
+    __atomic_store_n(flag, value, __ATOMIC_RELAXED);
+}
+
 #endif

@@ -900,9 +900,13 @@ static double seconds_value(const json_t *v)
     return -1;
 }
 
+/* Waits past this many seconds (30 years) are clamped before converting to milliseconds: a
+ * header of a million digits must not overflow the conversion (the engine caps waits anyway). */
+#define MAX_WAIT_SECONDS 1e9
+
 static int64_t whole_seconds_ms(double s)
 {
-    double up = ceil(s);
+    double up = ceil(s < MAX_WAIT_SECONDS ? s : MAX_WAIT_SECONDS);
     return (int64_t)(up < 1 ? 1 : up) * 1000;
 }
 
@@ -936,5 +940,6 @@ void close_rate_signal(const http_response *resp, rate_signal *out)
         return; /* else: the engine reads ratelimit / Retry-After */
     }
     if (legacy_left && atoll(legacy_left) == 0 && legacy >= 0 && legacy_left[0] == '0')
-        out->wait_ms = (int64_t)ceil(legacy * 1000.0);
+        out->wait_ms =
+            (int64_t)ceil((legacy < MAX_WAIT_SECONDS ? legacy : MAX_WAIT_SECONDS) * 1000.0);
 }

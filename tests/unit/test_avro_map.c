@@ -607,8 +607,7 @@ static void test_strings(void)
         "say \"hi\" \\ back\\slash / 'single'",      /* quotes and backslashes */
         "tab\tnewline\ncr\r\x01\x1f",                /* control characters */
         "{\"looks\":\"like json\"}",
-        "\xef\xbb\xbf"
-        "bom",
+        "\357\273\277bom", /* a UTF-8 byte order mark */
     };
     for (size_t i = 0; i < sizeof(samples) / sizeof(samples[0]); i++)
         check_string_roundtrip(&f, samples[i], strlen(samples[i]));

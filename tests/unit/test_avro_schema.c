@@ -226,8 +226,8 @@ static void test_malformed(void)
         "{\"name\":\"x\"}",                                   /* no type */
         "42",                                                 /* not a schema */
         "[\"null\",{\"type\":\"record\",\"name\":\"R\",\"fields\":[{\"name\":\"a\"}]}]",
-        "[{\"type\":\"enum\",\"name\":\"E\",\"symbols\":[\"A\"]},"
-        "{\"type\":\"enum\",\"name\":\"E\",\"symbols\":[\"B\"]}]", /* redefinition */
+        ("[{\"type\":\"enum\",\"name\":\"E\",\"symbols\":[\"A\"]},"
+         "{\"type\":\"enum\",\"name\":\"E\",\"symbols\":[\"B\"]}]"), /* redefinition */
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         json_t *s = json_loads(bad[i], JSON_DECODE_ANY, NULL);

@@ -227,6 +227,12 @@ static void test_durations(void)
     CHECK(config_parse_duration("-1") == -1);
     CHECK(config_parse_duration("5x") == -1);
     CHECK(config_parse_duration("m") == -1);
+    /* a product beyond long long is refused, not wrapped (213503982334602 * 86400 wraps to
+     * 61184) */
+    CHECK(config_parse_duration("213503982334602d") == -1);
+    CHECK(config_parse_duration("9223372036854775807h") == -1);
+    CHECK(config_parse_duration("9223372036854775807") == 9223372036854775807LL);
+    CHECK(config_parse_duration("106751991167300d") == 106751991167300LL * 86400);
 }
 
 int main(void)

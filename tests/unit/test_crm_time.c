@@ -1,4 +1,6 @@
 /* test_crm_time.c — every timestamp format the CRMs send, and what must be rejected. */
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -116,5 +118,24 @@ int main(void)
     crm_time_format(-1, out, sizeof(out));
     CHECK_STR(out, "1969-12-31T23:59:59.999Z");
     CHECK(parse(out) == -1);
+    /* the ends of the range (issue 15 item 14: no signed overflow, checked under UBSan) */
+    crm_time_format(INT64_MIN, out, sizeof(out));
+    CHECK_STR(out, "-292275055-05-16T16:47:04.192Z");
+    crm_time_format(INT64_MAX, out, sizeof(out));
+    CHECK_STR(out, "292278994-08-17T07:12:55.807Z");
+    crm_time_format_seconds(INT64_MIN + 1, out, sizeof(out));
+    CHECK_STR(out, "-292275055-05-16T16:47:04Z");
+    /* epoch seconds whose milliseconds do not fit an int64_t are unparseable, not wrapped */
+    CHECK(parse("9223372036854776") == -42);
+    CHECK(parse("-9223372036854776") == -42);
+    CHECK(parse("99999999999999999999999") == -42);
+    CHECK(parse("9223372036854775") == 9223372036854775000LL);
+    CHECK(parse("-9223372036854775") == -9223372036854775000LL);
+    /* numbers beyond an int64_t of milliseconds, and NaN, are no time */
+    CHECK(crm_time_from_epoch(1e19) == CRM_TIME_NONE);
+    CHECK(crm_time_from_epoch(-1e300) == CRM_TIME_NONE);
+    CHECK(crm_time_from_epoch(NAN) == CRM_TIME_NONE);
+    CHECK(crm_time_from_epoch(1704164645.5) == base + 500);
+    CHECK(crm_time_from_epoch(9.1e18) == 9100000000000000000LL);
     return check_summary("crm_time");
 }

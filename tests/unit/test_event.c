@@ -99,6 +99,21 @@ int main(void)
 
     /* Foreign bytes are refused. */
     CHECK(event_decode(c, "\x00\x01\x02", 3, err, sizeof(err)) == NULL);
+    /* lengths in a value read back from Kafka are checked before avro-c allocates them (issue 15
+     * item 14): no before image, the after branch, then an id claiming 2 GiB */
+    buf huge;
+    buf_init(&huge);
+    buf_append(&huge, header, 10);
+    buf_append(&huge,
+               "\x00\x02\xfe\xff\xff\xff\x0f"
+               "abc",
+               10);
+    CHECK(event_decode(c, huge.data, huge.len, err, sizeof(err)) == NULL);
+    CHECK_CONTAINS(err, "string length 2147483647");
+    uint64_t hh, hl;
+    CHECK(event_after_hash(c, huge.data, huge.len, &hh, &hl, err, sizeof(err)) == -1);
+    CHECK_CONTAINS(err, "string length 2147483647");
+    buf_free(&huge);
 
     json_decref(rec);
     json_decref(same);

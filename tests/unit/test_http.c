@@ -1003,7 +1003,7 @@ static void test_budget(void)
 static void *stop_later(void *p)
 {
     msleep(200);
-    *(volatile int *)p = 1;
+    flag_set((volatile int *)p, 1);
     return NULL;
 }
 

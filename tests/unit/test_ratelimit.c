@@ -111,7 +111,7 @@ static void *set_flag_later(void *p)
     setter_arg *a = p;
     struct timespec ts = {a->after_ms / 1000, (long)(a->after_ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
-    *a->flag = 1;
+    flag_set(a->flag, 1);
     return NULL;
 }
 
