@@ -24,8 +24,9 @@ IMAGE=${IMAGE:-crmstream:latest}
 BASE=debian:bookworm-slim
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 CACHE=$ROOT/.cache/image
-# The packages whose libraries crmstream links directly (deploy/Dockerfile installs the first six).
-LINKED_PACKAGES="libavro23 libc6 libconfig9 libcurl4 libjansson4 libmicrohttpd12 librdkafka1"
+# The packages whose libraries crmstream links directly (deploy/Dockerfile installs all but libc6;
+# libsqlite3-0 and libpq5 are the replay command's stores).
+LINKED_PACKAGES="libavro23 libc6 libconfig9 libcurl4 libjansson4 libmicrohttpd12 libpq5 librdkafka1 libsqlite3-0"
 UID_GID=10001:10001
 # Bumped when make_base changes, so an older base in the local storage is made again.
 BASE_RECIPE="debootstrap-minbase-slim-2"
