@@ -8,6 +8,7 @@
 #include "allocator.h"
 
 #include <malloc.h>
+#include <stdatomic.h>
 
 #include "log.h"
 
@@ -18,18 +19,26 @@ enum {
     TRIM_THRESHOLD = 64 << 20,
 };
 
+/* 1 once glibc's malloc took the settings: it is the allocator in use. Under a sanitizer's
+ * allocator mallopt refuses them, and malloc_trim would walk glibc arenas that were never set
+ * up (it crashed the ASan build). */
+static atomic_int glibc_malloc_in_use;
+
 void allocator_tune_for_streaming(void)
 {
 #ifdef __GLIBC__
     if (mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) != 1 ||
         mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD) != 1)
         log_warn(NULL, NULL, "mallopt refused the allocator settings; running with defaults");
+    else
+        atomic_store(&glibc_malloc_in_use, 1);
 #endif
 }
 
 void allocator_release_idle(void)
 {
 #ifdef __GLIBC__
-    malloc_trim(0);
+    if (atomic_load(&glibc_malloc_in_use))
+        malloc_trim(0);
 #endif
 }
