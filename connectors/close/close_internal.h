@@ -67,6 +67,9 @@ const char *close_org_recall(table_ctx *ctx);
 /* Reads the organization id from /me/'s answer (an id or an {"id": ...} object), into
  * ctx->paging "org_id" and the source state. -1 with err when /me/ names none. */
 int close_org_learn(table_ctx *ctx, const json_t *me, char *err, size_t errlen);
+/* Sets req to <prefix><org id>/ and returns 1 when the organization is known, else to /me/ (to
+ * learn it; the caller's parse hands that answer to close_org_learn) and returns 0. */
+int close_org_url(table_ctx *ctx, http_request *req, const char *prefix);
 int close_org_parse(table_ctx *ctx, const http_response *resp, page *out, char *err, size_t errlen);
 
 /* Rate-limit signals: `ratelimit` (comma or semicolon), X-Rate-Limit-* with fractional resets,

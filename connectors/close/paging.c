@@ -842,24 +842,30 @@ int close_org_learn(table_ctx *ctx, const json_t *me, char *err, size_t errlen)
     return 0;
 }
 
+int close_org_url(table_ctx *ctx, http_request *req, const char *prefix)
+{
+    const char *org = close_org_recall(ctx);
+    if (!org) {
+        connector_url(ctx->src, req, "/me/");
+        return 0;
+    }
+    buf path;
+    buf_init(&path);
+    buf_append_str(&path, prefix);
+    buf_append_urlencoded(&path, org);
+    buf_append_str(&path, "/");
+    connector_url(ctx->src, req, path.data);
+    buf_free(&path);
+    return 1;
+}
+
 req_result close_org_request(table_ctx *ctx, http_request *req, char *err, size_t errlen)
 {
     (void)err;
     (void)errlen;
     if (paging_done(ctx))
         return REQ_DONE;
-    const char *org = close_org_recall(ctx);
-    if (!org) {
-        connector_url(ctx->src, req, "/me/");
-        return REQ_READY;
-    }
-    buf path;
-    buf_init(&path);
-    buf_append_str(&path, "/organization/");
-    buf_append_urlencoded(&path, org);
-    buf_append_str(&path, "/");
-    connector_url(ctx->src, req, path.data);
-    buf_free(&path);
+    close_org_url(ctx, req, "/organization/");
     return REQ_READY;
 }
 

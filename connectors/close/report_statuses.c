@@ -55,23 +55,13 @@ req_result close_lead_statuses_request(table_ctx *ctx, http_request *req, char *
 {
     (void)err;
     (void)errlen;
-    const char *org = close_org_recall(ctx);
-    if (!org) {
-        connector_url(ctx->src, req, "/me/");
-        return REQ_READY;
-    }
-    int64_t day = close_report_next_day(ctx);
-    if (day == CRM_TIME_NONE)
+    int64_t day = CRM_TIME_NONE;
+    if (close_org_recall(ctx) && (day = close_report_next_day(ctx)) == CRM_TIME_NONE)
         return REQ_DONE;
+    if (!close_org_url(ctx, req, "/report/statuses/lead/"))
+        return REQ_READY; /* /me/ first, for the organization id */
     char date[11];
     day_text(day, date);
-    buf path;
-    buf_init(&path);
-    buf_append_str(&path, "/report/statuses/lead/");
-    buf_append_urlencoded(&path, org);
-    buf_append_str(&path, "/");
-    connector_url(ctx->src, req, path.data);
-    buf_free(&path);
     connector_query(req, "date_start", date);
     connector_query(req, "date_end", date);
     return REQ_READY;

@@ -558,7 +558,7 @@ static void test_confirm_requests(void)
     memset(&pg, 0, sizeof(pg));
     response_set(&resp, 200, "{\"id\":3061844454,\"is_deleted\":true}", -1);
     CHECK(ctx.table->parse_page(&ctx, &resp, &pg, err, sizeof(err)) == 0);
-    CHECK(pg.ids != NULL && json_array_size(pg.ids) == 0); /* a deleted stub is not alive */
+    CHECK(pg.ids != NULL && json_array_size(pg.ids) == 0); /* a deleted record's remains are not alive */
     page_clear(&pg);
     http_response_free(&resp);
 
