@@ -198,8 +198,8 @@ typedef struct connector {
     void (*source_free)(source *src);
     /* A cheap authenticated request for `crmstream check` ("GET /me"); fills req. */
     int (*check_request)(source *src, http_request *req);
-    /* Reads rate-limit signals from a response; NULL = http_default_rate_signal. */
-    rate_signal_fn rate_signal;
+    /* Reads rate-limit signals from a response of src; NULL = http_default_rate_signal. */
+    void (*rate_signal)(source *src, const http_response *resp, rate_signal *out);
     /* Classifies a non-2xx final response; NULL = 401 auth, 402/403 unavailable, else error. */
     http_verdict (*classify)(const table_def *table, const http_response *resp);
 } connector;

@@ -74,7 +74,7 @@ int close_org_parse(table_ctx *ctx, const http_response *resp, page *out, char *
 
 /* Rate-limit signals: `ratelimit` (comma or semicolon), X-Rate-Limit-* with fractional resets,
  * and 429 bodies with rate_reset at the top level or under "error", number or string. */
-void close_rate_signal(const http_response *resp, rate_signal *out);
+void close_rate_signal(source *src, const http_response *resp, rate_signal *out);
 
 /* fallback.c: deletes by ID reconciliation when the key cannot read the event log. */
 /* The events table got 400 on /event/: warns once, later passes skip /event/. */

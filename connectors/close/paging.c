@@ -861,8 +861,9 @@ static double body_rate_reset(const http_response *resp)
     return s;
 }
 
-void close_rate_signal(const http_response *resp, rate_signal *out)
+void close_rate_signal(source *src, const http_response *resp, rate_signal *out)
 {
+    (void)src;
     out->wait_ms = 0;
     out->budget_exhausted = 0;
     const char *legacy_left = http_response_header(resp, "x-rate-limit-remaining");

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "connector.h"
 #include "../../connectors/pipedrive_walk.h"
 
 #define MAX_ROWS 4096
@@ -180,8 +181,19 @@ static void check_static_walks(void)
     CHECK(pd_whole_second(INT64_MIN) == INT64_MIN);
 }
 
+/* A table is one declaration: every Pipedrive table carries its spec (paths, paging kind...). */
+static void test_tables_declare_specs(void)
+{
+    const connector *c = connector_find("pipedrive");
+    CHECK(c != NULL && c->n_tables > 0);
+    for (size_t i = 0; c && i < c->n_tables; i++)
+        if (!c->tables[i].spec)
+            CHECK_STR(c->tables[i].name, "a table with a spec");
+}
+
 int main(void)
 {
+    test_tables_declare_specs();
     check_static_walks();
     long pages, backs, total_backs = 0;
     /* updated_since walks (notes): ties larger than a page, small and odd page sizes */
