@@ -478,7 +478,7 @@ static int on_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow, cur
 {
     (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
     const http_client *c = userdata;
-    return c->stop && *c->stop;
+    return c->stop && flag_is_set(c->stop);
 }
 
 static size_t on_header(char *data, size_t size, size_t nmemb, void *userdata)
@@ -860,7 +860,7 @@ http_result http_client_execute(http_client *c, const http_request *req, http_re
     c->stop = stop;
     for (;;) {
         int64_t waited = 0;
-        int stopped = c->rl ? ratelimit_acquire(c->rl, stop, &waited) : (stop && *stop);
+        int stopped = c->rl ? ratelimit_acquire(c->rl, stop, &waited) : (stop && flag_is_set(stop));
         resp->wait_ms += waited;
         if (stopped) {
             snprintf(err, errlen, "%s %s: stopped", method, url);

@@ -662,8 +662,9 @@ static int commit_page(page_work *w, state_bookmark *bm, char *err, size_t errle
         }
         t->last_error = ERR_KAFKA;
         if (r == KAFKA_FATAL)
-            sr->stop = 1;
-        if (r == KAFKA_FATAL || attempt >= COMMIT_ATTEMPTS || engine_stop_requested || sr->stop) {
+            flag_set(&sr->stop, 1);
+        if (r == KAFKA_FATAL || attempt >= COMMIT_ATTEMPTS || flag_is_set(&engine_stop_requested) ||
+            flag_is_set(&sr->stop)) {
             end_dedupe_chunks(w, 0);
             undo_changes(w, 0);
             return -1;
@@ -719,7 +720,7 @@ static void log_progress(pass *p, int64_t started, int64_t *last)
 
 static int stopping(const table_run *t)
 {
-    return engine_stop_requested || t->sr->stop;
+    return flag_is_set(&engine_stop_requested) || flag_is_set(&t->sr->stop);
 }
 
 static int64_t pass_lower_bound(const table_run *t)
@@ -805,7 +806,7 @@ static int fetch_page(pass *p, http_request *req, page *pg, char *err, size_t er
             t->last_error = ERR_HTTP;
             if (v == VERDICT_AUTH) {
                 t->sr->auth_failed = 1;
-                t->sr->stop = 1;
+                flag_set(&t->sr->stop, 1);
                 t->last_error = ERR_AUTH;
             } else if (v == VERDICT_UNAVAILABLE) {
                 t->unavailable = 1;
