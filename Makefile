@@ -133,7 +133,7 @@ fuzz-seeds: $(BUILD)/fuzz-seeds $(BUILD)/crmsim
 test-fuzz:
 	$(MAKE) fuzz FUZZ_SECONDS=25
 
-# Unit tests under ThreadSanitizer (races not fixed yet are listed in tests/tsan/tsan.supp).
+# Unit tests under ThreadSanitizer (tests/tsan/tsan.supp lists only third-party false positives).
 TSAN_ENV := TSAN_OPTIONS="suppressions=$(CURDIR)/tests/tsan/tsan.supp second_deadlock_stack=1"
 test-tsan:
 	$(TSAN_ENV) $(MAKE) SAN=tsan test-unit

@@ -311,9 +311,11 @@ static void add_readiness_reasons(engine *e, json_t *reasons)
     for (int i = 0; i < e->n_sources; i++) {
         source_run *sr = &e->sources[i];
         const char *name = sr->sc->name;
+        char why[512];
         if (sr->producer && kafka_is_fatal(sr->producer))
-            json_array_append_new(reasons, json_sprintf("source %s: kafka producer failed: %s",
-                                                        name, kafka_fatal_reason(sr->producer)));
+            json_array_append_new(reasons,
+                                  json_sprintf("source %s: kafka producer failed: %s", name,
+                                               kafka_fatal_reason(sr->producer, why, sizeof(why))));
         else if (atomic_load(&sr->km.brokers_down))
             json_array_append_new(reasons, json_sprintf("source %s: all Kafka brokers down", name));
         if (sr->auth_failed)
@@ -351,7 +353,7 @@ json_t *engine_health(int ready, int *ok)
  * decides, instead of the other sources running on in a half-dead process. */
 static void stop_on_fatal_producer(engine *e)
 {
-    for (int i = 0; i < e->n_sources && !engine_stop_requested; i++) {
+    for (int i = 0; i < e->n_sources && !flag_is_set(&engine_stop_requested); i++) {
         source_run *sr = &e->sources[i];
         if (!sr->producer || !kafka_is_fatal(sr->producer))
             continue;
@@ -359,7 +361,7 @@ static void stop_on_fatal_producer(engine *e)
                   kafka_is_fenced(sr->producer)
                       ? "fenced: another crmstream instance took over this source"
                       : "the Kafka producer failed and could not be re-created");
-        engine_stop_requested = 1;
+        flag_set(&engine_stop_requested, 1);
     }
 }
 

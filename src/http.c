@@ -479,7 +479,7 @@ static int on_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow, cur
 {
     (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
     const http_client *c = userdata;
-    return c->stop && *c->stop;
+    return c->stop && flag_is_set(c->stop);
 }
 
 static size_t on_header(char *data, size_t size, size_t nmemb, void *userdata)
@@ -986,7 +986,7 @@ static exec_step run_attempt(exec_call *x, const http_request *req)
     http_client *c = x->c;
     http_response *resp = x->resp;
     int64_t waited = 0;
-    int stopped = c->rl ? ratelimit_acquire(c->rl, x->stop, &waited) : (x->stop && *x->stop);
+    int stopped = c->rl ? ratelimit_acquire(c->rl, x->stop, &waited) : (x->stop && flag_is_set(x->stop));
     resp->wait_ms += waited;
     if (stopped)
         return fail_stopped(x);

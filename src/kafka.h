@@ -66,7 +66,8 @@ void *kafka_producer_handle(kafka_producer *p);
 /* 1 after a fatal error (e.g. fenced); the message is in kafka_fatal_reason(). */
 int kafka_is_fatal(kafka_producer *p);
 int kafka_is_fenced(kafka_producer *p);
-const char *kafka_fatal_reason(kafka_producer *p);
+/* Copies the reason into buf (another thread may be writing it) and returns buf. */
+const char *kafka_fatal_reason(kafka_producer *p, char *buf, size_t len);
 
 /* Creates topics that do not exist yet (partitions/replication/configs from kc; `compact`
  * forces cleanup.policy=compact). Returns 0, or -1 with err naming the topic. */

@@ -68,7 +68,7 @@ static void log_progress(pass *p, int64_t started, int64_t *last)
 
 static int stopping(const table_run *t)
 {
-    return engine_stop_requested || t->sr->stop;
+    return flag_is_set(&engine_stop_requested) || flag_is_set(&t->sr->stop);
 }
 
 static int64_t pass_lower_bound(const table_run *t)
@@ -154,7 +154,7 @@ static int fetch_page(pass *p, http_request *req, page *pg, char *err, size_t er
             t->last_error = ERR_HTTP;
             if (v == VERDICT_AUTH) {
                 t->sr->auth_failed = 1;
-                t->sr->stop = 1;
+                flag_set(&t->sr->stop, 1);
                 t->last_error = ERR_AUTH;
             } else if (v == VERDICT_UNAVAILABLE) {
                 t->unavailable = 1;
