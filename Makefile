@@ -70,9 +70,11 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/fuzz -fsanitize=fuzzer $(LDFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS)
 
-$(BUILD)/bench/%: bench/%.c $(LIB_OBJ)
+# Benchmarks share the bench simulator's record generator (tests/sim/bench_item.c).
+BENCH_SHARED := $(BUILD)/tests/sim/bench_item.o
+$(BUILD)/bench/%: bench/%.c $(LIB_OBJ) $(BENCH_SHARED)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS)
+	$(CC) $(CFLAGS) -Itests/sim $(LDFLAGS) -o $@ $< $(BENCH_SHARED) $(LIB_OBJ) $(LDLIBS)
 
 $(BUILD)/gen/avro_embedded.c: $(AVSC) scripts/embed-avro.sh
 	@mkdir -p $(dir $@)
