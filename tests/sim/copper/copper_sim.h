@@ -1,5 +1,6 @@
 /* copper_sim.h — "copper", a simulator of the Copper (ProsperWorks) Developer API v1, so the copper
- * connector can be tested without the real service (see shared reference copper-api.md).
+ * connector can be tested without the real service (as Copper's Developer API documentation
+ * describes it).
  *
  * Every request under /developer_api/v1/ needs X-PW-AccessToken = param token (default
  * "copper-token"), X-PW-UserEmail = param email (default "admin@example.com") and
@@ -126,34 +127,38 @@ typedef struct copper_state {
 
 extern copper_state CU;
 
-/* ---- model.c: JSON helpers that abort on failure, records, seeding, derived lists ---- */
-json_t *copper_pipeline_stages(void);
-int64_t copper_now_s(void);
-void copper_stamp(json_t *rec, int64_t created, int64_t modified);
-json_t *copper_record_new(int t, int64_t activity_date);
+/* ---- model.c ---- */
+/* JSON helpers that never ignore a failure (out of memory aborts: it is a test tool). */
 json_t *copper_must(json_t *v);
-json_int_t copper_jint(const json_t *obj, const char *key);
-void copper_jpush(json_t *arr, json_t *v);
-int copper_init(const sim_options *opts);
-json_t *copper_activity_types(void);
 void copper_jset(json_t *obj, const char *key, json_t *v);
-void copper_convert_lead(json_t *lead, int64_t at);
-json_t *copper_tags_list(void);
+void copper_jpush(json_t *arr, json_t *v);
+json_int_t copper_jint(const json_t *obj, const char *key);
+int64_t copper_now_s(void); /* the simulator's clock in Unix seconds */
+int copper_init(const sim_options *opts);
 void copper_free(void);
+/* A new record of table t with its next id (an activity dated activity_date). */
+json_t *copper_record_new(int t, int64_t activity_date);
+void copper_stamp(json_t *rec, int64_t created, int64_t modified);
+void copper_convert_lead(json_t *lead, int64_t at);
 int copper_is_converted(const json_t *lead);
+/* Lists derived from the records and reference lists (new references). */
+json_t *copper_pipeline_stages(void);
+json_t *copper_tags_list(void);
+json_t *copper_activity_types(void);
 
 /* ---- api.c ---- */
+void copper_handle(const sim_request *req, sim_response *resp);
 void copper_rate_limited(sim_response *resp, double retry_after_s);
 json_t *copper_find_by_id(int t, json_int_t id, size_t *index);
-void copper_handle(const sim_request *req, sim_response *resp);
-int copper_table_by_name(const char *name, size_t len);
+int copper_table_by_name(const char *name, size_t len); /* T_..., or -1 */
 
-/* ---- control.c ---- */
+/* ---- control.c (mutations, shared with drift.c) ---- */
+int copper_mutate_one(int t, const char *op, json_t *rec, json_t *args);
 int copper_mutate_create(int t, json_t *args, json_t *out, json_t **result);
 void copper_remove_record(int t, json_t *rec);
-int copper_mutate_one(int t, const char *op, json_t *rec, json_t *args);
 
 /* ---- drift.c ---- */
+/* The mutations the drift params ask for before a search of table t is served. */
 void copper_drift_before_search(int t);
 
 #endif
