@@ -1,6 +1,6 @@
 /* pipedrive.c — the Pipedrive connector: Stitch's 16 tables plus the *Fields tables.
  *
- * Why each table is read the way it is (reference: /work/shared/reference/pipedrive-api.md):
+ * Why each table is read the way it is (Pipedrive's API reference, developers.pipedrive.com):
  *  - deals (+ /deals/archived), persons, organizations, activities, products: API v2,
  *    updated_since (inclusive, whole seconds) + sort_by=update_time asc + cursor, limit 500.
  *    Deals ask for status=open,won,lost,deleted; deleted deals become deletes (d + tombstone).
