@@ -150,6 +150,13 @@ metric_sum() {
         END { if (n) printf "%d\n", s + 0.5; else print 0 }' "$WORK/metrics.txt"
 }
 
+# state_cell CFG SOURCE/TABLE COLUMN — one cell of `crmstream state` (the committed state):
+# 2 BOOKMARK, 3 PASSES, 4 KEYS, 5 IN PROGRESS; "absent" when the table has no state.
+state_cell() {
+    "$CRMSTREAM" state -c "$1" >"$WORK/state.txt" 2>&1 || fail "crmstream state: $(cat "$WORK/state.txt")"
+    awk -v t="$2" -v c="$3" '$1 == t { v = $c; n++ } END { print n ? v : "absent" }' "$WORK/state.txt"
+}
+
 # start_daemon CFG — crmstream run in the background; sets CRM_PID.
 start_daemon() {
     "$CRMSTREAM" run -c "$1" >>"$WORK/run.log" 2>&1 &
