@@ -208,6 +208,10 @@ typedef struct connector {
 extern const connector *const crm_connectors[];
 const connector *connector_find(const char *name);
 const table_def *connector_table(const connector *c, const char *name);
+/* The verdict on a final non-2xx response: the connector's classify, or by default 401 auth,
+ * 402/403 unavailable, anything else an error. */
+http_verdict connector_classify(const connector *c, const table_def *table,
+                                const http_response *resp);
 
 /* ---- helpers for connectors -------------------------------------------------------------- */
 

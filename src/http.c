@@ -986,7 +986,8 @@ static exec_step run_attempt(exec_call *x, const http_request *req)
     http_client *c = x->c;
     http_response *resp = x->resp;
     int64_t waited = 0;
-    int stopped = c->rl ? ratelimit_acquire(c->rl, x->stop, &waited) : (x->stop && flag_is_set(x->stop));
+    int stopped =
+        c->rl ? ratelimit_acquire(c->rl, x->stop, &waited) : (x->stop && flag_is_set(x->stop));
     resp->wait_ms += waited;
     if (stopped)
         return fail_stopped(x);
