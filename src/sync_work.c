@@ -107,6 +107,10 @@ int work_lock_target(page_work *w, table_run *target)
     pthread_mutex_lock(&target->lock);
     w->locked[w->n_locked++] = target;
     page_work *tw = target->work;
+    if (tw && tw->pending)
+        log_debug(source_name(target->sr->src), target->def->name,
+                  "committing %d pending pages before %s feeds into the table", tw->pending,
+                  w->self->def->name);
     if (tw && tw->pending && !tw->flush_failed && work_flush(tw, &tw->flush_error))
         tw->flush_failed = 1;
     return 0;
