@@ -83,6 +83,9 @@ int close_event_log_is_denied(const table_ctx *ctx);
 /* A main table ends a pass: asks for its own ID reconciliation when the event log is denied and
  * deletes_fallback_interval has passed since the last one (out->reconcile_tables). */
 void close_fallback_at_pass_end(table_ctx *ctx, page *out);
+/* The names of the tables whose deletes the event log carries (those with a fallback_slot). */
+json_t *close_fallback_tables(void);
+extern const connector close_connector;
 
 /* custom.c: typed custom fields of leads, contacts, opportunities and activities. */
 extern const custom_fields_spec close_custom_leads, close_custom_contacts,

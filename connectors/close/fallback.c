@@ -36,6 +36,15 @@ int close_event_log_is_denied(const table_ctx *ctx)
     return denied;
 }
 
+json_t *close_fallback_tables(void)
+{
+    json_t *names = json_array();
+    for (size_t i = 0; names && i < close_connector.n_tables; i++)
+        if (close_table_of(&close_connector.tables[i])->fallback_slot > 0)
+            json_array_append_new(names, json_string(close_connector.tables[i].name));
+    return names;
+}
+
 void close_fallback_at_pass_end(table_ctx *ctx, page *out)
 {
     int i = close_table_of(ctx->table)->fallback_slot - 1;

@@ -726,8 +726,7 @@ int close_events_parse(table_ctx *ctx, const http_response *resp, page *out, cha
         }
     }
     if (beyond_retention(ctx))
-        out->reconcile_tables =
-            json_pack("[s,s,s,s,s]", "leads", "contacts", "opportunities", "tasks", "activities");
+        out->reconcile_tables = close_fallback_tables();
     /* Events become visible late and get consolidated: never bookmark the last minutes. */
     out->bookmark_cap_ms = ctx->until_ms - option_int(ctx, "event_lag") * 1000;
     json_t *next = json_object_get(body, "cursor_next");

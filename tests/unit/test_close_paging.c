@@ -312,6 +312,16 @@ static void test_tables_declare_specs(void)
             CHECK(ct->object_type != NULL);
         CHECK(ct->fallback_slot >= 0 && ct->fallback_slot <= CLOSE_FALLBACK_TABLES);
     }
+    /* the tables the event log reports deletes of, each with its own fallback slot */
+    json_t *names = close_fallback_tables();
+    json_t *want =
+        json_pack("[s,s,s,s,s]", "leads", "contacts", "opportunities", "tasks", "activities");
+    CHECK(json_equal(names, want));
+    for (size_t i = 0; i < json_array_size(names); i++)
+        CHECK(close_table_of(connector_table(c, json_string_value(json_array_get(names, i))))
+                  ->fallback_slot == (int)i + 1);
+    json_decref(names);
+    json_decref(want);
 }
 
 int main(void)
