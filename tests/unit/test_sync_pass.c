@@ -33,9 +33,11 @@ typedef struct route {
     const char *body;
 } route;
 
+/* The current script and every request of the current pass ("path?query\n"), shared with the
+ * server's thread under lock. */
+static pthread_mutex_t script_lock = PTHREAD_MUTEX_INITIALIZER;
 static const route *script;
-static pthread_mutex_t seen_lock = PTHREAD_MUTEX_INITIALIZER;
-static char seen[8192]; /* every request of the current pass, "path?query\n" */
+static char seen[8192];
 
 static enum MHD_Result add_arg(void *cls, enum MHD_ValueKind kind, const char *key,
                                const char *value)
@@ -56,15 +58,15 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
     buf_append_str(&q, "");
     MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, add_arg, &q);
     const char *body = NULL;
+    pthread_mutex_lock(&script_lock);
     for (const route *r = script; r && r->path; r++)
         if (strcmp(r->path, url) == 0 && (!r->has || strstr(q.data, r->has))) {
             body = r->body;
             break;
         }
-    pthread_mutex_lock(&seen_lock);
     size_t n = strlen(seen);
     snprintf(seen + n, sizeof(seen) - n, "%s?%s\n", url, q.data);
-    pthread_mutex_unlock(&seen_lock);
+    pthread_mutex_unlock(&script_lock);
     buf_free(&q);
     const char *text = body ? body : "{\"error\":\"no such route\"}";
     struct MHD_Response *resp =
@@ -174,7 +176,12 @@ static int visit_state(const topic_record *rec, void *u)
     return 0;
 }
 
-/* The events of a table topic (from offset `from` on) joined as "op key,op key". */
+static int op_cmp(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+/* The events of a table topic after the first `skip`, sorted, joined as "op key,op key". */
 static void table_events(const kafka_config *kc, const char *table, long skip, char *out,
                          size_t outlen, int *tombstones)
 {
@@ -188,6 +195,8 @@ static void table_events(const kafka_config *kc, const char *table, long skip, c
     if (n < 0)
         fprintf(stderr, "topic_read %s: %s\n", topic, err);
     out[0] = '\0';
+    if (skip < rb.n) /* the table threads of a pass run concurrently: no order across them */
+        qsort(rb.ops + skip, (size_t)(rb.n - skip), sizeof(rb.ops[0]), op_cmp);
     for (int i = (int)skip; i < rb.n; i++) {
         size_t len = strlen(out);
         snprintf(out + len, outlen - len, "%s%s", len ? "," : "", rb.ops[i]);
@@ -249,14 +258,20 @@ static crm_config *load(const char *bootstraps, int port)
     return cfg;
 }
 
-static int run_pass(const crm_config *cfg, const route *pages)
+/* One pass over `pages`; *requests: what was asked (caller-owned copy of seen). */
+static int run_pass(const crm_config *cfg, const route *pages, char *requests, size_t len)
 {
+    pthread_mutex_lock(&script_lock);
     script = pages;
     seen[0] = '\0';
+    pthread_mutex_unlock(&script_lock);
     engine_options opts = {.once = 1};
     int rc = engine_run(cfg, &opts);
+    pthread_mutex_lock(&script_lock);
+    snprintf(requests, len, "%s", seen);
+    pthread_mutex_unlock(&script_lock);
     if (getenv("DUMP"))
-        printf("requests:\n%s", seen);
+        printf("requests:\n%s", requests);
     return rc;
 }
 
@@ -275,6 +290,7 @@ static void check_events(const crm_config *cfg, const char *table, long skip, co
 int main(void)
 {
     char err[512], bm[64];
+    static char asked[8192];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
     rd_kafka_mock_cluster_t *mc = rk ? rd_kafka_mock_cluster_new(rk, 1) : NULL;
@@ -291,9 +307,10 @@ int main(void)
     CHECK(cfg != NULL);
     if (cfg) {
         /* Pass 1: everything is new: snapshot reads; the bookmark is the highest updated_at. */
-        CHECK(run_pass(cfg, PASS1) == 0);
-        CHECK_CONTAINS(seen, "/api/items?updated_since=2025-01-01T00:00:00.000Z&limit=2\n");
-        CHECK_CONTAINS(seen, "/api/items?updated_since=2025-01-01T00:00:00.000Z&limit=2&cursor=c2");
+        CHECK(run_pass(cfg, PASS1, asked, sizeof(asked)) == 0);
+        CHECK_CONTAINS(asked, "/api/items?updated_since=2025-01-01T00:00:00.000Z&limit=2\n");
+        CHECK_CONTAINS(asked,
+                       "/api/items?updated_since=2025-01-01T00:00:00.000Z&limit=2&cursor=c2");
         check_events(cfg, "items", 0, "r i1,r i2,r i3", 0);
         check_events(cfg, "users", 0, "r 1,r 2,r 3", 0);
         CHECK_STR(committed_bookmark(&cfg->kafka, "items", bm, sizeof(bm)),
@@ -302,10 +319,10 @@ int main(void)
 
         /* Pass 2: from the bookmark; dedupe drops the unchanged i3; the feed deletes i1; user
          * 2 is confirmed gone, user 3 confirmed alive. */
-        CHECK(run_pass(cfg, PASS2) == 0);
-        CHECK_CONTAINS(seen, "/api/items?updated_since=2025-01-03T00:00:00.000Z");
-        CHECK_CONTAINS(seen, "/api/users?ids=");
-        check_events(cfg, "items", 3, "u i2,c i4,d i1", 1);
+        CHECK(run_pass(cfg, PASS2, asked, sizeof(asked)) == 0);
+        CHECK_CONTAINS(asked, "/api/items?updated_since=2025-01-03T00:00:00.000Z");
+        CHECK_CONTAINS(asked, "/api/users?ids=");
+        check_events(cfg, "items", 3, "c i4,d i1,u i2", 1);
         check_events(cfg, "users", 3, "d 2", 1);
         CHECK_STR(committed_bookmark(&cfg->kafka, "items", bm, sizeof(bm)),
                   "2025-01-05T00:00:00.000Z");
@@ -313,10 +330,10 @@ int main(void)
                   "2025-01-05T00:00:00.000Z");
 
         /* Pass 3: nothing changed: nothing published, the bookmark stays. */
-        CHECK(run_pass(cfg, PASS3) == 0);
+        CHECK(run_pass(cfg, PASS3, asked, sizeof(asked)) == 0);
         check_events(cfg, "items", 6, "", 1);
         check_events(cfg, "users", 4, "", 1);
-        CHECK_CONTAINS(seen, "/api/items?updated_since=2025-01-05T00:00:00.000Z&limit=2");
+        CHECK_CONTAINS(asked, "/api/items?updated_since=2025-01-05T00:00:00.000Z&limit=2");
         CHECK_STR(committed_bookmark(&cfg->kafka, "items", bm, sizeof(bm)),
                   "2025-01-05T00:00:00.000Z");
         config_free(cfg);
