@@ -142,11 +142,13 @@ $(tail -n 20 "$WORK/run.log")"
     [ "$EXIT_CODE" = 0 ] || fail "crmstream exited $EXIT_CODE after SIGTERM"
 }
 
-# metric_sum NAME LABELS — the value of one series of the last run_scraped ("source=\"acme\",...",
-# exactly as rendered), 0 when absent; a sum over tables when LABELS is only the source.
+# metric_sum NAME LABELS [ALSO] — the value of one series of the last run_scraped: LABELS is the
+# start of its label list as rendered ("source=\"acme\",table=\"items\""), ALSO a label that
+# must follow (status=\"502\"); a sum over the series that match (e.g. every table of a source
+# when LABELS names only the source), 0 when none does.
 metric_sum() {
-    awk -v want="$1{$2" '
-        index($0, want) == 1 { s += $2; n++ }
+    awk -v want="$1{$2" -v also="${3:-}" '
+        index($0, want) == 1 && index($0, also) > 0 { s += $2; n++ }
         END { if (n) printf "%d\n", s + 0.5; else print 0 }' "$WORK/metrics.txt"
 }
 
