@@ -228,9 +228,10 @@ static void request_reconciliations(table_run *self, const json_t *names, int fa
     }
 }
 
-/* Feed targets with custom fields refresh them before the page takes any lock (a refresh may
- * read definitions over HTTP, publish and switch the target's schema), so that the feed types
- * what the target's own pass would. */
+/* A change feed's targets are refreshed before the page takes any lock: their custom fields
+ * (definitions read over HTTP, the next schema published and switched to), so that the feed
+ * types what the target's own pass would, and their schema published (the registry is HTTP too)
+ * before their first event; begin_event then finds it published. */
 static int refresh_feed_targets(pass *p, const page *pg, sync_error *e)
 {
     const json_t *lists[2] = {pg->deletes, pg->upserts};
@@ -243,7 +244,7 @@ static int refresh_feed_targets(pass *p, const page *pg, sync_error *e)
         {
             const char *tname = json_string_value(json_object_get(entry, "table"));
             table_run *target = tname ? source_run_table(p->t->sr, tname) : NULL;
-            if (!target || target == p->t || !target->def->custom || target->schema_rejected)
+            if (!target || target == p->t || target->schema_rejected)
                 continue;
             int seen = 0;
             for (int k = 0; k < n && !seen; k++)
