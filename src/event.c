@@ -8,7 +8,8 @@
 #include <string.h>
 
 #include "avro_bounds.h"
-#include "avro_map.h"
+#include "aenc.h"
+#include "amap.h"
 #include "avro_schema.h"
 #include "crm_time.h"
 #include "custom_fields.h"
@@ -27,7 +28,7 @@ struct event_codec {
     avro_schema_t schema;
     avro_value_iface_t *iface;
     avro_value_t value;
-    avro_map_plan *map;
+    amap_plan *map;
     avro_writer_t writer;
     char *scratch;
     size_t scratch_cap;
@@ -42,7 +43,7 @@ struct event_codec {
     const char *prefix_of[4];
     /* The raw path's located members (the primary and replication keys) resolved against the
      * plan, kept while the caller passes the same key strings (same addresses). */
-    raw_keys located;
+    amap_keys located;
     int located_ready;
 };
 
@@ -114,7 +115,7 @@ event_codec *event_codec_new(const char *connector, const char *table, const cha
     json_t *env = envelope_json(connector, table, record, err, errlen);
     if (!env)
         goto fail;
-    c->map = avro_map_new(record, err, errlen);
+    c->map = amap_new(record, err, errlen);
     if (!c->map)
         goto fail;
     c->schema_text = json_dumps(env, JSON_COMPACT);
@@ -190,7 +191,7 @@ void event_codec_free(event_codec *c)
     }
     if (c->schema)
         avro_schema_decref(c->schema);
-    avro_map_free(c->map);
+    amap_free(c->map);
     buf_free(&c->raw_after);
     buf_free(&c->source_prefix);
     free(c->scratch);
@@ -289,7 +290,7 @@ int event_set_after(event_codec *c, const json_t *rec, uint64_t *hash, char *err
     c->raw_ready = 0;
     if (image_branch(c, F_BEFORE, 0, &none, err, errlen) ||
         image_branch(c, F_AFTER, 1, &rv, err, errlen) ||
-        avro_map_fill(c->map, rec, &rv, err, errlen))
+        amap_fill(c->map, rec, &rv, err, errlen))
         return -1;
     if (c->custom_idx >= 0)
         return hash_with_custom(c, &rv, json_object_get(rec, CF_JSON_KEY), hash, err, errlen);
@@ -316,7 +317,7 @@ int event_set_before(event_codec *c, const json_t *rec, char *err, size_t errlen
     c->raw_ready = 0;
     if (image_branch(c, F_BEFORE, rec != NULL, &rv, err, errlen))
         return -1;
-    return rec ? avro_map_fill(c->map, rec, &rv, err, errlen) : 0;
+    return rec ? amap_fill(c->map, rec, &rv, err, errlen) : 0;
 }
 
 static int set_opt_string(avro_value_t *rec, int idx, const char *s)
@@ -359,18 +360,18 @@ static int locates(const event_codec *c, const char *const *keys, size_t n)
 }
 
 int event_set_after_raw_at(event_codec *c, const char *json, const char *end, const char **next,
-                           const char *const *keys, raw_found *found, size_t n_keys, uint64_t *hash)
+                           const char *const *keys, amap_found *found, size_t n_keys, uint64_t *hash)
 {
     c->raw_ready = 0;
     if (c->custom_idx >= 0)
         return 1;
     buf_reset(&c->raw_after);
     if (!locates(c, keys, n_keys)) {
-        if (avro_map_raw_keys(c->map, keys, n_keys, &c->located))
+        if (amap_resolve_keys(c->map, keys, n_keys, &c->located))
             return 1;
         c->located_ready = 1;
     }
-    if (avro_map_encode_raw_at(c->map, json, end, &c->raw_after, next, &c->located, found))
+    if (amap_encode_raw_at(c->map, json, end, &c->raw_after, next, &c->located, found))
         return 1;
     *hash = content_hash(c->raw_after.data, c->raw_after.len);
     c->raw_ready = 1;
@@ -383,7 +384,7 @@ int event_set_after_raw(event_codec *c, const char *json, size_t len, uint64_t *
     if (c->custom_idx >= 0)
         return 1;
     buf_reset(&c->raw_after);
-    if (avro_map_encode_raw(c->map, json, len, &c->raw_after))
+    if (amap_encode_raw(c->map, json, len, &c->raw_after))
         return 1;
     *hash = content_hash(c->raw_after.data, c->raw_after.len);
     c->raw_ready = 1;
@@ -392,12 +393,12 @@ int event_set_after_raw(event_codec *c, const char *json, size_t len, uint64_t *
 
 static void put_string(buf *o, const char *s)
 {
-    avro_put_string(o, s, strlen(s));
+    aenc_put_string(o, s, strlen(s));
 }
 
 static void put_opt_string(buf *o, const char *s)
 {
-    avro_put_long(o, s ? 1 : 0);
+    aenc_put_long(o, s ? 1 : 0);
     if (s)
         put_string(o, s);
 }
@@ -431,17 +432,17 @@ static void encode_raw_envelope(event_codec *c, char op, const event_meta *m, bu
     if (!source_prefix_is_for(c, m))
         encode_source_prefix(c, m);
     buf_append(out, c->header, c->header_len);
-    avro_put_long(out, 0); /* before: null */
-    avro_put_long(out, 1); /* after: the record branch */
+    aenc_put_long(out, 0); /* before: null */
+    aenc_put_long(out, 1); /* after: the record branch */
     buf_append(out, c->raw_after.data, c->raw_after.len);
     buf_append(out, c->source_prefix.data, c->source_prefix.len);
     put_opt_string(out, m->replication_value);
-    avro_put_long(out, m->source_ts_ms != CRM_TIME_NONE ? 1 : 0);
+    aenc_put_long(out, m->source_ts_ms != CRM_TIME_NONE ? 1 : 0);
     if (m->source_ts_ms != CRM_TIME_NONE)
-        avro_put_long(out, m->source_ts_ms);
+        aenc_put_long(out, m->source_ts_ms);
     char ops[2] = {2, op}; /* the string "<op>": its length 1 (zigzag 2), then the letter */
     buf_append(out, ops, 2);
-    avro_put_long(out, m->ts_ms);
+    aenc_put_long(out, m->ts_ms);
 }
 
 int event_encode(event_codec *c, char op, const event_meta *meta, buf *out, char *err,
@@ -480,7 +481,7 @@ static json_t *image_json(event_codec *c, avro_value_t *env, int field, char *er
         return NULL;
     if (disc == 0)
         return json_null();
-    return avro_map_to_json(c->map, &b, err, errlen);
+    return amap_to_json(c->map, &b, err, errlen);
 }
 
 static json_t *opt_string_json(avro_value_t *rec, int idx)

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "allocator.h"
-#include "avro_map.h"
+#include "amap.h"
 #include "crm_time.h"
 #include "json_scan.h"
 #include "engine.h"
@@ -332,7 +332,7 @@ static int raw_primary_key(const char *pkv, const char *end, const char **pk, si
 /* The replication-key time of a member the raw path located (f->value NULL: absent): the time
  * the encoder read when the field is a timestamp, else read here; *rtext = its text when that is
  * already canonical. -1 when the DOM path must look. */
-static int raw_replication_time(const raw_found *f, const char *end, int64_t *rts,
+static int raw_replication_time(const amap_found *f, const char *end, int64_t *rts,
                                 const char **rtext)
 {
     *rtext = NULL;
@@ -393,7 +393,7 @@ static int emit_raw_record(page_work *w, const char *v, const char *end, const c
     table_run *t = w->self;
     prefetch_dedupe_slot(t, v, end);
     const char *keys[2] = {t->def->primary_key, t->def->replication_key}, *pk, *rtext;
-    raw_found found[2] = {{NULL, CRM_TIME_NONE, NULL}, {NULL, CRM_TIME_NONE, NULL}};
+    amap_found found[2] = {{NULL, CRM_TIME_NONE, NULL}, {NULL, CRM_TIME_NONE, NULL}};
     size_t pklen;
     uint64_t hash;
     int64_t rts;
