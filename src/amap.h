@@ -78,6 +78,24 @@ int amap_resolve_keys(const amap_plan *m, const char *const *keys, size_t n, ama
 int amap_encode_raw_at(const amap_plan *m, const char *json, const char *end, buf *out,
                        const char **next, const amap_keys *want, amap_found *found);
 
+/* Typed custom fields on the raw path (the engine's side is table_schema.c): the root record's
+ * members that the schema does not name are offered to take() before "_unmapped" (1: the
+ * member is consumed; 0: it is not; -1: the record needs the DOM path), and the root field at
+ * index `field`, which the text does not have, is encoded from the JSON object values()
+ * returns then (borrowed; NULL: the DOM path). */
+typedef struct amap_custom {
+    int field;
+    int (*take)(void *u, const char *key, size_t keylen, const char *value, const char *value_end);
+    const json_t *(*values)(void *u);
+    void *u;
+    size_t off; /* set by the encoder: where the field's bytes start, from the record's start */
+} amap_custom;
+
+/* amap_encode_raw_at with typed custom fields (custom may be NULL: none). */
+int amap_encode_raw_custom_at(const amap_plan *m, const char *json, const char *end, buf *out,
+                              const char **next, const amap_keys *want, amap_found *found,
+                              amap_custom *custom);
+
 /* The inverse, for peek/tests: a new JSON object from a filled record value. Timestamps come
  * back as "YYYY-MM-DDTHH:MM:SS.mmmZ", "_unmapped" keys are merged back into the object, unions
  * are unwrapped. Returns NULL with err set on failure. */

@@ -81,13 +81,4 @@ int amap_mismatch(fctx *c, const node *n, const json_t *j);
 int amap_record_value(fctx *c, const amap_plan *m, avro_value_t *value, avro_value_t *out,
                       int select);
 
-/* Division rounding towards minus infinity (times before 1970). */
-static inline int64_t amap_floor_div(int64_t a, int64_t b)
-{
-    int64_t q = a / b;
-    if ((a % b != 0) && ((a < 0) != (b < 0)))
-        q--;
-    return q;
-}
-
 #endif

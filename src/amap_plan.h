@@ -144,4 +144,13 @@ static inline int amap_keyset_find(const keyset *ks, const char *key, size_t len
     }
 }
 
+/* Division rounding towards minus infinity (times before 1970). */
+static inline int64_t amap_floor_div(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    if ((a % b != 0) && ((a < 0) != (b < 0)))
+        q--;
+    return q;
+}
+
 #endif

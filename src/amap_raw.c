@@ -38,6 +38,7 @@ typedef struct rctx {
     int depth;        /* nesting of the record or array being encoded (root record: 1) */
     raw_member *keys; /* raw_jw's open objects' keys (heap, grown on demand) */
     size_t nkeys, keycap;
+    amap_custom *custom; /* typed custom fields of the root record, or NULL */
 } rctx;
 
 /* The string value at p (unescaped if needed): *s and *len point into the input or c->tmp. */
@@ -133,6 +134,23 @@ static int raw_timestamp(rctx *c, const char *p, const char *end, const char **n
     return 0;
 }
 
+/* A date (days since the epoch) from a string, as the DOM path reads it: crm_time's time, the
+ * day it falls in. */
+static int raw_date(rctx *c, const char *p, const char *end, const char **next)
+{
+    const char *s;
+    size_t len;
+    int64_t ms;
+    if (!(*next = raw_str(c, p, end, &s, &len)) || len == 0 ||
+        crm_time_parse_text(s, len, &ms) < 0 || ms == CRM_TIME_NONE)
+        return RAW_FALLBACK;
+    int64_t days = amap_floor_div(ms, 86400000);
+    if (days < INT32_MIN || days > INT32_MAX)
+        return RAW_FALLBACK;
+    aenc_put_long(c->out, days);
+    return 0;
+}
+
 static int raw_primitive(rctx *c, const node *n, const char *p, const char *end, const char **next)
 {
     js_type t = js_peek(p, end);
@@ -154,6 +172,8 @@ static int raw_primitive(rctx *c, const node *n, const char *p, const char *end,
     case K_LONG: {
         if (n->logical == L_TS_MILLIS && n->kind == K_LONG && t == JS_STRING)
             return raw_timestamp(c, p, end, next);
+        if (n->logical == L_DATE && n->kind == K_INT && t == JS_STRING)
+            return raw_date(c, p, end, next);
         if (n->logical != L_NONE || t != JS_NUMBER || raw_number(p, end, next, &integer, num, 19) ||
             !integer)
             return RAW_FALLBACK;
@@ -425,6 +445,43 @@ static int raw_missing(rctx *c, const field *f, int present)
     return 0;
 }
 
+/* The root record's typed custom fields field (amap_custom). */
+static inline int is_custom_field(const rctx *c, size_t i)
+{
+    return c->custom && c->depth == 1 && (int)i == c->custom->field;
+}
+
+/* The typed custom values, as JSON text, encoded with the field's type. */
+static int raw_custom(rctx *c, const field *f, size_t base)
+{
+    const json_t *values = c->custom->values(c->custom->u);
+    if (!values)
+        return RAW_FALLBACK;
+    char stack[2048];
+    jw w;
+    jw_init(&w, stack, sizeof(stack));
+    jw_value(&w, values);
+    const char *after;
+    c->custom->off = c->out->len - base;
+    c->depth++; /* the values' text is not the root record */
+    int rc = raw_value(c, f->type, w.p, w.p + w.len, &after);
+    c->depth--;
+    jw_free(&w);
+    return rc ? RAW_FALLBACK : 0;
+}
+
+/* Offers a member the root record's schema does not name to the typed custom fields: 1 when
+ * they consumed it (*p moves past its value), 0 when not, -1: the DOM path decides. */
+static int raw_take_custom(rctx *c, const char *k, size_t kl, const char *v, const char *end,
+                           const char **p)
+{
+    const char *ve = js_skip_at(v, end, c->depth + 1);
+    int took = ve ? c->custom->take(c->custom->u, k, kl, v, ve) : -1;
+    if (took > 0)
+        *p = ve;
+    return took < 0 ? -1 : took > 0;
+}
+
 /* Where a field's encoding landed in c->out, relative to the record's start. */
 typedef struct raw_span {
     uint32_t off, len;
@@ -458,6 +515,8 @@ static int raw_assemble(rctx *c, const node *n, size_t base, const raw_span *spa
     for (; i < n->nfields && !rc; i++) {
         if ((int)i == n->unmapped)
             rc = raw_unmapped(c, n, unknown, n_unknown, end);
+        else if (is_custom_field(c, i))
+            rc = raw_custom(c, &n->fields[i], base);
         else if (SEEN(seen, i))
             buf_append(o, saved + (spans[i].off - pos), spans[i].len);
         else
@@ -496,6 +555,8 @@ static int raw_record(rctx *c, const node *n, const char *p, const char *end, co
         if (esc)
             return RAW_FALLBACK;
         int idx = rc == 2 ? (int)next_field : amap_keyset_find(&n->keys, k, kl);
+        if (idx >= 0 && is_custom_field(c, (size_t)idx))
+            return RAW_FALLBACK; /* the text has the engine's own key: the DOM path decides */
         if (idx >= 0) {
             next_field = (size_t)idx + 1;
             if (SEEN(seen, idx))
@@ -515,6 +576,13 @@ static int raw_record(rctx *c, const node *n, const char *p, const char *end, co
         }
         if (want && want->keys->by_name)
             raw_note_wanted(c, want, -1, k, kl, v);
+        if (c->custom && c->depth == 1) {
+            int took = raw_take_custom(c, k, kl, v, end, &p);
+            if (took < 0)
+                return RAW_FALLBACK;
+            if (took)
+                continue;
+        }
         if (n->unmapped >= 0) {
             for (size_t i = 0; i < n_unknown; i++)
                 if (unknown[i].keylen == kl && memcmp(unknown[i].key, k, kl) == 0)
@@ -592,7 +660,14 @@ int amap_resolve_keys(const amap_plan *m, const char *const *keys, size_t n, ama
 int amap_encode_raw_at(const amap_plan *m, const char *json, const char *end, buf *out,
                        const char **next, const amap_keys *want, amap_found *found)
 {
-    rctx c = {out, {0}, NULL, 0, NULL, 0, NULL, 0, 0};
+    return amap_encode_raw_custom_at(m, json, end, out, next, want, found, NULL);
+}
+
+int amap_encode_raw_custom_at(const amap_plan *m, const char *json, const char *end, buf *out,
+                              const char **next, const amap_keys *want, amap_found *found,
+                              amap_custom *custom)
+{
+    rctx c = {out, {0}, NULL, 0, NULL, 0, NULL, 0, 0, custom};
     buf_init(&c.tmp);
     size_t start = out->len;
     for (size_t i = 0; want && i < want->n; i++)

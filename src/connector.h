@@ -130,6 +130,12 @@ typedef struct custom_fields_spec {
     json_t *(*take)(json_t *rec, const char *id, cf_kind kind);
     /* Optional: removes what is redundant once custom fields are typed (e.g. a legacy dict). */
     void (*strip)(json_t *rec);
+    /* Optional, the raw path (records encoded from their text, no jansson DOM): take and strip
+     * said as data. Field `id`'s value is the record's top-level member raw_prefix + id, which
+     * take removes; raw_strip names the top-level member strip removes when it is an object
+     * (NULL: none). NULL raw_prefix: the table's records take the DOM path. */
+    const char *raw_prefix;
+    const char *raw_strip;
 } custom_fields_spec;
 
 typedef struct table_def {
@@ -219,6 +225,12 @@ void page_clear(page *pg);
  * err on invalid JSON or no such array. */
 int connector_raw_records(const http_response *resp, const char *member, page *out,
                           json_t **envelope, char *err, size_t errlen);
+/* member NULL: the body is the records array itself (envelope: an empty object). */
+/* After connector_raw_records: the page's records as a jansson array of objects holding only
+ * their top-level members named in keys (NULL-terminated), for paging state (ids, keys), a
+ * scan of the text that encodes nothing. NULL + err on invalid JSON. */
+json_t *connector_raw_slim(const http_response *resp, const page *out, const char *const *keys,
+                           char *err, size_t errlen);
 /* Parses resp->body as JSON; on failure sets err to "invalid JSON at line L: <reason>". */
 json_t *connector_parse_json(const http_response *resp, char *err, size_t errlen);
 

@@ -32,9 +32,10 @@ struct event_codec {
     avro_writer_t writer;
     char *scratch;
     size_t scratch_cap;
-    int custom_idx; /* index of the typed custom fields record in the table record, or -1 */
-    buf raw_after;  /* the raw path: the after record's Avro bytes (event_set_after_raw) */
-    int raw_ready;  /* 1: the next event_encode of c/r/u writes the envelope around raw_after */
+    int custom_idx;  /* index of the typed custom fields record in the table record, or -1 */
+    int custom_last; /* 1: that record is the table record's last field */
+    buf raw_after;   /* the raw path: the after record's Avro bytes (event_set_after_raw) */
+    int raw_ready;   /* 1: the next event_encode of c/r/u writes the envelope around raw_after */
     uint64_t legacy_hash; /* the DOM path's after image under the legacy hash (0: raw path) */
     /* The raw path's source prefix (version, connector, account, table, replication_key)
      * encoded once: those strings are the table's constant names, so the cache is keyed by
@@ -110,6 +111,8 @@ event_codec *event_codec_new(const char *connector, const char *table, const cha
     }
     event_codec *c = xcalloc(1, sizeof(*c));
     c->custom_idx = custom_field_index(record);
+    c->custom_last = c->custom_idx >= 0 && (size_t)c->custom_idx + 1 ==
+                                               json_array_size(json_object_get(record, "fields"));
     buf_init(&c->raw_after);
     buf_init(&c->source_prefix);
     json_t *env = envelope_json(connector, table, record, err, errlen);
@@ -250,6 +253,9 @@ static int image_branch(event_codec *c, int field, int present, avro_value_t *br
     return 0;
 }
 
+static void mix_custom_hash(event_codec *c, const void *other, size_t len, const json_t *custom,
+                            uint64_t *hash);
+
 /* The dedupe hash of a record with typed custom fields must not change when a field is merely
  * added to (or deactivated in) the schema, or every record would be republished at each
  * definition change: the record's other fields are hashed by their Avro encoding, the custom
@@ -270,7 +276,16 @@ static int hash_with_custom(event_codec *c, avro_value_t *rv, const json_t *cust
         }
         off += (size_t)n;
     }
-    uint64_t h = content_hash(c->scratch, off), legacy = hash64(c->scratch, off);
+    mix_custom_hash(c, c->scratch, off, custom, hash);
+    return 0;
+}
+
+/* The hash of a record with typed custom fields: `other` is the encoding of its other fields,
+ * in order (see hash_with_custom); the legacy hash is kept in c. */
+static void mix_custom_hash(event_codec *c, const void *other, size_t len, const json_t *custom,
+                            uint64_t *hash)
+{
+    uint64_t h = content_hash(other, len), legacy = hash64(other, len);
     if (json_object_size(custom) > 0) {
         char *text = json_dumps(custom, JSON_COMPACT | JSON_SORT_KEYS);
         if (text) {
@@ -281,7 +296,6 @@ static int hash_with_custom(event_codec *c, avro_value_t *rv, const json_t *cust
     }
     *hash = h & ~CONTENT_HASH_LEGACY;
     c->legacy_hash = legacy | CONTENT_HASH_LEGACY;
-    return 0;
 }
 
 int event_set_after(event_codec *c, const json_t *rec, uint64_t *hash, char *err, size_t errlen)
@@ -289,8 +303,7 @@ int event_set_after(event_codec *c, const json_t *rec, uint64_t *hash, char *err
     avro_value_t rv, none;
     c->raw_ready = 0;
     if (image_branch(c, F_BEFORE, 0, &none, err, errlen) ||
-        image_branch(c, F_AFTER, 1, &rv, err, errlen) ||
-        amap_fill(c->map, rec, &rv, err, errlen))
+        image_branch(c, F_AFTER, 1, &rv, err, errlen) || amap_fill(c->map, rec, &rv, err, errlen))
         return -1;
     if (c->custom_idx >= 0)
         return hash_with_custom(c, &rv, json_object_get(rec, CF_JSON_KEY), hash, err, errlen);
@@ -306,7 +319,7 @@ int event_set_after(event_codec *c, const json_t *rec, uint64_t *hash, char *err
 
 uint64_t event_legacy_hash(const event_codec *c)
 {
-    if (c->raw_ready)
+    if (c->raw_ready && c->custom_idx < 0)
         return hash64(c->raw_after.data, c->raw_after.len) | CONTENT_HASH_LEGACY;
     return c->legacy_hash;
 }
@@ -360,7 +373,8 @@ static int locates(const event_codec *c, const char *const *keys, size_t n)
 }
 
 int event_set_after_raw_at(event_codec *c, const char *json, const char *end, const char **next,
-                           const char *const *keys, amap_found *found, size_t n_keys, uint64_t *hash)
+                           const char *const *keys, amap_found *found, size_t n_keys,
+                           uint64_t *hash)
 {
     c->raw_ready = 0;
     if (c->custom_idx >= 0)
@@ -374,6 +388,33 @@ int event_set_after_raw_at(event_codec *c, const char *json, const char *end, co
     if (amap_encode_raw_at(c->map, json, end, &c->raw_after, next, &c->located, found))
         return 1;
     *hash = content_hash(c->raw_after.data, c->raw_after.len);
+    c->raw_ready = 1;
+    return 0;
+}
+
+int event_set_after_raw_custom_at(event_codec *c, const char *json, const char *end,
+                                  const char **next, const char *const *keys, amap_found *found,
+                                  size_t n_keys, amap_custom *custom, uint64_t *hash)
+{
+    c->raw_ready = 0;
+    if (c->custom_idx < 0)
+        return event_set_after_raw_at(c, json, end, next, keys, found, n_keys, hash);
+    if (!custom || !c->custom_last)
+        return 1;
+    buf_reset(&c->raw_after);
+    if (!locates(c, keys, n_keys)) {
+        if (amap_resolve_keys(c->map, keys, n_keys, &c->located))
+            return 1;
+        c->located_ready = 1;
+    }
+    custom->field = c->custom_idx;
+    custom->off = SIZE_MAX;
+    if (amap_encode_raw_custom_at(c->map, json, end, &c->raw_after, next, &c->located, found,
+                                  custom) ||
+        custom->off == SIZE_MAX)
+        return 1;
+    /* the custom record is the last field: the other fields' encoding is what precedes it */
+    mix_custom_hash(c, c->raw_after.data, custom->off, custom->values(custom->u), hash);
     c->raw_ready = 1;
     return 0;
 }

@@ -52,6 +52,13 @@ int event_set_after_raw(event_codec *c, const char *json, size_t len, uint64_t *
 int event_set_after_raw_at(event_codec *c, const char *json, const char *end, const char **next,
                            const char *const *keys, amap_found *found, size_t n_keys,
                            uint64_t *hash);
+/* The same for a table with typed custom fields (amap_custom: the engine's custom_raw.c); the
+ * hash is event_set_after's for the record table_schema_prepare would make. Without a custom
+ * field in the schema, event_set_after_raw_at. */
+typedef struct amap_custom amap_custom; /* amap.h */
+int event_set_after_raw_custom_at(event_codec *c, const char *json, const char *end,
+                                  const char **next, const char *const *keys, amap_found *found,
+                                  size_t n_keys, amap_custom *custom, uint64_t *hash);
 /* The current after image's hash as crmstream computed it before content_hash (hash64), with
  * CONTENT_HASH_LEGACY set: what a dedupe entry restored from old state is compared with (only
  * computed when such an entry is met). */

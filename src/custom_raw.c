@@ -1,0 +1,85 @@
+/* custom_raw.c — typed custom fields on the raw path. table_schema_prepare reads a record's
+ * custom values out of its jansson DOM with the connector's take/strip callbacks; a connector
+ * that says the same as data (custom_fields_spec.raw_prefix/raw_strip) lets the encoder take
+ * them from the record's text as it meets them: each value is parsed alone (small), coerced by
+ * cf_history_values exactly as on the DOM path, and encoded as the record's custom field. The
+ * bytes and the dedupe hash are the DOM path's (test_raw_dom_pages checks it). */
+#include "custom_raw.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "connector.h"
+#include "custom_fields.h"
+#include "json_scan.h"
+#include "util.h"
+
+/* The member strip() removes: raw_strip, when its value is an object. */
+static int is_stripped(const custom_raw *cr, const char *key, size_t kl, const char *value,
+                       const char *end)
+{
+    return cr->strip && kl == cr->strip_len && memcmp(key, cr->strip, kl) == 0 &&
+           js_peek(value, end) == JS_OBJECT;
+}
+
+/* The active history entry whose id is [id, id + len), or -1 (take() is only asked for them). */
+static long active_entry(const custom_raw *cr, const char *id, size_t len)
+{
+    for (size_t i = 0; i < cr->n; i++) {
+        const char *e = cf_history_id(cr->cf, i);
+        if (cf_history_active(cr->cf, i) && strlen(e) == len && memcmp(e, id, len) == 0)
+            return (long)i;
+    }
+    return -1;
+}
+
+static int take_member(void *u, const char *key, size_t kl, const char *value,
+                       const char *value_end)
+{
+    custom_raw *cr = u;
+    if (is_stripped(cr, key, kl, value, value_end))
+        return 1;
+    if (kl <= cr->prefix_len || memcmp(key, cr->prefix, cr->prefix_len) != 0)
+        return 0;
+    long i = active_entry(cr, key + cr->prefix_len, kl - cr->prefix_len);
+    if (i < 0)
+        return 0;
+    if (cr->raw[i])
+        return -1; /* a duplicate key: the DOM path decides */
+    cr->raw[i] = json_loadb(value, (size_t)(value_end - value), JSON_DECODE_ANY, NULL);
+    return cr->raw[i] ? 1 : -1;
+}
+
+static const json_t *coerced_values(void *u)
+{
+    custom_raw *cr = u;
+    if (!cr->values)
+        cr->values = cf_history_values(cr->cf, cr->raw, &cr->misfits, &cr->misfit_field);
+    return cr->values;
+}
+
+int custom_raw_begin(custom_raw *cr, const custom_fields_spec *spec, const cf_history *cf)
+{
+    memset(cr, 0, sizeof(*cr));
+    if (!spec || !spec->raw_prefix)
+        return -1;
+    cr->cf = cf;
+    cr->prefix = spec->raw_prefix;
+    cr->prefix_len = strlen(spec->raw_prefix);
+    cr->strip = spec->raw_strip;
+    cr->strip_len = spec->raw_strip ? strlen(spec->raw_strip) : 0;
+    cr->n = cf ? cf_history_count(cf) : 0;
+    cr->raw = xcalloc(cr->n + 1, sizeof(json_t *));
+    cr->hooks = (amap_custom){-1, take_member, coerced_values, cr, 0};
+    return 0;
+}
+
+void custom_raw_end(custom_raw *cr)
+{
+    for (size_t i = 0; i < cr->n; i++)
+        json_decref(cr->raw[i]);
+    free(cr->raw);
+    json_decref(cr->values);
+    memset(cr, 0, sizeof(*cr));
+}
