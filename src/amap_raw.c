@@ -482,6 +482,35 @@ static int raw_take_custom(rctx *c, const char *k, size_t kl, const char *v, con
     return took < 0 ? -1 : took > 0;
 }
 
+/* An object or array for a "json_text" field: kept as its compact JSON text. */
+static inline int is_json_text(const field *f, const char *v, const char *end)
+{
+    js_type t = js_peek(v, end);
+    return (f->flags & F_JSON_TEXT) && (t == JS_OBJECT || t == JS_ARRAY);
+}
+
+/* The compact JSON text of the value at p as the string (or ["null", string]) type n, as the
+ * DOM path writes it (jw_value of the parsed value). */
+static int raw_json_text(rctx *c, const node *n, const char *p, const char *end, const char **next)
+{
+    if (n->kind == K_UNION) {
+        if (n->value_branch < 0 || n->branches[n->value_branch]->kind != K_STRING ||
+            n->branches[n->value_branch]->logical != L_NONE)
+            return RAW_FALLBACK;
+        aenc_put_long(c->out, n->value_branch);
+    } else if (n->kind != K_STRING || n->logical != L_NONE) {
+        return RAW_FALLBACK;
+    }
+    char stack[2048];
+    jw w;
+    jw_init(&w, stack, sizeof(stack));
+    int rc = raw_jw(c, &w, p, end, next, c->depth + 1);
+    if (!rc)
+        aenc_put_string(c->out, w.p, w.len);
+    jw_free(&w);
+    return rc ? RAW_FALLBACK : 0;
+}
+
 /* Where a field's encoding landed in c->out, relative to the record's start. */
 typedef struct raw_span {
     uint32_t off, len;
@@ -565,6 +594,9 @@ static int raw_record(rctx *c, const node *n, const char *p, const char *end, co
             size_t start = c->out->len;
             if (js_peek(v, end) == JS_NULL) {
                 if (!(p = js_skip(v, end)) || raw_missing(c, &n->fields[idx], 1))
+                    return RAW_FALLBACK;
+            } else if (is_json_text(&n->fields[idx], v, end)) {
+                if (raw_json_text(c, n->fields[idx].type, v, end, &p))
                     return RAW_FALLBACK;
             } else if (raw_value(c, n->fields[idx].type, v, end, &p)) {
                 return RAW_FALLBACK;
