@@ -519,18 +519,18 @@ static json_t *raw_data(const http_response *resp, page *out, json_t **body)
     return slim;
 }
 
-/* Records that parse_page hands on as they are (no typed custom fields, no deleted deals to
- * split off) take the raw path. */
-static int takes_raw(const table_ctx *ctx, const pd_spec *s)
+/* Records that parse_page hands on as they are (no deleted deals to split off) take the raw
+ * path; typed custom fields are read from the records' text (pd_custom_*.raw_member). */
+static int takes_raw(const pd_spec *s)
 {
-    return !ctx->table->custom && strcmp(s->table, "deals") != 0;
+    return strcmp(s->table, "deals") != 0;
 }
 
 static int v2_parse(table_ctx *ctx, const http_response *resp, page *out, char *err, size_t errlen)
 {
     const pd_spec *s = spec_of(ctx->table);
     json_t *body;
-    json_t *data = takes_raw(ctx, s) ? raw_data(resp, out, &body) : NULL;
+    json_t *data = takes_raw(s) ? raw_data(resp, out, &body) : NULL;
     int raw = data != NULL;
     if (!data)
         data = response_data(resp, &body, err, errlen);
@@ -1175,14 +1175,22 @@ static json_t *pd_take(json_t *rec, const char *key, cf_kind kind)
     return value;
 }
 
-static const custom_fields_spec pd_custom_deals = {
-    .definitions = {"deal_fields"}, .describe = pd_describe, .take = pd_take};
-static const custom_fields_spec pd_custom_persons = {
-    .definitions = {"person_fields"}, .describe = pd_describe, .take = pd_take};
-static const custom_fields_spec pd_custom_orgs = {
-    .definitions = {"organization_fields"}, .describe = pd_describe, .take = pd_take};
-static const custom_fields_spec pd_custom_products = {
-    .definitions = {"product_fields"}, .describe = pd_describe, .take = pd_take};
+static const custom_fields_spec pd_custom_deals = {.definitions = {"deal_fields"},
+                                                   .describe = pd_describe,
+                                                   .take = pd_take,
+                                                   .raw_member = "custom_fields"};
+static const custom_fields_spec pd_custom_persons = {.definitions = {"person_fields"},
+                                                     .describe = pd_describe,
+                                                     .take = pd_take,
+                                                     .raw_member = "custom_fields"};
+static const custom_fields_spec pd_custom_orgs = {.definitions = {"organization_fields"},
+                                                  .describe = pd_describe,
+                                                  .take = pd_take,
+                                                  .raw_member = "custom_fields"};
+static const custom_fields_spec pd_custom_products = {.definitions = {"product_fields"},
+                                                      .describe = pd_describe,
+                                                      .take = pd_take,
+                                                      .raw_member = "custom_fields"};
 
 /* ---- tables ------------------------------------------------------------------------------ */
 

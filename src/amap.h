@@ -86,6 +86,11 @@ int amap_encode_raw_at(const amap_plan *m, const char *json, const char *end, bu
 typedef struct amap_custom {
     int field;
     int (*take)(void *u, const char *key, size_t keylen, const char *value, const char *value_end);
+    /* Optional: offered each root member the schema names; 1 with [*text, *text + *len) the
+     * member's value once custom values are taken out of it (valid until the next call), 0: as
+     * it is, -1: the DOM path. */
+    int (*rewrite)(void *u, const char *key, size_t keylen, const char *value,
+                   const char *value_end, const char **text, size_t *len);
     const json_t *(*values)(void *u);
     void *u;
     size_t off; /* set by the encoder: where the field's bytes start, from the record's start */

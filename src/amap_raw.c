@@ -511,6 +511,33 @@ static int raw_json_text(rctx *c, const node *n, const char *p, const char *end,
     return rc ? RAW_FALLBACK : 0;
 }
 
+/* A field's value at v (null, JSON text or its type). */
+static int raw_field(rctx *c, const field *f, const char *v, const char *end, const char **next)
+{
+    if (js_peek(v, end) == JS_NULL)
+        return !(*next = js_skip(v, end)) || raw_missing(c, f, 1) ? RAW_FALLBACK : 0;
+    if (is_json_text(f, v, end))
+        return raw_json_text(c, f->type, v, end, next);
+    return raw_value(c, f->type, v, end, next);
+}
+
+/* A root field whose value the typed custom fields may rewrite (values taken out of it): the
+ * value they leave, else the text's. */
+static int raw_rewritten_field(rctx *c, const field *f, const char *k, size_t kl, const char *v,
+                               const char *end, const char **next)
+{
+    const char *ve = js_skip_at(v, end, c->depth + 1), *text, *after;
+    size_t len;
+    int rc = ve ? c->custom->rewrite(c->custom->u, k, kl, v, ve, &text, &len) : -1;
+    if (rc <= 0)
+        return rc < 0 ? RAW_FALLBACK : raw_field(c, f, v, end, next);
+    *next = ve;
+    c->depth++; /* the new text is not the record's */
+    rc = raw_field(c, f, text, text + len, &after);
+    c->depth--;
+    return rc || js_ws(after, text + len) != text + len ? RAW_FALLBACK : 0;
+}
+
 /* Where a field's encoding landed in c->out, relative to the record's start. */
 typedef struct raw_span {
     uint32_t off, len;
@@ -592,13 +619,10 @@ static int raw_record(rctx *c, const node *n, const char *p, const char *end, co
                 return RAW_FALLBACK; /* duplicate key: jansson keeps the last one */
             seen[idx >> 6] |= 1ULL << (idx & 63);
             size_t start = c->out->len;
-            if (js_peek(v, end) == JS_NULL) {
-                if (!(p = js_skip(v, end)) || raw_missing(c, &n->fields[idx], 1))
+            if (c->custom && c->depth == 1 && c->custom->rewrite) {
+                if (raw_rewritten_field(c, &n->fields[idx], k, kl, v, end, &p))
                     return RAW_FALLBACK;
-            } else if (is_json_text(&n->fields[idx], v, end)) {
-                if (raw_json_text(c, n->fields[idx].type, v, end, &p))
-                    return RAW_FALLBACK;
-            } else if (raw_value(c, n->fields[idx].type, v, end, &p)) {
+            } else if (raw_field(c, &n->fields[idx], v, end, &p)) {
                 return RAW_FALLBACK;
             }
             spans[idx] = (raw_span){(uint32_t)(start - base), (uint32_t)(c->out->len - start)};

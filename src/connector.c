@@ -84,7 +84,7 @@ int connector_raw_records(const http_response *resp, const char *member, page *o
 {
     const char *body = resp->body.data ? resp->body.data : "";
     const char *end = body + resp->body.len, *p = body, *k, *v, *arr = NULL, *arr_end = NULL;
-    size_t kl, want = strlen(member);
+    size_t kl, want = member ? strlen(member) : 0;
     int first, esc, rc = -1;
     if (envelope)
         *envelope = json_object();
@@ -193,6 +193,15 @@ json_t *connector_raw_slim(const http_response *resp, const page *out, const cha
     snprintf(err, errlen, "invalid JSON in the records array");
     json_decref(slim);
     return NULL;
+}
+
+json_t *page_records(const http_response *resp, const page *pg)
+{
+    if (pg->records)
+        return json_incref(pg->records);
+    if (!pg->raw_from_response || !resp->body.data)
+        return json_array();
+    return json_loadb(resp->body.data + pg->raw_off, pg->raw_len, 0, NULL);
 }
 
 void page_clear(page *pg)

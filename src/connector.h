@@ -133,9 +133,13 @@ typedef struct custom_fields_spec {
     /* Optional, the raw path (records encoded from their text, no jansson DOM): take and strip
      * said as data. Field `id`'s value is the record's top-level member raw_prefix + id, which
      * take removes; raw_strip names the top-level member strip removes when it is an object
-     * (NULL: none). NULL raw_prefix: the table's records take the DOM path. */
+     * (NULL: none). */
     const char *raw_prefix;
     const char *raw_strip;
+    /* Or: the values are inside this one top-level member, and take() reads and rewrites only
+     * that member (it is then applied to the member alone; the record's other members stay
+     * text). NULL (and NULL raw_prefix): the DOM path. */
+    const char *raw_member;
 } custom_fields_spec;
 
 typedef struct table_def {
@@ -231,6 +235,9 @@ int connector_raw_records(const http_response *resp, const char *member, page *o
  * scan of the text that encodes nothing. NULL + err on invalid JSON. */
 json_t *connector_raw_slim(const http_response *resp, const page *out, const char *const *keys,
                            char *err, size_t errlen);
+/* The records parse_page handed back, as a jansson array whether they are jansson (records)
+ * or the response's text (raw): for tests and tools. A new reference; NULL on invalid JSON. */
+json_t *page_records(const http_response *resp, const page *pg);
 /* Parses resp->body as JSON; on failure sets err to "invalid JSON at line L: <reason>". */
 json_t *connector_parse_json(const http_response *resp, char *err, size_t errlen);
 

@@ -5,14 +5,18 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "util.h"
+
 #include "amap.h"
 #include "connector.h"
 #include "custom_fields.h"
 
 typedef struct custom_raw {
     const cf_history *cf;
+    const custom_fields_spec *spec;
     const char *prefix, *strip; /* the table's custom_fields_spec.raw_prefix / raw_strip */
     size_t prefix_len, strip_len, n;
+    buf member;     /* raw_member: its value's text once the values are taken out */
     json_t **raw;   /* the values taken, by custom field history entry (n of them) */
     json_t *values; /* the coerced values object, once the encoder asked for it */
     size_t misfits; /* values that did not fit their type, and the first one's field */

@@ -238,9 +238,12 @@ static int fetch_page_records(table_run *t, http_client *http, table_ctx *ctx, h
     memset(&pg, 0, sizeof(pg));
     pg.bookmark_cap_ms = CRM_TIME_NONE;
     if (ctx->table->parse_page(ctx, &resp, &pg, err, errlen) == 0) {
-        if (pg.records)
-            json_array_extend(all, pg.records);
-        rc = 0;
+        json_t *records = page_records(&resp, &pg); /* jansson or raw text */
+        if (records && json_array_extend(all, records) == 0)
+            rc = 0;
+        else
+            snprintf(err, errlen, "invalid JSON in the records array");
+        json_decref(records);
     }
     page_clear(&pg);
 out:

@@ -222,16 +222,6 @@ static void check_page(const table_def *t, codec *c, const http_response *resp, 
     buf_free(&dom);
 }
 
-/* The records of a page, whether parse_page handed them as jansson (records) or raw text. */
-static json_t *page_records(const http_response *resp, const page *pg)
-{
-    if (pg->records)
-        return json_incref(pg->records);
-    if (!pg->raw_from_response)
-        return json_array();
-    return json_loadb(resp->body.data + pg->raw_off, pg->raw_len, 0, NULL);
-}
-
 /* Up to PAGES pages of table t: fn(u, t, response, page) for each. */
 typedef void (*page_fn)(void *u, const table_def *t, const http_response *resp, const page *pg);
 
@@ -471,7 +461,8 @@ int main(int argc, char **argv)
                             source_ratelimit(fs.src[k]), c->rate_signal, source_name(fs.src[k]));
         for (size_t t = 0; t < c->n_tables; t++, tables++) {
             check_table(fs.src[k], &c->tables[t], client);
-            if (c->tables[t].custom && c->tables[t].custom->raw_prefix)
+            if (c->tables[t].custom &&
+                (c->tables[t].custom->raw_prefix || c->tables[t].custom->raw_member))
                 check_typed_table(fs.src[k], &c->tables[t], client);
         }
         http_client_free(client);
