@@ -1,9 +1,11 @@
 /* custom_raw.c — typed custom fields on the raw path. table_schema_prepare reads a record's
  * custom values out of its jansson DOM with the connector's take/strip callbacks; a connector
- * that says the same as data (custom_fields_spec.raw_prefix/raw_strip) lets the encoder take
- * them from the record's text as it meets them: each value is parsed alone (small), coerced by
- * cf_history_values exactly as on the DOM path, and encoded as the record's custom field. The
- * bytes and the dedupe hash are the DOM path's (test_raw_dom_pages checks it). */
+ * that says where they are as data lets the encoder take them from the record's text as it
+ * meets them: top-level members raw_prefix + id (Close), or one member (raw_member: Pipedrive's
+ * custom_fields object, Copper's array) parsed alone and handed to the connector's take(). The
+ * values are coerced by cf_history_values exactly as on the DOM path and encoded as the
+ * record's custom field; the bytes and the dedupe hash are the DOM path's (test_raw_dom_pages
+ * checks it). */
 #include "custom_raw.h"
 
 #include <stdio.h>

@@ -372,6 +372,18 @@ static int locates(const event_codec *c, const char *const *keys, size_t n)
     return 1;
 }
 
+/* The members the raw path locates, resolved against the plan unless they already are; -1
+ * when they cannot be. */
+static int resolve_located(event_codec *c, const char *const *keys, size_t n_keys)
+{
+    if (locates(c, keys, n_keys))
+        return 0;
+    if (amap_resolve_keys(c->map, keys, n_keys, &c->located))
+        return -1;
+    c->located_ready = 1;
+    return 0;
+}
+
 int event_set_after_raw_at(event_codec *c, const char *json, const char *end, const char **next,
                            const char *const *keys, amap_found *found, size_t n_keys,
                            uint64_t *hash)
@@ -380,11 +392,8 @@ int event_set_after_raw_at(event_codec *c, const char *json, const char *end, co
     if (c->custom_idx >= 0)
         return 1;
     buf_reset(&c->raw_after);
-    if (!locates(c, keys, n_keys)) {
-        if (amap_resolve_keys(c->map, keys, n_keys, &c->located))
-            return 1;
-        c->located_ready = 1;
-    }
+    if (resolve_located(c, keys, n_keys))
+        return 1;
     if (amap_encode_raw_at(c->map, json, end, &c->raw_after, next, &c->located, found))
         return 1;
     *hash = content_hash(c->raw_after.data, c->raw_after.len);
@@ -402,11 +411,8 @@ int event_set_after_raw_custom_at(event_codec *c, const char *json, const char *
     if (!custom || !c->custom_last)
         return 1;
     buf_reset(&c->raw_after);
-    if (!locates(c, keys, n_keys)) {
-        if (amap_resolve_keys(c->map, keys, n_keys, &c->located))
-            return 1;
-        c->located_ready = 1;
-    }
+    if (resolve_located(c, keys, n_keys))
+        return 1;
     custom->field = c->custom_idx;
     custom->off = SIZE_MAX;
     if (amap_encode_raw_custom_at(c->map, json, end, &c->raw_after, next, &c->located, found,

@@ -392,47 +392,27 @@ static void check_typed_table(source *src, const table_def *t, http_client *clie
         cf_desc_clear(&defs.d[i]);
 }
 
+typedef struct plain {
+    codec c;
+    tally n;
+} plain;
+
+static void check_plain_page(void *u, const table_def *t, const http_response *resp, const page *pg)
+{
+    plain *pl = u;
+    check_page(t, &pl->c, resp, pg, &pl->n);
+}
+
 static void check_table(source *src, const table_def *t, http_client *client)
 {
-    char err[512];
-    codec c;
-    CHECK(codec_open(&c, t) == 0);
-    table_ctx ctx = {src,
-                     t,
-                     t->replication_key ? 1500000000000LL : CRM_TIME_NONE,
-                     now_wall_ms(),
-                     CRM_TIME_NONE,
-                     json_object(),
-                     0,
-                     0,
-                     0};
-    tally n = {0, 0, 0, 0};
-    for (int p = 0; p < PAGES && c.iface; p++) {
-        http_request req;
-        http_response resp;
-        page pg;
-        http_request_init(&req);
-        http_response_init(&resp);
-        memset(&pg, 0, sizeof(pg));
-        pg.bookmark_cap_ms = CRM_TIME_NONE;
-        buf_init(&pg.raw);
-        ctx.page_no = p;
-        int more =
-            t->next_request(&ctx, &req, err, sizeof(err)) == REQ_READY &&
-            http_client_execute(client, &req, &resp, NULL, NULL, err, sizeof(err)) == HTTP_OK &&
-            t->parse_page(&ctx, &resp, &pg, err, sizeof(err)) == 0;
-        if (more)
-            check_page(t, &c, &resp, &pg, &n);
-        page_clear(&pg);
-        http_response_free(&resp);
-        http_request_free(&req);
-        if (!more)
-            break;
-    }
+    plain pl = {.n = {0, 0, 0, 0}};
+    CHECK(codec_open(&pl.c, t) == 0);
+    if (pl.c.iface)
+        walk_pages(src, t, client, check_plain_page, &pl);
     printf("  %-10s %-22s records %4ld  raw %4ld  fallback %4ld  rewritten by parse_page %4ld\n",
-           source_connector(src)->name, t->name, n.records, n.raw, n.fallback, n.rewritten);
-    json_decref(ctx.paging);
-    codec_close(&c);
+           source_connector(src)->name, t->name, pl.n.records, pl.n.raw, pl.n.fallback,
+           pl.n.rewritten);
+    codec_close(&pl.c);
 }
 
 int main(int argc, char **argv)
