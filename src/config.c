@@ -616,8 +616,8 @@ static int load_table_group(loader *ld, const config_setting_t *g, void *base)
 
 #define SRC(f) offsetof(source_config, f)
 static const config_spec source_specs[] = {
-    {SPEC_STRING, "type", NULL, SRC(type), 0, 0, 0, 0, NULL, NULL,
-     "the connector (`crmstream tables` lists them); required"},
+    {SPEC_STRING, "type", NULL, SRC(type), 0, 0, 0, SPEC_REQUIRED, NULL, NULL,
+     "the connector (its options are listed per source above)"},
     {SPEC_NAME, "name", NULL, SRC(name), 0, 0, 0, SPEC_REQUIRED, NULL, NULL,
      "part of topic names and of the transactional.id; must stay stable"},
     {SPEC_URL, "base_url", NULL, SRC(base_url), 0, 0, 0, SPEC_TRIM_SLASH, NULL, NULL,
@@ -646,7 +646,7 @@ static const config_spec source_specs[] = {
     {SPEC_GROUP, "lookback", NULL, 0, 0, 0, 0, 0, NULL, load_lookback_group,
      "{ <table> = <duration>; } (default: each table's, `crmstream tables`)"},
     {SPEC_GROUP, "options", NULL, 0, 0, 0, 0, 0, NULL, defer_options,
-     "connector options (listed per connector below)"},
+     "connector options (listed per source above)"},
     {0},
 };
 #undef SRC
@@ -844,6 +844,26 @@ const char *config_spec_type_name(config_spec_type t)
         [SPEC_GROUP] = "group",
     };
     return names[t];
+}
+
+void config_spec_range(const config_spec *sp, char *out, size_t outlen)
+{
+    char lo[32], hi[32];
+    format_bound(sp->min, lo, sizeof(lo));
+    format_bound(sp->max, hi, sizeof(hi));
+    out[0] = '\0';
+    if (sp->type == SPEC_INT)
+        snprintf(out, outlen, "%lld..%lld", sp->min, sp->max);
+    else if ((sp->type == SPEC_DURATION || sp->type == SPEC_DURATION_MS) && sp->max)
+        snprintf(out, outlen, "%s..%s", lo, hi);
+    else if ((sp->type == SPEC_DURATION || sp->type == SPEC_DURATION_MS) && sp->min)
+        snprintf(out, outlen, ">= %s", lo);
+    else if (sp->type == SPEC_RATE)
+        snprintf(out, outlen, ">= 0");
+    else if (sp->type == SPEC_CHOICE)
+        for (int i = 0; sp->choices->names[i]; i++)
+            snprintf(out + strlen(out), outlen - strlen(out), "%s%s", i ? "|" : "",
+                     sp->choices->names[i]);
 }
 
 static int load_root(loader *ld, config_t *lc, crm_config *cfg)

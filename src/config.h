@@ -164,6 +164,9 @@ typedef struct config_section {
 extern const config_section config_sections[];
 /* "string", "integer", "duration"... for listings. */
 const char *config_spec_type_name(config_spec_type t);
+/* The values a setting accepts, for listings: "1..10000", "1s..15m", ">= 1s", "logfmt|json";
+ * "" when any value of its type is. */
+void config_spec_range(const config_spec *sp, char *out, size_t outlen);
 
 /* Loads and validates; on error writes one line to err ("file:line: setting: problem") and
  * returns NULL. */
