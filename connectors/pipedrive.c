@@ -72,18 +72,6 @@ static const pd_spec SPECS[] = {
     {"dealflow", PK_DEALFLOW, "deals", "deals/archived", 500},
 };
 
-/* The source's options (pd_options below). */
-typedef struct pd_opts {
-    const char *api_token_env; /* the token itself */
-    const char *auth;
-    int token_in_query;
-    const char *v1_prefix;
-    long long page_size;
-    long long deal_ids_per_request;
-    const char *dealflow_items;
-    long long daily_budget_retry;
-} pd_opts;
-
 /* Per-source settings, resolved once in source_init. */
 typedef struct pd_source {
     char *auth_line; /* "x-api-token: ..." or "Authorization: Bearer ..." (secret) */
@@ -120,6 +108,18 @@ static int base_is_bare_api_host(const char *base)
     return strncasecmp(p, "api.pipedrive.com", 17) == 0 &&
            (p[17] == '\0' || p[17] == '/' || p[17] == ':');
 }
+
+/* The source's options (pd_options below). */
+typedef struct pd_opts {
+    const char *api_token_env; /* the token itself */
+    const char *auth;
+    int token_in_query;
+    const char *v1_prefix;
+    long long page_size;
+    long long deal_ids_per_request;
+    const char *dealflow_items;
+    long long daily_budget_retry;
+} pd_opts;
 
 static int pd_init(source *src, char *err, size_t errlen)
 {

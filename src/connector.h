@@ -1,7 +1,8 @@
 /* connector.h — what a CRM connector declares, and what the engine gives it.
  *
- * A connector is data: a name, an options map (type/name/default/description, which drives
- * config validation and `crmstream tables`), and a table list. Each table names its primary key,
+ * A connector is data: a name, an options map (type/name/default/description/offset, which
+ * drives config validation, `crmstream tables` and the typed options struct its callbacks read
+ * through source_options()), and a table list. Each table names its primary key,
  * replication key, method, default lookback and .avsc file, plus two callbacks: next_request()
  * builds the next HTTP request of a sync pass from the pass context, and parse_page() turns a
  * 2xx response into records / deletes / ids and updates the connector-owned paging state.
