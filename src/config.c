@@ -1,5 +1,9 @@
 /* config.c — libconfig parsing with strict validation: unknown settings, wrong types, bad
- * durations, unknown source types, tables or connector options are all errors naming file:line. */
+ * durations, unknown source types, tables or connector options are all errors naming file:line.
+ * Each section's settings are one table of config_spec (root_specs, kafka_specs, metrics_specs,
+ * registry_specs, source_specs, table_specs): load_section() reads a group by its table
+ * (defaults, types, ranges, required settings, the "unknown setting" list), `crmstream tables`
+ * lists them and test_config_docs checks producer.cfg.example shows each. */
 #include "config.h"
 
 #include <errno.h>
