@@ -20,8 +20,14 @@
 #include "close_internal.h"
 #include "log.h"
 
+/* Every page-size option a table names is an integer option of Close: checked as a source
+ * starts, so a misspelt name stops crmstream at once instead of aborting a pass later. */
+static int check_table_options(char *err, size_t errlen);
+
 static int close_init(source *src, char *err, size_t errlen)
 {
+    if (check_table_options(err, errlen))
+        return -1;
     const char *key = close_opts_of(src)->api_key_env;
     if (!key || !*key) {
         snprintf(err, errlen, "the Close API key (options.api_key_env) is empty");
@@ -311,13 +317,36 @@ static const connector_option close_options[] = {
 };
 #undef CLOSE_OPTION
 
-long long close_option_int(const source *src, const char *name)
+static const connector_option *int_option(const char *name)
 {
     for (const connector_option *o = close_options; o->name; o++)
         if (strcmp(o->name, name) == 0 && o->type == OPT_INT)
-            return *(const long long *)((const char *)source_options(src) + o->offset);
-    log_error(source_name(src), NULL, "close: no integer option \"%s\" (a connector bug)", name);
-    abort();
+            return o;
+    return NULL;
+}
+
+long long close_option_int(const source *src, const char *name)
+{
+    const connector_option *o = int_option(name);
+    if (!o) {
+        log_error(source_name(src), NULL, "close: no integer option \"%s\" (a connector bug)",
+                  name);
+        abort();
+    }
+    return *(const long long *)((const char *)source_options(src) + o->offset);
+}
+
+static int check_table_options(char *err, size_t errlen)
+{
+    for (size_t i = 0; i < sizeof(close_tables) / sizeof(close_tables[0]); i++) {
+        const close_table *ct = close_table_of(&close_tables[i]);
+        if (ct && ct->limit_option && !int_option(ct->limit_option)) {
+            snprintf(err, errlen, "close table %s names no integer option %s (a connector bug)",
+                     close_tables[i].name, ct->limit_option);
+            return -1;
+        }
+    }
+    return 0;
 }
 
 const connector close_connector = {

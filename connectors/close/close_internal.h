@@ -40,8 +40,9 @@ static inline const close_opts *close_opts_of(const source *src)
 {
     return source_options(src);
 }
-/* An integer option named by data (a table's page-size option); a name that is no integer
- * option of Close aborts, naming it: a connector bug, never a silent 0. */
+/* An integer option named by data (a table's page-size option, close_table.limit_option).
+ * close_init refuses to start when a table names no integer option of Close; a name that is
+ * none aborts here, naming it: a connector bug, never a silent 0. */
 long long close_option_int(const source *src, const char *name);
 
 /* Full table over an offset list (_skip/_limit) with {"data","has_more"}. */
