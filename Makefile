@@ -31,7 +31,7 @@ ifeq ($(SAN),tsan)
 SAN_CFLAGS  := -fsanitize=thread -fno-omit-frame-pointer
 SAN_LDFLAGS := -fsanitize=thread
 endif
-ALL_CFLAGS  = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -Isrc $(PKG_CFLAGS) \
+ALL_CFLAGS  = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Werror -pthread -Isrc $(PKG_CFLAGS) \
               $(SAN_CFLAGS) $(CFLAGS)
 ALL_LDFLAGS = $(SAN_LDFLAGS) $(LDFLAGS)
 ALL_LDLIBS  = $(PKG_LIBS) -lavro -lm -pthread $(LDLIBS)

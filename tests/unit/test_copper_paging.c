@@ -104,10 +104,10 @@ static char *model_search(const json_t *body, long long *total)
             hits[k++] = r;
     }
     qsort(hits, (size_t)k, sizeof(*hits), model_cmp);
-    long long page = json_integer_value(json_object_get(body, "page_number"));
+    long long page_no = json_integer_value(json_object_get(body, "page_number"));
     long long size = json_integer_value(json_object_get(body, "page_size"));
     json_t *out = json_array();
-    for (long long i = (page - 1) * size; i < k && i < page * size; i++)
+    for (long long i = (page_no - 1) * size; i < k && i < page_no * size; i++)
         json_array_append_new(out, json_pack("{sIsIsIsI}", "id", hits[i]->id, "date_modified",
                                              hits[i]->dm, "date_created", hits[i]->dc, "version",
                                              hits[i]->version));
@@ -558,7 +558,8 @@ static void test_confirm_requests(void)
     memset(&pg, 0, sizeof(pg));
     response_set(&resp, 200, "{\"id\":3061844454,\"is_deleted\":true}", -1);
     CHECK(ctx.table->parse_page(&ctx, &resp, &pg, err, sizeof(err)) == 0);
-    CHECK(pg.ids != NULL && json_array_size(pg.ids) == 0); /* a deleted record's remains are not alive */
+    CHECK(pg.ids != NULL &&
+          json_array_size(pg.ids) == 0); /* a deleted record's remains are not alive */
     page_clear(&pg);
     http_response_free(&resp);
 
