@@ -5,28 +5,36 @@ CC      ?= cc
 SAN     ?=
 BUILD   ?= build$(if $(SAN),-$(SAN))
 PKGS    := rdkafka avro-c libconfig libcurl jansson libmicrohttpd sqlite3 libpq
+# CFLAGS, LDFLAGS and LDLIBS are the user's (`make CFLAGS=-O0` swaps the optimization only); the
+# rules use ALL_*, which add what the build cannot do without: the language level, the include
+# paths, the warnings as errors, the libraries and the sanitizer.
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -Isrc \
-           $(shell pkg-config --cflags $(PKGS))
-LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lavro -lm -pthread
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
+SAN_CFLAGS :=
+SAN_LDFLAGS :=
 ifeq ($(SAN),asan)
-CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
-LDFLAGS += -fsanitize=address,undefined
+SAN_CFLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+SAN_LDFLAGS := -fsanitize=address,undefined
 endif
 # libFuzzer targets (tests/fuzz/): everything built with clang's coverage instrumentation, ASan
 # and UBSan; the targets link libFuzzer's main.
 ifeq ($(SAN),fuzz)
 CC      := clang
-CFLAGS  += -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
-           -fno-sanitize-recover=undefined
-LDFLAGS += -fsanitize=address,undefined
+SAN_CFLAGS  := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
+               -fno-sanitize-recover=undefined
+SAN_LDFLAGS := -fsanitize=address,undefined
 endif
 # ThreadSanitizer: data races between the sync threads, librdkafka's callbacks, the metrics
 # server and the shutdown path.
 ifeq ($(SAN),tsan)
-CFLAGS  += -fsanitize=thread -fno-omit-frame-pointer
-LDFLAGS += -fsanitize=thread
+SAN_CFLAGS  := -fsanitize=thread -fno-omit-frame-pointer
+SAN_LDFLAGS := -fsanitize=thread
 endif
+ALL_CFLAGS  = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Werror -pthread -Isrc $(PKG_CFLAGS) \
+              $(SAN_CFLAGS) $(CFLAGS)
+ALL_LDFLAGS = $(SAN_LDFLAGS) $(LDFLAGS)
+ALL_LDLIBS  = $(PKG_LIBS) -lavro -lm -pthread $(LDLIBS)
 
 ENGINE_SRC := $(filter-out src/main.c,$(wildcard src/*.c))
 CONN_SRC   := $(wildcard connectors/*.c connectors/*/*.c)
@@ -53,39 +61,39 @@ crmstream: $(BUILD)/crmstream
 	@if [ "$(BUILD)" = build ]; then ln -sf $(BUILD)/crmstream crmstream; fi
 
 $(BUILD)/crmstream: $(MAIN_OBJ) $(LIB_OBJ)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(ALL_LDLIBS)
 
 sim: $(BUILD)/crmsim
 $(BUILD)/crmsim: $(SIM_OBJ) $(BUILD)/src/crm_time.o $(BUILD)/src/util.o $(BUILD)/src/avro_compat.o $(BUILD)/src/avro_schema.o
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(ALL_LDLIBS)
 
 $(BUILD)/crmtool: tests/tools/crmtool.c $(LIB_OBJ)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIB_OBJ) $(ALL_LDLIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -Itests/unit $(ALL_LDFLAGS) -o $@ $< $(LIB_OBJ) $(ALL_LDLIBS)
 
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/fuzz -fsanitize=fuzzer $(LDFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -Itests/fuzz -fsanitize=fuzzer $(ALL_LDFLAGS) -o $@ $< $(LIB_OBJ) $(ALL_LDLIBS)
 
 # Benchmarks share the bench simulator's record generator (tests/sim/bench_item.c).
 BENCH_SHARED := $(BUILD)/tests/sim/bench_item.o
 $(BUILD)/bench/%: bench/%.c $(LIB_OBJ) $(BENCH_SHARED)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/sim $(LDFLAGS) -o $@ $< $(BENCH_SHARED) $(LIB_OBJ) $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -Itests/sim $(ALL_LDFLAGS) -o $@ $< $(BENCH_SHARED) $(LIB_OBJ) $(ALL_LDLIBS)
 
 $(BUILD)/gen/avro_embedded.c: $(AVSC) scripts/embed-avro.sh
 	@mkdir -p $(dir $@)
 	scripts/embed-avro.sh $@
 
 $(BUILD)/gen/avro_embedded.o: $(BUILD)/gen/avro_embedded.c
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
@@ -126,7 +134,7 @@ fuzz-build: $(FUZZ_BIN)
 
 # The seed corpora, from the simulators (tests/fuzz/make-seeds.sh; commit what changes).
 $(BUILD)/fuzz-seeds: tests/fuzz/seeds.c $(LIB_OBJ)
-	$(CC) $(CFLAGS) -Itests/fuzz $(LDFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -Itests/fuzz $(ALL_LDFLAGS) -o $@ $< $(LIB_OBJ) $(ALL_LDLIBS)
 
 fuzz-seeds: $(BUILD)/fuzz-seeds $(BUILD)/crmsim $(BUILD)/crmstream
 	tests/fuzz/make-seeds.sh

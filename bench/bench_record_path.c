@@ -67,17 +67,17 @@ int main(int argc, char **argv)
     long fallbacks = 0;
     for (long pg = 0; pg < pages; pg++) {
         make_page(&resp.body, pg * PAGE, base_ms);
-        page page;
-        memset(&page, 0, sizeof(page));
+        page parsed;
+        memset(&parsed, 0, sizeof(parsed));
         double t0 = cpu_now();
         json_t *env = NULL;
-        if (connector_raw_records(&resp, "data", &page, &env, err, sizeof(err))) {
+        if (connector_raw_records(&resp, "data", &parsed, &env, err, sizeof(err))) {
             fprintf(stderr, "bench_record_path: %s\n", err);
             return 1;
         }
         json_decref(env);
         double t1 = cpu_now();
-        const char *q = resp.body.data + page.raw_off, *end = q + page.raw_len, *v;
+        const char *q = resp.body.data + parsed.raw_off, *end = q + parsed.raw_len, *v;
         const char *keys[2] = {"id", "updated_at"};
         amap_found found[2];
         char pks[PAGE][16];
@@ -110,7 +110,7 @@ int main(int argc, char **argv)
         t_validate += t1 - t0;
         t_encode += t2 - t1;
         t_dedupe += t3 - t2;
-        page_clear(&page);
+        page_clear(&parsed);
     }
     long done = pages * PAGE;
     printf("records %ld (fallbacks %ld, table keys %zu)\n", done, fallbacks, dedupe_count(table));

@@ -429,12 +429,12 @@ static int offset_sweep_done(table_ctx *ctx, json_int_t total, int *finished, ch
 static int offset_step(table_ctx *ctx, const http_response *resp, const json_t *records,
                        int *finished, char *err, size_t errlen)
 {
-    json_int_t page = paging_int(ctx, "page", 1), total = response_total(resp);
+    json_int_t page_no = paging_int(ctx, "page", 1), total = response_total(resp);
     long long cap = opts_of(ctx->src)->reach_cap;
     size_t rows = json_array_size(records);
     *finished = 0;
     if (!paging_has(ctx, "total") || total != paging_int(ctx, "total", -1)) {
-        if (page == 1 && !paging_has(ctx, "total") && total > cap)
+        if (page_no == 1 && !paging_has(ctx, "total") && total > cap)
             log_warn(source_name(ctx->src), ctx->table->name,
                      "%lld records share every filterable second; only %lld are reachable",
                      (long long)total, cap);
@@ -442,17 +442,17 @@ static int offset_step(table_ctx *ctx, const http_response *resp, const json_t *
         paging_del(ctx, "sweeps");
         if (set_int(ctx->paging, "total", total, err, errlen))
             return -1;
-        if (page > 1) /* rows moved: re-read */
+        if (page_no > 1) /* rows moved: re-read */
             return set_int(ctx->paging, "page", 1, err, errlen);
     }
-    if (page == 1 &&
+    if (page_no == 1 &&
         set_int(ctx->paging, "sweep_from",
                 (json_int_t)json_object_size(json_object_get(ctx->paging, "read")), err, errlen))
         return -1;
     if (offset_remember(ctx, records, err, errlen))
         return -1;
-    if (rows > 0 && (long long)rows >= expected_rows(ctx, page))
-        return set_int(ctx->paging, "page", page + 1, err, errlen);
+    if (rows > 0 && (long long)rows >= expected_rows(ctx, page_no))
+        return set_int(ctx->paging, "page", page_no + 1, err, errlen);
     return offset_sweep_done(ctx, total, finished, err, errlen);
 }
 
@@ -782,15 +782,15 @@ static int users_parse(table_ctx *ctx, const http_response *resp, page *out, cha
     if (!records)
         return -1;
     out->records = records;
-    json_int_t page = paging_int(ctx, "page", 1), total = response_total(resp);
-    if (page > 1 && total != paging_int(ctx, "total", -1)) /* someone left or joined */
+    json_int_t page_no = paging_int(ctx, "page", 1), total = response_total(resp);
+    if (page_no > 1 && total != paging_int(ctx, "total", -1)) /* someone left or joined */
         return set_int(ctx->paging, "page", 1, err, errlen);
-    if (page == 1 && set_int(ctx->paging, "total", total, err, errlen))
+    if (page_no == 1 && set_int(ctx->paging, "total", total, err, errlen))
         return -1;
     size_t n = json_array_size(records);
-    if ((long long)n < expected_rows(ctx, page) || n == 0)
+    if ((long long)n < expected_rows(ctx, page_no) || n == 0)
         return mark_done(ctx, err, errlen);
-    return set_int(ctx->paging, "page", page + 1, err, errlen);
+    return set_int(ctx->paging, "page", page_no + 1, err, errlen);
 }
 
 /* ---- GET reference lists: one request, whole list ---------------------------------------- */

@@ -118,15 +118,15 @@ static int pd_init(source *src, char *err, size_t errlen)
         snprintf(err, errlen, "option auth must be \"api_token\" or \"oauth\", not \"%s\"", mode);
         return -1;
     }
-    long page = (long)o->page_size;
+    long page_size = (long)o->page_size;
     long batch = (long)o->deal_ids_per_request;
-    if (page < 2 || page > 500 || batch < 1 || batch > 100) {
+    if (page_size < 2 || page_size > 500 || batch < 1 || batch > 100) {
         /* 2: v1 walks re-read the last row of each page (pipedrive_walk.h) */
         snprintf(err, errlen, "page_size must be 2..500 and deal_ids_per_request 1..100");
         return -1;
     }
     pd_source *ps = xcalloc(1, sizeof(*ps));
-    ps->page_size = page;
+    ps->page_size = page_size;
     ps->batch = batch;
     ps->flow_items = o->dealflow_items;
     const char *v1 = o->v1_prefix;

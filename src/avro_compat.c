@@ -59,12 +59,12 @@ static char *full_name_of(const json_t *s, const char *ns)
 
 static const char *namespace_of(const char *full)
 {
-    static __thread char buf[512];
+    static __thread char ns[512];
     const char *dot = strrchr(full, '.');
     if (!dot)
         return "";
-    snprintf(buf, sizeof(buf), "%.*s", (int)(dot - full), full);
-    return buf;
+    snprintf(ns, sizeof(ns), "%.*s", (int)(dot - full), full);
+    return ns;
 }
 
 static void collect(const json_t *s, const char *ns, json_t *names)

@@ -237,7 +237,7 @@ static const table_def *table_topic_of(const crm_config *cfg, const source_confi
 }
 
 const table_def *cli_table_spec(const crm_config *cfg, const char *spec,
-                                const source_config **source, char *err, size_t errlen)
+                                const source_config **found_source, char *err, size_t errlen)
 {
     /* SOURCE.TABLE first (source names may contain dots themselves) */
     for (int i = 0; i < cfg->n_sources; i++) {
@@ -246,7 +246,7 @@ const table_def *cli_table_spec(const crm_config *cfg, const char *spec,
         const table_def *t;
         if (strncmp(spec, sc->name, n) == 0 && spec[n] == '.' &&
             (t = source_table(sc, spec + n + 1))) {
-            *source = sc;
+            *found_source = sc;
             return t;
         }
     }
@@ -261,7 +261,7 @@ const table_def *cli_table_spec(const crm_config *cfg, const char *spec,
             continue;
         if (n_found++ == 0) {
             found = t;
-            *source = &cfg->sources[i];
+            *found_source = &cfg->sources[i];
         }
         buf_printf(&names, "%s%s.%s", n_found > 1 ? ", " : "", cfg->sources[i].name, t->name);
     }

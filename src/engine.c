@@ -49,11 +49,11 @@ table_run *source_run_table(source_run *sr, const char *name)
     return NULL;
 }
 
-static char *topic_name(const crm_config *cfg, const char *source, const char *table)
+static char *topic_name(const crm_config *cfg, const char *src_name, const char *table)
 {
     buf b;
     buf_init(&b);
-    buf_printf(&b, "%s.%s.%s", cfg->kafka.topic_prefix, source, table);
+    buf_printf(&b, "%s.%s.%s", cfg->kafka.topic_prefix, src_name, table);
     return b.data;
 }
 

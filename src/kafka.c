@@ -407,13 +407,13 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
     kafka_producer *p = opaque;
     if (err == RD_KAFKA_RESP_ERR__FATAL) {
-        char buf[512];
-        rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk, buf, sizeof(buf));
-        set_fatal_reason(p, "%s", buf);
+        char fatal_text[512];
+        rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk, fatal_text, sizeof(fatal_text));
+        set_fatal_reason(p, "%s", fatal_text);
         if (is_fence_code(orig))
-            note_fence(p, buf);
+            note_fence(p, fatal_text);
         mark_broken(p);
-        log_error(p->source, NULL, "kafka fatal error: %s", buf);
+        log_error(p->source, NULL, "kafka fatal error: %s", fatal_text);
         return;
     }
     if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN && p->metrics)
@@ -625,12 +625,12 @@ int kafka_is_fenced(kafka_producer *p)
     return flag_is_set(&p->fenced);
 }
 
-const char *kafka_fatal_reason(kafka_producer *p, char *buf, size_t len)
+const char *kafka_fatal_reason(kafka_producer *p, char *out, size_t len)
 {
     pthread_mutex_lock(&p->reason_lock);
-    snprintf(buf, len, "%s", p->fatal_reason);
+    snprintf(out, len, "%s", p->fatal_reason);
     pthread_mutex_unlock(&p->reason_lock);
-    return buf;
+    return out;
 }
 
 /* Produces every message of b, tracked by t when non-NULL. Blocks on a full queue. The values

@@ -85,12 +85,12 @@ typedef struct replay {
 
 /* ---- topics ------------------------------------------------------------------------------ */
 
-static int wanted(const char *filter, const char *source, const char *table)
+static int wanted(const char *filter, const char *src_name, const char *table)
 {
     if (!filter)
         return 1;
     char full[512];
-    snprintf(full, sizeof(full), "%s.%s", source, table);
+    snprintf(full, sizeof(full), "%s.%s", src_name, table);
     for (const char *p = filter; *p;) {
         const char *end = strchr(p, ',');
         size_t n = end ? (size_t)(end - p) : strlen(p);
@@ -102,19 +102,19 @@ static int wanted(const char *filter, const char *source, const char *table)
     return 0;
 }
 
-static void add_topic(replay *r, const char *source, const char *table)
+static void add_topic(replay *r, const char *src_name, const char *table)
 {
     r->topics = xrealloc(r->topics, (size_t)(r->n_topics + 1) * sizeof(*r->topics));
     replay_topic *t = &r->topics[r->n_topics++];
     buf b;
     buf_init(&b);
-    buf_printf(&b, "%s.%s.%s", r->cfg->kafka.topic_prefix, source, table);
+    buf_printf(&b, "%s.%s.%s", r->cfg->kafka.topic_prefix, src_name, table);
     t->topic = b.data;
-    t->source = source;
+    t->source = src_name;
     t->table = table;
     t->metrics = NULL;
     buf_init(&b);
-    buf_printf(&b, "%s_%s", source, table);
+    buf_printf(&b, "%s_%s", src_name, table);
     for (char *c = b.data; *c; c++)
         if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '_'))
             *c = (*c >= 'A' && *c <= 'Z') ? (char)(*c - 'A' + 'a') : '_';

@@ -828,10 +828,10 @@ int main(int argc, char **argv)
     unsigned bound = info ? info->port : 0;
     if (!bound) {
         const union MHD_DaemonInfo *fdi = MHD_get_daemon_info(d_, MHD_DAEMON_INFO_LISTEN_FD);
-        struct sockaddr_in sa;
-        socklen_t sl = sizeof sa;
-        if (fdi && getsockname(fdi->listen_fd, (struct sockaddr *)&sa, &sl) == 0)
-            bound = ntohs(sa.sin_port);
+        struct sockaddr_in listening;
+        socklen_t sl = sizeof listening;
+        if (fdi && getsockname(fdi->listen_fd, (struct sockaddr *)&listening, &sl) == 0)
+            bound = ntohs(listening.sin_port);
     }
     if (port_file && write_port_file(port_file, bound) != 0) {
         fprintf(stderr, "crmsim: cannot write %s: %s\n", port_file, strerror(errno));

@@ -428,12 +428,12 @@ static int legacy_state(const crm_config *cfg, const char *spec)
         fprintf(stderr, "crmtool: %s\n", err);
         return 1;
     }
-    const char *source = cfg->sources[0].name;
+    const char *source_label = cfg->sources[0].name;
     const char *dot = strchr(spec, '.');
     char src_name[128];
     if (dot) {
         snprintf(src_name, sizeof(src_name), "%.*s", (int)(dot - spec), spec);
-        source = src_name;
+        source_label = src_name;
     }
     legacy_reader lr = {resolver_new(cfg), json_object(), 0};
     json_t *state = json_object();
@@ -458,7 +458,7 @@ static int legacy_state(const crm_config *cfg, const char *spec)
         goto out;
     }
     char prefix[512], key[1024];
-    snprintf(prefix, sizeof(prefix), "dc/%s/%s/", source, def->name);
+    snprintf(prefix, sizeof(prefix), "dc/%s/%s/", source_label, def->name);
     const char *k;
     json_t *v;
     int produce_failed = 0;
@@ -471,7 +471,7 @@ static int legacy_state(const crm_config *cfg, const char *spec)
     }
     json_object_foreach(lr.hashes, k, v)
     {
-        int n = snprintf(key, sizeof(key), "dd/%s/%s/%s", source, def->name, k);
+        int n = snprintf(key, sizeof(key), "dd/%s/%s/%s", source_label, def->name, k);
         produce_failed |=
             rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(cfg->kafka.state_topic),
                               RD_KAFKA_V_KEY(key, (size_t)n),

@@ -173,16 +173,16 @@ static void test_keyset_random(void)
  * first record is not one read in the tie restarts it. */
 static void test_keyset_tie_state(void)
 {
-    json_t *paging = json_object(), *page = json_array();
+    json_t *paging = json_object(), *records = json_array();
     char when[40];
     crm_time_format(1700000000000LL, when, sizeof when);
     for (int i = 0; i < 3; i++)
-        json_array_append_new(page, json_pack("{s:s, s:s}", "id",
-                                              i == 0   ? "a"
-                                              : i == 1 ? "b"
-                                                       : "c",
-                                              "date_updated", when));
-    CHECK(close_keyset_advance(paging, page, "date_updated", 1) == 0);
+        json_array_append_new(records, json_pack("{s:s, s:s}", "id",
+                                                 i == 0   ? "a"
+                                                 : i == 1 ? "b"
+                                                          : "c",
+                                                 "date_updated", when));
+    CHECK(close_keyset_advance(paging, records, "date_updated", 1) == 0);
     CHECK(json_integer_value(json_object_get(paging, "anchor_ms")) == 1700000000000LL);
     CHECK(close_keyset_skip(paging) == 2); /* 3 read: re-serve the third */
     json_t *next = json_pack("[{s:s, s:s}, {s:s, s:s}]", "id", "c", "date_updated", when, "id", "d",
@@ -195,7 +195,7 @@ static void test_keyset_tie_state(void)
     CHECK(json_object_get(paging, "tie_ids") == NULL);
     CHECK(close_keyset_advance(paging, shifted, "date_updated", 0) == 1);
     json_decref(paging);
-    json_decref(page);
+    json_decref(records);
     json_decref(next);
     json_decref(shifted);
 }

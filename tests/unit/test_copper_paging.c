@@ -104,10 +104,10 @@ static char *model_search(const json_t *body, long long *total)
             hits[k++] = r;
     }
     qsort(hits, (size_t)k, sizeof(*hits), model_cmp);
-    long long page = json_integer_value(json_object_get(body, "page_number"));
+    long long page_no = json_integer_value(json_object_get(body, "page_number"));
     long long size = json_integer_value(json_object_get(body, "page_size"));
     json_t *out = json_array();
-    for (long long i = (page - 1) * size; i < k && i < page * size; i++)
+    for (long long i = (page_no - 1) * size; i < k && i < page_no * size; i++)
         json_array_append_new(out, json_pack("{sIsIsIsI}", "id", hits[i]->id, "date_modified",
                                              hits[i]->dm, "date_created", hits[i]->dc, "version",
                                              hits[i]->version));

@@ -117,20 +117,20 @@ static int walk_reads_everything(size_t rows, int tie, long limit, int by_time, 
     pd_walk w = {0};
     w.anchored = by_time;
     w.since = by_time ? m.row[0].time : 0;
-    pd_key page[512];
+    pd_key keys[512];
     *pages = 0;
     for (;;) {
         int more;
-        size_t n = model_page(&m, by_time, w.since, w.start, limit, page, &more);
+        size_t n = model_page(&m, by_time, w.since, w.start, limit, keys, &more);
         (*pages)++;
         for (size_t i = 0; i < n; i++)
-            seen[n_seen++] = page[i];
-        pd_walk_step st = pd_walk_page(&w, page, n, more, limit);
+            seen[n_seen++] = keys[i];
+        pd_walk_step st = pd_walk_page(&w, keys, n, more, limit);
         if (st == PD_WALK_DONE || *pages > 100000)
             break;
         /* up to three changes between two requests: more than the one-row overlap absorbs */
         for (int k = (int)(check_rand() % 4); k > 0; k--)
-            mutate(&m, n ? page[n - 1].id : -1, by_time);
+            mutate(&m, n ? keys[n - 1].id : -1, by_time);
     }
     *backs = w.step_backs;
     for (size_t i = 0; i < m.n; i++) {

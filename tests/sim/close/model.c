@@ -196,7 +196,7 @@ json_t *close_events_visible(void)
     return out;
 }
 
-static const char *object_type_of(const char *table, const json_t *rec, char *buf, size_t len)
+static const char *object_type_of(const char *table, const json_t *rec, char *out, size_t len)
 {
     if (strcmp(table, "leads") == 0)
         return "lead";
@@ -205,24 +205,24 @@ static const char *object_type_of(const char *table, const json_t *rec, char *bu
     if (strcmp(table, "opportunities") == 0)
         return "opportunity";
     if (strcmp(table, "tasks") == 0) {
-        snprintf(buf, len, "task.%s", str(rec, "_type") ?: "lead");
-        return buf;
+        snprintf(out, len, "task.%s", str(rec, "_type") ?: "lead");
+        return out;
     }
     if (strcmp(table, "activities") == 0) {
         const char *t = str(rec, "_type") ?: "Note";
-        size_t n = (size_t)snprintf(buf, len, "activity.");
+        size_t n = (size_t)snprintf(out, len, "activity.");
         for (const char *p = t; *p && n + 2 < len;
              p++) { /* LeadStatusChange -> lead_status_change */
             if (*p >= 'A' && *p <= 'Z') {
                 if (p != t)
-                    buf[n++] = '_';
-                buf[n++] = (char)(*p - 'A' + 'a');
+                    out[n++] = '_';
+                out[n++] = (char)(*p - 'A' + 'a');
             } else {
-                buf[n++] = *p;
+                out[n++] = *p;
             }
         }
-        buf[n] = '\0';
-        return buf;
+        out[n] = '\0';
+        return out;
     }
     return table;
 }

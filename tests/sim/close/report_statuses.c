@@ -199,12 +199,12 @@ static json_t *overview_of(const period *p, const json_t *st)
         entered += in;
         left += out;
     }
-    long change = ended - started;
+    long delta = ended - started;
     return json_pack("{s:s, s:O, s:b, s:i, s:i, s:i, s:I, s:i, s:i, s:i, s:i, s:{}, s:{}}",
                      "status_id", sid, "status_label", json_object_get(st, "label"),
                      "status_is_deleted", 0, "started", (int)started, "ended", (int)ended, "change",
-                     (int)change, "change_percent",
-                     (json_int_t)(started ? lround(100.0 * (double)change / (double)started) : 0),
+                     (int)delta, "change_percent",
+                     (json_int_t)(started ? lround(100.0 * (double)delta / (double)started) : 0),
                      "gained", (int)gained, "lost", (int)lost, "entered", (int)entered, "left",
                      (int)left, "_queries", "_leads_page_urls");
 }
