@@ -943,7 +943,29 @@ static int set_topic_config(rd_kafka_NewTopic_t *nt, const char *k, const char *
     return 0;
 }
 
-int kafka_ensure_topics(const kafka_config *kc, const char *const *topics, int n, int compact,
+/* Drops from topics[0..n) those the cluster's metadata lists (they need no CreateTopics, nor the
+ * right to create them; a cluster without a controller, like librdkafka's mock cluster in the
+ * unit tests, answers Metadata but not CreateTopics). Returns the count left; all n when the
+ * metadata request fails. */
+static int topics_missing(rd_kafka_t *rk, const char **topics, int n)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    if (rd_kafka_metadata(rk, 1, NULL, &md, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return n;
+    int left = 0;
+    for (int i = 0; i < n; i++) {
+        int listed = 0;
+        for (int j = 0; j < md->topic_cnt && !listed; j++)
+            listed = md->topics[j].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
+                     strcmp(md->topics[j].topic, topics[i]) == 0;
+        if (!listed)
+            topics[left++] = topics[i];
+    }
+    rd_kafka_metadata_destroy(md);
+    return left;
+}
+
+int kafka_ensure_topics(const kafka_config *kc, const char *const *wanted, int n, int compact,
                         char *err, size_t errlen)
 {
     if (n == 0)
@@ -951,6 +973,14 @@ int kafka_ensure_topics(const kafka_config *kc, const char *const *topics, int n
     rd_kafka_t *rk = admin_client(kc, err, errlen);
     if (!rk)
         return -1;
+    const char **topics = xcalloc((size_t)n, sizeof(*topics));
+    memcpy(topics, wanted, (size_t)n * sizeof(*topics));
+    n = topics_missing(rk, topics, n);
+    if (n == 0) {
+        free(topics);
+        rd_kafka_destroy(rk);
+        return 0;
+    }
     int rc = -1;
     rd_kafka_NewTopic_t **nts = xcalloc((size_t)n, sizeof(*nts));
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
@@ -1007,6 +1037,7 @@ out:
         if (nts[i])
             rd_kafka_NewTopic_destroy(nts[i]);
     free(nts);
+    free(topics);
     rd_kafka_AdminOptions_destroy(opts);
     rd_kafka_queue_destroy(q);
     rd_kafka_destroy(rk);

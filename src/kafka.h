@@ -2,8 +2,8 @@
  *
  * A page is two batches: its data messages (change events, tombstones) and its state messages
  * (bookmark, dedupe entries). kafka_commit() makes them durable together:
- *  - exactly-once: one transaction holding both (transactional.id = "crmstream-<source>", so a
- *    second instance fences the first);
+ *  - exactly-once: one transaction holding both (transactional.id =
+ * "crmstream-<topic_prefix>-<source>", so a second instance of the source fences the first);
  *  - at-least-once: data first, and only when every data message is acknowledged the state
  *    messages, so the state topic never runs ahead of acknowledged data.
  * The producer is shared by the source's table threads; transactions are serialized. */
