@@ -107,11 +107,15 @@ deps:
 test: test-unit valgrind test-asan test-tsan test-fuzz test-integration test-integration-asan \
       test-integration-tsan
 
+# Test programs run JOBS at once (unit binaries; integration tests in JOBS lanes, each with its
+# own broker on KAFKA_PORT + 10*lane, see tests/run-integration.sh). JOBS=1: one at a time.
+JOBS ?= 2
+
 test-unit: $(UNIT_BIN) $(BUILD)/crmsim
-	tests/run-unit.sh $(UNIT_BIN)
+	JOBS=$(JOBS) tests/run-unit.sh $(UNIT_BIN)
 
 test-integration: all
-	tests/run-integration.sh
+	JOBS=$(JOBS) tests/run-integration.sh
 
 # Unit tests under AddressSanitizer + UBSan.
 test-asan:
@@ -120,7 +124,7 @@ test-asan:
 ASAN_INTEGRATION ?= 01_sync_exactly_once 07_http_faults 09_sigterm 12_custom_field_evolution 13_schema_registry 26_close_activity_edits_event_log 55_resync_state_reset
 test-integration-asan:
 	$(MAKE) SAN=asan all
-	BUILD=build-asan TESTS="$(ASAN_INTEGRATION)" tests/run-integration.sh
+	JOBS=$(JOBS) BUILD=build-asan TESTS="$(ASAN_INTEGRATION)" tests/run-integration.sh
 
 # Fuzzing (README "Fuzzing"): each target of tests/fuzz/ for FUZZ_SECONDS, starting from the
 # committed seeds (tests/fuzz/corpus/<target>/); what it finds goes to build-fuzz/corpus/, crashes
@@ -151,10 +155,10 @@ test-tsan:
 TSAN_INTEGRATION ?= 01_sync_exactly_once 09_sigterm 10_operations
 test-integration-tsan:
 	$(MAKE) SAN=tsan all
-	$(TSAN_ENV) BUILD=build-tsan TESTS="$(TSAN_INTEGRATION)" tests/run-integration.sh
+	$(TSAN_ENV) JOBS=$(JOBS) BUILD=build-tsan TESTS="$(TSAN_INTEGRATION)" tests/run-integration.sh
 
 valgrind: $(UNIT_BIN) $(BUILD)/crmsim
-	VALGRIND=1 tests/run-unit.sh $(UNIT_BIN)
+	JOBS=$(JOBS) VALGRIND=1 tests/run-unit.sh $(UNIT_BIN)
 
 demo: # builds quietly itself (output in .cache/demo/build.log)
 	scripts/demo.sh

@@ -3,7 +3,7 @@
 # checked against what landed, JSON logs, SIGHUP with a changed table list, SIGTERM.
 source "$(dirname "$0")/lib.sh"
 start_sim testcrm --seed 21 --param items=600 --param users=12 --latency-ms 20
-LATE_PORT=$((${KAFKA_PORT:-19392} + 50)) # follows the suite's broker (which also takes KAFKA_PORT + 1)
+LATE_PORT=$((${KAFKA_PORT:-19392} + 5)) # its controller takes +6 (lib.sh: a lane owns KAFKA_PORT..+9)
 late_broker() {
     KAFKA_PORT=$LATE_PORT KAFKA_DIR=$ROOT/.cache/kafka-run/late-$LATE_PORT \
         "$ROOT/tests/kafka/broker.sh" "$@"

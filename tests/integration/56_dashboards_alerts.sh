@@ -17,7 +17,7 @@ note "promtool test rules: $(grep -c 'alertname:' "$ROOT/deploy/prometheus/alert
 
 # A running instance: one table syncing, one plan-gated (unavailable), metrics served.
 start_sim testcrm --seed 52 --param items=120 --param users=4
-OPS_PORT=$((KAFKA_PORT + 40))
+OPS_PORT=$((KAFKA_PORT + 8))
 write_cfg "$WORK/cfg" exactly-once 'options = { page_size = 20; };'
 sed -i "1i metrics = { listen = \"127.0.0.1\"; port = $OPS_PORT; };" "$WORK/cfg"
 start_daemon "$WORK/cfg"
@@ -41,7 +41,7 @@ done
 expect_eq "$missing" 0 "metrics named by alerts.yml and crmstream.json that are not served (of $(echo "$names" | wc -w))"
 
 # A real Prometheus scrapes it; every dashboard query evaluates to series.
-PROM_PORT=$((KAFKA_PORT + 41))
+PROM_PORT=$((KAFKA_PORT + 9))
 trap '"$ROOT/scripts/prometheus.sh" stop "$WORK/prom"; cleanup' EXIT
 "$ROOT/scripts/prometheus.sh" start "$WORK/prom" "$PROM_PORT" "127.0.0.1:$OPS_PORT" 1s || fail "prometheus did not start"
 # rate() needs two samples in its window: wait for eight scrapes.

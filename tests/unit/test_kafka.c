@@ -8,6 +8,7 @@
 #include "check.h"
 #include "kafka.h"
 #include "metrics.h"
+#include "util.h"
 
 static kafka_config mock_config(delivery_mode mode, kv *props)
 {
@@ -198,6 +199,12 @@ static kafka_result fail_recreations(kafka_producer *p, kafka_config *kc, kv *go
     CHECK(rd_kafka_test_fatal_error(kafka_producer_handle(p),
                                     RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
                                     "injected") == RD_KAFKA_RESP_ERR_NO_ERROR);
+    /* librdkafka reports the error on its poll thread: the first commit must already see it */
+    char why[512] = "";
+    for (int ms = 0; ms < 10000 && !strstr(kafka_fatal_reason(p, why, sizeof(why)), "injected");
+         ms += 10)
+        sleep_interruptible(10, NULL);
+    CHECK(strstr(why, "injected") != NULL);
     kc->properties = bad;
     kafka_result r = KAFKA_OK;
     for (int i = 1; i <= k; i++) {
