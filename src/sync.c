@@ -70,7 +70,7 @@ static void log_progress(pass *p, int64_t started, int64_t *last)
 
 static int stopping(const table_run *t)
 {
-    return engine_stop_requested || t->sr->stop;
+    return flag_is_set(&engine_stop_requested) || flag_is_set(&t->sr->stop);
 }
 
 static int64_t pass_lower_bound(const table_run *t)
@@ -117,7 +117,7 @@ static void note_fetch_failure(table_run *t, const sync_error *e)
 {
     if (e->kind == ERR_AUTH) { /* credentials rejected: the source stops */
         t->sr->auth_failed = 1;
-        t->sr->stop = 1;
+        flag_set(&t->sr->stop, 1);
     } else if (e->kind == ERR_UNAVAILABLE) { /* not for these credentials: the table is skipped */
         t->unavailable = 1;
     }

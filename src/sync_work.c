@@ -214,8 +214,9 @@ int work_commit(page_work *w, state_bookmark *bm, sync_error *e)
         }
         e->kind = ERR_KAFKA;
         if (r == KAFKA_FATAL)
-            sr->stop = 1;
-        if (r == KAFKA_FATAL || attempt >= COMMIT_ATTEMPTS || engine_stop_requested || sr->stop) {
+            flag_set(&sr->stop, 1);
+        if (r == KAFKA_FATAL || attempt >= COMMIT_ATTEMPTS || flag_is_set(&engine_stop_requested) ||
+            flag_is_set(&sr->stop)) {
             end_dedupe_chunks(w, 0);
             work_undo(w, 0);
             return -1;

@@ -191,7 +191,7 @@ static int publish_version(table_run *t, event_codec *c, const cf_history *h, sy
     kafka_batch_free(data);
     kafka_batch_free(state);
     if (r == KAFKA_FATAL)
-        t->sr->stop = 1;
+        flag_set(&t->sr->stop, 1);
     e->kind = ERR_KAFKA;
     return r == KAFKA_OK ? 0 : -1;
 }
