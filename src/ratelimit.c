@@ -77,7 +77,7 @@ int ratelimit_acquire(ratelimit *rl, volatile int *stop, int64_t *waited_ms)
     int64_t start = now_monotonic_ms();
     int rc = 0;
     for (;;) {
-        if (stop && *stop) {
+        if (stop && flag_is_set(stop)) {
             rc = 1;
             break;
         }

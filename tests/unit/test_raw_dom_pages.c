@@ -436,9 +436,9 @@ int main(int argc, char **argv)
         CHECK(urls[k] != NULL); /* every connector has its simulator here */
         if (!urls[k])
             continue;
-        http_client *client =
-            http_client_new(source_http_options(fs.src[k]), source_auth(fs.src[k]),
-                            source_ratelimit(fs.src[k]), c->rate_signal, source_name(fs.src[k]));
+        http_client *client = http_client_new(
+            source_http_options(fs.src[k]), source_auth(fs.src[k]), source_ratelimit(fs.src[k]),
+            source_rate_signal, fs.src[k], source_name(fs.src[k]));
         for (size_t t = 0; t < c->n_tables; t++, tables++) {
             check_table(fs.src[k], &c->tables[t], client);
             if (c->tables[t].custom &&
