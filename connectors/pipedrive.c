@@ -495,17 +495,27 @@ oom:
 }
 
 /* The fast path: a success envelope's "data" array goes to the engine as raw text; paging reads
- * the records' id and update_time from a slim array (returned; the envelope in *body). NULL when
- * the page is anything else (response_data then says what). */
+ * the records' id and update_time (and what says a deal is deleted) from a slim array
+ * (returned; the envelope in *body). NULL when the page is anything else, or holds a record
+ * marked deleted (a deal is split off into a delete by split_deleted_deals): response_data
+ * then reads it. */
 static json_t *raw_data(const http_response *resp, page *out, json_t **body)
 {
-    static const char *const keys[] = {"id", "update_time", NULL};
+    static const char *const keys[] = {"id",      "update_time", "is_deleted",
+                                       "deleted", "status",      NULL};
     char err[256];
-    json_t *slim = NULL;
+    json_t *slim = NULL, *d;
+    size_t i;
     if (connector_raw_records(resp, "data", out, body, err, sizeof(err)))
         return NULL;
     if (!json_is_false(json_object_get(*body, "success")))
         slim = connector_raw_slim(resp, out, keys, err, sizeof(err));
+    json_array_foreach(slim, i, d) if (is_deleted_deal(d))
+    {
+        json_decref(slim);
+        slim = NULL;
+        break;
+    }
     if (!slim) {
         json_decref(*body);
         out->raw_from_response = 0;
@@ -514,18 +524,11 @@ static json_t *raw_data(const http_response *resp, page *out, json_t **body)
     return slim;
 }
 
-/* Records that parse_page hands on as they are (no deleted deals to split off) take the raw
- * path; typed custom fields are read from the records' text (pd_custom_*.raw_member). */
-static int takes_raw(const pd_spec *s)
-{
-    return !(s->flags & PD_DELETED_STATUS);
-}
-
 static int v2_parse(table_ctx *ctx, const http_response *resp, page *out, char *err, size_t errlen)
 {
     const pd_spec *s = pd_spec_of(ctx->table);
     json_t *body;
-    json_t *data = takes_raw(s) ? raw_data(resp, out, &body) : NULL;
+    json_t *data = raw_data(resp, out, &body);
     int raw = data != NULL;
     if (!data)
         data = response_data(resp, &body, err, errlen);

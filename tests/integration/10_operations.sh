@@ -49,6 +49,8 @@ landed=$(summary_field "$WORK/cfg" items messages)
 expect_eq "$published" "$landed" "published counter vs messages in the topic"
 expect_eq "$published" 600 "published counter"
 [ "$pages" -ge 30 ] || fail "pages counter $pages < 30"
+# every items record takes the raw path (text straight to Avro): no jansson fallback counted
+expect_eq "$(metric crmstream_raw_fallbacks_total)" 0 "raw-path fallbacks of items"
 [ "$ok200" -ge "$pages" ] || fail "HTTP 200 count $ok200 < pages $pages"
 grep -q '^crmstream_kafka_transactions_committed_total{source="acme"} [1-9]' "$WORK/metrics.txt" ||
     fail "no committed transactions counted"
