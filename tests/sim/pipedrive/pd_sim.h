@@ -54,6 +54,9 @@ typedef struct pd_store {
 } pd_store;
 
 extern pd_store PD[PD_NTABLES];
+/* Bumped by every change of any store (add, remove, touch, mutate, churn): the serving caches
+ * of api.c (sorted lists, flows by deal) are rebuilt when it moved. */
+extern unsigned long PD_GEN;
 /* Deleted non-deal records (persons, organizations, activities, products, notes, files): gone
  * from lists, readable by id until purged (purge_days), as the reference says. */
 extern pd_store PD_GRAVE[PD_NTABLES];
