@@ -223,6 +223,7 @@ static struct {
     json_int_t last_served[N_TABLES]; /* id of the last record the latest search served; 0 */
     int64_t *window; /* rolling rate-limit window: times (ms) of accepted requests, a ring */
     size_t win_head, win_len;
+    unsigned long gen; /* bumped by every change of the records: cached search hits compare it */
 } C;
 
 static const char *const FIRST[] = {"Ana",    "José", "Zoë",   "Björn", "Chloé", "Łukasz",
@@ -759,8 +760,11 @@ static int copper_init(const sim_options *opts)
     return 0;
 }
 
+static void hits_free(void);
+
 static void copper_free(void)
 {
+    hits_free();
     for (int t = 0; t < N_TABLES; t++) {
         json_decref(TABLES[t].recs);
         TABLES[t].recs = NULL;
@@ -1109,6 +1113,67 @@ static hit *search_hits(int t, const query *q, size_t *n)
     return hits;
 }
 
+/* The hits of the latest search of each table, kept while the records (C.gen), the query but
+ * its paging, and the params that select or order are unchanged: a 1 M record table used to be
+ * filtered and sorted whole for every page. tie_order=shuffle re-draws every time, uncached. */
+static struct {
+    char *sig;
+    unsigned long gen;
+    hit *hits;
+    size_t n;
+} HITS[N_TABLES];
+
+static void hits_free(void)
+{
+    for (int t = 0; t < N_TABLES; t++) {
+        free(HITS[t].hits);
+        free(HITS[t].sig);
+        HITS[t].hits = NULL;
+        HITS[t].sig = NULL;
+    }
+}
+
+static char *search_sig(const query *q)
+{
+    json_t *sel = must(json_deep_copy(q->body));
+    json_object_del(sel, "page_number");
+    json_object_del(sel, "page_size");
+    char *body = json_dumps(sel, JSON_SORT_KEYS | JSON_COMPACT);
+    json_decref(sel);
+    char *sig = NULL;
+    if (!body || asprintf(&sig, "%s|%s|%d|%d|%d|%s|%s|%lld|%lld", body, q->sort_by, q->desc,
+                          q->converted, q->full_result, sim_param("hide_ids", ""),
+                          sim_param("tie_order", "id"), sim_param_int("tie_seed", 12345),
+                          sim_param_int("inclusive", 1) * 2 + sim_param_int("admin", 1)) < 0)
+        abort();
+    free(body);
+    return sig;
+}
+
+static const hit *cached_hits(int t, const query *q, size_t *n)
+{
+    if (strcmp(sim_param("tie_order", "id"), "shuffle") == 0) {
+        free(HITS[t].hits);
+        free(HITS[t].sig);
+        HITS[t].hits = search_hits(t, q, n);
+        HITS[t].sig = NULL;
+        return HITS[t].hits;
+    }
+    char *sig = search_sig(q);
+    if (HITS[t].sig && HITS[t].gen == C.gen && strcmp(HITS[t].sig, sig) == 0) {
+        free(sig);
+        *n = HITS[t].n;
+        return HITS[t].hits;
+    }
+    free(HITS[t].hits);
+    free(HITS[t].sig);
+    HITS[t].hits = search_hits(t, q, &HITS[t].n);
+    HITS[t].sig = sig;
+    HITS[t].gen = C.gen;
+    *n = HITS[t].n;
+    return HITS[t].hits;
+}
+
 /* Mutations between page requests (params drift_*; see the control section). */
 static void drift_before_search(int t);
 
@@ -1135,7 +1200,7 @@ static void api_search(int t, const sim_request *req, sim_response *resp)
     if (json_object_get(body, "ids"))
         C.id_searches++;
     size_t n;
-    hit *hits = search_hits(t, &q, &n);
+    const hit *hits = cached_hits(t, &q, &n);
     long long cap = sim_param_int("reach_cap", MAX_WINDOW);
     long long offset = (long long)(q.page - 1) * q.size;
     json_t *out = must(json_array());
@@ -1143,7 +1208,6 @@ static void api_search(int t, const sim_request *req, sim_response *resp)
         C.capped++;
     for (long long i = offset; i < (long long)n && i < offset + q.size && i < cap; i++)
         jpush(out, json_incref(hits[i].rec));
-    free(hits);
     if (json_array_size(out))
         C.last_served[t] = jint(json_array_get(out, json_array_size(out) - 1), "id");
     sim_json(resp, 200, out);
@@ -1153,10 +1217,26 @@ static void api_search(int t, const sim_request *req, sim_response *resp)
 
 /* ---- GET / DELETE by id --------------------------------------------------------------------- */
 
+/* Records are kept in id order (appended with ascending ids, removed in place), so a binary
+ * search finds one in O(log n) (seeding 1 M people looked up each one's company by a scan);
+ * the scan remains for a table that is not in order. */
 static json_t *find_by_id(int t, json_int_t id, size_t *index)
 {
-    size_t i;
+    size_t i, lo = 0, hi = json_array_size(TABLES[t].recs);
     json_t *r;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        json_int_t m = jint(json_array_get(TABLES[t].recs, mid), "id");
+        if (m == id) {
+            if (index)
+                *index = mid;
+            return json_array_get(TABLES[t].recs, mid);
+        }
+        if (m < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
     json_array_foreach(TABLES[t].recs, i, r)
     {
         if (jint(r, "id") == id) {
@@ -1521,6 +1601,7 @@ static void remove_record(int t, json_t *rec)
         jpush(C.deleted_activities, json_integer(id));
     if (json_array_remove(TABLES[t].recs, idx))
         abort();
+    C.gen++;
 }
 
 static int control_mutate(json_t *args, json_t **result)
@@ -1608,6 +1689,7 @@ static void drift_mutate(int t, json_t *rec)
         json_decref(args);
     }
     C.drifted++;
+    C.gen++;
 }
 
 static void drift_create(int t)
@@ -1621,6 +1703,7 @@ static void drift_create(int t)
     json_decref(out);
     json_decref(args);
     C.drifted++;
+    C.gen++;
 }
 
 static void drift_before_search(int t)
@@ -1645,8 +1728,11 @@ static int copper_control(const char *action, json_t *args, json_t **result)
 {
     if (strcmp(action, "truth") == 0)
         return control_truth(args, result);
-    if (strcmp(action, "mutate") == 0)
-        return control_mutate(args, result);
+    if (strcmp(action, "mutate") == 0) {
+        int status = control_mutate(args, result);
+        C.gen++;
+        return status;
+    }
     if (strcmp(action, "copper_stats") == 0) {
         *result = must(json_pack(
             "{sIsIsIsIsIsIsI}", "capped_requests", (json_int_t)C.capped, "rate_limited",

@@ -379,6 +379,15 @@ static void listing_keep(const char *sig, close_coll *coll, json_t **v, size_t n
     *l = (listing){xstrdup(sig), coll, coll->gen, v, n};
 }
 
+void close_api_free(void)
+{
+    for (int i = 0; i < LISTINGS; i++) {
+        free(listings[i].sig);
+        free(listings[i].v);
+        listings[i] = (listing){0};
+    }
+}
+
 static void sig_param(const char *k, const char *v, void *u)
 {
     if (strcmp(k, "_skip") && strcmp(k, "_limit") && strcmp(k, "_fields"))

@@ -63,6 +63,7 @@ void close_drift_after_page(const char *table, const char *last_id, int id_listi
 /* ---- api.c ---- */
 void close_handle(const sim_request *req, sim_response *resp);
 void close_rate_limited(sim_response *resp, double retry_after_s);
+void close_api_free(void); /* the listing cache */
 
 /* ---- reports.c ---- */
 /* Serves /report/activity/metrics/ and POST /report/activity/; 1 when path is one of them. */

@@ -936,6 +936,7 @@ int close_model_init(const sim_options *opts)
 
 void close_model_free(void)
 {
+    close_api_free();
     for (size_t i = 0; i < CM.n_colls; i++) {
         json_decref(CM.colls[i].recs);
         json_decref(CM.colls[i].by_lead);

@@ -985,6 +985,20 @@ static const by_deal *by_deal_of(enum pd_table t, const char *key, json_int_t de
     return e;
 }
 
+void pd_api_free(void)
+{
+    for (int t = 0; t < PD_NTABLES; t++) {
+        free(DEAL_INDEX[t].e);
+        DEAL_INDEX[t].e = NULL;
+        DEAL_INDEX[t].built = 0;
+        for (int k = 0; k <= SK_LOG; k++)
+            for (int d = 0; d < 2; d++) {
+                free(VIEWS[t][k][d].v);
+                VIEWS[t][k][d] = (sorted_view){0};
+            }
+    }
+}
+
 static void v1_flow(const sim_request *req, sim_response *resp, pd_rec *deal)
 {
     long every = (long)sim_param_int("flow_null_every", 0);

@@ -704,6 +704,7 @@ static void store_free(pd_store *s)
 
 void pd_free_all(void)
 {
+    pd_api_free();
     for (int t = 0; t < PD_NTABLES; t++) {
         store_free(&PD[t]);
         store_free(&PD_GRAVE[t]);

@@ -102,5 +102,6 @@ void pd_fmt1(int64_t ms, char *out, size_t len);
 void pd_api(const sim_request *req, sim_response *resp, const char *path, int v2);
 json_t *pd_v1_form(enum pd_table t, const pd_rec *r, int flat);
 json_t *pd_truth_records(const char *table, int *status);
+void pd_api_free(void); /* the serving caches */
 
 #endif
