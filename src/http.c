@@ -860,7 +860,9 @@ http_result http_client_execute(http_client *c, const http_request *req, http_re
     c->stop = stop;
     for (;;) {
         int64_t waited = 0;
-        int stopped = c->rl ? ratelimit_acquire(c->rl, stop, &waited) : (stop && *stop);
+        uint64_t ticket = 0;
+        int stopped =
+            c->rl ? ratelimit_acquire_ticket(c->rl, stop, &waited, &ticket) : (stop && *stop);
         resp->wait_ms += waited;
         if (stopped) {
             snprintf(err, errlen, "%s %s: stopped", method, url);
@@ -875,7 +877,10 @@ http_result http_client_execute(http_client *c, const http_request *req, http_re
         CURLcode rc;
         long status = 0;
         c->too_large = 0;
-        if (perform(c, req, method, url, &rc, &status, err, errlen)) {
+        int failed = perform(c, req, method, url, &rc, &status, err, errlen);
+        if (c->rl)
+            ratelimit_done(c->rl, ticket);
+        if (failed) {
             observe_attempt(c, status, now_monotonic_ms() - started);
             result = HTTP_TRANSPORT;
             goto done;
