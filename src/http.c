@@ -827,6 +827,222 @@ static int perform(http_client *c, const http_request *req, const char *method, 
     }
 }
 
+/* One call's retry bookkeeping, shared by the functions that judge each attempt's outcome. */
+typedef struct exec_call {
+    http_client *c;
+    http_response *resp;
+    volatile int *stop;
+    int64_t *resume_at_wall_ms;
+    const char *method;
+    char url[REDACTED_URL_MAX]; /* redacted: safe for logs and errors */
+    int max_retries, max_rate_waits;
+    int failures, rate_waits;
+    char *err;
+    size_t errlen;
+} exec_call;
+
+/* What the driver does after an attempt: return `result`, or wait `backoff_ms` and retry. */
+typedef struct exec_step {
+    int done;
+    http_result result;
+    int64_t backoff_ms;
+} exec_step;
+
+static exec_step step_done(http_result result)
+{
+    return (exec_step){.done = 1, .result = result};
+}
+
+static exec_step step_retry_after(int64_t backoff_ms)
+{
+    return (exec_step){.done = 0, .backoff_ms = backoff_ms};
+}
+
+static exec_step fail_stopped(exec_call *x)
+{
+    snprintf(x->err, x->errlen, "%s %s: stopped", x->method, x->url);
+    return step_done(HTTP_STOPPED);
+}
+
+/* Fails the call with "<what>: <body excerpt>" after the method and URL. */
+static exec_step fail_with_excerpt(exec_call *x, http_result result, const char *what)
+{
+    char ex[EXCERPT_MAX + 8];
+    http_body_excerpt(x->resp, ex, sizeof(ex));
+    snprintf(x->err, x->errlen, "%s %s: %s: %s", x->method, x->url, what, ex);
+    return step_done(result);
+}
+
+/* curl failed (connect, timeout, reset...): retry the retriable kinds within max_retries. */
+static exec_step judge_transport_failure(exec_call *x, CURLcode rc)
+{
+    http_client *c = x->c;
+    const char *kind = transport_kind(rc);
+    const char *detail = c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc);
+    reset_attempt(x->resp); /* a partial body is no response */
+    if (!kind || ++x->failures > x->max_retries) {
+        snprintf(x->err, x->errlen, "%s %s: %s after %d attempt%s (%s)", x->method, x->url,
+                 kind ? kind : curl_easy_strerror(rc), x->resp->attempts,
+                 x->resp->attempts == 1 ? "" : "s", detail);
+        return step_done(HTTP_TRANSPORT);
+    }
+    int64_t backoff = http_backoff_ms(c->opts, x->failures - 1, next_rand01(c));
+    log_warn(c->source, NULL, "%s %s: %s (attempt %d of %d); retrying in %lld ms", x->method,
+             x->url, kind, x->failures, x->max_retries + 1, (long long)backoff);
+    return step_retry_after(backoff);
+}
+
+/* The connector says a long budget (a day's quota...) is spent: pause the whole source. A good
+ * response is still returned; an error response fails the call with HTTP_BUDGET. */
+static exec_step judge_budget_exhausted(exec_call *x, long status, int64_t wait_ms)
+{
+    http_client *c = x->c;
+    int64_t wait = wait_ms > 0 ? wait_ms : c->opts->backoff_max_ms;
+    if (c->rl)
+        ratelimit_pause(c->rl, wait);
+    log_warn(c->source, NULL,
+             "API budget exhausted (HTTP %ld from %s %s); source paused for %lld ms", status,
+             x->method, x->url, (long long)wait);
+    if (status >= 200 && status <= 299)
+        return step_done(HTTP_OK); /* the response itself is good; the next request waits */
+    if (x->resume_at_wall_ms)
+        *x->resume_at_wall_ms = now_wall_ms() + wait;
+    char what[96];
+    snprintf(what, sizeof(what), "HTTP %ld, API budget exhausted for %lld s", status,
+             (long long)((wait + 999) / 1000));
+    return fail_with_excerpt(x, HTTP_BUDGET, what);
+}
+
+/* HTTP 429: wait what the API asks (or back off), at most max_rate_waits times. */
+static exec_step judge_rate_limited(exec_call *x, int64_t wait_ms)
+{
+    http_client *c = x->c;
+    int64_t wait = wait_ms > 0 ? wait_ms : http_backoff_ms(c->opts, x->rate_waits, next_rand01(c));
+    if (++x->rate_waits > x->max_rate_waits) {
+        char what[96];
+        snprintf(what, sizeof(what), "HTTP 429 after %d attempts (%d rate-limit waits)",
+                 x->resp->attempts, x->rate_waits - 1);
+        return fail_with_excerpt(x, HTTP_TRANSPORT, what);
+    }
+    log_warn(c->source, NULL,
+             "rate limited (HTTP 429 from %s %s); source waits %lld ms (wait %d of %d)", x->method,
+             x->url, (long long)wait, x->rate_waits, x->max_rate_waits);
+    if (!c->rl)
+        return step_retry_after(wait);
+    ratelimit_pause(c->rl, wait);
+    return step_retry_after(0);
+}
+
+/* HTTP 5xx: retry within max_retries with backoff, honouring Retry-After within the cap. */
+static exec_step judge_server_error(exec_call *x, long status, int64_t wait_ms)
+{
+    http_client *c = x->c;
+    const http_options *o = c->opts;
+    if (wait_ms > 0 && c->rl) /* e.g. remaining: 0 on an error response */
+        ratelimit_pause(c->rl, wait_ms);
+    if (++x->failures > x->max_retries) {
+        char what[96];
+        snprintf(what, sizeof(what), "HTTP %ld after %d attempts", status, x->resp->attempts);
+        return fail_with_excerpt(x, HTTP_TRANSPORT, what);
+    }
+    int64_t backoff = http_backoff_ms(o, x->failures - 1, next_rand01(c));
+    int64_t ra =
+        http_parse_retry_after(http_response_header(x->resp, "retry-after"), now_wall_ms());
+    if (ra > backoff)
+        backoff = ra < o->backoff_max_ms ? ra : o->backoff_max_ms;
+    log_warn(c->source, NULL, "%s %s: HTTP %ld (attempt %d of %d); retrying in %lld ms", x->method,
+             x->url, status, x->failures, x->max_retries + 1, (long long)backoff);
+    return step_retry_after(backoff);
+}
+
+/* A response arrived: the connector's rate signal and the status decide what comes next. */
+static exec_step judge_response(exec_call *x, long status)
+{
+    http_client *c = x->c;
+    x->resp->status = status;
+    rate_signal sig;
+    read_signal(c, x->resp, &sig);
+    sig.wait_ms = capped_wait(c, sig.wait_ms, status, x->method, x->url);
+    if (sig.budget_exhausted)
+        return judge_budget_exhausted(x, status, sig.wait_ms);
+    if (status == 429)
+        return judge_rate_limited(x, sig.wait_ms);
+    if (status >= 500 && status <= 599)
+        return judge_server_error(x, status, sig.wait_ms);
+    if (sig.wait_ms > 0 && c->rl) {
+        ratelimit_pause(c->rl, sig.wait_ms);
+        log_info(c->source, NULL,
+                 "rate-limit budget at 0 (HTTP %ld from %s %s); source waits %lld ms", status,
+                 x->method, x->url, (long long)sig.wait_ms);
+    }
+    return step_done(HTTP_OK);
+}
+
+/* Waits for the source's rate limiter, performs one attempt (redirects included) and judges it. */
+static exec_step run_attempt(exec_call *x, const http_request *req)
+{
+    http_client *c = x->c;
+    http_response *resp = x->resp;
+    int64_t waited = 0;
+    uint64_t ticket = 0;
+    int stopped =
+        c->rl ? ratelimit_acquire_ticket(c->rl, x->stop, &waited, &ticket) : (x->stop && *x->stop);
+    resp->wait_ms += waited;
+    if (stopped)
+        return fail_stopped(x);
+
+    reset_attempt(resp);
+    c->errbuf[0] = '\0';
+    c->too_large = 0;
+    resp->attempts++;
+    int64_t started = now_monotonic_ms();
+    CURLcode rc;
+    long status = 0;
+    int failed = perform(c, req, x->method, x->url, &rc, &status, x->err, x->errlen);
+    if (c->rl)
+        ratelimit_done(c->rl, ticket); /* a window counts it until its response */
+    if (failed) {
+        observe_attempt(c, status, now_monotonic_ms() - started);
+        return step_done(HTTP_TRANSPORT);
+    }
+    if (rc == CURLE_ABORTED_BY_CALLBACK) {
+        reset_attempt(resp);
+        return fail_stopped(x);
+    }
+    observe_attempt(c, rc == CURLE_OK ? status : 0, now_monotonic_ms() - started);
+    if (rc == CURLE_WRITE_ERROR && c->too_large) {
+        reset_attempt(resp);
+        snprintf(x->err, x->errlen,
+                 "%s %s: response body larger than %zu bytes (decoded); raise "
+                 "max_response_size if this is expected",
+                 x->method, x->url, max_body(c));
+        return step_done(HTTP_TRANSPORT);
+    }
+    if (rc != CURLE_OK)
+        return judge_transport_failure(x, rc);
+    return judge_response(x, status);
+}
+
+/* Sleeps a retry's backoff; the time counts as waiting. Non-zero when stopped meanwhile. */
+static int sleep_backoff(exec_call *x, int64_t backoff_ms)
+{
+    if (backoff_ms <= 0)
+        return 0;
+    int64_t t0 = now_monotonic_ms();
+    int s = sleep_interruptible(backoff_ms, x->stop);
+    x->resp->wait_ms += now_monotonic_ms() - t0;
+    return s;
+}
+
+static void clear_response(http_response *resp)
+{
+    response_clear_headers(resp);
+    buf_reset(&resp->body);
+    resp->status = 0;
+    resp->attempts = 0;
+    resp->wait_ms = 0;
+}
+
 http_result http_client_execute(http_client *c, const http_request *req, http_response *resp,
                                 volatile int *stop, int64_t *resume_at_wall_ms, char *err,
                                 size_t errlen)
@@ -837,175 +1053,39 @@ http_result http_client_execute(http_client *c, const http_request *req, http_re
         errlen = sizeof(dummy_err);
     }
     err[0] = '\0';
-    const char *method = req->method && *req->method ? req->method : "GET";
-    char url[REDACTED_URL_MAX];
-    http_redact_url(req->url.data ? req->url.data : "", c->auth, url, sizeof(url));
-
-    response_clear_headers(resp);
-    buf_reset(&resp->body);
-    resp->status = 0;
-    resp->attempts = 0;
-    resp->wait_ms = 0;
+    exec_call x = {
+        .c = c,
+        .resp = resp,
+        .stop = stop,
+        .resume_at_wall_ms = resume_at_wall_ms,
+        .method = req->method && *req->method ? req->method : "GET",
+        .max_retries = c->opts->max_retries > 0 ? c->opts->max_retries : 0,
+        .max_rate_waits = c->opts->max_rate_waits > 0 ? c->opts->max_rate_waits : 0,
+        .err = err,
+        .errlen = errlen,
+    };
+    http_redact_url(req->url.data ? req->url.data : "", c->auth, x.url, sizeof(x.url));
+    clear_response(resp);
 
     struct curl_slist *hdrs = NULL;
     http_result result = HTTP_TRANSPORT;
-    if (prepare(c, req, method, &hdrs, err, errlen))
-        goto done;
-
-    const http_options *o = c->opts;
-    int max_retries = o->max_retries > 0 ? o->max_retries : 0;
-    int max_rate_waits = o->max_rate_waits > 0 ? o->max_rate_waits : 0;
-    int failures = 0, rate_waits = 0;
-    c->cur = resp;
-    c->stop = stop;
-    for (;;) {
-        int64_t waited = 0;
-        uint64_t ticket = 0;
-        int stopped =
-            c->rl ? ratelimit_acquire_ticket(c->rl, stop, &waited, &ticket) : (stop && *stop);
-        resp->wait_ms += waited;
-        if (stopped) {
-            snprintf(err, errlen, "%s %s: stopped", method, url);
-            result = HTTP_STOPPED;
-            goto done;
-        }
-
-        reset_attempt(resp);
-        c->errbuf[0] = '\0';
-        resp->attempts++;
-        int64_t started = now_monotonic_ms();
-        CURLcode rc;
-        long status = 0;
-        c->too_large = 0;
-        int failed = perform(c, req, method, url, &rc, &status, err, errlen);
-        if (c->rl)
-            ratelimit_done(c->rl, ticket);
-        if (failed) {
-            observe_attempt(c, status, now_monotonic_ms() - started);
-            result = HTTP_TRANSPORT;
-            goto done;
-        }
-        if (rc == CURLE_ABORTED_BY_CALLBACK) {
-            reset_attempt(resp);
-            snprintf(err, errlen, "%s %s: stopped", method, url);
-            result = HTTP_STOPPED;
-            goto done;
-        }
-        if (rc == CURLE_WRITE_ERROR && c->too_large) {
-            observe_attempt(c, 0, now_monotonic_ms() - started);
-            reset_attempt(resp);
-            snprintf(err, errlen,
-                     "%s %s: response body larger than %zu bytes (decoded); raise "
-                     "max_response_size if this is expected",
-                     method, url, max_body(c));
-            result = HTTP_TRANSPORT;
-            goto done;
-        }
-        int64_t backoff = 0;
-        if (rc != CURLE_OK) {
-            observe_attempt(c, 0, now_monotonic_ms() - started);
-            const char *kind = transport_kind(rc);
-            const char *detail = c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc);
-            reset_attempt(resp); /* a partial body is no response */
-            if (!kind || ++failures > max_retries) {
-                snprintf(err, errlen, "%s %s: %s after %d attempt%s (%s)", method, url,
-                         kind ? kind : curl_easy_strerror(rc), resp->attempts,
-                         resp->attempts == 1 ? "" : "s", detail);
-                result = HTTP_TRANSPORT;
-                goto done;
+    if (prepare(c, req, x.method, &hdrs, err, errlen) == 0) {
+        c->cur = resp;
+        c->stop = stop;
+        for (;;) {
+            exec_step step = run_attempt(&x, req);
+            if (step.done) {
+                result = step.result;
+                break;
             }
-            backoff = http_backoff_ms(o, failures - 1, next_rand01(c));
-            log_warn(c->source, NULL, "%s %s: %s (attempt %d of %d); retrying in %lld ms", method,
-                     url, kind, failures, max_retries + 1, (long long)backoff);
-        } else {
-            resp->status = status;
-            observe_attempt(c, status, now_monotonic_ms() - started);
-            rate_signal sig;
-            read_signal(c, resp, &sig);
-            sig.wait_ms = capped_wait(c, sig.wait_ms, status, method, url);
-            if (sig.budget_exhausted) {
-                int64_t wait = sig.wait_ms > 0 ? sig.wait_ms : o->backoff_max_ms;
-                if (c->rl)
-                    ratelimit_pause(c->rl, wait);
-                log_warn(c->source, NULL,
-                         "API budget exhausted (HTTP %ld from %s %s); source paused for %lld ms",
-                         status, method, url, (long long)wait);
-                if (status < 200 || status > 299) {
-                    char ex[EXCERPT_MAX + 8];
-                    http_body_excerpt(resp, ex, sizeof(ex));
-                    if (resume_at_wall_ms)
-                        *resume_at_wall_ms = now_wall_ms() + wait;
-                    snprintf(err, errlen, "%s %s: HTTP %ld, API budget exhausted for %lld s: %s",
-                             method, url, status, (long long)((wait + 999) / 1000), ex);
-                    result = HTTP_BUDGET;
-                    goto done;
-                }
-                result = HTTP_OK; /* the response itself is good; the next request waits */
-                goto done;
-            }
-            if (status == 429) {
-                int64_t wait =
-                    sig.wait_ms > 0 ? sig.wait_ms : http_backoff_ms(o, rate_waits, next_rand01(c));
-                if (++rate_waits > max_rate_waits) {
-                    char ex[EXCERPT_MAX + 8];
-                    http_body_excerpt(resp, ex, sizeof(ex));
-                    snprintf(err, errlen,
-                             "%s %s: HTTP 429 after %d attempts (%d rate-limit waits): %s", method,
-                             url, resp->attempts, rate_waits - 1, ex);
-                    result = HTTP_TRANSPORT;
-                    goto done;
-                }
-                if (c->rl)
-                    ratelimit_pause(c->rl, wait);
-                else
-                    backoff = wait;
-                log_warn(c->source, NULL,
-                         "rate limited (HTTP 429 from %s %s); source waits %lld ms (wait %d of %d)",
-                         method, url, (long long)wait, rate_waits, max_rate_waits);
-            } else if (status >= 500 && status <= 599) {
-                if (sig.wait_ms > 0 && c->rl) /* e.g. remaining: 0 on an error response */
-                    ratelimit_pause(c->rl, sig.wait_ms);
-                if (++failures > max_retries) {
-                    char ex[EXCERPT_MAX + 8];
-                    http_body_excerpt(resp, ex, sizeof(ex));
-                    snprintf(err, errlen, "%s %s: HTTP %ld after %d attempts: %s", method, url,
-                             status, resp->attempts, ex);
-                    result = HTTP_TRANSPORT;
-                    goto done;
-                }
-                backoff = http_backoff_ms(o, failures - 1, next_rand01(c));
-                /* A 503 may say when to come back; honour it within the backoff cap. */
-                int64_t ra = http_parse_retry_after(http_response_header(resp, "retry-after"),
-                                                    now_wall_ms());
-                if (ra > backoff)
-                    backoff = ra < o->backoff_max_ms ? ra : o->backoff_max_ms;
-                log_warn(c->source, NULL, "%s %s: HTTP %ld (attempt %d of %d); retrying in %lld ms",
-                         method, url, status, failures, max_retries + 1, (long long)backoff);
-            } else {
-                if (sig.wait_ms > 0 && c->rl) {
-                    ratelimit_pause(c->rl, sig.wait_ms);
-                    log_info(c->source, NULL,
-                             "rate-limit budget at 0 (HTTP %ld from %s %s); source waits %lld ms",
-                             status, method, url, (long long)sig.wait_ms);
-                }
-                result = HTTP_OK;
-                goto done;
+            if (sleep_backoff(&x, step.backoff_ms)) {
+                result = fail_stopped(&x).result;
+                break;
             }
         }
-        if (backoff > 0) {
-            int64_t t0 = now_monotonic_ms();
-            int s = sleep_interruptible(backoff, stop);
-            resp->wait_ms += now_monotonic_ms() - t0;
-            if (s) {
-                snprintf(err, errlen, "%s %s: stopped", method, url);
-                result = HTTP_STOPPED;
-                goto done;
-            }
-        }
+        c->cur = NULL;
+        c->stop = NULL;
     }
-done:
-    c->cur = NULL;
-    c->stop = NULL;
     /* Drop the pointers into req and our list before freeing it (the handle outlives both). */
     if (curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL) != CURLE_OK)
         log_error(c->source, NULL, "curl_easy_setopt(CURLOPT_HTTPHEADER) failed");

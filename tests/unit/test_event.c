@@ -16,6 +16,32 @@ static json_t *item(const char *name, double amount)
                      "k", 1);
 }
 
+/* A deep copy of v whose objects list their keys in reverse order (jansson keeps insertion
+ * order). */
+static json_t *reversed_keys(const json_t *v)
+{
+    if (json_is_array(v)) {
+        json_t *a = json_array();
+        size_t i;
+        json_t *e;
+        json_array_foreach(v, i, e) json_array_append_new(a, reversed_keys(e));
+        return a;
+    }
+    if (!json_is_object(v))
+        return json_deep_copy(v);
+    const char *keys[64];
+    size_t n = 0;
+    const char *k;
+    json_t *e;
+    json_object_foreach((json_t *)v, k, e) if (n < 64) keys[n++] = k;
+    json_t *o = json_object();
+    while (n > 0) {
+        n--;
+        json_object_set_new(o, keys[n], reversed_keys(json_object_get(v, keys[n])));
+    }
+    return o;
+}
+
 int main(void)
 {
     char err[512] = "";
@@ -59,10 +85,18 @@ int main(void)
     CHECK(json_integer_value(json_object_get(ev, "ts_ms")) == 1700000000000LL);
     json_decref(ev);
 
-    /* Same content -> same hash; any change -> another hash; key order does not matter. */
-    json_t *same = json_deep_copy(rec);
+    /* Same content -> same hash; any change -> another hash; key order does not matter: the
+     * copy lists every key (nested ones too) in reverse order, and its text differs. */
+    json_t *same = reversed_keys(rec);
+    char *rec_text = json_dumps(rec, JSON_COMPACT), *same_text = json_dumps(same, JSON_COMPACT);
+    CHECK(rec_text && same_text && strcmp(rec_text, same_text) != 0);
     CHECK(event_set_after(c, same, &h2, err, sizeof(err)) == 0);
     CHECK(h1 == h2);
+    uint64_t raw2 = 0;
+    CHECK(event_set_after_raw(c, same_text, strlen(same_text), &raw2) == 0);
+    CHECK(raw2 == h1);
+    free(rec_text);
+    free(same_text);
     json_t *changed = item("Widget", 1.51);
     CHECK(event_set_after(c, changed, &h3, err, sizeof(err)) == 0);
     CHECK(h1 != h3);

@@ -64,11 +64,20 @@ static void test_mode(delivery_mode mode)
     CHECK(atomic_load(&km.txn_commits) == 1);
     CHECK(atomic_load(&km.messages) == 52);
 
-    /* Transient produce errors are retried inside librdkafka: the commit still succeeds. */
-    rd_kafka_mock_push_request_errors(mc, 0 /* Produce */, 2,
-                                      RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
-                                      RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT);
+    /* Transient produce errors are retried inside librdkafka: the commit still succeeds, and
+     * the broker's error stack shows both injected errors were answered to Produce requests of
+     * this commit (so the success is not one that never met an error). */
+    size_t pending = 0;
+    CHECK(rd_kafka_mock_broker_push_request_error_rtts(
+              mc, 1, 0 /* Produce */, 2, RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION, 0,
+              RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT, 0) == RD_KAFKA_RESP_ERR_NO_ERROR);
+    CHECK(rd_kafka_mock_broker_error_stack_cnt(mc, 1, 0, &pending) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+          pending == 2);
     CHECK(kafka_commit(p, data, state, &stop, err, sizeof(err)) == KAFKA_OK);
+    CHECK(rd_kafka_mock_broker_error_stack_cnt(mc, 1, 0, &pending) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+          pending == 0);
+    CHECK(atomic_load(&km.txn_commits) == 2);
+    CHECK(atomic_load(&km.delivery_errors) == 0);
 
     if (mode == DELIVERY_EXACTLY_ONCE) {
         /* The test log would otherwise show fenced/FATAL lines that look like a failure. */
