@@ -1,6 +1,6 @@
 /* bench_avro_map.c — cost of avro_map_fill + avro_value_write per record.
  *
- * Schema: the 15-field Pipedrive-like deal of reference/kafka.md §4.3 (strings, longs, two
+ * Schema: a 15-field Pipedrive-like deal (strings, longs, two
  * timestamp-millis fields given as "YYYY-MM-DD HH:MM:SS" strings, a double, five nullable unions,
  * a 3-entry map<string>). 1024 distinct records are pre-parsed with jansson and cycled.
  * Records have their keys in the API's order (not the schema's) unless said otherwise.

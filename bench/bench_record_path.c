@@ -2,7 +2,7 @@
  * so changes to it can be measured on a busy machine (bench/run.sh mixes in librdkafka and the
  * broker, and its noise is larger than most single improvements).
  *
- * Records have the bench simulator's item shape (tests/sim/bench.c), 1000 to a page. Phases
+ * Records are the bench simulator's (tests/sim/bench_item.c), 1000 to a page. Phases
  * (N records each, default 1,000,000; `bench_record_path N`):
  *   1 validate   connector_raw_records over each page (what the connector costs)
  *   2 encode     event_set_after_raw_at + event_encode per record (JSON text to framed Avro)
@@ -15,8 +15,8 @@
 
 #include "avro_embedded.h"
 #include "avro_map.h"
+#include "bench_item.h"
 #include "connector.h"
-#include "crm_time.h"
 #include "dedupe.h"
 #include "event.h"
 #include "json_scan.h"
@@ -31,21 +31,6 @@ static double cpu_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void append_item(buf *b, long long i, int64_t base_ms)
-{
-    char created[32], updated[32];
-    crm_time_format(base_ms + i * 997, created, sizeof(created));
-    crm_time_format(base_ms + i * 1000, updated, sizeof(updated));
-    buf_printf(b,
-               "{\"id\":\"itm_%07lld\",\"name\":\"Bench Gadget %lld\",\"amount\":%lld.%02lld,"
-               "\"quantity\":%lld,\"active\":%s,\"tags\":[\"a\",\"vip\"],"
-               "\"owner\":{\"id\":%lld,\"email\":\"user%lld@example.com\"},"
-               "\"note\":\"Call back next week about order %lld\",\"created_at\":\"%s\","
-               "\"updated_at\":\"%s\"%s}",
-               i, i, (i * 37) % 10000, i % 100, i % 50, i % 3 ? "true" : "false", i % 40, i % 40, i,
-               created, updated, i % 4 == 0 ? ",\"x_extra\":{\"k\":1}" : "");
-}
-
 /* One page of the bench simulator's body, records [from, from + PAGE). */
 static void make_page(buf *b, long long from, int64_t base_ms)
 {
@@ -54,7 +39,7 @@ static void make_page(buf *b, long long from, int64_t base_ms)
     for (long long i = from; i < from + PAGE; i++) {
         if (i > from)
             buf_append_str(b, ",");
-        append_item(b, i + 1, base_ms);
+        bench_item_append(b, i + 1, base_ms);
     }
     buf_printf(b, "],\"next_cursor\":\"%lld\"}", from + PAGE);
 }

@@ -3,7 +3,7 @@
 # records of realistic shape from one CRM's simulator (rate limits lifted) into a real local
 # broker, exactly-once, with every table of that CRM's main data. Prints the crmstream process's
 # CPU time per published record (all threads), peak RSS, records, pages and requests.
-#   CONNECTOR=close|pipedrive|copper|testcrm  N=20000  DELIVERY=exactly-once  KAFKA_PORT=19893
+#   CONNECTOR=<one of `crmstream connectors`>  N=20000  DELIVERY=exactly-once  KAFKA_PORT=19893
 # Shapes: Close leads with embedded contacts/opportunities/tasks and custom fields plus
 # activities of every type (half of N); Pipedrive deals with custom fields, persons,
 # organizations, activities, notes, products; Copper people and companies with custom_fields
@@ -65,7 +65,7 @@ testcrm)
         'tables = { include = ["items"]; };'
     ;;
 *)
-    echo "connector.sh: CONNECTOR must be close, pipedrive, copper or testcrm" >&2
+    echo "connector.sh: no bench setup for CONNECTOR=$CONNECTOR (connectors: $("$CRMSTREAM" connectors | tr '\n' ' '))" >&2
     exit 2
     ;;
 esac

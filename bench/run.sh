@@ -3,7 +3,7 @@
 # simulator to a real local broker, exactly-once. Prints the crmstream process's CPU time per
 # record (HTTP response bytes -> acknowledged produce, all threads), records per CPU-second, wall
 # time, and peak RSS. Goals: <= 2.5 us/record and <= 64 MiB peak RSS.
-# CONNECTOR=close|pipedrive|copper|testcrm runs bench/connector.sh instead: the connectors users
+# CONNECTOR=<one of `crmstream connectors`> runs bench/connector.sh instead: the connectors users
 # run, on records of realistic shape.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)

@@ -35,6 +35,28 @@
 
 #define MAX_PAGE_SIZE 200
 
+/* What the Copper connector knows of one table (table_def.spec, read through copper_table_of):
+ * every Copper table declares one. */
+typedef struct copper_table {
+    const char *path;      /* the search (POST) or list (GET) path */
+    const char *entity;    /* GET /{entity}/{id} reads one record (confirmations); NULL: none */
+    const char *cf_entity; /* the entity in custom field definitions' available_on, or NULL */
+    unsigned flags;        /* COPPER_* below */
+} copper_table;
+
+enum {
+    COPPER_CONFIRM_BY_SEARCH = 1u << 0, /* the search takes `ids`: confirmations are batched */
+    COPPER_CONVERTED_LEADS = 1u << 1,   /* searches ask for include_converted_leads */
+    COPPER_ONE_OBJECT = 1u << 2,        /* the list answers one object, not an array */
+};
+
+#define COPPER_SPEC(...) (&(const copper_table){__VA_ARGS__})
+
+static const copper_table *copper_table_of(const table_def *t)
+{
+    return t->spec;
+}
+
 typedef struct copper_state {
     char *token_header;
     char *email_header;
@@ -424,21 +446,6 @@ static int offset_step(table_ctx *ctx, const http_response *resp, const json_t *
  * date_created). When a full page shares both seconds: ctie, offset paging through them. Every
  * search but the last resort asks for page 1, so the reach cap never bites. */
 
-static const char *search_path(const table_def *t)
-{
-    if (strcmp(t->name, "people") == 0)
-        return "/people/search";
-    if (strcmp(t->name, "companies") == 0)
-        return "/companies/search";
-    if (strcmp(t->name, "leads") == 0)
-        return "/leads/search";
-    if (strcmp(t->name, "opportunities") == 0)
-        return "/opportunities/search";
-    if (strcmp(t->name, "projects") == 0)
-        return "/projects/search";
-    return "/tasks/search";
-}
-
 static int64_t floor_seconds(int64_t ms)
 {
     return ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
@@ -502,7 +509,7 @@ static req_result modified_request(table_ctx *ctx, http_request *req, char *err,
     json_t *body =
         json_pack("{s:I, s:s}", "page_size", (json_int_t)page_size(ctx), "sort_direction", "asc");
     int rc = body ? 0 : -1;
-    if (!rc && strcmp(ctx->table->name, "leads") == 0)
+    if (!rc && (copper_table_of(ctx->table)->flags & COPPER_CONVERTED_LEADS))
         rc = json_object_set_new(body, "include_converted_leads", json_true());
     if (!rc)
         rc = modified_filters(ctx, body);
@@ -511,7 +518,7 @@ static req_result modified_request(table_ctx *ctx, http_request *req, char *err,
         snprintf(err, errlen, "out of memory building the search");
         return REQ_ERROR;
     }
-    return post_json(ctx, req, search_path(ctx->table), body, err, errlen);
+    return post_json(ctx, req, copper_table_of(ctx->table)->path, body, err, errlen);
 }
 
 /* One keyset level: a short page ends it (*level_done); a full page advances the keyset key
@@ -676,7 +683,7 @@ static req_result activities_request(table_ctx *ctx, http_request *req, char *er
         snprintf(err, errlen, "out of memory building the search");
         return REQ_ERROR;
     }
-    return post_json(ctx, req, "/activities/search", body, err, errlen);
+    return post_json(ctx, req, copper_table_of(ctx->table)->path, body, err, errlen);
 }
 
 static int activities_finish(table_ctx *ctx, char *err, size_t errlen)
@@ -736,7 +743,7 @@ static req_result users_request(table_ctx *ctx, http_request *req, char *err, si
         return REQ_DONE;
     json_t *body = json_pack("{s:I, s:I}", "page_number", paging_int(ctx, "page", 1), "page_size",
                              (json_int_t)page_size(ctx));
-    return post_json(ctx, req, "/users/search", body, err, errlen);
+    return post_json(ctx, req, copper_table_of(ctx->table)->path, body, err, errlen);
 }
 
 static int users_parse(table_ctx *ctx, const http_response *resp, page *out, char *err,
@@ -765,9 +772,7 @@ static req_result list_request(table_ctx *ctx, http_request *req, char *err, siz
 {
     if (paging_done(ctx))
         return REQ_DONE;
-    char path[64];
-    snprintf(path, sizeof(path), "/%s", ctx->table->name);
-    connector_url(ctx->src, req, path);
+    connector_url(ctx->src, req, copper_table_of(ctx->table)->path);
     if (add_headers(req)) {
         snprintf(err, errlen, "out of memory building the request");
         return REQ_ERROR;
@@ -781,7 +786,7 @@ static int list_parse(table_ctx *ctx, const http_response *resp, page *out, char
     json_t *body = connector_parse_json(resp, err, errlen);
     if (!body)
         return -1;
-    if (json_is_object(body) && strcmp(ctx->table->name, "account") == 0) {
+    if (json_is_object(body) && (copper_table_of(ctx->table)->flags & COPPER_ONE_OBJECT)) {
         json_t *one = json_array();
         if (!one || json_array_append_new(one, body)) {
             json_decref(one);
@@ -791,7 +796,8 @@ static int list_parse(table_ctx *ctx, const http_response *resp, page *out, char
         body = one;
     }
     if (!json_is_array(body)) {
-        snprintf(err, errlen, "expected a JSON array from GET /%s", ctx->table->name);
+        snprintf(err, errlen, "expected a JSON array from GET %s",
+                 copper_table_of(ctx->table)->path);
         json_decref(body);
         return -1;
     }
@@ -808,14 +814,7 @@ static int list_parse(table_ctx *ctx, const http_response *resp, page *out, char
 
 static int confirm_by_search(const table_def *t)
 {
-    return strcmp(t->name, "people") == 0 || strcmp(t->name, "leads") == 0 ||
-           strcmp(t->name, "opportunities") == 0 || strcmp(t->name, "projects") == 0;
-}
-
-/* The URL segment of GET /{entity}/{id}. */
-static const char *record_entity(const table_def *t)
-{
-    return strcmp(t->name, "activities_search") == 0 ? "activities" : t->name;
+    return (copper_table_of(t)->flags & COPPER_CONFIRM_BY_SEARCH) != 0;
 }
 
 static req_result confirm_request(table_ctx *ctx, const json_t *ids, http_request *req, char *err,
@@ -829,12 +828,12 @@ static req_result confirm_request(table_ctx *ctx, const json_t *ids, http_reques
     if (confirm_by_search(ctx->table)) {
         json_t *body = json_pack("{s:O, s:I, s:I}", "ids", ids, "page_size", (json_int_t)n,
                                  "page_number", (json_int_t)1);
-        if (body && strcmp(ctx->table->name, "leads") == 0 &&
+        if (body && (copper_table_of(ctx->table)->flags & COPPER_CONVERTED_LEADS) &&
             json_object_set_new(body, "include_converted_leads", json_true())) {
             json_decref(body);
             body = NULL;
         }
-        return post_json(ctx, req, search_path(ctx->table), body, err, errlen);
+        return post_json(ctx, req, copper_table_of(ctx->table)->path, body, err, errlen);
     }
     const json_t *id = json_array_get(ids, 0);
     int64_t v;
@@ -843,7 +842,7 @@ static req_result confirm_request(table_ctx *ctx, const json_t *ids, http_reques
         return REQ_ERROR;
     }
     char path[96];
-    snprintf(path, sizeof(path), "/%s/%lld", record_entity(ctx->table), (long long)v);
+    snprintf(path, sizeof(path), "/%s/%lld", copper_table_of(ctx->table)->entity, (long long)v);
     connector_url(ctx->src, req, path);
     if (add_headers(req)) {
         snprintf(err, errlen, "out of memory building the request");
@@ -889,18 +888,6 @@ static int confirm_parse(const http_response *resp, page *out, char *err, size_t
 
 /* ---- typed custom fields ----------------------------------------------------------------- */
 
-/* The entity name Copper uses in a definition's available_on for each of our tables. */
-static const char *copper_entity(const table_def *t)
-{
-    static const char *const map[][2] = {{"companies", "company"},         {"leads", "lead"},
-                                         {"opportunities", "opportunity"}, {"people", "person"},
-                                         {"projects", "project"},          {"tasks", "task"}};
-    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
-        if (strcmp(t->name, map[i][0]) == 0)
-            return map[i][1];
-    return NULL;
-}
-
 static cf_kind copper_kind(const char *data_type, int *multi)
 {
     static const struct {
@@ -918,7 +905,7 @@ static cf_kind copper_kind(const char *data_type, int *multi)
 
 static int copper_describe(const table_def *t, const json_t *def, cf_desc *d)
 {
-    const char *entity = copper_entity(t);
+    const char *entity = copper_table_of(t)->cf_entity;
     int applies = 0;
     size_t i;
     json_t *on;
@@ -982,7 +969,7 @@ static const custom_fields_spec copper_custom = {
 
 /* ---- tables ------------------------------------------------------------------------------- */
 
-#define MODIFIED_TABLE(n, what, batch)                                                             \
+#define MODIFIED_TABLE(n, what, cf_name, batch, confirm_flags)                                     \
     {                                                                                              \
         .name = n, .primary_key = "id", .replication_key = "date_modified",                        \
         .method = SYNC_INCREMENTAL, .lookback_seconds = 300, .schema_file = "copper/" n ".avsc",   \
@@ -990,17 +977,20 @@ static const custom_fields_spec copper_custom = {
         .description = what ", keyset by re-query on date_modified; deletes by reconciliation",    \
         .next_request = modified_request, .parse_page = modified_parse, .custom = &copper_custom,  \
         .confirm_request = confirm_request, .confirm_batch = batch,                                \
+        .spec = COPPER_SPEC(.path = "/" n "/search", .entity = n, .cf_entity = cf_name,            \
+                            .flags = confirm_flags),                                               \
     }
 
-#define LIST_TABLE(n, pk, what)                                                                    \
+#define LIST_TABLE(n, pk, what, list_flags)                                                        \
     {                                                                                              \
         .name = n, .primary_key = pk, .method = SYNC_FULL_TABLE,                                   \
         .schema_file = "copper/" n ".avsc", .reconcile = 1, .description = what,                   \
         .next_request = list_request, .parse_page = list_parse,                                    \
+        .spec = COPPER_SPEC(.path = "/" n, .flags = list_flags),                                   \
     }
 
 static const table_def copper_tables[] = {
-    LIST_TABLE("account", "id", "GET /account, full table"),
+    LIST_TABLE("account", "id", "GET /account, full table", COPPER_ONE_OBJECT),
     {
         .name = "activities_search",
         .primary_key = "id",
@@ -1015,21 +1005,24 @@ static const table_def copper_tables[] = {
         .parse_page = activities_parse,
         .confirm_request = confirm_request,
         .confirm_batch = 1,
+        .spec = COPPER_SPEC(.path = "/activities/search", .entity = "activities"),
     },
-    MODIFIED_TABLE("companies", "companies", 1),
-    LIST_TABLE("contact_types", "id", "GET /contact_types, full table"),
-    LIST_TABLE("custom_field_definitions", "id", "GET /custom_field_definitions, full table"),
-    LIST_TABLE("customer_sources", "id", "GET /customer_sources, full table"),
-    LIST_TABLE("lead_statuses", "id", "GET /lead_statuses, full table"),
-    MODIFIED_TABLE("leads", "leads incl. converted", MAX_PAGE_SIZE),
-    LIST_TABLE("loss_reasons", "id", "GET /loss_reasons, full table"),
-    MODIFIED_TABLE("opportunities", "opportunities", MAX_PAGE_SIZE),
-    MODIFIED_TABLE("people", "people", MAX_PAGE_SIZE),
-    LIST_TABLE("pipeline_stages", "id", "GET /pipeline_stages, full table"),
-    LIST_TABLE("pipelines", "id", "GET /pipelines, full table"),
-    MODIFIED_TABLE("projects", "projects", MAX_PAGE_SIZE),
-    LIST_TABLE("tags", "name", "GET /tags, full table keyed by name"),
-    MODIFIED_TABLE("tasks", "tasks", 1),
+    MODIFIED_TABLE("companies", "companies", "company", 1, 0),
+    LIST_TABLE("contact_types", "id", "GET /contact_types, full table", 0),
+    LIST_TABLE("custom_field_definitions", "id", "GET /custom_field_definitions, full table", 0),
+    LIST_TABLE("customer_sources", "id", "GET /customer_sources, full table", 0),
+    LIST_TABLE("lead_statuses", "id", "GET /lead_statuses, full table", 0),
+    MODIFIED_TABLE("leads", "leads incl. converted", "lead", MAX_PAGE_SIZE,
+                   COPPER_CONFIRM_BY_SEARCH | COPPER_CONVERTED_LEADS),
+    LIST_TABLE("loss_reasons", "id", "GET /loss_reasons, full table", 0),
+    MODIFIED_TABLE("opportunities", "opportunities", "opportunity", MAX_PAGE_SIZE,
+                   COPPER_CONFIRM_BY_SEARCH),
+    MODIFIED_TABLE("people", "people", "person", MAX_PAGE_SIZE, COPPER_CONFIRM_BY_SEARCH),
+    LIST_TABLE("pipeline_stages", "id", "GET /pipeline_stages, full table", 0),
+    LIST_TABLE("pipelines", "id", "GET /pipelines, full table", 0),
+    MODIFIED_TABLE("projects", "projects", "project", MAX_PAGE_SIZE, COPPER_CONFIRM_BY_SEARCH),
+    LIST_TABLE("tags", "name", "GET /tags, full table keyed by name", 0),
+    MODIFIED_TABLE("tasks", "tasks", "task", 1, 0),
     {
         .name = "users",
         .primary_key = "id",
@@ -1041,6 +1034,7 @@ static const table_def copper_tables[] = {
         .parse_page = users_parse,
         .confirm_request = confirm_request,
         .confirm_batch = 1,
+        .spec = COPPER_SPEC(.path = "/users/search", .entity = "users"),
     },
 };
 

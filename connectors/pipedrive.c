@@ -1,6 +1,6 @@
 /* pipedrive.c — the Pipedrive connector: Stitch's 16 tables plus the *Fields tables.
  *
- * Why each table is read the way it is (reference: /work/shared/reference/pipedrive-api.md):
+ * Why each table is read the way it is (Pipedrive's API reference, developers.pipedrive.com):
  *  - deals (+ /deals/archived), persons, organizations, activities, products: API v2,
  *    updated_since (inclusive, whole seconds) + sort_by=update_time asc + cursor, limit 500.
  *    Deals ask for status=open,won,lost,deleted; deleted deals become deletes (d + tombstone).
@@ -42,35 +42,29 @@ typedef enum {
     PK_DEALFLOW,       /* deals list -> /deals/{id}/flow */
 } pd_kind;
 
+/* What the Pipedrive connector knows of one table (table_def.spec, read through pd_spec_of):
+ * every Pipedrive table declares one (PD_SPEC). */
 typedef struct pd_spec {
-    const char *table;
     pd_kind kind;
     const char *path;  /* under /api/v2/ or the v1 prefix */
     const char *path2; /* a second phase (deals/archived), or NULL */
     long max_limit;    /* page size cap of the endpoint */
+    unsigned flags;    /* PD_* below */
 } pd_spec;
 
-static const pd_spec SPECS[] = {
-    {"deals", PK_V2_INCREMENTAL, "deals", "deals/archived", 500},
-    {"persons", PK_V2_INCREMENTAL, "persons", NULL, 500},
-    {"organizations", PK_V2_INCREMENTAL, "organizations", NULL, 500},
-    {"activities", PK_V2_INCREMENTAL, "activities", NULL, 500},
-    {"products", PK_V2_INCREMENTAL, "products", NULL, 500},
-    {"stages", PK_V2_FULL, "stages", NULL, 500},
-    {"pipelines", PK_V2_FULL, "pipelines", NULL, 500},
-    {"notes", PK_V1_NOTES, "notes", NULL, 500},
-    {"files", PK_V1_FILES, "files", NULL, 100},
-    {"deal_fields", PK_V1_OFFSET, "dealFields", NULL, 500},
-    {"person_fields", PK_V1_OFFSET, "personFields", NULL, 500},
-    {"organization_fields", PK_V1_OFFSET, "organizationFields", NULL, 500},
-    {"product_fields", PK_V1_OFFSET, "productFields", NULL, 500},
-    {"users", PK_V1_UNPAGED, "users", NULL, 0},
-    {"activity_types", PK_V1_UNPAGED, "activityTypes", NULL, 0},
-    {"currency", PK_V1_UNPAGED, "currencies", NULL, 0},
-    {"filters", PK_V1_UNPAGED, "filters", NULL, 0},
-    {"deal_products", PK_DEAL_PRODUCTS, "deals", "deals/archived", 500},
-    {"dealflow", PK_DEALFLOW, "deals", "deals/archived", 500},
+enum {
+    /* Lists every status incl. deleted (reconciliations: live ones only); deleted rows become
+     * deletes of the table; candidates are confirmed by id (a v2 `ids` list would miss archived
+     * rows). */
+    PD_DELETED_STATUS = 1u << 0,
 };
+
+#define PD_SPEC(...) (&(const pd_spec){__VA_ARGS__})
+
+static const pd_spec *pd_spec_of(const table_def *t)
+{
+    return t->spec;
+}
 
 /* Per-source settings, resolved once in source_init. */
 typedef struct pd_source {
@@ -80,19 +74,8 @@ typedef struct pd_source {
     long page_size;
     long batch; /* deal ids per batch request */
     const char *flow_items;
+    int64_t budget_retry_ms; /* daily budget spent: probe again at least this often */
 } pd_source;
-
-/* The daily-budget pause cap: rate_signal has no source, so it is process-wide (the smallest
- * value of all Pipedrive sources wins). */
-static int64_t g_budget_retry_ms = 3600 * 1000;
-
-static const pd_spec *spec_of(const table_def *t)
-{
-    for (size_t i = 0; i < sizeof(SPECS) / sizeof(SPECS[0]); i++)
-        if (strcmp(SPECS[i].table, t->name) == 0)
-            return &SPECS[i];
-    return NULL;
-}
 
 static pd_source *pds(const table_ctx *ctx)
 {
@@ -150,8 +133,7 @@ static int pd_init(source *src, char *err, size_t errlen)
         auth->secret_headers[auth->n_secret_headers++] = ps->auth_line;
     }
     int64_t retry = source_option_int(src, "daily_budget_retry") * 1000;
-    if (retry > 0 && retry < g_budget_retry_ms)
-        g_budget_retry_ms = retry;
+    ps->budget_retry_ms = retry > 0 && retry < 3600 * 1000 ? retry : 3600 * 1000;
     source_set_state(src, ps);
     return 0;
 }
@@ -453,9 +435,9 @@ static int v2_anchored(const table_ctx *ctx, const pd_spec *s)
 static req_result v2_request(table_ctx *ctx, http_request *req, const pd_spec *s)
 {
     int anchored = v2_anchored(ctx, s);
-    int deals = strcmp(s->table, "deals") == 0;
+    int by_status = (s->flags & PD_DELETED_STATUS) != 0;
     /* Reconciliation lists live deals only: deleted ones must count as gone. */
-    const char *statuses = !deals           ? NULL
+    const char *statuses = !by_status       ? NULL
                            : ctx->reconcile ? "open,won,lost"
                                             : "open,won,lost,deleted";
     deals_list_request(ctx, req, s, statuses, anchored, anchored, "cursor");
@@ -470,7 +452,7 @@ static int is_deleted_deal(json_t *d)
 }
 
 /* Deleted deals leave the records and become deletes of the deals table. */
-static int split_deleted_deals(page *out)
+static int split_deleted_deals(const table_def *table, page *out)
 {
     json_t *keep = json_array(), *dels = json_array();
     if (!keep || !dels)
@@ -484,8 +466,8 @@ static int split_deleted_deals(page *out)
                 goto oom;
             continue;
         }
-        json_t *del = json_pack("{s:s, s:O, s:O}", "table", "deals", "id", json_object_get(d, "id"),
-                                "before", d);
+        json_t *del = json_pack("{s:s, s:O, s:O}", "table", table->name, "id",
+                                json_object_get(d, "id"), "before", d);
         if (!del || json_array_append_new(dels, del))
             goto oom;
     }
@@ -501,7 +483,7 @@ oom:
 
 static int v2_parse(table_ctx *ctx, const http_response *resp, page *out, char *err, size_t errlen)
 {
-    const pd_spec *s = spec_of(ctx->table);
+    const pd_spec *s = pd_spec_of(ctx->table);
     json_t *body;
     json_t *data = response_data(resp, &body, err, errlen);
     if (!data)
@@ -517,7 +499,7 @@ static int v2_parse(table_ctx *ctx, const http_response *resp, page *out, char *
         rc |= out->ids ? 0 : -1;
     } else {
         out->records = data;
-        if (strcmp(s->table, "deals") == 0 && split_deleted_deals(out))
+        if ((s->flags & PD_DELETED_STATUS) && split_deleted_deals(ctx->table, out))
             rc = -1;
     }
     if (rc)
@@ -607,7 +589,7 @@ static pd_key *page_keys(json_t *data, int by_time)
 static int walk_parse(table_ctx *ctx, const http_response *resp, page *out, char *err,
                       size_t errlen)
 {
-    const pd_spec *s = spec_of(ctx->table);
+    const pd_spec *s = pd_spec_of(ctx->table);
     json_t *body;
     json_t *data = response_data(resp, &body, err, errlen);
     if (!data)
@@ -666,7 +648,7 @@ static int drop_null_ids(json_t *data)
 
 static int v1_parse(table_ctx *ctx, const http_response *resp, page *out, char *err, size_t errlen)
 {
-    const pd_spec *s = spec_of(ctx->table);
+    const pd_spec *s = pd_spec_of(ctx->table);
     json_t *body;
     json_t *data = response_data(resp, &body, err, errlen);
     if (!data)
@@ -750,7 +732,7 @@ static req_result flow_request(table_ctx *ctx, http_request *req, const pd_spec 
 
 static req_result fanout_request(table_ctx *ctx, http_request *req, char *err, size_t errlen)
 {
-    const pd_spec *s = spec_of(ctx->table);
+    const pd_spec *s = pd_spec_of(ctx->table);
     json_t *q = queue_of(ctx);
     if (!q) {
         snprintf(err, errlen, "out of memory");
@@ -834,7 +816,7 @@ static int flow_parse(table_ctx *ctx, json_t *body, json_t *data, page *out)
 static int fanout_parse(table_ctx *ctx, const http_response *resp, page *out, char *err,
                         size_t errlen)
 {
-    const pd_spec *s = spec_of(ctx->table);
+    const pd_spec *s = pd_spec_of(ctx->table);
     json_t *q = queue_of(ctx);
     if (!q) {
         snprintf(err, errlen, "out of memory");
@@ -882,14 +864,14 @@ static int fanout_parse(table_ctx *ctx, const http_response *resp, page *out, ch
  * still readable (is_deleted, status deleted, active_flag false) are not alive; 404/410 = gone. */
 static int confirm_by_id(const pd_spec *s)
 {
-    return s->kind != PK_V2_INCREMENTAL || strcmp(s->table, "deals") == 0;
+    return s->kind != PK_V2_INCREMENTAL || (s->flags & PD_DELETED_STATUS);
 }
 
 static req_result pd_confirm_request(table_ctx *ctx, const json_t *ids, http_request *req,
                                      char *err, size_t errlen)
 {
-    const pd_spec *s = spec_of(ctx->table);
-    if (!s || !json_array_size(ids)) {
+    const pd_spec *s = pd_spec_of(ctx->table);
+    if (!json_array_size(ids)) {
         snprintf(err, errlen, "nothing to confirm for table %s", ctx->table->name);
         return REQ_ERROR;
     }
@@ -963,11 +945,7 @@ static int confirm_parse(const http_response *resp, page *out, char *err, size_t
 
 static req_result pd_next_request(table_ctx *ctx, http_request *req, char *err, size_t errlen)
 {
-    const pd_spec *s = spec_of(ctx->table);
-    if (!s) {
-        snprintf(err, errlen, "no Pipedrive spec for table %s", ctx->table->name);
-        return REQ_ERROR;
-    }
+    const pd_spec *s = pd_spec_of(ctx->table);
     if (paging_done(ctx))
         return REQ_DONE;
     switch (s->kind) {
@@ -988,7 +966,7 @@ static req_result pd_next_request(table_ctx *ctx, http_request *req, char *err, 
 static int pd_parse_page(table_ctx *ctx, const http_response *resp, page *out, char *err,
                          size_t errlen)
 {
-    const pd_spec *s = spec_of(ctx->table);
+    const pd_spec *s = pd_spec_of(ctx->table);
     if (ctx->confirm)
         return confirm_parse(resp, out, err, errlen);
     switch (s->kind) {
@@ -1020,15 +998,15 @@ static long long header_int(const http_response *resp, const char *name)
 
 /* Next UTC midnight, capped by daily_budget_retry (the budget resets at midnight server time,
  * which we cannot see: probe again at least that often). */
-static int64_t budget_wait_ms(void)
+static int64_t budget_wait_ms(const pd_source *ps)
 {
     int64_t now = now_wall_ms();
     int64_t midnight = now - now % 86400000LL + 86400000LL;
     int64_t wait = midnight - now;
-    return wait > g_budget_retry_ms ? g_budget_retry_ms : wait;
+    return wait > ps->budget_retry_ms ? ps->budget_retry_ms : wait;
 }
 
-static void pd_rate_signal(const http_response *resp, rate_signal *out)
+static void pd_rate_signal(source *src, const http_response *resp, rate_signal *out)
 {
     long long remaining = header_int(resp, "x-ratelimit-remaining");
     long long reset = header_int(resp, "x-ratelimit-reset"); /* relative seconds */
@@ -1037,7 +1015,7 @@ static void pd_rate_signal(const http_response *resp, rate_signal *out)
     out->budget_exhausted = 0;
     if (daily_left == 0 || (resp->status == 429 && remaining > 0)) {
         out->budget_exhausted = 1;
-        out->wait_ms = budget_wait_ms();
+        out->wait_ms = budget_wait_ms(source_state(src));
         return;
     }
     if (resp->status == 429 || remaining == 0) {
@@ -1067,7 +1045,7 @@ static http_verdict pd_classify(const table_def *table, const http_response *res
     case 404:
     case 410:
         /* A deal purged between the deal list and its flow: skip that deal only. */
-        return strcmp(table->name, "dealflow") == 0 ? VERDICT_SKIP : VERDICT_ERROR;
+        return pd_spec_of(table)->kind == PK_DEALFLOW ? VERDICT_SKIP : VERDICT_ERROR;
     default:
         return VERDICT_ERROR;
     }
@@ -1154,20 +1132,20 @@ static const custom_fields_spec pd_custom_products = {
 
 /* ---- tables ------------------------------------------------------------------------------ */
 
-#define V2_INCR(n, desc, cf, batch)                                                                \
+#define INCR(n, desc, cf, batch, ...)                                                              \
     {                                                                                              \
         .name = n, .primary_key = "id", .replication_key = "update_time",                          \
         .method = SYNC_INCREMENTAL, .lookback_seconds = 60, .schema_file = "pipedrive/" n ".avsc", \
         .sorted = 1, .reconcile = 1, .description = desc, .next_request = pd_next_request,         \
         .parse_page = pd_parse_page, .custom = cf, .confirm_request = pd_confirm_request,          \
-        .confirm_batch = batch                                                                     \
+        .confirm_batch = batch, .spec = PD_SPEC(__VA_ARGS__)                                       \
     }
 
-#define FULL(n, rk, desc)                                                                          \
+#define FULL(n, rk, desc, ...)                                                                     \
     {                                                                                              \
         .name = n, .primary_key = "id", .replication_key = rk, .method = SYNC_FULL_TABLE,          \
         .schema_file = "pipedrive/" n ".avsc", .reconcile = 1, .description = desc,                \
-        .next_request = pd_next_request, .parse_page = pd_parse_page                               \
+        .next_request = pd_next_request, .parse_page = pd_parse_page, .spec = PD_SPEC(__VA_ARGS__) \
     }
 
 static const table_def pd_tables[] = {
@@ -1185,21 +1163,31 @@ static const table_def pd_tables[] = {
      .parse_page = pd_parse_page,
      .custom = &pd_custom_deals,
      .confirm_request = pd_confirm_request,
-     .confirm_batch = 1},
-    V2_INCR("persons", "v2 /persons on update_time; deletes by ID reconciliation",
-            &pd_custom_persons, 100),
-    V2_INCR("organizations", "v2 /organizations on update_time; deletes by ID reconciliation",
-            &pd_custom_orgs, 100),
-    V2_INCR("activities", "v2 /activities on update_time; deletes by ID reconciliation", NULL, 100),
-    V2_INCR("products", "v2 /products on update_time; deletes by ID reconciliation",
-            &pd_custom_products, 100),
-    V2_INCR("notes", "v1 /notes with updated_since; deletes by ID reconciliation", NULL, 1),
-    FULL("stages", "update_time", "v2 /stages, full table"),
-    FULL("pipelines", "update_time", "v2 /pipelines, full table"),
-    FULL("users", "modified", "v1 /users, full table"),
-    FULL("activity_types", "update_time", "v1 /activityTypes, full table"),
-    FULL("currency", NULL, "v1 /currencies, full table"),
-    FULL("filters", "update_time", "v1 /filters, full table"),
+     .confirm_batch = 1,
+     .spec = PD_SPEC(.kind = PK_V2_INCREMENTAL, .path = "deals", .path2 = "deals/archived",
+                     .max_limit = 500, .flags = PD_DELETED_STATUS)},
+    INCR("persons", "v2 /persons on update_time; deletes by ID reconciliation", &pd_custom_persons,
+         100, .kind = PK_V2_INCREMENTAL, .path = "persons", .max_limit = 500),
+    INCR("organizations", "v2 /organizations on update_time; deletes by ID reconciliation",
+         &pd_custom_orgs, 100, .kind = PK_V2_INCREMENTAL, .path = "organizations",
+         .max_limit = 500),
+    INCR("activities", "v2 /activities on update_time; deletes by ID reconciliation", NULL, 100,
+         .kind = PK_V2_INCREMENTAL, .path = "activities", .max_limit = 500),
+    INCR("products", "v2 /products on update_time; deletes by ID reconciliation",
+         &pd_custom_products, 100, .kind = PK_V2_INCREMENTAL, .path = "products", .max_limit = 500),
+    INCR("notes", "v1 /notes with updated_since; deletes by ID reconciliation", NULL, 1,
+         .kind = PK_V1_NOTES, .path = "notes", .max_limit = 500),
+    FULL("stages", "update_time", "v2 /stages, full table", .kind = PK_V2_FULL, .path = "stages",
+         .max_limit = 500),
+    FULL("pipelines", "update_time", "v2 /pipelines, full table", .kind = PK_V2_FULL,
+         .path = "pipelines", .max_limit = 500),
+    FULL("users", "modified", "v1 /users, full table", .kind = PK_V1_UNPAGED, .path = "users"),
+    FULL("activity_types", "update_time", "v1 /activityTypes, full table", .kind = PK_V1_UNPAGED,
+         .path = "activityTypes"),
+    FULL("currency", NULL, "v1 /currencies, full table", .kind = PK_V1_UNPAGED,
+         .path = "currencies"),
+    FULL("filters", "update_time", "v1 /filters, full table", .kind = PK_V1_UNPAGED,
+         .path = "filters"),
     {.name = "files",
      .primary_key = "id",
      .replication_key = "update_time",
@@ -1210,13 +1198,19 @@ static const table_def pd_tables[] = {
      .next_request = pd_next_request,
      .parse_page = pd_parse_page,
      .confirm_request = pd_confirm_request,
-     .confirm_batch = 1},
-    FULL("deal_fields", "update_time", "v1 /dealFields, all pages, subfield rows dropped"),
-    FULL("person_fields", "update_time", "v1 /personFields, all pages"),
-    FULL("organization_fields", "update_time", "v1 /organizationFields, all pages"),
-    FULL("product_fields", "update_time", "v1 /productFields, all pages"),
+     .confirm_batch = 1,
+     .spec = PD_SPEC(.kind = PK_V1_FILES, .path = "files", .max_limit = 100)},
+    FULL("deal_fields", "update_time", "v1 /dealFields, all pages, subfield rows dropped",
+         .kind = PK_V1_OFFSET, .path = "dealFields", .max_limit = 500),
+    FULL("person_fields", "update_time", "v1 /personFields, all pages", .kind = PK_V1_OFFSET,
+         .path = "personFields", .max_limit = 500),
+    FULL("organization_fields", "update_time", "v1 /organizationFields, all pages",
+         .kind = PK_V1_OFFSET, .path = "organizationFields", .max_limit = 500),
+    FULL("product_fields", "update_time", "v1 /productFields, all pages", .kind = PK_V1_OFFSET,
+         .path = "productFields", .max_limit = 500),
     FULL("deal_products", "update_time",
-         "v2 batch /deals/products?deal_ids= (100 deals a request) over live deals"),
+         "v2 batch /deals/products?deal_ids= (100 deals a request) over live deals",
+         .kind = PK_DEAL_PRODUCTS, .path = "deals", .path2 = "deals/archived", .max_limit = 500),
     {.name = "dealflow",
      .primary_key = "id",
      .replication_key = "log_time",
@@ -1226,7 +1220,9 @@ static const table_def pd_tables[] = {
      .description = "v1 /deals/{id}/flow dealChange rows of deals updated since the log_time "
                     "bookmark (lookback 3h)",
      .next_request = pd_next_request,
-     .parse_page = pd_parse_page},
+     .parse_page = pd_parse_page,
+     .spec = PD_SPEC(.kind = PK_DEALFLOW, .path = "deals", .path2 = "deals/archived",
+                     .max_limit = 500)},
 };
 
 static const connector_option pd_options[] = {

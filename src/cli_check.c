@@ -53,7 +53,8 @@ static void probe_source(check_probe *p, source *src)
     http_request_init(&req);
     http_response resp;
     http_response_init(&resp);
-    http_client *hc = http_client_new(&opts, source_auth(src), NULL, c->rate_signal, p->sc->name);
+    http_client *hc =
+        http_client_new(&opts, source_auth(src), NULL, source_rate_signal, src, p->sc->name);
     if (!hc || c->check_request(src, &req)) {
         snprintf(p->detail, sizeof(p->detail), "cannot build the check request");
         p->code = EXIT_RUNTIME;

@@ -449,19 +449,18 @@ static int load_source(loader *ld, const config_setting_t *g, source_config *sc)
     sc->start_ms = CRM_TIME_NONE;
 
     const char *type = NULL;
+    char names[256] = ""; /* the registry's connectors, for the two errors below */
+    for (const connector *const *p = crm_connectors; *p; p++) {
+        strncat(names, (*p)->name, sizeof(names) - strlen(names) - 3);
+        if (p[1])
+            strncat(names, ", ", sizeof(names) - strlen(names) - 1);
+    }
     config_setting_t *ts = config_setting_get_member(g, "type");
     if (!ts || !config_setting_lookup_string(g, "type", &type))
-        return fail_at(ld, g, "type is required (close, pipedrive or copper)");
+        return fail_at(ld, g, "type is required (one of: %s)", names);
     const connector *c = connector_find(type);
-    if (!c) {
-        char names[256] = "";
-        for (const connector *const *p = crm_connectors; *p; p++) {
-            strncat(names, (*p)->name, sizeof(names) - strlen(names) - 3);
-            if (p[1])
-                strncat(names, ", ", sizeof(names) - strlen(names) - 1);
-        }
+    if (!c)
         return fail_at(ld, ts, "unknown source type \"%s\" (expected one of: %s)", type, names);
-    }
     sc->type = xstrdup(type);
 
     config_setting_t *opts = NULL;

@@ -36,6 +36,18 @@ const table_def *connector_table(const connector *c, const char *name)
     return NULL;
 }
 
+http_verdict connector_classify(const connector *c, const table_def *table,
+                                const http_response *resp)
+{
+    if (c->classify)
+        return c->classify(table, resp);
+    if (resp->status == 401)
+        return VERDICT_AUTH;
+    if (resp->status == 402 || resp->status == 403)
+        return VERDICT_UNAVAILABLE;
+    return VERDICT_ERROR;
+}
+
 void connector_url(const source *src, http_request *req, const char *path)
 {
     buf_reset(&req->url);

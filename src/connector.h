@@ -150,6 +150,11 @@ typedef struct table_def {
     int (*parse_page)(table_ctx *ctx, const http_response *resp, page *out, char *err,
                       size_t errlen);
     const custom_fields_spec *custom; /* NULL: no typed custom fields */
+    /* The connector's own description of the table (endpoint, paging kind, entity name...), of
+     * a struct type the connector defines and reads through one accessor; never read by the
+     * engine. A table is one declaration: what the callbacks need to know of it is here, not
+     * in a second table looked up by name. */
+    const void *spec;
 
     /* Reconciliation safety. A listing can drift while it is read (records move or vanish
      * between its pages), so an id that a reconciliation listing did not return is only a
@@ -198,8 +203,8 @@ typedef struct connector {
     void (*source_free)(source *src);
     /* A cheap authenticated request for `crmstream check` ("GET /me"); fills req. */
     int (*check_request)(source *src, http_request *req);
-    /* Reads rate-limit signals from a response; NULL = http_default_rate_signal. */
-    rate_signal_fn rate_signal;
+    /* Reads rate-limit signals from a response of src; NULL = http_default_rate_signal. */
+    void (*rate_signal)(source *src, const http_response *resp, rate_signal *out);
     /* Classifies a non-2xx final response; NULL = 401 auth, 402/403 unavailable, else error. */
     http_verdict (*classify)(const table_def *table, const http_response *resp);
 } connector;
@@ -208,6 +213,10 @@ typedef struct connector {
 extern const connector *const crm_connectors[];
 const connector *connector_find(const char *name);
 const table_def *connector_table(const connector *c, const char *name);
+/* The verdict on a final non-2xx response: the connector's classify, or by default 401 auth,
+ * 402/403 unavailable, anything else an error. */
+http_verdict connector_classify(const connector *c, const table_def *table,
+                                const http_response *resp);
 
 /* ---- helpers for connectors -------------------------------------------------------------- */
 

@@ -82,7 +82,7 @@ static int table_init(source_run *sr, table_run *t, const table_def *def, char *
     if (table_schema_build(t, err, errlen))
         return -1;
     t->http = http_client_new(source_http_options(sr->src), source_auth(sr->src),
-                              source_ratelimit(sr->src), c->rate_signal, sr->sc->name);
+                              source_ratelimit(sr->src), source_rate_signal, sr->src, sr->sc->name);
     if (!t->http) {
         snprintf(err, errlen, "source %s table %s: cannot create HTTP client", sr->sc->name,
                  def->name);
@@ -312,9 +312,11 @@ static void add_readiness_reasons(engine *e, json_t *reasons)
     for (int i = 0; i < e->n_sources; i++) {
         source_run *sr = &e->sources[i];
         const char *name = sr->sc->name;
+        char why[512];
         if (sr->producer && kafka_is_fatal(sr->producer))
-            json_array_append_new(reasons, json_sprintf("source %s: kafka producer failed: %s",
-                                                        name, kafka_fatal_reason(sr->producer)));
+            json_array_append_new(reasons,
+                                  json_sprintf("source %s: kafka producer failed: %s", name,
+                                               kafka_fatal_reason(sr->producer, why, sizeof(why))));
         else if (atomic_load(&sr->km.brokers_down))
             json_array_append_new(reasons, json_sprintf("source %s: all Kafka brokers down", name));
         if (sr->auth_failed)
@@ -352,7 +354,7 @@ json_t *engine_health(int ready, int *ok)
  * decides, instead of the other sources running on in a half-dead process. */
 static void stop_on_fatal_producer(engine *e)
 {
-    for (int i = 0; i < e->n_sources && !engine_stop_requested; i++) {
+    for (int i = 0; i < e->n_sources && !flag_is_set(&engine_stop_requested); i++) {
         source_run *sr = &e->sources[i];
         if (!sr->producer || !kafka_is_fatal(sr->producer))
             continue;
@@ -360,7 +362,7 @@ static void stop_on_fatal_producer(engine *e)
                   kafka_is_fenced(sr->producer)
                       ? "fenced: another crmstream instance took over this source"
                       : "the Kafka producer failed and could not be re-created");
-        engine_stop_requested = 1;
+        flag_set(&engine_stop_requested, 1);
     }
 }
 

@@ -425,6 +425,7 @@ struct http_client {
     const http_auth *auth;
     ratelimit *rl;
     rate_signal_fn signal;
+    void *signal_arg;
     char *source;
     uint64_t rng;
     http_response *cur; /* response being filled by the callbacks */
@@ -478,7 +479,7 @@ static int on_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow, cur
 {
     (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
     const http_client *c = userdata;
-    return c->stop && *c->stop;
+    return c->stop && flag_is_set(c->stop);
 }
 
 static size_t on_header(char *data, size_t size, size_t nmemb, void *userdata)
@@ -542,13 +543,14 @@ static void setopt_failed(http_client *c, const char *opt, CURLcode rc)
 }
 
 http_client *http_client_new(const http_options *opts, const http_auth *auth, ratelimit *rl,
-                             rate_signal_fn signal, const char *source)
+                             rate_signal_fn signal, void *signal_arg, const char *source)
 {
     http_client *c = xcalloc(1, sizeof(*c));
     c->opts = opts;
     c->auth = auth;
     c->rl = rl;
     c->signal = signal;
+    c->signal_arg = signal_arg;
     c->source = xstrdup(source ? source : "-");
     c->rng = (uint64_t)now_monotonic_ms() * 0x9E3779B97F4A7C15ULL ^ (uint64_t)(uintptr_t)c ^
              (uint64_t)now_wall_ms();
@@ -728,7 +730,7 @@ static void read_signal(http_client *c, const http_response *resp, rate_signal *
     sig->wait_ms = 0;
     sig->budget_exhausted = 0;
     if (c->signal)
-        c->signal(resp, sig);
+        c->signal(c->signal_arg, resp, sig);
     if (!c->signal || (sig->wait_ms <= 0 && !sig->budget_exhausted))
         http_default_rate_signal(resp, sig);
 }
@@ -985,8 +987,8 @@ static exec_step run_attempt(exec_call *x, const http_request *req)
     http_response *resp = x->resp;
     int64_t waited = 0;
     uint64_t ticket = 0;
-    int stopped =
-        c->rl ? ratelimit_acquire_ticket(c->rl, x->stop, &waited, &ticket) : (x->stop && *x->stop);
+    int stopped = c->rl ? ratelimit_acquire_ticket(c->rl, x->stop, &waited, &ticket)
+                        : (x->stop && flag_is_set(x->stop));
     resp->wait_ms += waited;
     if (stopped)
         return fail_stopped(x);

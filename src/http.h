@@ -54,7 +54,8 @@ typedef struct rate_signal {
     int64_t wait_ms;      /* > 0: the source must not send before this many ms from now */
     int budget_exhausted; /* 1: a long (e.g. daily) budget is spent; wait_ms says until when */
 } rate_signal;
-typedef void (*rate_signal_fn)(const http_response *resp, rate_signal *out);
+/* arg: what the client was given with the function (the engine passes the source). */
+typedef void (*rate_signal_fn)(void *arg, const http_response *resp, rate_signal *out);
 
 /* Credentials applied to every request of a source. Strings are owned by the caller and must
  * outlive the clients. */
@@ -85,9 +86,10 @@ void http_options_defaults(http_options *opts);
 
 typedef struct http_client http_client;
 
-/* The client keeps pointers to opts, auth and rl: they must outlive it. `source` is for logs. */
+/* The client keeps pointers to opts, auth, rl and signal_arg: they must outlive it. signal (may
+ * be NULL) is called with signal_arg. `source` is for logs. */
 http_client *http_client_new(const http_options *opts, const http_auth *auth, ratelimit *rl,
-                             rate_signal_fn signal, const char *source);
+                             rate_signal_fn signal, void *signal_arg, const char *source);
 void http_client_free(http_client *c);
 
 typedef enum {

@@ -4,6 +4,7 @@
 
 #include <librdkafka/rdkafka.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,7 +169,7 @@ static int tracker_wait(tracker *t, volatile int *stop, int64_t stop_grace_ms)
     int64_t deadline = -1;
     pthread_mutex_lock(&t->lock);
     while (t->pending > 0) {
-        if (stop && *stop && deadline < 0)
+        if (stop && flag_is_set(stop) && deadline < 0)
             deadline = now_monotonic_ms() + stop_grace_ms;
         if (deadline >= 0 && now_monotonic_ms() > deadline)
             break;
@@ -240,17 +241,22 @@ struct kafka_producer {
     char *source;
     pthread_mutex_t txn_lock;
     pthread_t poller;
-    volatile int closing;
-    volatile int fatal;  /* final: fenced, or the producer could not be made usable again */
-    volatile int broken; /* librdkafka raised a fatal error: the handle must be re-created */
+    /* Flags set by librdkafka's thread (on_error) or a commit thread while others read them:
+     * read and set with flag_is_set()/flag_set() only. */
+    volatile int closing; /* the poll thread ends */
+    volatile int fatal;   /* final: fenced, or the producer could not be made usable again */
+    volatile int broken;  /* librdkafka raised a fatal error: the handle must be re-created */
     volatile int fenced;
     /* Exactly-once, guarded by txn_lock: an abort that timed out (retriable), resumed before
      * anything else; since when (monotonic ms); failed re-creations in a row. */
     int abort_pending;
     int64_t abort_pending_since;
     int failed_restarts;
-    volatile int64_t txn_begun_ms; /* monotonic start of the open transaction, 0: none */
-    atomic_llong excused_txn_ms;   /* the txn_begun_ms whose fence error was excused */
+    atomic_llong txn_begun_ms;   /* monotonic start of the open transaction, 0: none */
+    atomic_llong excused_txn_ms; /* the txn_begun_ms whose fence error was excused */
+    /* Why the producer broke or failed, written by on_error and the commit threads, read by the
+     * health endpoint's thread. Guarded by reason_lock. */
+    pthread_mutex_t reason_lock;
     char fatal_reason[512];
     kafka_metrics *metrics;
     /* Batch arenas librdkafka may still read: messages are produced without a copy, so after a
@@ -348,9 +354,27 @@ static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
  * one is re-created by the next commit. */
 static void mark_broken(kafka_producer *p)
 {
-    p->broken = 1;
-    if (p->fenced || !p->transactional)
-        p->fatal = 1;
+    flag_set(&p->broken, 1);
+    if (flag_is_set(&p->fenced) || !p->transactional)
+        flag_set(&p->fatal, 1);
+}
+
+/* KAFKA_FATAL once the producer is done for, else KAFKA_RETRY. */
+static kafka_result retry_or_fatal(kafka_producer *p)
+{
+    return flag_is_set(&p->fatal) ? KAFKA_FATAL : KAFKA_RETRY;
+}
+
+static void set_fatal_reason(kafka_producer *p, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void set_fatal_reason(kafka_producer *p, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    pthread_mutex_lock(&p->reason_lock);
+    vsnprintf(p->fatal_reason, sizeof(p->fatal_reason), fmt, ap);
+    pthread_mutex_unlock(&p->reason_lock);
+    va_end(ap);
 }
 
 static int is_fence_code(rd_kafka_resp_err_t e)
@@ -365,7 +389,7 @@ static int is_fence_code(rd_kafka_resp_err_t e)
  * one is handled like any fatal error (the producer is re-created). */
 static void note_fence(kafka_producer *p, const char *what)
 {
-    int64_t begun = p->txn_begun_ms;
+    int64_t begun = atomic_load(&p->txn_begun_ms);
     if (p->transactional && begun && now_monotonic_ms() - begun >= p->txn_timeout_ms) {
         /* the error callback and the failed call both report it: said once */
         if (atomic_exchange(&p->excused_txn_ms, begun) == begun)
@@ -376,7 +400,7 @@ static void note_fence(kafka_producer *p, const char *what)
                  what, (long long)(now_monotonic_ms() - begun));
         return;
     }
-    p->fenced = 1;
+    flag_set(&p->fenced, 1);
 }
 
 static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
@@ -385,7 +409,7 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
     if (err == RD_KAFKA_RESP_ERR__FATAL) {
         char buf[512];
         rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk, buf, sizeof(buf));
-        snprintf(p->fatal_reason, sizeof(p->fatal_reason), "%s", buf);
+        set_fatal_reason(p, "%s", buf);
         if (is_fence_code(orig))
             note_fence(p, buf);
         mark_broken(p);
@@ -409,7 +433,7 @@ static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char 
 static void *poll_loop(void *arg)
 {
     kafka_producer *p = arg;
-    while (!p->closing)
+    while (!flag_is_set(&p->closing))
         rd_kafka_poll(p->rk, 100);
     return NULL;
 }
@@ -495,7 +519,7 @@ static int producer_connect(kafka_producer *p, char *err, size_t errlen)
         snprintf(err, errlen, "kafka producer: %s", errstr);
         return -1;
     }
-    p->closing = 0;
+    flag_set(&p->closing, 0);
     if (pthread_create(&p->poller, NULL, poll_loop, p) != 0) {
         snprintf(err, errlen, "kafka producer: cannot start poll thread");
         rd_kafka_destroy(p->rk);
@@ -509,9 +533,9 @@ static int producer_connect(kafka_producer *p, char *err, size_t errlen)
                      rd_kafka_error_string(e));
             if (rd_kafka_error_code(e) == RD_KAFKA_RESP_ERR__FENCED ||
                 rd_kafka_error_code(e) == RD_KAFKA_RESP_ERR_PRODUCER_FENCED)
-                p->fenced = 1;
+                flag_set(&p->fenced, 1);
             rd_kafka_error_destroy(e);
-            p->closing = 1;
+            flag_set(&p->closing, 1);
             pthread_join(p->poller, NULL);
             rd_kafka_destroy(p->rk);
             p->rk = NULL;
@@ -527,7 +551,7 @@ static void producer_disconnect(kafka_producer *p, int flush_ms)
 {
     if (!p->rk) /* a re-creation failed */
         return;
-    if (!p->broken) {
+    if (!flag_is_set(&p->broken)) {
         rd_kafka_resp_err_t e = rd_kafka_flush(p->rk, flush_ms);
         if (e)
             log_warn(p->source, NULL, "kafka flush on close: %s", rd_kafka_err2str(e));
@@ -536,7 +560,7 @@ static void producer_disconnect(kafka_producer *p, int flush_ms)
         rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
         rd_kafka_flush(p->rk, 2000);
     }
-    p->closing = 1;
+    flag_set(&p->closing, 1);
     pthread_join(p->poller, NULL);
     pthread_mutex_lock(&p->topics_lock);
     free_topic_handles(p);
@@ -560,11 +584,13 @@ kafka_producer *kafka_producer_new(const kafka_config *kc, const char *source_na
     pthread_mutex_init(&p->txn_lock, NULL);
     pthread_mutex_init(&p->graveyard_lock, NULL);
     pthread_mutex_init(&p->topics_lock, NULL);
+    pthread_mutex_init(&p->reason_lock, NULL);
     if (producer_connect(p, err, errlen) == 0)
         return p;
     pthread_mutex_destroy(&p->txn_lock);
     pthread_mutex_destroy(&p->graveyard_lock);
     pthread_mutex_destroy(&p->topics_lock);
+    pthread_mutex_destroy(&p->reason_lock);
     free(p->source);
     free(p);
     return NULL;
@@ -579,6 +605,7 @@ void kafka_producer_free(kafka_producer *p, int timeout_ms)
     pthread_mutex_destroy(&p->txn_lock);
     pthread_mutex_destroy(&p->graveyard_lock);
     pthread_mutex_destroy(&p->topics_lock);
+    pthread_mutex_destroy(&p->reason_lock);
     free(p->source);
     free(p);
 }
@@ -590,17 +617,20 @@ void *kafka_producer_handle(kafka_producer *p)
 
 int kafka_is_fatal(kafka_producer *p)
 {
-    return p->fatal;
+    return flag_is_set(&p->fatal);
 }
 
 int kafka_is_fenced(kafka_producer *p)
 {
-    return p->fenced;
+    return flag_is_set(&p->fenced);
 }
 
-const char *kafka_fatal_reason(kafka_producer *p)
+const char *kafka_fatal_reason(kafka_producer *p, char *buf, size_t len)
 {
-    return p->fatal_reason;
+    pthread_mutex_lock(&p->reason_lock);
+    snprintf(buf, len, "%s", p->fatal_reason);
+    pthread_mutex_unlock(&p->reason_lock);
+    return buf;
 }
 
 /* Produces every message of b, tracked by t when non-NULL. Blocks on a full queue. The values
@@ -627,7 +657,7 @@ static int produce_batch(kafka_producer *p, kafka_batch *b, tracker *t, char *er
                     : RD_KAFKA_RESP_ERR__INVALID_ARG;
             if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
                 break;
-            if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL && !p->fatal) {
+            if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL && !flag_is_set(&p->fatal)) {
                 struct timespec ts = {0, 10 * 1000000};
                 nanosleep(&ts, NULL);
                 continue;
@@ -655,7 +685,7 @@ static kafka_result commit_at_least_once(kafka_producer *p, kafka_batch *data, k
             snprintf(err, errlen, "%s", t->failed ? t->error : "stopped before acknowledgement");
         tracker_release(t);
         if (rc || waited)
-            return p->fatal ? KAFKA_FATAL : KAFKA_RETRY;
+            return retry_or_fatal(p);
     }
     return KAFKA_OK;
 }
@@ -667,11 +697,11 @@ static kafka_result txn_error(kafka_producer *p, rd_kafka_error_t *e, const char
     if (rd_kafka_error_is_fatal(e)) {
         if (is_fence_code(rd_kafka_error_code(e)))
             note_fence(p, rd_kafka_error_string(e));
-        snprintf(p->fatal_reason, sizeof(p->fatal_reason), "%s", rd_kafka_error_string(e));
+        set_fatal_reason(p, "%s", rd_kafka_error_string(e));
         mark_broken(p);
     }
     rd_kafka_error_destroy(e);
-    return p->fatal ? KAFKA_FATAL : KAFKA_RETRY;
+    return retry_or_fatal(p);
 }
 
 /* Aborts the open transaction, or resumes an abort that timed out. 0 when it is done; -1 when it
@@ -686,7 +716,7 @@ static int abort_transaction(kafka_producer *p, char *err, size_t errlen)
             log_info(p->source, NULL, "kafka: the interrupted transaction abort completed");
         rd_kafka_error_destroy(e);
         p->abort_pending = 0;
-        p->txn_begun_ms = 0;
+        atomic_store(&p->txn_begun_ms, 0);
         return 0;
     }
     if (rd_kafka_error_is_retriable(e) && !rd_kafka_error_is_fatal(e)) {
@@ -701,8 +731,7 @@ static int abort_transaction(kafka_producer *p, char *err, size_t errlen)
     }
     /* Fatal, or an error librdkafka does not classify: only a new handle gets out of it. */
     if (!rd_kafka_error_is_fatal(e))
-        snprintf(p->fatal_reason, sizeof(p->fatal_reason), "abort_transaction: %s",
-                 rd_kafka_error_string(e));
+        set_fatal_reason(p, "abort_transaction: %s", rd_kafka_error_string(e));
     txn_error(p, e, "abort_transaction", err, errlen);
     mark_broken(p);
     return -1;
@@ -720,11 +749,13 @@ static void abort_quietly(kafka_producer *p)
  * same transactional.id). After MAX_RESTARTS failures in a row the producer is fatal. */
 static int producer_restart(kafka_producer *p, char *err, size_t errlen)
 {
-    log_warn(p->source, NULL, "kafka: re-creating the producer after: %s", p->fatal_reason);
+    char reason[sizeof(p->fatal_reason)];
+    log_warn(p->source, NULL, "kafka: re-creating the producer after: %s",
+             kafka_fatal_reason(p, reason, sizeof(reason)));
     producer_disconnect(p, 0);
-    p->broken = 0;
+    flag_set(&p->broken, 0);
     p->abort_pending = 0;
-    p->txn_begun_ms = 0;
+    atomic_store(&p->txn_begun_ms, 0);
     if (producer_connect(p, err, errlen) == 0) {
         p->failed_restarts = 0;
         if (p->metrics)
@@ -732,10 +763,10 @@ static int producer_restart(kafka_producer *p, char *err, size_t errlen)
         log_info(p->source, NULL, "kafka: producer re-created");
         return 0;
     }
-    snprintf(p->fatal_reason, sizeof(p->fatal_reason), "%s", err);
-    p->broken = 1;
-    if (p->fenced || ++p->failed_restarts >= MAX_RESTARTS)
-        p->fatal = 1;
+    set_fatal_reason(p, "%s", err);
+    flag_set(&p->broken, 1);
+    if (flag_is_set(&p->fenced) || ++p->failed_restarts >= MAX_RESTARTS)
+        flag_set(&p->fatal, 1);
     log_warn(p->source, NULL, "kafka: re-creating the producer failed (%d in a row): %s",
              p->failed_restarts, err);
     return -1;
@@ -746,17 +777,16 @@ static int producer_restart(kafka_producer *p, char *err, size_t errlen)
  * may live, so nothing waits on librdkafka forever). 0 ready, else KAFKA_RETRY/KAFKA_FATAL. */
 static kafka_result txn_ready(kafka_producer *p, char *err, size_t errlen)
 {
-    if (p->abort_pending && !p->broken &&
+    if (p->abort_pending && !flag_is_set(&p->broken) &&
         now_monotonic_ms() - p->abort_pending_since > 2LL * p->txn_timeout_ms + 60000) {
-        snprintf(p->fatal_reason, sizeof(p->fatal_reason),
-                 "abort_transaction pending for more than %d s",
-                 (int)((2LL * p->txn_timeout_ms + 60000) / 1000));
-        p->broken = 1;
+        set_fatal_reason(p, "abort_transaction pending for more than %d s",
+                         (int)((2LL * p->txn_timeout_ms + 60000) / 1000));
+        flag_set(&p->broken, 1);
     }
-    if (p->broken && producer_restart(p, err, errlen))
-        return p->fatal ? KAFKA_FATAL : KAFKA_RETRY;
+    if (flag_is_set(&p->broken) && producer_restart(p, err, errlen))
+        return retry_or_fatal(p);
     if (p->abort_pending && abort_transaction(p, err, errlen))
-        return p->fatal ? KAFKA_FATAL : KAFKA_RETRY;
+        return retry_or_fatal(p);
     return KAFKA_OK;
 }
 
@@ -773,7 +803,7 @@ static kafka_result commit_exactly_once(kafka_producer *p, kafka_batch *data, ka
         r = txn_error(p, e, "begin_transaction", err, errlen);
         goto out;
     }
-    p->txn_begun_ms = now_monotonic_ms();
+    atomic_store(&p->txn_begun_ms, now_monotonic_ms());
     /* The state first: its partition and the data's are registered with the transaction in one
      * request (librdkafka 2.0.2 spins its main thread for ~1 ms around each registration). */
     tracker *t = tracker_new((data ? data->n : 0) + (state ? state->n : 0));
@@ -786,7 +816,7 @@ static kafka_result commit_exactly_once(kafka_producer *p, kafka_batch *data, ka
     if (!produced) {
         tracker_release(t);
         abort_quietly(p);
-        r = p->fatal ? KAFKA_FATAL : KAFKA_RETRY;
+        r = retry_or_fatal(p);
         goto out;
     }
     /* Wait for the acknowledgements before committing: commit_transaction() flushes, and while
@@ -803,16 +833,17 @@ static kafka_result commit_exactly_once(kafka_producer *p, kafka_batch *data, ka
     tracker_release(t);
     if (failed) {
         abort_quietly(p);
-        r = p->fatal ? KAFKA_FATAL : KAFKA_RETRY;
+        r = retry_or_fatal(p);
         goto out;
     }
     for (;;) {
         e = rd_kafka_commit_transaction(p->rk, 15000);
         if (!e) {
-            p->txn_begun_ms = 0;
+            atomic_store(&p->txn_begun_ms, 0);
             break;
         }
-        if (rd_kafka_error_is_retriable(e) && !rd_kafka_error_is_fatal(e) && !(stop && *stop)) {
+        if (rd_kafka_error_is_retriable(e) && !rd_kafka_error_is_fatal(e) &&
+            !(stop && flag_is_set(stop))) {
             log_warn(p->source, NULL, "kafka commit_transaction will be retried: %s",
                      rd_kafka_error_string(e));
             rd_kafka_error_destroy(e);
@@ -820,13 +851,13 @@ static kafka_result commit_exactly_once(kafka_producer *p, kafka_batch *data, ka
         }
         int needs_abort = rd_kafka_error_txn_requires_abort(e) || rd_kafka_error_is_retriable(e);
         r = txn_error(p, e, "commit_transaction", err, errlen);
-        if (!p->broken && needs_abort)
+        if (!flag_is_set(&p->broken) && needs_abort)
             abort_quietly(p);
         break;
     }
 out:
     pthread_mutex_unlock(&p->txn_lock);
-    if (r != KAFKA_OK && p->fatal)
+    if (r != KAFKA_OK && flag_is_set(&p->fatal))
         r = KAFKA_FATAL;
     return r;
 }
@@ -834,8 +865,10 @@ out:
 kafka_result kafka_commit(kafka_producer *p, kafka_batch *data, kafka_batch *state,
                           volatile int *stop, char *err, size_t errlen)
 {
-    if (p->fatal) {
-        snprintf(err, errlen, "producer is in a fatal state: %s", p->fatal_reason);
+    if (flag_is_set(&p->fatal)) {
+        char reason[sizeof(p->fatal_reason)];
+        snprintf(err, errlen, "producer is in a fatal state: %s",
+                 kafka_fatal_reason(p, reason, sizeof(reason)));
         return KAFKA_FATAL;
     }
     if (!p->transactional)
@@ -910,7 +943,29 @@ static int set_topic_config(rd_kafka_NewTopic_t *nt, const char *k, const char *
     return 0;
 }
 
-int kafka_ensure_topics(const kafka_config *kc, const char *const *topics, int n, int compact,
+/* Drops from topics[0..n) those the cluster's metadata lists (they need no CreateTopics, nor the
+ * right to create them; a cluster without a controller, like librdkafka's mock cluster in the
+ * unit tests, answers Metadata but not CreateTopics). Returns the count left; all n when the
+ * metadata request fails. */
+static int topics_missing(rd_kafka_t *rk, const char **topics, int n)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    if (rd_kafka_metadata(rk, 1, NULL, &md, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return n;
+    int left = 0;
+    for (int i = 0; i < n; i++) {
+        int listed = 0;
+        for (int j = 0; j < md->topic_cnt && !listed; j++)
+            listed = md->topics[j].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
+                     strcmp(md->topics[j].topic, topics[i]) == 0;
+        if (!listed)
+            topics[left++] = topics[i];
+    }
+    rd_kafka_metadata_destroy(md);
+    return left;
+}
+
+int kafka_ensure_topics(const kafka_config *kc, const char *const *wanted, int n, int compact,
                         char *err, size_t errlen)
 {
     if (n == 0)
@@ -918,6 +973,14 @@ int kafka_ensure_topics(const kafka_config *kc, const char *const *topics, int n
     rd_kafka_t *rk = admin_client(kc, err, errlen);
     if (!rk)
         return -1;
+    const char **topics = xcalloc((size_t)n, sizeof(*topics));
+    memcpy(topics, wanted, (size_t)n * sizeof(*topics));
+    n = topics_missing(rk, topics, n);
+    if (n == 0) {
+        free(topics);
+        rd_kafka_destroy(rk);
+        return 0;
+    }
     int rc = -1;
     rd_kafka_NewTopic_t **nts = xcalloc((size_t)n, sizeof(*nts));
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
@@ -974,6 +1037,7 @@ out:
         if (nts[i])
             rd_kafka_NewTopic_destroy(nts[i]);
     free(nts);
+    free(topics);
     rd_kafka_AdminOptions_destroy(opts);
     rd_kafka_queue_destroy(q);
     rd_kafka_destroy(rk);

@@ -2,8 +2,8 @@
  *
  * A page is two batches: its data messages (change events, tombstones) and its state messages
  * (bookmark, dedupe entries). kafka_commit() makes them durable together:
- *  - exactly-once: one transaction holding both (transactional.id = "crmstream-<source>", so a
- *    second instance fences the first);
+ *  - exactly-once: one transaction holding both (transactional.id =
+ * "crmstream-<topic_prefix>-<source>", so a second instance of the source fences the first);
  *  - at-least-once: data first, and only when every data message is acknowledged the state
  *    messages, so the state topic never runs ahead of acknowledged data.
  * The producer is shared by the source's table threads; transactions are serialized. */
@@ -66,7 +66,8 @@ void *kafka_producer_handle(kafka_producer *p);
 /* 1 after a fatal error (e.g. fenced); the message is in kafka_fatal_reason(). */
 int kafka_is_fatal(kafka_producer *p);
 int kafka_is_fenced(kafka_producer *p);
-const char *kafka_fatal_reason(kafka_producer *p);
+/* Copies the reason into buf (another thread may be writing it) and returns buf. */
+const char *kafka_fatal_reason(kafka_producer *p, char *buf, size_t len);
 
 /* Creates topics that do not exist yet (partitions/replication/configs from kc; `compact`
  * forces cleanup.policy=compact). Returns 0, or -1 with err naming the topic. */

@@ -12,6 +12,7 @@
 #include "allocator.h"
 #include "cli.h"
 #include "config.h"
+#include "connector.h"
 #include "engine.h"
 #include "log.h"
 #include "ops_server.h"
@@ -95,6 +96,7 @@ static int usage(FILE *f)
     fputs(
         "usage: crmstream COMMAND -c FILE [options]    (crmstream --version)\n"
         "commands:\n"
+        "  connectors             the compiled-in connectors (a source's type), one a line\n"
         "  run -c FILE [--once]   poll every enabled table and publish change events\n"
         "                         (--once: one pass of every table, then exit)\n"
         "  validate -c FILE       load the config as `run` would: every setting, and every\n"
@@ -293,6 +295,11 @@ int main(int argc, char **argv)
         return usage(stdout);
     if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
         printf("crmstream %s\n", CRMSTREAM_VERSION);
+        return EXIT_OK;
+    }
+    if (strcmp(cmd, "connectors") == 0) { /* needs no config: scripts and tests list CRMs */
+        for (const connector *const *p = crm_connectors; *p; p++)
+            puts((*p)->name);
         return EXIT_OK;
     }
     const command *c = find_command(cmd);

@@ -158,7 +158,7 @@ int ratelimit_acquire_ticket(ratelimit *rl, volatile int *stop, int64_t *waited_
     int rc = 0;
     uint64_t mine = 0;
     for (;;) {
-        if (stop && *stop) {
+        if (stop && flag_is_set(stop)) {
             rc = 1;
             break;
         }

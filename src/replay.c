@@ -647,7 +647,7 @@ static void consume(replay *r)
 {
     int batch = r->opts->batch_rows > 0 ? r->opts->batch_rows : 20000;
     int64_t waiting_since = now_monotonic_ms();
-    while (!engine_stop_requested && !r->fatal) {
+    while (!flag_is_set(&engine_stop_requested) && !r->fatal) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(r->rk, 100);
         if (m) {
             on_message(r, m);

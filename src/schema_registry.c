@@ -36,7 +36,7 @@ sr_client *sr_new(const registry_config *cfg, char *err, size_t errlen)
     c->opts.max_retries = 5;
     c->auth.basic_user = cfg->username;
     c->auth.basic_password = cfg->password;
-    c->http = http_client_new(&c->opts, &c->auth, NULL, NULL, "schema_registry");
+    c->http = http_client_new(&c->opts, &c->auth, NULL, NULL, NULL, "schema_registry");
     if (!c->http) {
         snprintf(err, errlen, "schema_registry: cannot create the HTTP client");
         free(c);

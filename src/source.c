@@ -162,3 +162,10 @@ ratelimit *source_ratelimit(source *src)
 {
     return src->rl;
 }
+
+void source_rate_signal(void *src, const http_response *resp, rate_signal *out)
+{
+    source *s = src;
+    if (s->conn->rate_signal)
+        s->conn->rate_signal(s, resp, out);
+}

@@ -15,5 +15,7 @@ const connector *source_connector(const source *src);
 const source_config *source_config_of(const source *src);
 const http_options *source_http_options(const source *src);
 ratelimit *source_ratelimit(source *src);
+/* The HTTP clients' rate_signal_fn of a source (arg: the source): its connector's rate_signal. */
+void source_rate_signal(void *src, const http_response *resp, rate_signal *out);
 
 #endif

@@ -6,7 +6,11 @@
  * every message acknowledged before the state records). The dedupe maps change as records are
  * emitted (one lookup per record), under the table's lock, and every change is logged: a page
  * that fails, or a commit that gives up, puts them back from that log, so neither stays ahead
- * of what Kafka accepted and a failed commit rewinds to the last committed paging state. */
+ * of what Kafka accepted and a failed commit rewinds to the last committed paging state.
+ *
+ * The table's lock is held only while a page is emitted and committed, never while a page is
+ * fetched (HTTP, retries, rate-limit and budget waits): pages not committed yet wait in the page
+ * work, shared state under the lock, which a change feed writing into the table commits first. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +21,7 @@
 #include "engine.h"
 #include "log.h"
 #include "record_key.h"
+#include "page_fetch.h"
 #include "sync_emit.h"
 #include "sync_reconcile.h"
 #include "table_schema.h"
@@ -33,14 +38,11 @@ typedef struct pass {
     int64_t cap_ms;
     json_t *paging; /* working paging state; committed copies go into the bookmark */
     long published_at_start;
-    int64_t remaining;      /* records still to come per the API's totals; -1 unknown */
-    json_t *suspects;       /* the listing's unconfirmed misses (tables without confirm_request) */
-    long seen;              /* records read in this pass */
-    int pending;            /* pages emitted but not committed yet (t->lock is held) */
-    state_bookmark pend_bm; /* the bookmark that commits with them */
-    int64_t pending_since;  /* monotonic ms of the first pending page */
-    long raw_records;       /* records of the last raw page */
-    buf spare_body; /* a processed page's body, reused for the next response (no regrowth) */
+    int64_t remaining; /* records still to come per the API's totals; -1 unknown */
+    json_t *suspects;  /* the listing's unconfirmed misses (tables without confirm_request) */
+    long seen;         /* records read in this pass */
+    long raw_records;  /* records of the last raw page */
+    buf spare_body;    /* a processed page's body, reused for the next response (no regrowth) */
 } pass;
 
 /* A steady progress line during long passes (backfills), never per record. */
@@ -68,7 +70,7 @@ static void log_progress(pass *p, int64_t started, int64_t *last)
 
 static int stopping(const table_run *t)
 {
-    return engine_stop_requested || t->sr->stop;
+    return flag_is_set(&engine_stop_requested) || flag_is_set(&t->sr->stop);
 }
 
 static int64_t pass_lower_bound(const table_run *t)
@@ -87,105 +89,90 @@ static int64_t pass_lower_bound(const table_run *t)
     return from;
 }
 
-/* Executes one request with parse retries; fills pg. 0 ok, 1 stopped, -1 failed. */
-static atomic_ulong request_ids;
+/* Takes the table for the page work. -1 when a change feed's commit of the pending pages
+ * failed meanwhile (e): the pass fails as if it had committed them itself. */
+static int lock_work(pass *p, sync_error *e)
+{
+    page_work *w = &p->w;
+    pthread_mutex_lock(&p->t->lock);
+    if (!w->flush_failed)
+        return 0;
+    *e = w->flush_error;
+    w->flush_failed = 0;
+    pthread_mutex_unlock(&p->t->lock);
+    return -1;
+}
 
-static int fetch_page(pass *p, http_request *req, page *pg, char *err, size_t errlen)
+/* Commits the pending pages with their bookmark and releases the table. */
+static int flush_and_unlock(pass *p, sync_error *e)
+{
+    int rc = work_flush(&p->w, e);
+    work_unlock_targets(&p->w);
+    pthread_mutex_unlock(&p->t->lock);
+    return rc;
+}
+
+/* What a failed page's kind does to the source or table beyond failing the pass. */
+static void note_fetch_failure(table_run *t, const sync_error *e)
+{
+    if (e->kind == ERR_AUTH) { /* credentials rejected: the source stops */
+        t->sr->auth_failed = 1;
+        flag_set(&t->sr->stop, 1);
+    } else if (e->kind == ERR_UNAVAILABLE) { /* not for these credentials: the table is skipped */
+        t->unavailable = 1;
+    }
+}
+
+/* Commits the complete pages, then waits until the API budget returns (the table is not locked
+ * meanwhile). 0, 1 when stopped, -1 when the commit failed (e). */
+static int wait_for_budget(pass *p, int64_t resume_at, sync_error *e)
+{
+    if (lock_work(p, e) || flush_and_unlock(p, e))
+        return -1;
+    char when[40];
+    crm_time_format(resume_at, when, sizeof(when));
+    log_warn(source_name(p->t->sr->src), p->t->def->name,
+             "API budget spent; state is committed; pausing until %s", when);
+    sleep_interruptible(resume_at - now_wall_ms(), &engine_stop_requested);
+    return stopping(p->t) ? 1 : 0;
+}
+
+/* Fetches the pass's next page with parse retries; fills pg. 0 ok, 1 stopped, -1 failed (e). */
+static int fetch_page(pass *p, http_request *req, page *pg, sync_error *e)
 {
     table_run *t = p->t;
-    const char *sname = source_name(t->sr->src);
-    const connector *conn = source_connector(t->sr->src);
     json_t *saved = json_deep_copy(p->ctx.paging);
     int rc = -1;
     for (int attempt = 1; attempt <= PARSE_ATTEMPTS; attempt++) {
-        http_response resp;
-        http_response_init(&resp);
-        if (p->spare_body.cap) { /* the last page's buffer: already the size of a page */
-            resp.body = p->spare_body;
-            buf_init(&p->spare_body);
-            buf_reset(&resp.body);
-        }
         int64_t resume_at = 0;
-        log_set_request_id(atomic_fetch_add(&request_ids, 1) + 1);
-        http_result hr = http_client_execute(t->http, req, &resp, &engine_stop_requested,
-                                             &resume_at, err, errlen);
-        if (resp.attempts > 1)
-            atomic_fetch_add(&t->m.retries, resp.attempts - 1);
-        atomic_fetch_add(&t->m.rate_wait_ms, (long)resp.wait_ms);
-        if (hr == HTTP_STOPPED) {
-            http_response_free(&resp);
-            rc = 1;
-            break;
-        }
-        if (hr == HTTP_BUDGET) {
-            char when[40];
-            crm_time_format(resume_at, when, sizeof(when));
-            log_warn(sname, t->def->name, "API budget spent; state is committed; pausing until %s",
-                     when);
-            http_response_free(&resp);
-            sleep_interruptible(resume_at - now_wall_ms(), &engine_stop_requested);
-            attempt--;
-            if (stopping(t)) {
-                rc = 1;
-                break;
-            }
-            continue;
-        }
-        if (hr != HTTP_OK) {
-            t->last_error = ERR_TRANSPORT;
-            http_response_free(&resp);
-            break;
-        }
-        http_verdict v = VERDICT_ERROR;
-        if (resp.status < 200 || resp.status > 299) {
-            v = conn->classify                               ? conn->classify(t->def, &resp)
-                : resp.status == 401                         ? VERDICT_AUTH
-                : (resp.status == 402 || resp.status == 403) ? VERDICT_UNAVAILABLE
-                                                             : VERDICT_ERROR;
-            char excerpt[256], url[512];
-            http_body_excerpt(&resp, excerpt, sizeof(excerpt));
-            http_redact_url(req->url.data, source_auth(t->sr->src), url, sizeof(url));
-            snprintf(err, errlen, "HTTP %ld from %s %s: %s", resp.status,
-                     req->method ? req->method : "GET", url, excerpt);
-        }
-        if (v == VERDICT_SKIP) {
-            log_warn(sname, t->def->name, "skipping one request's object: %s", err);
-        } else if (resp.status < 200 || resp.status > 299) {
-            t->last_error = ERR_HTTP;
-            if (v == VERDICT_AUTH) {
-                t->sr->auth_failed = 1;
-                t->sr->stop = 1;
-                t->last_error = ERR_AUTH;
-            } else if (v == VERDICT_UNAVAILABLE) {
-                t->unavailable = 1;
-                t->last_error = ERR_UNAVAILABLE;
-            }
-            http_response_free(&resp);
-            break;
-        }
-        memset(pg, 0, sizeof(*pg));
-        pg->bookmark_cap_ms = CRM_TIME_NONE;
-        int prc = t->def->parse_page(&p->ctx, &resp, pg, err, errlen);
-        atomic_fetch_add(&t->m.pages, 1);
-        if (prc == 0)
-            atomic_store(&t->sr->authenticated, 1);
-        if (prc == 0 && pg->raw_from_response) { /* the records are the body's text: keep it */
-            buf_free(&pg->raw);
-            pg->raw = resp.body;
-            buf_init(&resp.body);
-        }
-        http_response_free(&resp);
-        if (prc == 0) {
+        fetch_result r = page_fetch(t, t->http, &p->ctx, req, pg, &p->spare_body, &resume_at, e);
+        if (r == FETCH_OK || (r == FETCH_FAILED && e->kind == ERR_PARSE))
+            atomic_fetch_add(&t->m.pages, 1); /* a response parse_page saw */
+        if (r == FETCH_OK) {
             rc = 0;
             break;
         }
-        t->last_error = ERR_PARSE;
-        page_clear(pg);
+        if (r == FETCH_STOPPED) {
+            rc = 1;
+            break;
+        }
+        if (r == FETCH_BUDGET) {
+            if ((rc = wait_for_budget(p, resume_at, e)) != 0)
+                break;
+            rc = -1;
+            attempt--;
+            continue;
+        }
+        if (r != FETCH_FAILED || e->kind != ERR_PARSE) { /* FETCH_GONE: not asked for */
+            note_fetch_failure(t, e);
+            break;
+        }
         json_object_clear(p->ctx.paging); /* rewind what the parser changed */
         json_object_update(p->ctx.paging, saved);
         if (attempt < PARSE_ATTEMPTS) {
-            log_warn(sname, t->def->name, "page %d unusable (attempt %d): %s; retrying",
-                     p->ctx.page_no, attempt, err);
+            log_warn(source_name(t->sr->src), t->def->name,
+                     "page %d unusable (attempt %d): %s; retrying", p->ctx.page_no, attempt,
+                     e->msg);
             sleep_interruptible(1000LL * attempt, &engine_stop_requested);
         }
     }
@@ -241,114 +228,159 @@ static void request_reconciliations(table_run *self, const json_t *names, int fa
     }
 }
 
-/* Commits the pending pages with their bookmark and releases the table. */
-static int flush_pending(pass *p, char *err, size_t errlen)
+/* Feed targets with custom fields refresh them before the page takes any lock (a refresh may
+ * read definitions over HTTP, publish and switch the target's schema), so that the feed types
+ * what the target's own pass would. */
+static int refresh_feed_targets(pass *p, const page *pg, sync_error *e)
 {
-    table_run *t = p->t;
-    if (!p->pending)
-        return 0;
-    int rc = work_commit(&p->w, &p->pend_bm, err, errlen);
-    if (rc == 0) {
-        state_bookmark_clear(&t->bm);
-        t->bm = p->pend_bm;
-    } else {
-        state_bookmark_clear(&p->pend_bm);
+    const json_t *lists[2] = {pg->deletes, pg->upserts};
+    table_run *done[MAX_LOCKED];
+    int n = 0;
+    for (int l = 0; l < 2; l++) {
+        size_t i;
+        json_t *entry;
+        json_array_foreach(lists[l], i, entry)
+        {
+            const char *tname = json_string_value(json_object_get(entry, "table"));
+            table_run *target = tname ? source_run_table(p->t->sr, tname) : NULL;
+            if (!target || target == p->t || !target->def->custom || target->schema_rejected)
+                continue;
+            int seen = 0;
+            for (int k = 0; k < n && !seen; k++)
+                seen = done[k] == target;
+            if (seen || n == MAX_LOCKED)
+                continue;
+            done[n++] = target;
+            if (table_schema_refresh(target, p->t->http, e))
+                return -1;
+        }
     }
-    memset(&p->pend_bm, 0, sizeof(p->pend_bm));
-    p->pending = 0;
-    work_unlock_targets(&p->w);
-    pthread_mutex_unlock(&t->lock);
-    return rc;
+    return 0;
 }
 
-static int process_page(pass *p, page *pg, char *err, size_t errlen)
+/* Reconciliation marks of primary keys: of records (their member pk), or of ids (pk NULL). */
+static void mark_keys(table_run *t, const json_t *list, const char *pk)
+{
+    buf text;
+    buf_init(&text);
+    size_t i;
+    json_t *v;
+    json_array_foreach(list, i, v)
+    {
+        if (record_key_text(pk ? json_object_get(v, pk) : v, &text) == 0)
+            dedupe_mark(t->dd, text.data, text.len);
+    }
+    buf_free(&text);
+}
+
+static int emit_records(page_work *w, const json_t *records, sync_error *e)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(records, i, v)
+    {
+        if (emit_record(w, v, e->msg, sizeof(e->msg)) != 0) {
+            e->kind = ERR_MAPPING;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* The page's records, change-feed deletes and upserts as events in the page work (or, in a
+ * reconciliation pass, its keys marked). t->lock held. */
+static int emit_page(pass *p, page *pg, sync_error *e)
 {
     table_run *t = p->t;
     page_work *w = &p->w;
-    size_t i;
-    json_t *v;
     int rc = 0;
-    if (!p->pending) {
-        pthread_mutex_lock(&t->lock);
-        work_reset(w);
-    }
-    work_mark start = work_mark_now(w);
-    w->now_ms = now_wall_ms();
-    w->pass_start_ms = p->ctx.until_ms; /* until_ms: when the pass started */
-    w->future_values = 0;
-    json_array_foreach(pg->records, i, v)
-    {
-        if (p->reconcile) {
-            buf pk;
-            buf_init(&pk);
-            if (record_key_text(json_object_get(v, t->def->primary_key), &pk) == 0)
-                dedupe_mark(t->dd, pk.data, pk.len);
-            buf_free(&pk);
-        } else if ((rc = emit_record(w, v, err, errlen)) != 0) {
-            t->last_error = ERR_MAPPING;
-            break;
-        }
-    }
+    if (p->reconcile)
+        mark_keys(t, pg->records, t->def->primary_key);
+    else
+        rc = emit_records(w, pg->records, e);
     if (rc == 0 && pg->raw_len > 0) {
         long n = 0;
-        rc = emit_raw_records(w, pg, p->reconcile, &n, err, errlen);
+        rc = emit_raw_records(w, pg, p->reconcile, &n, e);
         p->seen += n;
         p->raw_records = n;
     }
-    if (pg->ids) {
-        buf pk;
-        buf_init(&pk);
-        json_array_foreach(pg->ids, i, v) if (record_key_text(v, &pk) == 0)
-            dedupe_mark(t->dd, pk.data, pk.len);
-        buf_free(&pk);
-    }
+    mark_keys(t, pg->ids, NULL);
     /* Deletes first: a key deleted by this page (or an earlier, newer page of the same feed)
      * is never revived by an image from an older event. */
-    if (rc == 0 && pg->deletes)
-        rc = emit_feed_deletes(w, pg->deletes, err, errlen);
-    if (rc == 0 && pg->upserts)
-        rc = emit_feed_upserts(w, pg->upserts, err, errlen);
+    if (rc == 0 && pg->deletes && (rc = emit_feed_deletes(w, pg->deletes, e->msg, sizeof(e->msg))))
+        e->kind = ERR_MAPPING;
+    if (rc == 0 && pg->upserts && (rc = emit_feed_upserts(w, pg->upserts, e->msg, sizeof(e->msg))))
+        e->kind = ERR_MAPPING;
     if (rc == 0 && pg->reconcile_tables)
         request_reconciliations(t, pg->reconcile_tables, pg->reconcile_fallback);
+    return rc;
+}
+
+/* The pass's progress by the page: bookmark cap, highest replication time, records seen. */
+static void note_page_progress(pass *p, const page *pg)
+{
     if (pg->bookmark_cap_ms != CRM_TIME_NONE)
         p->cap_ms = p->cap_ms == CRM_TIME_NONE || pg->bookmark_cap_ms < p->cap_ms
                         ? pg->bookmark_cap_ms
                         : p->cap_ms;
-    p->pass_max_ms = later(p->pass_max_ms, w->page_max_ms);
+    p->pass_max_ms = later(p->pass_max_ms, p->w.page_max_ms);
     int64_t got = (int64_t)json_array_size(pg->records) + (pg->raw_len > 0 ? p->raw_records : 0);
     p->seen += (long)json_array_size(pg->records);
     if (pg->total_hint > 0)
         p->remaining = pg->total_hint > got ? pg->total_hint - got : 0;
-    if (rc == 0 && !p->reconcile) {
-        state_bookmark next;
-        copy_bookmark(p->pending ? &p->pend_bm : &t->bm, &next);
-        json_decref(next.paging);
-        next.paging = json_deep_copy(p->ctx.paging);
-        next.pass_from_ms = p->ctx.from_ms;
-        if (t->def->sorted)
-            next.bookmark_ms = later(next.bookmark_ms, capped(w->page_max_ms, p->cap_ms));
-        if (p->pending)
-            state_bookmark_clear(&p->pend_bm);
-        else
-            p->pending_since = now_monotonic_ms();
-        p->pend_bm = next;
-        p->pending++;
-        /* Small pages of a plain table share one transaction (fewer commits, less producer
-         * overhead); pages that touch other tables commit at once. */
-        if (w->n_locked > 0 || json_array_size(pg->deletes) > 0 ||
-            json_array_size(pg->upserts) > 0 || pg->reconcile_tables ||
-            kafka_batch_count(w->data) >= (size_t)t->sr->cfg->kafka.commit_max_events ||
-            now_monotonic_ms() - p->pending_since >= t->sr->cfg->kafka.commit_max_age_ms)
-            rc = flush_pending(p, err, errlen);
+}
+
+/* The emitted page joins the pending ones, with the bookmark it advances to. Small pages of a
+ * plain table share one transaction (fewer commits, less producer overhead); pages that touch
+ * other tables commit at once. The pending ones stay in the page work, and the table unlocked,
+ * while the next page is fetched. Releases the table. */
+static int queue_page(pass *p, const page *pg, sync_error *e)
+{
+    table_run *t = p->t;
+    page_work *w = &p->w;
+    state_bookmark next;
+    copy_bookmark(w->pending ? &w->pend_bm : &t->bm, &next);
+    json_decref(next.paging);
+    next.paging = json_deep_copy(p->ctx.paging);
+    next.pass_from_ms = p->ctx.from_ms;
+    if (t->def->sorted)
+        next.bookmark_ms = later(next.bookmark_ms, capped(w->page_max_ms, p->cap_ms));
+    if (w->pending)
+        state_bookmark_clear(&w->pend_bm);
+    else
+        w->pending_since = now_monotonic_ms();
+    w->pend_bm = next;
+    w->pending++;
+    if (w->n_locked > 0 || json_array_size(pg->deletes) > 0 || json_array_size(pg->upserts) > 0 ||
+        pg->reconcile_tables ||
+        kafka_batch_count(w->data) >= (size_t)t->sr->cfg->kafka.commit_max_events ||
+        now_monotonic_ms() - w->pending_since >= t->sr->cfg->kafka.commit_max_age_ms)
+        return flush_and_unlock(p, e);
+    work_unlock_targets(w);
+    pthread_mutex_unlock(&t->lock);
+    return 0;
+}
+
+/* Emits the page under the table's lock and queues it for commit. */
+static int process_page(pass *p, page *pg, sync_error *e)
+{
+    page_work *w = &p->w;
+    int rc = refresh_feed_targets(p, pg, e);
+    if (rc || (rc = lock_work(p, e)) != 0)
         return rc;
-    }
-    work_rewind(w, start); /* a failed page publishes nothing of its own */
-    if (p->pending)        /* what was complete before it still commits */
-        flush_pending(p, err, errlen);
-    else {
-        work_unlock_targets(w);
-        pthread_mutex_unlock(&t->lock);
-    }
+    if (!w->pending)
+        work_reset(w);
+    work_mark start = work_mark_now(w);
+    w->now_ms = now_wall_ms();
+    w->pass_start_ms = p->ctx.until_ms; /* until_ms: when the pass started */
+    w->future_values = 0;
+    rc = emit_page(p, pg, e);
+    note_page_progress(p, pg);
+    if (rc == 0 && !p->reconcile)
+        return queue_page(p, pg, e);
+    work_rewind(w, start);      /* a failed page publishes nothing of its own */
+    sync_error ferr;            /* the page's own error is the pass's */
+    flush_and_unlock(p, &ferr); /* what was complete before it still commits */
     return rc;
 }
 
@@ -381,29 +413,11 @@ static void rewrite_dedupe_log(table_run *t)
              dedupe_count(t->dd), (long long)(now_monotonic_ms() - started));
 }
 
-/* Ends a pass: reconciliation deletes, bookmark advance, paging cleared, all in one commit. */
-static int finish_pass(pass *p, char *err, size_t errlen)
+/* The bookmark a complete pass commits: advanced to the pass's highest replication time (capped),
+ * paging cleared, pass counted; a full listing's reconciliation time and misses. */
+static void pass_end_bookmark(pass *p, state_bookmark *next_out)
 {
     table_run *t = p->t;
-    int rc = 0;
-    dedupe *gone = p->full_listing ? reconcile_vanished_ids(t, p->ctx.page_no <= 1, &p->suspects,
-                                                            &rc, err, errlen)
-                                   : NULL;
-    if (rc) /* stopped while confirming */
-        return rc;
-    pthread_mutex_lock(&t->lock);
-    work_reset(&p->w);
-    p->w.now_ms = now_wall_ms();
-    size_t vanished = 0;
-    if (gone) {
-        int failed = reconcile_delete_vanished(&p->w, t, gone, &vanished, err, errlen);
-        dedupe_free(gone);
-        if (failed) {
-            work_undo(&p->w, 0);
-            pthread_mutex_unlock(&t->lock);
-            return -1;
-        }
-    }
     state_bookmark next;
     copy_bookmark(&t->bm, &next);
     if (!p->reconcile) {
@@ -426,7 +440,36 @@ static int finish_pass(pass *p, char *err, size_t errlen)
             p->suspects = NULL;
         }
     }
-    rc = work_commit(&p->w, &next, err, errlen);
+    *next_out = next;
+}
+
+/* Ends a pass: reconciliation deletes, bookmark advance, paging cleared, all in one commit. */
+static int finish_pass(pass *p, sync_error *e)
+{
+    table_run *t = p->t;
+    int rc = 0;
+    dedupe *gone = p->full_listing ? reconcile_vanished_ids(t, p->ctx.page_no <= 1, &p->suspects,
+                                                            &rc, e->msg, sizeof(e->msg))
+                                   : NULL;
+    if (rc) /* stopped while confirming */
+        return rc;
+    pthread_mutex_lock(&t->lock);
+    work_reset(&p->w);
+    p->w.now_ms = now_wall_ms();
+    size_t vanished = 0;
+    if (gone) {
+        int failed = reconcile_delete_vanished(&p->w, t, gone, &vanished, e->msg, sizeof(e->msg));
+        dedupe_free(gone);
+        if (failed) {
+            e->kind = ERR_MAPPING;
+            work_undo(&p->w, 0);
+            pthread_mutex_unlock(&t->lock);
+            return -1;
+        }
+    }
+    state_bookmark next;
+    pass_end_bookmark(p, &next);
+    rc = work_commit(&p->w, &next, e);
     if (rc == 0) {
         state_bookmark_clear(&t->bm);
         t->bm = next;
@@ -443,94 +486,109 @@ static int finish_pass(pass *p, char *err, size_t errlen)
     return rc;
 }
 
-/* One pass. 0 done, 1 stopped, -1 failed (err set). */
-static int run_pass(table_run *t, int reconcile, char *err, size_t errlen)
+/* A pass of t set up: its context, its private paging state, and its page work published as
+ * the table's (reconcile: an ids-only reconciliation pass). */
+static void pass_begin(pass *p, table_run *t, int reconcile)
 {
-    pass p;
-    memset(&p, 0, sizeof(p));
-    p.t = t;
-    p.reconcile = reconcile;
-    p.pass_max_ms = CRM_TIME_NONE;
-    p.cap_ms = CRM_TIME_NONE;
-    work_init(&p.w, t);
+    memset(p, 0, sizeof(*p));
+    p->t = t;
+    p->reconcile = reconcile;
+    p->pass_max_ms = CRM_TIME_NONE;
+    p->cap_ms = CRM_TIME_NONE;
+    p->remaining = -1;
+    p->published_at_start = atomic_load(&t->m.published);
+    work_init(&p->w, t);
     int resumed = !reconcile && json_object_size(t->bm.paging) > 0;
-    p.w.snapshot = t->bm.passes == 0;
-    p.full_listing =
+    p->w.snapshot = t->bm.passes == 0;
+    p->full_listing =
         reconcile || (t->def->method == SYNC_FULL_TABLE && t->def->reconcile && !resumed);
-    p.ctx.src = t->sr->src;
-    p.ctx.table = t->def;
-    p.ctx.until_ms = now_wall_ms();
-    p.ctx.bookmark_ms = t->bm.bookmark_ms;
-    p.ctx.reconcile = reconcile;
+    p->ctx.src = t->sr->src;
+    p->ctx.table = t->def;
+    p->ctx.until_ms = now_wall_ms();
+    p->ctx.bookmark_ms = t->bm.bookmark_ms;
+    p->ctx.reconcile = reconcile;
     /* Reconciliation passes page privately (their paging is never committed). */
-    p.paging = reconcile ? json_object() : json_deep_copy(t->bm.paging);
-    p.ctx.paging = p.paging;
-    p.ctx.from_ms = reconcile ? CRM_TIME_NONE : pass_lower_bound(t);
-    p.w.mark = p.full_listing;
-    if (p.full_listing) {
-        pthread_mutex_lock(&t->lock);
+    p->paging = reconcile ? json_object() : json_deep_copy(t->bm.paging);
+    p->ctx.paging = p->paging;
+    p->ctx.from_ms = reconcile ? CRM_TIME_NONE : pass_lower_bound(t);
+    p->w.mark = p->full_listing;
+    pthread_mutex_lock(&t->lock);
+    t->work = &p->w; /* its pending pages are the table's shared state from now on */
+    if (p->full_listing)
         dedupe_mark_begin(t->dd);
-        pthread_mutex_unlock(&t->lock);
-    }
+    pthread_mutex_unlock(&t->lock);
     if (resumed)
         log_info(source_name(t->sr->src), t->def->name, "resuming an interrupted pass");
+}
+
+static void pass_end(pass *p)
+{
+    pthread_mutex_lock(&p->t->lock);
+    p->t->work = NULL;
+    pthread_mutex_unlock(&p->t->lock);
+    work_free(&p->w);
+    buf_free(&p->spare_body);
+    json_decref(p->paging);
+    json_decref(p->suspects);
+}
+
+/* The pass's next page: requested, fetched, emitted and queued. 0 next, 2 no more pages, 1
+ * stopped, -1 failed (e). */
+static int pass_step(pass *p, sync_error *e)
+{
+    table_run *t = p->t;
+    http_request req;
+    http_request_init(&req);
+    req_result r = t->def->next_request(&p->ctx, &req, e->msg, sizeof(e->msg));
+    if (r != REQ_READY) {
+        http_request_free(&req);
+        if (r == REQ_DONE)
+            return 2;
+        e->kind = ERR_PARSE; /* the paging state the last answer left is unusable */
+        return -1;
+    }
+    page pg;
+    int64_t t0 = now_monotonic_ms();
+    int rc = fetch_page(p, &req, &pg, e);
+    http_request_free(&req);
+    if (rc != 0)
+        return rc;
+    int64_t t1 = now_monotonic_ms();
+    rc = process_page(p, &pg, e);
+    log_debug(source_name(t->sr->src), t->def->name,
+              "page %d: records=%zu fetch_ms=%lld commit_ms=%lld", p->ctx.page_no,
+              json_array_size(pg.records), (long long)(t1 - t0),
+              (long long)(now_monotonic_ms() - t1));
+    if (!p->spare_body.cap) {
+        p->spare_body = pg.raw;
+        buf_init(&pg.raw);
+    }
+    page_clear(&pg);
+    return rc;
+}
+
+/* One pass. 0 done, 1 stopped, -1 failed (e set). */
+static int run_pass(table_run *t, int reconcile, sync_error *e)
+{
+    pass p;
+    pass_begin(&p, t, reconcile);
     int rc = 0;
     int64_t pass_started = now_monotonic_ms(), last_progress = pass_started;
-    long published_at_start = atomic_load(&t->m.published);
-    p.published_at_start = published_at_start;
-    p.remaining = -1;
-    for (;;) {
-        if (stopping(t)) {
-            rc = 1;
-            break;
-        }
-        http_request req;
-        http_request_init(&req);
-        req_result r = t->def->next_request(&p.ctx, &req, err, errlen);
-        if (r == REQ_DONE) {
-            http_request_free(&req);
-            break;
-        }
-        if (r == REQ_ERROR) {
-            http_request_free(&req);
-            rc = -1;
-            break;
-        }
-        page pg;
-        int64_t t0 = now_monotonic_ms();
-        rc = fetch_page(&p, &req, &pg, err, errlen);
-        http_request_free(&req);
-        if (rc != 0)
-            break;
-        int64_t t1 = now_monotonic_ms();
-        rc = process_page(&p, &pg, err, errlen);
-        log_debug(source_name(t->sr->src), t->def->name,
-                  "page %d: records=%zu fetch_ms=%lld commit_ms=%lld", p.ctx.page_no,
-                  json_array_size(pg.records), (long long)(t1 - t0),
-                  (long long)(now_monotonic_ms() - t1));
-        if (!p.spare_body.cap) {
-            p.spare_body = pg.raw;
-            buf_init(&pg.raw);
-        }
-        page_clear(&pg);
-        if (rc != 0)
-            break;
+    while ((rc = stopping(t) ? 1 : pass_step(&p, e)) == 0) {
         p.ctx.page_no++;
         log_progress(&p, pass_started, &last_progress);
     }
-    if (p.pending) { /* stopped or failed after complete pages: they still commit */
-        char ferr[512];
-        if (flush_pending(&p, ferr, sizeof(ferr)) && rc == 0) {
-            snprintf(err, errlen, "%s", ferr);
-            rc = -1;
-        }
+    if (rc == 2)
+        rc = 0;
+    /* stopped or failed after complete pages: they still commit */
+    sync_error ferr;
+    if ((lock_work(&p, &ferr) || flush_and_unlock(&p, &ferr)) && rc == 0) {
+        *e = ferr;
+        rc = -1;
     }
     if (rc == 0)
-        rc = finish_pass(&p, err, errlen);
-    work_free(&p.w);
-    buf_free(&p.spare_body);
-    json_decref(p.paging);
-    json_decref(p.suspects);
+        rc = finish_pass(&p, e);
+    pass_end(&p);
     return rc;
 }
 
@@ -564,19 +622,20 @@ void *sync_table_thread(void *arg)
     table_run *t = arg;
     source_run *sr = t->sr;
     const char *sname = source_name(sr->src);
-    char err[1024];
+    sync_error e;
+    const char *err = e.msg;
     while (!stopping(t) && !t->schema_rejected) {
         long p0 = atomic_load(&t->m.published), d0 = atomic_load(&t->m.deleted),
              u0 = atomic_load(&t->m.unchanged);
         int64_t started = now_monotonic_ms();
-        int rc = table_schema_refresh(t, t->http, err, sizeof(err));
+        int rc = table_schema_refresh(t, t->http, &e);
         if (rc == 0)
-            rc = run_pass(t, 0, err, sizeof(err));
+            rc = run_pass(t, 0, &e);
         if (rc == 0 && reconcile_due(t))
-            rc = run_pass(t, 1, err, sizeof(err));
+            rc = run_pass(t, 1, &e);
         t->failed = rc < 0;
         if (rc < 0)
-            atomic_fetch_add(&t->m.errors[t->last_error], 1);
+            atomic_fetch_add(&t->m.errors[e.kind], 1);
         if (rc == 0) {
             atomic_store(&t->m.last_success_ms, now_wall_ms());
             log_pass(t, "pass", p0, d0, u0, started);

@@ -20,16 +20,10 @@
  * before it counts as "in the future": such a value moves the bookmark to the pass start only. */
 #define FUTURE_SKEW_MS 60000
 
-/* A change feed's target, ready for this page's events: the first time in the page, its custom
- * fields are refreshed (before its lock: a refresh may publish and switch its schema), so that
- * the feed types what the target's own pass would; then it stays locked for the page. */
+/* A change feed's target, locked for the rest of the page (its custom fields were refreshed
+ * before the page took any lock: the pass driver's refresh_feed_targets). */
 static int feed_target(page_work *w, table_run *target, char *err, size_t errlen)
 {
-    int locked = target == w->self;
-    for (int i = 0; !locked && i < w->n_locked; i++)
-        locked = w->locked[i] == target;
-    if (!locked && target->def->custom && table_schema_refresh(target, w->self->http, err, errlen))
-        return -1;
     if (work_lock_target(w, target)) {
         snprintf(err, errlen, "a page feeds too many tables");
         return -1;
@@ -201,8 +195,11 @@ static void prefetch_dedupe_slot(const table_run *t, const char *v, const char *
 }
 
 static int emit_raw_record(page_work *w, const char *v, const char *end, const char **next,
-                           char *err, size_t errlen)
+                           sync_error *e)
 {
+    char *err = e->msg;
+    size_t errlen = sizeof(e->msg);
+    e->kind = ERR_MAPPING; /* a record that does not fit, unless it is not even JSON */
     table_run *t = w->self;
     prefetch_dedupe_slot(t, v, end);
     const char *keys[2] = {t->def->primary_key, t->def->replication_key}, *pk, *rtext;
@@ -217,16 +214,12 @@ static int emit_raw_record(page_work *w, const char *v, const char *end, const c
         return publish_after(w, t, pk, pklen, hash, rts, rtext, 0, err, errlen);
     atomic_fetch_add(&t->m.raw_fallbacks, 1);
     *next = js_skip(v, end);
-    if (!*next) {
-        snprintf(err, errlen, "invalid JSON in the records array");
-        return -1;
-    }
+    if (!*next)
+        return sync_error_set(e, ERR_PARSE, "invalid JSON in the records array");
     json_error_t je;
     json_t *rec = json_loadb(v, (size_t)(*next - v), 0, &je);
-    if (!rec) {
-        snprintf(err, errlen, "invalid JSON record: %s", je.text);
-        return -1;
-    }
+    if (!rec)
+        return sync_error_set(e, ERR_PARSE, "invalid JSON record: %s", je.text);
     int rc = emit_image(w, t, rec, 0, err, errlen);
     json_decref(rec);
     return rc;
@@ -359,8 +352,9 @@ int emit_feed_deletes(page_work *w, const json_t *deletes, char *err, size_t err
     return 0;
 }
 
-/* The records of a raw page (page.raw): reconciliation marks or raw events. */
-int emit_raw_records(page_work *w, const page *pg, int reconcile, long *n, char *err, size_t errlen)
+/* The records of a raw page (page.raw): reconciliation marks or raw events. Their text was only
+ * spanned by parse_page: invalid JSON found here is a parse error, like parse_page's own. */
+int emit_raw_records(page_work *w, const page *pg, int reconcile, long *n, sync_error *e)
 {
     table_run *t = w->self;
     const char *q = pg->raw.data + pg->raw_off, *end = q + pg->raw_len, *v;
@@ -372,24 +366,19 @@ int emit_raw_records(page_work *w, const page *pg, int reconcile, long *n, char 
         if (reconcile) {
             const char *ve = js_skip(v, end),
                        *pkv = ve ? js_member(v, ve, t->def->primary_key) : NULL;
-            if (!ve) {
-                snprintf(err, errlen, "invalid JSON in the records array");
-                return -1;
-            }
+            if (!ve)
+                return sync_error_set(e, ERR_PARSE, "invalid JSON in the records array");
             const char *pk;
             size_t pklen;
             if (record_key_raw(pkv, ve, &pk, &pklen) == 0)
                 dedupe_mark(t->dd, pk, pklen);
             q = ve;
-        } else if (emit_raw_record(w, v, end, &q, err, errlen) != 0) {
-            t->last_error = ERR_MAPPING;
+        } else if (emit_raw_record(w, v, end, &q, e) != 0) {
             return -1;
         }
     }
-    if (more < 0) {
-        snprintf(err, errlen, "invalid JSON in the records array after record %ld", *n);
-        t->last_error = ERR_MAPPING;
-        return -1;
-    }
+    if (more < 0)
+        return sync_error_set(e, ERR_PARSE, "invalid JSON in the records array after record %ld",
+                              *n);
     return 0;
 }

@@ -10,8 +10,7 @@ int emit_record(page_work *w, const json_t *rec, char *err, size_t errlen);
 
 /* The records of a raw page (page.raw): reconciliation marks (reconcile) or raw events; *n =
  * the records read. */
-int emit_raw_records(page_work *w, const page *pg, int reconcile, long *n, char *err,
-                     size_t errlen);
+int emit_raw_records(page_work *w, const page *pg, int reconcile, long *n, sync_error *e);
 
 /* Records of other tables from a change feed, newest first. */
 int emit_feed_upserts(page_work *w, const json_t *upserts, char *err, size_t errlen);

@@ -11,6 +11,7 @@
 #include "engine.h"
 #include "json_scan.h"
 #include "log.h"
+#include "page_fetch.h"
 #include "record_key.h"
 #include "sync_emit.h"
 #include "sync_reconcile.h"
@@ -100,52 +101,31 @@ static int confirm_batch(table_run *t, json_t *ids, dedupe *set, char *err, size
                      .confirm = 1};
     http_request req;
     http_request_init(&req);
-    http_response resp;
-    http_response_init(&resp);
     int rc = -1;
-    int64_t resume_at = 0;
     if (t->def->confirm_request(&ctx, ids, &req, err, errlen) != REQ_READY) {
         if (!*err)
             snprintf(err, errlen, "no confirmation request could be built");
         goto out;
     }
-    http_result hr =
-        http_client_execute(t->http, &req, &resp, &engine_stop_requested, &resume_at, err, errlen);
-    if (resp.attempts > 1)
-        atomic_fetch_add(&t->m.retries, resp.attempts - 1);
-    atomic_fetch_add(&t->m.rate_wait_ms, (long)resp.wait_ms);
-    if (hr == HTTP_STOPPED) {
+    page pg;
+    sync_error e;
+    fetch_result r = page_fetch(t, t->http, &ctx, &req, &pg, NULL, NULL, &e);
+    log_set_request_id(0);
+    if (r == FETCH_STOPPED) {
         rc = 1;
-    } else if (hr == HTTP_BUDGET) {
-        snprintf(err, errlen, "API budget spent while confirming deletes");
-    } else if (hr != HTTP_OK) {
-        /* err says why */
-    } else if (resp.status == 404 || resp.status == 410) {
+    } else if (r == FETCH_GONE) {
         rc = 0; /* none of them exists */
-    } else if (resp.status < 200 || resp.status > 299) {
-        char excerpt[256], url[512];
-        http_body_excerpt(&resp, excerpt, sizeof(excerpt));
-        http_redact_url(req.url.data, source_auth(t->sr->src), url, sizeof(url));
-        snprintf(err, errlen, "HTTP %ld from %s %s: %s", resp.status,
-                 req.method ? req.method : "GET", url, excerpt);
+    } else if (r == FETCH_BUDGET) {
+        snprintf(err, errlen, "API budget spent while confirming deletes");
+    } else if (r == FETCH_FAILED) {
+        snprintf(err, errlen, "%s", e.msg);
     } else {
-        page pg;
-        memset(&pg, 0, sizeof(pg));
-        pg.bookmark_cap_ms = CRM_TIME_NONE;
-        if (t->def->parse_page(&ctx, &resp, &pg, err, errlen) == 0) {
-            if (pg.raw_from_response) { /* the records are the body's text */
-                buf_free(&pg.raw);
-                pg.raw = resp.body;
-                buf_init(&resp.body);
-            }
-            rc = page_each_key(t, &pg, forget_alive, set);
-            if (rc)
-                snprintf(err, errlen, "invalid JSON in a confirmation answer");
-        }
+        rc = page_each_key(t, &pg, forget_alive, set);
+        if (rc)
+            snprintf(err, errlen, "invalid JSON in a confirmation answer");
         page_clear(&pg);
     }
 out:
-    http_response_free(&resp);
     http_request_free(&req);
     json_decref(ctx.paging);
     return rc;

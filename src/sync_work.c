@@ -106,6 +106,13 @@ int work_lock_target(page_work *w, table_run *target)
         return -1;
     pthread_mutex_lock(&target->lock);
     w->locked[w->n_locked++] = target;
+    page_work *tw = target->work;
+    if (tw && tw->pending)
+        log_debug(source_name(target->sr->src), target->def->name,
+                  "committing %d pending pages before %s feeds into the table", tw->pending,
+                  w->self->def->name);
+    if (tw && tw->pending && !tw->flush_failed && work_flush(tw, &tw->flush_error))
+        tw->flush_failed = 1;
     return 0;
 }
 
@@ -188,15 +195,15 @@ static void end_dedupe_chunks(page_work *w, int committed)
     }
 }
 
-int work_commit(page_work *w, state_bookmark *bm, char *err, size_t errlen)
+int work_commit(page_work *w, state_bookmark *bm, sync_error *e)
 {
     table_run *t = w->self;
     source_run *sr = t->sr;
     add_dedupe_chunks(w);
     add_bookmark_state(w, bm);
     for (int attempt = 1;; attempt++) {
-        kafka_result r =
-            kafka_commit(sr->producer, w->data, w->state, &engine_stop_requested, err, errlen);
+        kafka_result r = kafka_commit(sr->producer, w->data, w->state, &engine_stop_requested,
+                                      e->msg, sizeof(e->msg));
         if (r == KAFKA_OK) {
             end_dedupe_chunks(w, 1);
             keep_changes(w);
@@ -205,16 +212,34 @@ int work_commit(page_work *w, state_bookmark *bm, char *err, size_t errlen)
                 atomic_store(&t->m.bookmark_ms, bm->bookmark_ms);
             return 0;
         }
-        t->last_error = ERR_KAFKA;
+        e->kind = ERR_KAFKA;
         if (r == KAFKA_FATAL)
-            sr->stop = 1;
-        if (r == KAFKA_FATAL || attempt >= COMMIT_ATTEMPTS || engine_stop_requested || sr->stop) {
+            flag_set(&sr->stop, 1);
+        if (r == KAFKA_FATAL || attempt >= COMMIT_ATTEMPTS || flag_is_set(&engine_stop_requested) ||
+            flag_is_set(&sr->stop)) {
             end_dedupe_chunks(w, 0);
             work_undo(w, 0);
             return -1;
         }
         log_warn(source_name(sr->src), t->def->name, "commit attempt %d failed, retrying: %s",
-                 attempt, err);
+                 attempt, e->msg);
         sleep_interruptible(2000LL * attempt, &engine_stop_requested);
     }
+}
+
+int work_flush(page_work *w, sync_error *e)
+{
+    table_run *t = w->self;
+    if (!w->pending)
+        return 0;
+    int rc = work_commit(w, &w->pend_bm, e);
+    if (rc == 0) {
+        state_bookmark_clear(&t->bm);
+        t->bm = w->pend_bm;
+    } else {
+        state_bookmark_clear(&w->pend_bm);
+    }
+    memset(&w->pend_bm, 0, sizeof(w->pend_bm));
+    w->pending = 0;
+    return rc;
 }

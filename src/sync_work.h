@@ -4,6 +4,7 @@
 #ifndef CRM_SYNC_WORK_H
 #define CRM_SYNC_WORK_H
 
+#include "sync_error.h"
 #include "table_run.h"
 
 #define MAX_LOCKED 16
@@ -38,6 +39,15 @@ typedef struct page_work {
     int64_t now_ms;        /* the events' ts_ms: the wall time the page's processing started */
     int snapshot;
     int mark; /* reconciliation round active: mark keys seen */
+    /* The pass's pages emitted but not committed yet and the bookmark that commits with them.
+     * Shared state, guarded by self->lock like the dedupe map they changed: the pass releases
+     * the lock while it fetches, and a change feed that writes into the table commits them
+     * first (work_lock_target), so that its events follow them. */
+    int pending;
+    state_bookmark pend_bm;
+    int64_t pending_since; /* monotonic ms of the first pending page */
+    int flush_failed;      /* a feed's commit of them failed: the pass fails with it */
+    sync_error flush_error;
 } page_work;
 
 /* Where a page started in the page work, so a failed page alone can be taken back. */
@@ -58,12 +68,16 @@ void work_undo(page_work *w, size_t from);
 work_mark work_mark_now(const page_work *w);
 void work_rewind(page_work *w, work_mark m);
 
-/* Locks another table of the source for the rest of the page (delete feeds). */
+/* Locks another table of the source for the rest of the page (change feeds), committing its
+ * pending pages first. */
 int work_lock_target(page_work *w, table_run *target);
 void work_unlock_targets(page_work *w);
 
 /* Commits the page's batches with bm as the new bookmark. 0 on success (changes kept); on
  * failure the dedupe maps are put back. */
-int work_commit(page_work *w, state_bookmark *bm, char *err, size_t errlen);
+int work_commit(page_work *w, state_bookmark *bm, sync_error *e);
+
+/* Commits the pending pages with their bookmark, which becomes the table's (self->lock held). */
+int work_flush(page_work *w, sync_error *e);
 
 #endif

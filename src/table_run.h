@@ -36,14 +36,15 @@ typedef struct table_run {
     state_bookmark bm;
     http_client *http;
     pthread_t thread;
-    pthread_mutex_t lock;        /* guards dd and bm: delete feeds of other tables touch them */
+    pthread_mutex_t lock;        /* guards dd, dlog, bm and work: change feeds of other tables
+                                    touch them */
+    struct page_work *work;      /* the running pass's page work (sync_work.h), or NULL */
     pthread_mutex_t schema_lock; /* serializes table_schema_refresh: the table's own thread and
                                     change feeds publishing into it both refresh (taken before
                                     lock, never while holding this table's lock) */
     int unavailable;
     int failed;                 /* last pass failed */
     table_metrics m;            /* counters, also scraped from /metrics */
-    error_kind last_error;      /* what made the last pass fail */
     atomic_int done;            /* the thread has exited */
     atomic_int force_reconcile; /* a delete feed asked for an ID reconciliation */
 } table_run;

@@ -12,6 +12,7 @@
 #include "crm_time.h"
 #include "engine.h"
 #include "log.h"
+#include "page_fetch.h"
 #include "schema_registry.h"
 
 #define MAX_DEFINITION_PAGES 200
@@ -107,10 +108,12 @@ static void add_history_record(table_run *t, const cf_history *h, kafka_batch *b
 /* ---- registry mode ------------------------------------------------------------------------ */
 
 /* Registers the key schema ("string", once) and c's envelope under <topic>-key / -value and
- * switches c to Confluent framing. A rejected schema marks the table; err has the registry's
- * message. */
-static int register_version(table_run *t, event_codec *c, char *err, size_t errlen)
+ * switches c to Confluent framing. A rejected schema marks the table; e has the registry's
+ * message (kind schema; kafka when the registry could not be reached). */
+static int register_version(table_run *t, event_codec *c, sync_error *e)
 {
+    char *err = e->msg;
+    size_t errlen = sizeof(e->msg);
     char subject[600];
     uint32_t id;
     sr_result r = SR_OK;
@@ -130,7 +133,7 @@ static int register_version(table_run *t, event_codec *c, char *err, size_t errl
     }
     if (r == SR_INCOMPATIBLE)
         t->schema_rejected = 1;
-    t->last_error = r == SR_INCOMPATIBLE ? ERR_SCHEMA : ERR_KAFKA;
+    e->kind = r == SR_INCOMPATIBLE ? ERR_SCHEMA : ERR_KAFKA;
     return -1;
 }
 
@@ -144,12 +147,12 @@ int table_schema_publish_all(source_run *sr, char *err, size_t errlen)
             table_run *t = &sr->tables[i];
             if (t->def->custom && cf_history_count(t->cf) == 0)
                 continue;
-            char rerr[1024];
-            if (register_version(t, t->codec, rerr, sizeof(rerr)) == 0)
+            sync_error rerr;
+            if (register_version(t, t->codec, &rerr) == 0)
                 t->schema_published = 1;
             else
                 log_error(source_name(sr->src), t->def->name, "%s%s",
-                          t->schema_rejected ? "schema rejected, the table stops: " : "", rerr);
+                          t->schema_rejected ? "schema rejected, the table stops: " : "", rerr.msg);
             t->failed = t->schema_rejected;
         }
         (void)err;
@@ -171,10 +174,9 @@ int table_schema_publish_all(source_run *sr, char *err, size_t errlen)
 }
 
 /* Publishes the schema of c and the history h together. */
-static int publish_version(table_run *t, event_codec *c, const cf_history *h, char *err,
-                           size_t errlen)
+static int publish_version(table_run *t, event_codec *c, const cf_history *h, sync_error *e)
 {
-    if (t->sr->registry && register_version(t, c, err, errlen))
+    if (t->sr->registry && register_version(t, c, e))
         return -1;
     kafka_batch *data = kafka_batch_new(), *state = kafka_batch_new();
     buf key;
@@ -184,26 +186,27 @@ static int publish_version(table_run *t, event_codec *c, const cf_history *h, ch
     if (h)
         add_history_record(t, h, state, &key);
     kafka_result r =
-        kafka_commit(t->sr->producer, data, state, &engine_stop_requested, err, errlen);
+        kafka_commit(t->sr->producer, data, state, &engine_stop_requested, e->msg, sizeof(e->msg));
     buf_free(&key);
     kafka_batch_free(data);
     kafka_batch_free(state);
     if (r == KAFKA_FATAL)
-        t->sr->stop = 1;
+        flag_set(&t->sr->stop, 1);
+    e->kind = ERR_KAFKA;
     return r == KAFKA_OK ? 0 : -1;
 }
 
-int table_schema_ensure_published(table_run *t, char *err, size_t errlen)
+/* table_schema_ensure_published, its failure typed. */
+static int ensure_published(table_run *t, sync_error *e)
 {
     if (atomic_load(&t->schema_published))
         return 0;
-    if (t->schema_rejected) {
-        snprintf(err, errlen, "table %s: the schema registry rejected its schema", t->def->name);
-        return -1;
-    }
+    if (t->schema_rejected)
+        return sync_error_set(e, ERR_SCHEMA, "table %s: the schema registry rejected its schema",
+                              t->def->name);
     /* A table with custom fields whose definitions were never read yet: its first schema is
      * published here, by whichever pass produces its first event. */
-    if (publish_version(t, t->codec, NULL, err, errlen))
+    if (publish_version(t, t->codec, NULL, e))
         return -1;
     atomic_store(&t->schema_published, 1);
     log_info(source_name(t->sr->src), t->def->name,
@@ -212,39 +215,47 @@ int table_schema_ensure_published(table_run *t, char *err, size_t errlen)
     return 0;
 }
 
+int table_schema_ensure_published(table_run *t, char *err, size_t errlen)
+{
+    sync_error e;
+    if (ensure_published(t, &e) == 0)
+        return 0;
+    snprintf(err, errlen, "%s", e.msg);
+    return -1;
+}
+
 /* ---- definitions ------------------------------------------------------------------------- */
+
+/* The page's records, whether parse_page handed them as JSON or as raw text, onto all. */
+static int append_page_records(const page *pg, json_t *all, char *err, size_t errlen)
+{
+    if (pg->records)
+        json_array_extend(all, pg->records);
+    if (pg->raw_len == 0)
+        return 0;
+    json_error_t je;
+    json_t *raw = json_loadb(pg->raw.data + pg->raw_off, pg->raw_len, 0, &je);
+    int rc = json_is_array(raw) ? json_array_extend(all, raw) : -1;
+    if (rc)
+        snprintf(err, errlen, "invalid JSON in the records array: %s",
+                 raw ? "not an array" : je.text);
+    json_decref(raw);
+    return rc;
+}
 
 static int fetch_page_records(table_run *t, http_client *http, table_ctx *ctx, http_request *req,
                               json_t *all, char *err, size_t errlen)
 {
-    http_response resp;
-    http_response_init(&resp);
-    int64_t resume_at = 0;
-    int rc = -1;
-    http_result hr =
-        http_client_execute(http, req, &resp, &engine_stop_requested, &resume_at, err, errlen);
-    if (hr == HTTP_BUDGET)
-        snprintf(err, errlen, "the API budget is spent");
-    if (hr != HTTP_OK)
-        goto out;
-    if (resp.status < 200 || resp.status > 299) {
-        char excerpt[200], url[512];
-        http_body_excerpt(&resp, excerpt, sizeof(excerpt));
-        http_redact_url(req->url.data, source_auth(t->sr->src), url, sizeof(url));
-        snprintf(err, errlen, "HTTP %ld from %s: %s", resp.status, url, excerpt);
-        goto out;
-    }
     page pg;
-    memset(&pg, 0, sizeof(pg));
-    pg.bookmark_cap_ms = CRM_TIME_NONE;
-    if (ctx->table->parse_page(ctx, &resp, &pg, err, errlen) == 0) {
-        if (pg.records)
-            json_array_extend(all, pg.records);
-        rc = 0;
+    sync_error e;
+    fetch_result r = page_fetch(t, http, ctx, req, &pg, NULL, NULL, &e);
+    log_set_request_id(0);
+    if (r != FETCH_OK) {
+        snprintf(err, errlen, "%s", r == FETCH_STOPPED ? "stopped" : e.msg);
+        return -1;
     }
+    int rc = append_page_records(&pg, all, err, errlen);
     page_clear(&pg);
-out:
-    http_response_free(&resp);
     return rc;
 }
 
@@ -394,10 +405,10 @@ static cf_history *history_copy(const cf_history *h)
     return c;
 }
 
-static int refresh(table_run *t, http_client *http, char *err, size_t errlen)
+static int refresh(table_run *t, http_client *http, sync_error *e)
 {
     if (!t->def->custom) /* published at start-up, or now if the registry was unreachable */
-        return table_schema_ensure_published(t, err, errlen);
+        return ensure_published(t, e);
     const char *sname = source_name(t->sr->src);
     char ferr[512];
     int complete;
@@ -406,11 +417,8 @@ static int refresh(table_run *t, http_client *http, char *err, size_t errlen)
         log_debug(sname, t->def->name,
                   "custom field definitions unreadable, keeping the last known %zu fields: %s",
                   t->cf ? cf_history_count(t->cf) : 0, ferr);
-        if (!t->schema_published && publish_version(t, t->codec, t->cf, err, errlen)) {
-            if (t->last_error != ERR_SCHEMA)
-                t->last_error = ERR_KAFKA;
+        if (!t->schema_published && publish_version(t, t->codec, t->cf, e))
             return -1;
-        }
         t->schema_published = 1;
         return 0;
     }
@@ -428,15 +436,14 @@ static int refresh(table_run *t, http_client *http, char *err, size_t errlen)
     int rc = 0;
     event_codec *codec = NULL;
     if (changed & CF_CHANGED_SCHEMA) {
-        codec = codec_for(t, next, err, errlen);
-        if (!codec)
+        codec = codec_for(t, next, e->msg, sizeof(e->msg));
+        if (!codec) {
+            e->kind = ERR_SCHEMA;
             rc = -1;
+        }
     }
-    if (!rc && changed && publish_version(t, codec ? codec : t->codec, next, err, errlen)) {
-        if (t->last_error != ERR_SCHEMA)
-            t->last_error = ERR_KAFKA;
+    if (!rc && changed && publish_version(t, codec ? codec : t->codec, next, e))
         rc = -1;
-    }
     if (!rc && changed) {
         pthread_mutex_lock(&t->lock);
         cf_history *old = t->cf;
@@ -461,10 +468,10 @@ static int refresh(table_run *t, http_client *http, char *err, size_t errlen)
     return rc;
 }
 
-int table_schema_refresh(table_run *t, http_client *http, char *err, size_t errlen)
+int table_schema_refresh(table_run *t, http_client *http, sync_error *e)
 {
     pthread_mutex_lock(&t->schema_lock);
-    int rc = refresh(t, http, err, errlen);
+    int rc = refresh(t, http, e);
     pthread_mutex_unlock(&t->schema_lock);
     return rc;
 }

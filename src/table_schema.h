@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "sync_error.h"
 #include "table_run.h"
 
 /* Builds t->codec from the .avsc and the (restored) custom field history. */
@@ -30,8 +31,9 @@ int table_schema_ensure_published(table_run *t, char *err, size_t errlen);
  * definitions (cached per source for half the poll interval) and, when they changed, builds,
  * publishes and switches to the next schema version. A source whose definitions cannot be read
  * keeps its last schema (warned). Requests go through http, the calling thread's client. -1 when
- * publishing failed. Never call with t->lock held. */
-int table_schema_refresh(table_run *t, http_client *http, char *err, size_t errlen);
+ * publishing failed (e: kafka, or schema when the registry rejected it). Never call with a
+ * table's lock held. */
+int table_schema_refresh(table_run *t, http_client *http, sync_error *e);
 
 /* The record as the Avro mapping must see it: custom values taken out by the connector,
  * coerced and put under CF_JSON_KEY; misfits counted and logged. A new reference. Call with

@@ -62,12 +62,15 @@ static http_verdict close_classify(const table_def *table, const http_response *
         return VERDICT_AUTH;
     if (resp->status == 402 || resp->status == 403)
         return VERDICT_UNAVAILABLE;
-    if (resp->status == 400 && strcmp(table->name, "event_log") == 0)
+    if (resp->status == 400 && (close_table_of(table)->flags & CLOSE_EVENT_LOG))
         return VERDICT_SKIP; /* parse_page falls back to reconciliation (fallback.c) */
     return VERDICT_ERROR;
 }
 
-#define SEARCH_TABLE(tname, what, cf)                                                              \
+/* The spec of a table (table_def.spec): a close_table with static storage. */
+#define CLOSE_SPEC(...) (&(const close_table){__VA_ARGS__})
+
+#define SEARCH_TABLE(tname, what, cf, otype, slot)                                                 \
     {                                                                                              \
         .name = tname, .primary_key = "id", .replication_key = "date_updated",                     \
         .method = SYNC_INCREMENTAL, .lookback_seconds = 60, .schema_file = "close/" tname ".avsc", \
@@ -75,20 +78,24 @@ static http_verdict close_classify(const table_def *table, const http_response *
         .description = what ", POST /data/search/ by date_updated (keyset, restart at max)",       \
         .next_request = close_search_request, .parse_page = close_search_parse, .custom = cf,      \
         .confirm_request = close_confirm_request, .confirm_batch = 1,                              \
+        .spec = CLOSE_SPEC(.path = "/data/search/", .item_path = "/" otype "/",                    \
+                           .limit_option = "search_page_size", .object_type = otype,               \
+                           .fallback_slot = slot),                                                 \
     }
 
-#define FULL_TABLE(tname, what)                                                                    \
+#define FULL_TABLE(tname, what, list_path)                                                         \
     {                                                                                              \
         .name = tname, .primary_key = "id", .method = SYNC_FULL_TABLE,                             \
         .schema_file = "close/" tname ".avsc", .reconcile = 1, .description = what,                \
         .next_request = close_full_request, .parse_page = close_full_parse,                        \
         .confirm_request = close_confirm_request, .confirm_batch = 1,                              \
+        .spec = CLOSE_SPEC(.path = list_path, .limit_option = "page_size"),                        \
     }
 
 static const table_def close_tables[] = {
     SEARCH_TABLE("leads", "leads (with contacts, opportunities, open tasks, custom.cf_*)",
-                 &close_custom_leads),
-    SEARCH_TABLE("contacts", "contacts", &close_custom_contacts),
+                 &close_custom_leads, "lead", 1),
+    SEARCH_TABLE("contacts", "contacts", &close_custom_contacts, "contact", 2),
     {
         .name = "opportunities",
         .primary_key = "id",
@@ -104,6 +111,8 @@ static const table_def close_tables[] = {
         .custom = &close_custom_opportunities,
         .confirm_request = close_confirm_request,
         .confirm_batch = 1, /* no id__in on /opportunity/: GET /opportunity/{id}/ */
+        .spec = CLOSE_SPEC(.path = "/opportunity/", .limit_option = "opportunity_page_size",
+                           .key = "date_updated", .object_type = "opportunity", .fallback_slot = 3),
     },
     {
         .name = "tasks",
@@ -119,6 +128,9 @@ static const table_def close_tables[] = {
         .parse_page = close_keyset_parse,
         .confirm_request = close_confirm_request,
         .confirm_batch = CLOSE_CONFIRM_BATCH,
+        .spec = CLOSE_SPEC(.path = "/task/", .limit_option = "task_page_size",
+                           .key = "date_created", .since = "date_updated__gte",
+                           .flags = CLOSE_LISTS_BY_IDS, .fallback_slot = 4),
     },
     {
         .name = "activities",
@@ -135,6 +147,10 @@ static const table_def close_tables[] = {
         .custom = &close_custom_activities,
         .confirm_request = close_confirm_request,
         .confirm_batch = CLOSE_CONFIRM_BATCH,
+        .spec =
+            CLOSE_SPEC(.path = "/activity/", .limit_option = "activity_page_size",
+                       .key = "date_created", .object_type = "activity",
+                       .flags = CLOSE_LISTS_BY_IDS | CLOSE_ATTRIBUTION_WINDOW, .fallback_slot = 5),
     },
     {
         .name = "event_log",
@@ -148,30 +164,40 @@ static const table_def close_tables[] = {
         .description = "event log (30 days); deleted/merged events delete rows of other tables",
         .next_request = close_events_request,
         .parse_page = close_events_parse,
+        .spec = CLOSE_SPEC(.path = "/event/", .limit_option = "event_page_size",
+                           .flags = CLOSE_EVENT_LOG),
     },
-    FULL_TABLE("users", "users"),
-    FULL_TABLE("custom_fields", "lead custom field definitions"),
-    FULL_TABLE("contact_custom_fields", "contact custom field definitions"),
-    FULL_TABLE("opportunity_custom_fields", "opportunity custom field definitions"),
-    FULL_TABLE("activity_custom_fields", "activity custom field definitions"),
-    FULL_TABLE("shared_custom_fields", "shared custom field definitions"),
-    FULL_TABLE("lead_statuses", "lead statuses"),
-    FULL_TABLE("opportunity_statuses", "opportunity statuses"),
-    FULL_TABLE("pipelines", "pipelines"),
-    FULL_TABLE("custom_activity_types", "custom activity types"),
-    FULL_TABLE("email_templates", "email templates"),
-    FULL_TABLE("sequences", "sequences"),
-    FULL_TABLE("smart_views", "smart views (saved searches)"),
-    FULL_TABLE("bulk_actions_email", "bulk email actions"),
-    FULL_TABLE("bulk_actions_sequence_subscription", "bulk sequence subscriptions"),
-    FULL_TABLE("bulk_actions_delete", "bulk delete actions"),
-    FULL_TABLE("bulk_actions_edit", "bulk edit actions"),
-    FULL_TABLE("roles", "roles"),
-    FULL_TABLE("connected_accounts", "connected accounts (Google, custom email, Zoom)"),
-    FULL_TABLE("send_as", "send-as permissions (paid plans; 402 -> unavailable)"),
-    FULL_TABLE("dialers", "dialers"),
-    FULL_TABLE("integration_links", "integration links"),
-    FULL_TABLE("exports", "exports"),
+    FULL_TABLE("users", "users", "/user/"),
+    FULL_TABLE("custom_fields", "lead custom field definitions", "/custom_field/lead/"),
+    FULL_TABLE("contact_custom_fields", "contact custom field definitions",
+               "/custom_field/contact/"),
+    FULL_TABLE("opportunity_custom_fields", "opportunity custom field definitions",
+               "/custom_field/opportunity/"),
+    FULL_TABLE("activity_custom_fields", "activity custom field definitions",
+               "/custom_field/activity/"),
+    FULL_TABLE("shared_custom_fields", "shared custom field definitions", "/custom_field/shared/"),
+    FULL_TABLE("lead_statuses", "lead statuses", "/status/lead/"),
+    FULL_TABLE("opportunity_statuses", "opportunity statuses", "/status/opportunity/"),
+    FULL_TABLE("pipelines", "pipelines", "/pipeline/"),
+    FULL_TABLE("custom_activity_types", "custom activity types", "/custom_activity/"),
+    FULL_TABLE("email_templates", "email templates", "/email_template/"),
+    FULL_TABLE("sequences", "sequences", "/sequence/"),
+    /* without type__in, /saved_search/ lists only lead views; lead and contact are every
+     * type the filter accepts */
+    FULL_TABLE("smart_views", "smart views (saved searches)",
+               "/saved_search/?type__in=lead%2Ccontact"),
+    FULL_TABLE("bulk_actions_email", "bulk email actions", "/bulk_action/email/"),
+    FULL_TABLE("bulk_actions_sequence_subscription", "bulk sequence subscriptions",
+               "/bulk_action/sequence_subscription/"),
+    FULL_TABLE("bulk_actions_delete", "bulk delete actions", "/bulk_action/delete/"),
+    FULL_TABLE("bulk_actions_edit", "bulk edit actions", "/bulk_action/edit/"),
+    FULL_TABLE("roles", "roles", "/role/"),
+    FULL_TABLE("connected_accounts", "connected accounts (Google, custom email, Zoom)",
+               "/connected_account/"),
+    FULL_TABLE("send_as", "send-as permissions (paid plans; 402 -> unavailable)", "/send_as/"),
+    FULL_TABLE("dialers", "dialers", "/dialer/"),
+    FULL_TABLE("integration_links", "integration links", "/integration_link/"),
+    FULL_TABLE("exports", "exports", "/export/"),
     {
         .name = "organization",
         .primary_key = "id",
@@ -181,6 +207,7 @@ static const table_def close_tables[] = {
         .description = "the organization of the key (/me/ then /organization/{id}/)",
         .next_request = close_org_request,
         .parse_page = close_org_parse,
+        .spec = CLOSE_SPEC(.flags = CLOSE_ORG_ITSELF),
     },
     {
         .name = "memberships",
@@ -191,6 +218,7 @@ static const table_def close_tables[] = {
         .description = "active and inactive memberships of the organization",
         .next_request = close_org_request,
         .parse_page = close_org_parse,
+        .spec = CLOSE_SPEC(0),
     },
     {
         .name = "report_activity_metrics",
@@ -201,6 +229,7 @@ static const table_def close_tables[] = {
         .description = "the metrics of the activity reports (/report/activity/metrics/)",
         .next_request = close_metrics_request,
         .parse_page = close_metrics_parse,
+        .spec = CLOSE_SPEC(0),
     },
     {
         .name = "report_activity_daily",
@@ -214,6 +243,7 @@ static const table_def close_tables[] = {
         .next_request = close_report_request,
         .parse_page = close_report_parse,
         .custom = &close_custom_report_metrics,
+        .spec = CLOSE_SPEC(.report = REPORT_OVERVIEW),
     },
     {
         .name = "report_activity_by_user_daily",
@@ -227,6 +257,7 @@ static const table_def close_tables[] = {
         .next_request = close_report_request,
         .parse_page = close_report_parse,
         .custom = &close_custom_report_metrics,
+        .spec = CLOSE_SPEC(.report = REPORT_COMPARISON),
     },
     {
         .name = "report_lead_statuses_daily",
@@ -239,6 +270,7 @@ static const table_def close_tables[] = {
         .description = "lead status change report per day (per status, transitions)",
         .next_request = close_lead_statuses_request,
         .parse_page = close_lead_statuses_parse,
+        .spec = CLOSE_SPEC(0),
     },
 };
 

@@ -74,7 +74,7 @@ int close_org_parse(table_ctx *ctx, const http_response *resp, page *out, char *
 
 /* Rate-limit signals: `ratelimit` (comma or semicolon), X-Rate-Limit-* with fractional resets,
  * and 429 bodies with rate_reset at the top level or under "error", number or string. */
-void close_rate_signal(const http_response *resp, rate_signal *out);
+void close_rate_signal(source *src, const http_response *resp, rate_signal *out);
 
 /* fallback.c: deletes by ID reconciliation when the key cannot read the event log. */
 /* The events table got 400 on /event/: warns once, later passes skip /event/. */
@@ -83,6 +83,9 @@ int close_event_log_is_denied(const table_ctx *ctx);
 /* A main table ends a pass: asks for its own ID reconciliation when the event log is denied and
  * deletes_fallback_interval has passed since the last one (out->reconcile_tables). */
 void close_fallback_at_pass_end(table_ctx *ctx, page *out);
+/* The names of the tables whose deletes the event log carries (those with a fallback_slot). */
+json_t *close_fallback_tables(void);
+extern const connector close_connector;
 
 /* custom.c: typed custom fields of leads, contacts, opportunities and activities. */
 extern const custom_fields_spec close_custom_leads, close_custom_contacts,
@@ -92,6 +95,33 @@ extern const custom_fields_spec close_custom_leads, close_custom_contacts,
  * user per day); the metrics are the report tables' typed fields. */
 #define REPORT_OVERVIEW_DAYS 7 /* days per overview request: Close answers daily rows */
 typedef enum { REPORT_OVERVIEW = 0, REPORT_COMPARISON } report_kind;
+
+/* What the Close connector knows of one table (table_def.spec, read through close_table_of):
+ * every Close table declares one. */
+typedef struct close_table {
+    const char *path;         /* list path (with a fixed query when Close needs one) */
+    const char *item_path;    /* one record by id: <item_path><id>/; NULL: the list path */
+    const char *limit_option; /* option naming the page size */
+    const char *key;          /* keyset: the ascending key (and _order_by) */
+    const char *since;        /* keyset: extra filter taking the pass's from_ms, or NULL */
+    const char *object_type;  /* Close's object type: the search's and the custom fields' */
+    unsigned flags;           /* CLOSE_* below */
+    int fallback_slot;        /* deletes without the event log: 1 + its index into
+                                 close_state.fallback_due_ms; 0: not reconciled for deletes */
+    report_kind report;
+} close_table;
+
+enum {
+    CLOSE_LISTS_BY_IDS = 1u << 0,       /* the list takes id__in: confirmations are batched */
+    CLOSE_ATTRIBUTION_WINDOW = 1u << 1, /* the attribution_window option overrides the lookback */
+    CLOSE_EVENT_LOG = 1u << 2,          /* /event/: a 400 means the key cannot read the log */
+    CLOSE_ORG_ITSELF = 1u << 3,         /* /organization/{id}/ itself (else its memberships) */
+};
+
+static inline const close_table *close_table_of(const table_def *t)
+{
+    return t->spec;
+}
 req_result close_metrics_request(table_ctx *ctx, http_request *req, char *err, size_t errlen);
 int close_metrics_parse(table_ctx *ctx, const http_response *resp, page *out, char *err,
                         size_t errlen);

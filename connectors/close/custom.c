@@ -20,19 +20,8 @@ static cf_kind close_kind(const char *type)
     return CF_STRING; /* text, textarea, choices (labels), user, contact, hidden, ... */
 }
 
-/* The object type a table's fields are defined for. */
-static const char *close_object(const table_def *t)
-{
-    if (strcmp(t->name, "leads") == 0)
-        return "lead";
-    if (strcmp(t->name, "contacts") == 0)
-        return "contact";
-    if (strcmp(t->name, "opportunities") == 0)
-        return "opportunity";
-    return "activity";
-}
-
-/* A shared field applies when one of its associations names the table's object type. */
+/* A shared field applies when one of its associations names the table's object type (the
+ * tables with custom fields declare one). */
 static int shared_applies(const table_def *t, const json_t *def)
 {
     size_t i;
@@ -40,7 +29,7 @@ static int shared_applies(const table_def *t, const json_t *def)
     json_array_foreach(json_object_get(def, "associations"), i, a)
     {
         const char *ot = json_string_value(json_object_get(a, "object_type"));
-        if (ot && strcmp(ot, close_object(t)) == 0)
+        if (ot && strcmp(ot, close_table_of(t)->object_type) == 0)
             return 1;
     }
     return 0;

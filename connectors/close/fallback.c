@@ -6,21 +6,9 @@
  * deletes_fallback_interval. The event_log table warns once and stops asking /event/ until the
  * next start. */
 #include <pthread.h>
-#include <string.h>
 
 #include "close_internal.h"
 #include "log.h"
-
-static const char *const FALLBACK_TABLES[CLOSE_FALLBACK_TABLES] = {
-    "leads", "contacts", "opportunities", "tasks", "activities"};
-
-static int fallback_index(const char *table)
-{
-    for (int i = 0; i < CLOSE_FALLBACK_TABLES; i++)
-        if (strcmp(FALLBACK_TABLES[i], table) == 0)
-            return i;
-    return -1;
-}
 
 void close_event_log_denied(table_ctx *ctx)
 {
@@ -48,9 +36,18 @@ int close_event_log_is_denied(const table_ctx *ctx)
     return denied;
 }
 
+json_t *close_fallback_tables(void)
+{
+    json_t *names = json_array();
+    for (size_t i = 0; names && i < close_connector.n_tables; i++)
+        if (close_table_of(&close_connector.tables[i])->fallback_slot > 0)
+            json_array_append_new(names, json_string(close_connector.tables[i].name));
+    return names;
+}
+
 void close_fallback_at_pass_end(table_ctx *ctx, page *out)
 {
-    int i = fallback_index(ctx->table->name);
+    int i = close_table_of(ctx->table)->fallback_slot - 1;
     if (i < 0 || ctx->reconcile || ctx->confirm)
         return;
     close_state *st = source_state(ctx->src);

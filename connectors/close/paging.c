@@ -14,60 +14,6 @@
 
 #define EVENT_RETENTION_MS (30LL * 86400000LL)
 
-/* ---- endpoints ---------------------------------------------------------------------------- */
-
-typedef struct endpoint {
-    const char *table;
-    const char *path;
-    const char *limit_option; /* option naming the page size */
-    const char *key;          /* keyset: the ascending key (and _order_by) */
-    const char *since;        /* keyset: extra filter taking the pass's from_ms, or NULL */
-    const char *object_type;  /* search: lead | contact */
-} endpoint;
-
-static const endpoint ENDPOINTS[] = {
-    {"leads", "/data/search/", "search_page_size", NULL, NULL, "lead"},
-    {"contacts", "/data/search/", "search_page_size", NULL, NULL, "contact"},
-    {"opportunities", "/opportunity/", "opportunity_page_size", "date_updated", NULL, NULL},
-    {"tasks", "/task/", "task_page_size", "date_created", "date_updated__gte", NULL},
-    {"activities", "/activity/", "activity_page_size", "date_created", NULL, NULL},
-    {"event_log", "/event/", "event_page_size", NULL, NULL, NULL},
-    {"users", "/user/", "page_size", NULL, NULL, NULL},
-    {"custom_fields", "/custom_field/lead/", "page_size", NULL, NULL, NULL},
-    {"contact_custom_fields", "/custom_field/contact/", "page_size", NULL, NULL, NULL},
-    {"opportunity_custom_fields", "/custom_field/opportunity/", "page_size", NULL, NULL, NULL},
-    {"activity_custom_fields", "/custom_field/activity/", "page_size", NULL, NULL, NULL},
-    {"shared_custom_fields", "/custom_field/shared/", "page_size", NULL, NULL, NULL},
-    {"lead_statuses", "/status/lead/", "page_size", NULL, NULL, NULL},
-    {"opportunity_statuses", "/status/opportunity/", "page_size", NULL, NULL, NULL},
-    {"pipelines", "/pipeline/", "page_size", NULL, NULL, NULL},
-    {"custom_activity_types", "/custom_activity/", "page_size", NULL, NULL, NULL},
-    {"email_templates", "/email_template/", "page_size", NULL, NULL, NULL},
-    {"sequences", "/sequence/", "page_size", NULL, NULL, NULL},
-    /* without type__in, /saved_search/ lists only lead views; lead and contact are every type
-     * the filter accepts */
-    {"smart_views", "/saved_search/?type__in=lead%2Ccontact", "page_size", NULL, NULL, NULL},
-    {"bulk_actions_email", "/bulk_action/email/", "page_size", NULL, NULL, NULL},
-    {"bulk_actions_sequence_subscription", "/bulk_action/sequence_subscription/", "page_size", NULL,
-     NULL, NULL},
-    {"bulk_actions_delete", "/bulk_action/delete/", "page_size", NULL, NULL, NULL},
-    {"bulk_actions_edit", "/bulk_action/edit/", "page_size", NULL, NULL, NULL},
-    {"roles", "/role/", "page_size", NULL, NULL, NULL},
-    {"connected_accounts", "/connected_account/", "page_size", NULL, NULL, NULL},
-    {"send_as", "/send_as/", "page_size", NULL, NULL, NULL},
-    {"dialers", "/dialer/", "page_size", NULL, NULL, NULL},
-    {"integration_links", "/integration_link/", "page_size", NULL, NULL, NULL},
-    {"exports", "/export/", "page_size", NULL, NULL, NULL},
-};
-
-static const endpoint *endpoint_of(const table_ctx *ctx)
-{
-    for (size_t i = 0; i < sizeof(ENDPOINTS) / sizeof(ENDPOINTS[0]); i++)
-        if (strcmp(ENDPOINTS[i].table, ctx->table->name) == 0)
-            return &ENDPOINTS[i];
-    return NULL;
-}
-
 /* ---- small helpers ------------------------------------------------------------------------ */
 
 static int paging_done(const table_ctx *ctx)
@@ -136,11 +82,9 @@ static int64_t record_ms(const json_t *rec, const char *key)
 
 req_result close_full_request(table_ctx *ctx, http_request *req, char *err, size_t errlen)
 {
-    const endpoint *ep = endpoint_of(ctx);
-    if (!ep) {
-        snprintf(err, errlen, "no endpoint for table %s", ctx->table->name);
-        return REQ_ERROR;
-    }
+    (void)err;
+    (void)errlen;
+    const close_table *ep = close_table_of(ctx->table);
     if (paging_done(ctx))
         return REQ_DONE;
     connector_url(ctx->src, req, ep->path);
@@ -167,27 +111,13 @@ int close_full_parse(table_ctx *ctx, const http_response *resp, page *out, char 
 
 /* ---- confirming reconciliation candidates ------------------------------------------------- */
 
-/* Where one record of a table is read: the search tables' own list paths, else the list path. */
-static const char *item_path(const endpoint *ep)
-{
-    if (ep->object_type)
-        return strcmp(ep->object_type, "lead") == 0 ? "/lead/" : "/contact/";
-    return ep->path;
-}
-
-/* Lists documented with an id__in filter. */
-static int lists_by_ids(const endpoint *ep)
-{
-    return strcmp(ep->path, "/task/") == 0 || strcmp(ep->path, "/activity/") == 0;
-}
-
 /* Tasks and activities: one list request filtered by id__in (batched, CLOSE_CONFIRM_BATCH ids);
  * every other table: GET <path><id>/ (Close documents id__in on those two lists only). */
 req_result close_confirm_request(table_ctx *ctx, const json_t *ids, http_request *req, char *err,
                                  size_t errlen)
 {
-    const endpoint *ep = endpoint_of(ctx);
-    if (!ep || json_array_size(ids) == 0) {
+    const close_table *ep = close_table_of(ctx->table);
+    if (json_array_size(ids) == 0) {
         snprintf(err, errlen, "nothing to confirm for table %s", ctx->table->name);
         return REQ_ERROR;
     }
@@ -206,14 +136,15 @@ req_result close_confirm_request(table_ctx *ctx, const json_t *ids, http_request
             buf_append_str(&text, ",");
         buf_append_str(&text, json_string_value(id));
     }
-    if (lists_by_ids(ep)) {
+    if (ep->flags & CLOSE_LISTS_BY_IDS) {
         connector_url(ctx->src, req, ep->path);
         connector_query(req, "id__in", text.data);
         query_int(req, "_limit", (long long)json_array_size(ids));
     } else {
         buf path;
         buf_init(&path);
-        const char *list = item_path(ep); /* without its query (smart views' type__in) */
+        /* without its query (smart views' type__in) */
+        const char *list = ep->item_path ? ep->item_path : ep->path;
         buf_append(&path, list, strcspn(list, "?"));
         buf_append_urlencoded(&path, text.data);
         buf_append_str(&path, "/");
@@ -254,14 +185,14 @@ int close_confirm_parse(table_ctx *ctx, const http_response *resp, page *out, ch
 
 /* Lower bound of the key walk: the anchor reached so far, else the pass's window start. The
  * attribution_window option (activities) overrides the table lookback when set. */
-static int64_t keyset_start(const table_ctx *ctx, const endpoint *ep)
+static int64_t keyset_start(const table_ctx *ctx, const close_table *ep)
 {
     if (ep->since)
         return CRM_TIME_NONE; /* the window applies to `since`, the key walk starts open */
     int64_t from = ctx->from_ms;
     long long window = option_int(ctx, "attribution_window");
-    if (strcmp(ctx->table->name, "activities") == 0 && window > 0 &&
-        ctx->bookmark_ms != CRM_TIME_NONE && !ctx->reconcile)
+    if ((ep->flags & CLOSE_ATTRIBUTION_WINDOW) && window > 0 && ctx->bookmark_ms != CRM_TIME_NONE &&
+        !ctx->reconcile)
         from = ctx->bookmark_ms - (int64_t)window * 1000;
     return from;
 }
@@ -276,7 +207,7 @@ long long close_keyset_skip(const json_t *paging)
 
 req_result close_keyset_request(table_ctx *ctx, http_request *req, char *err, size_t errlen)
 {
-    const endpoint *ep = endpoint_of(ctx);
+    const close_table *ep = close_table_of(ctx->table);
     if (paging_done(ctx))
         return REQ_DONE;
     json_t *anchor = json_object_get(ctx->paging, "anchor_ms");
@@ -396,7 +327,7 @@ int close_keyset_advance(json_t *paging, const json_t *data, const char *key, in
 int close_keyset_parse(table_ctx *ctx, const http_response *resp, page *out, char *err,
                        size_t errlen)
 {
-    const endpoint *ep = endpoint_of(ctx);
+    const close_table *ep = close_table_of(ctx->table);
     if (ctx->confirm)
         return close_confirm_parse(ctx, resp, out, err, errlen);
     json_t *data, *body = load_data(resp, &data, err, errlen);
@@ -482,7 +413,7 @@ static void search_drop_cursor(json_t *paging)
 
 req_result close_search_request(table_ctx *ctx, http_request *req, char *err, size_t errlen)
 {
-    const endpoint *ep = endpoint_of(ctx);
+    const close_table *ep = close_table_of(ctx->table);
     if (paging_done(ctx))
         return REQ_DONE;
     const char *cursor = json_string_value(json_object_get(ctx->paging, "cursor"));
@@ -795,8 +726,7 @@ int close_events_parse(table_ctx *ctx, const http_response *resp, page *out, cha
         }
     }
     if (beyond_retention(ctx))
-        out->reconcile_tables =
-            json_pack("[s,s,s,s,s]", "leads", "contacts", "opportunities", "tasks", "activities");
+        out->reconcile_tables = close_fallback_tables();
     /* Events become visible late and get consolidated: never bookmark the last minutes. */
     out->bookmark_cap_ms = ctx->until_ms - option_int(ctx, "event_lag") * 1000;
     json_t *next = json_object_get(body, "cursor_next");
@@ -877,7 +807,7 @@ int close_org_parse(table_ctx *ctx, const http_response *resp, page *out, char *
     int rc = 0;
     if (!json_object_get(ctx->paging, "org_id")) {
         rc = close_org_learn(ctx, body, err, errlen);
-    } else if (strcmp(ctx->table->name, "organization") == 0) {
+    } else if (close_table_of(ctx->table)->flags & CLOSE_ORG_ITSELF) {
         out->records = json_pack("[O]", body);
         set_done(ctx);
     } else {
@@ -930,8 +860,9 @@ static double body_rate_reset(const http_response *resp)
     return s;
 }
 
-void close_rate_signal(const http_response *resp, rate_signal *out)
+void close_rate_signal(source *src, const http_response *resp, rate_signal *out)
 {
+    (void)src;
     out->wait_ms = 0;
     out->budget_exhausted = 0;
     const char *legacy_left = http_response_header(resp, "x-rate-limit-remaining");

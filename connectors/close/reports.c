@@ -33,8 +33,7 @@ int64_t close_report_day(int64_t ms)
 
 report_kind close_report_kind(const table_def *t)
 {
-    return strcmp(t->name, "report_activity_by_user_daily") == 0 ? REPORT_COMPARISON
-                                                                 : REPORT_OVERVIEW;
+    return close_table_of(t)->report;
 }
 
 /* Days per request: overview rows are daily up to a week (Close's example); comparison rows

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "connector.h"
 
 static int fd = -1;
 
@@ -19,11 +20,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         perror("memfd_create");
         exit(2);
     }
-    /* the secrets the simulators' configs name */
-    setenv("TESTCRM_TOKEN", "t", 1);
-    setenv("CLOSE_API_KEY", "k", 1);
-    setenv("PIPEDRIVE_API_TOKEN", "p", 1);
-    setenv("COPPER_API_KEY", "c", 1);
+    /* the secrets the configs name: every connector's default secret variables */
+    for (const connector *const *c = crm_connectors; *c; c++)
+        for (const connector_option *o = (*c)->options; o && o->name; o++)
+            if (o->type == OPT_ENV && o->default_value)
+                setenv(o->default_value, "fuzz-secret", 1);
     return 0;
 }
 

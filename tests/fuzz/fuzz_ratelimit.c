@@ -54,7 +54,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         const connector *c = source_connector(fs.src[k]);
         if (c->rate_signal) {
             memset(&sig, 0, sizeof(sig));
-            c->rate_signal(&resp, &sig);
+            c->rate_signal(fs.src[k], &resp, &sig);
         }
     }
     for (int i = 0; i < n; i++)

@@ -182,8 +182,9 @@ int main(int argc, char **argv)
         const connector *c = source_connector(src);
         http_client *client = NULL;
         if (urls[k])
-            client = http_client_new(source_http_options(src), source_auth(src),
-                                     source_ratelimit(src), c->rate_signal, source_name(src));
+            client =
+                http_client_new(source_http_options(src), source_auth(src), source_ratelimit(src),
+                                source_rate_signal, src, source_name(src));
         for (size_t i = 0; i < c->n_tables; i++, idx++)
             if (client)
                 table_seeds(src, &c->tables[i], idx, client);

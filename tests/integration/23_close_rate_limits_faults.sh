@@ -9,20 +9,22 @@ source "$(dirname "$0")/close_env.sh"
 start_close --seed 23 --param leads=150 --param activities=600 --rate 8 --burst 2 \
     --param rate_body=top --param rate_reset_string=1 --param legacy_headers=1 \
     --param ratelimit_sep=,
-close_cfg "$WORK/cfg" exactly-once 'activity_page_size = 50;' 'rate_limit = 0;' \
+POLL=1h close_cfg "$WORK/cfg" exactly-once 'activity_page_size = 50;' 'rate_limit = 0;' \
     "$(close_tables leads contacts opportunities tasks activities event_log users pipelines)"
 sim_ctl fault '{"kind":"status","status":503,"count":2,"path_prefix":"/api/v1/activity/"}' >/dev/null
 sim_ctl fault '{"kind":"status","status":502,"count":1,"path_prefix":"/api/v1/data/search/","body":"<html>Bad Gateway</html>"}' >/dev/null
 sim_ctl fault '{"kind":"status","status":500,"count":1,"path_prefix":"/api/v1/opportunity/"}' >/dev/null
 sim_ctl fault '{"kind":"drop","count":1,"path_prefix":"/api/v1/task/"}' >/dev/null
-run_once "$WORK/cfg"
+run_scraped "$WORK/cfg"
 compare_all "$WORK/cfg" $CLOSE_MAIN_TABLES users event_log
 limited=$(sim_get stats | tr -d '\n' | grep -o '"rate_limited":[0-9]*' | cut -d: -f2)
 [ "${limited:-0}" -ge 5 ] || fail "only ${limited:-0} requests were rate limited: no storm"
 note "429 answers (global limit) = $limited"
 expect_eq "$(stat_count 503)" 2 "503 answers"
-grep -q "rate limited (HTTP 429" "$WORK/run.log" || fail "the connector never waited on a 429"
-grep -q "HTTP 502" "$WORK/run.log" || fail "the non-JSON 502 was not retried visibly"
+# What the connector met, as the metrics count it: every 429 as rate limiting, the 502 answer.
+src="source=\"$SOURCE_NAME\""
+expect_eq "$(metric_sum crmstream_http_rate_limited_total "$src")" "$limited" "429s counted as rate limiting"
+expect_eq "$(metric_sum crmstream_http_requests_total "$src" 'status="502"')" 1 "502 answers counted"
 
 # Per key and endpoint group (org = 3x key): 3 req/s, 429 bodies under "error" with a number.
 sim_ctl ratelimit '{"rate":0}' >/dev/null

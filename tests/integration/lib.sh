@@ -114,6 +114,51 @@ run_once() {
 $(tail -n 20 "$WORK/run.log")"
 }
 
+# run_scraped CFG — one pass of every table, like run_once, but as a daemon with the /metrics
+# listener, so that a test asserts on counters instead of log wording: waits until every
+# table's crmstream_last_success_timestamp_seconds is set (its pass completed), saves /metrics in
+# $WORK/metrics.txt, then stops it with SIGTERM (exit 0). Write the config with POLL=1h so that
+# no second pass starts before the scrape.
+run_scraped() {
+    local cfg=$1 port=$((20000 + RANDOM % 20000)) done=0
+    grep -q '^metrics = ' "$cfg" || sed -i "1i metrics = { listen = \"127.0.0.1\"; port = $port; };" "$cfg"
+    port=$(grep -o '^metrics = .*port = [0-9]*' "$cfg" | grep -o '[0-9]*$')
+    start_daemon "$cfg"
+    for _ in $(seq 1200); do
+        if curl -fsS "http://127.0.0.1:$port/metrics" >"$WORK/metrics.txt" 2>/dev/null &&
+            grep -q '^crmstream_last_success_timestamp_seconds{' "$WORK/metrics.txt" &&
+            ! grep -q '^crmstream_last_success_timestamp_seconds{.*} 0.000$' "$WORK/metrics.txt"; then
+            done=1
+            break
+        fi
+        kill -0 "$CRM_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    [ "$done" = 1 ] || fail "not every table completed a pass within 120 s; log tail:
+$(tail -n 20 "$WORK/run.log")"
+    curl -fsS "http://127.0.0.1:$port/metrics" >"$WORK/metrics.txt" || fail "no /metrics at the end"
+    kill -TERM "$CRM_PID"
+    wait_for_exit "$CRM_PID" 30
+    [ "$EXIT_CODE" = 0 ] || fail "crmstream exited $EXIT_CODE after SIGTERM"
+}
+
+# metric_sum NAME LABELS [ALSO] — the value of one series of the last run_scraped: LABELS is the
+# start of its label list as rendered ("source=\"acme\",table=\"items\""), ALSO a label that
+# must follow (status=\"502\"); a sum over the series that match (e.g. every table of a source
+# when LABELS names only the source), 0 when none does.
+metric_sum() {
+    awk -v want="$1{$2" -v also="${3:-}" '
+        index($0, want) == 1 && index($0, also) > 0 { s += $2; n++ }
+        END { if (n) printf "%d\n", s + 0.5; else print 0 }' "$WORK/metrics.txt"
+}
+
+# state_cell CFG SOURCE/TABLE COLUMN — one cell of `crmstream state` (the committed state):
+# 2 BOOKMARK, 3 PASSES, 4 KEYS, 5 IN PROGRESS; "absent" when the table has no state.
+state_cell() {
+    "$CRMSTREAM" state -c "$1" >"$WORK/state.txt" 2>&1 || fail "crmstream state: $(cat "$WORK/state.txt")"
+    awk -v t="$2" -v c="$3" '$1 == t { v = $c; n++ } END { print n ? v : "absent" }' "$WORK/state.txt"
+}
+
 # start_daemon CFG — crmstream run in the background; sets CRM_PID.
 start_daemon() {
     "$CRMSTREAM" run -c "$1" >>"$WORK/run.log" 2>&1 &

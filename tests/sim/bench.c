@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "crm_time.h"
+#include "bench_item.h"
 #include "sim.h"
 
 static long long bench_items;
@@ -17,21 +17,6 @@ static int bench_init(const sim_options *opts)
     bench_items = sim_param_int("items", 1000000);
     bench_base_ms = opts->epoch_ms - 30LL * 86400 * 1000;
     return 0;
-}
-
-static void append_item(buf *b, long long i)
-{
-    char created[32], updated[32];
-    crm_time_format(bench_base_ms + i * 997, created, sizeof(created));
-    crm_time_format(bench_base_ms + i * 1000, updated, sizeof(updated));
-    buf_printf(b,
-               "{\"id\":\"itm_%07lld\",\"name\":\"Bench Gadget %lld\",\"amount\":%lld.%02lld,"
-               "\"quantity\":%lld,\"active\":%s,\"tags\":[\"a\",\"vip\"],"
-               "\"owner\":{\"id\":%lld,\"email\":\"user%lld@example.com\"},"
-               "\"note\":\"Call back next week about order %lld\",\"created_at\":\"%s\","
-               "\"updated_at\":\"%s\"%s}",
-               i, i, (i * 37) % 10000, i % 100, i % 50, i % 3 ? "true" : "false", i % 40, i % 40, i,
-               created, updated, i % 4 == 0 ? ",\"x_extra\":{\"k\":1}" : "");
 }
 
 static void serve_items(const sim_request *req, sim_response *resp)
@@ -48,7 +33,7 @@ static void serve_items(const sim_request *req, sim_response *resp)
     for (long long i = from; i < to; i++) {
         if (i > from)
             buf_append_str(&resp->body, ",");
-        append_item(&resp->body, i + 1);
+        bench_item_append(&resp->body, i + 1, bench_base_ms);
     }
     if (to < bench_items)
         buf_printf(&resp->body, "],\"next_cursor\":\"%lld\"}", to);

@@ -1,7 +1,8 @@
 /* personalities.c — the registry of simulator personalities (crmsim --crm NAME).
  *
- * To add one, write tests/sim/<name>.c defining `const sim_crm sim_<name>` and add one X(<name>)
- * line below. */
+ * To add one, write tests/sim/<name>.c (or tests/sim/<name>/, several files) defining
+ * `const sim_crm sim_<name>` and add one X(<name>) line below. A CRM's personality has its
+ * connector's name (tests/integration/64_connector_registry.sh checks). */
 #include "sim.h"
 
 #define SIM_PERSONALITIES(X)                                                                       \

@@ -2,9 +2,9 @@
  *
  * One binary, build/crmsim, serves one CRM personality chosen with --crm. The framework owns the
  * HTTP server (libmicrohttpd), seeding, latency, a generic rate limiter, fault injection, request
- * statistics and the /_control/ endpoints; a personality (testcrm.c, close.c, pipedrive.c,
- * copper.c) owns its data and API surface. Handlers run one at a time under the framework's lock,
- * so personalities need no locking. */
+ * statistics and the /_control/ endpoints; a personality (tests/sim/<name>.c, or a directory
+ * tests/sim/<name>/ for a large one, listed in personalities.c) owns its data and API surface.
+ * Handlers run one at a time under the framework's lock, so personalities need no locking. */
 #ifndef CRM_SIM_H
 #define CRM_SIM_H
 

@@ -288,8 +288,45 @@ static void test_confirm_parse(void)
     CHECK(confirm_ids("not json", ids, sizeof ids) == -1);
 }
 
+/* Every table is one declaration: its spec holds what its callbacks read (path, page size
+ * option, keyset key, custom fields' object type). */
+static void test_tables_declare_specs(void)
+{
+    const connector *c = connector_find("close");
+    for (size_t i = 0; i < c->n_tables; i++) {
+        const table_def *t = &c->tables[i];
+        const close_table *ct = close_table_of(t);
+        CHECK(ct != NULL);
+        if (!ct)
+            continue;
+        int lists = t->next_request == close_full_request ||
+                    t->next_request == close_keyset_request ||
+                    t->next_request == close_search_request;
+        if (lists && (!ct->path || !ct->limit_option))
+            CHECK_STR(t->name, "a list table with path and limit_option");
+        if (t->next_request == close_keyset_request)
+            CHECK(ct->key != NULL);
+        if (t->next_request == close_search_request)
+            CHECK(ct->object_type != NULL && ct->item_path != NULL);
+        if (t->custom && t->custom != &close_custom_report_metrics)
+            CHECK(ct->object_type != NULL);
+        CHECK(ct->fallback_slot >= 0 && ct->fallback_slot <= CLOSE_FALLBACK_TABLES);
+    }
+    /* the tables the event log reports deletes of, each with its own fallback slot */
+    json_t *names = close_fallback_tables();
+    json_t *want =
+        json_pack("[s,s,s,s,s]", "leads", "contacts", "opportunities", "tasks", "activities");
+    CHECK(json_equal(names, want));
+    for (size_t i = 0; i < json_array_size(names); i++)
+        CHECK(close_table_of(connector_table(c, json_string_value(json_array_get(names, i))))
+                  ->fallback_slot == (int)i + 1);
+    json_decref(names);
+    json_decref(want);
+}
+
 int main(void)
 {
+    test_tables_declare_specs();
     test_keyset_boundary_cases();
     test_keyset_random();
     test_keyset_tie_state();

@@ -26,10 +26,10 @@ static void test_days(void)
 
 static void test_kinds(void)
 {
-    table_def daily = {.name = "report_activity_daily"};
-    table_def by_user = {.name = "report_activity_by_user_daily"};
-    CHECK(close_report_kind(&daily) == REPORT_OVERVIEW);
-    CHECK(close_report_kind(&by_user) == REPORT_COMPARISON);
+    const connector *close = connector_find("close");
+    CHECK(close_report_kind(connector_table(close, "report_activity_daily")) == REPORT_OVERVIEW);
+    CHECK(close_report_kind(connector_table(close, "report_activity_by_user_daily")) ==
+          REPORT_COMPARISON);
 }
 
 static void test_body(void)

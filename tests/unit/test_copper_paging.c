@@ -588,8 +588,19 @@ static void test_confirm_requests(void)
     source_close();
 }
 
+/* A table is one declaration: every Copper table carries its spec (paths, paging kind...). */
+static void test_tables_declare_specs(void)
+{
+    const connector *c = connector_find("copper");
+    CHECK(c != NULL && c->n_tables > 0);
+    for (size_t i = 0; c && i < c->n_tables; i++)
+        if (!c->tables[i].spec)
+            CHECK_STR(c->tables[i].name, "a table with a spec");
+}
+
 int main(void)
 {
+    test_tables_declare_specs();
     test_closed_tie_moves_on();
     test_open_tie_edit_read_same_pass();
     test_randomized_drift();

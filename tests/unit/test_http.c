@@ -590,7 +590,7 @@ static void fx_init(fixture *f, rate_signal_fn sig)
     f->opts = fast_opts();
     f->auth = secret_auth();
     f->rl = ratelimit_new(0, 1);
-    f->c = http_client_new(&f->opts, &f->auth, f->rl, sig, "testsrc");
+    f->c = http_client_new(&f->opts, &f->auth, f->rl, sig, NULL, "testsrc");
     CHECK(f->c != NULL);
     http_request_init(&f->req);
     http_response_init(&f->resp);
@@ -757,7 +757,7 @@ static void test_timeout_retried(void)
     fx_init(&f, NULL);
     f.opts.timeout_ms = 300;
     http_client_free(f.c); /* timeouts are applied at creation */
-    f.c = http_client_new(&f.opts, &f.auth, f.rl, NULL, "testsrc");
+    f.c = http_client_new(&f.opts, &f.auth, f.rl, NULL, NULL, "testsrc");
     set_url(&f.req, s, "/slow");
     int64_t t0 = now_monotonic_ms();
     capture_begin();
@@ -781,7 +781,7 @@ static void test_timeout_retried(void)
     f.opts.timeout_ms = 200;
     f.opts.max_retries = 1;
     http_client_free(f.c);
-    f.c = http_client_new(&f.opts, &f.auth, f.rl, NULL, "testsrc");
+    f.c = http_client_new(&f.opts, &f.auth, f.rl, NULL, NULL, "testsrc");
     set_url(&f.req, s, "/slower?token=" SECRET_TOKEN);
     capture_begin();
     r = fx_run(&f, NULL);
@@ -927,8 +927,9 @@ static void test_proactive_throttle(void)
     server_stop(s);
 }
 
-static void daily_budget_signal(const http_response *resp, rate_signal *out)
+static void daily_budget_signal(void *arg, const http_response *resp, rate_signal *out)
 {
+    (void)arg;
     const char *v = http_response_header(resp, "x-daily-remaining");
     if (v && strcmp(v, "0") == 0) {
         out->budget_exhausted = 1;
@@ -975,7 +976,7 @@ static void test_budget(void)
     ratelimit_free(f.rl); /* a fresh bucket so the request goes out */
     f.rl = ratelimit_new(0, 1);
     http_client_free(f.c);
-    f.c = http_client_new(&f.opts, &f.auth, f.rl, daily_budget_signal, "testsrc");
+    f.c = http_client_new(&f.opts, &f.auth, f.rl, daily_budget_signal, NULL, "testsrc");
     capture_begin();
     r = http_client_execute(f.c, &f.req, &f.resp, NULL, &resume, f.err, sizeof(f.err));
     free(capture_end());
@@ -1022,7 +1023,7 @@ static void test_stop(void)
 
     stop = 0;
     /* a second client of the same source sees the pause the first one set */
-    http_client *other = http_client_new(&f.opts, &f.auth, f.rl, NULL, "testsrc");
+    http_client *other = http_client_new(&f.opts, &f.auth, f.rl, NULL, NULL, "testsrc");
     int64_t t0 = now_monotonic_ms();
     capture_begin();
     pthread_t th;
@@ -1094,7 +1095,7 @@ static void test_stop_in_flight(void)
     fx_init(&f, NULL);
     f.opts.timeout_ms = 60000;
     http_client_free(f.c);
-    f.c = http_client_new(&f.opts, &f.auth, f.rl, NULL, "testsrc");
+    f.c = http_client_new(&f.opts, &f.auth, f.rl, NULL, NULL, "testsrc");
     set_url(&f.req, s, "/slow");
     volatile int stop = 0;
     pthread_t th;

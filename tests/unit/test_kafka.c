@@ -187,6 +187,76 @@ static void test_fatal_error_recreates_producer(void)
     kafka_metrics_destroy(&km);
 }
 
+/* Fails re-creation k times in a row: the borrowed config the producer re-reads on each
+ * re-creation names a property librdkafka refuses, so the new handle is never made. Returns the
+ * last commit's result. */
+static kafka_result fail_recreations(kafka_producer *p, kafka_config *kc, kv *good, kv *bad, int k,
+                                     kafka_batch *data, kafka_batch *state, char *err,
+                                     size_t errlen)
+{
+    volatile int stop = 0;
+    CHECK(rd_kafka_test_fatal_error(kafka_producer_handle(p),
+                                    RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
+                                    "injected") == RD_KAFKA_RESP_ERR_NO_ERROR);
+    kc->properties = bad;
+    kafka_result r = KAFKA_OK;
+    for (int i = 1; i <= k; i++) {
+        r = kafka_commit(p, data, state, &stop, err, errlen);
+        if (i < k) /* not fatal before the last attempt */
+            CHECK(r == KAFKA_RETRY && !kafka_is_fatal(p));
+    }
+    kc->properties = good;
+    return r;
+}
+
+/* README "Exit codes": a producer that failed fatally and could not be re-created 5 times in a
+ * row is fatal (not fenced): the engine then stops every source and exits 3 (EXIT_KAFKA, from
+ * kafka_is_fatal). A successful re-creation in between starts the count again. */
+static void test_recreation_failing_five_times_is_fatal(void)
+{
+    kv props[1], bad[2];
+    kafka_config kc = mock_config(DELIVERY_EXACTLY_ONCE, props);
+    bad[0] = props[0];
+    bad[1].key = "no.such.property";
+    bad[1].value = "1";
+    bad[1].line = 7;
+    kafka_metrics km;
+    kafka_metrics_init(&km, "s");
+    kafka_producer *p = new_producer(&kc, &km);
+    CHECK(p != NULL);
+    if (!p) {
+        kafka_metrics_destroy(&km);
+        return;
+    }
+    kafka_batch *data = kafka_batch_new(), *state = kafka_batch_new();
+    fill(data, state, 5);
+    volatile int stop = 0;
+    char err[512] = "", why[512];
+    /* 4 failures, then a re-creation that works: the count starts again */
+    kc.n_properties = 2;
+    CHECK(fail_recreations(p, &kc, props, bad, 4, data, state, err, sizeof(err)) == KAFKA_RETRY);
+    kc.n_properties = 1;
+    kafka_result r = KAFKA_RETRY;
+    for (int i = 0; i < 3 && r == KAFKA_RETRY; i++)
+        r = kafka_commit(p, data, state, &stop, err, sizeof(err));
+    CHECK(r == KAFKA_OK);
+    CHECK(atomic_load(&km.producer_restarts) == 1);
+    /* 5 failures in a row: fatal, with the reason; every later commit refuses at once */
+    kc.n_properties = 2;
+    r = fail_recreations(p, &kc, props, bad, 5, data, state, err, sizeof(err));
+    kc.n_properties = 1;
+    CHECK(r == KAFKA_FATAL);
+    CHECK(kafka_is_fatal(p) && !kafka_is_fenced(p));
+    CHECK(strstr(kafka_fatal_reason(p, why, sizeof(why)), "no.such.property") != NULL);
+    CHECK(kafka_commit(p, data, state, &stop, err, sizeof(err)) == KAFKA_FATAL);
+    CHECK(strstr(err, "fatal state") != NULL);
+    CHECK(atomic_load(&km.producer_restarts) == 1);
+    kafka_batch_free(data);
+    kafka_batch_free(state);
+    kafka_producer_free(p, 2000);
+    kafka_metrics_destroy(&km);
+}
+
 /* A fence error answering a transaction older than transaction.timeout.ms is the coordinator's
  * abort of a timed-out transaction (seen after a broker outage), not another instance: the
  * producer is re-created instead of the process exiting 4. A young transaction's fence is
@@ -274,6 +344,7 @@ int main(void)
     test_mode(DELIVERY_AT_LEAST_ONCE);
     test_abort_resumed_after_outage();
     test_fatal_error_recreates_producer();
+    test_recreation_failing_five_times_is_fatal();
     test_fence_of_timed_out_transaction();
     test_bad_property();
     test_secret_properties();

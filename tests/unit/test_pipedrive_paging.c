@@ -4,10 +4,15 @@
  * updated, deleted and created. Every row alive when the walk ends must have been read in its
  * final version. */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "check.h"
+#include "config.h"
+#include "connector.h"
+#include "source.h"
 #include "../../connectors/pipedrive_walk.h"
 
 #define MAX_ROWS 4096
@@ -180,8 +185,74 @@ static void check_static_walks(void)
     CHECK(pd_whole_second(INT64_MIN) == INT64_MIN);
 }
 
+/* A table is one declaration: every Pipedrive table carries its spec (paths, paging kind...). */
+static void test_tables_declare_specs(void)
+{
+    const connector *c = connector_find("pipedrive");
+    CHECK(c != NULL && c->n_tables > 0);
+    for (size_t i = 0; c && i < c->n_tables; i++)
+        if (!c->tables[i].spec)
+            CHECK_STR(c->tables[i].name, "a table with a spec");
+}
+
+/* The daily-budget pause is capped per source: two Pipedrive sources with different
+ * daily_budget_retry each wait at most their own (it was process-wide: the smallest won). */
+static void test_budget_retry_per_source(void)
+{
+    char path[64], err[512] = "";
+    snprintf(path, sizeof(path), "/tmp/crmstream-pd-budget-%d.cfg", (int)getpid());
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    if (!f)
+        return;
+    fputs("kafka = { bootstrap_servers = \"127.0.0.1:9092\"; };\n"
+          "sources = ( { type = \"pipedrive\"; name = \"short\"; base_url = \"http://sim\";\n"
+          "    options = { daily_budget_retry = \"2s\"; }; },\n"
+          "  { type = \"pipedrive\"; name = \"long\"; base_url = \"http://sim\";\n"
+          "    options = { daily_budget_retry = \"30m\"; }; } );\n",
+          f);
+    fclose(f);
+    setenv("PIPEDRIVE_API_TOKEN", "unit-secret", 1);
+    crm_config *cfg = config_load(path, err, sizeof(err));
+    unlink(path);
+    CHECK(cfg != NULL);
+    if (!cfg) {
+        fprintf(stderr, "config: %s\n", err);
+        return;
+    }
+    source *shortsrc = source_new(&cfg->sources[0], err, sizeof(err));
+    source *longsrc = source_new(&cfg->sources[1], err, sizeof(err));
+    CHECK(shortsrc != NULL && longsrc != NULL);
+    const connector *c = connector_find("pipedrive");
+    /* a 429 while the burst budget remains: the daily budget is spent */
+    char *headers[] = {"x-ratelimit-remaining: 5", "x-ratelimit-reset: 2"};
+    http_response resp;
+    http_response_init(&resp);
+    resp.status = 429;
+    resp.headers = headers;
+    resp.n_headers = 2;
+    rate_signal a = {0, 0}, b = {0, 0};
+    int64_t now = now_wall_ms(), to_midnight = 86400000LL - now % 86400000LL;
+    if (shortsrc && longsrc) {
+        c->rate_signal(shortsrc, &resp, &a);
+        c->rate_signal(longsrc, &resp, &b);
+        CHECK(a.budget_exhausted && b.budget_exhausted);
+        CHECK(a.wait_ms > 0 && a.wait_ms <= 2000);
+        if (to_midnight > 10000) /* else midnight caps both */
+            CHECK(b.wait_ms > 2000 && b.wait_ms <= 1800000);
+    }
+    resp.headers = NULL;
+    resp.n_headers = 0;
+    http_response_free(&resp);
+    source_free(shortsrc);
+    source_free(longsrc);
+    config_free(cfg);
+}
+
 int main(void)
 {
+    test_tables_declare_specs();
+    test_budget_retry_per_source();
     check_static_walks();
     long pages, backs, total_backs = 0;
     /* updated_since walks (notes): ties larger than a page, small and odd page sizes */

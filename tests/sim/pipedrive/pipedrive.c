@@ -1,7 +1,7 @@
 /* pipedrive.c — the "pipedrive" simulator personality: routing, authentication, Pipedrive's
  * burst and daily-budget rate limits with their headers, the Cloudflare HTML 403 after ignored
- * 429s, and the control actions (truth, mutate, budget). Reference:
- * /work/shared/reference/pipedrive-api.md ("Simulator must").
+ * 429s, and the control actions (truth, mutate, budget), as Pipedrive's API reference
+ * (developers.pipedrive.com) describes them.
  *
  * Paths: /v1/..., /api/v1/... and /api/v2/... on one host (any Host header).
  * Auth: header x-api-token, query api_token, or Authorization: Bearer (param token for the
