@@ -53,7 +53,7 @@ BENCH_BIN  := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN   := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 
-.PHONY: all deps test test-unit test-integration test-integration-asan test-asan valgrind demo bench format clean sim \
+.PHONY: all deps test test-unit test-integration test-integration-asan test-asan valgrind demo bench bench-backfill format clean sim \
         fuzz fuzz-build fuzz-seeds test-fuzz test-tsan test-integration-tsan
 all: crmstream $(BUILD)/crmsim $(BUILD)/crmtool
 
@@ -167,6 +167,10 @@ demo: # builds quietly itself (output in .cache/demo/build.log)
 # alone is the engine's 1M-record figure.
 bench: all $(BENCH_BIN)
 	@for c in $$($(BUILD)/crmstream connectors); do CONNECTOR=$$c N=$${N:-20000} bench/connector.sh | tail -n 1 || exit 1; done
+
+# Backfill wall time against the CRMs' default rate limits (bench/backfill.sh; minutes).
+bench-backfill: all
+	bench/backfill.sh
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -1094,6 +1094,9 @@ const connector copper_connector = {
     .default_base_url = "https://api.copper.com/developer_api/v1",
     .default_rate = 3.0,
     .default_burst = 2,
+    /* The API's own model: 180 requests per rolling minute (counted until each response). */
+    .default_window_requests = 180,
+    .default_window_ms = 60000,
     .default_reconcile_interval_s = 3600, /* Copper reports no deletes: list ids hourly */
     .options = copper_options,
     .options_size = sizeof(copper_opts),

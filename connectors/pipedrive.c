@@ -1308,6 +1308,12 @@ const connector pipedrive_connector = {
     .default_base_url = "https://api.pipedrive.com",
     .default_rate = 9, /* the lowest plan: 20 requests per rolling 2 s, with headroom */
     .default_burst = 10,
+    /* The API's own model: 20 requests per rolling 2 s (lowest plan). 19 keeps
+     * x-ratelimit-remaining above 0 (at 0 the connector sleeps the whole-second reset). The
+     * window counts each request until its response, so latency cannot crowd it: no 429
+     * (bench/backfill.sh). */
+    .default_window_requests = 19,
+    .default_window_ms = 2000,
     /* Only deals come with their deletes: persons, organizations, activities, products and notes
      * are re-listed by id every 2 h (README: the delete table, and its token cost). */
     .default_reconcile_interval_s = 2 * 3600,

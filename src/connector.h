@@ -218,6 +218,11 @@ typedef struct connector {
     const char *default_base_url;
     double default_rate; /* requests per second per source */
     int default_burst;
+    /* An API whose limit is a rolling window (N requests in any W ms): without rate_limit and
+     * burst in the config, the source paces by this window (ratelimit_new_window) instead of
+     * the bucket above, which can only stay under a window by giving up speed. 0: none. */
+    int default_window_requests;
+    int64_t default_window_ms;
     int default_reconcile_interval_s; /* ID reconciliation of incremental tables; 0 = off */
     const connector_option *options;  /* terminated by an entry with name == NULL */
     size_t options_size;              /* sizeof the struct their offsets point into */

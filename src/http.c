@@ -986,8 +986,9 @@ static exec_step run_attempt(exec_call *x, const http_request *req)
     http_client *c = x->c;
     http_response *resp = x->resp;
     int64_t waited = 0;
-    int stopped =
-        c->rl ? ratelimit_acquire(c->rl, x->stop, &waited) : (x->stop && flag_is_set(x->stop));
+    uint64_t ticket = 0;
+    int stopped = c->rl ? ratelimit_acquire_ticket(c->rl, x->stop, &waited, &ticket)
+                        : (x->stop && flag_is_set(x->stop));
     resp->wait_ms += waited;
     if (stopped)
         return fail_stopped(x);
@@ -999,7 +1000,10 @@ static exec_step run_attempt(exec_call *x, const http_request *req)
     int64_t started = now_monotonic_ms();
     CURLcode rc;
     long status = 0;
-    if (perform(c, req, x->method, x->url, &rc, &status, x->err, x->errlen)) {
+    int failed = perform(c, req, x->method, x->url, &rc, &status, x->err, x->errlen);
+    if (c->rl)
+        ratelimit_done(c->rl, ticket); /* a window counts it until its response */
+    if (failed) {
         observe_attempt(c, status, now_monotonic_ms() - started);
         return step_done(HTTP_TRANSPORT);
     }

@@ -66,6 +66,16 @@ void kafka_metrics_destroy(kafka_metrics *m)
     registry_remove(&producers, m, offsetof(kafka_metrics, next));
 }
 
+long table_metrics_requests(table_metrics *m)
+{
+    long n = 0;
+    pthread_mutex_lock(&m->status_lock);
+    for (int i = 0; i < m->n_statuses; i++)
+        n += m->status_counts[i];
+    pthread_mutex_unlock(&m->status_lock);
+    return n;
+}
+
 void table_metrics_observe_http(void *arg, long status, int64_t elapsed_ms)
 {
     table_metrics *m = arg;

@@ -64,6 +64,8 @@ void kafka_metrics_destroy(kafka_metrics *m);
 
 /* Counts one HTTP attempt (status 0 = transport error); usable as an http_observer_fn. */
 void table_metrics_observe_http(void *m, long status, int64_t elapsed_ms);
+/* HTTP responses (and transport failures) the table received: every request it sent. */
+long table_metrics_requests(table_metrics *m);
 
 /* Parses a librdkafka statistics JSON document into m. */
 void kafka_metrics_update_stats(kafka_metrics *m, const char *json, size_t len);

@@ -1,9 +1,12 @@
-/* ratelimit.c — per-source token bucket on the monotonic clock (see ratelimit.h).
+/* ratelimit.c — per-source request limiter on the monotonic clock (see ratelimit.h).
  *
- * The bucket holds up to `burst` tokens and refills at `rate` tokens per second. A pause (after a
- * 429 or a spent budget) blocks every acquire until its end; pauses only ever extend. Waiting is a
- * sleep loop of at most 100 ms slices, so a stop flag is noticed quickly and a pause set by another
- * thread while we sleep is picked up on the next slice. */
+ * Token bucket: holds up to `burst` tokens and refills at `rate` tokens per second. Rolling
+ * window: a ring of the last `window_n` send times; a send may go window_ms after the oldest.
+ * Every acquire reserves its send time under the lock (reservations are handed out in call
+ * order and never move backwards), then sleeps until then; a pause (after a 429 or a spent
+ * budget) that began meanwhile makes it reserve again after the pause. Pauses only extend.
+ * Sleeping is a loop of at most 100 ms slices, so a stop flag is noticed quickly; a stopped
+ * caller gives its reservation back when nobody reserved after it. */
 #include "ratelimit.h"
 
 #include <math.h>
@@ -17,25 +20,48 @@
 
 struct ratelimit {
     pthread_mutex_t lock;
-    double rate;            /* tokens per second; <= 0: unlimited */
+    double rate;            /* bucket: tokens per second; <= 0: unlimited */
     double burst;           /* bucket size */
     double tokens;          /* tokens at last_ms */
-    int64_t last_ms;        /* monotonic time of the last refill */
-    int64_t pause_until_ms; /* monotonic; no token is handed out before this */
+    int64_t last_ms;        /* monotonic time of the last reservation (may be in the future) */
+    int64_t pause_until_ms; /* monotonic; no request goes out before this */
+    int window_n;           /* > 0: rolling window mode, at most window_n sends per window_ms */
+    int64_t window_ms;
+    /* ring of the last window_n sends, oldest at sent_head: reserved time, then the time the
+     * response came (ratelimit_done), so server-side latency cannot crowd its window */
+    int64_t *sent;
+    uint64_t *sent_ticket;
+    int sent_head, sent_count;
+    uint64_t tickets; /* reservations handed out */
 };
 
-ratelimit *ratelimit_new(double rate, int burst)
+static ratelimit *limiter_alloc(void)
 {
     ratelimit *rl = xcalloc(1, sizeof(*rl));
     if (pthread_mutex_init(&rl->lock, NULL) != 0) {
         fputs("crmstream: pthread_mutex_init failed\n", stderr);
         abort(); /* like xmalloc: no sane recovery */
     }
+    rl->last_ms = now_monotonic_ms();
+    return rl;
+}
+
+ratelimit *ratelimit_new(double rate, int burst)
+{
+    ratelimit *rl = limiter_alloc();
     rl->rate = rate > 0 && isfinite(rate) ? rate : 0;
     rl->burst = burst >= 1 ? burst : 1;
     rl->tokens = rl->burst;
-    rl->last_ms = now_monotonic_ms();
-    rl->pause_until_ms = 0;
+    return rl;
+}
+
+ratelimit *ratelimit_new_window(int requests, int64_t window_ms)
+{
+    ratelimit *rl = limiter_alloc();
+    rl->window_n = requests >= 1 ? requests : 1;
+    rl->window_ms = window_ms > 0 ? window_ms : 1;
+    rl->sent = xcalloc((size_t)rl->window_n, sizeof(*rl->sent));
+    rl->sent_ticket = xcalloc((size_t)rl->window_n, sizeof(*rl->sent_ticket));
     return rl;
 }
 
@@ -44,64 +70,137 @@ void ratelimit_free(ratelimit *rl)
     if (!rl)
         return;
     pthread_mutex_destroy(&rl->lock);
+    free(rl->sent);
+    free(rl->sent_ticket);
     free(rl);
 }
 
-/* Tokens available at now_ms (never before last_ms), capped at burst. Lock held. */
-static double tokens_at(const ratelimit *rl, int64_t now_ms)
+/* Tokens available at t (never refilled before last_ms), capped at burst. Lock held. */
+static double tokens_at(const ratelimit *rl, int64_t t)
 {
-    double t = rl->tokens;
-    if (now_ms > rl->last_ms)
-        t += (double)(now_ms - rl->last_ms) * rl->rate / 1000.0;
-    return t > rl->burst ? rl->burst : t;
+    double have = rl->tokens;
+    if (t > rl->last_ms)
+        have += (double)(t - rl->last_ms) * rl->rate / 1000.0;
+    return have > rl->burst ? rl->burst : have;
 }
 
-/* Milliseconds until a token may be taken at now_ms; 0 when one may be taken now. Lock held. */
-static int64_t delay_at(const ratelimit *rl, int64_t now_ms)
+/* The earliest send time from now_ms on that the limits allow. Lock held. */
+static int64_t earliest_send(const ratelimit *rl, int64_t now_ms)
 {
-    int64_t pause = rl->pause_until_ms > now_ms ? rl->pause_until_ms - now_ms : 0;
-    if (rl->rate <= 0)
-        return pause;
-    double have = tokens_at(rl, now_ms);
-    int64_t token = 0;
-    if (have < 1.0) {
-        token = (int64_t)ceil((1.0 - have) * 1000.0 / rl->rate);
-        if (token < 1)
-            token = 1;
+    int64_t t = now_ms > rl->pause_until_ms ? now_ms : rl->pause_until_ms;
+    if (rl->window_n > 0) {
+        if (rl->sent_count == rl->window_n) {
+            int64_t free_at = rl->sent[rl->sent_head] + rl->window_ms;
+            if (free_at > t)
+                t = free_at;
+        }
+        return t;
     }
-    return pause > token ? pause : token;
+    if (rl->rate <= 0)
+        return t;
+    if (t < rl->last_ms)
+        t = rl->last_ms; /* reservations never go backwards */
+    double have = tokens_at(rl, t);
+    if (have < 1.0) {
+        int64_t wait = (int64_t)ceil((1.0 - have) * 1000.0 / rl->rate);
+        t += wait < 1 ? 1 : wait;
+    }
+    return t;
+}
+
+/* Takes the send at time t (from earliest_send); returns its ticket. Lock held. */
+static uint64_t reserve(ratelimit *rl, int64_t t)
+{
+    uint64_t ticket = ++rl->tickets;
+    if (rl->window_n > 0) {
+        int at;
+        if (rl->sent_count < rl->window_n) {
+            at = (rl->sent_head + rl->sent_count) % rl->window_n;
+            rl->sent_count++;
+        } else {
+            at = rl->sent_head;
+            rl->sent_head = (rl->sent_head + 1) % rl->window_n;
+        }
+        rl->sent[at] = t;
+        rl->sent_ticket[at] = ticket;
+        return ticket;
+    }
+    if (rl->rate > 0) {
+        rl->tokens = tokens_at(rl, t) - 1.0;
+        if (t > rl->last_ms)
+            rl->last_ms = t;
+    }
+    return ticket;
+}
+
+/* Gives back the send reserved at t if no later one was reserved since. Lock held. */
+static void unreserve(ratelimit *rl, int64_t t)
+{
+    if (rl->window_n > 0) {
+        int newest = (rl->sent_head + rl->sent_count - 1) % rl->window_n;
+        if (rl->sent_count > 0 && rl->sent[newest] == t && rl->sent_count < rl->window_n)
+            rl->sent_count--;
+        return;
+    }
+    if (rl->rate > 0 && rl->last_ms == t && rl->tokens + 1.0 <= rl->burst)
+        rl->tokens += 1.0;
 }
 
 int ratelimit_acquire(ratelimit *rl, volatile int *stop, int64_t *waited_ms)
 {
+    return ratelimit_acquire_ticket(rl, stop, waited_ms, NULL);
+}
+
+int ratelimit_acquire_ticket(ratelimit *rl, volatile int *stop, int64_t *waited_ms,
+                             uint64_t *ticket)
+{
     int64_t start = now_monotonic_ms();
     int rc = 0;
+    uint64_t mine = 0;
     for (;;) {
         if (stop && flag_is_set(stop)) {
             rc = 1;
             break;
         }
         pthread_mutex_lock(&rl->lock);
-        int64_t now = now_monotonic_ms();
-        int64_t delay = delay_at(rl, now);
-        if (delay == 0) {
-            if (rl->rate > 0) {
-                rl->tokens = tokens_at(rl, now) - 1.0;
-                if (now > rl->last_ms)
-                    rl->last_ms = now;
-            }
-            pthread_mutex_unlock(&rl->lock);
-            break;
-        }
+        int64_t slot = earliest_send(rl, now_monotonic_ms());
+        mine = reserve(rl, slot);
         pthread_mutex_unlock(&rl->lock);
-        if (sleep_interruptible(delay < RL_SLICE_MS ? delay : RL_SLICE_MS, stop)) {
-            rc = 1;
-            break;
+        int64_t now;
+        while ((now = now_monotonic_ms()) < slot && !rc) {
+            int64_t d = slot - now;
+            rc = sleep_interruptible(d < RL_SLICE_MS ? d : RL_SLICE_MS, stop) ? 1 : 0;
         }
+        pthread_mutex_lock(&rl->lock);
+        int paused = rl->pause_until_ms > now_monotonic_ms();
+        if (rc || paused) /* stopped, or a 429 paused the source since: not sent at slot */
+            unreserve(rl, slot);
+        pthread_mutex_unlock(&rl->lock);
+        if (rc || !paused)
+            break;
     }
     if (waited_ms)
         *waited_ms = now_monotonic_ms() - start;
+    if (ticket)
+        *ticket = rc ? 0 : mine;
     return rc;
+}
+
+void ratelimit_done(ratelimit *rl, uint64_t ticket)
+{
+    if (!ticket)
+        return;
+    pthread_mutex_lock(&rl->lock);
+    int64_t now = now_monotonic_ms();
+    for (int k = 0; rl->window_n > 0 && k < rl->sent_count; k++) {
+        int at = (rl->sent_head + k) % rl->window_n;
+        if (rl->sent_ticket[at] == ticket) {
+            if (now > rl->sent[at])
+                rl->sent[at] = now;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&rl->lock);
 }
 
 void ratelimit_pause(ratelimit *rl, int64_t ms)
@@ -118,7 +217,7 @@ void ratelimit_pause(ratelimit *rl, int64_t ms)
 int64_t ratelimit_peek_delay(ratelimit *rl, int64_t now_ms)
 {
     pthread_mutex_lock(&rl->lock);
-    int64_t d = delay_at(rl, now_ms);
+    int64_t d = earliest_send(rl, now_ms) - now_ms;
     pthread_mutex_unlock(&rl->lock);
     return d;
 }

@@ -1,7 +1,11 @@
-/* ratelimit.h — a per-source token bucket shared by all table threads of the source.
+/* ratelimit.h — a per-source request limiter shared by all table threads of the source: a
+ * token bucket, or a rolling window (at most N requests in any W ms, the model of Pipedrive's
+ * and Copper's limits, which a bucket can only approach by giving up speed or risking 429s).
  *
- * Thread-safe. ratelimit_acquire() blocks until a token is available or the source is paused
- * (after a 429 or an exhausted budget) until a later time. */
+ * Thread-safe and fair: each acquire reserves the earliest free send time in arrival order
+ * (first come, first served), so a table that sends a request per deal cannot starve the
+ * source's other tables. ratelimit_acquire() blocks until its time, or while the source is
+ * paused (after a 429 or an exhausted budget). */
 #ifndef CRM_RATELIMIT_H
 #define CRM_RATELIMIT_H
 
@@ -11,11 +15,19 @@ typedef struct ratelimit ratelimit;
 
 /* rate: sustained requests per second (<= 0: unlimited); burst: bucket size (>= 1). */
 ratelimit *ratelimit_new(double rate, int burst);
+/* A rolling window: at most `requests` (>= 1) sends in any window_ms (> 0) milliseconds. */
+ratelimit *ratelimit_new_window(int requests, int64_t window_ms);
 void ratelimit_free(ratelimit *rl);
 
 /* Blocks until a request may be sent. Returns 0, or 1 when *stop became non-zero. Returns the
  * milliseconds waited in *waited_ms when non-NULL. */
 int ratelimit_acquire(ratelimit *rl, volatile int *stop, int64_t *waited_ms);
+/* The same, with a ticket for ratelimit_done (0 when stopped). */
+int ratelimit_acquire_ticket(ratelimit *rl, volatile int *stop, int64_t *waited_ms,
+                             uint64_t *ticket);
+/* The request of `ticket` got its response: a rolling window counts it from now on, since the
+ * server counted it at its arrival, which a slow or queued request makes later than its send. */
+void ratelimit_done(ratelimit *rl, uint64_t ticket);
 
 /* No request of this source goes out for the next ms milliseconds (extends, never shortens). */
 void ratelimit_pause(ratelimit *rl, int64_t ms);

@@ -107,7 +107,10 @@ source *source_new(const source_config *cfg, char *err, size_t errlen)
     src->http.ca_file = cfg->ca_file;
     double rate = cfg->rate >= 0 ? cfg->rate : c->default_rate;
     int burst = cfg->burst > 0 ? cfg->burst : c->default_burst;
-    src->rl = ratelimit_new(rate, burst > 0 ? burst : 1);
+    if (cfg->rate < 0 && cfg->burst <= 0 && c->default_window_requests > 0)
+        src->rl = ratelimit_new_window(c->default_window_requests, c->default_window_ms);
+    else
+        src->rl = ratelimit_new(rate, burst > 0 ? burst : 1);
     if (c->source_init && c->source_init(src, err, errlen)) {
         source_free(src);
         return NULL;

@@ -208,6 +208,86 @@ static void test_two_threads(void)
     ratelimit_free(rl);
 }
 
+/* A rolling window of 4 sends per 150 ms: 4 at once, then each send 150 ms after the one four
+ * before it; no 150-ms window ever holds 5. */
+static void test_window(void)
+{
+    ratelimit *rl = ratelimit_new_window(4, 150);
+    int64_t stamps[8], t0 = now_monotonic_ms();
+    for (int i = 0; i < 8; i++) {
+        CHECK(ratelimit_acquire(rl, NULL, NULL) == 0);
+        stamps[i] = now_monotonic_ms();
+    }
+    CHECK(stamps[3] - t0 < 40);          /* the first four at once */
+    CHECK(stamps[4] - stamps[0] >= 150); /* never early */
+    CHECK(stamps[7] - t0 >= 150 && stamps[7] - t0 < 1500);
+    for (int i = 4; i < 8; i++)
+        CHECK(stamps[i] - stamps[i - 4] >= 150);
+    /* the next send waits for the window after the fifth one */
+    int64_t d = ratelimit_peek_delay(rl, now_monotonic_ms());
+    CHECK(d > 100 && d <= 150);
+    /* a pause holds the window back too */
+    ratelimit_pause(rl, 400);
+    d = ratelimit_peek_delay(rl, now_monotonic_ms());
+    CHECK(d > 350 && d <= 400);
+    ratelimit_free(rl);
+}
+
+/* A window counts a request from its response on (ratelimit_done): a server that saw it late
+ * (queued, slow) must not see the next window's requests early. */
+static void test_window_counts_from_response(void)
+{
+    ratelimit *rl = ratelimit_new_window(2, 100);
+    uint64_t first = 0, second = 0;
+    CHECK(ratelimit_acquire_ticket(rl, NULL, NULL, &first) == 0 && first != 0);
+    CHECK(ratelimit_acquire_ticket(rl, NULL, NULL, &second) == 0 && second != first);
+    struct timespec ts = {0, 80 * 1000000L};
+    nanosleep(&ts, NULL);
+    ratelimit_done(rl, first); /* its response came 80 ms after the send */
+    int64_t d = ratelimit_peek_delay(rl, now_monotonic_ms());
+    CHECK(d > 80 && d <= 100); /* 100 ms after the response, not after the send */
+    ratelimit_done(rl, 0);     /* no ticket: nothing */
+    ratelimit_free(rl);
+}
+
+typedef struct {
+    ratelimit *rl;
+    int64_t waited_max;
+} late_arg;
+
+static void *late_single(void *p)
+{
+    late_arg *a = p;
+    for (int i = 0; i < 3; i++) {
+        int64_t w = 0;
+        ratelimit_acquire(a->rl, NULL, &w);
+        if (w > a->waited_max)
+            a->waited_max = w;
+    }
+    return NULL;
+}
+
+/* First come, first served: a table that keeps the limiter busy (a request per deal) does not
+ * starve another one arriving later; its requests wait at most about one interval each. */
+static void test_fair_to_late_comer(void)
+{
+    ratelimit *rl = ratelimit_new(20, 1); /* one send per 50 ms */
+    pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    int64_t stamps[2 * PER_THREAD];
+    int n = 0;
+    worker_arg busy = {rl, &lock, stamps, &n};
+    pthread_t t1, t2;
+    pthread_create(&t1, NULL, worker, &busy);
+    struct timespec ts = {0, 120 * 1000000L};
+    nanosleep(&ts, NULL);
+    late_arg late = {rl, 0};
+    pthread_create(&t2, NULL, late_single, &late);
+    pthread_join(t2, NULL);
+    pthread_join(t1, NULL);
+    CHECK(late.waited_max <= 2 * 50 + 30);
+    ratelimit_free(rl);
+}
+
 int main(void)
 {
     test_unlimited();
@@ -215,5 +295,8 @@ int main(void)
     test_pause_extends();
     test_stop();
     test_two_threads();
+    test_window();
+    test_window_counts_from_response();
+    test_fair_to_late_comer();
     return check_summary("ratelimit");
 }

@@ -338,9 +338,110 @@ static json_t *fields_param(const call *c)
     return names;
 }
 
-/* ---- offset lists ----------------------------------------------------------------------- */
-
 typedef int (*rec_filter)(call *c, const json_t *rec, void *u);
+
+/* ---- listing cache ------------------------------------------------------------------------ */
+
+/* The records a listing selects, in its order, kept while the collection is unchanged (its gen):
+ * paging 1 M records re-filtered and re-sorted the whole collection for every page. Keyed by
+ * everything that selects and orders (path, key, time zone, parameters but the paging ones). */
+typedef struct listing {
+    char *sig;
+    close_coll *coll;
+    unsigned long gen;
+    json_t **v; /* borrowed from coll->recs: valid while gen matches */
+    size_t n;
+} listing;
+
+#define LISTINGS 8
+static listing listings[LISTINGS];
+static int listing_next;
+
+static json_t **listing_find(const char *sig, const close_coll *coll, size_t *n)
+{
+    for (int i = 0; i < LISTINGS; i++) {
+        listing *l = &listings[i];
+        if (l->sig && l->coll == coll && l->gen == coll->gen && strcmp(l->sig, sig) == 0) {
+            *n = l->n;
+            return l->v;
+        }
+    }
+    return NULL;
+}
+
+/* Keeps v (owned from now on) under sig, replacing the oldest entry. */
+static void listing_keep(const char *sig, close_coll *coll, json_t **v, size_t n)
+{
+    listing *l = &listings[listing_next];
+    listing_next = (listing_next + 1) % LISTINGS;
+    free(l->sig);
+    free(l->v);
+    *l = (listing){xstrdup(sig), coll, coll->gen, v, n};
+}
+
+void close_api_free(void)
+{
+    for (int i = 0; i < LISTINGS; i++) {
+        free(listings[i].sig);
+        free(listings[i].v);
+        listings[i] = (listing){0};
+    }
+}
+
+static void sig_param(const char *k, const char *v, void *u)
+{
+    if (strcmp(k, "_skip") && strcmp(k, "_limit") && strcmp(k, "_fields"))
+        buf_printf(u, "&%s=%s", k, v);
+}
+
+static void offset_sig(const call *c, buf *b)
+{
+    const char *tz = sim_header(c->req, "x-tz-offset");
+    buf_printf(b, "%s %s tz=%s", c->path, c->key ? c->key : "", tz ? tz : "");
+    if (c->override) {
+        const char *k;
+        json_t *v;
+        json_object_foreach(c->override, k, v) if (json_is_string(v))
+            sig_param(k, json_string_value(v), b);
+    } else {
+        sim_query_each(c->req, sig_param, b);
+    }
+}
+
+/* The records an offset list selects, sorted (cached); NULL after a filter's 400. */
+static json_t **offset_listing(call *c, close_coll *coll, rec_filter keep, void *u, order o,
+                               size_t *count)
+{
+    buf sig;
+    buf_init(&sig);
+    offset_sig(c, &sig);
+    json_t **v = listing_find(sig.data, coll, count);
+    if (v) {
+        buf_free(&sig);
+        return v;
+    }
+    size_t n = json_array_size(coll->recs), k = 0, i;
+    json_t *r;
+    v = xmalloc((n ? n : 1) * sizeof *v);
+    json_array_foreach(coll->recs, i, r)
+    {
+        int ok = keep ? keep(c, r, u) : 1;
+        if (ok < 0) {
+            free(v);
+            buf_free(&sig);
+            return NULL;
+        }
+        if (ok)
+            v[k++] = r;
+    }
+    sort_recs(v, k, o);
+    listing_keep(sig.data, coll, v, k);
+    buf_free(&sig);
+    *count = k;
+    return v;
+}
+
+/* ---- offset lists ----------------------------------------------------------------------- */
 
 /* A list asked for ids (and a sort key) only: what a reconciliation listing reads. */
 static int id_listing(const call *c)
@@ -394,19 +495,10 @@ static void serve_offset(call *c, close_coll *coll, rec_filter keep, void *u, or
         sim_json_error(c->resp, 400, msg);
         return;
     }
-    size_t n = json_array_size(coll->recs), k = 0, i;
-    json_t **v = xmalloc((n ? n : 1) * sizeof *v), *r;
-    json_array_foreach(coll->recs, i, r)
-    {
-        int ok = keep ? keep(c, r, u) : 1;
-        if (ok < 0) {
-            free(v);
-            return;
-        }
-        if (ok)
-            v[k++] = r;
-    }
-    sort_recs(v, k, o);
+    size_t k, i;
+    json_t **v = offset_listing(c, coll, keep, u, o, &k);
+    if (!v)
+        return;
     json_t *data = json_array(), *fields = fields_param(c);
     char last_id[96] = "";
     for (i = (size_t)skip; i < k && i < (size_t)(skip + limit); i++) {
@@ -426,7 +518,6 @@ static void serve_offset(call *c, close_coll *coll, rec_filter keep, void *u, or
         json_object_set_new(body, "count_by_value_period",
                             json_pack("{sI}", "one_time", (json_int_t)k));
     }
-    free(v);
     sim_json(c->resp, 200, body);
     close_drift_after_page(coll->table, last_id[0] ? last_id : NULL, id_listing(c));
 }
@@ -760,6 +851,68 @@ static void search_fail(call *c, const char *msg)
     sim_json_error(c->resp, 400, msg);
 }
 
+/* The records a search selects, in its order (cached like the offset lists). */
+static json_t **search_listing(const search *s, close_coll *coll, order o, size_t *count)
+{
+    buf sig;
+    buf_init(&sig);
+    buf_printf(&sig, "search %s %s %d", coll->table, o.field ? o.field : "", o.desc);
+    for (int q = 0; q < s->n_ranges; q++) {
+        const range *r = &s->ranges[q];
+        buf_printf(&sig, " %s %lld %lld %lld %lld", r->field, (long long)r->gt, (long long)r->gte,
+                   (long long)r->lt, (long long)r->lte);
+    }
+    json_t **v = listing_find(sig.data, coll, count);
+    if (v) {
+        buf_free(&sig);
+        return v;
+    }
+    size_t n = json_array_size(coll->recs), k = 0, i;
+    json_t *r;
+    v = xmalloc((n ? n : 1) * sizeof *v);
+    json_array_foreach(coll->recs, i, r)
+    {
+        int ok = 1;
+        for (int q = 0; q < s->n_ranges && ok; q++)
+            ok = in_range(&s->ranges[q], r);
+        if (ok)
+            v[k++] = r;
+    }
+    sort_recs(v, k, o);
+    listing_keep(sig.data, coll, v, k);
+    buf_free(&sig);
+    *count = k;
+    return v;
+}
+
+/* 1 when v[i] comes strictly after (last_ms, last_id) in the search's order. */
+static int after_key(json_t *rec, order o, long long last_ms, const char *last_id)
+{
+    int64_t m = o.field ? close_rec_ms(rec, o.field) : 0;
+    int c1 = m == last_ms ? strcmp(str(rec, "id"), last_id) : (m < last_ms ? -1 : 1);
+    return o.desc ? c1 < 0 : c1 > 0;
+}
+
+/* The first record after the keyset cursor: a binary search when v is sorted by the key (the
+ * test is then false...true along v), else the first such record in stored order. */
+static size_t keyset_start(json_t **v, size_t k, order o, long long last_ms, const char *last_id)
+{
+    size_t lo = 0, hi = k;
+    if (!o.field) {
+        while (lo < k && !after_key(v[lo], o, last_ms, last_id))
+            lo++;
+        return lo;
+    }
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (after_key(v[mid], o, last_ms, last_id))
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return lo;
+}
+
 static void serve_search(call *c)
 {
     size_t blen;
@@ -813,30 +966,15 @@ static void serve_search(call *c)
         }
     }
     close_coll *coll = close_coll_get(table);
-    size_t n = json_array_size(coll->recs), k = 0, i;
-    json_t **v = xmalloc((n ? n : 1) * sizeof *v), *r;
-    json_array_foreach(coll->recs, i, r)
-    {
-        int ok = 1;
-        for (int q = 0; q < s.n_ranges && ok; q++)
-            ok = in_range(&s.ranges[q], r);
-        if (ok)
-            v[k++] = r;
-    }
     if (strcmp(o.field, "id") == 0)
         o.field = NULL;
-    sort_recs(v, k, o);
+    size_t k, i;
+    json_t **v = search_listing(&s, coll, o, &k);
     size_t start = 0;
-    if (cur && strcmp(sim_param("search_cursor", "keyset"), "offset") == 0) {
+    if (cur && strcmp(sim_param("search_cursor", "keyset"), "offset") == 0)
         start = (size_t)served < k ? (size_t)served : k; /* a cursor that counts, like _skip */
-    } else if (cur) { /* keyset: strictly after (last_ms, last_id) in the sort order */
-        for (start = 0; start < k; start++) {
-            int64_t m = o.field ? close_rec_ms(v[start], o.field) : 0;
-            int c1 = m == last_ms ? strcmp(str(v[start], "id"), last_id) : (m < last_ms ? -1 : 1);
-            if (o.desc ? c1 < 0 : c1 > 0)
-                break;
-        }
-    }
+    else if (cur) /* keyset: strictly after (last_ms, last_id) in the sort order */
+        start = keyset_start(v, k, o, last_ms, last_id);
     long long cap = sim_param_int("search_max_results", 10000);
     json_t *fields = json_object_get(json_object_get(body, "_fields"), s.object_type);
     json_t *data = json_array(), *bare = json_pack("[s]", "id");
@@ -863,7 +1001,6 @@ static void serve_search(call *c)
         next = json_string(enc);
         free(enc);
     }
-    free(v);
     json_decref(body);
     sim_json(c->resp, 200, json_pack("{soso}", "data", data, "cursor", next));
     close_drift_after_page(table, served_last[0] ? served_last : NULL, ids_only);

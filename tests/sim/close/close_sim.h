@@ -19,6 +19,9 @@ typedef struct close_coll {
     const char *prefix; /* id prefix */
     int max_limit;      /* per-resource max _limit */
     json_t *recs;       /* array of records (stored form) */
+    unsigned long gen;  /* bumped on every change of the collection: caches compare it */
+    json_t *by_lead;    /* lead id -> [records], stored order (children_of); valid at by_lead_gen */
+    unsigned long by_lead_gen;
 } close_coll;
 
 typedef struct close_model {
@@ -39,6 +42,8 @@ void close_model_free(void);
 close_coll *close_coll_get(const char *table);
 close_coll *close_coll_by_path(const char *path);
 json_t *close_find(const char *table, const char *id, size_t *index);
+/* Marks every collection changed (each mutation, before and after): list caches rebuild. */
+void close_changed(void);
 /* "YYYY-MM-DDTHH:MM:SS.mmm000+00:00" (fraction dropped when zero); naive: no offset. */
 json_t *close_ts(int64_t ms, int naive);
 int64_t close_rec_ms(const json_t *rec, const char *field);
@@ -58,6 +63,7 @@ void close_drift_after_page(const char *table, const char *last_id, int id_listi
 /* ---- api.c ---- */
 void close_handle(const sim_request *req, sim_response *resp);
 void close_rate_limited(sim_response *resp, double retry_after_s);
+void close_api_free(void); /* the listing cache */
 
 /* ---- reports.c ---- */
 /* Serves /report/activity/metrics/ and POST /report/activity/; 1 when path is one of them. */

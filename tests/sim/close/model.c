@@ -163,8 +163,40 @@ static void touch(json_t *rec, int64_t ms)
 
 static json_t *coll_add(const char *table, json_t *rec)
 {
-    json_array_append_new(close_coll_get(table)->recs, rec);
+    close_coll *c = close_coll_get(table);
+    json_array_append_new(c->recs, rec);
+    c->gen++;
     return rec;
+}
+
+void close_changed(void)
+{
+    for (size_t i = 0; i < CM.n_colls; i++)
+        CM.colls[i].gen++;
+}
+
+/* lead id -> the collection's records of that lead in stored order, rebuilt after a change
+ * (seeding and serving 1 M records would otherwise scan the collection once per lead). */
+static json_t *by_lead(close_coll *c)
+{
+    if (c->by_lead && c->by_lead_gen == c->gen)
+        return c->by_lead;
+    json_decref(c->by_lead);
+    c->by_lead = json_object();
+    size_t i;
+    json_t *r;
+    json_array_foreach(c->recs, i, r)
+    {
+        const char *lead = str(r, "lead_id") ?: "";
+        json_t *list = json_object_get(c->by_lead, lead);
+        if (!list) {
+            list = json_array();
+            json_object_set_new(c->by_lead, lead, list);
+        }
+        json_array_append(list, r);
+    }
+    c->by_lead_gen = c->gen;
+    return c->by_lead;
 }
 
 /* ---- the event log ---------------------------------------------------------------------- */
@@ -321,13 +353,10 @@ static json_t *log_event(const char *table, const json_t *rec, const char *actio
 static json_t *children_of(const char *table, const char *lead_id, int open_tasks_only)
 {
     json_t *out = json_array();
-    close_coll *c = close_coll_get(table);
     size_t i;
     json_t *r;
-    json_array_foreach(c->recs, i, r)
+    json_array_foreach(json_object_get(by_lead(close_coll_get(table)), lead_id), i, r)
     {
-        if (strcmp(str(r, "lead_id") ?: "", lead_id) != 0)
-            continue;
         if (open_tasks_only && json_is_true(json_object_get(r, "is_complete")))
             continue;
         json_array_append_new(out, json_deep_copy(r));
@@ -576,15 +605,8 @@ static json_t *make_activity(const json_t *lead, const char *type, int64_t creat
 {
     json_t *a = base_rec("acti_", created, updated);
     json_t *u = random_rec("users");
-    json_t *contact = NULL;
-    close_coll *cc = close_coll_get("contacts");
-    size_t i;
-    json_t *c;
-    json_array_foreach(cc->recs, i, c) if (strcmp(str(c, "lead_id"), str(lead, "id")) == 0)
-    {
-        contact = c;
-        break;
-    }
+    json_t *contact =
+        json_array_get(json_object_get(by_lead(close_coll_get("contacts")), str(lead, "id")), 0);
     json_object_set_new(a, "_type", json_string(type));
     json_object_set_new(a, "lead_id", json_incref(json_object_get(lead, "id")));
     json_object_set_new(a, "contact_id",
@@ -914,8 +936,11 @@ int close_model_init(const sim_options *opts)
 
 void close_model_free(void)
 {
-    for (size_t i = 0; i < CM.n_colls; i++)
+    close_api_free();
+    for (size_t i = 0; i < CM.n_colls; i++) {
         json_decref(CM.colls[i].recs);
+        json_decref(CM.colls[i].by_lead);
+    }
     free(CM.colls);
     json_decref(CM.events);
     json_decref(CM.org);
@@ -1011,6 +1036,7 @@ static void update_one(const char *table, json_t *rec, json_t *set, int64_t at)
         apply_set(rec, set, changed);
     else
         default_edit(table, rec, changed, previous);
+    close_changed(); /* e.g. a new lead_id */
     if (json_object_get(rec, "date_updated"))
         touch(rec, at);
     if (is_main(table)) {
@@ -1028,6 +1054,7 @@ static void remove_rec(const char *table, const char *id)
     size_t idx;
     if (close_find(table, id, &idx))
         json_array_remove(close_coll_get(table)->recs, idx);
+    close_changed();
 }
 
 static void delete_children(const char *lead_id, int64_t at)
@@ -1128,6 +1155,7 @@ static int merge_leads(json_t *args, json_t *recs, json_t **result, int64_t at)
             if (strcmp(str(r, "lead_id") ?: "", s_id) != 0)
                 continue;
             json_object_set_new(r, "lead_id", json_string(d_id));
+            close_changed();
             if (json_object_get(r, "lead_name"))
                 json_object_set(r, "lead_name", json_object_get(dst, "display_name"));
             touch(r, at);
@@ -1170,7 +1198,17 @@ static json_t *targets(const char *table, json_t *args)
     return out;
 }
 
+static int mutate(json_t *args, json_t **result);
+
 int close_mutate(json_t *args, json_t **result)
+{
+    close_changed();
+    int status = mutate(args, result);
+    close_changed();
+    return status;
+}
+
+static int mutate(json_t *args, json_t **result)
 {
     const char *table = str(args, "table"), *op = str(args, "op");
     if (!table || !op || !close_coll_get(table))

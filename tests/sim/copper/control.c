@@ -198,6 +198,7 @@ void copper_remove_record(int t, json_t *rec)
         copper_jpush(CU.deleted_activities, json_integer(id));
     if (json_array_remove(CU_TABLES[t].recs, idx))
         abort();
+    CU.gen++;
 }
 
 static int control_mutate(json_t *args, json_t **result)
@@ -245,8 +246,11 @@ static int copper_control(const char *action, json_t *args, json_t **result)
 {
     if (strcmp(action, "truth") == 0)
         return control_truth(args, result);
-    if (strcmp(action, "mutate") == 0)
-        return control_mutate(args, result);
+    if (strcmp(action, "mutate") == 0) {
+        int status = control_mutate(args, result);
+        CU.gen++;
+        return status;
+    }
     if (strcmp(action, "copper_stats") == 0) {
         *result = copper_must(
             json_pack("{sIsIsIsIsIsIsI}", "capped_requests", (json_int_t)CU.capped, "rate_limited",

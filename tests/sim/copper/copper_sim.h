@@ -123,6 +123,7 @@ typedef struct copper_state {
     json_int_t last_served[N_TABLES]; /* id of the last record the latest search served; 0 */
     int64_t *window; /* rolling rate-limit window: times (ms) of accepted requests, a ring */
     size_t win_head, win_len;
+    unsigned long gen; /* bumped by every change of the records: cached search hits compare it */
 } copper_state;
 
 extern copper_state CU;
@@ -148,6 +149,7 @@ json_t *copper_activity_types(void);
 
 /* ---- api.c ---- */
 void copper_handle(const sim_request *req, sim_response *resp);
+void copper_hits_free(void); /* the search cache */
 void copper_rate_limited(sim_response *resp, double retry_after_s);
 json_t *copper_find_by_id(int t, json_int_t id, size_t *index);
 int copper_table_by_name(const char *name, size_t len); /* T_..., or -1 */

@@ -51,6 +51,7 @@ static void drift_mutate(int t, json_t *rec)
         json_decref(args);
     }
     CU.drifted++;
+    CU.gen++;
 }
 
 static void drift_create(int t)
@@ -64,6 +65,7 @@ static void drift_create(int t)
     json_decref(out);
     json_decref(args);
     CU.drifted++;
+    CU.gen++;
 }
 
 void copper_drift_before_search(int t)

@@ -662,6 +662,7 @@ int copper_init(const sim_options *opts)
 
 void copper_free(void)
 {
+    copper_hits_free();
     for (int t = 0; t < N_TABLES; t++) {
         json_decref(CU_TABLES[t].recs);
         CU_TABLES[t].recs = NULL;

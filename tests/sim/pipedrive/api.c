@@ -334,11 +334,94 @@ static json_t *v2_row(const sim_request *req, const pd_rec *r)
     return o;
 }
 
+/* ---- serving caches ---------------------------------------------------------------------------
+ */
+
+/* A store's live records sorted by one key and direction, kept until PD_GEN moves: a 1 M record
+ * list used to be filtered and sorted whole for every page. Pointers into PD[t].r, which only
+ * changes with PD_GEN. */
+typedef struct sorted_view {
+    unsigned long gen;
+    int built;
+    pd_rec **v;
+    size_t n;
+} sorted_view;
+
+static sorted_view VIEWS[PD_NTABLES][SK_LOG + 1][2];
+
+static const sorted_view *sorted_live(enum pd_table t, enum sort_key k, int desc)
+{
+    sorted_view *sv = &VIEWS[t][k][desc];
+    if (sv->built && sv->gen == PD_GEN)
+        return sv;
+    free(sv->v);
+    sv->v = xmalloc((PD[t].n + 1) * sizeof *sv->v);
+    for (size_t i = 0; i < PD[t].n; i++)
+        sv->v[i] = &PD[t].r[i];
+    sv->n = PD[t].n;
+    sort_recs(sv->v, sv->n, k, desc);
+    sv->gen = PD_GEN;
+    sv->built = 1;
+    return sv;
+}
+
+/* The first position of the sorted view a keyset page may start at: after the cursor, and for
+ * an ascending update_time sort not before updated_since (both tests are monotone along it). */
+static size_t keyset_first(const sorted_view *sv, const v2q *q)
+{
+    size_t lo = 0, hi = sv->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const pd_rec *r = sv->v[mid];
+        int past = after_cursor(q, r) && (q->sort != SK_UPDATE || q->desc ||
+                                          q->since == CRM_TIME_NONE || r->upd_ms >= q->since);
+        if (past)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return lo;
+}
+
+/* A keyset (or first) page from the sorted view: the same rows and cursor as filtering and
+ * sorting everything, in O(log n + rows looked at). */
+static void v2_list_keyset(const sim_request *req, sim_response *resp, enum pd_table t,
+                           const v2q *q, rec_filter keep)
+{
+    const sorted_view *sv = sorted_live(t, q->sort, q->desc);
+    json_t *data = json_array();
+    pd_rec *last = NULL;
+    size_t i = keyset_first(sv, q), served = 0, more = 0;
+    for (; i < sv->n; i++) {
+        pd_rec *r = sv->v[i];
+        if (!time_ok(q, r) || (keep && !keep(req, r)))
+            continue;
+        if ((long)json_array_size(data) >= q->limit) {
+            more = 1; /* a further matching row: the page gets a cursor */
+            break;
+        }
+        json_array_append_new(data, v2_row(req, r));
+        last = r;
+        served++;
+    }
+    char *next = more && last ? make_cursor(q, last, (long)served) : NULL;
+    if (last)
+        PD_LAST_SERVED[t] = last->id;
+    v2_page(resp, data, next);
+    free(next);
+    pd_churn_after_page(t, q->sort == SK_ID);
+}
+
 static void v2_list(const sim_request *req, sim_response *resp, enum pd_table t, const v2q *q,
                     rec_filter keep)
 {
     /* deleted_in_ids=1: an ids-filtered list also returns deleted, unpurged rows (is_deleted) */
     int graves = sim_query(req, "ids") && sim_param_int("deleted_in_ids", 0);
+    if (!graves && q->offset == 0 && q->sort != SK_NAME &&
+        strcmp(sim_param("cursor", "keyset"), "offset") != 0) {
+        v2_list_keyset(req, resp, t, q, keep);
+        return;
+    }
     pd_rec **v = xmalloc((PD[t].n + (graves ? PD_GRAVE[t].n : 0) + 1) * sizeof *v);
     size_t n = 0;
     for (size_t i = 0; i < PD[t].n; i++) {
@@ -851,6 +934,71 @@ static void v1_notes(const sim_request *req, sim_response *resp)
 /* /v1/deals/{id}/flow: newest first; dealChange items plus the deal's notes. */
 static long flow_requests;
 
+/* A store's records by deal (flow: item_id, notes: deal_id), in store order within a deal, kept
+ * until PD_GEN moves: a flow request used to scan every change and every note. */
+typedef struct by_deal {
+    json_int_t deal;
+    size_t index;
+} by_deal;
+
+static struct {
+    unsigned long gen;
+    int built;
+    by_deal *e;
+} DEAL_INDEX[PD_NTABLES];
+
+static int by_deal_cmp(const void *a, const void *b)
+{
+    const by_deal *x = a, *y = b;
+    if (x->deal != y->deal)
+        return x->deal < y->deal ? -1 : 1;
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/* The entries of deal in store t's index: e[*from .. *to). */
+static const by_deal *by_deal_of(enum pd_table t, const char *key, json_int_t deal, size_t *from,
+                                 size_t *to)
+{
+    if (!DEAL_INDEX[t].built || DEAL_INDEX[t].gen != PD_GEN) {
+        free(DEAL_INDEX[t].e);
+        DEAL_INDEX[t].e = xmalloc((PD[t].n + 1) * sizeof *DEAL_INDEX[t].e);
+        for (size_t i = 0; i < PD[t].n; i++)
+            DEAL_INDEX[t].e[i] =
+                (by_deal){json_integer_value(json_object_get(PD[t].r[i].o, key)), i};
+        qsort(DEAL_INDEX[t].e, PD[t].n, sizeof *DEAL_INDEX[t].e, by_deal_cmp);
+        DEAL_INDEX[t].gen = PD_GEN;
+        DEAL_INDEX[t].built = 1;
+    }
+    const by_deal *e = DEAL_INDEX[t].e;
+    size_t lo = 0, hi = PD[t].n;
+    while (lo < hi) { /* first entry >= deal */
+        size_t mid = lo + (hi - lo) / 2;
+        if (e[mid].deal < deal)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *from = lo;
+    while (hi < PD[t].n && e[hi].deal == deal)
+        hi++;
+    *to = hi > lo ? hi : lo;
+    return e;
+}
+
+void pd_api_free(void)
+{
+    for (int t = 0; t < PD_NTABLES; t++) {
+        free(DEAL_INDEX[t].e);
+        DEAL_INDEX[t].e = NULL;
+        DEAL_INDEX[t].built = 0;
+        for (int k = 0; k <= SK_LOG; k++)
+            for (int d = 0; d < 2; d++) {
+                free(VIEWS[t][k][d].v);
+                VIEWS[t][k][d] = (sorted_view){0};
+            }
+    }
+}
+
 static void v1_flow(const sim_request *req, sim_response *resp, pd_rec *deal)
 {
     long every = (long)sim_param_int("flow_null_every", 0);
@@ -864,21 +1012,20 @@ static void v1_flow(const sim_request *req, sim_response *resp, pd_rec *deal)
         return;
     const char *items = sim_query(req, "items");
     json_t *all = json_array();
-    for (size_t i = PD[PD_FLOW].n; i-- > 0;) {
-        pd_rec *f = &PD[PD_FLOW].r[i];
-        if (json_integer_value(json_object_get(f->o, "item_id")) != deal->id)
-            continue;
+    size_t from, to;
+    const by_deal *fx = by_deal_of(PD_FLOW, "item_id", deal->id, &from, &to);
+    for (size_t k = to; k-- > from;) { /* newest change first */
+        pd_rec *f = &PD[PD_FLOW].r[fx[k].index];
         if (items && !strstr(items, "dealChange"))
             continue;
         json_array_append_new(all, json_pack("{s:s,s:O,s:O}", "object", "dealChange", "timestamp",
                                              json_object_get(f->o, "log_time"), "data", f->o));
     }
-    for (size_t i = 0; (!items || strstr(items, "note")) && i < PD[PD_NOTES].n; i++) {
-        pd_rec *nr = &PD[PD_NOTES].r[i];
-        if (json_integer_value(json_object_get(nr->o, "deal_id")) == deal->id)
-            json_array_append_new(all,
-                                  json_pack("{s:s,s:O,s:O}", "object", "note", "timestamp",
-                                            json_object_get(nr->o, "add_time"), "data", nr->o));
+    const by_deal *nx = by_deal_of(PD_NOTES, "deal_id", deal->id, &from, &to);
+    for (size_t k = from; (!items || strstr(items, "note")) && k < to; k++) {
+        pd_rec *nr = &PD[PD_NOTES].r[nx[k].index];
+        json_array_append_new(all, json_pack("{s:s,s:O,s:O}", "object", "note", "timestamp",
+                                             json_object_get(nr->o, "add_time"), "data", nr->o));
     }
     json_t *data = json_array();
     for (size_t i = (size_t)q.start;

@@ -107,8 +107,22 @@ static void seed_times(int64_t *add, int64_t *upd)
 
 /* ---- store ------------------------------------------------------------------------------- */
 
+unsigned long PD_GEN;
+
+/* Stores are kept in id order (ids are handed out ascending), so a binary search finds a record
+ * in O(log n); the scan remains for a store that is not in order. */
 pd_rec *pd_find(enum pd_table t, json_int_t id)
 {
+    size_t lo = 0, hi = PD[t].n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (PD[t].r[mid].id == id)
+            return &PD[t].r[mid];
+        if (PD[t].r[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
     for (size_t i = 0; i < PD[t].n; i++)
         if (PD[t].r[i].id == id)
             return &PD[t].r[i];
@@ -118,6 +132,7 @@ pd_rec *pd_find(enum pd_table t, json_int_t id)
 pd_rec *pd_add(enum pd_table t, json_int_t id, int64_t add_ms, int64_t upd_ms, json_t *o)
 {
     pd_store *s = &PD[t];
+    PD_GEN++;
     if (s->n == s->cap) {
         s->cap = s->cap ? s->cap * 2 : 64;
         s->r = xrealloc(s->r, s->cap * sizeof *s->r);
@@ -149,6 +164,7 @@ void pd_remove(enum pd_table t, pd_rec *r, int64_t when)
 {
     pd_store *s = &PD[t];
     size_t i = (size_t)(r - s->r);
+    PD_GEN++;
     if (has_grave(t)) {
         pd_store *g = &PD_GRAVE[t];
         if (g->n == g->cap) {
@@ -187,6 +203,7 @@ int pd_store_by_name(const char *name)
 
 void pd_touch(enum pd_table t, pd_rec *r, int64_t ms)
 {
+    PD_GEN++;
     r->upd_ms = ms;
     if (PD[t].upd_key)
         json_object_set_new(r->o, PD[t].upd_key, ts_for(t, ms));
@@ -687,6 +704,7 @@ static void store_free(pd_store *s)
 
 void pd_free_all(void)
 {
+    pd_api_free();
     for (int t = 0; t < PD_NTABLES; t++) {
         store_free(&PD[t]);
         store_free(&PD_GRAVE[t]);
@@ -897,6 +915,7 @@ void pd_churn_after_page(enum pd_table t, int by_id)
     for (long long k = sim_param_int("churn_ops", 2); k > 0; k--) {
         churn_one(t);
         CHURN.changes++;
+        PD_GEN++;
     }
 }
 
@@ -930,11 +949,13 @@ int pd_control_mutate(json_t *args, json_t **result)
         json_array_foreach(ids, i, id)
         {
             status = mutate_one((enum pd_table)t, op, json_integer_value(id), set, recs, result);
+            PD_GEN++; /* "set" may have moved a record (e.g. a note's deal_id) */
             if (status != 200)
                 break;
         }
         json_decref(ids);
     }
+    PD_GEN++;
     if (status == 200)
         *result = json_pack("{s:s,s:s,s:O}", "table", table, "op", op, "records", recs);
     json_decref(recs);

@@ -54,6 +54,9 @@ typedef struct pd_store {
 } pd_store;
 
 extern pd_store PD[PD_NTABLES];
+/* Bumped by every change of any store (add, remove, touch, mutate, churn): the serving caches
+ * of api.c (sorted lists, flows by deal) are rebuilt when it moved. */
+extern unsigned long PD_GEN;
 /* Deleted non-deal records (persons, organizations, activities, products, notes, files): gone
  * from lists, readable by id until purged (purge_days), as the reference says. */
 extern pd_store PD_GRAVE[PD_NTABLES];
@@ -99,5 +102,6 @@ void pd_fmt1(int64_t ms, char *out, size_t len);
 void pd_api(const sim_request *req, sim_response *resp, const char *path, int v2);
 json_t *pd_v1_form(enum pd_table t, const pd_rec *r, int flat);
 json_t *pd_truth_records(const char *table, int *status);
+void pd_api_free(void); /* the serving caches */
 
 #endif
