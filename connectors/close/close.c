@@ -313,6 +313,9 @@ static const connector_option close_options[] = {
     CLOSE_OPTION(OPT_DURATION, report_window, "0",
                  "report tables: days recomputed before the bookmark each pass; 0 = the table "
                  "lookback (7d)"),
+    CLOSE_OPTION(OPT_DURATION, report_history, "0",
+                 "report tables: how far back their first pass goes (a daily report costs a "
+                 "request per day or chunk of days); 0 = from start_date"),
     {0},
 };
 #undef CLOSE_OPTION

@@ -34,6 +34,7 @@ typedef struct close_opts {
     long long deletes_fallback_interval;
     long long event_activity_window;
     long long report_window;
+    long long report_history;
 } close_opts;
 
 static inline const close_opts *close_opts_of(const source *src)

@@ -192,17 +192,21 @@ int close_metrics_parse(table_ctx *ctx, const http_response *resp, page *out, ch
 /* ---- the report tables -------------------------------------------------------------------- */
 
 /* The first day a pass recomputes: the engine's window start (bookmark - lookback, else
- * start_date), or bookmark - report_window when that option is set; without either, the
- * lookback before now. */
+ * start_date), or bookmark - report_window when that option is set; a first pass goes back
+ * report_history at most when that option is set; without any, the lookback before now. */
 static int64_t report_first_day(const table_ctx *ctx)
 {
+    const close_opts *o = close_opts_of(ctx->src);
     int64_t from = ctx->from_ms;
-    long long window = close_opts_of(ctx->src)->report_window;
-    if (window > 0 && ctx->bookmark_ms != CRM_TIME_NONE)
-        from = ctx->bookmark_ms - (int64_t)window * 1000;
+    if (o->report_window > 0 && ctx->bookmark_ms != CRM_TIME_NONE)
+        from = ctx->bookmark_ms - (int64_t)o->report_window * 1000;
     int64_t start = source_start_ms(ctx->src);
     if (from != CRM_TIME_NONE && start != CRM_TIME_NONE && from < start)
         from = start;
+    int64_t history_start = ctx->until_ms - (int64_t)o->report_history * 1000;
+    if (o->report_history > 0 && ctx->bookmark_ms == CRM_TIME_NONE &&
+        (from == CRM_TIME_NONE || from < history_start))
+        from = history_start;
     if (from == CRM_TIME_NONE)
         from = ctx->until_ms - (int64_t)ctx->table->lookback_seconds * 1000;
     return close_report_day(from);

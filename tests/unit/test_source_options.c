@@ -6,18 +6,20 @@
 
 #include "../../connectors/close/close_internal.h"
 #include "check.h"
+#include "crm_time.h"
 #include "source.h"
 
 static crm_config *cfg;
 
-static source *source_open(const char *options)
+/* A Close source with these source settings (e.g. start_date) and options. */
+static source *source_open_with(const char *settings, const char *options)
 {
     char path[64], text[1024], err[512] = "";
     snprintf(path, sizeof(path), "/tmp/crmstream-srcopt-%d.cfg", (int)getpid());
     snprintf(text, sizeof(text),
              "kafka = { bootstrap_servers = \"127.0.0.1:9092\"; };\n"
-             "sources = ( { type = \"close\"; name = \"c\"; options = { %s }; } );\n",
-             options);
+             "sources = ( { type = \"close\"; name = \"c\"; %s options = { %s }; } );\n",
+             settings, options);
     FILE *f = fopen(path, "w");
     fputs(text, f);
     fclose(f);
@@ -31,6 +33,11 @@ static source *source_open(const char *options)
     if (!src)
         fprintf(stderr, "source: %s\n", err);
     return src;
+}
+
+static source *source_open(const char *options)
+{
+    return source_open_with("", options);
 }
 
 static void source_close(source *src)
@@ -76,10 +83,67 @@ static void test_configured_values(void)
     source_close(src);
 }
 
+/* The day the first request of a report table's first pass starts at ("YYYY-MM-DD"). */
+static void first_report_day(source *src, int64_t now_ms, char *day, size_t len)
+{
+    const table_def *t = connector_table(source_connector(src), "report_activity_daily");
+    table_ctx ctx = {.src = src,
+                     .table = t,
+                     .from_ms = source_start_ms(src),
+                     .until_ms = now_ms,
+                     .bookmark_ms = CRM_TIME_NONE,
+                     .paging = json_pack("{s:[s]}", "metrics", "calls")}; /* metric keys known */
+    http_request req;
+    http_request_init(&req);
+    char err[256] = "";
+    day[0] = '\0';
+    CHECK(t && t->next_request(&ctx, &req, err, sizeof(err)) == REQ_READY);
+    json_t *body = json_loadb(req.body.data ? req.body.data : "", req.body.len, 0, NULL);
+    if (getenv("DUMP"))
+        fprintf(stderr, "%s %s body: %.*s\n", req.method ? req.method : "GET", req.url.data,
+                (int)req.body.len, req.body.data ? req.body.data : "");
+    const char *start =
+        json_string_value(json_object_get(json_object_get(body, "datetime_range"), "start"));
+    CHECK(start != NULL);
+    if (start)
+        snprintf(day, len, "%.10s", start);
+    json_decref(body);
+    json_decref(ctx.paging);
+    http_request_free(&req);
+}
+
+/* report_history bounds how far back a report table's first pass goes; 0 keeps start_date. */
+static void test_report_history(void)
+{
+    int64_t now = 0;
+    char day[16];
+    CHECK(crm_time_parse("2026-12-07T12:00:00Z", &now) == 0);
+    source *src = source_open_with("start_date = \"2020-01-01\";", "");
+    if (src) {
+        first_report_day(src, now, day, sizeof(day));
+        CHECK_STR(day, "2020-01-01");
+        source_close(src);
+    }
+    src = source_open_with("start_date = \"2020-01-01\";", "report_history = \"30d\";");
+    if (src) {
+        first_report_day(src, now, day, sizeof(day));
+        CHECK_STR(day, "2026-11-07");
+        source_close(src);
+    }
+    /* a start_date inside the history wins */
+    src = source_open_with("start_date = \"2026-12-01\";", "report_history = \"30d\";");
+    if (src) {
+        first_report_day(src, now, day, sizeof(day));
+        CHECK_STR(day, "2026-12-01");
+        source_close(src);
+    }
+}
+
 int main(void)
 {
     setenv("CLOSE_API_KEY", "unit-close-key", 1);
     test_defaults();
     test_configured_values();
+    test_report_history();
     return check_summary("source_options");
 }
