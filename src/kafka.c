@@ -601,6 +601,7 @@ void kafka_producer_free(kafka_producer *p, int timeout_ms)
     if (!p)
         return;
     producer_disconnect(p, timeout_ms);
+    bury_arenas(p, 1); /* those of commits after a failed re-creation (no handle to disconnect) */
     free(p->graveyard);
     pthread_mutex_destroy(&p->txn_lock);
     pthread_mutex_destroy(&p->graveyard_lock);
