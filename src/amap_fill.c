@@ -202,7 +202,7 @@ static int conv_time(fctx *c, const node *n, unsigned fl, const json_t *j, int64
 
 static int set_str(fctx *c, avro_value_t *v, const char *s, size_t len)
 {
-    /* avro-c's length INCLUDES the terminating NUL (kafka.md §4.2): s[len] must be '\0'. */
+    /* avro-c's string length INCLUDES the terminating NUL: s[len] must be '\0'. */
     if (avro_value_set_string_len(v, s, len + 1))
         return amap_avfail(c, "set_string");
     return 0;
