@@ -209,11 +209,22 @@ json_t *connector_raw_slim(const http_response *resp, const page *out, const cha
 
 json_t *page_records(const http_response *resp, const page *pg)
 {
-    if (pg->records)
-        return json_incref(pg->records);
-    if (!pg->raw_from_response || !resp->body.data)
-        return json_array();
-    return json_loadb(resp->body.data + pg->raw_off, pg->raw_len, 0, NULL);
+    /* The records' text: in the response, or in pg->raw (the engine's page fetcher moves the
+     * body there, and connectors that build their own text put it there). */
+    const char *text = pg->raw.data                    ? pg->raw.data
+                       : pg->raw_from_response && resp ? resp->body.data
+                                                       : NULL;
+    json_t *all = pg->records ? json_deep_copy(pg->records) : json_array();
+    if (!all || pg->raw_len == 0)
+        return all;
+    json_t *raw = text ? json_loadb(text + pg->raw_off, pg->raw_len, 0, NULL) : NULL;
+    int rc = json_is_array(raw) ? json_array_extend(all, raw) : -1;
+    json_decref(raw);
+    if (rc) {
+        json_decref(all);
+        return NULL;
+    }
+    return all;
 }
 
 void page_clear(page *pg)

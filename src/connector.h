@@ -244,8 +244,9 @@ int connector_raw_records(const http_response *resp, const char *member, page *o
  * scan of the text that encodes nothing. NULL + err on invalid JSON. */
 json_t *connector_raw_slim(const http_response *resp, const page *out, const char *const *keys,
                            char *err, size_t errlen);
-/* The records parse_page handed back, as a jansson array whether they are jansson (records)
- * or the response's text (raw): for tests and tools. A new reference; NULL on invalid JSON. */
+/* The records parse_page handed back, as one jansson array whether they are jansson (records)
+ * or text (raw: in pg->raw, where the page fetcher moves the body, or else in resp, which may
+ * be NULL). A new reference; NULL on invalid JSON. */
 json_t *page_records(const http_response *resp, const page *pg);
 /* Parses resp->body as JSON; on failure sets err to "invalid JSON at line L: <reason>". */
 json_t *connector_parse_json(const http_response *resp, char *err, size_t errlen);

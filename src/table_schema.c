@@ -229,17 +229,11 @@ int table_schema_ensure_published(table_run *t, char *err, size_t errlen)
 /* The page's records, whether parse_page handed them as JSON or as raw text, onto all. */
 static int append_page_records(const page *pg, json_t *all, char *err, size_t errlen)
 {
-    if (pg->records)
-        json_array_extend(all, pg->records);
-    if (pg->raw_len == 0)
-        return 0;
-    json_error_t je;
-    json_t *raw = json_loadb(pg->raw.data + pg->raw_off, pg->raw_len, 0, &je);
-    int rc = json_is_array(raw) ? json_array_extend(all, raw) : -1;
-    if (rc)
-        snprintf(err, errlen, "invalid JSON in the records array: %s",
-                 raw ? "not an array" : je.text);
-    json_decref(raw);
+    json_t *records = page_records(NULL, pg);
+    int rc = records ? json_array_extend(all, records) : -1;
+    if (!records)
+        snprintf(err, errlen, "invalid JSON in the records array");
+    json_decref(records);
     return rc;
 }
 

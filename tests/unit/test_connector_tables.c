@@ -304,7 +304,8 @@ static void run_script(const script *sc)
         pg.bookmark_cap_ms = CRM_TIME_NONE;
         char err[512] = "";
         int rc = t->parse_page(&ctx, &resp, &pg, err, sizeof(err));
-        json_t *records = rc == 0 ? page_records(&resp, &pg) : NULL; /* jansson or raw text */
+        /* the page's records whichever way parse_page handed them (jansson or raw text) */
+        json_t *records = rc == 0 ? page_records(&resp, &pg) : NULL;
         http_response_free(&resp);
         ctx.page_no++;
         if (getenv("DUMP")) {
