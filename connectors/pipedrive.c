@@ -639,7 +639,10 @@ static int walk_parse(table_ctx *ctx, const http_response *resp, page *out, char
 {
     const pd_spec *s = pd_spec_of(ctx->table);
     json_t *body;
-    json_t *data = response_data(resp, &body, err, errlen);
+    json_t *data = raw_data(resp, out, &body);
+    int raw = data != NULL;
+    if (!data)
+        data = response_data(resp, &body, err, errlen);
     if (!data)
         return -1;
     long next = v1_next_start(body);
@@ -660,7 +663,9 @@ static int walk_parse(table_ctx *ctx, const http_response *resp, page *out, char
                   "rows left the listing before offset %ld: stepped back to %ld",
                   w.start + page_limit(ctx, s), w.start);
     int rc = step == PD_WALK_DONE ? set_paging(ctx, "done", json_true()) : walk_save(ctx, &w);
-    if (ctx->reconcile) {
+    if (raw) { /* the engine reads the records (or, reconciling, their ids) from the text */
+        json_decref(data);
+    } else if (ctx->reconcile) {
         out->ids = ids_of(data);
         json_decref(data);
         rc |= out->ids ? 0 : -1;
