@@ -81,11 +81,27 @@ static int has_control_chars(const char *s)
     return 0;
 }
 
+/* The source's options (copper_options below). */
+typedef struct copper_opts {
+    const char *api_key_env; /* the key itself */
+    const char *user_email;
+    long long page_size;
+    long long reach_cap;
+    long long activities_full_refresh;
+    long long activities_rescan_window;
+    int full_result;
+} copper_opts;
+
+static const copper_opts *opts_of(const source *src)
+{
+    return source_options(src);
+}
+
 static int copper_init(source *src, char *err, size_t errlen)
 {
-    const char *key = source_option(src, "api_key_env");
-    const char *email = source_option(src, "user_email");
-    long long page_size = source_option_int(src, "page_size");
+    const char *key = opts_of(src)->api_key_env;
+    const char *email = opts_of(src)->user_email;
+    long long page_size = opts_of(src)->page_size;
     if (!key || !*key || has_control_chars(key)) {
         snprintf(err, errlen,
                  "the API key environment variable (option api_key_env) is empty or "
@@ -100,7 +116,7 @@ static int copper_init(source *src, char *err, size_t errlen)
         snprintf(err, errlen, "option page_size must be 1-%d", MAX_PAGE_SIZE);
         return -1;
     }
-    if (source_option_int(src, "reach_cap") < 1) {
+    if (opts_of(src)->reach_cap < 1) {
         snprintf(err, errlen, "option reach_cap must be positive");
         return -1;
     }
@@ -150,8 +166,8 @@ static http_verdict copper_classify(const table_def *table, const http_response 
 
 static long long page_size(const table_ctx *ctx)
 {
-    long long size = source_option_int(ctx->src, "page_size");
-    long long cap = source_option_int(ctx->src, "reach_cap");
+    long long size = opts_of(ctx->src)->page_size;
+    long long cap = opts_of(ctx->src)->reach_cap;
     return size < cap ? size : cap;
 }
 
@@ -300,7 +316,7 @@ static long long expected_rows(const table_ctx *ctx, json_int_t page_number)
 {
     long long size = page_size(ctx);
     long long offset = (long long)(page_number - 1) * size;
-    long long cap = source_option_int(ctx->src, "reach_cap");
+    long long cap = opts_of(ctx->src)->reach_cap;
     long long left = cap - offset;
     return left < 0 ? 0 : left < size ? left : size;
 }
@@ -388,12 +404,12 @@ static int offset_remember(table_ctx *ctx, const json_t *records, char *err, siz
 static int offset_sweep_done(table_ctx *ctx, json_int_t total, int *finished, char *err,
                              size_t errlen)
 {
-    long long cap = source_option_int(ctx->src, "reach_cap");
+    long long cap = opts_of(ctx->src)->reach_cap;
     long long want = total < cap ? total : cap;
     long long have = (long long)json_object_size(json_object_get(ctx->paging, "read"));
     long long added = have - paging_int(ctx, "sweep_from", 0);
     json_int_t sweeps = paging_int(ctx, "sweeps", 0) + 1;
-    int duplicates = strcmp(source_option(ctx->src, "full_result"), "true") == 0;
+    int duplicates = opts_of(ctx->src)->full_result;
     if (total < 0 || have >= want || (duplicates && sweeps > 1 && added == 0)) {
         *finished = 1;
         return 0;
@@ -414,7 +430,7 @@ static int offset_step(table_ctx *ctx, const http_response *resp, const json_t *
                        int *finished, char *err, size_t errlen)
 {
     json_int_t page = paging_int(ctx, "page", 1), total = response_total(resp);
-    long long cap = source_option_int(ctx->src, "reach_cap");
+    long long cap = opts_of(ctx->src)->reach_cap;
     size_t rows = json_array_size(records);
     *finished = 0;
     if (!paging_has(ctx, "total") || total != paging_int(ctx, "total", -1)) {
@@ -610,7 +626,7 @@ static int modified_parse(table_ctx *ctx, const http_response *resp, page *out, 
 static int activities_full_due(const table_ctx *ctx)
 {
     const copper_state *st = source_state(ctx->src);
-    long long every = source_option_int(ctx->src, "activities_full_refresh");
+    long long every = opts_of(ctx->src)->activities_full_refresh;
     if (ctx->reconcile || ctx->bookmark_ms == CRM_TIME_NONE)
         return 1;
     if (every <= 0)
@@ -624,7 +640,7 @@ static int activities_full_due(const table_ctx *ctx)
 static int64_t activities_window_start(const table_ctx *ctx)
 {
     int64_t lo = ctx->from_ms;
-    long long rescan = source_option_int(ctx->src, "activities_rescan_window");
+    long long rescan = opts_of(ctx->src)->activities_rescan_window;
     if (rescan > 0) {
         int64_t recent = ctx->until_ms - rescan * 1000LL;
         int64_t start = source_start_ms(ctx->src);
@@ -665,7 +681,7 @@ static req_result activities_request(table_ctx *ctx, http_request *req, char *er
         return REQ_ERROR;
     json_t *body = json_pack("{s:I}", "page_size", (json_int_t)page_size(ctx));
     int rc = body ? 0 : -1;
-    if (!rc && strcmp(source_option(ctx->src, "full_result"), "true") == 0)
+    if (!rc && opts_of(ctx->src)->full_result)
         rc = json_object_set_new(body, "full_result", json_true());
     if (!rc && paging_has(ctx, "tie")) {
         rc = offset_filters(ctx, body, "tie", "minimum_activity_date", "maximum_activity_date");
@@ -1038,21 +1054,27 @@ static const table_def copper_tables[] = {
     },
 };
 
+#define COPPER_OPTION(type, field, def, doc) CONNECTOR_OPTION(copper_opts, type, field, def, doc)
 static const connector_option copper_options[] = {
-    {OPT_ENV, "api_key_env", "COPPER_API_KEY", "environment variable holding the API key"},
-    {OPT_STRING, "user_email", NULL, "email of the user who owns the API key (use an admin)"},
-    {OPT_INT, "page_size", "200", "records per search page (1-200)"},
-    {OPT_INT, "reach_cap", "100000", "matches a single Copper search can reach"},
-    {OPT_DURATION, "activities_full_refresh", "24h",
-     "full re-read of activities this often (and on start) to catch edits and backdates older "
-     "than the rescan window; 0 = never"},
-    {OPT_DURATION, "activities_rescan_window", "7d",
-     "every pass re-reads activities dated this far back (and all future-dated ones), so their "
-     "edits and backdates show up at the next pass; 0 = the bookmark window only"},
-    {OPT_BOOL, "full_result", "false",
-     "send full_result=true on activity searches (admin keys; may return duplicates)"},
-    {0, NULL, NULL, NULL},
+    COPPER_OPTION(OPT_ENV, api_key_env, "COPPER_API_KEY",
+                  "environment variable holding the API key"),
+    COPPER_OPTION(OPT_STRING, user_email, NULL,
+                  "email of the user who owns the API key (use an admin)"),
+    COPPER_OPTION(OPT_INT, page_size, "200", "records per search page (1-200)"),
+    COPPER_OPTION(OPT_INT, reach_cap, "100000", "matches a single Copper search can reach"),
+    COPPER_OPTION(OPT_DURATION, activities_full_refresh, "24h",
+                  "full re-read of activities this often (and on start) to catch edits and "
+                  "backdates older than the rescan window; 0 = never"),
+    COPPER_OPTION(OPT_DURATION, activities_rescan_window, "7d",
+                  "every pass re-reads activities dated this far back (and all future-dated "
+                  "ones), so their edits and backdates show up at the next pass; 0 = the "
+                  "bookmark window only"),
+    COPPER_OPTION(OPT_BOOL, full_result, "false",
+                  "send full_result=true on activity searches (admin keys; may return "
+                  "duplicates)"),
+    {0},
 };
+#undef COPPER_OPTION
 
 const connector copper_connector = {
     .name = "copper",
@@ -1062,6 +1084,7 @@ const connector copper_connector = {
     .default_burst = 2,
     .default_reconcile_interval_s = 3600, /* Copper reports no deletes: list ids hourly */
     .options = copper_options,
+    .options_size = sizeof(copper_opts),
     .tables = copper_tables,
     .n_tables = sizeof(copper_tables) / sizeof(copper_tables[0]),
     .source_init = copper_init,

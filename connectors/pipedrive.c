@@ -92,10 +92,23 @@ static int base_is_bare_api_host(const char *base)
            (p[17] == '\0' || p[17] == '/' || p[17] == ':');
 }
 
+/* The source's options (pd_options below). */
+typedef struct pd_opts {
+    const char *api_token_env; /* the token itself */
+    const char *auth;
+    int token_in_query;
+    const char *v1_prefix;
+    long long page_size;
+    long long deal_ids_per_request;
+    const char *dealflow_items;
+    long long daily_budget_retry;
+} pd_opts;
+
 static int pd_init(source *src, char *err, size_t errlen)
 {
-    const char *token = source_option(src, "api_token_env");
-    const char *mode = source_option(src, "auth");
+    const pd_opts *o = source_options(src);
+    const char *token = o->api_token_env;
+    const char *mode = o->auth;
     if (!token || !*token) {
         snprintf(err, errlen, "the API token environment variable is empty");
         return -1;
@@ -105,8 +118,8 @@ static int pd_init(source *src, char *err, size_t errlen)
         snprintf(err, errlen, "option auth must be \"api_token\" or \"oauth\", not \"%s\"", mode);
         return -1;
     }
-    long page = source_option_int(src, "page_size");
-    long batch = source_option_int(src, "deal_ids_per_request");
+    long page = (long)o->page_size;
+    long batch = (long)o->deal_ids_per_request;
     if (page < 2 || page > 500 || batch < 1 || batch > 100) {
         /* 2: v1 walks re-read the last row of each page (pipedrive_walk.h) */
         snprintf(err, errlen, "page_size must be 2..500 and deal_ids_per_request 1..100");
@@ -115,13 +128,13 @@ static int pd_init(source *src, char *err, size_t errlen)
     pd_source *ps = xcalloc(1, sizeof(*ps));
     ps->page_size = page;
     ps->batch = batch;
-    ps->flow_items = source_option(src, "dealflow_items");
-    const char *v1 = source_option(src, "v1_prefix");
+    ps->flow_items = o->dealflow_items;
+    const char *v1 = o->v1_prefix;
     if (strcmp(v1, "auto") == 0)
         v1 = base_is_bare_api_host(source_base_url(src)) ? "/v1" : "/api/v1";
     snprintf(ps->v1, sizeof(ps->v1), "%s", v1);
     http_auth *auth = source_auth(src);
-    int in_query = strcmp(source_option(src, "token_in_query"), "true") == 0;
+    int in_query = o->token_in_query;
     if (!oauth && in_query) {
         ps->query_token = token;
         auth->secret_params[auth->n_secret_params++] = "api_token";
@@ -132,7 +145,7 @@ static int pd_init(source *src, char *err, size_t errlen)
         ps->auth_line = line.data;
         auth->secret_headers[auth->n_secret_headers++] = ps->auth_line;
     }
-    int64_t retry = source_option_int(src, "daily_budget_retry") * 1000;
+    int64_t retry = o->daily_budget_retry * 1000;
     ps->budget_retry_ms = retry > 0 && retry < 3600 * 1000 ? retry : 3600 * 1000;
     source_set_state(src, ps);
     return 0;
@@ -1225,22 +1238,26 @@ static const table_def pd_tables[] = {
                      .max_limit = 500)},
 };
 
+#define PD_OPTION(type, field, def, doc) CONNECTOR_OPTION(pd_opts, type, field, def, doc)
 static const connector_option pd_options[] = {
-    {OPT_ENV, "api_token_env", "PIPEDRIVE_API_TOKEN",
-     "environment variable holding the API token (or the OAuth access token)"},
-    {OPT_STRING, "auth", "api_token", "api_token (x-api-token header) or oauth (Bearer)"},
-    {OPT_BOOL, "token_in_query", "false",
-     "send the API token as the api_token query parameter instead of the header"},
-    {OPT_STRING, "v1_prefix", "auto",
-     "v1 path prefix: auto (/v1 on api.pipedrive.com, else /api/v1), /v1 or /api/v1"},
-    {OPT_INT, "page_size", "500", "records per page (v1 start/limit and v2 limit; max 500)"},
-    {OPT_INT, "deal_ids_per_request", "100", "deal ids per batch deal-products request (max 100)"},
-    {OPT_STRING, "dealflow_items", "dealChange", "items= filter of /deals/{id}/flow (\"\": all)"},
-    {OPT_DURATION, "daily_budget_retry", "1h",
-     "when the daily token budget is spent, pause until UTC midnight or this long, whichever "
-     "is sooner, then probe again"},
-    {0, NULL, NULL, NULL},
+    PD_OPTION(OPT_ENV, api_token_env, "PIPEDRIVE_API_TOKEN",
+              "environment variable holding the API token (or the OAuth access token)"),
+    PD_OPTION(OPT_STRING, auth, "api_token", "api_token (x-api-token header) or oauth (Bearer)"),
+    PD_OPTION(OPT_BOOL, token_in_query, "false",
+              "send the API token as the api_token query parameter instead of the header"),
+    PD_OPTION(OPT_STRING, v1_prefix, "auto",
+              "v1 path prefix: auto (/v1 on api.pipedrive.com, else /api/v1), /v1 or /api/v1"),
+    PD_OPTION(OPT_INT, page_size, "500", "records per page (v1 start/limit and v2 limit; max 500)"),
+    PD_OPTION(OPT_INT, deal_ids_per_request, "100",
+              "deal ids per batch deal-products request (max 100)"),
+    PD_OPTION(OPT_STRING, dealflow_items, "dealChange",
+              "items= filter of /deals/{id}/flow (\"\": all)"),
+    PD_OPTION(OPT_DURATION, daily_budget_retry, "1h",
+              "when the daily token budget is spent, pause until UTC midnight or this long, "
+              "whichever is sooner, then probe again"),
+    {0},
 };
+#undef PD_OPTION
 
 const connector pipedrive_connector = {
     .name = "pipedrive",
@@ -1252,6 +1269,7 @@ const connector pipedrive_connector = {
      * are re-listed by id every 2 h (README: the delete table, and its token cost). */
     .default_reconcile_interval_s = 2 * 3600,
     .options = pd_options,
+    .options_size = sizeof(pd_opts),
     .tables = pd_tables,
     .n_tables = sizeof(pd_tables) / sizeof(pd_tables[0]),
     .source_init = pd_init,

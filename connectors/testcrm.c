@@ -11,13 +11,31 @@
 #include "crm_time.h"
 #include "util.h"
 
+/* The source's options (testcrm_options below). */
+typedef struct testcrm_opts {
+    const char *token_env; /* the token itself */
+    long long page_size;
+} testcrm_opts;
+
+static const testcrm_opts *opts_of(const source *src)
+{
+    return source_options(src);
+}
+
+static void query_page_size(const table_ctx *ctx, http_request *req)
+{
+    char limit[32];
+    snprintf(limit, sizeof(limit), "%lld", opts_of(ctx->src)->page_size);
+    connector_query(req, "limit", limit);
+}
+
 static int testcrm_init(source *src, char *err, size_t errlen)
 {
     (void)err;
     (void)errlen;
     buf line;
     buf_init(&line);
-    buf_printf(&line, "Authorization: Bearer %s", source_option(src, "token_env"));
+    buf_printf(&line, "Authorization: Bearer %s", opts_of(src)->token_env);
     http_auth *auth = source_auth(src);
     auth->secret_headers[auth->n_secret_headers++] = line.data;
     source_set_state(src, line.data); /* owns the header text until testcrm_free */
@@ -59,7 +77,7 @@ static req_result keyset_request(table_ctx *ctx, http_request *req, const char *
         crm_time_format(ctx->from_ms, since, sizeof(since));
         connector_query(req, since_param, since);
     }
-    connector_query(req, "limit", source_option(ctx->src, "page_size"));
+    query_page_size(ctx, req);
     const char *cursor = json_string_value(json_object_get(ctx->paging, "cursor"));
     if (cursor)
         connector_query(req, "cursor", cursor);
@@ -145,7 +163,7 @@ static req_result users_request(table_ctx *ctx, http_request *req, char *err, si
              (long long)json_integer_value(json_object_get(ctx->paging, "offset")));
     connector_url(ctx->src, req, "/api/users");
     connector_query(req, "offset", offset);
-    connector_query(req, "limit", source_option(ctx->src, "page_size"));
+    query_page_size(ctx, req);
     return REQ_READY;
 }
 
@@ -228,9 +246,10 @@ static const table_def testcrm_tables[] = {
 };
 
 static const connector_option testcrm_options[] = {
-    {OPT_ENV, "token_env", "TESTCRM_TOKEN", "environment variable holding the API token"},
-    {OPT_INT, "page_size", "50", "records per page"},
-    {0, NULL, NULL, NULL},
+    CONNECTOR_OPTION(testcrm_opts, OPT_ENV, token_env, "TESTCRM_TOKEN",
+                     "environment variable holding the API token"),
+    CONNECTOR_OPTION(testcrm_opts, OPT_INT, page_size, "50", "records per page"),
+    {0},
 };
 
 const connector testcrm_connector = {
@@ -240,6 +259,7 @@ const connector testcrm_connector = {
     .default_rate = 50,
     .default_burst = 10,
     .options = testcrm_options,
+    .options_size = sizeof(testcrm_opts),
     .tables = testcrm_tables,
     .n_tables = sizeof(testcrm_tables) / sizeof(testcrm_tables[0]),
     .source_init = testcrm_init,

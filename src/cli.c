@@ -32,6 +32,47 @@ int cli_validate(const crm_config *cfg)
     return EXIT_OK;
 }
 
+static void print_connector_options(const connector *c)
+{
+    static const char *const types[] = {[OPT_STRING] = "string",
+                                        [OPT_INT] = "integer",
+                                        [OPT_BOOL] = "bool",
+                                        [OPT_DURATION] = "duration",
+                                        [OPT_ENV] = "env"};
+    static const char *const oh[] = {"  OPTION", "TYPE", "DEFAULT", "MEANING"};
+    cli_columns *o = cli_columns_new(4, oh);
+    for (const connector_option *opt = c->options; opt && opt->name; opt++) {
+        char name[128];
+        snprintf(name, sizeof(name), "  %s", opt->name);
+        const char *cells[] = {name, types[opt->type],
+                               opt->default_value ? opt->default_value : "(required)",
+                               opt->description};
+        cli_columns_add(o, cells);
+    }
+    cli_columns_print(o, stdout);
+    cli_columns_free(o);
+}
+
+/* Every engine setting from the config's settings map, "kafka.delivery" style. */
+static void print_engine_settings(void)
+{
+    static const char *const sh[] = {"  SETTING", "TYPE", "DEFAULT", "RANGE", "MEANING"};
+    cli_columns *t = cli_columns_new(5, sh);
+    for (const config_section *sec = config_sections; sec->specs; sec++)
+        for (const config_spec *sp = sec->specs; sp->name; sp++) {
+            char name[160], range[128];
+            snprintf(name, sizeof(name), "  %s%s%s", sec->name, *sec->name ? "." : "", sp->name);
+            config_spec_range(sp, range, sizeof(range));
+            const char *def = sp->default_value             ? sp->default_value
+                              : (sp->flags & SPEC_REQUIRED) ? "(required)"
+                                                            : "-";
+            const char *cells[] = {name, config_spec_type_name(sp->type), def, range, sp->doc};
+            cli_columns_add(t, cells);
+        }
+    cli_columns_print(t, stdout);
+    cli_columns_free(t);
+}
+
 int cli_tables(const crm_config *cfg)
 {
     static const char *const headers[] = {"SOURCE",      "TABLE",    "METHOD", "KEY",
@@ -64,18 +105,10 @@ int cli_tables(const crm_config *cfg)
         const source_config *sc = &cfg->sources[i];
         const connector *c = connector_find(sc->type);
         printf("\n%s options (%s):\n", sc->name, c->name);
-        static const char *const oh[] = {"  OPTION", "DEFAULT", "MEANING"};
-        cli_columns *o = cli_columns_new(3, oh);
-        for (const connector_option *opt = c->options; opt && opt->name; opt++) {
-            char name[128];
-            snprintf(name, sizeof(name), "  %s", opt->name);
-            const char *cells[] = {name, opt->default_value ? opt->default_value : "(required)",
-                                   opt->description};
-            cli_columns_add(o, cells);
-        }
-        cli_columns_print(o, stdout);
-        cli_columns_free(o);
+        print_connector_options(c);
     }
+    printf("\nsettings (producer.cfg.example explains each):\n");
+    print_engine_settings();
     return EXIT_OK;
 }
 

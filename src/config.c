@@ -1,5 +1,9 @@
 /* config.c — libconfig parsing with strict validation: unknown settings, wrong types, bad
- * durations, unknown source types, tables or connector options are all errors naming file:line. */
+ * durations, unknown source types, tables or connector options are all errors naming file:line.
+ * Each section's settings are one table of config_spec (root_specs, kafka_specs, metrics_specs,
+ * registry_specs, source_specs, table_specs): load_section() reads a group by its table
+ * (defaults, types, ranges, required settings, the "unknown setting" list), `crmstream tables`
+ * lists them and test_config_docs checks producer.cfg.example shows each. */
 #include "config.h"
 
 #include <errno.h>
@@ -14,12 +18,14 @@
 #include "crm_time.h"
 #include "util.h"
 
-typedef struct loader {
+typedef struct config_loader {
     const char *path;
     char *err;
     size_t errlen;
     int failed;
-    int crm_secrets_required; /* 0 for commands that never talk to a CRM */
+    int crm_secrets_required;        /* 0 for commands that never talk to a CRM */
+    const connector *conn;           /* of the source being read */
+    const config_setting_t *options; /* its options group, read after its other settings */
 } loader;
 
 /* A CRM credential's environment variable is unset, and this command needs it. */
@@ -103,19 +109,6 @@ static int read_duration(loader *ld, const config_setting_t *s, int *out)
         return fail_at(ld, s, "invalid duration \"%s\" (use e.g. \"30s\", \"5m\", \"24h\", \"7d\")",
                        config_setting_get_string(s));
     *out = (int)v;
-    return 0;
-}
-
-/* A duration between min_s and max_s (named in the error as `range`), in milliseconds. */
-static int read_duration_ms(loader *ld, const config_setting_t *s, int min_s, int max_s,
-                            const char *range, int *out_ms)
-{
-    int secs;
-    if (read_duration(ld, s, &secs))
-        return -1;
-    if (secs < min_s || secs > max_s)
-        return fail_at(ld, s, "must be between %s", range);
-    *out_ms = secs * 1000;
     return 0;
 }
 
@@ -239,64 +232,6 @@ static int expect_group(loader *ld, const config_setting_t *s)
     return 0;
 }
 
-static int load_kafka(loader *ld, const config_setting_t *g, kafka_config *k)
-{
-    if (expect_group(ld, g))
-        return -1;
-    for (int i = 0; i < config_setting_length(g) && !ld->failed; i++) {
-        config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
-        const char *n = config_setting_name(s);
-        if (strcmp(n, "bootstrap_servers") == 0)
-            read_string(ld, s, &k->bootstrap_servers);
-        else if (strcmp(n, "topic_prefix") == 0)
-            read_string(ld, s, &k->topic_prefix);
-        else if (strcmp(n, "state_topic") == 0)
-            read_string(ld, s, &k->state_topic);
-        else if (strcmp(n, "schemas_topic") == 0)
-            read_string(ld, s, &k->schemas_topic);
-        else if (strcmp(n, "delivery") == 0) {
-            char *d = NULL;
-            if (read_string(ld, s, &d) == 0) {
-                if (strcmp(d, "exactly-once") == 0)
-                    k->delivery = DELIVERY_EXACTLY_ONCE;
-                else if (strcmp(d, "at-least-once") == 0)
-                    k->delivery = DELIVERY_AT_LEAST_ONCE;
-                else
-                    fail_at(ld, s,
-                            "unknown delivery mode \"%s\" (expected at-least-once or "
-                            "exactly-once)",
-                            d);
-            }
-            free(d);
-        } else if (strcmp(n, "topic_partitions") == 0)
-            read_int(ld, s, 1, 10000, &k->topic_partitions);
-        else if (strcmp(n, "replication_factor") == 0)
-            read_int(ld, s, 1, 100, &k->replication_factor);
-        else if (strcmp(n, "transaction_timeout") == 0)
-            read_duration_ms(ld, s, 1, 900, "1s and 15m", &k->transaction_timeout_ms);
-        else if (strcmp(n, "commit_max_events") == 0)
-            read_int(ld, s, 1, 1000000, &k->commit_max_events);
-        else if (strcmp(n, "commit_max_age") == 0)
-            read_duration_ms(ld, s, 1, 60, "1s and 60s", &k->commit_max_age_ms);
-        else if (strcmp(n, "topic_config") == 0)
-            read_kv_list(ld, s, &k->topic_config, &k->n_topic_config);
-        else if (strcmp(n, "properties") == 0)
-            read_kv_list(ld, s, &k->properties, &k->n_properties);
-        else if (strcmp(n, "properties_env") == 0)
-            read_secret_properties(ld, s, &k->secret_properties, &k->n_secret_properties);
-        else
-            fail_at(ld, s,
-                    "unknown setting (expected bootstrap_servers, topic_prefix, state_topic, "
-                    "schemas_topic, "
-                    "delivery, topic_partitions, replication_factor, transaction_timeout, "
-                    "commit_max_events, commit_max_age, topic_config, properties, "
-                    "properties_env)");
-    }
-    if (!ld->failed && !k->bootstrap_servers)
-        fail_at(ld, g, "bootstrap_servers is required");
-    return ld->failed ? -1 : 0;
-}
-
 static int valid_topic_part(const char *s)
 {
     if (!*s || strlen(s) > 100)
@@ -413,41 +348,371 @@ static int load_lookbacks(loader *ld, const config_setting_t *g, const connector
     return 0;
 }
 
-static int load_tables(loader *ld, const config_setting_t *g, const connector *c, source_config *sc)
+/* ---- the settings map: reading one setting by its spec --------------------------------- */
+
+#define FIELD(base, off, type) ((type *)((char *)(base) + (off)))
+
+/* A range bound as errors name it: "1s", "60s", "15m", "1h", "7d". */
+static void format_bound(long long secs, char *out, size_t outlen)
+{
+    if (secs >= 86400 && secs % 86400 == 0)
+        snprintf(out, outlen, "%lldd", secs / 86400);
+    else if (secs >= 3600 && secs % 3600 == 0)
+        snprintf(out, outlen, "%lldh", secs / 3600);
+    else if (secs > 60 && secs % 60 == 0)
+        snprintf(out, outlen, "%lldm", secs / 60);
+    else
+        snprintf(out, outlen, "%llds", secs);
+}
+
+static int check_duration_range(loader *ld, const config_setting_t *s, const config_spec *sp,
+                                int secs)
+{
+    char lo[32], hi[32];
+    format_bound(sp->min, lo, sizeof(lo));
+    format_bound(sp->max, hi, sizeof(hi));
+    if (sp->max && (secs < sp->min || secs > sp->max))
+        return fail_at(ld, s, "must be between %s and %s", lo, hi);
+    if (secs < sp->min)
+        return fail_at(ld, s, "must be at least %s", lo);
+    return 0;
+}
+
+static int read_url(loader *ld, const config_setting_t *s, const config_spec *sp, char **out)
+{
+    if (read_string(ld, s, out))
+        return -1;
+    if (strncmp(*out, "http://", 7) && strncmp(*out, "https://", 8))
+        return fail_at(ld, s, "%s must start with http:// or https://", sp->name);
+    if (sp->flags & SPEC_TRIM_SLASH) {
+        size_t l = strlen(*out);
+        while (l > 0 && (*out)[l - 1] == '/')
+            (*out)[--l] = '\0';
+    }
+    return 0;
+}
+
+static int read_name(loader *ld, const config_setting_t *s, const config_spec *sp, char **out)
+{
+    if (read_string(ld, s, out))
+        return -1;
+    if (!valid_topic_part(*out))
+        return fail_at(ld, s, "%s must be 1-100 characters of [A-Za-z0-9._-]", sp->name);
+    return 0;
+}
+
+static int read_rate(loader *ld, const config_setting_t *s, double *out)
+{
+    if (config_setting_type(s) == CONFIG_TYPE_FLOAT)
+        *out = config_setting_get_float(s);
+    else if (config_setting_type(s) == CONFIG_TYPE_INT)
+        *out = (double)config_setting_get_int(s);
+    else
+        return fail_at(ld, s, "expected requests per second, e.g. 5.0");
+    if (*out < 0)
+        return fail_at(ld, s, "must not be negative (0 = unlimited)");
+    return 0;
+}
+
+static int read_date(loader *ld, const config_setting_t *s, int64_t *out)
+{
+    char *d = NULL;
+    int rc = read_string(ld, s, &d);
+    if (rc == 0 && (crm_time_parse(d, out) || *out == CRM_TIME_NONE))
+        rc = fail_at(
+            ld, s, "invalid date \"%s\" (use e.g. \"2024-01-01\" or \"2024-01-01T00:00:00Z\")", d);
+    free(d);
+    return rc;
+}
+
+static int choice_value(const config_choices *ch, const char *name, int *out)
+{
+    for (int i = 0; ch->names[i]; i++)
+        if (strcmp(ch->names[i], name) == 0) {
+            *out = ch->values[i];
+            return 0;
+        }
+    return -1;
+}
+
+static int read_choice(loader *ld, const config_setting_t *s, const config_choices *ch, int *out)
+{
+    char *v = NULL;
+    int rc = read_string(ld, s, &v);
+    if (rc == 0 && choice_value(ch, v, out))
+        rc = fail_at(ld, s, "unknown %s \"%s\" (%s)", ch->noun, v, ch->hint);
+    free(v);
+    return rc;
+}
+
+/* password_env: the variable's name at offset, its secret at aux_offset. */
+static int read_secret_env(loader *ld, const config_setting_t *s, const config_spec *sp, void *base)
+{
+    char **name = FIELD(base, sp->offset, char *);
+    if (read_string(ld, s, name))
+        return -1;
+    const char *v = secret_env(ld, s, "", *name);
+    if (!v)
+        return -1;
+    char **secret = FIELD(base, sp->aux_offset, char *);
+    free(*secret);
+    *secret = xstrdup(v);
+    return 0;
+}
+
+/* include/exclude: names of tables of the source's connector. */
+static int read_table_list(loader *ld, const config_setting_t *s, const config_spec *sp, void *base)
+{
+    char ***names = FIELD(base, sp->offset, char **);
+    int *n = FIELD(base, sp->aux_offset, int);
+    if (read_string_list(ld, s, names, n))
+        return -1;
+    return check_table_names(ld, s, ld->conn, *names, *n);
+}
+
+static int read_spec(loader *ld, const config_setting_t *s, const config_spec *sp, void *base)
+{
+    void *dest = FIELD(base, sp->offset, char);
+    int secs;
+    switch (sp->type) {
+    case SPEC_STRING:
+        return read_string(ld, s, dest);
+    case SPEC_URL:
+        return read_url(ld, s, sp, dest);
+    case SPEC_NAME:
+        return read_name(ld, s, sp, dest);
+    case SPEC_INT:
+        return read_int(ld, s, (int)sp->min, (int)sp->max, dest);
+    case SPEC_BOOL:
+        return read_bool(ld, s, dest);
+    case SPEC_RATE:
+        return read_rate(ld, s, dest);
+    case SPEC_DURATION:
+    case SPEC_DURATION_MS:
+        if (read_duration(ld, s, &secs) || check_duration_range(ld, s, sp, secs))
+            return -1;
+        *(int *)dest = sp->type == SPEC_DURATION_MS ? secs * 1000 : secs;
+        return 0;
+    case SPEC_DATE:
+        return read_date(ld, s, dest);
+    case SPEC_CHOICE:
+        return read_choice(ld, s, sp->choices, dest);
+    case SPEC_KV_LIST:
+        return read_kv_list(ld, s, dest, FIELD(base, sp->aux_offset, int));
+    case SPEC_SECRET_KV_LIST:
+        return read_secret_properties(ld, s, dest, FIELD(base, sp->aux_offset, int));
+    case SPEC_SECRET_ENV:
+        return read_secret_env(ld, s, sp, base);
+    case SPEC_TABLE_LIST:
+        return read_table_list(ld, s, sp, base);
+    case SPEC_GROUP:
+        return sp->group(ld, s, base);
+    }
+    return fail_at(ld, s, "unsupported setting type");
+}
+
+/* Every setting of a section starts at its default ("connector default" numbers at -1). */
+static void apply_defaults(const config_spec *specs, void *base)
+{
+    for (const config_spec *sp = specs; sp->name; sp++) {
+        void *dest = FIELD(base, sp->offset, char);
+        const char *d = sp->default_value;
+        switch (sp->type) {
+        case SPEC_STRING:
+        case SPEC_URL:
+        case SPEC_NAME:
+            if (d)
+                *(char **)dest = xstrdup(d);
+            break;
+        case SPEC_INT:
+            *(int *)dest = d ? atoi(d) : -1;
+            break;
+        case SPEC_BOOL:
+            *(int *)dest = d && strcmp(d, "true") == 0;
+            break;
+        case SPEC_RATE:
+            *(double *)dest = d ? strtod(d, NULL) : -1;
+            break;
+        case SPEC_DURATION:
+        case SPEC_DURATION_MS:
+            *(int *)dest =
+                d ? (int)config_parse_duration(d) * (sp->type == SPEC_DURATION ? 1 : 1000) : -1;
+            break;
+        case SPEC_DATE:
+            *(int64_t *)dest = CRM_TIME_NONE;
+            break;
+        case SPEC_CHOICE:
+            if (d)
+                choice_value(sp->choices, d, dest);
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+static const config_spec *find_spec(const config_spec *specs, const char *name)
+{
+    for (const config_spec *sp = specs; sp->name; sp++)
+        if (strcmp(sp->name, name) == 0)
+            return sp;
+    return NULL;
+}
+
+static int unknown_setting(loader *ld, const config_setting_t *s, const config_spec *specs)
+{
+    char names[1024] = "";
+    for (const config_spec *sp = specs; sp->name; sp++) {
+        if (sp != specs)
+            strncat(names, ", ", sizeof(names) - strlen(names) - 1);
+        strncat(names, sp->name, sizeof(names) - strlen(names) - 1);
+    }
+    return fail_at(ld, s, "unknown setting (expected %s)", names);
+}
+
+/* Reads group g into base by its specs: defaults, each setting, then the required ones. */
+static int load_section(loader *ld, const config_setting_t *g, const config_spec *specs, void *base)
 {
     if (expect_group(ld, g))
         return -1;
+    apply_defaults(specs, base);
     for (int i = 0; i < config_setting_length(g) && !ld->failed; i++) {
         config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
-        const char *n = config_setting_name(s);
-        if (strcmp(n, "include") == 0) {
-            if (read_string_list(ld, s, &sc->include, &sc->n_include) == 0)
-                check_table_names(ld, s, c, sc->include, sc->n_include);
-        } else if (strcmp(n, "exclude") == 0) {
-            if (read_string_list(ld, s, &sc->exclude, &sc->n_exclude) == 0)
-                check_table_names(ld, s, c, sc->exclude, sc->n_exclude);
-        } else {
-            fail_at(ld, s, "unknown setting (expected include, exclude)");
-        }
+        const config_spec *sp = find_spec(specs, config_setting_name(s));
+        if (!sp)
+            unknown_setting(ld, s, specs);
+        else
+            read_spec(ld, s, sp, base);
     }
+    for (const config_spec *sp = specs; sp->name && !ld->failed; sp++)
+        if ((sp->flags & SPEC_REQUIRED) && !config_setting_get_member(g, sp->name))
+            fail_at(ld, g, "%s is required", sp->name);
     return ld->failed ? -1 : 0;
 }
+
+static int load_lookback_group(loader *ld, const config_setting_t *g, void *base)
+{
+    return load_lookbacks(ld, g, ld->conn, base);
+}
+
+/* Connector options are read after the source's other settings (see load_source). */
+static int defer_options(loader *ld, const config_setting_t *g, void *base)
+{
+    (void)base;
+    ld->options = g;
+    return 0;
+}
+
+static const config_spec table_specs[] = {
+    {.type = SPEC_TABLE_LIST,
+     .name = "include",
+     .offset = offsetof(source_config, include),
+     .aux_offset = offsetof(source_config, n_include),
+     .doc = "tables to sync (default: all of the connector's)"},
+    {.type = SPEC_TABLE_LIST,
+     .name = "exclude",
+     .offset = offsetof(source_config, exclude),
+     .aux_offset = offsetof(source_config, n_exclude),
+     .doc = "tables not to sync (wins over include)"},
+    {0},
+};
+
+static int load_table_group(loader *ld, const config_setting_t *g, void *base)
+{
+    return load_section(ld, g, table_specs, base);
+}
+
+#define SRC(f) offsetof(source_config, f)
+static const config_spec source_specs[] = {
+    {.type = SPEC_STRING,
+     .name = "type",
+     .offset = SRC(type),
+     .flags = SPEC_REQUIRED,
+     .doc = "the connector (its options are listed per source above)"},
+    {.type = SPEC_NAME,
+     .name = "name",
+     .offset = SRC(name),
+     .flags = SPEC_REQUIRED,
+     .doc = "part of topic names and of the transactional.id; must stay stable"},
+    {.type = SPEC_URL,
+     .name = "base_url",
+     .offset = SRC(base_url),
+     .flags = SPEC_TRIM_SLASH,
+     .doc = "API base URL (default: the connector's)"},
+    {.type = SPEC_DATE,
+     .name = "start_date",
+     .offset = SRC(start_ms),
+     .doc = "incremental tables start here on their first pass (default: everything)"},
+    {.type = SPEC_DURATION,
+     .name = "poll_interval",
+     .default_value = "5m",
+     .offset = SRC(poll_interval_s),
+     .min = 1,
+     .doc = "how often each table is polled"},
+    {.type = SPEC_DURATION,
+     .name = "reconcile_interval",
+     .offset = SRC(reconcile_interval_s),
+     .doc = "ID reconciliation of incremental tables; 0 = never (default: the connector's)"},
+    {.type = SPEC_DURATION,
+     .name = "timeout",
+     .default_value = "60s",
+     .offset = SRC(timeout_s),
+     .min = 1,
+     .doc = "per request"},
+    {.type = SPEC_DURATION,
+     .name = "max_rate_limit_wait",
+     .default_value = "1h",
+     .offset = SRC(max_rate_wait_s),
+     .min = 1,
+     .max = 7 * 86400,
+     .doc = "the longest wait a response may impose; longer ones are cut to this"},
+    {.type = SPEC_INT,
+     .name = "max_response_mb",
+     .default_value = "64",
+     .offset = SRC(max_response_mb),
+     .min = 1,
+     .max = 4096,
+     .doc = "largest decoded response body, in MiB"},
+    {.type = SPEC_RATE,
+     .name = "rate_limit",
+     .offset = SRC(rate),
+     .doc = "requests per second for the source; 0 = unlimited (default: the connector's)"},
+    {.type = SPEC_INT,
+     .name = "burst",
+     .offset = SRC(burst),
+     .min = 1,
+     .max = 100000,
+     .doc = "rate-limit burst allowance (default: the connector's)"},
+    {.type = SPEC_BOOL,
+     .name = "verify_tls",
+     .default_value = "true",
+     .offset = SRC(verify_tls),
+     .doc = "TLS certificate verification"},
+    {.type = SPEC_STRING,
+     .name = "ca_file",
+     .offset = SRC(ca_file),
+     .doc = "CA bundle (default: the system store)"},
+    {.type = SPEC_GROUP,
+     .name = "tables",
+     .group = load_table_group,
+     .doc = "{ include = [...]; exclude = [...]; }"},
+    {.type = SPEC_GROUP,
+     .name = "lookback",
+     .group = load_lookback_group,
+     .doc = "{ <table> = <duration>; } (default: each table's, `crmstream tables`)"},
+    {.type = SPEC_GROUP,
+     .name = "options",
+     .group = defer_options,
+     .doc = "connector options (listed per source above)"},
+    {0},
+};
+#undef SRC
 
 static int load_source(loader *ld, const config_setting_t *g, source_config *sc)
 {
     if (expect_group(ld, g))
         return -1;
     sc->line = (int)config_setting_source_line(g);
-    sc->poll_interval_s = 300;
-    sc->reconcile_interval_s = -1; /* connector default */
-    sc->rate = -1;
-    sc->burst = -1;
-    sc->timeout_s = 60;
-    sc->max_rate_wait_s = 3600;
-    sc->max_response_mb = 64;
-    sc->verify_tls = 1;
-    sc->start_ms = CRM_TIME_NONE;
-
     const char *type = NULL;
     char names[256] = ""; /* the registry's connectors, for the two errors below */
     for (const connector *const *p = crm_connectors; *p; p++) {
@@ -461,84 +726,12 @@ static int load_source(loader *ld, const config_setting_t *g, source_config *sc)
     const connector *c = connector_find(type);
     if (!c)
         return fail_at(ld, ts, "unknown source type \"%s\" (expected one of: %s)", type, names);
-    sc->type = xstrdup(type);
-
-    config_setting_t *opts = NULL;
-    for (int i = 0; i < config_setting_length(g) && !ld->failed; i++) {
-        config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
-        const char *n = config_setting_name(s);
-        if (strcmp(n, "type") == 0)
-            continue;
-        if (strcmp(n, "name") == 0) {
-            if (read_string(ld, s, &sc->name) == 0 && !valid_topic_part(sc->name))
-                fail_at(ld, s, "name must be 1-100 characters of [A-Za-z0-9._-]");
-        } else if (strcmp(n, "base_url") == 0) {
-            if (read_string(ld, s, &sc->base_url) == 0 && strncmp(sc->base_url, "http://", 7) &&
-                strncmp(sc->base_url, "https://", 8))
-                fail_at(ld, s, "base_url must start with http:// or https://");
-            else if (sc->base_url) {
-                size_t l = strlen(sc->base_url);
-                while (l > 0 && sc->base_url[l - 1] == '/')
-                    sc->base_url[--l] = '\0';
-            }
-        } else if (strcmp(n, "start_date") == 0) {
-            char *d = NULL;
-            if (read_string(ld, s, &d) == 0 &&
-                (crm_time_parse(d, &sc->start_ms) || sc->start_ms == CRM_TIME_NONE))
-                fail_at(ld, s,
-                        "invalid date \"%s\" (use e.g. \"2024-01-01\" or "
-                        "\"2024-01-01T00:00:00Z\")",
-                        d);
-            free(d);
-        } else if (strcmp(n, "poll_interval") == 0) {
-            if (read_duration(ld, s, &sc->poll_interval_s) == 0 && sc->poll_interval_s < 1)
-                fail_at(ld, s, "must be at least 1s");
-        } else if (strcmp(n, "reconcile_interval") == 0)
-            read_duration(ld, s, &sc->reconcile_interval_s);
-        else if (strcmp(n, "timeout") == 0) {
-            if (read_duration(ld, s, &sc->timeout_s) == 0 && sc->timeout_s < 1)
-                fail_at(ld, s, "must be at least 1s");
-        } else if (strcmp(n, "max_rate_limit_wait") == 0) {
-            if (read_duration(ld, s, &sc->max_rate_wait_s) == 0 &&
-                (sc->max_rate_wait_s < 1 || sc->max_rate_wait_s > 7 * 86400))
-                fail_at(ld, s, "must be between 1s and 7d");
-        } else if (strcmp(n, "max_response_mb") == 0) {
-            read_int(ld, s, 1, 4096, &sc->max_response_mb);
-        } else if (strcmp(n, "rate_limit") == 0) {
-            if (config_setting_type(s) == CONFIG_TYPE_FLOAT ||
-                config_setting_type(s) == CONFIG_TYPE_INT)
-                sc->rate = config_setting_type(s) == CONFIG_TYPE_FLOAT
-                               ? config_setting_get_float(s)
-                               : (double)config_setting_get_int(s);
-            else
-                fail_at(ld, s, "expected requests per second, e.g. 5.0");
-            if (!ld->failed && sc->rate < 0)
-                fail_at(ld, s, "must not be negative (0 = unlimited)");
-        } else if (strcmp(n, "burst") == 0)
-            read_int(ld, s, 1, 100000, &sc->burst);
-        else if (strcmp(n, "verify_tls") == 0)
-            read_bool(ld, s, &sc->verify_tls);
-        else if (strcmp(n, "ca_file") == 0)
-            read_string(ld, s, &sc->ca_file);
-        else if (strcmp(n, "tables") == 0)
-            load_tables(ld, s, c, sc);
-        else if (strcmp(n, "lookback") == 0)
-            load_lookbacks(ld, s, c, sc);
-        else if (strcmp(n, "options") == 0)
-            opts = s;
-        else
-            fail_at(ld, s,
-                    "unknown setting (expected type, name, base_url, start_date, "
-                    "poll_interval, reconcile_interval, timeout, max_rate_limit_wait, "
-                    "max_response_mb, rate_limit, burst, verify_tls, ca_file, tables, lookback, "
-                    "options)");
-    }
-    if (ld->failed)
+    ld->conn = c;
+    ld->options = NULL;
+    if (load_section(ld, g, source_specs, sc))
         return -1;
-    if (!sc->name)
-        return fail_at(ld, g, "name is required");
-    if (opts)
-        load_options(ld, opts, c, sc);
+    if (ld->options)
+        load_options(ld, ld->options, c, sc);
     else
         sc->options = xcalloc(1, sizeof(kv));
     if (!ld->failed)
@@ -546,140 +739,307 @@ static int load_source(loader *ld, const config_setting_t *g, source_config *sc)
     return ld->failed ? -1 : 0;
 }
 
-static int load_metrics(loader *ld, const config_setting_t *g, crm_config *cfg)
+static int load_sources(loader *ld, const config_setting_t *s, void *base)
 {
-    if (expect_group(ld, g))
-        return -1;
-    cfg->metrics_listen = xstrdup("0.0.0.0");
-    cfg->metrics_port = 9400;
-    for (int i = 0; i < config_setting_length(g) && !ld->failed; i++) {
-        config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
-        const char *n = config_setting_name(s);
-        if (strcmp(n, "listen") == 0)
-            read_string(ld, s, &cfg->metrics_listen);
-        else if (strcmp(n, "port") == 0)
-            read_int(ld, s, 0, 65535, &cfg->metrics_port);
-        else
-            fail_at(ld, s, "unknown setting (expected listen, port)");
+    crm_config *cfg = base;
+    if (config_setting_type(s) != CONFIG_TYPE_LIST)
+        return fail_at(ld, s, "expected a list of source groups: ( { ... }, { ... } )");
+    int len = config_setting_length(s);
+    cfg->sources = xcalloc((size_t)len + 1, sizeof(source_config));
+    for (int j = 0; j < len && !ld->failed; j++) {
+        config_setting_t *src = config_setting_get_elem(s, (unsigned)j);
+        if (load_source(ld, src, &cfg->sources[cfg->n_sources++]) == 0) {
+            for (int k = 0; k < j; k++)
+                if (strcmp(cfg->sources[k].name, cfg->sources[j].name) == 0)
+                    fail_at(ld, src, "duplicate source name \"%s\"", cfg->sources[j].name);
+        }
     }
     return ld->failed ? -1 : 0;
 }
 
-static int load_registry(loader *ld, const config_setting_t *g, registry_config *r)
+#define KAFKA(f) offsetof(kafka_config, f)
+static const config_choices delivery_choices = {
+    "delivery mode",
+    "expected at-least-once or exactly-once",
+    {"exactly-once", "at-least-once", NULL},
+    {DELIVERY_EXACTLY_ONCE, DELIVERY_AT_LEAST_ONCE},
+};
+
+static const config_spec kafka_specs[] = {
+    {.type = SPEC_STRING,
+     .name = "bootstrap_servers",
+     .offset = KAFKA(bootstrap_servers),
+     .flags = SPEC_REQUIRED,
+     .doc = "comma-separated host:port list"},
+    {.type = SPEC_STRING,
+     .name = "topic_prefix",
+     .default_value = "crm",
+     .offset = KAFKA(topic_prefix),
+     .doc = "topics are <topic_prefix>.<source name>.<table>"},
+    {.type = SPEC_STRING,
+     .name = "state_topic",
+     .default_value = "crmstream.state",
+     .offset = KAFKA(state_topic),
+     .doc = "compacted topic of bookmarks and dedupe entries"},
+    {.type = SPEC_STRING,
+     .name = "schemas_topic",
+     .default_value = "crmstream.schemas",
+     .offset = KAFKA(schemas_topic),
+     .doc = "compacted topic of writer schemas, keyed by fingerprint"},
+    {.type = SPEC_CHOICE,
+     .name = "delivery",
+     .default_value = "exactly-once",
+     .offset = KAFKA(delivery),
+     .choices = &delivery_choices,
+     .doc = "exactly-once (transactions) or at-least-once (idempotent producer)"},
+    {.type = SPEC_INT,
+     .name = "topic_partitions",
+     .default_value = "1",
+     .offset = KAFKA(topic_partitions),
+     .min = 1,
+     .max = 10000,
+     .doc = "partitions of data topics crmstream creates"},
+    {.type = SPEC_INT,
+     .name = "replication_factor",
+     .default_value = "1",
+     .offset = KAFKA(replication_factor),
+     .min = 1,
+     .max = 100,
+     .doc = "replication factor of topics crmstream creates"},
+    {.type = SPEC_DURATION_MS,
+     .name = "transaction_timeout",
+     .default_value = "60s",
+     .offset = KAFKA(transaction_timeout_ms),
+     .min = 1,
+     .max = 900,
+     .doc = "Kafka transaction timeout (exactly-once)"},
+    {.type = SPEC_INT,
+     .name = "commit_max_events",
+     .default_value = "8000",
+     .offset = KAFKA(commit_max_events),
+     .min = 1,
+     .max = 1000000,
+     .doc = "pages of a table share a commit until it holds this many events"},
+    {.type = SPEC_DURATION_MS,
+     .name = "commit_max_age",
+     .default_value = "1s",
+     .offset = KAFKA(commit_max_age_ms),
+     .min = 1,
+     .max = 60,
+     .doc = "... or until its first page is this old"},
+    {.type = SPEC_KV_LIST,
+     .name = "topic_config",
+     .offset = KAFKA(topic_config),
+     .aux_offset = KAFKA(n_topic_config),
+     .doc = "\"name=value\" topic configs of data topics crmstream creates"},
+    {.type = SPEC_KV_LIST,
+     .name = "properties",
+     .offset = KAFKA(properties),
+     .aux_offset = KAFKA(n_properties),
+     .doc = "\"name=value\" librdkafka properties (never a secret)"},
+    {.type = SPEC_SECRET_KV_LIST,
+     .name = "properties_env",
+     .offset = KAFKA(secret_properties),
+     .aux_offset = KAFKA(n_secret_properties),
+     .doc = "\"property=ENV_VAR\": secret librdkafka properties from the environment"},
+    {0},
+};
+#undef KAFKA
+
+static int load_kafka(loader *ld, const config_setting_t *g, void *base)
 {
-    if (expect_group(ld, g))
-        return -1;
-    r->verify_tls = 1;
-    r->timeout_s = 30;
+    return load_section(ld, g, kafka_specs, &((crm_config *)base)->kafka);
+}
+
+static const config_spec metrics_specs[] = {
+    {.type = SPEC_STRING,
+     .name = "listen",
+     .default_value = "0.0.0.0",
+     .offset = offsetof(crm_config, metrics_listen),
+     .doc = "IPv4 address of the /metrics, /healthz, /readyz listener"},
+    {.type = SPEC_INT,
+     .name = "port",
+     .default_value = "9400",
+     .offset = offsetof(crm_config, metrics_port),
+     .max = 65535,
+     .doc = "its port"},
+    {0},
+};
+
+static int load_metrics(loader *ld, const config_setting_t *g, void *base)
+{
+    return load_section(ld, g, metrics_specs, base);
+}
+
+#define REG(f) offsetof(registry_config, f)
+static const config_spec registry_specs[] = {
+    {.type = SPEC_URL,
+     .name = "url",
+     .offset = REG(url),
+     .flags = SPEC_REQUIRED,
+     .doc = "Confluent Schema Registry URL"},
+    {.type = SPEC_STRING, .name = "username", .offset = REG(username), .doc = "basic auth user"},
+    {.type = SPEC_SECRET_ENV,
+     .name = "password_env",
+     .offset = REG(password_env),
+     .aux_offset = REG(password),
+     .doc = "environment variable holding the basic auth password"},
+    {.type = SPEC_BOOL,
+     .name = "verify_tls",
+     .default_value = "true",
+     .offset = REG(verify_tls),
+     .doc = "TLS certificate verification"},
+    {.type = SPEC_STRING,
+     .name = "ca_file",
+     .offset = REG(ca_file),
+     .doc = "CA bundle (default: the system store)"},
+    {.type = SPEC_DURATION,
+     .name = "timeout",
+     .default_value = "30s",
+     .offset = REG(timeout_s),
+     .min = 1,
+     .doc = "per request"},
+    {0},
+};
+#undef REG
+
+static int load_registry(loader *ld, const config_setting_t *g, void *base)
+{
+    registry_config *r = &((crm_config *)base)->registry;
     r->line = config_setting_source_line(g);
-    for (int i = 0; i < config_setting_length(g) && !ld->failed; i++) {
-        config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
-        const char *n = config_setting_name(s);
-        if (strcmp(n, "url") == 0) {
-            if (read_string(ld, s, &r->url) == 0 && strncmp(r->url, "http://", 7) != 0 &&
-                strncmp(r->url, "https://", 8) != 0)
-                fail_at(ld, s, "url must start with http:// or https://");
-        } else if (strcmp(n, "username") == 0) {
-            read_string(ld, s, &r->username);
-        } else if (strcmp(n, "password_env") == 0) {
-            if (read_string(ld, s, &r->password_env) == 0) {
-                const char *v = secret_env(ld, s, "", r->password_env);
-                if (v)
-                    r->password = xstrdup(v);
-            }
-        } else if (strcmp(n, "verify_tls") == 0) {
-            read_bool(ld, s, &r->verify_tls);
-        } else if (strcmp(n, "ca_file") == 0) {
-            read_string(ld, s, &r->ca_file);
-        } else if (strcmp(n, "timeout") == 0) {
-            if (read_duration(ld, s, &r->timeout_s) == 0 && r->timeout_s < 1)
-                fail_at(ld, s, "must be at least 1s");
-        } else {
-            fail_at(ld, s,
-                    "unknown setting (expected url, username, password_env, verify_tls, ca_file, "
-                    "timeout)");
-        }
-    }
-    if (!ld->failed && !r->url)
-        fail_at(ld, g, "url is required");
-    if (!ld->failed && r->password && !r->username)
-        fail_at(ld, g, "password_env needs a username");
-    return ld->failed ? -1 : 0;
+    if (load_section(ld, g, registry_specs, r))
+        return -1;
+    if (r->password && !r->username)
+        return fail_at(ld, g, "password_env needs a username");
+    return 0;
+}
+
+static const config_choices level_choices = {
+    "level",
+    "debug, info, warn, error",
+    {"debug", "info", "warn", "error", NULL},
+    {LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR},
+};
+
+static const config_choices format_choices = {
+    "format",
+    "logfmt, json",
+    {"logfmt", "json", NULL},
+    {0, 1},
+};
+
+#define CFG(f) offsetof(crm_config, f)
+static const config_spec root_specs[] = {
+    {.type = SPEC_GROUP,
+     .name = "kafka",
+     .group = load_kafka,
+     .doc = "the Kafka cluster (required)"},
+    {.type = SPEC_CHOICE,
+     .name = "log_level",
+     .default_value = "info",
+     .offset = CFG(log_level),
+     .choices = &level_choices,
+     .doc = "debug, info, warn or error"},
+    {.type = SPEC_CHOICE,
+     .name = "log_format",
+     .default_value = "logfmt",
+     .offset = CFG(log_json),
+     .choices = &format_choices,
+     .doc = "logfmt or json lines on stderr"},
+    {.type = SPEC_DURATION,
+     .name = "shutdown_grace",
+     .default_value = "25s",
+     .offset = CFG(shutdown_grace_s),
+     .min = 1,
+     .max = 3600,
+     .doc = "SIGTERM: exit within this"},
+    {.type = SPEC_DURATION,
+     .name = "progress_interval",
+     .default_value = "10s",
+     .offset = CFG(progress_s),
+     .min = 1,
+     .doc = "cadence of the progress line of long passes"},
+    {.type = SPEC_GROUP,
+     .name = "metrics",
+     .group = load_metrics,
+     .doc = "operator HTTP listener (off when absent)"},
+    {.type = SPEC_GROUP,
+     .name = "schema_registry",
+     .group = load_registry,
+     .doc = "Confluent Schema Registry (off when absent)"},
+    {.type = SPEC_GROUP,
+     .name = "sources",
+     .group = load_sources,
+     .doc = "( { source }, ... ): one group per CRM account"},
+    {0},
+};
+#undef CFG
+
+const config_section config_sections[] = {
+    {"", root_specs},
+    {"kafka", kafka_specs},
+    {"metrics", metrics_specs},
+    {"schema_registry", registry_specs},
+    {"sources[]", source_specs},
+    {"sources[].tables", table_specs},
+    {NULL, NULL},
+};
+
+const char *config_spec_type_name(config_spec_type t)
+{
+    static const char *const names[] = {
+        [SPEC_STRING] = "string",     [SPEC_URL] = "url",
+        [SPEC_NAME] = "name",         [SPEC_INT] = "integer",
+        [SPEC_BOOL] = "bool",         [SPEC_RATE] = "number",
+        [SPEC_DURATION] = "duration", [SPEC_DURATION_MS] = "duration",
+        [SPEC_DATE] = "date",         [SPEC_CHOICE] = "choice",
+        [SPEC_KV_LIST] = "list",      [SPEC_SECRET_KV_LIST] = "list",
+        [SPEC_SECRET_ENV] = "env",    [SPEC_TABLE_LIST] = "tables",
+        [SPEC_GROUP] = "group",
+    };
+    return names[t];
+}
+
+void config_spec_range(const config_spec *sp, char *out, size_t outlen)
+{
+    char lo[32], hi[32];
+    format_bound(sp->min, lo, sizeof(lo));
+    format_bound(sp->max, hi, sizeof(hi));
+    out[0] = '\0';
+    if (sp->type == SPEC_INT)
+        snprintf(out, outlen, "%lld..%lld", sp->min, sp->max);
+    else if ((sp->type == SPEC_DURATION || sp->type == SPEC_DURATION_MS) && sp->max)
+        snprintf(out, outlen, "%s..%s", lo, hi);
+    else if ((sp->type == SPEC_DURATION || sp->type == SPEC_DURATION_MS) && sp->min)
+        snprintf(out, outlen, ">= %s", lo);
+    else if (sp->type == SPEC_RATE)
+        snprintf(out, outlen, ">= 0");
+    else if (sp->type == SPEC_CHOICE)
+        for (int i = 0; sp->choices->names[i]; i++)
+            snprintf(out + strlen(out), outlen - strlen(out), "%s%s", i ? "|" : "",
+                     sp->choices->names[i]);
 }
 
 static int load_root(loader *ld, config_t *lc, crm_config *cfg)
 {
     config_setting_t *root = config_root_setting(lc);
-    int have_kafka = 0;
-    for (int i = 0; i < config_setting_length(root) && !ld->failed; i++) {
-        config_setting_t *s = config_setting_get_elem(root, (unsigned)i);
-        const char *n = config_setting_name(s);
-        if (strcmp(n, "kafka") == 0) {
-            have_kafka = 1;
-            load_kafka(ld, s, &cfg->kafka);
-        } else if (strcmp(n, "log_level") == 0) {
-            char *lvl = NULL;
-            if (read_string(ld, s, &lvl) == 0) {
-                int l = log_level_from_name(lvl);
-                if (l < 0)
-                    fail_at(ld, s, "unknown level \"%s\" (debug, info, warn, error)", lvl);
-                else
-                    cfg->log_level = (log_level)l;
-            }
-            free(lvl);
-        } else if (strcmp(n, "log_format") == 0) {
-            char *f = NULL;
-            if (read_string(ld, s, &f) == 0) {
-                if (strcmp(f, "json") == 0)
-                    cfg->log_json = 1;
-                else if (strcmp(f, "logfmt") != 0)
-                    fail_at(ld, s, "unknown format \"%s\" (logfmt, json)", f);
-            }
-            free(f);
-        } else if (strcmp(n, "shutdown_grace") == 0) {
-            if (read_duration(ld, s, &cfg->shutdown_grace_s) == 0 &&
-                (cfg->shutdown_grace_s < 1 || cfg->shutdown_grace_s > 3600))
-                fail_at(ld, s, "must be between 1s and 1h");
-        } else if (strcmp(n, "progress_interval") == 0) {
-            if (read_duration(ld, s, &cfg->progress_s) == 0 && cfg->progress_s < 1)
-                fail_at(ld, s, "must be at least 1s");
-        } else if (strcmp(n, "metrics") == 0) {
-            load_metrics(ld, s, cfg);
-        } else if (strcmp(n, "schema_registry") == 0) {
-            load_registry(ld, s, &cfg->registry);
-        } else if (strcmp(n, "sources") == 0) {
-            if (config_setting_type(s) != CONFIG_TYPE_LIST)
-                return fail_at(ld, s, "expected a list of source groups: ( { ... }, { ... } )");
-            int len = config_setting_length(s);
-            cfg->sources = xcalloc((size_t)len + 1, sizeof(source_config));
-            for (int j = 0; j < len && !ld->failed; j++) {
-                config_setting_t *src = config_setting_get_elem(s, (unsigned)j);
-                if (load_source(ld, src, &cfg->sources[cfg->n_sources++]) == 0) {
-                    for (int k = 0; k < j; k++)
-                        if (strcmp(cfg->sources[k].name, cfg->sources[j].name) == 0)
-                            fail_at(ld, src, "duplicate source name \"%s\"", cfg->sources[j].name);
-                }
-            }
-        } else {
-            fail_at(ld, s,
-                    "unknown setting (expected kafka, log_level, log_format, "
-                    "shutdown_grace, progress_interval, metrics, schema_registry, sources)");
-        }
+    if (load_section(ld, root, root_specs, cfg))
+        return -1;
+    if (!cfg->kafka.bootstrap_servers)
+        return fail_at(ld, root, "a kafka { bootstrap_servers = \"...\"; } group is required");
+    if (cfg->n_sources == 0)
+        return fail_at(ld, root, "sources = ( ... ) must list at least one source");
+    static const char *const topics[] = {"topic_prefix", "schemas_topic", "state_topic"};
+    const char *values[] = {cfg->kafka.topic_prefix, cfg->kafka.schemas_topic,
+                            cfg->kafka.state_topic};
+    for (int i = 0; i < 3; i++) {
+        char path[64];
+        snprintf(path, sizeof(path), "kafka.%s", topics[i]);
+        if (!valid_topic_part(values[i]))
+            return fail_at(ld, config_lookup(lc, path),
+                           "%s must be 1-100 characters of [A-Za-z0-9._-]", topics[i]);
     }
-    if (!ld->failed && !have_kafka)
-        fail_at(ld, root, "a kafka { bootstrap_servers = \"...\"; } group is required");
-    if (!ld->failed && cfg->n_sources == 0)
-        fail_at(ld, root, "sources = ( ... ) must list at least one source");
-    if (!ld->failed && !valid_topic_part(cfg->kafka.topic_prefix))
-        fail_at(ld, config_lookup(lc, "kafka.topic_prefix"),
-                "topic_prefix must be 1-100 characters of [A-Za-z0-9._-]");
-    if (!ld->failed && !valid_topic_part(cfg->kafka.schemas_topic))
-        fail_at(ld, config_lookup(lc, "kafka.schemas_topic"),
-                "schemas_topic must be 1-100 characters of [A-Za-z0-9._-]");
-    if (!ld->failed && !valid_topic_part(cfg->kafka.state_topic))
-        fail_at(ld, config_lookup(lc, "kafka.state_topic"),
-                "state_topic must be 1-100 characters of [A-Za-z0-9._-]");
-    return ld->failed ? -1 : 0;
+    return 0;
 }
 
 static crm_config *load_config(const char *path, int crm_secrets_required, char *err, size_t errlen)
@@ -698,19 +1058,8 @@ static crm_config *load_config(const char *path, int crm_secrets_required, char 
     }
     crm_config *cfg = xcalloc(1, sizeof(*cfg));
     cfg->path = xstrdup(path);
-    cfg->log_level = LOG_INFO;
-    cfg->shutdown_grace_s = 25;
-    cfg->progress_s = 10;
-    cfg->kafka.topic_prefix = xstrdup("crm");
-    cfg->kafka.state_topic = xstrdup("crmstream.state");
-    cfg->kafka.schemas_topic = xstrdup("crmstream.schemas");
-    cfg->kafka.delivery = DELIVERY_EXACTLY_ONCE;
-    cfg->kafka.topic_partitions = 1;
-    cfg->kafka.replication_factor = 1;
-    cfg->kafka.transaction_timeout_ms = 60000;
-    cfg->kafka.commit_max_events = 8000;
-    cfg->kafka.commit_max_age_ms = 1000;
-    loader ld = {path, err, errlen, 0, crm_secrets_required};
+    loader ld = {
+        .path = path, .err = err, .errlen = errlen, .crm_secrets_required = crm_secrets_required};
     if (load_root(&ld, &lc, cfg)) {
         config_destroy(&lc);
         config_free(cfg);

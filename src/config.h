@@ -99,6 +99,75 @@ typedef struct crm_config {
     int n_sources;
 } crm_config;
 
+/* ---- the settings map ----------------------------------------------------------------------
+ * One table per config section drives parsing, validation, defaults, `crmstream tables`' listing
+ * and the test that producer.cfg.example documents every setting. */
+
+typedef enum {
+    SPEC_STRING = 0,
+    SPEC_URL,  /* a string starting with http:// or https:// */
+    SPEC_NAME, /* 1-100 characters of [A-Za-z0-9._-] (part of topic names) */
+    SPEC_INT,  /* in [min, max] */
+    SPEC_BOOL,
+    SPEC_RATE,           /* requests per second (double), not negative */
+    SPEC_DURATION,       /* "30s", "5m"... or seconds, stored as int seconds in [min, max] */
+    SPEC_DURATION_MS,    /* the same, stored as int milliseconds */
+    SPEC_DATE,           /* "2024-01-01" or RFC 3339, stored as int64 ms */
+    SPEC_CHOICE,         /* one of choices' names, stored as its int value */
+    SPEC_KV_LIST,        /* "name=value" strings: kv * at offset, count (int) at aux_offset */
+    SPEC_SECRET_KV_LIST, /* "name=ENV_VAR" strings, values replaced by the variables' secrets */
+    SPEC_SECRET_ENV,     /* the name of an environment variable (at offset); its secret goes
+                            to aux_offset */
+    SPEC_TABLE_LIST,     /* names of tables of the source's connector: char ** at offset, count
+                            (int) at aux_offset */
+    SPEC_GROUP,          /* a group or list read by group() */
+} config_spec_type;
+
+enum {
+    SPEC_REQUIRED = 1,   /* "<name> is required" when absent from its group */
+    SPEC_TRIM_SLASH = 2, /* SPEC_URL: trailing slashes removed */
+};
+
+typedef struct config_choices {
+    const char *noun; /* "unknown <noun> \"x\" (<hint>)" */
+    const char *hint;
+    const char *names[8]; /* NULL-terminated */
+    int values[8];
+} config_choices;
+
+struct config_loader;
+struct config_setting_t;
+/* Reads a SPEC_GROUP setting into the section's struct. */
+typedef int (*config_group_fn)(struct config_loader *ld, const struct config_setting_t *s,
+                               void *base);
+
+typedef struct config_spec {
+    config_spec_type type;
+    const char *name;
+    const char *default_value; /* as a config writes it; NULL: none (or see doc) */
+    size_t offset;             /* destination in the section's struct (offsetof) */
+    size_t aux_offset;         /* SPEC_KV_LIST: count; SPEC_SECRET_ENV: the secret */
+    long long min, max;        /* SPEC_INT and durations (seconds); max 0: no upper bound */
+    unsigned flags;
+    const config_choices *choices; /* SPEC_CHOICE */
+    config_group_fn group;         /* SPEC_GROUP */
+    const char *doc;               /* one line for `crmstream tables --settings` */
+} config_spec;
+
+typedef struct config_section {
+    const char *name;         /* "" (top level), "kafka", "metrics", "schema_registry", "sources[]",
+                                 "sources[].tables" */
+    const config_spec *specs; /* terminated by an entry with name == NULL */
+} config_section;
+
+/* Every section of the configuration, terminated by an entry with specs == NULL. */
+extern const config_section config_sections[];
+/* "string", "integer", "duration"... for listings. */
+const char *config_spec_type_name(config_spec_type t);
+/* The values a setting accepts, for listings: "1..10000", "1s..15m", ">= 1s", "logfmt|json";
+ * "" when any value of its type is. */
+void config_spec_range(const config_spec *sp, char *out, size_t outlen);
+
 /* Loads and validates; on error writes one line to err ("file:line: setting: problem") and
  * returns NULL. */
 crm_config *config_load(const char *path, char *err, size_t errlen);

@@ -1,7 +1,8 @@
 /* connector.h — what a CRM connector declares, and what the engine gives it.
  *
- * A connector is data: a name, an options map (type/name/default/description, which drives
- * config validation and `crmstream tables`), and a table list. Each table names its primary key,
+ * A connector is data: a name, an options map (type/name/default/description/offset, which
+ * drives config validation, `crmstream tables` and the typed options struct its callbacks read
+ * through source_options()), and a table list. Each table names its primary key,
  * replication key, method, default lookback and .avsc file, plus two callbacks: next_request()
  * builds the next HTTP request of a sync pass from the pass context, and parse_page() turns a
  * 2xx response into records / deletes / ids and updates the connector-owned paging state.
@@ -40,7 +41,25 @@ typedef struct connector_option {
     const char *name;
     const char *default_value; /* NULL: required */
     const char *description;
+    size_t offset; /* of its value in the connector's options struct (source_options()) */
 } connector_option;
+
+/* One entry of a connector's options table, declared with the connector's options struct T:
+ * option `field`'s value lands in T's member of that name, whose C type follows the option type
+ * (long long for OPT_INT and OPT_DURATION (seconds), int for OPT_BOOL, const char * for
+ * OPT_STRING and OPT_ENV). A misspelt or mistyped member does not compile. */
+#define CONNECTOR_OPTION(T, type, field, def, doc)                                                 \
+    {                                                                                              \
+        type, #field, def, doc,                                                                    \
+            offsetof(T, field) + 0 * sizeof(char[CONNECTOR_OPTION_FITS_(type, ((T *)0)->field)])   \
+    }
+#define CONNECTOR_OPTION_FITS_(type, member)                                                       \
+    ((type) == OPT_INT || (type) == OPT_DURATION ? _Generic((member), long long : 1, default       \
+                                                            : -1)                                  \
+     : (type) == OPT_BOOL                        ? _Generic((member), int : 1, default             \
+                                     : -1)                                  \
+                                                 : _Generic((member), const char                        *: 1, default    \
+                                     : -1))
 
 /* ---- the source as a connector sees it --------------------------------------------------- */
 
@@ -49,9 +68,10 @@ typedef struct source source; /* opaque, owned by the engine */
 const char *source_name(const source *src);
 /* Base URL without trailing slash (config override or connector default). */
 const char *source_base_url(const source *src);
-/* Option values after defaults; OPT_ENV options return the secret itself (never log it). */
-const char *source_option(const source *src, const char *name);
-long long source_option_int(const source *src, const char *name);
+/* The source's options after defaults, in the connector's options struct (connector.options,
+ * CONNECTOR_OPTION): OPT_ENV members hold the secret itself (never log it), or NULL for commands
+ * that read no CRM secrets. Resolved once when the source is made. */
+const void *source_options(const source *src);
 /* The source's start_date (CRM_TIME_NONE when unset). */
 int64_t source_start_ms(const source *src);
 /* Seconds between ID-reconciliation passes of incremental tables (0 = never). */
@@ -160,13 +180,13 @@ typedef struct table_def {
      * between its pages), so an id that a reconciliation listing did not return is only a
      * candidate for deletion. With confirm_request, the engine reads the candidates back by id,
      * at most confirm_batch (default 1) per request: `ids` is a JSON array of primary-key values
-     * (keys whose text is a canonical decimal integer as JSON integers, others as strings). The response goes through parse_page
-     * with ctx->confirm set; every id it reports (records, or ids) is alive and is not deleted.
-     * A 404 or 410 answer means none of the request's ids exists. Any other failure deletes
-     * nothing this pass. Without confirm_request, a candidate is deleted only when a single-page
-     * listing, or two consecutive complete listings, missed it. */
-    req_result (*confirm_request)(table_ctx *ctx, const json_t *ids, http_request *req,
-                                  char *err, size_t errlen);
+     * (keys whose text is a canonical decimal integer as JSON integers, others as strings). The
+     * response goes through parse_page with ctx->confirm set; every id it reports (records, or ids)
+     * is alive and is not deleted. A 404 or 410 answer means none of the request's ids exists. Any
+     * other failure deletes nothing this pass. Without confirm_request, a candidate is deleted only
+     * when a single-page listing, or two consecutive complete listings, missed it. */
+    req_result (*confirm_request)(table_ctx *ctx, const json_t *ids, http_request *req, char *err,
+                                  size_t errlen);
     int confirm_batch;
 } table_def;
 
@@ -190,6 +210,7 @@ typedef struct connector {
     int default_burst;
     int default_reconcile_interval_s; /* ID reconciliation of incremental tables; 0 = off */
     const connector_option *options;  /* terminated by an entry with name == NULL */
+    size_t options_size;              /* sizeof the struct their offsets point into */
     const table_def *tables;
     size_t n_tables;
 

@@ -11,8 +11,8 @@
 struct source {
     const source_config *cfg;
     const connector *conn;
-    const char **opt_names;
-    char **opt_values;
+    void *options;      /* the connector's options struct */
+    char **opt_strings; /* what its string members point at */
     int n_opts;
     http_auth auth;
     http_options http;
@@ -21,30 +21,67 @@ struct source {
     char *base_url;
 };
 
-static void resolve_options(source *src)
+/* The value of option o as configured, or its default (OPT_ENV: the variable's name). */
+static const char *configured_value(const source *src, const connector_option *o)
+{
+    for (int i = 0; i < src->cfg->n_options; i++)
+        if (strcmp(src->cfg->options[i].key, o->name) == 0)
+            return src->cfg->options[i].value;
+    return o->default_value;
+}
+
+static size_t option_member_size(option_type t)
+{
+    switch (t) {
+    case OPT_INT:
+    case OPT_DURATION:
+        return sizeof(long long);
+    case OPT_BOOL:
+        return sizeof(int);
+    default:
+        return sizeof(const char *);
+    }
+}
+
+/* Fills the connector's options struct once; -1 with err when the connector's table does not
+ * fit its struct (a connector bug, reported at start rather than as a wrong value later). */
+static int resolve_options(source *src, char *err, size_t errlen)
 {
     const connector *c = src->conn;
     int n = 0;
-    for (const connector_option *o = c->options; o && o->name; o++)
-        n++;
-    src->opt_names = xcalloc((size_t)n + 1, sizeof(char *));
-    src->opt_values = xcalloc((size_t)n + 1, sizeof(char *));
     for (const connector_option *o = c->options; o && o->name; o++) {
-        const char *value = o->default_value;
-        for (int i = 0; i < src->cfg->n_options; i++)
-            if (strcmp(src->cfg->options[i].key, o->name) == 0)
-                value = src->cfg->options[i].value;
+        if (o->offset + option_member_size(o->type) > c->options_size) {
+            snprintf(err, errlen, "connector %s: option %s lies outside its options struct",
+                     c->name, o->name);
+            return -1;
+        }
+        n++;
+    }
+    src->options = xcalloc(1, c->options_size ? c->options_size : 1);
+    src->opt_strings = xcalloc((size_t)n + 1, sizeof(char *));
+    for (const connector_option *o = c->options; o && o->name; o++) {
+        const char *value = configured_value(src, o);
+        char *member = (char *)src->options + o->offset;
         if (o->type == OPT_ENV && value)
             value = getenv(value);
-        if (o->type == OPT_DURATION && value) {
-            char secs[32];
-            snprintf(secs, sizeof(secs), "%lld", config_parse_duration(value));
-            src->opt_values[src->n_opts] = xstrdup(secs);
-        } else {
-            src->opt_values[src->n_opts] = value ? xstrdup(value) : NULL;
+        switch (o->type) {
+        case OPT_INT:
+            *(long long *)member = value ? strtoll(value, NULL, 10) : 0;
+            break;
+        case OPT_DURATION:
+            *(long long *)member = value ? config_parse_duration(value) : 0;
+            break;
+        case OPT_BOOL:
+            *(int *)member = value && strcmp(value, "true") == 0;
+            break;
+        case OPT_STRING:
+        case OPT_ENV:
+            src->opt_strings[src->n_opts] = value ? xstrdup(value) : NULL;
+            *(const char **)member = src->opt_strings[src->n_opts++];
+            break;
         }
-        src->opt_names[src->n_opts++] = o->name;
     }
+    return 0;
 }
 
 source *source_new(const source_config *cfg, char *err, size_t errlen)
@@ -58,7 +95,10 @@ source *source_new(const source_config *cfg, char *err, size_t errlen)
     src->cfg = cfg;
     src->conn = c;
     src->base_url = xstrdup(cfg->base_url ? cfg->base_url : c->default_base_url);
-    resolve_options(src);
+    if (resolve_options(src, err, errlen)) {
+        source_free(src);
+        return NULL;
+    }
     http_options_defaults(&src->http);
     src->http.timeout_ms = (long)cfg->timeout_s * 1000;
     src->http.max_rate_wait_ms = (int64_t)cfg->max_rate_wait_s * 1000;
@@ -82,9 +122,9 @@ void source_free(source *src)
     if (src->conn->source_free)
         src->conn->source_free(src);
     for (int i = 0; i < src->n_opts; i++)
-        free(src->opt_values[i]);
-    free(src->opt_values);
-    free(src->opt_names);
+        free(src->opt_strings[i]);
+    free(src->opt_strings);
+    free(src->options);
     ratelimit_free(src->rl);
     free(src->base_url);
     free(src);
@@ -100,18 +140,9 @@ const char *source_base_url(const source *src)
     return src->base_url;
 }
 
-const char *source_option(const source *src, const char *name)
+const void *source_options(const source *src)
 {
-    for (int i = 0; i < src->n_opts; i++)
-        if (strcmp(src->opt_names[i], name) == 0)
-            return src->opt_values[i];
-    return NULL;
-}
-
-long long source_option_int(const source *src, const char *name)
-{
-    const char *v = source_option(src, name);
-    return v ? strtoll(v, NULL, 10) : 0;
+    return src->options;
 }
 
 int64_t source_start_ms(const source *src)

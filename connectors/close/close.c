@@ -18,10 +18,17 @@
 #include <string.h>
 
 #include "close_internal.h"
+#include "log.h"
+
+/* Every page-size option a table names is an integer option of Close: checked as a source
+ * starts, so a misspelt name stops crmstream at once instead of aborting a pass later. */
+static int check_table_options(char *err, size_t errlen);
 
 static int close_init(source *src, char *err, size_t errlen)
 {
-    const char *key = source_option(src, "api_key_env");
+    if (check_table_options(err, errlen))
+        return -1;
+    const char *key = close_opts_of(src)->api_key_env;
     if (!key || !*key) {
         snprintf(err, errlen, "the Close API key (options.api_key_env) is empty");
         return -1;
@@ -274,32 +281,73 @@ static const table_def close_tables[] = {
     },
 };
 
+#define CLOSE_OPTION(type, field, def, doc) CONNECTOR_OPTION(close_opts, type, field, def, doc)
 static const connector_option close_options[] = {
-    {OPT_ENV, "api_key_env", "CLOSE_API_KEY", "environment variable holding the Close API key"},
-    {OPT_INT, "page_size", "100", "records per page of the reference lists"},
-    {OPT_INT, "search_page_size", "100", "records per /data/search/ page (max 200)"},
-    {OPT_INT, "opportunity_page_size", "250", "records per /opportunity/ page"},
-    {OPT_INT, "task_page_size", "1000", "records per /task/ page"},
-    {OPT_INT, "activity_page_size", "100", "records per /activity/ page"},
-    {OPT_INT, "event_page_size", "50", "events per /event/ page (Close caps it at 50)"},
-    {OPT_INT, "max_skip", "250000", "Close's max _skip; the connector never pages past it"},
-    {OPT_INT, "search_walk_limit", "10000",
-     "records per search cursor walk before restarting from the highest date_updated"},
-    {OPT_DURATION, "search_cursor_ttl", "20s",
-     "a search cursor older than this is not reused (Close expires them after ~30 s)"},
-    {OPT_DURATION, "attribution_window", "0",
-     "activities: re-read this much before the bookmark; 0 = the table lookback (24h)"},
-    {OPT_DURATION, "event_lag", "5m", "the event_log bookmark never passes now minus this"},
-    {OPT_DURATION, "deletes_fallback_interval", "1h",
-     "without event-log access (400 on /event/): how often leads, contacts, opportunities, "
-     "tasks and activities are reconciled by id to find deletes"},
-    {OPT_DURATION, "event_activity_window", "24h",
-     "activities created longer ago than this get their edits (and backdated creations) from "
-     "the event log; newer ones are re-read by the activities table (its attribution window)"},
-    {OPT_DURATION, "report_window", "0",
-     "report tables: days recomputed before the bookmark each pass; 0 = the table lookback (7d)"},
-    {0, NULL, NULL, NULL},
+    CLOSE_OPTION(OPT_ENV, api_key_env, "CLOSE_API_KEY",
+                 "environment variable holding the Close API key"),
+    CLOSE_OPTION(OPT_INT, page_size, "100", "records per page of the reference lists"),
+    CLOSE_OPTION(OPT_INT, search_page_size, "100", "records per /data/search/ page (max 200)"),
+    CLOSE_OPTION(OPT_INT, opportunity_page_size, "250", "records per /opportunity/ page"),
+    CLOSE_OPTION(OPT_INT, task_page_size, "1000", "records per /task/ page"),
+    CLOSE_OPTION(OPT_INT, activity_page_size, "100", "records per /activity/ page"),
+    CLOSE_OPTION(OPT_INT, event_page_size, "50", "events per /event/ page (Close caps it at 50)"),
+    CLOSE_OPTION(OPT_INT, max_skip, "250000",
+                 "Close's max _skip; the connector never pages past it"),
+    CLOSE_OPTION(OPT_INT, search_walk_limit, "10000",
+                 "records per search cursor walk before restarting from the highest "
+                 "date_updated"),
+    CLOSE_OPTION(OPT_DURATION, search_cursor_ttl, "20s",
+                 "a search cursor older than this is not reused (Close expires them after ~30 s)"),
+    CLOSE_OPTION(OPT_DURATION, attribution_window, "0",
+                 "activities: re-read this much before the bookmark; 0 = the table lookback "
+                 "(24h)"),
+    CLOSE_OPTION(OPT_DURATION, event_lag, "5m",
+                 "the event_log bookmark never passes now minus this"),
+    CLOSE_OPTION(OPT_DURATION, deletes_fallback_interval, "1h",
+                 "without event-log access (400 on /event/): how often leads, contacts, "
+                 "opportunities, tasks and activities are reconciled by id to find deletes"),
+    CLOSE_OPTION(OPT_DURATION, event_activity_window, "24h",
+                 "activities created longer ago than this get their edits (and backdated "
+                 "creations) from the event log; newer ones are re-read by the activities table "
+                 "(its attribution window)"),
+    CLOSE_OPTION(OPT_DURATION, report_window, "0",
+                 "report tables: days recomputed before the bookmark each pass; 0 = the table "
+                 "lookback (7d)"),
+    {0},
 };
+#undef CLOSE_OPTION
+
+static const connector_option *int_option(const char *name)
+{
+    for (const connector_option *o = close_options; o->name; o++)
+        if (strcmp(o->name, name) == 0 && o->type == OPT_INT)
+            return o;
+    return NULL;
+}
+
+long long close_option_int(const source *src, const char *name)
+{
+    const connector_option *o = int_option(name);
+    if (!o) {
+        log_error(source_name(src), NULL, "close: no integer option \"%s\" (a connector bug)",
+                  name);
+        abort();
+    }
+    return *(const long long *)((const char *)source_options(src) + o->offset);
+}
+
+static int check_table_options(char *err, size_t errlen)
+{
+    for (size_t i = 0; i < sizeof(close_tables) / sizeof(close_tables[0]); i++) {
+        const close_table *ct = close_table_of(&close_tables[i]);
+        if (ct && ct->limit_option && !int_option(ct->limit_option)) {
+            snprintf(err, errlen, "close table %s names no integer option %s (a connector bug)",
+                     close_tables[i].name, ct->limit_option);
+            return -1;
+        }
+    }
+    return 0;
+}
 
 const connector close_connector = {
     .name = "close",
@@ -308,6 +356,7 @@ const connector close_connector = {
     .default_rate = 15,
     .default_burst = 5,
     .options = close_options,
+    .options_size = sizeof(close_opts),
     .tables = close_tables,
     .n_tables = sizeof(close_tables) / sizeof(close_tables[0]),
     .source_init = close_init,

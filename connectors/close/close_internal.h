@@ -17,6 +17,34 @@ typedef struct close_state {
     int64_t fallback_due_ms[CLOSE_FALLBACK_TABLES]; /* next fallback reconciliation per table */
 } close_state;
 
+/* The source's options (close_options in close.c), resolved once by the engine. */
+typedef struct close_opts {
+    const char *api_key_env; /* the key itself */
+    long long page_size;
+    long long search_page_size;
+    long long opportunity_page_size;
+    long long task_page_size;
+    long long activity_page_size;
+    long long event_page_size;
+    long long max_skip;
+    long long search_walk_limit;
+    long long search_cursor_ttl; /* durations in seconds */
+    long long attribution_window;
+    long long event_lag;
+    long long deletes_fallback_interval;
+    long long event_activity_window;
+    long long report_window;
+} close_opts;
+
+static inline const close_opts *close_opts_of(const source *src)
+{
+    return source_options(src);
+}
+/* An integer option named by data (a table's page-size option, close_table.limit_option).
+ * close_init refuses to start when a table names no integer option of Close; a name that is
+ * none aborts here, naming it: a connector bug, never a silent 0. */
+long long close_option_int(const source *src, const char *name);
+
 /* Full table over an offset list (_skip/_limit) with {"data","has_more"}. */
 req_result close_full_request(table_ctx *ctx, http_request *req, char *err, size_t errlen);
 int close_full_parse(table_ctx *ctx, const http_response *resp, page *out, char *err,

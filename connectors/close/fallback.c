@@ -24,7 +24,7 @@ void close_event_log_denied(table_ctx *ctx)
                  "reconciliation every %lld s instead (deletes_fallback_interval; counted in "
                  "crmstream_fallback_reconciliations_total), and edits of activities older than "
                  "the attribution window are not seen; /event/ is asked again after a restart",
-                 source_option_int(ctx->src, "deletes_fallback_interval"));
+                 close_opts_of(ctx->src)->deletes_fallback_interval);
 }
 
 int close_event_log_is_denied(const table_ctx *ctx)
@@ -55,8 +55,7 @@ void close_fallback_at_pass_end(table_ctx *ctx, page *out)
     int due = 0;
     pthread_mutex_lock(&st->lock);
     if (st->event_log_denied && now >= st->fallback_due_ms[i]) {
-        st->fallback_due_ms[i] =
-            now + source_option_int(ctx->src, "deletes_fallback_interval") * 1000;
+        st->fallback_due_ms[i] = now + close_opts_of(ctx->src)->deletes_fallback_interval * 1000;
         due = 1;
     }
     pthread_mutex_unlock(&st->lock);

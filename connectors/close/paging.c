@@ -53,7 +53,7 @@ static void query_time(http_request *req, const char *name, int64_t ms)
 
 static long long option_int(const table_ctx *ctx, const char *name)
 {
-    return source_option_int(ctx->src, name);
+    return close_option_int(ctx->src, name);
 }
 
 /* Parses the body and returns it with its "data" array checked; NULL + err otherwise. */
@@ -190,7 +190,7 @@ static int64_t keyset_start(const table_ctx *ctx, const close_table *ep)
     if (ep->since)
         return CRM_TIME_NONE; /* the window applies to `since`, the key walk starts open */
     int64_t from = ctx->from_ms;
-    long long window = option_int(ctx, "attribution_window");
+    long long window = close_opts_of(ctx->src)->attribution_window;
     if ((ep->flags & CLOSE_ATTRIBUTION_WINDOW) && window > 0 && ctx->bookmark_ms != CRM_TIME_NONE &&
         !ctx->reconcile)
         from = ctx->bookmark_ms - (int64_t)window * 1000;
@@ -213,10 +213,10 @@ req_result close_keyset_request(table_ctx *ctx, http_request *req, char *err, si
     json_t *anchor = json_object_get(ctx->paging, "anchor_ms");
     int64_t key_from = json_is_integer(anchor) ? json_integer_value(anchor) : keyset_start(ctx, ep);
     long long skip = close_keyset_skip(ctx->paging), limit = option_int(ctx, ep->limit_option);
-    if (skip + limit > option_int(ctx, "max_skip")) {
+    if (skip + limit > close_opts_of(ctx->src)->max_skip) {
         snprintf(err, errlen,
                  "more than %lld records share %s at the anchor; refusing to page past max_skip",
-                 option_int(ctx, "max_skip"), ep->key);
+                 close_opts_of(ctx->src)->max_skip, ep->key);
         return REQ_ERROR;
     }
     connector_url(ctx->src, req, ep->path);
@@ -418,7 +418,7 @@ req_result close_search_request(table_ctx *ctx, http_request *req, char *err, si
         return REQ_DONE;
     const char *cursor = json_string_value(json_object_get(ctx->paging, "cursor"));
     if (cursor && now_wall_ms() - paging_int(ctx, "cursor_at", 0) >
-                      option_int(ctx, "search_cursor_ttl") * 1000) {
+                      close_opts_of(ctx->src)->search_cursor_ttl * 1000) {
         search_drop_cursor(ctx->paging); /* it may have expired: read the tie again */
         cursor = NULL;
     }
@@ -506,7 +506,8 @@ int close_search_parse(table_ctx *ctx, const http_response *resp, page *out, cha
     if (!body)
         return -1;
     int rc = close_search_advance(ctx->paging, data, json_object_get(body, "cursor"),
-                                  option_int(ctx, "search_walk_limit"), now_wall_ms(), err, errlen);
+                                  close_opts_of(ctx->src)->search_walk_limit, now_wall_ms(), err,
+                                  errlen);
     if (rc == 1) {
         set_done(ctx);
         close_fallback_at_pass_end(ctx, out);
@@ -609,7 +610,7 @@ static int event_activity_upsert(table_ctx *ctx, const json_t *ev, json_t *upser
     const char *dc = json_string_value(json_object_get(data, "date_created"));
     if (!dc || crm_time_parse(dc, &created))
         return 0;
-    if (created >= ctx->until_ms - option_int(ctx, "event_activity_window") * 1000)
+    if (created >= ctx->until_ms - close_opts_of(ctx->src)->event_activity_window * 1000)
         return 0; /* inside the window: the activities table has it */
     json_t *u = json_pack("{s:s, s:O}", "table", "activities", "record", data);
     return u ? json_array_append_new(upserts, u) : -1;
@@ -675,7 +676,7 @@ static int activity_reads_parse(table_ctx *ctx, const http_response *resp, page 
         json_array_remove(q, 0);
     if (json_array_size(q) == 0)
         set_done(ctx);
-    out->bookmark_cap_ms = ctx->until_ms - option_int(ctx, "event_lag") * 1000;
+    out->bookmark_cap_ms = ctx->until_ms - close_opts_of(ctx->src)->event_lag * 1000;
     json_decref(body);
     return 0;
 }
@@ -692,7 +693,7 @@ req_result close_events_request(table_ctx *ctx, http_request *req, char *err, si
     connector_url(ctx->src, req, "/event/");
     if (ctx->from_ms != CRM_TIME_NONE)
         query_time(req, "date_updated__gte", ctx->from_ms);
-    query_int(req, "_limit", option_int(ctx, "event_page_size"));
+    query_int(req, "_limit", close_opts_of(ctx->src)->event_page_size);
     const char *cursor = json_string_value(json_object_get(ctx->paging, "cursor"));
     if (cursor)
         connector_query(req, "_cursor", cursor);
@@ -728,7 +729,7 @@ int close_events_parse(table_ctx *ctx, const http_response *resp, page *out, cha
     if (beyond_retention(ctx))
         out->reconcile_tables = close_fallback_tables();
     /* Events become visible late and get consolidated: never bookmark the last minutes. */
-    out->bookmark_cap_ms = ctx->until_ms - option_int(ctx, "event_lag") * 1000;
+    out->bookmark_cap_ms = ctx->until_ms - close_opts_of(ctx->src)->event_lag * 1000;
     json_t *next = json_object_get(body, "cursor_next");
     if (json_is_string(next) && json_array_size(data) > 0)
         json_object_set(ctx->paging, "cursor", next);

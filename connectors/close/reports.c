@@ -197,7 +197,7 @@ int close_metrics_parse(table_ctx *ctx, const http_response *resp, page *out, ch
 static int64_t report_first_day(const table_ctx *ctx)
 {
     int64_t from = ctx->from_ms;
-    long long window = source_option_int(ctx->src, "report_window");
+    long long window = close_opts_of(ctx->src)->report_window;
     if (window > 0 && ctx->bookmark_ms != CRM_TIME_NONE)
         from = ctx->bookmark_ms - (int64_t)window * 1000;
     int64_t start = source_start_ms(ctx->src);
