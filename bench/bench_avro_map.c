@@ -1,4 +1,4 @@
-/* bench_avro_map.c — cost of avro_map_fill + avro_value_write per record.
+/* bench_avro_map.c — cost of amap_fill + avro_value_write per record.
  *
  * Schema: a 15-field Pipedrive-like deal (strings, longs, two
  * timestamp-millis fields given as "YYYY-MM-DD HH:MM:SS" strings, a double, five nullable unions,
@@ -19,7 +19,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "avro_map.h"
+#include "amap.h"
 
 #define VARIANTS 1024
 
@@ -91,7 +91,7 @@ static json_t *make_record(int i, int order, int extra)
 }
 
 typedef struct setup {
-    avro_map_plan *plan;
+    amap_plan *plan;
     avro_schema_t schema;
     avro_value_iface_t *iface;
     avro_value_t value;
@@ -108,7 +108,7 @@ static int open_setup(setup *s, int with_unmapped)
                              "\"default\":null}"
                            : "");
     json_t *js = json_loads(text, 0, NULL);
-    s->plan = avro_map_new(js, err, sizeof(err));
+    s->plan = amap_new(js, err, sizeof(err));
     json_decref(js);
     if (!s->plan) {
         fprintf(stderr, "plan: %s\n", err);
@@ -127,7 +127,7 @@ static void close_setup(setup *s)
     avro_value_decref(&s->value);
     avro_value_iface_decref(s->iface);
     avro_schema_decref(s->schema);
-    avro_map_free(s->plan);
+    amap_free(s->plan);
 }
 
 /* Returns µs per record, or -1. texts != NULL: parse each record from its JSON text first. */
@@ -144,7 +144,7 @@ static double run(setup *s, json_t **recs, char **texts, long n, double *bytes_p
             const char *t = texts[i % VARIANTS];
             rec = json_loadb(t, strlen(t), 0, NULL);
         }
-        if (avro_map_fill(s->plan, rec, &s->value, err, sizeof(err))) {
+        if (amap_fill(s->plan, rec, &s->value, err, sizeof(err))) {
             fprintf(stderr, "fill: %s\n", err);
             avro_writer_free(w);
             return -1;

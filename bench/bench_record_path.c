@@ -14,7 +14,7 @@
 #include <time.h>
 
 #include "avro_embedded.h"
-#include "avro_map.h"
+#include "amap.h"
 #include "bench_item.h"
 #include "connector.h"
 #include "dedupe.h"
@@ -79,7 +79,7 @@ int main(int argc, char **argv)
         double t1 = cpu_now();
         const char *q = resp.body.data + page.raw_off, *end = q + page.raw_len, *v;
         const char *keys[2] = {"id", "updated_at"};
-        raw_found found[2];
+        amap_found found[2];
         char pks[PAGE][16];
         size_t pkl[PAGE];
         uint64_t hashes[PAGE];

@@ -606,19 +606,30 @@ static int modified_step(table_ctx *ctx, const http_response *resp, const json_t
     return set_int(ctx->paging, "tie", tied, err, errlen);
 }
 
+/* The fast path: the body (a bare array) goes to the engine as raw text; paging reads the
+ * records' id and keys from a slim array (returned, the caller decrefs). NULL + err otherwise. */
+static json_t *parse_raw_array(const http_response *resp, page *out, char *err, size_t errlen)
+{
+    static const char *const keys[] = {"id", "date_modified", "date_created", NULL};
+    if (connector_raw_records(resp, NULL, out, NULL, err, errlen))
+        return NULL;
+    return connector_raw_slim(resp, out, keys, err, errlen);
+}
+
 static int modified_parse(table_ctx *ctx, const http_response *resp, page *out, char *err,
                           size_t errlen)
 {
     if (ctx->confirm)
         return confirm_parse(resp, out, err, errlen);
-    json_t *records = parse_array(resp, err, errlen);
+    json_t *records = parse_raw_array(resp, out, err, errlen);
     if (!records)
         return -1;
-    out->records = records;
     /* Each request restarts at the highest value seen: X-PW-TOTAL counts what is left. */
     json_int_t total = response_total(resp);
     out->total_hint = total > 0 ? total : 0;
-    return modified_step(ctx, resp, records, err, errlen);
+    int rc = modified_step(ctx, resp, records, err, errlen);
+    json_decref(records);
+    return rc;
 }
 
 /* ---- activities: newest first, downward keyset on activity_date -------------------------- */
@@ -981,6 +992,7 @@ static const custom_fields_spec copper_custom = {
     .definitions = {"custom_field_definitions"},
     .describe = copper_describe,
     .take = copper_take,
+    .raw_member = "custom_fields",
 };
 
 /* ---- tables ------------------------------------------------------------------------------- */

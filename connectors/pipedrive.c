@@ -494,11 +494,41 @@ oom:
     return -1;
 }
 
+/* The fast path: a success envelope's "data" array goes to the engine as raw text; paging reads
+ * the records' id and update_time from a slim array (returned; the envelope in *body). NULL when
+ * the page is anything else (response_data then says what). */
+static json_t *raw_data(const http_response *resp, page *out, json_t **body)
+{
+    static const char *const keys[] = {"id", "update_time", NULL};
+    char err[256];
+    json_t *slim = NULL;
+    if (connector_raw_records(resp, "data", out, body, err, sizeof(err)))
+        return NULL;
+    if (!json_is_false(json_object_get(*body, "success")))
+        slim = connector_raw_slim(resp, out, keys, err, sizeof(err));
+    if (!slim) {
+        json_decref(*body);
+        out->raw_from_response = 0;
+        out->raw_off = out->raw_len = 0;
+    }
+    return slim;
+}
+
+/* Records that parse_page hands on as they are (no deleted deals to split off) take the raw
+ * path; typed custom fields are read from the records' text (pd_custom_*.raw_member). */
+static int takes_raw(const pd_spec *s)
+{
+    return !(s->flags & PD_DELETED_STATUS);
+}
+
 static int v2_parse(table_ctx *ctx, const http_response *resp, page *out, char *err, size_t errlen)
 {
     const pd_spec *s = pd_spec_of(ctx->table);
     json_t *body;
-    json_t *data = response_data(resp, &body, err, errlen);
+    json_t *data = takes_raw(s) ? raw_data(resp, out, &body) : NULL;
+    int raw = data != NULL;
+    if (!data)
+        data = response_data(resp, &body, err, errlen);
     if (!data)
         return -1;
     const char *next = next_cursor(body);
@@ -506,7 +536,9 @@ static int v2_parse(table_ctx *ctx, const http_response *resp, page *out, char *
              : next              ? set_paging(ctx, "cursor", json_string(next))
                                  : advance_phase(ctx, s, "cursor");
     json_decref(body);
-    if (ctx->reconcile) {
+    if (raw) { /* the engine reads the records (or, reconciling, their ids) from the text */
+        json_decref(data);
+    } else if (ctx->reconcile) {
         out->ids = ids_of(data);
         json_decref(data);
         rc |= out->ids ? 0 : -1;
@@ -1134,14 +1166,22 @@ static json_t *pd_take(json_t *rec, const char *key, cf_kind kind)
     return value;
 }
 
-static const custom_fields_spec pd_custom_deals = {
-    .definitions = {"deal_fields"}, .describe = pd_describe, .take = pd_take};
-static const custom_fields_spec pd_custom_persons = {
-    .definitions = {"person_fields"}, .describe = pd_describe, .take = pd_take};
-static const custom_fields_spec pd_custom_orgs = {
-    .definitions = {"organization_fields"}, .describe = pd_describe, .take = pd_take};
-static const custom_fields_spec pd_custom_products = {
-    .definitions = {"product_fields"}, .describe = pd_describe, .take = pd_take};
+static const custom_fields_spec pd_custom_deals = {.definitions = {"deal_fields"},
+                                                   .describe = pd_describe,
+                                                   .take = pd_take,
+                                                   .raw_member = "custom_fields"};
+static const custom_fields_spec pd_custom_persons = {.definitions = {"person_fields"},
+                                                     .describe = pd_describe,
+                                                     .take = pd_take,
+                                                     .raw_member = "custom_fields"};
+static const custom_fields_spec pd_custom_orgs = {.definitions = {"organization_fields"},
+                                                  .describe = pd_describe,
+                                                  .take = pd_take,
+                                                  .raw_member = "custom_fields"};
+static const custom_fields_spec pd_custom_products = {.definitions = {"product_fields"},
+                                                      .describe = pd_describe,
+                                                      .take = pd_take,
+                                                      .raw_member = "custom_fields"};
 
 /* ---- tables ------------------------------------------------------------------------------ */
 

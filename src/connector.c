@@ -84,15 +84,36 @@ json_t *connector_parse_json(const http_response *resp, char *err, size_t errlen
     return j;
 }
 
+/* A body that is the records array itself (member NULL). */
+static int raw_bare_array(const http_response *resp, page *out, char *err, size_t errlen)
+{
+    const char *body = resp->body.data ? resp->body.data : "", *end = body + resp->body.len;
+    const char *arr = js_ws(body, end), *arr_end;
+    if (js_peek(arr, end) != JS_ARRAY || !(arr_end = js_span(arr, end)) ||
+        js_ws(arr_end, end) != end) {
+        json_t *j = connector_parse_json(resp, err, errlen);
+        if (j)
+            snprintf(err, errlen, "response is not a JSON array");
+        json_decref(j);
+        return -1;
+    }
+    out->raw_from_response = 1;
+    out->raw_off = (size_t)(arr - body);
+    out->raw_len = (size_t)(arr_end - arr);
+    return 0;
+}
+
 int connector_raw_records(const http_response *resp, const char *member, page *out,
                           json_t **envelope, char *err, size_t errlen)
 {
     const char *body = resp->body.data ? resp->body.data : "";
     const char *end = body + resp->body.len, *p = body, *k, *v, *arr = NULL, *arr_end = NULL;
-    size_t kl, want = strlen(member);
+    size_t kl, want = member ? strlen(member) : 0;
     int first, esc, rc = -1;
     if (envelope)
         *envelope = json_object();
+    if (!member) /* the body is the records array */
+        return raw_bare_array(resp, out, err, errlen);
     /* one pass over the top-level members: the records array is only spanned (its records are
      * validated as they are encoded, and a page whose records turn out invalid publishes
      * nothing), the other members, small, are parsed for the connector */
@@ -137,6 +158,85 @@ int connector_raw_records(const http_response *resp, const char *member, page *o
         *envelope = NULL;
     }
     return -1;
+}
+
+/* The object at p as a jansson object of its members named in keys (values parsed, the rest
+ * skipped); *next = its end. NULL on invalid JSON. */
+static json_t *slim_record(const char *p, const char *end, const char *const *keys,
+                           const char **next)
+{
+    const char *k, *v;
+    size_t kl;
+    int first, esc, rc;
+    json_t *o = json_object();
+    if (js_object_begin(&p, end, &first)) {
+        json_decref(o);
+        return NULL;
+    }
+    while ((rc = js_object_next(&p, end, &first, &k, &kl, &esc, &v)) == 1) {
+        const char *ve = js_skip(v, end);
+        if (!ve)
+            break;
+        for (size_t i = 0; keys[i] && !esc; i++)
+            if (strlen(keys[i]) == kl && memcmp(keys[i], k, kl) == 0) {
+                json_t *val = json_loadb(v, (size_t)(ve - v), JSON_DECODE_ANY, NULL);
+                if (!val || json_object_set_new(o, keys[i], val))
+                    rc = -1;
+                break;
+            }
+        p = ve;
+        if (rc < 0)
+            break;
+    }
+    if (rc != 0) {
+        json_decref(o);
+        return NULL;
+    }
+    *next = p;
+    return o;
+}
+
+json_t *connector_raw_slim(const http_response *resp, const page *out, const char *const *keys,
+                           char *err, size_t errlen)
+{
+    const char *body = resp->body.data ? resp->body.data : "";
+    const char *p = body + out->raw_off, *end = p + out->raw_len, *v;
+    int first, rc;
+    json_t *slim = json_array();
+    if (js_array_begin(&p, end, &first) == 0) {
+        while ((rc = js_array_next(&p, end, &first, &v)) == 1) {
+            json_t *o = js_peek(v, end) == JS_OBJECT ? slim_record(v, end, keys, &p) : NULL;
+            if (!o || json_array_append_new(slim, o)) {
+                rc = -1;
+                break;
+            }
+        }
+        if (rc == 0)
+            return slim;
+    }
+    snprintf(err, errlen, "invalid JSON in the records array");
+    json_decref(slim);
+    return NULL;
+}
+
+json_t *page_records(const http_response *resp, const page *pg)
+{
+    /* The records' text: in the response, or in pg->raw (the engine's page fetcher moves the
+     * body there, and connectors that build their own text put it there). */
+    const char *text = pg->raw.data                    ? pg->raw.data
+                       : pg->raw_from_response && resp ? resp->body.data
+                                                       : NULL;
+    json_t *all = pg->records ? json_deep_copy(pg->records) : json_array();
+    if (!all || pg->raw_len == 0)
+        return all;
+    json_t *raw = text ? json_loadb(text + pg->raw_off, pg->raw_len, 0, NULL) : NULL;
+    int rc = json_is_array(raw) ? json_array_extend(all, raw) : -1;
+    json_decref(raw);
+    if (rc) {
+        json_decref(all);
+        return NULL;
+    }
+    return all;
 }
 
 void page_clear(page *pg)

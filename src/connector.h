@@ -150,6 +150,16 @@ typedef struct custom_fields_spec {
     json_t *(*take)(json_t *rec, const char *id, cf_kind kind);
     /* Optional: removes what is redundant once custom fields are typed (e.g. a legacy dict). */
     void (*strip)(json_t *rec);
+    /* Optional, the raw path (records encoded from their text, no jansson DOM): take and strip
+     * said as data. Field `id`'s value is the record's top-level member raw_prefix + id, which
+     * take removes; raw_strip names the top-level member strip removes when it is an object
+     * (NULL: none). */
+    const char *raw_prefix;
+    const char *raw_strip;
+    /* Or: the values are inside this one top-level member, and take() reads and rewrites only
+     * that member (it is then applied to the member alone; the record's other members stay
+     * text). NULL (and NULL raw_prefix): the DOM path. */
+    const char *raw_member;
 } custom_fields_spec;
 
 typedef struct table_def {
@@ -252,6 +262,16 @@ void page_clear(page *pg);
  * err on invalid JSON or no such array. */
 int connector_raw_records(const http_response *resp, const char *member, page *out,
                           json_t **envelope, char *err, size_t errlen);
+/* member NULL: the body is the records array itself (envelope: an empty object). */
+/* After connector_raw_records: the page's records as a jansson array of objects holding only
+ * their top-level members named in keys (NULL-terminated), for paging state (ids, keys), a
+ * scan of the text that encodes nothing. NULL + err on invalid JSON. */
+json_t *connector_raw_slim(const http_response *resp, const page *out, const char *const *keys,
+                           char *err, size_t errlen);
+/* The records parse_page handed back, as one jansson array whether they are jansson (records)
+ * or text (raw: in pg->raw, where the page fetcher moves the body, or else in resp, which may
+ * be NULL). A new reference; NULL on invalid JSON. */
+json_t *page_records(const http_response *resp, const page *pg);
 /* Parses resp->body as JSON; on failure sets err to "invalid JSON at line L: <reason>". */
 json_t *connector_parse_json(const http_response *resp, char *err, size_t errlen);
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "state.h"
+#include "varint.h"
 
 #define REWRITE_BATCH_BYTES    (4 * 1024 * 1024)
 #define REWRITE_BATCH_MESSAGES 4000
@@ -86,16 +87,8 @@ void dedupe_chunk_begin(buf *c)
 
 static void put_key(buf *c, const char *pk, size_t len)
 {
-    unsigned char v[10];
-    size_t n = 0, x = len;
-    do {
-        v[n] = (unsigned char)(x & 0x7f);
-        x >>= 7;
-        if (x)
-            v[n] |= 0x80;
-        n++;
-    } while (x);
-    buf_append(c, v, n);
+    unsigned char v[VARINT_MAX];
+    buf_append(c, v, varint_put(len, v));
     buf_append(c, pk, len);
 }
 

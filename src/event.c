@@ -8,7 +8,8 @@
 #include <string.h>
 
 #include "avro_bounds.h"
-#include "avro_map.h"
+#include "aenc.h"
+#include "amap.h"
 #include "avro_schema.h"
 #include "crm_time.h"
 #include "custom_fields.h"
@@ -27,13 +28,14 @@ struct event_codec {
     avro_schema_t schema;
     avro_value_iface_t *iface;
     avro_value_t value;
-    avro_map_plan *map;
+    amap_plan *map;
     avro_writer_t writer;
     char *scratch;
     size_t scratch_cap;
-    int custom_idx; /* index of the typed custom fields record in the table record, or -1 */
-    buf raw_after;  /* the raw path: the after record's Avro bytes (event_set_after_raw) */
-    int raw_ready;  /* 1: the next event_encode of c/r/u writes the envelope around raw_after */
+    int custom_idx;  /* index of the typed custom fields record in the table record, or -1 */
+    int custom_last; /* 1: that record is the table record's last field */
+    buf raw_after;   /* the raw path: the after record's Avro bytes (event_set_after_raw) */
+    int raw_ready;   /* 1: the next event_encode of c/r/u writes the envelope around raw_after */
     uint64_t legacy_hash; /* the DOM path's after image under the legacy hash (0: raw path) */
     /* The raw path's source prefix (version, connector, account, table, replication_key)
      * encoded once: those strings are the table's constant names, so the cache is keyed by
@@ -42,7 +44,7 @@ struct event_codec {
     const char *prefix_of[4];
     /* The raw path's located members (the primary and replication keys) resolved against the
      * plan, kept while the caller passes the same key strings (same addresses). */
-    raw_keys located;
+    amap_keys located;
     int located_ready;
 };
 
@@ -109,12 +111,14 @@ event_codec *event_codec_new(const char *connector, const char *table, const cha
     }
     event_codec *c = xcalloc(1, sizeof(*c));
     c->custom_idx = custom_field_index(record);
+    c->custom_last = c->custom_idx >= 0 && (size_t)c->custom_idx + 1 ==
+                                               json_array_size(json_object_get(record, "fields"));
     buf_init(&c->raw_after);
     buf_init(&c->source_prefix);
     json_t *env = envelope_json(connector, table, record, err, errlen);
     if (!env)
         goto fail;
-    c->map = avro_map_new(record, err, errlen);
+    c->map = amap_new(record, err, errlen);
     if (!c->map)
         goto fail;
     c->schema_text = json_dumps(env, JSON_COMPACT);
@@ -190,7 +194,7 @@ void event_codec_free(event_codec *c)
     }
     if (c->schema)
         avro_schema_decref(c->schema);
-    avro_map_free(c->map);
+    amap_free(c->map);
     buf_free(&c->raw_after);
     buf_free(&c->source_prefix);
     free(c->scratch);
@@ -249,6 +253,9 @@ static int image_branch(event_codec *c, int field, int present, avro_value_t *br
     return 0;
 }
 
+static void mix_custom_hash(event_codec *c, const void *other, size_t len, const json_t *custom,
+                            uint64_t *hash);
+
 /* The dedupe hash of a record with typed custom fields must not change when a field is merely
  * added to (or deactivated in) the schema, or every record would be republished at each
  * definition change: the record's other fields are hashed by their Avro encoding, the custom
@@ -269,7 +276,16 @@ static int hash_with_custom(event_codec *c, avro_value_t *rv, const json_t *cust
         }
         off += (size_t)n;
     }
-    uint64_t h = content_hash(c->scratch, off), legacy = hash64(c->scratch, off);
+    mix_custom_hash(c, c->scratch, off, custom, hash);
+    return 0;
+}
+
+/* The hash of a record with typed custom fields: `other` is the encoding of its other fields,
+ * in order (see hash_with_custom); the legacy hash is kept in c. */
+static void mix_custom_hash(event_codec *c, const void *other, size_t len, const json_t *custom,
+                            uint64_t *hash)
+{
+    uint64_t h = content_hash(other, len), legacy = hash64(other, len);
     if (json_object_size(custom) > 0) {
         char *text = json_dumps(custom, JSON_COMPACT | JSON_SORT_KEYS);
         if (text) {
@@ -280,7 +296,6 @@ static int hash_with_custom(event_codec *c, avro_value_t *rv, const json_t *cust
     }
     *hash = h & ~CONTENT_HASH_LEGACY;
     c->legacy_hash = legacy | CONTENT_HASH_LEGACY;
-    return 0;
 }
 
 int event_set_after(event_codec *c, const json_t *rec, uint64_t *hash, char *err, size_t errlen)
@@ -288,8 +303,7 @@ int event_set_after(event_codec *c, const json_t *rec, uint64_t *hash, char *err
     avro_value_t rv, none;
     c->raw_ready = 0;
     if (image_branch(c, F_BEFORE, 0, &none, err, errlen) ||
-        image_branch(c, F_AFTER, 1, &rv, err, errlen) ||
-        avro_map_fill(c->map, rec, &rv, err, errlen))
+        image_branch(c, F_AFTER, 1, &rv, err, errlen) || amap_fill(c->map, rec, &rv, err, errlen))
         return -1;
     if (c->custom_idx >= 0)
         return hash_with_custom(c, &rv, json_object_get(rec, CF_JSON_KEY), hash, err, errlen);
@@ -305,7 +319,7 @@ int event_set_after(event_codec *c, const json_t *rec, uint64_t *hash, char *err
 
 uint64_t event_legacy_hash(const event_codec *c)
 {
-    if (c->raw_ready)
+    if (c->raw_ready && c->custom_idx < 0)
         return hash64(c->raw_after.data, c->raw_after.len) | CONTENT_HASH_LEGACY;
     return c->legacy_hash;
 }
@@ -316,7 +330,7 @@ int event_set_before(event_codec *c, const json_t *rec, char *err, size_t errlen
     c->raw_ready = 0;
     if (image_branch(c, F_BEFORE, rec != NULL, &rv, err, errlen))
         return -1;
-    return rec ? avro_map_fill(c->map, rec, &rv, err, errlen) : 0;
+    return rec ? amap_fill(c->map, rec, &rv, err, errlen) : 0;
 }
 
 static int set_opt_string(avro_value_t *rec, int idx, const char *s)
@@ -358,21 +372,55 @@ static int locates(const event_codec *c, const char *const *keys, size_t n)
     return 1;
 }
 
+/* The members the raw path locates, resolved against the plan unless they already are; -1
+ * when they cannot be. */
+static int resolve_located(event_codec *c, const char *const *keys, size_t n_keys)
+{
+    if (locates(c, keys, n_keys))
+        return 0;
+    if (amap_resolve_keys(c->map, keys, n_keys, &c->located))
+        return -1;
+    c->located_ready = 1;
+    return 0;
+}
+
 int event_set_after_raw_at(event_codec *c, const char *json, const char *end, const char **next,
-                           const char *const *keys, raw_found *found, size_t n_keys, uint64_t *hash)
+                           const char *const *keys, amap_found *found, size_t n_keys,
+                           uint64_t *hash)
 {
     c->raw_ready = 0;
     if (c->custom_idx >= 0)
         return 1;
     buf_reset(&c->raw_after);
-    if (!locates(c, keys, n_keys)) {
-        if (avro_map_raw_keys(c->map, keys, n_keys, &c->located))
-            return 1;
-        c->located_ready = 1;
-    }
-    if (avro_map_encode_raw_at(c->map, json, end, &c->raw_after, next, &c->located, found))
+    if (resolve_located(c, keys, n_keys))
+        return 1;
+    if (amap_encode_raw_at(c->map, json, end, &c->raw_after, next, &c->located, found))
         return 1;
     *hash = content_hash(c->raw_after.data, c->raw_after.len);
+    c->raw_ready = 1;
+    return 0;
+}
+
+int event_set_after_raw_custom_at(event_codec *c, const char *json, const char *end,
+                                  const char **next, const char *const *keys, amap_found *found,
+                                  size_t n_keys, amap_custom *custom, uint64_t *hash)
+{
+    c->raw_ready = 0;
+    if (c->custom_idx < 0)
+        return event_set_after_raw_at(c, json, end, next, keys, found, n_keys, hash);
+    if (!custom || !c->custom_last)
+        return 1;
+    buf_reset(&c->raw_after);
+    if (resolve_located(c, keys, n_keys))
+        return 1;
+    custom->field = c->custom_idx;
+    custom->off = SIZE_MAX;
+    if (amap_encode_raw_custom_at(c->map, json, end, &c->raw_after, next, &c->located, found,
+                                  custom) ||
+        custom->off == SIZE_MAX)
+        return 1;
+    /* the custom record is the last field: the other fields' encoding is what precedes it */
+    mix_custom_hash(c, c->raw_after.data, custom->off, custom->values(custom->u), hash);
     c->raw_ready = 1;
     return 0;
 }
@@ -383,7 +431,7 @@ int event_set_after_raw(event_codec *c, const char *json, size_t len, uint64_t *
     if (c->custom_idx >= 0)
         return 1;
     buf_reset(&c->raw_after);
-    if (avro_map_encode_raw(c->map, json, len, &c->raw_after))
+    if (amap_encode_raw(c->map, json, len, &c->raw_after))
         return 1;
     *hash = content_hash(c->raw_after.data, c->raw_after.len);
     c->raw_ready = 1;
@@ -392,12 +440,12 @@ int event_set_after_raw(event_codec *c, const char *json, size_t len, uint64_t *
 
 static void put_string(buf *o, const char *s)
 {
-    avro_put_string(o, s, strlen(s));
+    aenc_put_string(o, s, strlen(s));
 }
 
 static void put_opt_string(buf *o, const char *s)
 {
-    avro_put_long(o, s ? 1 : 0);
+    aenc_put_long(o, s ? 1 : 0);
     if (s)
         put_string(o, s);
 }
@@ -431,17 +479,17 @@ static void encode_raw_envelope(event_codec *c, char op, const event_meta *m, bu
     if (!source_prefix_is_for(c, m))
         encode_source_prefix(c, m);
     buf_append(out, c->header, c->header_len);
-    avro_put_long(out, 0); /* before: null */
-    avro_put_long(out, 1); /* after: the record branch */
+    aenc_put_long(out, 0); /* before: null */
+    aenc_put_long(out, 1); /* after: the record branch */
     buf_append(out, c->raw_after.data, c->raw_after.len);
     buf_append(out, c->source_prefix.data, c->source_prefix.len);
     put_opt_string(out, m->replication_value);
-    avro_put_long(out, m->source_ts_ms != CRM_TIME_NONE ? 1 : 0);
+    aenc_put_long(out, m->source_ts_ms != CRM_TIME_NONE ? 1 : 0);
     if (m->source_ts_ms != CRM_TIME_NONE)
-        avro_put_long(out, m->source_ts_ms);
+        aenc_put_long(out, m->source_ts_ms);
     char ops[2] = {2, op}; /* the string "<op>": its length 1 (zigzag 2), then the letter */
     buf_append(out, ops, 2);
-    avro_put_long(out, m->ts_ms);
+    aenc_put_long(out, m->ts_ms);
 }
 
 int event_encode(event_codec *c, char op, const event_meta *meta, buf *out, char *err,
@@ -480,7 +528,7 @@ static json_t *image_json(event_codec *c, avro_value_t *env, int field, char *er
         return NULL;
     if (disc == 0)
         return json_null();
-    return avro_map_to_json(c->map, &b, err, errlen);
+    return amap_to_json(c->map, &b, err, errlen);
 }
 
 static json_t *opt_string_json(avro_value_t *rec, int idx)

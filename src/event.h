@@ -21,7 +21,7 @@
 #include "util.h"
 
 typedef struct event_codec event_codec;
-typedef struct raw_found raw_found; /* avro_map.h */
+typedef struct amap_found amap_found; /* amap.h */
 
 /* schema_json: the table's .avsc text. NULL + err on a bad schema. */
 event_codec *event_codec_new(const char *connector, const char *table, const char *schema_json,
@@ -42,16 +42,23 @@ uint64_t event_codec_fingerprint(const event_codec *c);
 /* Maps rec into the `after` image (and sets `before` to null) and returns the hash of its Avro
  * encoding (the dedupe key). -1 with err naming the field on a mapping error. */
 int event_set_after(event_codec *c, const json_t *rec, uint64_t *hash, char *err, size_t errlen);
-/* The fast path: the after image from the record's JSON text (avro_map_encode_raw) and its
+/* The fast path: the after image from the record's JSON text (amap_encode_raw) and its
  * hash, identical to event_set_after's; the next c/r/u event_encode writes the envelope by hand
  * around it. Returns 1 (nothing set) when the record needs event_set_after. */
 int event_set_after_raw(event_codec *c, const char *json, size_t len, uint64_t *hash);
-/* The same for a record inside a larger text (see avro_map_encode_raw_at): found[i] describes
+/* The same for a record inside a larger text (see amap_encode_raw_at): found[i] describes
  * member keys[i]. The codec resolves the keys once and reuses that while the same key strings
  * (same addresses, e.g. the table's constant names) are passed: never pass a reused buffer. */
 int event_set_after_raw_at(event_codec *c, const char *json, const char *end, const char **next,
-                           const char *const *keys, raw_found *found, size_t n_keys,
+                           const char *const *keys, amap_found *found, size_t n_keys,
                            uint64_t *hash);
+/* The same for a table with typed custom fields (amap_custom: the engine's custom_raw.c); the
+ * hash is event_set_after's for the record table_schema_prepare would make. Without a custom
+ * field in the schema, event_set_after_raw_at. */
+typedef struct amap_custom amap_custom; /* amap.h */
+int event_set_after_raw_custom_at(event_codec *c, const char *json, const char *end,
+                                  const char **next, const char *const *keys, amap_found *found,
+                                  size_t n_keys, amap_custom *custom, uint64_t *hash);
 /* The current after image's hash as crmstream computed it before content_hash (hash64), with
  * CONTENT_HASH_LEGACY set: what a dedupe entry restored from old state is compared with (only
  * computed when such an entry is met). */
@@ -82,7 +89,7 @@ int event_encode(event_codec *c, char op, const event_meta *meta, buf *out, char
                  size_t errlen);
 
 /* Decodes a framed value back to JSON {"op","before","after","source","ts_ms"} with records as
- * source-shaped JSON (avro_map_to_json). For peek and tests. NULL + err on mismatch. */
+ * source-shaped JSON (amap_to_json). For peek and tests. NULL + err on mismatch. */
 json_t *event_decode(event_codec *c, const void *data, size_t len, char *err, size_t errlen);
 
 #endif

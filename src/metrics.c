@@ -145,6 +145,7 @@ GETTER(published)
 GETTER(deleted)
 GETTER(unchanged)
 GETTER(custom_misfits)
+GETTER(raw_fallbacks)
 GETTER(fallback_reconciliations)
 GETTER(bytes)
 GETTER(pages)
@@ -188,6 +189,10 @@ static void render_tables(buf *out)
                  "Custom field values that did not fit their declared type (kept as text in "
                  "custom._invalid).",
                  get_custom_misfits);
+    table_family(out, "crmstream_raw_fallbacks_total", "counter",
+                 "Records of raw (text) pages that the raw encoder declined and jansson parsed "
+                 "(the DOM path).",
+                 get_raw_fallbacks);
     table_family(out, "crmstream_fallback_reconciliations_total", "counter",
                  "ID reconciliations requested because the change feed that reports this "
                  "table's deletes is not readable with these credentials.",

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "avro_map.h"
+#include "aenc.h"
 #include "engine.h"
 #include "http.h"
 
@@ -279,5 +279,5 @@ int sr_unframe(const void *data, size_t len, uint32_t *id, const void **body, si
 
 void sr_avro_string(buf *out, const char *s, size_t len)
 {
-    avro_put_string(out, s, len);
+    aenc_put_string(out, s, len);
 }

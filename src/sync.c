@@ -228,9 +228,10 @@ static void request_reconciliations(table_run *self, const json_t *names, int fa
     }
 }
 
-/* Feed targets with custom fields refresh them before the page takes any lock (a refresh may
- * read definitions over HTTP, publish and switch the target's schema), so that the feed types
- * what the target's own pass would. */
+/* A change feed's targets are refreshed before the page takes any lock: their custom fields
+ * (definitions read over HTTP, the next schema published and switched to), so that the feed
+ * types what the target's own pass would, and their schema published (the registry is HTTP too)
+ * before their first event; begin_event then finds it published. */
 static int refresh_feed_targets(pass *p, const page *pg, sync_error *e)
 {
     const json_t *lists[2] = {pg->deletes, pg->upserts};
@@ -243,7 +244,7 @@ static int refresh_feed_targets(pass *p, const page *pg, sync_error *e)
         {
             const char *tname = json_string_value(json_object_get(entry, "table"));
             table_run *target = tname ? source_run_table(p->t->sr, tname) : NULL;
-            if (!target || target == p->t || !target->def->custom || target->schema_rejected)
+            if (!target || target == p->t || target->schema_rejected)
                 continue;
             int seen = 0;
             for (int k = 0; k < n && !seen; k++)
@@ -617,13 +618,36 @@ static void log_pass(table_run *t, const char *what, long published0, long delet
              atomic_load(&t->m.unchanged) - unchanged0, atomic_load(&t->m.pages), bm);
 }
 
+/* A failed pass: counted by its kind, and said with what it means for the table. */
+static void log_pass_failure(table_run *t, const sync_error *e)
+{
+    source_run *sr = t->sr;
+    const char *sname = source_name(sr->src);
+    atomic_fetch_add(&t->m.errors[e->kind], 1);
+    if (t->schema_rejected)
+        log_error(sname, t->def->name,
+                  "the schema registry rejected the table's schema; the table stops, its "
+                  "state stays where it was: %s",
+                  e->msg);
+    else if (t->unavailable)
+        log_error(sname, t->def->name, "table unavailable to these credentials, skipped: %s",
+                  e->msg);
+    else if (sr->auth_failed)
+        log_error(sname, t->def->name, "credentials rejected, source stopped: %s", e->msg);
+    else if (kafka_is_fenced(sr->producer))
+        log_error(sname, t->def->name,
+                  "fenced: another crmstream instance took over source %s "
+                  "(transactional.id crmstream-%s-%s); exiting",
+                  sname, sr->cfg->kafka.topic_prefix, sname);
+    else
+        log_error(sname, t->def->name, "pass failed: %s", e->msg);
+}
+
 void *sync_table_thread(void *arg)
 {
     table_run *t = arg;
     source_run *sr = t->sr;
-    const char *sname = source_name(sr->src);
     sync_error e;
-    const char *err = e.msg;
     while (!stopping(t) && !t->schema_rejected) {
         long p0 = atomic_load(&t->m.published), d0 = atomic_load(&t->m.deleted),
              u0 = atomic_load(&t->m.unchanged);
@@ -634,28 +658,12 @@ void *sync_table_thread(void *arg)
         if (rc == 0 && reconcile_due(t))
             rc = run_pass(t, 1, &e);
         t->failed = rc < 0;
-        if (rc < 0)
-            atomic_fetch_add(&t->m.errors[e.kind], 1);
         if (rc == 0) {
             atomic_store(&t->m.last_success_ms, now_wall_ms());
             log_pass(t, "pass", p0, d0, u0, started);
-        } else if (rc < 0 && t->schema_rejected)
-            log_error(sname, t->def->name,
-                      "the schema registry rejected the table's schema; the table stops, its "
-                      "state stays where it was: %s",
-                      err);
-        else if (rc < 0 && t->unavailable)
-            log_error(sname, t->def->name, "table unavailable to these credentials, skipped: %s",
-                      err);
-        else if (rc < 0 && sr->auth_failed)
-            log_error(sname, t->def->name, "credentials rejected, source stopped: %s", err);
-        else if (rc < 0 && kafka_is_fenced(sr->producer))
-            log_error(sname, t->def->name,
-                      "fenced: another crmstream instance took over source %s "
-                      "(transactional.id crmstream-%s-%s); exiting",
-                      sname, t->sr->cfg->kafka.topic_prefix, sname);
-        else if (rc < 0)
-            log_error(sname, t->def->name, "pass failed: %s", err);
+        } else if (rc < 0) {
+            log_pass_failure(t, &e);
+        }
         if (sr->once || t->unavailable || t->schema_rejected)
             break;
         allocator_release_idle();

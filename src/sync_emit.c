@@ -8,8 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "avro_map.h"
+#include "amap.h"
 #include "crm_time.h"
+#include "custom_raw.h"
 #include "json_scan.h"
 #include "log.h"
 #include "record_key.h"
@@ -139,7 +140,7 @@ static int publish_after(page_work *w, table_run *t, const char *pk, size_t pkle
 /* The replication-key time of a member the raw path located (f->value NULL: absent): the time
  * the encoder read when the field is a timestamp, else read here; *rtext = its text when that is
  * already canonical. -1 when the DOM path must look. */
-static int raw_replication_time(const raw_found *f, const char *end, int64_t *rts,
+static int raw_replication_time(const amap_found *f, const char *end, int64_t *rts,
                                 const char **rtext)
 {
     *rtext = NULL;
@@ -194,6 +195,14 @@ static void prefetch_dedupe_slot(const table_run *t, const char *v, const char *
         dedupe_prefetch(t->dd, s, (size_t)(q - s));
 }
 
+/* A raw record's custom values that did not fit their type, counted as the DOM path counts. */
+static void count_raw_misfits(table_run *t, const custom_raw *cr, const char *pk, size_t pklen)
+{
+    char pks[160];
+    snprintf(pks, sizeof(pks), "%.*s", (int)(pklen < 150 ? pklen : 150), pk);
+    table_schema_count_misfits(t, cr->misfits, cr->misfit_field, pks);
+}
+
 static int emit_raw_record(page_work *w, const char *v, const char *end, const char **next,
                            sync_error *e)
 {
@@ -203,15 +212,25 @@ static int emit_raw_record(page_work *w, const char *v, const char *end, const c
     table_run *t = w->self;
     prefetch_dedupe_slot(t, v, end);
     const char *keys[2] = {t->def->primary_key, t->def->replication_key}, *pk, *rtext;
-    raw_found found[2] = {{NULL, CRM_TIME_NONE, NULL}, {NULL, CRM_TIME_NONE, NULL}};
+    amap_found found[2] = {{NULL, CRM_TIME_NONE, NULL}, {NULL, CRM_TIME_NONE, NULL}};
     size_t pklen;
     uint64_t hash;
     int64_t rts;
-    if (!t->def->custom &&
-        event_set_after_raw_at(t->codec, v, end, next, keys, found, keys[1] ? 2 : 1, &hash) == 0 &&
+    custom_raw cr;
+    int typed = t->def->custom != NULL;
+    if ((!typed || custom_raw_begin(&cr, t->def->custom, t->cf) == 0) &&
+        event_set_after_raw_custom_at(t->codec, v, end, next, keys, found, keys[1] ? 2 : 1,
+                                      typed ? &cr.hooks : NULL, &hash) == 0 &&
         record_key_raw(found[0].value, end, &pk, &pklen) == 0 &&
-        raw_replication_time(&found[1], end, &rts, &rtext) == 0)
+        raw_replication_time(&found[1], end, &rts, &rtext) == 0) {
+        if (typed && cr.misfits)
+            count_raw_misfits(t, &cr, pk, pklen);
+        if (typed)
+            custom_raw_end(&cr);
         return publish_after(w, t, pk, pklen, hash, rts, rtext, 0, err, errlen);
+    }
+    if (typed)
+        custom_raw_end(&cr);
     atomic_fetch_add(&t->m.raw_fallbacks, 1);
     *next = js_skip(v, end);
     if (!*next)

@@ -229,17 +229,11 @@ int table_schema_ensure_published(table_run *t, char *err, size_t errlen)
 /* The page's records, whether parse_page handed them as JSON or as raw text, onto all. */
 static int append_page_records(const page *pg, json_t *all, char *err, size_t errlen)
 {
-    if (pg->records)
-        json_array_extend(all, pg->records);
-    if (pg->raw_len == 0)
-        return 0;
-    json_error_t je;
-    json_t *raw = json_loadb(pg->raw.data + pg->raw_off, pg->raw_len, 0, &je);
-    int rc = json_is_array(raw) ? json_array_extend(all, raw) : -1;
-    if (rc)
-        snprintf(err, errlen, "invalid JSON in the records array: %s",
-                 raw ? "not an array" : je.text);
-    json_decref(raw);
+    json_t *records = page_records(NULL, pg);
+    int rc = records ? json_array_extend(all, records) : -1;
+    if (!records)
+        snprintf(err, errlen, "invalid JSON in the records array");
+    json_decref(records);
     return rc;
 }
 
@@ -480,37 +474,48 @@ int table_schema_refresh(table_run *t, http_client *http, sync_error *e)
 
 json_t *table_schema_prepare(table_run *t, const json_t *rec)
 {
-    const custom_fields_spec *spec = t->def->custom;
-    if (!spec || !t->cf || cf_history_count(t->cf) == 0 || !json_is_object(rec))
+    size_t misfits = 0;
+    const char *field = NULL;
+    json_t *copy = table_schema_prepare_with(t->def->custom, t->cf, rec, &misfits, &field);
+    if (misfits) {
+        const json_t *pk = json_object_get(rec, t->def->primary_key);
+        char *pks = pk ? json_dumps(pk, JSON_ENCODE_ANY) : NULL;
+        table_schema_count_misfits(t, misfits, field, pks);
+        free(pks);
+    }
+    return copy;
+}
+
+json_t *table_schema_prepare_with(const custom_fields_spec *spec, const cf_history *cf,
+                                  const json_t *rec, size_t *misfits, const char **field)
+{
+    *misfits = 0;
+    if (!spec || !cf || cf_history_count(cf) == 0 || !json_is_object(rec))
         return json_incref((json_t *)rec);
     json_t *copy = json_copy((json_t *)rec);
     if (spec->strip)
         spec->strip(copy);
-    size_t n = cf_history_count(t->cf);
+    size_t n = cf_history_count(cf);
     json_t **raw = xcalloc(n + 1, sizeof(json_t *));
     for (size_t i = 0; i < n; i++)
-        if (cf_history_active(t->cf, i))
-            raw[i] = spec->take(copy, cf_history_id(t->cf, i), cf_history_kind(t->cf, i));
-    size_t misfits = 0;
-    const char *field = NULL;
-    json_t *values = cf_history_values(t->cf, raw, &misfits, &field);
+        if (cf_history_active(cf, i))
+            raw[i] = spec->take(copy, cf_history_id(cf, i), cf_history_kind(cf, i));
+    json_t *values = cf_history_values(cf, raw, misfits, field);
     for (size_t i = 0; i < n; i++)
         json_decref(raw[i]);
     free(raw);
     json_object_set_new(copy, CF_JSON_KEY, values);
-    if (misfits) {
-        long before = atomic_fetch_add(&t->m.custom_misfits, (long)misfits);
-        if (before < MISFITS_LOGGED) {
-            const json_t *pk = json_object_get(rec, t->def->primary_key);
-            char *pks = pk ? json_dumps(pk, JSON_ENCODE_ANY) : NULL;
-            log_warn(source_name(t->sr->src), t->def->name,
-                     "record %s=%s: custom field %s does not fit its declared type; kept as text "
-                     "in custom._invalid",
-                     t->def->primary_key, pks ? pks : "?", field);
-            free(pks);
-        }
-    }
     return copy;
+}
+
+void table_schema_count_misfits(table_run *t, size_t misfits, const char *field, const char *pk)
+{
+    long before = atomic_fetch_add(&t->m.custom_misfits, (long)misfits);
+    if (before < MISFITS_LOGGED)
+        log_warn(source_name(t->sr->src), t->def->name,
+                 "record %s=%s: custom field %s does not fit its declared type; kept as text "
+                 "in custom._invalid",
+                 t->def->primary_key, pk ? pk : "?", field);
 }
 
 int table_schema_next(table_run *t, event_codec **next_codec, char *err, size_t errlen)

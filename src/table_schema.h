@@ -39,6 +39,13 @@ int table_schema_refresh(table_run *t, http_client *http, sync_error *e);
  * coerced and put under CF_JSON_KEY; misfits counted and logged. A new reference. Call with
  * t->lock held when t is not the calling thread's own table. */
 json_t *table_schema_prepare(table_run *t, const json_t *rec);
+/* The same without a table_run: spec and cf (may be NULL: rec as is); *misfits and *field as
+ * cf_history_values sets them (not counted). */
+json_t *table_schema_prepare_with(const custom_fields_spec *spec, const cf_history *cf,
+                                  const json_t *rec, size_t *misfits, const char **field);
+/* Counts (and logs the first few) values of record pk (its JSON text) that did not fit their
+ * declared custom field type (cf_history_values' misfits; field: the first one's name). */
+void table_schema_count_misfits(table_run *t, size_t misfits, const char *field, const char *pk);
 
 /* The record's custom field definitions of a source, fetched now (for `crmstream schemas`);
  * NULL + err when they cannot be read. */

@@ -72,22 +72,30 @@ const custom_fields_spec close_custom_leads = {
     .describe = close_describe,
     .take = close_take,
     .strip = close_strip,
+    .raw_prefix = "custom.",
+    .raw_strip = "custom",
 };
 const custom_fields_spec close_custom_contacts = {
     .definitions = {"contact_custom_fields", "shared_custom_fields"},
     .describe = close_describe,
     .take = close_take,
     .strip = close_strip,
+    .raw_prefix = "custom.",
+    .raw_strip = "custom",
 };
 const custom_fields_spec close_custom_opportunities = {
     .definitions = {"opportunity_custom_fields", "shared_custom_fields"},
     .describe = close_describe,
     .take = close_take,
     .strip = close_strip,
+    .raw_prefix = "custom.",
+    .raw_strip = "custom",
 };
 const custom_fields_spec close_custom_activities = {
     .definitions = {"activity_custom_fields", "shared_custom_fields"},
     .describe = close_describe,
     .take = close_take,
     .strip = close_strip,
+    .raw_prefix = "custom.",
+    .raw_strip = "custom",
 };

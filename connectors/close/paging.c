@@ -71,6 +71,23 @@ static json_t *load_data(const http_response *resp, json_t **data, char *err, si
     return body;
 }
 
+/* The fast path: the "data" array goes to the engine as raw text (connector_raw_records); what
+ * paging reads of the records, their id and key members, comes back as a slim jansson array,
+ * the envelope's other members in *body (caller decrefs both). NULL + err otherwise. */
+static json_t *load_raw_data(const http_response *resp, page *out, const char *key,
+                             json_t **body, char *err, size_t errlen)
+{
+    const char *const keys[] = {"id", key, NULL};
+    if (connector_raw_records(resp, "data", out, body, err, errlen))
+        return NULL;
+    json_t *slim = connector_raw_slim(resp, out, keys, err, errlen);
+    if (!slim) {
+        json_decref(*body);
+        *body = NULL;
+    }
+    return slim;
+}
+
 static int64_t record_ms(const json_t *rec, const char *key)
 {
     int64_t ms;
@@ -97,14 +114,14 @@ int close_full_parse(table_ctx *ctx, const http_response *resp, page *out, char 
 {
     if (ctx->confirm)
         return close_confirm_parse(ctx, resp, out, err, errlen);
-    json_t *data, *body = load_data(resp, &data, err, errlen);
-    if (!body)
+    json_t *body, *data = load_raw_data(resp, out, NULL, &body, err, errlen);
+    if (!data)
         return -1;
-    out->records = json_incref(data);
     size_t n = json_array_size(data);
     set_paging_int(ctx, "skip", paging_int(ctx, "skip", 0) + (json_int_t)n);
     if (n == 0 || !json_is_true(json_object_get(body, "has_more")))
         set_done(ctx);
+    json_decref(data);
     json_decref(body);
     return 0;
 }
@@ -330,10 +347,9 @@ int close_keyset_parse(table_ctx *ctx, const http_response *resp, page *out, cha
     const close_table *ep = close_table_of(ctx->table);
     if (ctx->confirm)
         return close_confirm_parse(ctx, resp, out, err, errlen);
-    json_t *data, *body = load_data(resp, &data, err, errlen);
-    if (!body)
+    json_t *body, *data = load_raw_data(resp, out, ep->key, &body, err, errlen);
+    if (!data)
         return -1;
-    out->records = json_incref(data);
     if (close_keyset_advance(ctx->paging, data, ep->key,
                              json_is_true(json_object_get(body, "has_more")))) {
         set_done(ctx);
@@ -341,6 +357,7 @@ int close_keyset_parse(table_ctx *ctx, const http_response *resp, page *out, cha
     }
     if (!ctx->table->sorted) /* edits made during the pass are re-read by the next one */
         out->bookmark_cap_ms = ctx->until_ms;
+    json_decref(data);
     json_decref(body);
     return 0;
 }
@@ -502,8 +519,8 @@ int close_search_parse(table_ctx *ctx, const http_response *resp, page *out, cha
 {
     if (ctx->confirm)
         return close_confirm_parse(ctx, resp, out, err, errlen);
-    json_t *data, *body = load_data(resp, &data, err, errlen);
-    if (!body)
+    json_t *body, *data = load_raw_data(resp, out, "date_updated", &body, err, errlen);
+    if (!data)
         return -1;
     int rc = close_search_advance(ctx->paging, data, json_object_get(body, "cursor"),
                                   close_opts_of(ctx->src)->search_walk_limit, now_wall_ms(), err,
@@ -512,8 +529,7 @@ int close_search_parse(table_ctx *ctx, const http_response *resp, page *out, cha
         set_done(ctx);
         close_fallback_at_pass_end(ctx, out);
     }
-    if (rc >= 0)
-        out->records = json_incref(data);
+    json_decref(data);
     json_decref(body);
     return rc < 0 ? -1 : 0;
 }

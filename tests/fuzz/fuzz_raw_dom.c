@@ -1,5 +1,5 @@
 /* fuzz_raw_dom.c — the raw encoder (JSON text straight to Avro) against the DOM path (jansson,
- * avro_map_fill, avro-c's writer) on arbitrary record texts, for every table's schema: whatever
+ * amap_fill, avro-c's writer) on arbitrary record texts, for every table's schema: whatever
  * the raw path encodes, the DOM path must encode to the same bytes (json_scan.h's promise). Also
  * the scanner against jansson: js_skip takes exactly the texts jansson parses. Input:
  * [table][record JSON...]. A disagreement aborts. */
@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "avro_embedded.h"
-#include "avro_map.h"
+#include "amap.h"
 #include "connector.h"
 #include "json_scan.h"
 #include "util.h"
@@ -20,7 +20,7 @@
 typedef struct codec {
     avro_schema_t schema;
     avro_value_iface_t *iface;
-    avro_map_plan *plan;
+    amap_plan *plan;
 } codec;
 
 /* by table index over all connectors' tables (ok[i] = 0: its schema did not compile) */
@@ -38,7 +38,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
             char err[512];
             json_t *j = text ? json_loads(text, 0, NULL) : NULL;
             codec *k = &codecs[n_tables++];
-            k->plan = j ? avro_map_new(j, err, sizeof(err)) : NULL;
+            k->plan = j ? amap_new(j, err, sizeof(err)) : NULL;
             json_decref(j);
             if (!k->plan || avro_schema_from_json_length(text, strlen(text), &k->schema))
                 continue;
@@ -62,7 +62,7 @@ static int dom_bytes(codec *c, const char *text, size_t len, buf *out)
         return -1;
     json_t *j = json_loadb(text, len, 0, NULL);
     int rc = -1;
-    if (j && avro_map_fill(c->plan, j, &value, err, sizeof(err)) == 0) {
+    if (j && amap_fill(c->plan, j, &value, err, sizeof(err)) == 0) {
         size_t size = 0;
         if (avro_value_sizeof(&value, &size) == 0) {
             buf_grow(out, size + 1);
@@ -105,7 +105,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     buf raw, dom;
     buf_init(&raw);
     buf_init(&dom);
-    if (avro_map_encode_raw(c->plan, text, len, &raw) == 0) {
+    if (amap_encode_raw(c->plan, text, len, &raw) == 0) {
         if (dom_bytes(c, text, len, &dom) != 0) {
             fprintf(stderr, "raw path encoded what the DOM path refuses\n");
             abort();

@@ -36,9 +36,10 @@ static inline const char *fuzz_option_value(option_type t)
     }
 }
 
-/* Sources named after their connectors, base_url[i] (or the default when NULL) each; page sizes
- * of 2 so that seed pages stay small. Exits on failure: a harness that cannot start is broken. */
-static inline void fuzz_sources_init(fuzz_sources *fs, const char *const *base_urls)
+/* Sources named after their connectors, base_url[i] (or the default when NULL) each, with
+ * page_size records per page. Exits on failure: a harness that cannot start is broken. */
+static inline void fuzz_sources_init_pages(fuzz_sources *fs, const char *const *base_urls,
+                                           int page_size)
 {
     buf text;
     buf_init(&text);
@@ -58,7 +59,7 @@ static inline void fuzz_sources_init(fuzz_sources *fs, const char *const *base_u
             else if (!o->default_value)
                 buf_printf(&text, " %s = %s;", o->name, fuzz_option_value(o->type));
             else if (o->type == OPT_INT && strstr(o->name, "page_size"))
-                buf_printf(&text, " %s = 2;", o->name);
+                buf_printf(&text, " %s = %d;", o->name, page_size);
         }
         buf_append_str(&text, " }; }");
     }
@@ -87,6 +88,20 @@ static inline void fuzz_sources_init(fuzz_sources *fs, const char *const *base_u
         }
         fs->src[fs->n++] = s;
     }
+}
+
+/* Page sizes of 2, so that seed pages stay small. */
+static inline void fuzz_sources_init(fuzz_sources *fs, const char *const *base_urls)
+{
+    fuzz_sources_init_pages(fs, base_urls, 2);
+}
+
+static inline void fuzz_sources_free(fuzz_sources *fs)
+{
+    for (int k = 0; k < fs->n; k++)
+        source_free(fs->src[k]);
+    config_free(fs->cfg);
+    fs->n = 0;
 }
 
 /* The i-th table over all sources (wrapping), and its source. */

@@ -7,11 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "avro_map.h"
+#include "amap.h"
 #include "check.h"
 
 typedef struct fx {
-    avro_map_plan *plan;
+    amap_plan *plan;
     avro_schema_t schema;
     avro_value_iface_t *iface;
     avro_value_t value;
@@ -31,10 +31,10 @@ static int fx_open(fx *f, const char *schema_json)
         fprintf(stderr, "bad test schema: %s\n", je.text);
         return -1;
     }
-    f->plan = avro_map_new(js, f->err, sizeof(f->err));
+    f->plan = amap_new(js, f->err, sizeof(f->err));
     json_decref(js);
     if (!f->plan) {
-        fprintf(stderr, "avro_map_new: %s\n", f->err);
+        fprintf(stderr, "amap_new: %s\n", f->err);
         return -1;
     }
     if (avro_schema_from_json_length(schema_json, strlen(schema_json), &f->schema)) {
@@ -56,7 +56,7 @@ static void fx_close(fx *f)
     }
     if (f->schema)
         avro_schema_decref(f->schema);
-    avro_map_free(f->plan);
+    amap_free(f->plan);
 }
 
 /* Encodes f->value, decodes it into f->back and checks both are equal. */
@@ -84,7 +84,7 @@ static int fx_roundtrip(fx *f)
     return avro_value_equal(&f->value, &f->back) ? 0 : -1;
 }
 
-/* Fills from JSON text; returns the avro_map_fill result (err in f->err). */
+/* Fills from JSON text; returns the amap_fill result (err in f->err). */
 static int fx_fill(fx *f, const char *rec_json)
 {
     json_error_t je;
@@ -94,7 +94,7 @@ static int fx_fill(fx *f, const char *rec_json)
         return -2;
     }
     f->err[0] = '\0';
-    int rc = avro_map_fill(f->plan, rec, &f->value, f->err, sizeof(f->err));
+    int rc = amap_fill(f->plan, rec, &f->value, f->err, sizeof(f->err));
     json_decref(rec);
     return rc;
 }
@@ -108,7 +108,7 @@ static json_t *fx_json(fx *f, const char *rec_json)
     }
     if (fx_roundtrip(f))
         return NULL;
-    json_t *out = avro_map_to_json(f->plan, &f->back, f->err, sizeof(f->err));
+    json_t *out = amap_to_json(f->plan, &f->back, f->err, sizeof(f->err));
     if (!out)
         fprintf(stderr, "to_json: %s\n", f->err);
     return out;
@@ -292,7 +292,7 @@ static void test_defaults(void)
                              "{\"name\":\"n\",\"type\":\"long\",\"default\":\"seven\"}]}",
                              0, NULL);
     char err[256];
-    CHECK(avro_map_new(bad, err, sizeof(err)) == NULL);
+    CHECK(amap_new(bad, err, sizeof(err)) == NULL);
     CHECK_STR(err, "schema: field n: the default does not match the type");
     json_decref(bad);
 }
@@ -359,7 +359,7 @@ static void test_wrong_types(void)
     /* a small error buffer truncates safely */
     char small[12];
     json_t *rec = json_loads("{\"id\":\"abc\"}", 0, NULL);
-    CHECK(avro_map_fill(f.plan, rec, &f.value, small, sizeof(small)) == -1);
+    CHECK(amap_fill(f.plan, rec, &f.value, small, sizeof(small)) == -1);
     CHECK_STR(small, "field id: e");
     json_decref(rec);
     fx_close(&f);
@@ -566,14 +566,14 @@ static void check_string_roundtrip(fx *f, const char *s, size_t len)
     CHECK(rec != NULL);
     if (!rec)
         return;
-    CHECK(avro_map_fill(f->plan, rec, &f->value, f->err, sizeof(f->err)) == 0);
+    CHECK(amap_fill(f->plan, rec, &f->value, f->err, sizeof(f->err)) == 0);
     CHECK(fx_roundtrip(f) == 0);
     size_t size = 0;
     const char *got = string_of(&f->back, "s", &size);
     CHECK(got && size == len + 1 && memcmp(got, s, len) == 0 && got[len] == '\0');
     /* the wire form: zigzag varint length then exactly the bytes */
     CHECK(f->enclen >= len + 1 && memcmp(f->enc + f->enclen - len, s, len) == 0);
-    json_t *back = avro_map_to_json(f->plan, &f->back, f->err, sizeof(f->err));
+    json_t *back = amap_to_json(f->plan, &f->back, f->err, sizeof(f->err));
     CHECK(back && json_equal(back, rec));
     json_decref(back);
     json_decref(rec);
@@ -617,7 +617,7 @@ static void test_strings(void)
         big[i] = (char)('a' + i % 26);
     big[100000] = '\0';
     json_t *rec = json_pack("{s:s}", "s", big);
-    CHECK(avro_map_fill(f.plan, rec, &f.value, f.err, sizeof(f.err)) == 0);
+    CHECK(amap_fill(f.plan, rec, &f.value, f.err, sizeof(f.err)) == 0);
     size = 0;
     CHECK(string_of(&f.value, "s", &size) && size == 100001);
     json_decref(rec);
@@ -660,7 +660,7 @@ static void test_unmapped(void)
               "{\"status\":\"Hot \\\"lead\\\"\",\"custom\":{\"Size\":12},\"cf_abc\":3,"
               "\"tags\":[1,null,true],\"_unmapped\":\"x\",\"\xc3\xa9t\xc3\xa9\":1.5}");
     /* to_json merges them back: the original record comes back exactly */
-    j = avro_map_to_json(f.plan, &f.back, f.err, sizeof(f.err));
+    j = amap_to_json(f.plan, &f.back, f.err, sizeof(f.err));
     CHECK(json_same(j, "{\"id\":\"l2\",\"status\":\"Hot \\\"lead\\\"\",\"custom\":{\"Size\":12},"
                        "\"cf_abc\":3,\"name\":\"N\",\"tags\":[1,null,true],\"_unmapped\":\"x\","
                        "\"\xc3\xa9t\xc3\xa9\":1.5,\"custom.cf_abc\":null}"));
@@ -713,7 +713,7 @@ static void test_json_text_and_unions(void)
     CHECK(fx_roundtrip(&f) == 0);
     CHECK_STR(string_of(&f.back, "raw", NULL), "{\"a\":[1,2,{\"b\":\"\xc3\xa9\"}],\"c\":null}");
     CHECK(branch_of(&f.back, "any") == 1);
-    json_t *j = avro_map_to_json(f.plan, &f.back, f.err, sizeof(f.err));
+    json_t *j = amap_to_json(f.plan, &f.back, f.err, sizeof(f.err));
     CHECK(json_same(j, "{\"raw\":{\"a\":[1,2,{\"b\":\"\\u00e9\"}],\"c\":null},\"any\":5,"
                        "\"b\":null,\"fx\":null}"));
     json_decref(j);
@@ -722,9 +722,9 @@ static void test_json_text_and_unions(void)
     for (int i = 0; i < 2000; i++)
         json_array_append_new(big, json_integer(i));
     json_t *rec = json_pack("{s:O,s:n}", "raw", big, "any");
-    CHECK(avro_map_fill(f.plan, rec, &f.value, f.err, sizeof(f.err)) == 0);
+    CHECK(amap_fill(f.plan, rec, &f.value, f.err, sizeof(f.err)) == 0);
     CHECK(fx_roundtrip(&f) == 0);
-    j = avro_map_to_json(f.plan, &f.back, f.err, sizeof(f.err));
+    j = amap_to_json(f.plan, &f.back, f.err, sizeof(f.err));
     CHECK(j && json_equal(json_object_get(j, "raw"), big));
     json_decref(j);
     json_decref(rec);
@@ -788,10 +788,10 @@ static void test_schema_errors(void)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         json_t *s = json_loads(cases[i].schema, 0, NULL);
         char err[256] = "";
-        avro_map_plan *p = avro_map_new(s, err, sizeof(err));
+        amap_plan *p = amap_new(s, err, sizeof(err));
         CHECK(p == NULL);
         CHECK_STR(err, cases[i].err);
-        avro_map_free(p);
+        amap_free(p);
         json_decref(s);
     }
 }
@@ -816,19 +816,19 @@ static void test_union_holder(void)
     avro_value_get_by_index(&v, 0, &after, NULL);
     json_t *rs = json_loads(rec, 0, NULL);
     char err[256];
-    avro_map_plan *p = avro_map_new(rs, err, sizeof(err));
+    amap_plan *p = amap_new(rs, err, sizeof(err));
     CHECK(p != NULL);
     json_t *in = json_loads("{\"id\":3,\"email\":\"u@x.io\"}", 0, NULL);
-    CHECK(avro_map_fill(p, in, &after, err, sizeof(err)) == 0);
+    CHECK(amap_fill(p, in, &after, err, sizeof(err)) == 0);
     int d = -1;
     avro_value_get_discriminant(&after, &d);
     CHECK(d == 1);
-    json_t *out = avro_map_to_json(p, &after, err, sizeof(err));
+    json_t *out = amap_to_json(p, &after, err, sizeof(err));
     CHECK(out && json_equal(out, in));
     json_decref(out);
     json_decref(in);
     json_decref(rs);
-    avro_map_free(p);
+    amap_free(p);
     avro_value_decref(&v);
     avro_value_iface_decref(iface);
     avro_schema_decref(s);

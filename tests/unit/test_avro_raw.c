@@ -1,5 +1,5 @@
 /* test_avro_raw.c — the raw path (JSON text straight to Avro binary) must produce exactly the
- * bytes of the DOM path (jansson -> avro_map_fill -> avro_value_write), and must hand back to
+ * bytes of the DOM path (jansson -> amap_fill -> avro_value_write), and must hand back to
  * the DOM path whatever it does not handle the same way. */
 #include <avro.h>
 #include <stdio.h>
@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "avro_embedded.h"
-#include "avro_map.h"
+#include "amap.h"
 #include "check.h"
 #include "crm_time.h"
 #include "event.h"
@@ -17,14 +17,14 @@ typedef struct codec {
     avro_schema_t schema;
     avro_value_iface_t *iface;
     avro_value_t value;
-    avro_map_plan *plan;
+    amap_plan *plan;
 } codec;
 
 static int codec_init(codec *c, const char *schema_text)
 {
     char err[512];
     json_t *j = json_loads(schema_text, 0, NULL);
-    c->plan = avro_map_new(j, err, sizeof(err));
+    c->plan = amap_new(j, err, sizeof(err));
     json_decref(j);
     if (!c->plan || avro_schema_from_json_length(schema_text, strlen(schema_text), &c->schema))
         return -1;
@@ -37,7 +37,7 @@ static void codec_free(codec *c)
     avro_value_decref(&c->value);
     avro_value_iface_decref(c->iface);
     avro_schema_decref(c->schema);
-    avro_map_free(c->plan);
+    amap_free(c->plan);
 }
 
 /* DOM bytes into dom (len), -1 when the DOM path rejects the record. */
@@ -46,7 +46,7 @@ static int dom_bytes(codec *c, const char *text, char *dom, size_t cap, size_t *
     char err[512];
     json_t *j = json_loads(text, 0, NULL);
     int rc = -1;
-    if (j && avro_map_fill(c->plan, j, &c->value, err, sizeof(err)) == 0) {
+    if (j && amap_fill(c->plan, j, &c->value, err, sizeof(err)) == 0) {
         avro_writer_t w = avro_writer_memory(dom, (int64_t)cap);
         if (avro_value_write(w, &c->value) == 0) {
             *len = (size_t)avro_writer_tell(w);
@@ -66,7 +66,7 @@ static int same_as_dom(codec *c, const char *text, int must_be_raw)
     buf raw;
     buf_init(&raw);
     buf_append_str(&raw, "pre"); /* appends after what is there */
-    int rrc = avro_map_encode_raw(c->plan, text, strlen(text), &raw);
+    int rrc = amap_encode_raw(c->plan, text, strlen(text), &raw);
     int ok;
     if (rrc == 0)
         ok = drc == 0 && raw.len - 3 == dlen && memcmp(raw.data + 3, dom, dlen) == 0;
@@ -317,7 +317,7 @@ static void check_hostile(codec *c)
             CHECK(same_as_dom(c, rec, fits));
             buf raw;
             buf_init(&raw);
-            CHECK((avro_map_encode_raw(c->plan, rec, strlen(rec), &raw) == 0) == fits);
+            CHECK((amap_encode_raw(c->plan, rec, strlen(rec), &raw) == 0) == fits);
             buf_free(&raw);
             free(rec);
         }
@@ -337,7 +337,7 @@ static void check_hostile(codec *c)
             char *rec = record_with(duplicates[i], owner);
             buf raw;
             buf_init(&raw);
-            CHECK(owner || avro_map_encode_raw(c->plan, rec, strlen(rec), &raw) != 0);
+            CHECK(owner || amap_encode_raw(c->plan, rec, strlen(rec), &raw) != 0);
             CHECK(same_as_dom(c, rec, owner));
             buf_free(&raw);
             free(rec);
@@ -365,7 +365,7 @@ static void check_hostile(codec *c)
             char *rec = record_with(refused[i], owner);
             buf raw;
             buf_init(&raw);
-            int rrc = avro_map_encode_raw(c->plan, rec, strlen(rec), &raw);
+            int rrc = amap_encode_raw(c->plan, rec, strlen(rec), &raw);
             if (rrc == 0)
                 fprintf(stderr, "  raw path took: %s\n", rec);
             CHECK(rrc != 0);
@@ -443,7 +443,7 @@ static void check_hostile_random(codec *c)
         ok = same_as_dom(c, rec, 0);
         buf raw;
         buf_init(&raw);
-        raw_taken += avro_map_encode_raw(c->plan, rec, strlen(rec), &raw) == 0;
+        raw_taken += amap_encode_raw(c->plan, rec, strlen(rec), &raw) == 0;
         buf_free(&raw);
         free(rec);
     }
@@ -463,7 +463,7 @@ int main(void)
     /* a record that writes nothing into an empty buffer (no memcpy from its NULL data: UBSan) */
     buf empty;
     buf_init(&empty);
-    CHECK(avro_map_encode_raw(c.plan, "{}", 2, &empty) != 0 && empty.len == 0);
+    CHECK(amap_encode_raw(c.plan, "{}", 2, &empty) != 0 && empty.len == 0);
     buf_free(&empty);
     /* must take the raw path and equal the DOM bytes */
     const char *raw_ok[] = {
@@ -620,8 +620,8 @@ int main(void)
         codec k;
         CHECK(codec_init(&k, avro_embedded_schema("testcrm/items.avsc")) == 0);
         const char *keys[3] = {"id", "updated_at", "name"};
-        raw_keys rk;
-        CHECK(avro_map_raw_keys(k.plan, keys, 3, &rk) == 0);
+        amap_keys rk;
+        CHECK(amap_resolve_keys(k.plan, keys, 3, &rk) == 0);
         struct {
             const char *text;
             int64_t ms;
@@ -639,10 +639,10 @@ int main(void)
         };
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
             const char *text = cases[i].text, *next = NULL;
-            raw_found f[3];
+            amap_found f[3];
             buf o;
             buf_init(&o);
-            CHECK(avro_map_encode_raw_at(k.plan, text, text + strlen(text), &o, &next, &rk, f) ==
+            CHECK(amap_encode_raw_at(k.plan, text, text + strlen(text), &o, &next, &rk, f) ==
                   0);
             CHECK(next == text + strlen(text));
             CHECK(f[0].value && strncmp(f[0].value, "\"a\"", 3) == 0 && f[0].ms == CRM_TIME_NONE);
@@ -657,22 +657,22 @@ int main(void)
                            "\"updated_at\":\"2026-10-23T11:00:01Z\",\"extra\":{\"a\":1}}",
                    *next;
         const char *keys2[2] = {"extra", "note"};
-        CHECK(avro_map_raw_keys(k.plan, keys2, 2, &rk) == 0);
+        CHECK(amap_resolve_keys(k.plan, keys2, 2, &rk) == 0);
         CHECK(rk.by_name == 1); /* "extra" is not a field */
-        raw_found f[2];
+        amap_found f[2];
         buf o;
         buf_init(&o);
-        CHECK(avro_map_encode_raw_at(k.plan, text, text + strlen(text), &o, &next, &rk, f) ==
+        CHECK(amap_encode_raw_at(k.plan, text, text + strlen(text), &o, &next, &rk, f) ==
               1); /* a numeric id for a string field: the DOM path */
         buf_reset(&o);
         text = "{\"id\":\"7\",\"name\":\"n\",\"created_at\":\"2026-10-23T11:00:00Z\","
                "\"updated_at\":\"2026-10-23T11:00:01Z\",\"extra\":{\"a\":1}}";
-        CHECK(avro_map_encode_raw_at(k.plan, text, text + strlen(text), &o, &next, &rk, f) == 0);
+        CHECK(amap_encode_raw_at(k.plan, text, text + strlen(text), &o, &next, &rk, f) == 0);
         CHECK(f[0].value && f[0].value[0] == '{' && f[0].ms == CRM_TIME_NONE);
         CHECK(f[1].value == NULL && f[1].ms == CRM_TIME_NONE && f[1].ms_text == NULL);
         buf_free(&o);
         const char *many[9] = {"a", "b", "c", "d", "e", "f", "g", "h", "i"};
-        CHECK(avro_map_raw_keys(k.plan, many, 9, &rk) == -1);
+        CHECK(amap_resolve_keys(k.plan, many, 9, &rk) == -1);
         codec_free(&k);
     }
 
@@ -722,7 +722,7 @@ int main(void)
     /* a codec locates the members its caller asks for, other keys when asked for others */
     if (ec) {
         const char *k1[2] = {"id", "updated_at"}, *k2[1] = {"name"}, *next;
-        raw_found f[2];
+        amap_found f[2];
         uint64_t h;
         const char *end = ITEM + strlen(ITEM);
         CHECK(event_set_after_raw_at(ec, ITEM, end, &next, k1, f, 2, &h) == 0);

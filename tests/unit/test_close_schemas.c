@@ -6,7 +6,7 @@
 #include <stdlib.h>
 
 #include "avro_compat.h"
-#include "avro_map.h"
+#include "amap.h"
 #include "check.h"
 
 static char *slurp(const char *path)
@@ -58,19 +58,19 @@ static char *map_activity(const char *schema_text, const char *json, char *typed
     json_error_t je;
     json_t *schema = json_loads(schema_text, 0, &je), *rec = json_loads(json, 0, &je);
     char err[512];
-    avro_map_plan *plan = avro_map_new(schema, err, sizeof err);
+    amap_plan *plan = amap_new(schema, err, sizeof err);
     avro_schema_t as;
     char *out = NULL;
     if (!plan || avro_schema_from_json_length(schema_text, strlen(schema_text), &as)) {
         json_decref(schema);
         json_decref(rec);
-        avro_map_free(plan);
+        amap_free(plan);
         return strdup("ERR");
     }
     avro_value_iface_t *iface = avro_generic_class_from_schema(as);
     avro_value_t v, f, branch;
     avro_generic_value_new(iface, &v);
-    if (avro_map_fill(plan, rec, &v, err, sizeof err) != 0) {
+    if (amap_fill(plan, rec, &v, err, sizeof err) != 0) {
         fprintf(stderr, "map: %s\n", err);
         out = strdup("ERR");
     } else {
@@ -91,7 +91,7 @@ static char *map_activity(const char *schema_text, const char *json, char *typed
     avro_value_decref(&v);
     avro_value_iface_decref(iface);
     avro_schema_decref(as);
-    avro_map_free(plan);
+    amap_free(plan);
     json_decref(schema);
     json_decref(rec);
     return out;

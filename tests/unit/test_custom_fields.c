@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "avro_map.h"
+#include "amap.h"
 #include "check.h"
 #include "custom_fields.h"
 #include "event.h"

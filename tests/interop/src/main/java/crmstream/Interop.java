@@ -617,7 +617,7 @@ public final class Interop {
     return null;
   }
 
-  /** The avro_map flags of a field: from the field's attributes, then its type object's. */
+  /** The amap flags of a field: from the field's attributes, then its type object's. */
   static int flags(Schema.Field f) {
     int fl = unitAndText(f.getProp("json_text"), f.getProp("json_unit"), 0);
     if (f.schema().getType() != Schema.Type.UNION)
@@ -796,7 +796,7 @@ public final class Interop {
     }
   }
 
-  /** "" and zero dates: stored as null for the nullable non-string types (avro_map no_value). */
+  /** "" and zero dates: stored as null for the nullable non-string types (amap no_value). */
   static boolean noValue(String text, Schema union) {
     for (Schema b : union.getTypes()) {
       switch (b.getType()) {
@@ -853,7 +853,7 @@ public final class Interop {
     return ms;
   }
 
-  /** The truth value in the Avro logical type's unit (ms, us or days), as avro_map computes it. */
+  /** The truth value in the Avro logical type's unit (ms, us or days), as amap computes it. */
   static Long timeValue(JsonNode t, String logical, int fl) {
     long perSec = (fl & F_UNIT_MS) != 0 ? 1000 : (fl & F_UNIT_US) != 0 ? 1_000_000 : 1;
     long target = logical.equals("timestamp-micros") ? 1_000_000 : 1000;
@@ -873,7 +873,7 @@ public final class Interop {
     return logical.equals("date") ? Math.floorDiv(r, 86_400_000L) : r;
   }
 
-  /** JSON equality with null == missing and numbers compared as avro_map reads them. */
+  /** JSON equality with null == missing and numbers compared as amap reads them. */
   static boolean jsonEquals(JsonNode a, JsonNode b) {
     if (isNull(a) || isNull(b)) return isNull(a) && isNull(b);
     if (a.isNumber() && b.isNumber()) {
