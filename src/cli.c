@@ -15,6 +15,7 @@
 #include "dedupe_log.h"
 #include "engine.h"
 #include "kafka.h"
+#include "secret.h"
 #include "source.h"
 #include "state.h"
 #include "topic_reader.h"
@@ -30,6 +31,16 @@ int cli_validate(const crm_config *cfg)
     printf("%s: valid, %d source%s, %d enabled tables, every secret variable set\n", cfg->path,
            cfg->n_sources, cfg->n_sources == 1 ? "" : "s", tables);
     return EXIT_OK;
+}
+
+/* The row of an OPT_ENV option's file twin (api_key_env -> api_key_file). */
+static void add_secret_file_twin(cli_columns *o, const connector_option *opt)
+{
+    char twin[128], name[136], meaning[256];
+    snprintf(name, sizeof(name), "  %s", secret_file_option(opt->name, twin, sizeof(twin)));
+    snprintf(meaning, sizeof(meaning), "file holding the secret, instead of %s", opt->name);
+    const char *cells[] = {name, "file", "-", meaning};
+    cli_columns_add(o, cells);
 }
 
 static void print_connector_options(const connector *c)
@@ -48,6 +59,8 @@ static void print_connector_options(const connector *c)
                                opt->default_value ? opt->default_value : "(required)",
                                opt->description};
         cli_columns_add(o, cells);
+        if (opt->type == OPT_ENV)
+            add_secret_file_twin(o, opt);
     }
     cli_columns_print(o, stdout);
     cli_columns_free(o);

@@ -16,6 +16,7 @@
 
 #include "connector.h"
 #include "crm_time.h"
+#include "secret.h"
 #include "util.h"
 
 typedef struct config_loader {
@@ -123,14 +124,14 @@ static const char *secret_env(loader *ld, const config_setting_t *s, const char 
         fail_at(ld, s, "%senvironment variable %s is not set", what, name);
         return NULL;
     }
-    for (const unsigned char *p = (const unsigned char *)v; *p; p++)
-        if (*p < 0x20 || *p == 0x7f) {
-            fail_at(ld, s,
-                    "%senvironment variable %s contains a control character (byte %zu of its "
-                    "value; a stray newline?)",
-                    what, name, (size_t)(p - (const unsigned char *)v) + 1);
-            return NULL;
-        }
+    size_t bad = secret_control_byte(v);
+    if (bad) {
+        fail_at(ld, s,
+                "%senvironment variable %s contains a control character (byte %zu of its value; "
+                "a stray newline?)",
+                what, name, bad);
+        return NULL;
+    }
     return v;
 }
 
@@ -251,6 +252,53 @@ static const connector_option *find_option(const connector *c, const char *name)
     return NULL;
 }
 
+/* Option `name` was given, as itself or (OPT_ENV) as its file twin. */
+static int option_given(const source_config *sc, const char *name)
+{
+    for (int i = 0; i < sc->n_options; i++)
+        if (strcmp(sc->options[i].key, name) == 0)
+            return 1;
+    for (int i = 0; i < sc->n_file_secrets; i++)
+        if (strcmp(sc->file_secrets[i].key, name) == 0)
+            return 1;
+    return 0;
+}
+
+/* A path as written in a config file: a relative one is taken from that file's directory. */
+static char *path_from_config(const loader *ld, const char *path)
+{
+    const char *slash = strrchr(ld->path, '/');
+    if (path[0] == '/' || !slash)
+        return xstrdup(path);
+    buf b;
+    buf_init(&b);
+    buf_printf(&b, "%.*s/%s", (int)(slash - ld->path), ld->path, path);
+    return b.data;
+}
+
+/* <x>_file = "path": the secret of OPT_ENV option o (<x>_env) read from that file at load, by
+ * the commands that talk to a CRM; the errors name the file, never its content. */
+static int load_secret_file(loader *ld, const config_setting_t *s, const connector_option *o,
+                            source_config *sc)
+{
+    if (config_setting_type(s) != CONFIG_TYPE_STRING || !*config_setting_get_string(s))
+        return fail_at(ld, s, "expected the path of a file holding the secret");
+    char *secret = NULL;
+    if (ld->crm_secrets_required) {
+        char err[512];
+        char *path = path_from_config(ld, config_setting_get_string(s));
+        secret = secret_read_file(path, err, sizeof(err));
+        free(path);
+        if (!secret)
+            return fail_at(ld, s, "%s", err);
+    }
+    kv *item = &sc->file_secrets[sc->n_file_secrets++];
+    item->key = xstrdup(o->name);
+    item->value = secret;
+    item->line = (int)config_setting_source_line(s);
+    return 0;
+}
+
 static int load_options(loader *ld, const config_setting_t *g, const connector *c,
                         source_config *sc)
 {
@@ -258,12 +306,24 @@ static int load_options(loader *ld, const config_setting_t *g, const connector *
         return -1;
     int len = config_setting_length(g);
     sc->options = xcalloc((size_t)len + 1, sizeof(kv));
+    sc->file_secrets = xcalloc((size_t)len + 1, sizeof(kv));
     for (int i = 0; i < len && !ld->failed; i++) {
         config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
         const connector_option *o = find_option(c, config_setting_name(s));
-        if (!o)
+        const connector_option *twin =
+            o ? NULL : connector_secret_file_twin(c, config_setting_name(s));
+        if (!o && !twin)
             return fail_at(ld, s, "unknown option for %s sources (see `crmstream tables`)",
                            c->name);
+        char twin_name[128];
+        const connector_option *secret = o ? o : twin;
+        if (secret->type == OPT_ENV && option_given(sc, secret->name))
+            return fail_at(ld, s, "set %s or %s, not both", secret->name,
+                           secret_file_option(secret->name, twin_name, sizeof(twin_name)));
+        if (twin) {
+            load_secret_file(ld, s, twin, sc);
+            continue;
+        }
         char text[64];
         const char *value = NULL;
         switch (config_setting_type(s)) {
@@ -300,11 +360,7 @@ static int check_required_options(loader *ld, const config_setting_t *src, const
                                   source_config *sc)
 {
     for (const connector_option *o = c->options; o && o->name; o++) {
-        int given = 0;
-        for (int i = 0; i < sc->n_options; i++)
-            if (strcmp(sc->options[i].key, o->name) == 0)
-                given = 1;
-        if (given)
+        if (option_given(sc, o->name))
             continue;
         if (!o->default_value)
             return fail_at(ld, src, "option %s is required for %s sources (%s)", o->name, c->name,
@@ -734,6 +790,8 @@ static int load_source(loader *ld, const config_setting_t *g, source_config *sc)
         load_options(ld, ld->options, c, sc);
     else
         sc->options = xcalloc(1, sizeof(kv));
+    if (!sc->file_secrets)
+        sc->file_secrets = xcalloc(1, sizeof(kv));
     if (!ld->failed)
         check_required_options(ld, g, c, sc);
     return ld->failed ? -1 : 0;
@@ -1125,6 +1183,7 @@ void config_free(crm_config *cfg)
             free(sc->overrides[j].table);
         free(sc->overrides);
         free_kvs(sc->options, sc->n_options);
+        free_kvs(sc->file_secrets, sc->n_file_secrets);
     }
     free(cfg->sources);
     free(cfg);

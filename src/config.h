@@ -69,6 +69,10 @@ typedef struct source_config {
     char *ca_file;
     kv *options; /* connector options as written */
     int n_options;
+    kv *file_secrets; /* OPT_ENV options given as their file twin (<x>_file, secret.h): key the
+                         option's name, value the file's secret (NULL for commands that never
+                         talk to a CRM; never print it), line the twin's */
+    int n_file_secrets;
     int line;
 } source_config;
 

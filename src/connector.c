@@ -2,6 +2,7 @@
  * for building URLs and parsing JSON bodies. */
 #include "connector.h"
 #include "json_scan.h"
+#include "secret.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,17 @@ const connector *connector_find(const char *name)
     for (const connector *const *c = crm_connectors; *c; c++)
         if (strcmp((*c)->name, name) == 0)
             return *c;
+    return NULL;
+}
+
+const connector_option *connector_secret_file_twin(const connector *c, const char *name)
+{
+    for (const connector_option *o = c->options; o && o->name; o++) {
+        char twin[128];
+        if (o->type == OPT_ENV &&
+            strcmp(secret_file_option(o->name, twin, sizeof(twin)), name) == 0)
+            return o;
+    }
     return NULL;
 }
 

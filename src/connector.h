@@ -244,6 +244,9 @@ typedef struct connector {
 extern const connector *const crm_connectors[];
 const connector *connector_find(const char *name);
 const table_def *connector_table(const connector *c, const char *name);
+/* The OPT_ENV option whose file twin is called `name` ("api_key_file" -> api_key_env: the secret
+ * read from that file instead of a variable, secret.h), or NULL. */
+const connector_option *connector_secret_file_twin(const connector *c, const char *name);
 /* The verdict on a final non-2xx response: the connector's classify, or by default 401 auth,
  * 402/403 unavailable, anything else an error. */
 http_verdict connector_classify(const connector *c, const table_def *table,

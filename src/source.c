@@ -1,4 +1,5 @@
-/* source.c — the engine's side of a source: option resolution (defaults, environment secrets)
+/* source.c — the engine's side of a source: option resolution (defaults, secrets from
+ * environment variables or files)
  * and the objects all of the source's tables share. */
 #include "source.h"
 
@@ -28,6 +29,16 @@ static const char *configured_value(const source *src, const connector_option *o
         if (strcmp(src->cfg->options[i].key, o->name) == 0)
             return src->cfg->options[i].value;
     return o->default_value;
+}
+
+/* An OPT_ENV option's secret: the one read at load from its file twin when that is configured,
+ * else the one in the variable the option names. */
+static const char *option_secret(const source *src, const connector_option *o, const char *var)
+{
+    for (int i = 0; i < src->cfg->n_file_secrets; i++)
+        if (strcmp(src->cfg->file_secrets[i].key, o->name) == 0)
+            return src->cfg->file_secrets[i].value;
+    return var ? getenv(var) : NULL;
 }
 
 static size_t option_member_size(option_type t)
@@ -62,8 +73,8 @@ static int resolve_options(source *src, char *err, size_t errlen)
     for (const connector_option *o = c->options; o && o->name; o++) {
         const char *value = configured_value(src, o);
         char *member = (char *)src->options + o->offset;
-        if (o->type == OPT_ENV && value)
-            value = getenv(value);
+        if (o->type == OPT_ENV)
+            value = option_secret(src, o, value);
         switch (o->type) {
         case OPT_INT:
             *(long long *)member = value ? strtoll(value, NULL, 10) : 0;

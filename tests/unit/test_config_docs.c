@@ -9,6 +9,7 @@
 #include "check.h"
 #include "config.h"
 #include "connector.h"
+#include "secret.h"
 
 #define EXAMPLE "producer.cfg.example"
 
@@ -104,7 +105,7 @@ static int is_option(const connector *c, const char *name)
     for (const connector_option *o = c->options; o && o->name; o++)
         if (strcmp(o->name, name) == 0)
             return 1;
-    return 0;
+    return connector_secret_file_twin(c, name) != NULL;
 }
 
 static int mentioned(const mentions *m, const char *name, const connector *conn)
@@ -131,6 +132,17 @@ static void test_every_setting_is_documented(const mentions *m)
                         (*c)->name);
                 CHECK(0);
             }
+    /* and each secret's file twin (api_key_env -> api_key_file) */
+    for (const connector *const *c = crm_connectors; *c; c++)
+        for (const connector_option *o = (*c)->options; o && o->name; o++) {
+            char twin[128];
+            if (o->type == OPT_ENV &&
+                !mentioned(m, secret_file_option(o->name, twin, sizeof(twin)), *c)) {
+                fprintf(stderr, EXAMPLE " does not show option %s in a %s source\n", twin,
+                        (*c)->name);
+                CHECK(0);
+            }
+        }
 }
 
 static void test_every_mention_exists(const mentions *m)
