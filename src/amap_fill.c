@@ -391,9 +391,121 @@ static int fill_union(fctx *c, const node *u, unsigned fl, const json_t *j, avro
 
 static int fill_record(fctx *c, const node *n, const json_t *j, avro_value_t *v);
 
+/* int and long, from a number or a timestamp (logical types). */
+static int fill_integer(fctx *c, const node *n, unsigned fl, const json_t *j, avro_value_t *v)
+{
+    int64_t x;
+    int rc = n->logical != L_NONE ? conv_time(c, n, fl, j, &x) : conv_int64(c, n, fl, j, &x);
+    if (rc)
+        return rc;
+    if (n->kind == K_LONG)
+        return avro_value_set_long(v, x) ? amap_avfail(c, "set_long") : 0;
+    if (x < INT32_MIN || x > INT32_MAX) {
+        char got[128];
+        return amap_fail(c, "%s is out of range for int", amap_describe(j, got, sizeof(got)));
+    }
+    return avro_value_set_int(v, (int32_t)x) ? amap_avfail(c, "set_int") : 0;
+}
+
+/* float and double. */
+static int fill_real(fctx *c, const node *n, unsigned fl, const json_t *j, avro_value_t *v)
+{
+    double d;
+    int rc = conv_double(c, n, fl, j, &d);
+    if (rc)
+        return rc;
+    if (n->kind == K_DOUBLE)
+        return avro_value_set_double(v, d) ? amap_avfail(c, "set_double") : 0;
+    if (isinf((float)d)) {
+        char got[128];
+        return amap_fail(c, "%s is out of range for float", amap_describe(j, got, sizeof(got)));
+    }
+    return avro_value_set_float(v, (float)d) ? amap_avfail(c, "set_float") : 0;
+}
+
+static int fill_bytes(fctx *c, const node *n, const json_t *j, avro_value_t *v)
+{
+    if (!json_is_string(j))
+        return amap_mismatch(c, n, j);
+    if (c->in_default)
+        return fill_default_bytes(c, n, j, v);
+    return avro_value_set_bytes(v, (void *)json_string_value(j), json_string_length(j))
+               ? amap_avfail(c, "set_bytes")
+               : 0;
+}
+
+static int fill_fixed(fctx *c, const node *n, const json_t *j, avro_value_t *v)
+{
+    if (!json_is_string(j))
+        return amap_mismatch(c, n, j);
+    if (c->in_default)
+        return fill_default_bytes(c, n, j, v);
+    if (json_string_length(j) != n->size) {
+        char got[128];
+        return amap_fail(c, "expected %zu bytes for fixed %s, got %s", n->size, n->fullname,
+                         amap_describe(j, got, sizeof(got)));
+    }
+    return avro_value_set_fixed(v, (void *)json_string_value(j), n->size)
+               ? amap_avfail(c, "set_fixed")
+               : 0;
+}
+
+static int fill_enum(fctx *c, const node *n, unsigned fl, const json_t *j, avro_value_t *v)
+{
+    if (!json_is_string(j))
+        return amap_mismatch(c, n, j);
+    int sym = amap_keyset_find(&n->syms, json_string_value(j), json_string_length(j));
+    if (sym < 0) {
+        if (!*json_string_value(j))
+            return no_value(c, n, fl, j);
+        char got[128];
+        return amap_fail(c, "%s is not a symbol of enum %s", amap_describe(j, got, sizeof(got)),
+                         n->fullname);
+    }
+    return avro_value_set_enum(v, sym) ? amap_avfail(c, "set_enum") : 0;
+}
+
+static int fill_array(fctx *c, const node *n, unsigned fl, const json_t *j, avro_value_t *v)
+{
+    if (!json_is_array(j))
+        return amap_mismatch(c, n, j);
+    size_t len = json_array_size(j);
+    for (size_t i = 0; i < len; i++) {
+        avro_value_t e;
+        if (avro_value_append(v, &e, NULL))
+            return amap_avfail(c, "append");
+        amap_push_index(c, i);
+        int rc = fill(c, n->items, fl & ~FL_NULLABLE, json_array_get(j, i), &e);
+        amap_pop(c);
+        if (rc)
+            return -1;
+    }
+    return 0;
+}
+
+static int fill_map(fctx *c, const node *n, unsigned fl, const json_t *j, avro_value_t *v)
+{
+    if (!json_is_object(j))
+        return amap_mismatch(c, n, j);
+    const char *key;
+    const json_t *val;
+    json_object_foreach((json_t *)j, key, val)
+    {
+        avro_value_t e;
+        if (avro_value_add(v, key, &e, NULL, NULL))
+            return amap_avfail(c, "map add");
+        amap_push_key(c, key);
+        int rc = fill(c, n->items, fl & ~FL_NULLABLE, val, &e);
+        amap_pop(c);
+        if (rc)
+            return -1;
+    }
+    return 0;
+}
+
+/* Fills v (of node n's type) from JSON j, or fails with the field's path. */
 static int fill(fctx *c, const node *n, unsigned fl, const json_t *j, avro_value_t *v)
 {
-    int rc;
     switch (n->kind) {
     case K_NULL:
         if (j && !json_is_null(j))
@@ -406,102 +518,23 @@ static int fill(fctx *c, const node *n, unsigned fl, const json_t *j, avro_value
             return no_value(c, n, fl, j);
         return amap_mismatch(c, n, j);
     case K_INT:
-    case K_LONG: {
-        int64_t x;
-        rc = n->logical != L_NONE ? conv_time(c, n, fl, j, &x) : conv_int64(c, n, fl, j, &x);
-        if (rc)
-            return rc;
-        if (n->kind == K_LONG)
-            return avro_value_set_long(v, x) ? amap_avfail(c, "set_long") : 0;
-        if (x < INT32_MIN || x > INT32_MAX) {
-            char got[128];
-            return amap_fail(c, "%s is out of range for int", amap_describe(j, got, sizeof(got)));
-        }
-        return avro_value_set_int(v, (int32_t)x) ? amap_avfail(c, "set_int") : 0;
-    }
+    case K_LONG:
+        return fill_integer(c, n, fl, j, v);
     case K_FLOAT:
-    case K_DOUBLE: {
-        double d;
-        if ((rc = conv_double(c, n, fl, j, &d)))
-            return rc;
-        if (n->kind == K_DOUBLE)
-            return avro_value_set_double(v, d) ? amap_avfail(c, "set_double") : 0;
-        if (isinf((float)d)) {
-            char got[128];
-            return amap_fail(c, "%s is out of range for float", amap_describe(j, got, sizeof(got)));
-        }
-        return avro_value_set_float(v, (float)d) ? amap_avfail(c, "set_float") : 0;
-    }
+    case K_DOUBLE:
+        return fill_real(c, n, fl, j, v);
     case K_STRING:
         return fill_string(c, n, fl, j, v);
     case K_BYTES:
-        if (!json_is_string(j))
-            return amap_mismatch(c, n, j);
-        if (c->in_default)
-            return fill_default_bytes(c, n, j, v);
-        return avro_value_set_bytes(v, (void *)json_string_value(j), json_string_length(j))
-                   ? amap_avfail(c, "set_bytes")
-                   : 0;
+        return fill_bytes(c, n, j, v);
     case K_FIXED:
-        if (!json_is_string(j))
-            return amap_mismatch(c, n, j);
-        if (c->in_default)
-            return fill_default_bytes(c, n, j, v);
-        if (json_string_length(j) != n->size) {
-            char got[128];
-            return amap_fail(c, "expected %zu bytes for fixed %s, got %s", n->size, n->fullname,
-                             amap_describe(j, got, sizeof(got)));
-        }
-        return avro_value_set_fixed(v, (void *)json_string_value(j), n->size)
-                   ? amap_avfail(c, "set_fixed")
-                   : 0;
-    case K_ENUM: {
-        if (!json_is_string(j))
-            return amap_mismatch(c, n, j);
-        int sym = amap_keyset_find(&n->syms, json_string_value(j), json_string_length(j));
-        if (sym < 0) {
-            if (!*json_string_value(j))
-                return no_value(c, n, fl, j);
-            char got[128];
-            return amap_fail(c, "%s is not a symbol of enum %s", amap_describe(j, got, sizeof(got)),
-                             n->fullname);
-        }
-        return avro_value_set_enum(v, sym) ? amap_avfail(c, "set_enum") : 0;
-    }
-    case K_ARRAY: {
-        if (!json_is_array(j))
-            return amap_mismatch(c, n, j);
-        size_t len = json_array_size(j);
-        for (size_t i = 0; i < len; i++) {
-            avro_value_t e;
-            if (avro_value_append(v, &e, NULL))
-                return amap_avfail(c, "append");
-            amap_push_index(c, i);
-            rc = fill(c, n->items, fl & ~FL_NULLABLE, json_array_get(j, i), &e);
-            amap_pop(c);
-            if (rc)
-                return -1;
-        }
-        return 0;
-    }
-    case K_MAP: {
-        if (!json_is_object(j))
-            return amap_mismatch(c, n, j);
-        const char *key;
-        const json_t *val;
-        json_object_foreach((json_t *)j, key, val)
-        {
-            avro_value_t e;
-            if (avro_value_add(v, key, &e, NULL, NULL))
-                return amap_avfail(c, "map add");
-            amap_push_key(c, key);
-            rc = fill(c, n->items, fl & ~FL_NULLABLE, val, &e);
-            amap_pop(c);
-            if (rc)
-                return -1;
-        }
-        return 0;
-    }
+        return fill_fixed(c, n, j, v);
+    case K_ENUM:
+        return fill_enum(c, n, fl, j, v);
+    case K_ARRAY:
+        return fill_array(c, n, fl, j, v);
+    case K_MAP:
+        return fill_map(c, n, fl, j, v);
     case K_RECORD:
         if (!json_is_object(j))
             return amap_mismatch(c, n, j);

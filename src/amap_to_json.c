@@ -95,6 +95,91 @@ static json_t *record_json(fctx *c, const node *n, avro_value_t *v)
     return obj;
 }
 
+/* int, long (and their logical time types), float and double. */
+static json_t *number_json(fctx *c, const node *n, avro_value_t *v)
+{
+    if (n->kind == K_INT) {
+        int32_t x;
+        if (avro_value_get_int(v, &x))
+            return jfail(c, NULL, "cannot read an int");
+        return n->logical == L_DATE ? time_json(n, x) : json_integer(x);
+    }
+    if (n->kind == K_LONG) {
+        int64_t x;
+        if (avro_value_get_long(v, &x))
+            return jfail(c, NULL, "cannot read a long");
+        return n->logical != L_NONE ? time_json(n, x) : json_integer(x);
+    }
+    double d;
+    float f;
+    if (n->kind == K_FLOAT ? avro_value_get_float(v, &f) : avro_value_get_double(v, &d))
+        return jfail(c, NULL, "cannot read a number");
+    if (n->kind == K_FLOAT)
+        d = f;
+    json_t *r = json_real(d);
+    return r ? r : jfail(c, NULL, "a NaN or infinite number has no JSON form");
+}
+
+/* A string; a json_text field holding an object or array goes back to that JSON value. */
+static json_t *string_json(fctx *c, unsigned fl, avro_value_t *v)
+{
+    const char *s;
+    size_t size;
+    if (avro_value_get_string(v, &s, &size))
+        return jfail(c, NULL, "cannot read a string");
+    size_t len = size ? size - 1 : 0; /* avro-c sizes include the NUL */
+    if ((fl & F_JSON_TEXT) && len && (s[0] == '{' || s[0] == '[')) {
+        json_t *parsed = json_loadb(s, len, JSON_DECODE_ANY, NULL);
+        if (parsed)
+            return parsed;
+    }
+    json_t *r = json_stringn(s, len);
+    return r ? r : bytes_json(s, len);
+}
+
+/* An array or a map, element by element (the path follows the index or key). */
+static json_t *collection_json(fctx *c, const node *n, unsigned fl, avro_value_t *v)
+{
+    size_t size;
+    if (avro_value_get_size(v, &size))
+        return jfail(c, NULL, "cannot read a collection");
+    json_t *out = n->kind == K_ARRAY ? json_array() : json_object();
+    if (!out)
+        return jfail(c, NULL, "out of memory");
+    for (size_t i = 0; i < size; i++) {
+        avro_value_t e;
+        const char *key = NULL;
+        if (avro_value_get_by_index(v, i, &e, &key))
+            return jfail(c, out, "cannot read an element");
+        if (n->kind == K_ARRAY)
+            amap_push_index(c, i);
+        else
+            amap_push_key(c, key);
+        json_t *ej = to_json(c, n->items, fl, &e);
+        amap_pop(c);
+        if (!ej) {
+            json_decref(out);
+            return NULL;
+        }
+        int rc = n->kind == K_ARRAY ? json_array_append_new(out, ej)
+                                    : json_object_set_new(out, key ? key : "", ej);
+        if (rc)
+            return jfail(c, out, "cannot add an element");
+    }
+    return out;
+}
+
+static json_t *union_json(fctx *c, const node *n, unsigned fl, avro_value_t *v)
+{
+    int disc;
+    avro_value_t b;
+    if (avro_value_get_discriminant(v, &disc) || disc < 0 || (size_t)disc >= n->nbranches ||
+        avro_value_get_current_branch(v, &b))
+        return jfail(c, NULL, "union without a branch");
+    return to_json(c, n->branches[disc], fl, &b);
+}
+
+/* The JSON form of v (of node n's type), or NULL with the failure recorded in c. */
 static json_t *to_json(fctx *c, const node *n, unsigned fl, avro_value_t *v)
 {
     switch (n->kind) {
@@ -106,43 +191,13 @@ static json_t *to_json(fctx *c, const node *n, unsigned fl, avro_value_t *v)
             return jfail(c, NULL, "cannot read a boolean");
         return json_boolean(b);
     }
-    case K_INT: {
-        int32_t x;
-        if (avro_value_get_int(v, &x))
-            return jfail(c, NULL, "cannot read an int");
-        return n->logical == L_DATE ? time_json(n, x) : json_integer(x);
-    }
-    case K_LONG: {
-        int64_t x;
-        if (avro_value_get_long(v, &x))
-            return jfail(c, NULL, "cannot read a long");
-        return n->logical != L_NONE ? time_json(n, x) : json_integer(x);
-    }
+    case K_INT:
+    case K_LONG:
     case K_FLOAT:
-    case K_DOUBLE: {
-        double d;
-        float f;
-        if (n->kind == K_FLOAT ? avro_value_get_float(v, &f) : avro_value_get_double(v, &d))
-            return jfail(c, NULL, "cannot read a number");
-        if (n->kind == K_FLOAT)
-            d = f;
-        json_t *r = json_real(d);
-        return r ? r : jfail(c, NULL, "a NaN or infinite number has no JSON form");
-    }
-    case K_STRING: {
-        const char *s;
-        size_t size;
-        if (avro_value_get_string(v, &s, &size))
-            return jfail(c, NULL, "cannot read a string");
-        size_t len = size ? size - 1 : 0; /* avro-c sizes include the NUL */
-        if ((fl & F_JSON_TEXT) && len && (s[0] == '{' || s[0] == '[')) {
-            json_t *parsed = json_loadb(s, len, JSON_DECODE_ANY, NULL);
-            if (parsed)
-                return parsed;
-        }
-        json_t *r = json_stringn(s, len);
-        return r ? r : bytes_json(s, len);
-    }
+    case K_DOUBLE:
+        return number_json(c, n, v);
+    case K_STRING:
+        return string_json(c, fl, v);
     case K_BYTES:
     case K_FIXED: {
         const void *p;
@@ -159,43 +214,12 @@ static json_t *to_json(fctx *c, const node *n, unsigned fl, avro_value_t *v)
         return json_string(n->symbols[e]);
     }
     case K_ARRAY:
-    case K_MAP: {
-        size_t size;
-        if (avro_value_get_size(v, &size))
-            return jfail(c, NULL, "cannot read a collection");
-        json_t *out = n->kind == K_ARRAY ? json_array() : json_object();
-        for (size_t i = 0; i < size; i++) {
-            avro_value_t e;
-            const char *key = NULL;
-            if (avro_value_get_by_index(v, i, &e, &key))
-                return jfail(c, out, "cannot read an element");
-            if (n->kind == K_ARRAY)
-                amap_push_index(c, i);
-            else
-                amap_push_key(c, key);
-            json_t *ej = to_json(c, n->items, fl, &e);
-            amap_pop(c);
-            if (!ej) {
-                json_decref(out);
-                return NULL;
-            }
-            if (n->kind == K_ARRAY)
-                json_array_append_new(out, ej);
-            else
-                json_object_set_new(out, key, ej);
-        }
-        return out;
-    }
+    case K_MAP:
+        return collection_json(c, n, fl, v);
     case K_RECORD:
         return record_json(c, n, v);
-    case K_UNION: {
-        int disc;
-        avro_value_t b;
-        if (avro_value_get_discriminant(v, &disc) || disc < 0 || (size_t)disc >= n->nbranches ||
-            avro_value_get_current_branch(v, &b))
-            return jfail(c, NULL, "union without a branch");
-        return to_json(c, n->branches[disc], fl, &b);
-    }
+    case K_UNION:
+        return union_json(c, n, fl, v);
     }
     return jfail(c, NULL, "unsupported type");
 }
