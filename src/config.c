@@ -6,6 +6,7 @@
  * lists them and test_config_docs checks producer.cfg.example shows each. */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <libconfig.h>
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "connector.h"
 #include "crm_time.h"
@@ -1029,6 +1031,10 @@ static const config_spec root_specs[] = {
      .name = "sources",
      .group = load_sources,
      .doc = "( { source }, ... ): one group per CRM account"},
+    {.type = SPEC_STRING,
+     .name = "sources_dir",
+     .offset = CFG(sources_dir),
+     .doc = "directory of *.cfg files of one source each, read at start (also)"},
     {0},
 };
 #undef CFG
@@ -1078,6 +1084,106 @@ void config_spec_range(const config_spec *sp, char *out, size_t outlen)
                      sp->choices->names[i]);
 }
 
+/* Reads a libconfig file; 0, or -1 with err naming the file (and the line of a syntax error). */
+static int read_config_file(config_t *lc, const char *path, char *err, size_t errlen)
+{
+    if (config_read_file(lc, path) == CONFIG_TRUE)
+        return 0;
+    if (config_error_type(lc) == CONFIG_ERR_FILE_IO)
+        snprintf(err, errlen, "%s: cannot read file: %s", path, strerror(errno));
+    else
+        snprintf(err, errlen, "%s:%d: syntax error: %s",
+                 config_error_file(lc) ? config_error_file(lc) : path, config_error_line(lc),
+                 config_error_text(lc));
+    return -1;
+}
+
+/* Where source sc was read: "file:line". */
+static void source_origin(const loader *ld, const source_config *sc, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "%s:%d", sc->file ? sc->file : ld->path, sc->line);
+}
+
+/* One file of sources_dir: its top level is one source's settings (type, name, options, ...),
+ * as inside a group of sources = ( ... ); errors name that file. */
+static int load_source_file(loader *ld, const char *path, crm_config *cfg)
+{
+    config_t lc;
+    config_init(&lc);
+    if (read_config_file(&lc, path, ld->err, ld->errlen)) {
+        config_destroy(&lc);
+        ld->failed = 1;
+        return -1;
+    }
+    source_config *sc = &cfg->sources[cfg->n_sources++];
+    sc->file = xstrdup(path);
+    loader sub = *ld;
+    sub.path = sc->file;
+    int rc = load_source(&sub, config_root_setting(&lc), sc);
+    ld->failed = sub.failed;
+    const config_setting_t *name = config_setting_get_member(config_root_setting(&lc), "name");
+    if (name) /* the file's root group has no line: the source is where its name is */
+        sc->line = (int)config_setting_source_line(name);
+    for (int k = 0; rc == 0 && k < cfg->n_sources - 1; k++)
+        if (strcmp(cfg->sources[k].name, sc->name) == 0) {
+            char first[600];
+            source_origin(ld, &cfg->sources[k], first, sizeof(first));
+            rc = fail_at(&sub, name, "duplicate source name \"%s\" (also at %s)", sc->name, first);
+            ld->failed = 1;
+        }
+    config_destroy(&lc);
+    return rc;
+}
+
+static int is_source_file(const char *dir, const char *name)
+{
+    size_t n = strlen(name);
+    if (name[0] == '.' || n < 5 || strcmp(name + n - 4, ".cfg") != 0)
+        return 0;
+    char path[4096];
+    struct stat st;
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode); /* a ConfigMap's files are symlinks */
+}
+
+static void free_strings(char **list, int n);
+
+static int compare_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The *.cfg files of sources_dir (hidden ones skipped), in name order, each one source. */
+static int load_sources_dir(loader *ld, const config_setting_t *s, crm_config *cfg)
+{
+    char *dir = path_from_config(ld, cfg->sources_dir);
+    DIR *d = opendir(dir);
+    if (!d) {
+        fail_at(ld, s, "cannot read directory %s: %s", dir, strerror(errno));
+        free(dir);
+        return -1;
+    }
+    char **names = NULL;
+    size_t n = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        if (is_source_file(dir, e->d_name)) {
+            names = xrealloc(names, (n + 1) * sizeof(char *));
+            names[n++] = xstrdup(e->d_name);
+        }
+    closedir(d);
+    qsort(names, n, sizeof(char *), compare_names);
+    cfg->sources = xrealloc(cfg->sources, ((size_t)cfg->n_sources + n + 1) * sizeof(source_config));
+    memset(cfg->sources + cfg->n_sources, 0, (n + 1) * sizeof(source_config));
+    for (size_t i = 0; i < n && !ld->failed; i++) {
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+        load_source_file(ld, path, cfg);
+    }
+    free_strings(names, (int)n);
+    free(dir);
+    return ld->failed ? -1 : 0;
+}
+
 static int load_root(loader *ld, config_t *lc, crm_config *cfg)
 {
     config_setting_t *root = config_root_setting(lc);
@@ -1085,8 +1191,13 @@ static int load_root(loader *ld, config_t *lc, crm_config *cfg)
         return -1;
     if (!cfg->kafka.bootstrap_servers)
         return fail_at(ld, root, "a kafka { bootstrap_servers = \"...\"; } group is required");
+    if (cfg->sources_dir && load_sources_dir(ld, config_lookup(lc, "sources_dir"), cfg))
+        return -1;
     if (cfg->n_sources == 0)
-        return fail_at(ld, root, "sources = ( ... ) must list at least one source");
+        return fail_at(ld, root,
+                       cfg->sources_dir ? "no source: sources = ( ... ) lists none and sources_dir "
+                                          "holds no *.cfg file"
+                                        : "sources = ( ... ) must list at least one source");
     static const char *const topics[] = {"topic_prefix", "schemas_topic", "state_topic"};
     const char *values[] = {cfg->kafka.topic_prefix, cfg->kafka.schemas_topic,
                             cfg->kafka.state_topic};
@@ -1104,13 +1215,7 @@ static crm_config *load_config(const char *path, int crm_secrets_required, char 
 {
     config_t lc;
     config_init(&lc);
-    if (config_read_file(&lc, path) != CONFIG_TRUE) {
-        if (config_error_type(&lc) == CONFIG_ERR_FILE_IO)
-            snprintf(err, errlen, "%s: cannot read file: %s", path, strerror(errno));
-        else
-            snprintf(err, errlen, "%s:%d: syntax error: %s",
-                     config_error_file(&lc) ? config_error_file(&lc) : path, config_error_line(&lc),
-                     config_error_text(&lc));
+    if (read_config_file(&lc, path, err, errlen)) {
         config_destroy(&lc);
         return NULL;
     }
@@ -1175,6 +1280,7 @@ void config_free(crm_config *cfg)
         source_config *sc = &cfg->sources[i];
         free(sc->type);
         free(sc->name);
+        free(sc->file);
         free(sc->base_url);
         free(sc->ca_file);
         free_strings(sc->include, sc->n_include);
@@ -1186,6 +1292,7 @@ void config_free(crm_config *cfg)
         free_kvs(sc->file_secrets, sc->n_file_secrets);
     }
     free(cfg->sources);
+    free(cfg->sources_dir);
     free(cfg);
 }
 

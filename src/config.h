@@ -67,6 +67,7 @@ typedef struct source_config {
     int max_response_mb; /* decoded response body limit (default 64 MiB) */
     int verify_tls;
     char *ca_file;
+    char *file;  /* the sources_dir file it came from; NULL: the config file itself */
     kv *options; /* connector options as written */
     int n_options;
     kv *file_secrets; /* OPT_ENV options given as their file twin (<x>_file, secret.h): key the
@@ -101,6 +102,7 @@ typedef struct crm_config {
     registry_config registry;
     source_config *sources;
     int n_sources;
+    char *sources_dir; /* as written; its *.cfg files add one source each (read at start) */
 } crm_config;
 
 /* ---- the settings map ----------------------------------------------------------------------
