@@ -39,7 +39,7 @@ ALL_LDLIBS  = $(PKG_LIBS) -lavro -lm -pthread $(LDLIBS)
 ENGINE_SRC := $(filter-out src/main.c,$(wildcard src/*.c))
 CONN_SRC   := $(wildcard connectors/*.c connectors/*/*.c)
 AVSC       := $(shell find avro -name '*.avsc' 2>/dev/null)
-LIB_OBJ    := $(patsubst %.c,$(BUILD)/%.o,$(ENGINE_SRC) $(CONN_SRC)) $(BUILD)/gen/avro_embedded.o
+LIB_OBJ    := $(patsubst %.c,$(BUILD)/%.o,$(ENGINE_SRC) $(CONN_SRC)) $(BUILD)/gen/embedded_schemas.o
 ifeq ($(SAN),tsan)
 LIB_OBJ    += $(BUILD)/tests/tsan/c11_threads.o
 endif
@@ -64,7 +64,7 @@ $(BUILD)/crmstream: $(MAIN_OBJ) $(LIB_OBJ)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(ALL_LDLIBS)
 
 sim: $(BUILD)/crmsim
-$(BUILD)/crmsim: $(SIM_OBJ) $(BUILD)/src/crm_time.o $(BUILD)/src/util.o $(BUILD)/src/avro_compat.o $(BUILD)/src/avro_schema.o
+$(BUILD)/crmsim: $(SIM_OBJ) $(BUILD)/src/crm_time.o $(BUILD)/src/util.o $(BUILD)/src/schema_compat.o $(BUILD)/src/schema_canon.o
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(ALL_LDLIBS)
 
 $(BUILD)/crmtool: tests/tools/crmtool.c $(LIB_OBJ)
@@ -84,11 +84,11 @@ $(BUILD)/bench/%: bench/%.c $(LIB_OBJ) $(BENCH_SHARED)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests/sim $(ALL_LDFLAGS) -o $@ $< $(BENCH_SHARED) $(LIB_OBJ) $(ALL_LDLIBS)
 
-$(BUILD)/gen/avro_embedded.c: $(AVSC) scripts/embed-avro.sh
+$(BUILD)/gen/embedded_schemas.c: $(AVSC) scripts/embed-avro.sh
 	@mkdir -p $(dir $@)
 	scripts/embed-avro.sh $@
 
-$(BUILD)/gen/avro_embedded.o: $(BUILD)/gen/avro_embedded.c
+$(BUILD)/gen/embedded_schemas.o: $(BUILD)/gen/embedded_schemas.c
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(BUILD)/%.o: %.c

@@ -13,11 +13,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "avro_embedded.h"
 #include "amap.h"
 #include "bench_item.h"
 #include "connector.h"
 #include "dedupe.h"
+#include "embedded_schemas.h"
 #include "event.h"
 #include "json_scan.h"
 #include "util.h"
@@ -49,7 +49,7 @@ int main(int argc, char **argv)
     long n = argc > 1 ? atol(argv[1]) : 1000000;
     long pages = n / PAGE;
     char err[512];
-    const char *schema = avro_embedded_schema("testcrm/items.avsc");
+    const char *schema = embedded_schemas_find("testcrm/items.avsc");
     event_codec *codec =
         schema ? event_codec_new("testcrm", "items", schema, err, sizeof(err)) : NULL;
     if (!codec) {

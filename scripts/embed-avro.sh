@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
         echo '    },'
     done
     echo '    {NULL, NULL}};'
-    echo 'const char *avro_embedded_schema(const char *path)'
+    echo 'const char *embedded_schemas_find(const char *path)'
     echo '{'
     echo '    for (size_t i = 0; schemas[i].path; i++)'
     echo '        if (strcmp(schemas[i].path, path) == 0)'

@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "avro_schema.h"
+#include "schema_canon.h"
 #include "util.h"
 
 const char *const amap_kind_name[] = {"null",   "boolean", "int",    "long",   "float",
@@ -136,7 +136,7 @@ static node *resolve_named(cctx *c, const char *name, const char *ns)
 {
     node *n = NULL;
     if (!strchr(name, '.') && ns && *ns) {
-        char *full = avro_full_name(name, NULL, ns);
+        char *full = schema_canon_full_name(name, NULL, ns);
         n = find_named(c->m, full);
         free(full);
     }
@@ -352,7 +352,7 @@ static node *compile_named(cctx *c, const json_t *s, const char *type, const cha
     const char *name = json_string_value(json_object_get(s, "name"));
     if (!name || !*name)
         return cerr(c, "a %s needs a name", type);
-    char *full = avro_full_name(name, json_object_get(s, "namespace"), ns);
+    char *full = schema_canon_full_name(name, json_object_get(s, "namespace"), ns);
     if (find_named(c->m, full)) {
         cerr(c, "type %s is defined twice", full);
         free(full);

@@ -8,11 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "avro_embedded.h"
 #include "cli_columns.h"
 #include "connector.h"
 #include "crm_time.h"
 #include "dedupe_log.h"
+#include "embedded_schemas.h"
 #include "engine.h"
 #include "kafka.h"
 #include "secret.h"

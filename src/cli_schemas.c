@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "avro_compat.h"
 #include "cli.h"
 #include "engine.h"
+#include "schema_compat.h"
 #include "schema_registry.h"
 #include "table_run.h"
 #include "table_schema.h"
@@ -76,8 +76,8 @@ static void next_status(schemas_ctx *c, table_run *t, char *out, size_t outlen)
         return;
     }
     char why[512] = "";
-    int ok = avro_compat_can_read_text(event_codec_schema(next), event_codec_schema(t->codec), why,
-                                       sizeof(why));
+    int ok = schema_compat_can_read_text(event_codec_schema(next), event_codec_schema(t->codec),
+                                         why, sizeof(why));
     char verdict[700] = "";
     if (c->registry) {
         char subject[600];

@@ -1171,7 +1171,8 @@ static int load_sources_dir(loader *ld, const config_setting_t *s, crm_config *c
             names[n++] = xstrdup(e->d_name);
         }
     closedir(d);
-    qsort(names, n, sizeof(char *), compare_names);
+    if (n > 1)
+        qsort(names, n, sizeof(char *), compare_names);
     cfg->sources = xrealloc(cfg->sources, ((size_t)cfg->n_sources + n + 1) * sizeof(source_config));
     memset(cfg->sources + cfg->n_sources, 0, (n + 1) * sizeof(source_config));
     for (size_t i = 0; i < n && !ld->failed; i++) {

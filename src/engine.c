@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "avro_embedded.h"
 #include "crm_time.h"
+#include "embedded_schemas.h"
 #include "log.h"
 #include "table_run.h"
 

@@ -7,12 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "avro_bounds.h"
+#include "abounds.h"
 #include "aenc.h"
 #include "amap.h"
-#include "avro_schema.h"
 #include "crm_time.h"
 #include "custom_fields.h"
+#include "schema_canon.h"
 
 #define CRMSTREAM_EVENT_VERSION "1"
 
@@ -66,7 +66,8 @@ static json_t *envelope_json(const char *connector, const char *table, json_t *r
     char ns[256];
     snprintf(ns, sizeof(ns), "crmstream.%s.%s", connector, table);
     const char *rname = json_string_value(json_object_get(record, "name"));
-    char *full = rname ? avro_full_name(rname, json_object_get(record, "namespace"), ns) : NULL;
+    char *full =
+        rname ? schema_canon_full_name(rname, json_object_get(record, "namespace"), ns) : NULL;
     if (!full) {
         snprintf(err, errlen, "schema of %s.%s: the top-level record has no name", connector,
                  table);
@@ -124,13 +125,13 @@ event_codec *event_codec_new(const char *connector, const char *table, const cha
     c->schema_text = json_dumps(env, JSON_COMPACT);
     buf canon;
     buf_init(&canon);
-    if (!c->schema_text || avro_canonical_form(env, &canon)) {
+    if (!c->schema_text || schema_canon_form(env, &canon)) {
         snprintf(err, errlen, "schema of %s.%s: cannot compute canonical form", connector, table);
         buf_free(&canon);
         goto fail;
     }
-    c->fingerprint = avro_fingerprint64(canon.data, canon.len);
-    avro_single_object_header(c->fingerprint, c->header);
+    c->fingerprint = schema_canon_fingerprint64(canon.data, canon.len);
+    schema_canon_single_object_header(c->fingerprint, c->header);
     c->header_len = 10;
     buf_free(&canon);
     if (avro_schema_from_json_length(c->schema_text, strlen(c->schema_text), &c->schema)) {
@@ -560,8 +561,8 @@ static int body_in_bounds(const event_codec *c, const void *data, size_t len, ch
                           size_t errlen)
 {
     char why[256];
-    if (avro_bounds_check(c->schema, (const char *)data + c->header_len, len - c->header_len, why,
-                          sizeof(why)) == 0)
+    if (abounds_check(c->schema, (const char *)data + c->header_len, len - c->header_len, why,
+                      sizeof(why)) == 0)
         return 0;
     snprintf(err, errlen, "decode: %s", why);
     return -1;

@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "avro_embedded.h"
 #include "crm_time.h"
+#include "embedded_schemas.h"
 #include "engine.h"
 #include "log.h"
 #include "page_fetch.h"
@@ -23,7 +23,7 @@
 /* The record schema text: the .avsc with the custom field appended (caller frees). */
 static char *record_schema(const table_run *t, const cf_history *h, char *err, size_t errlen)
 {
-    const char *base = avro_embedded_schema(t->def->schema_file);
+    const char *base = embedded_schemas_find(t->def->schema_file);
     if (!base) {
         snprintf(err, errlen, "table %s: schema %s is not built in", t->def->name,
                  t->def->schema_file);

@@ -7,10 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "avro_embedded.h"
-#include "avro_schema.h"
 #include "connector.h"
+#include "embedded_schemas.h"
 #include "event.h"
+#include "schema_canon.h"
 #include "schema_resolver.h"
 #include "util.h"
 
@@ -24,7 +24,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     for (const connector *const *c = crm_connectors; *c; c++)
         for (size_t i = 0; i < (*c)->n_tables && n_codecs < 128; i++) {
             const table_def *t = &(*c)->tables[i];
-            const char *text = avro_embedded_schema(t->schema_file);
+            const char *text = embedded_schemas_find(t->schema_file);
             char err[512];
             event_codec *k =
                 text ? event_codec_new((*c)->name, t->name, text, err, sizeof(err)) : NULL;
@@ -47,7 +47,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     buf v;
     buf_init(&v);
     unsigned char header[10];
-    avro_single_object_header(event_codec_fingerprint(c), header);
+    schema_canon_single_object_header(event_codec_fingerprint(c), header);
     buf_append(&v, header, sizeof(header));
     buf_append(&v, data + 1, size - 1);
     char err[512];

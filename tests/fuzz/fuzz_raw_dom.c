@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "avro_embedded.h"
 #include "amap.h"
 #include "connector.h"
+#include "embedded_schemas.h"
 #include "json_scan.h"
 #include "util.h"
 
@@ -34,7 +34,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     for (const connector *const *c = crm_connectors; *c; c++)
         for (size_t i = 0; i < (*c)->n_tables && n_tables < 128; i++) {
             const table_def *t = &(*c)->tables[i];
-            const char *text = avro_embedded_schema(t->schema_file);
+            const char *text = embedded_schemas_find(t->schema_file);
             char err[512];
             json_t *j = text ? json_loads(text, 0, NULL) : NULL;
             codec *k = &codecs[n_tables++];

@@ -8,10 +8,10 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
-#include "avro_embedded.h"
 #include "crm_time.h"
 #include "custom_fields.h"
 #include "dedupe_log.h"
+#include "embedded_schemas.h"
 #include "event.h"
 #include "fuzz_sources.h"
 #include "json_scan.h"
@@ -103,7 +103,7 @@ static void table_seeds(source *src, const table_def *t, unsigned idx, http_clie
         unsigned char table = (unsigned char)idx;
         write_seed("fuzz_raw_dom", name, &table, 1, text, strlen(text));
         free(text);
-        const char *schema = avro_embedded_schema(t->schema_file);
+        const char *schema = embedded_schemas_find(t->schema_file);
         event_codec *c =
             schema ? event_codec_new(source_connector(src)->name, t->name, schema, err, sizeof(err))
                    : NULL;

@@ -6,7 +6,7 @@
  *        under another subject reuses the global id; otherwise the new schema is checked against
  *        the subject's versions under its compatibility level (NONE, BACKWARD (default),
  *        BACKWARD_TRANSITIVE, FORWARD, FORWARD_TRANSITIVE, FULL, FULL_TRANSITIVE) with real Avro
- *        schema resolution (src/avro_compat.c). 409 {"error_code":409,"message":"Schema being
+ *        schema resolution (src/schema_compat.c). 409 {"error_code":409,"message":"Schema being
  *        registered is incompatible with an earlier schema for subject \"s\", details: [...]"};
  *        invalid JSON or schema: 422 {"error_code":42201,"message":"Invalid schema ..."}.
  *   POST /subjects/{s} {"schema":...} -> {"subject","id","version","schema"}; 40401 unknown
@@ -30,7 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "avro_compat.h"
+#include "schema_compat.h"
 
 #define CT "application/vnd.schemaregistry.v1+json"
 
@@ -105,11 +105,11 @@ static int compatible(const char *subject, const json_t *s, char *details, size_
         int id = (int)json_integer_value(json_object_get(json_array_get(versions, i), "id"));
         const json_t *old = json_array_get(R.schemas, (size_t)id - 1);
         char why[400];
-        if (backward && avro_compat_can_read(s, old, why, sizeof(why)) != 1) {
+        if (backward && schema_compat_can_read(s, old, why, sizeof(why)) != 1) {
             snprintf(details, len, "{oldSchemaVersion: %zu, reader: new, %s}", i + 1, why);
             return 0;
         }
-        if (forward && avro_compat_can_read(old, s, why, sizeof(why)) != 1) {
+        if (forward && schema_compat_can_read(old, s, why, sizeof(why)) != 1) {
             snprintf(details, len, "{oldSchemaVersion: %zu, reader: old, %s}", i + 1, why);
             return 0;
         }
@@ -126,7 +126,7 @@ static json_t *parse_request_schema(const sim_request *req, sim_response *resp)
     const char *text = json_string_value(json_object_get(j, "schema"));
     json_t *s = text ? json_loads(text, JSON_DECODE_ANY, NULL) : NULL;
     char why[300];
-    if (s && avro_compat_can_read(s, s, why, sizeof(why)) != 1) {
+    if (s && schema_compat_can_read(s, s, why, sizeof(why)) != 1) {
         json_decref(s);
         s = NULL;
     }

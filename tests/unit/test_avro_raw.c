@@ -6,10 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "avro_embedded.h"
 #include "amap.h"
 #include "check.h"
 #include "crm_time.h"
+#include "embedded_schemas.h"
 #include "event.h"
 #include "json_scan.h"
 
@@ -518,7 +518,7 @@ int main(void)
     check_span();
     check_maps_and_unions();
     codec c;
-    CHECK(codec_init(&c, avro_embedded_schema("testcrm/items.avsc")) == 0);
+    CHECK(codec_init(&c, embedded_schemas_find("testcrm/items.avsc")) == 0);
     check_numbers(&c);
     check_hostile(&c);
     check_hostile_random(&c);
@@ -669,7 +669,7 @@ int main(void)
                             "close/activities.avsc", "testcrm/users.avsc"};
     for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
         codec k;
-        CHECK(codec_init(&k, avro_embedded_schema(tables[i])) == 0);
+        CHECK(codec_init(&k, embedded_schemas_find(tables[i])) == 0);
         CHECK(same_as_dom(
             &k, "{\"id\":\"a1\",\"name\":\"x\",\"date_updated\":\"2026-01-01T00:00:00Z\"}", 0));
         CHECK(same_as_dom(&k, "{\"id\":5,\"name\":\"x\"}", 0));
@@ -680,7 +680,7 @@ int main(void)
      * read for a timestamp field (with its text when canonical), so they are not read again */
     {
         codec k;
-        CHECK(codec_init(&k, avro_embedded_schema("testcrm/items.avsc")) == 0);
+        CHECK(codec_init(&k, embedded_schemas_find("testcrm/items.avsc")) == 0);
         const char *keys[3] = {"id", "updated_at", "name"};
         amap_keys rk;
         CHECK(amap_resolve_keys(k.plan, keys, 3, &rk) == 0);
@@ -740,8 +740,8 @@ int main(void)
     /* the envelope written by hand equals avro-c's, in both framings, with and without the
      * optional source fields; the hashes agree */
     char err[512];
-    event_codec *ec = event_codec_new("testcrm", "items",
-                                      avro_embedded_schema("testcrm/items.avsc"), err, sizeof(err));
+    event_codec *ec = event_codec_new(
+        "testcrm", "items", embedded_schemas_find("testcrm/items.avsc"), err, sizeof(err));
     CHECK(ec != NULL);
     for (int framing = 0; ec && framing < 2; framing++) {
         if (framing)

@@ -5,9 +5,9 @@
 #include <avro.h>
 #include <stdlib.h>
 
-#include "avro_compat.h"
 #include "amap.h"
 #include "check.h"
+#include "schema_compat.h"
 
 static char *slurp(const char *path)
 {
@@ -105,8 +105,8 @@ int main(void)
     if (!now || !published)
         return check_summary("test_close_schemas");
     char why[512] = "";
-    CHECK(avro_compat_can_read_text(now, published, why, sizeof why) == 1);
-    CHECK(avro_compat_can_read_text(published, now, why, sizeof why) == 1); /* and FORWARD */
+    CHECK(schema_compat_can_read_text(now, published, why, sizeof why) == 1);
+    CHECK(schema_compat_can_read_text(published, now, why, sizeof why) == 1); /* and FORWARD */
 
     static char *const TYPED[] = {"note",
                                   "duration",

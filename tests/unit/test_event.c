@@ -1,11 +1,11 @@
 /* test_event.c — change events: the envelope around a table schema, single-object framing,
  * decode back to the source JSON, delete events, and dedupe hashes that change exactly when the
  * record's content does. */
-#include "avro_embedded.h"
-#include "avro_schema.h"
 #include "check.h"
 #include "crm_time.h"
+#include "embedded_schemas.h"
 #include "event.h"
+#include "schema_canon.h"
 
 static json_t *item(const char *name, double amount)
 {
@@ -45,7 +45,7 @@ static json_t *reversed_keys(const json_t *v)
 int main(void)
 {
     char err[512] = "";
-    const char *schema = avro_embedded_schema("testcrm/items.avsc");
+    const char *schema = embedded_schemas_find("testcrm/items.avsc");
     CHECK(schema != NULL);
     event_codec *c = event_codec_new("testcrm", "items", schema, err, sizeof(err));
     CHECK(c != NULL);
@@ -67,7 +67,7 @@ int main(void)
     CHECK(event_encode(c, 'c', &m, &out, err, sizeof(err)) == 0);
     CHECK((unsigned char)out.data[0] == 0xC3 && (unsigned char)out.data[1] == 0x01);
     unsigned char header[10];
-    avro_single_object_header(event_codec_fingerprint(c), header);
+    schema_canon_single_object_header(event_codec_fingerprint(c), header);
     CHECK(memcmp(out.data, header, 10) == 0);
 
     json_t *ev = event_decode(c, out.data, out.len, err, sizeof(err));

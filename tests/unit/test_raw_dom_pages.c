@@ -21,10 +21,10 @@
 
 #include "../fuzz/fuzz_sources.h"
 #include "amap.h"
-#include "avro_embedded.h"
 #include "check.h"
 #include "crm_time.h"
 #include "custom_raw.h"
+#include "embedded_schemas.h"
 #include "event.h"
 #include "http.h"
 #include "json_scan.h"
@@ -109,7 +109,7 @@ typedef struct codec {
 static int codec_open(codec *c, const table_def *t)
 {
     char err[512];
-    const char *text = avro_embedded_schema(t->schema_file);
+    const char *text = embedded_schemas_find(t->schema_file);
     json_t *j = text ? json_loads(text, 0, NULL) : NULL;
     memset(c, 0, sizeof(*c));
     c->plan = j ? amap_new(j, err, sizeof(err)) : NULL;
@@ -286,7 +286,7 @@ static void collect_definitions(void *u, const table_def *t, const http_response
 /* The table's writer schema with its typed custom fields, as table_schema builds it. */
 static char *evolved_schema(const connector *c, const table_def *t, const cf_history *h)
 {
-    json_t *record = json_loads(avro_embedded_schema(t->schema_file), 0, NULL);
+    json_t *record = json_loads(embedded_schemas_find(t->schema_file), 0, NULL);
     json_t *custom = cf_history_avro_field(h, c->name, t->name);
     if (custom)
         json_array_append_new(json_object_get(record, "fields"), custom);

@@ -16,9 +16,9 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "avro_embedded.h"
 #include "check.h"
 #include "config.h"
+#include "embedded_schemas.h"
 #include "engine.h"
 #include "event.h"
 #include "topic_reader.h"
@@ -189,7 +189,7 @@ static void table_events(const kafka_config *kc, const char *table, long skip, c
     snprintf(topic, sizeof(topic), "%s.acme.%s", kc->topic_prefix, table);
     snprintf(path, sizeof(path), "testcrm/%s.avsc", table);
     readback rb = {0};
-    rb.codec = event_codec_new("testcrm", table, avro_embedded_schema(path), err, sizeof(err));
+    rb.codec = event_codec_new("testcrm", table, embedded_schemas_find(path), err, sizeof(err));
     CHECK(rb.codec != NULL);
     long n = topic_read(kc, topic, -1, visit_event, &rb, 10000, err, sizeof(err));
     if (n < 0)

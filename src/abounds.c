@@ -1,5 +1,5 @@
-/* avro_bounds.c — Avro binary walked against its schema, lengths checked (see avro_bounds.h). */
-#include "avro_bounds.h"
+/* abounds.c — Avro binary walked against its schema, lengths checked (see abounds.h). */
+#include "abounds.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -83,8 +83,8 @@ static int check_value(walk *w, avro_schema_t s)
 {
     int64_t n;
     int rc = 0;
-    if (++w->depth > AVRO_BOUNDS_MAX_DEPTH)
-        return walk_fail(w, "nesting deeper than", AVRO_BOUNDS_MAX_DEPTH);
+    if (++w->depth > ABOUNDS_MAX_DEPTH)
+        return walk_fail(w, "nesting deeper than", ABOUNDS_MAX_DEPTH);
     switch (avro_typeof(s)) {
     case AVRO_STRING:
         rc = read_long(w, &n) || skip(w, n, "string length");
@@ -146,7 +146,7 @@ static int check_value(walk *w, avro_schema_t s)
     return rc ? -1 : 0;
 }
 
-int avro_bounds_check(avro_schema_t schema, const void *data, size_t len, char *err, size_t errlen)
+int abounds_check(avro_schema_t schema, const void *data, size_t len, char *err, size_t errlen)
 {
     walk w = {data, data, (const unsigned char *)data + len, 0, err, errlen};
     return check_value(&w, schema);

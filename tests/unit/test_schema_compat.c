@@ -1,15 +1,15 @@
-/* test_avro_compat.c — schema resolution (reader can read writer) on the cases schema evolution
+/* test_schema_compat.c — schema resolution (reader can read writer) on the cases schema evolution
  * and the registry simulator depend on. */
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "avro_compat.h"
 #include "check.h"
+#include "schema_compat.h"
 
 static int can(const char *reader, const char *writer)
 {
     char why[512];
-    int rc = avro_compat_can_read_text(reader, writer, why, sizeof(why));
+    int rc = schema_compat_can_read_text(reader, writer, why, sizeof(why));
     if (rc != 1 && getenv("VERBOSE"))
         fprintf(stderr, "  why: %s\n", why);
     return rc;
@@ -35,8 +35,8 @@ int main(void)
     CHECK(can(REC(F("a", "\"string\"")), REC(F("a", "\"string\"") "," F("b", "\"long\""))) == 1);
     /* the reason names the field */
     char why[512];
-    CHECK(avro_compat_can_read_text(REC(F("a", "\"int\"")), REC(F("a", "\"string\"")), why,
-                                    sizeof(why)) == 0);
+    CHECK(schema_compat_can_read_text(REC(F("a", "\"int\"")), REC(F("a", "\"string\"")), why,
+                                      sizeof(why)) == 0);
     CHECK_CONTAINS(why, "field a");
     /* unions */
     CHECK(can("[\"null\",\"string\",\"long\"]", "[\"null\",\"string\"]") == 1);
@@ -106,5 +106,5 @@ int main(void)
     CHECK(can("\"Unknown\"", "\"int\"") == -1);
     /* logical types do not matter */
     CHECK(can("{\"type\":\"long\",\"logicalType\":\"timestamp-millis\"}", "\"long\"") == 1);
-    return check_summary("avro_compat");
+    return check_summary("schema_compat");
 }

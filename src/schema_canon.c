@@ -1,8 +1,8 @@
-/* avro_schema.c — Parsing Canonical Form, CRC-64-AVRO fingerprints and the single-object header,
+/* schema_canon.c — Parsing Canonical Form, CRC-64-AVRO fingerprints and the single-object header,
  * written against the Avro specification ("Parsing Canonical Form", "Schema Fingerprints",
  * "Single-object encoding"). Reference vectors from the Java library are in
- * tests/unit/test_avro_schema.c. */
-#include "avro_schema.h"
+ * tests/unit/test_schema_canon.c. */
+#include "schema_canon.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -80,7 +80,7 @@ static const uint64_t fp_table[256] = {
 
 #define FP_EMPTY 0xc15d213aa4d7a795ULL
 
-uint64_t avro_fingerprint64(const void *data, size_t len)
+uint64_t schema_canon_fingerprint64(const void *data, size_t len)
 {
     const unsigned char *p = data;
     uint64_t fp = FP_EMPTY;
@@ -89,7 +89,7 @@ uint64_t avro_fingerprint64(const void *data, size_t len)
     return fp;
 }
 
-void avro_single_object_header(uint64_t fp, unsigned char out[10])
+void schema_canon_single_object_header(uint64_t fp, unsigned char out[10])
 {
     out[0] = 0xC3;
     out[1] = 0x01;
@@ -179,7 +179,7 @@ static void put_string(buf *out, const char *s)
 
 /* The full name of a type defined with `name` (and optional `namespace` attribute) inside the
  * enclosing namespace ns (the spec's rules; "" is the null namespace). Caller frees. */
-char *avro_full_name(const char *name, const json_t *nsattr, const char *ns)
+char *schema_canon_full_name(const char *name, const json_t *nsattr, const char *ns)
 {
     if (strchr(name, '.'))
         return xstrdup(name);
@@ -210,7 +210,7 @@ static int canon(const json_t *s, const char *ns, names *env, buf *out);
 static int canon_ref(const char *name, const char *ns, names *env, buf *out)
 {
     if (!strchr(name, '.') && ns && *ns) {
-        char *full = avro_full_name(name, NULL, ns);
+        char *full = schema_canon_full_name(name, NULL, ns);
         int found = names_has(env, full);
         if (found)
             put_string(out, full);
@@ -229,7 +229,7 @@ static int canon_named(const json_t *s, const char *type, const char *ns, names 
     const char *name = json_string_value(json_object_get(s, "name"));
     if (!name || !*name)
         return -1;
-    char *full = avro_full_name(name, json_object_get(s, "namespace"), ns);
+    char *full = schema_canon_full_name(name, json_object_get(s, "namespace"), ns);
     if (names_has(env, full)) { /* redefinition */
         free(full);
         return -1;
@@ -351,7 +351,7 @@ static int canon(const json_t *s, const char *ns, names *env, buf *out)
     return canon_ref(type, ns, env, out); /* {"type": "SomeNamedType"} */
 }
 
-int avro_canonical_form(const json_t *schema, buf *out)
+int schema_canon_form(const json_t *schema, buf *out)
 {
     names env = {NULL, 0, 0};
     int rc = canon(schema, "", &env, out);

@@ -1,4 +1,4 @@
-/* test_avro_schema.c — Parsing Canonical Form, CRC-64-AVRO fingerprints, single-object header.
+/* test_schema_canon.c — Parsing Canonical Form, CRC-64-AVRO fingerprints, single-object header.
  *
  * The expected canonical forms and fingerprints were computed once with the Java reference
  * implementation, Apache Avro 1.11.3 from Maven Central (org.apache.avro:avro:1.11.3):
@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "avro_schema.h"
 #include "check.h"
+#include "schema_canon.h"
 #include "util.h"
 
 typedef struct vector {
@@ -141,9 +141,9 @@ static void test_vectors(void)
         }
         buf out;
         buf_init(&out);
-        CHECK(avro_canonical_form(s, &out) == 0);
+        CHECK(schema_canon_form(s, &out) == 0);
         CHECK_STR(out.data, v->canonical);
-        CHECK(avro_fingerprint64(out.data, out.len) == v->fingerprint);
+        CHECK(schema_canon_fingerprint64(out.data, out.len) == v->fingerprint);
         /* the canonical form is its own canonical form */
         if (v->not_reparseable) {
             buf_free(&out);
@@ -153,7 +153,7 @@ static void test_vectors(void)
         json_t *again = json_loads(out.data, JSON_DECODE_ANY, NULL);
         buf out2;
         buf_init(&out2);
-        CHECK(again && avro_canonical_form(again, &out2) == 0);
+        CHECK(again && schema_canon_form(again, &out2) == 0);
         CHECK_STR(out2.data, v->canonical);
         json_decref(again);
         buf_free(&out2);
@@ -172,9 +172,9 @@ static void test_items_file(void)
     }
     buf out;
     buf_init(&out);
-    CHECK(avro_canonical_form(s, &out) == 0);
+    CHECK(schema_canon_form(s, &out) == 0);
     CHECK_STR(out.data, ITEMS_CANONICAL);
-    CHECK(avro_fingerprint64(out.data, out.len) == ITEMS_FINGERPRINT);
+    CHECK(schema_canon_fingerprint64(out.data, out.len) == ITEMS_FINGERPRINT);
     buf_free(&out);
     json_decref(s);
 }
@@ -182,8 +182,8 @@ static void test_items_file(void)
 static void test_fingerprint(void)
 {
     /* the spec's EMPTY constant, and Java's SchemaNormalization.fingerprint64 of "abc" */
-    CHECK(avro_fingerprint64("", 0) == 0xc15d213aa4d7a795ULL);
-    CHECK(avro_fingerprint64("abc", 3) == 0x1bef875ce2963804ULL);
+    CHECK(schema_canon_fingerprint64("", 0) == 0xc15d213aa4d7a795ULL);
+    CHECK(schema_canon_fingerprint64("abc", 3) == 0x1bef875ce2963804ULL);
     /* the table-driven code equals the bitwise definition of the spec on arbitrary data */
     unsigned char data[1000];
     for (size_t i = 0; i < sizeof(data); i++)
@@ -195,21 +195,21 @@ static void test_fingerprint(void)
             for (int b = 0; b < 8; b++)
                 fp = (fp >> 1) ^ (0xc15d213aa4d7a795ULL & (0 - (fp & 1)));
         }
-        CHECK(avro_fingerprint64(data, len) == fp);
+        CHECK(schema_canon_fingerprint64(data, len) == fp);
     }
 }
 
 static void test_header(void)
 {
     unsigned char h[10];
-    avro_single_object_header(0xb18117a261bad934ULL, h);
+    schema_canon_single_object_header(0xb18117a261bad934ULL, h);
     /* Java BinaryMessageEncoder output for users.avsc and {id:42, email:"a@b.c", name:null,
      * role:"admin", _unmapped:null}:
      *   c30134d9ba61a21781b1 540a6140622e6300020a61646d696e00 */
     static const unsigned char want[10] = {0xc3, 0x01, 0x34, 0xd9, 0xba,
                                            0x61, 0xa2, 0x17, 0x81, 0xb1};
     CHECK(memcmp(h, want, sizeof(want)) == 0);
-    avro_single_object_header(0x0102030405060708ULL, h);
+    schema_canon_single_object_header(0x0102030405060708ULL, h);
     static const unsigned char want2[10] = {0xc3, 0x01, 8, 7, 6, 5, 4, 3, 2, 1};
     CHECK(memcmp(h, want2, sizeof(want2)) == 0);
 }
@@ -233,7 +233,7 @@ static void test_malformed(void)
         json_t *s = json_loads(bad[i], JSON_DECODE_ANY, NULL);
         buf out;
         buf_init(&out);
-        CHECK(s && avro_canonical_form(s, &out) == -1);
+        CHECK(s && schema_canon_form(s, &out) == -1);
         buf_free(&out);
         json_decref(s);
     }
@@ -241,7 +241,7 @@ static void test_malformed(void)
     json_t *s = json_loads("{\"type\":\"fixed\",\"name\":\"F\",\"size\":\"016\"}", 0, NULL);
     buf out;
     buf_init(&out);
-    CHECK(avro_canonical_form(s, &out) == 0);
+    CHECK(schema_canon_form(s, &out) == 0);
     CHECK_STR(out.data, "{\"name\":\"F\",\"type\":\"fixed\",\"size\":16}");
     buf_free(&out);
     json_decref(s);
@@ -249,7 +249,7 @@ static void test_malformed(void)
     s = json_string("null");
     buf_init(&out);
     buf_append_str(&out, "x=");
-    CHECK(avro_canonical_form(s, &out) == 0);
+    CHECK(schema_canon_form(s, &out) == 0);
     CHECK_STR(out.data, "x=\"null\"");
     buf_free(&out);
     json_decref(s);
@@ -262,5 +262,5 @@ int main(void)
     test_fingerprint();
     test_header();
     test_malformed();
-    return check_summary("avro_schema");
+    return check_summary("schema_canon");
 }

@@ -1,14 +1,14 @@
-/* avro_compat.c — Avro schema resolution rules as a reader/writer compatibility check (see
- * avro_compat.h). Works on the parsed JSON of the two schemas: named types are collected into a
+/* schema_compat.c — Avro schema resolution rules as a reader/writer compatibility check (see
+ * schema_compat.h). Works on the parsed JSON of the two schemas: named types are collected into a
  * table per schema, references resolved by full name. */
-#include "avro_compat.h"
+#include "schema_compat.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "avro_schema.h"
+#include "schema_canon.h"
 #include "util.h"
 
 typedef struct side {
@@ -54,7 +54,7 @@ static int fail(ctx *c, const char *path, const char *fmt, ...)
 static char *full_name_of(const json_t *s, const char *ns)
 {
     const char *name = json_string_value(json_object_get(s, "name"));
-    return name ? avro_full_name(name, json_object_get(s, "namespace"), ns) : NULL;
+    return name ? schema_canon_full_name(name, json_object_get(s, "namespace"), ns) : NULL;
 }
 
 static const char *namespace_of(const char *full)
@@ -334,7 +334,7 @@ static int check(ctx *c, const json_t *r0, const char *rns0, const json_t *w0, c
     return fail(c, path, "unknown type %s", rt);
 }
 
-int avro_compat_can_read(const json_t *reader, const json_t *writer, char *why, size_t whylen)
+int schema_compat_can_read(const json_t *reader, const json_t *writer, char *why, size_t whylen)
 {
     char dummy[8];
     ctx c = {{json_object()},
@@ -353,7 +353,7 @@ int avro_compat_can_read(const json_t *reader, const json_t *writer, char *why, 
     return c.invalid ? -1 : ok;
 }
 
-int avro_compat_can_read_text(const char *reader, const char *writer, char *why, size_t whylen)
+int schema_compat_can_read_text(const char *reader, const char *writer, char *why, size_t whylen)
 {
     json_error_t je;
     json_t *r = json_loads(reader, JSON_DECODE_ANY, &je);
@@ -363,7 +363,7 @@ int avro_compat_can_read_text(const char *reader, const char *writer, char *why,
         snprintf(why, whylen, "invalid %s schema JSON: %s", r ? "writer" : "reader", je.text);
         rc = -1;
     } else {
-        rc = avro_compat_can_read(r, w, why, whylen);
+        rc = schema_compat_can_read(r, w, why, whylen);
     }
     json_decref(r);
     json_decref(w);

@@ -1,11 +1,11 @@
-/* test_avro_bounds.c — avro_bounds_check accepts what avro-c writes and refuses lengths, counts,
+/* test_abounds.c — abounds_check accepts what avro-c writes and refuses lengths, counts,
  * branches and symbols that the bytes cannot hold (issue 15 item 14: `peek` trusted them). */
 #include <avro.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "avro_bounds.h"
+#include "abounds.h"
 #include "check.h"
 
 static const char *SCHEMA =
@@ -98,50 +98,50 @@ int main(void)
     char data[512], err[256];
     size_t n = write_value(schema, data, sizeof(data));
     CHECK(n > 40);
-    CHECK(avro_bounds_check(schema, data, n, err, sizeof(err)) == 0);
+    CHECK(abounds_check(schema, data, n, err, sizeof(err)) == 0);
     CHECK(avro_c_reads(schema, data, n));
 
     /* every strict prefix is refused */
     int prefixes = 1;
     for (size_t k = 0; k < n; k++)
-        prefixes &= avro_bounds_check(schema, data, k, err, sizeof(err)) == -1;
+        prefixes &= abounds_check(schema, data, k, err, sizeof(err)) == -1;
     CHECK(prefixes);
 
     /* the string claims 2 GiB: refused, naming the length */
     char bad[600];
     memcpy(bad, "\xfe\xff\xff\xff\x0f", 5);
     memcpy(bad + 5, data + 1, n - 1); /* data[0] is the length of "hello" */
-    CHECK(avro_bounds_check(schema, bad, n + 4, err, sizeof(err)) == -1);
+    CHECK(abounds_check(schema, bad, n + 4, err, sizeof(err)) == -1);
     CHECK_CONTAINS(err, "string length 2147483647");
     /* a negative length, a varint of 11 bytes */
-    CHECK(avro_bounds_check(schema, "\x01", 1, err, sizeof(err)) == -1);
+    CHECK(abounds_check(schema, "\x01", 1, err, sizeof(err)) == -1);
     CHECK_CONTAINS(err, "string length -1");
-    CHECK(avro_bounds_check(schema, "\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 11, err,
-                            sizeof(err)) == -1);
+    CHECK(abounds_check(schema, "\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 11, err,
+                        sizeof(err)) == -1);
     CHECK_CONTAINS(err, "longer than 10 bytes");
 
     /* the bytes of each counted part replaced by a huge count, branch or symbol */
     avro_schema_t arr = avro_schema_array(avro_schema_string());
-    CHECK(avro_bounds_check(arr, "\x02\x02x\x00", 4, err, sizeof(err)) == 0);
-    CHECK(avro_bounds_check(arr, "\xfe\xff\xff\xff\x0f", 5, err, sizeof(err)) == -1);
+    CHECK(abounds_check(arr, "\x02\x02x\x00", 4, err, sizeof(err)) == 0);
+    CHECK(abounds_check(arr, "\xfe\xff\xff\xff\x0f", 5, err, sizeof(err)) == -1);
     CHECK_CONTAINS(err, "block count 2147483647");
-    CHECK(avro_bounds_check(arr, "\x01\x7e\x02x\x00", 5, err, sizeof(err)) == -1);
+    CHECK(abounds_check(arr, "\x01\x7e\x02x\x00", 5, err, sizeof(err)) == -1);
     CHECK_CONTAINS(err, "block size 63");
-    CHECK(avro_bounds_check(arr, "\x01\x04\x02x\x00", 5, err, sizeof(err)) == 0);
+    CHECK(abounds_check(arr, "\x01\x04\x02x\x00", 5, err, sizeof(err)) == 0);
     avro_schema_t map = avro_schema_map(avro_schema_long());
-    CHECK(avro_bounds_check(map, "\x02\xfe\xff\xff\xff\x0f", 6, err, sizeof(err)) == -1);
+    CHECK(abounds_check(map, "\x02\xfe\xff\xff\xff\x0f", 6, err, sizeof(err)) == -1);
     CHECK_CONTAINS(err, "map key length 2147483647");
     avro_schema_t bytes = avro_schema_bytes();
-    CHECK(avro_bounds_check(bytes, "\xfe\xff\xff\xff\xff\xff\xff\xff\xff\x01", 10, err,
-                            sizeof(err)) == -1);
+    CHECK(abounds_check(bytes, "\xfe\xff\xff\xff\xff\xff\xff\xff\xff\x01", 10, err, sizeof(err)) ==
+          -1);
     CHECK_CONTAINS(err, "bytes length");
     avro_schema_t un = avro_schema_union();
     avro_schema_union_append(un, avro_schema_null());
     avro_schema_union_append(un, avro_schema_long());
-    CHECK(avro_bounds_check(un, "\x02\x02", 2, err, sizeof(err)) == 0);
-    CHECK(avro_bounds_check(un, "\x04", 1, err, sizeof(err)) == -1);
+    CHECK(abounds_check(un, "\x02\x02", 2, err, sizeof(err)) == 0);
+    CHECK(abounds_check(un, "\x04", 1, err, sizeof(err)) == -1);
     CHECK_CONTAINS(err, "union branch 2");
-    CHECK(avro_bounds_check(un, "\x01", 1, err, sizeof(err)) == -1);
+    CHECK(abounds_check(un, "\x01", 1, err, sizeof(err)) == -1);
 
     /* random corruption: never a crash; what the check accepts, avro-c reads */
     int agree = 1;
@@ -151,8 +151,7 @@ int main(void)
         for (int k = 1 + (int)(check_rand() % 3); k > 0; k--)
             m[check_rand() % n] = (char)check_rand();
         size_t len = n - check_rand() % 4;
-        if (avro_bounds_check(schema, m, len, err, sizeof(err)) == 0 &&
-            !avro_c_reads(schema, m, len)) {
+        if (abounds_check(schema, m, len, err, sizeof(err)) == 0 && !avro_c_reads(schema, m, len)) {
             if (agree)
                 fprintf(stderr, "  avro-c refuses what the check accepts: %s\n", avro_strerror());
             agree = 0;
@@ -168,10 +167,10 @@ int main(void)
     char chain[1001];
     memset(chain, 2, 1000);
     chain[100] = 0;
-    CHECK(avro_bounds_check(rec, chain, 101, err, sizeof(err)) == 0);
+    CHECK(abounds_check(rec, chain, 101, err, sizeof(err)) == 0);
     chain[100] = 2;
     chain[1000] = 0;
-    CHECK(avro_bounds_check(rec, chain, 1001, err, sizeof(err)) == -1);
+    CHECK(abounds_check(rec, chain, 1001, err, sizeof(err)) == -1);
     CHECK_CONTAINS(err, "nesting deeper than 256");
     avro_schema_decref(rec);
     avro_schema_decref(un);
@@ -179,5 +178,5 @@ int main(void)
     avro_schema_decref(map);
     avro_schema_decref(arr);
     avro_schema_decref(schema);
-    return check_summary("avro_bounds");
+    return check_summary("abounds");
 }
