@@ -11,9 +11,10 @@
 #include "util.h"
 
 /* Produces exactly the bytes amap_fill + avro_value_write produce for the same record, for the
- * common shapes: records, ["null", T] unions, primitives, arrays, enums, timestamp-millis from
- * strings, "_unmapped". Anything else — conversions (numeric strings, numbers for strings, ""
- * as no value), defaults, maps, bytes, multi-branch unions, duplicate or escaped keys, errors —
+ * common shapes: records, ["null", T] unions, unions of several types when the value's JSON type
+ * picks a branch, primitives, arrays, maps, enums, timestamp-millis from strings, "_unmapped".
+ * Anything else — conversions (numeric strings, numbers for strings, "" as no value), defaults,
+ * bytes, duplicate or escaped keys, errors —
  * returns RAW_FALLBACK and the caller uses the DOM path, which also produces the proper error
  * message. */
 #define RAW_FALLBACK    1
@@ -257,6 +258,44 @@ static int raw_array(rctx *c, const node *n, const char *p, const char *end, con
             return RAW_FALLBACK;
         count++;
     }
+    if (rc)
+        return RAW_FALLBACK;
+    *next = q;
+    if (count == 0) {
+        aenc_put_long(c->out, 0);
+        return 0;
+    }
+    unsigned char cnt[VARINT_MAX];
+    size_t cn = aenc_varint(count, cnt), items = c->out->len - start;
+    buf_append(c->out, cnt, cn); /* room for the count */
+    memmove(c->out->data + start + cn, c->out->data + start, items);
+    memcpy(c->out->data + start, cnt, cn);
+    aenc_put_long(c->out, 0);
+    return 0;
+}
+
+static int raw_jw_duplicate_key(rctx *c, size_t base, const char *k, size_t kl);
+
+/* A map from an object, in one block as avro-c writes it (count, key/value pairs in the text's
+ * order, which is jansson's insertion order, then 0). Escaped or duplicate keys (jansson keeps
+ * one member of the name) go to the DOM path. */
+static int raw_map(rctx *c, const node *n, const char *p, const char *end, const char **next)
+{
+    const char *q = p, *k, *v;
+    size_t kl, base = c->nkeys, start = c->out->len;
+    int first, esc, rc;
+    int64_t count = 0;
+    if (js_object_begin(&q, end, &first))
+        return RAW_FALLBACK;
+    while ((rc = js_object_next(&q, end, &first, &k, &kl, &esc, &v)) == 1) {
+        if (esc || raw_jw_duplicate_key(c, base, k, kl))
+            return RAW_FALLBACK;
+        aenc_put_string(c->out, k, kl);
+        if (raw_value(c, n->items, v, end, &q))
+            return RAW_FALLBACK;
+        count++;
+    }
+    c->nkeys = base;
     if (rc)
         return RAW_FALLBACK;
     *next = q;
@@ -666,9 +705,66 @@ static int raw_nested_record(rctx *c, const node *n, const char *p, const char *
     return rc;
 }
 
+/* The branch of a union of several non-null types that amap_fill's branch_score ranks first
+ * for the non-null value at p, when one matches its JSON type exactly (score 2); -1 otherwise
+ * (a conversion, or a string an enum or a timestamp may take: the DOM path decides). */
+static int raw_union_branch(const node *u, const char *p, const char *end)
+{
+    js_type t = js_peek(p, end);
+    int64_t v = 0;
+    if (t == JS_NUMBER) {
+        int integer;
+        char num[24];
+        const char *q;
+        if (raw_number(p, end, &q, &integer, num, 19))
+            return -1;
+        if (integer)
+            v = int_text_value(num, (size_t)(q - p));
+        else
+            t = JS_NULL; /* stands for a real below */
+    }
+    for (size_t i = 0; i < u->nbranches; i++) {
+        const node *b = u->branches[i];
+        int timestamp = (b->kind == K_INT || b->kind == K_LONG) && b->logical != L_NONE;
+        switch (t) {
+        case JS_TRUE:
+        case JS_FALSE:
+            if (b->kind == K_BOOLEAN)
+                return (int)i;
+            break;
+        case JS_NUMBER:
+            if (b->kind == K_LONG ||
+                (b->kind == K_INT && (timestamp || (v >= INT32_MIN && v <= INT32_MAX))))
+                return (int)i;
+            break;
+        case JS_NULL: /* a real */
+            if (b->kind == K_DOUBLE || b->kind == K_FLOAT)
+                return (int)i;
+            break;
+        case JS_STRING:
+            if (b->kind == K_ENUM || timestamp)
+                return -1;
+            if (b->kind == K_STRING)
+                return (int)i;
+            break;
+        case JS_OBJECT:
+            if (b->kind == K_RECORD || b->kind == K_MAP)
+                return (int)i;
+            break;
+        case JS_ARRAY:
+            if (b->kind == K_ARRAY)
+                return (int)i;
+            break;
+        default:
+            return -1;
+        }
+    }
+    return -1;
+}
+
 static int raw_value(rctx *c, const node *n, const char *p, const char *end, const char **next)
 {
-    int rc;
+    int rc, bi;
     switch (n->kind) {
     case K_UNION:
         if (js_peek(p, end) == JS_NULL) {
@@ -677,15 +773,17 @@ static int raw_value(rctx *c, const node *n, const char *p, const char *end, con
             aenc_put_long(c->out, n->null_branch);
             return 0;
         }
-        if (n->value_branch < 0)
+        bi = n->value_branch >= 0 ? n->value_branch : raw_union_branch(n, p, end);
+        if (bi < 0)
             return RAW_FALLBACK;
-        aenc_put_long(c->out, n->value_branch);
-        return raw_value(c, n->branches[n->value_branch], p, end, next);
+        aenc_put_long(c->out, bi);
+        return raw_value(c, n->branches[bi], p, end, next);
     case K_RECORD:
         return raw_nested_record(c, n, p, end, next, NULL);
     case K_ARRAY:
+    case K_MAP:
         c->depth++;
-        rc = raw_array(c, n, p, end, next);
+        rc = n->kind == K_ARRAY ? raw_array(c, n, p, end, next) : raw_map(c, n, p, end, next);
         c->depth--;
         return rc;
     default:
