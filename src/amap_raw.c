@@ -243,6 +243,20 @@ static int raw_primitive(rctx *c, const node *n, const char *p, const char *end,
     }
 }
 
+/* Ends an array or map written from c->out->len == start on: one block as avro-c writes it
+ * (its item count before the items, then 0), or just 0 when empty. */
+static void close_block(rctx *c, size_t start, int64_t count)
+{
+    if (count > 0) {
+        unsigned char cnt[VARINT_MAX];
+        size_t cn = aenc_varint(count, cnt), items = c->out->len - start;
+        buf_append(c->out, cnt, cn); /* room for the count */
+        memmove(c->out->data + start + cn, c->out->data + start, items);
+        memcpy(c->out->data + start, cnt, cn);
+    }
+    aenc_put_long(c->out, 0);
+}
+
 /* One pass: the items are encoded as they are read, then their count (one block) is put in
  * front of them. */
 static int raw_array(rctx *c, const node *n, const char *p, const char *end, const char **next)
@@ -261,16 +275,7 @@ static int raw_array(rctx *c, const node *n, const char *p, const char *end, con
     if (rc)
         return RAW_FALLBACK;
     *next = q;
-    if (count == 0) {
-        aenc_put_long(c->out, 0);
-        return 0;
-    }
-    unsigned char cnt[VARINT_MAX];
-    size_t cn = aenc_varint(count, cnt), items = c->out->len - start;
-    buf_append(c->out, cnt, cn); /* room for the count */
-    memmove(c->out->data + start + cn, c->out->data + start, items);
-    memcpy(c->out->data + start, cnt, cn);
-    aenc_put_long(c->out, 0);
+    close_block(c, start, count);
     return 0;
 }
 
@@ -299,16 +304,7 @@ static int raw_map(rctx *c, const node *n, const char *p, const char *end, const
     if (rc)
         return RAW_FALLBACK;
     *next = q;
-    if (count == 0) {
-        aenc_put_long(c->out, 0);
-        return 0;
-    }
-    unsigned char cnt[VARINT_MAX];
-    size_t cn = aenc_varint(count, cnt), items = c->out->len - start;
-    buf_append(c->out, cnt, cn); /* room for the count */
-    memmove(c->out->data + start + cn, c->out->data + start, items);
-    memcpy(c->out->data + start, cnt, cn);
-    aenc_put_long(c->out, 0);
+    close_block(c, start, count);
     return 0;
 }
 
