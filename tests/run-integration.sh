@@ -56,6 +56,20 @@ assign_lanes() {
         done
 }
 
+# A fresh broker for this lane. A second try when the first fails: once in CI a broker died
+# mid-startup with nothing in its logs (broker.sh now says how it ended), and two tests failed
+# for want of a broker, not for anything they test.
+start_lane_broker() {
+    local try
+    for try in 1 2; do
+        "$BROKER" stop >/dev/null 2>&1 || true
+        rm -rf "$KAFKA_DIR"
+        "$BROKER" start >/dev/null && return 0
+        echo "broker on port $KAFKA_PORT did not start (try $try of 2)" >&2
+    done
+    return 1
+}
+
 # Runs tests $2.. on a fresh broker at port $1, in order. Each result goes to $RESULTS as
 # "ok|FAIL name seconds". With BUFFER=1 a test's output is held until it ends.
 run_lane() {
@@ -64,9 +78,7 @@ run_lane() {
     export KAFKA_PORT=$port
     export KAFKA_DIR=$ROOT/.cache/kafka-run/itest-$port
     export BOOTSTRAP=127.0.0.1:$port
-    "$BROKER" stop >/dev/null 2>&1 || true
-    rm -rf "$KAFKA_DIR"
-    if ! "$BROKER" start >/dev/null; then
+    if ! start_lane_broker; then
         for name in "$@"; do
             echo "FAIL $name (broker on port $port did not start)"
             echo "FAIL $name 0" >>"$RESULTS"

@@ -321,7 +321,7 @@ wait_until_ready() {
     while :; do
         if ! broker_pid >/dev/null; then
             show_log_tail
-            die "broker process $pid exited during startup (logs in $LOG_DIR)"
+            die "broker process $pid exited during startup ($(how_it_ended "$pid"); logs in $LOG_DIR)"
         fi
         if port_is_open "$KAFKA_PORT" && probe_produce_and_consume; then
             say "ready at $BOOTSTRAP (pid $pid, $(elapsed_since "$started") s," \
@@ -337,6 +337,18 @@ wait_until_ready() {
         fi
         sleep 0.5
     done
+}
+
+# How our child $1 ended: "exit status N" or "killed by signal N" (a signal it did not log, such
+# as SIGKILL from the OOM killer, leaves the log ending mid-startup).
+how_it_ended() {
+    local rc=0
+    wait "$1" 2>/dev/null || rc=$?
+    if [ "$rc" -gt 128 ] && [ "$rc" -ne 255 ]; then
+        echo "killed by signal $((rc - 128))"
+    else
+        echo "exit status $rc"
+    fi
 }
 
 now_ms() { date +%s%3N; }
