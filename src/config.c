@@ -518,6 +518,29 @@ static int read_secret_env(loader *ld, const config_setting_t *s, const config_s
     return 0;
 }
 
+/* A secret in a file (secret.h): the path as written at offset, the secret at aux_offset. A
+ * relative path is taken from the config file's directory; errors name the file, never the
+ * content. */
+static int read_secret_file(loader *ld, const config_setting_t *s, const config_spec *sp,
+                            void *base)
+{
+    char **path = FIELD(base, sp->offset, char *);
+    if (read_string(ld, s, path))
+        return -1;
+    if (!**path)
+        return fail_at(ld, s, "expected the path of a file holding the secret");
+    char err[512];
+    char *full = path_from_config(ld, *path);
+    char *v = secret_read_file(full, err, sizeof(err));
+    free(full);
+    if (!v)
+        return fail_at(ld, s, "%s", err);
+    char **secret = FIELD(base, sp->aux_offset, char *);
+    free(*secret);
+    *secret = v;
+    return 0;
+}
+
 /* include/exclude: names of tables of the source's connector. */
 static int read_table_list(loader *ld, const config_setting_t *s, const config_spec *sp, void *base)
 {
@@ -561,6 +584,8 @@ static int read_spec(loader *ld, const config_setting_t *s, const config_spec *s
         return read_secret_properties(ld, s, dest, FIELD(base, sp->aux_offset, int));
     case SPEC_SECRET_ENV:
         return read_secret_env(ld, s, sp, base);
+    case SPEC_SECRET_FILE:
+        return read_secret_file(ld, s, sp, base);
     case SPEC_TABLE_LIST:
         return read_table_list(ld, s, sp, base);
     case SPEC_GROUP:
@@ -902,13 +927,58 @@ static const config_spec kafka_specs[] = {
      .offset = KAFKA(secret_properties),
      .aux_offset = KAFKA(n_secret_properties),
      .doc = "\"property=ENV_VAR\": secret librdkafka properties from the environment"},
+    {.type = SPEC_KV_LIST,
+     .name = "properties_file",
+     .offset = KAFKA(file_properties),
+     .aux_offset = KAFKA(n_file_properties),
+     .doc = "\"property=path\": secret librdkafka properties from files"},
     {0},
 };
 #undef KAFKA
 
+static int secret_property_index(const kafka_config *k, const char *key)
+{
+    for (int i = 0; i < k->n_secret_properties; i++)
+        if (strcmp(k->secret_properties[i].key, key) == 0)
+            return i;
+    return -1;
+}
+
+/* properties_file: each "property=path" read like any secret file and added to the secret
+ * properties; a property given twice (here or in properties_env) is an error. */
+static int load_file_properties(loader *ld, const config_setting_t *g, kafka_config *k)
+{
+    const config_setting_t *list = config_setting_get_member(g, "properties_file");
+    if (k->n_file_properties == 0)
+        return 0;
+    k->secret_properties =
+        xrealloc(k->secret_properties,
+                 ((size_t)k->n_secret_properties + (size_t)k->n_file_properties + 1) * sizeof(kv));
+    for (int i = 0; i < k->n_file_properties; i++) {
+        const kv *fp = &k->file_properties[i];
+        const config_setting_t *e = config_setting_get_elem(list, (unsigned)i);
+        if (secret_property_index(k, fp->key) >= 0)
+            return fail_at(ld, e, "%s is set twice (properties_env and properties_file)", fp->key);
+        char err[512];
+        char *path = path_from_config(ld, fp->value);
+        char *v = secret_read_file(path, err, sizeof(err));
+        free(path);
+        if (!v)
+            return fail_at(ld, e, "%s: %s", fp->key, err);
+        kv *item = &k->secret_properties[k->n_secret_properties++];
+        item->key = xstrdup(fp->key);
+        item->value = v;
+        item->line = fp->line;
+    }
+    return 0;
+}
+
 static int load_kafka(loader *ld, const config_setting_t *g, void *base)
 {
-    return load_section(ld, g, kafka_specs, &((crm_config *)base)->kafka);
+    kafka_config *k = &((crm_config *)base)->kafka;
+    if (load_section(ld, g, kafka_specs, k))
+        return -1;
+    return load_file_properties(ld, g, k);
 }
 
 static const config_spec metrics_specs[] = {
@@ -944,6 +1014,11 @@ static const config_spec registry_specs[] = {
      .offset = REG(password_env),
      .aux_offset = REG(password),
      .doc = "environment variable holding the basic auth password"},
+    {.type = SPEC_SECRET_FILE,
+     .name = "password_file",
+     .offset = REG(password_file),
+     .aux_offset = REG(password),
+     .doc = "or: a file holding it (e.g. a mounted Kubernetes Secret)"},
     {.type = SPEC_BOOL,
      .name = "verify_tls",
      .default_value = "true",
@@ -969,8 +1044,12 @@ static int load_registry(loader *ld, const config_setting_t *g, void *base)
     r->line = config_setting_source_line(g);
     if (load_section(ld, g, registry_specs, r))
         return -1;
+    if (r->password_env && r->password_file)
+        return fail_at(ld, config_setting_get_member(g, "password_file"),
+                       "set password_env or password_file, not both");
     if (r->password && !r->username)
-        return fail_at(ld, g, "password_env needs a username");
+        return fail_at(ld, g, "%s needs a username",
+                       r->password_file ? "password_file" : "password_env");
     return 0;
 }
 
@@ -1059,7 +1138,7 @@ const char *config_spec_type_name(config_spec_type t)
         [SPEC_DATE] = "date",         [SPEC_CHOICE] = "choice",
         [SPEC_KV_LIST] = "list",      [SPEC_SECRET_KV_LIST] = "list",
         [SPEC_SECRET_ENV] = "env",    [SPEC_TABLE_LIST] = "tables",
-        [SPEC_GROUP] = "group",
+        [SPEC_SECRET_FILE] = "file",  [SPEC_GROUP] = "group",
     };
     return names[t];
 }
@@ -1272,10 +1351,12 @@ void config_free(crm_config *cfg)
     free_kvs(cfg->kafka.topic_config, cfg->kafka.n_topic_config);
     free_kvs(cfg->kafka.properties, cfg->kafka.n_properties);
     free_kvs(cfg->kafka.secret_properties, cfg->kafka.n_secret_properties);
+    free_kvs(cfg->kafka.file_properties, cfg->kafka.n_file_properties);
     free(cfg->registry.url);
     free(cfg->registry.username);
     free(cfg->registry.password);
     free(cfg->registry.password_env);
+    free(cfg->registry.password_file);
     free(cfg->registry.ca_file);
     for (int i = 0; i < cfg->n_sources; i++) {
         source_config *sc = &cfg->sources[i];

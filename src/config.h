@@ -34,8 +34,11 @@ typedef struct kafka_config {
     int n_properties;
     /* properties_env: librdkafka properties whose values come from environment variables
      * (sasl.password, ssl.key.password...); value = the secret itself, never print it. */
-    kv *secret_properties;
+    kv *secret_properties; /* also those of properties_file (read from files) */
     int n_secret_properties;
+    kv *file_properties; /* properties_file as written ("property=path"); values moved into
+                            secret_properties at load */
+    int n_file_properties;
     int transaction_timeout_ms;
     int commit_max_events; /* pages of a table share a commit until it holds this many events */
     int commit_max_age_ms; /* ... or its first page is this old */
@@ -82,8 +85,9 @@ typedef struct source_config {
 typedef struct registry_config {
     char *url;      /* NULL: no registry (single-object encoding + schemas topic) */
     char *username; /* basic auth user, or NULL */
-    char *password; /* the secret read from password_env (never print it) */
+    char *password; /* the secret read from password_env or password_file (never print it) */
     char *password_env;
+    char *password_file; /* as written */
     int verify_tls;
     char *ca_file;
     int timeout_s;
@@ -124,6 +128,8 @@ typedef enum {
     SPEC_SECRET_KV_LIST, /* "name=ENV_VAR" strings, values replaced by the variables' secrets */
     SPEC_SECRET_ENV,     /* the name of an environment variable (at offset); its secret goes
                             to aux_offset */
+    SPEC_SECRET_FILE,    /* the path of a file (at offset) holding a secret (secret.h), which
+                            goes to aux_offset */
     SPEC_TABLE_LIST,     /* names of tables of the source's connector: char ** at offset, count
                             (int) at aux_offset */
     SPEC_GROUP,          /* a group or list read by group() */
