@@ -27,6 +27,7 @@ typedef struct config_loader {
     size_t errlen;
     int failed;
     int crm_secrets_required;        /* 0 for commands that never talk to a CRM */
+    int settings_only;               /* sources_dir not read (config_load_settings) */
     const connector *conn;           /* of the source being read */
     const config_setting_t *options; /* its options group, read after its other settings */
 } loader;
@@ -1183,35 +1184,62 @@ static void source_origin(const loader *ld, const source_config *sc, char *out, 
     snprintf(out, outlen, "%s:%d", sc->file ? sc->file : ld->path, sc->line);
 }
 
-/* One file of sources_dir: its top level is one source's settings (type, name, options, ...),
- * as inside a group of sources = ( ... ); errors name that file. */
+/* One file of sources_dir into sc: its top level is one source's settings (type, name,
+ * options, ...), as inside a group of sources = ( ... ); errors name that file. The file's
+ * libconfig tree stays in lc (the caller destroys it) for errors about its settings. */
+static int read_source_file(loader *ld, config_t *lc, const char *path, source_config *sc)
+{
+    if (read_config_file(lc, path, ld->err, ld->errlen)) {
+        ld->failed = 1;
+        return -1;
+    }
+    sc->file = xstrdup(path);
+    loader sub = *ld;
+    sub.path = sc->file;
+    int rc = load_source(&sub, config_root_setting(lc), sc);
+    ld->failed = sub.failed;
+    const config_setting_t *name = config_setting_get_member(config_root_setting(lc), "name");
+    if (name) /* the file's root group has no line: the source is where its name is */
+        sc->line = (int)config_setting_source_line(name);
+    return rc;
+}
+
+/* A source file at start: one more source of cfg, whose name no earlier one has. */
 static int load_source_file(loader *ld, const char *path, crm_config *cfg)
 {
     config_t lc;
     config_init(&lc);
-    if (read_config_file(&lc, path, ld->err, ld->errlen)) {
-        config_destroy(&lc);
-        ld->failed = 1;
-        return -1;
-    }
     source_config *sc = &cfg->sources[cfg->n_sources++];
-    sc->file = xstrdup(path);
-    loader sub = *ld;
-    sub.path = sc->file;
-    int rc = load_source(&sub, config_root_setting(&lc), sc);
-    ld->failed = sub.failed;
-    const config_setting_t *name = config_setting_get_member(config_root_setting(&lc), "name");
-    if (name) /* the file's root group has no line: the source is where its name is */
-        sc->line = (int)config_setting_source_line(name);
+    int rc = read_source_file(ld, &lc, path, sc);
     for (int k = 0; rc == 0 && k < cfg->n_sources - 1; k++)
         if (strcmp(cfg->sources[k].name, sc->name) == 0) {
             char first[600];
             source_origin(ld, &cfg->sources[k], first, sizeof(first));
-            rc = fail_at(&sub, name, "duplicate source name \"%s\" (also at %s)", sc->name, first);
+            loader sub = *ld;
+            sub.path = sc->file;
+            rc = fail_at(&sub, config_setting_get_member(config_root_setting(&lc), "name"),
+                         "duplicate source name \"%s\" (also at %s)", sc->name, first);
             ld->failed = 1;
         }
     config_destroy(&lc);
     return rc;
+}
+
+source_config *config_load_source_file(const char *path, int crm_secrets_required, char *err,
+                                       size_t errlen)
+{
+    loader ld = {
+        .path = path, .err = err, .errlen = errlen, .crm_secrets_required = crm_secrets_required};
+    source_config *sc = xcalloc(1, sizeof(*sc));
+    config_t lc;
+    config_init(&lc);
+    int rc = read_source_file(&ld, &lc, path, sc);
+    config_destroy(&lc);
+    if (rc) {
+        config_source_free(sc);
+        return NULL;
+    }
+    return sc;
 }
 
 static int is_source_file(const char *dir, const char *name)
@@ -1232,35 +1260,59 @@ static int compare_names(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+char **config_source_files(const char *dir, int *n, char *err, size_t errlen)
+{
+    DIR *d = opendir(dir);
+    if (!d) {
+        snprintf(err, errlen, "cannot read directory %s: %s", dir, strerror(errno));
+        return NULL;
+    }
+    char **paths = xcalloc(1, sizeof(char *));
+    *n = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        if (is_source_file(dir, e->d_name)) {
+            buf b;
+            buf_init(&b);
+            buf_printf(&b, "%s/%s", dir, e->d_name);
+            paths = xrealloc(paths, ((size_t)*n + 2) * sizeof(char *));
+            paths[(*n)++] = b.data;
+        }
+    closedir(d);
+    if (*n > 1)
+        qsort(paths, (size_t)*n, sizeof(char *), compare_names);
+    paths[*n] = NULL;
+    return paths;
+}
+
+void config_source_files_free(char **paths, int n)
+{
+    free_strings(paths, n);
+}
+
+char *config_sources_dir_path(const crm_config *cfg)
+{
+    if (!cfg->sources_dir)
+        return NULL;
+    loader ld = {.path = cfg->path};
+    return path_from_config(&ld, cfg->sources_dir);
+}
+
 /* The *.cfg files of sources_dir (hidden ones skipped), in name order, each one source. */
 static int load_sources_dir(loader *ld, const config_setting_t *s, crm_config *cfg)
 {
     char *dir = path_from_config(ld, cfg->sources_dir);
-    DIR *d = opendir(dir);
-    if (!d) {
-        fail_at(ld, s, "cannot read directory %s: %s", dir, strerror(errno));
-        free(dir);
-        return -1;
-    }
-    char **names = NULL;
-    size_t n = 0;
-    for (struct dirent *e; (e = readdir(d)) != NULL;)
-        if (is_source_file(dir, e->d_name)) {
-            names = xrealloc(names, (n + 1) * sizeof(char *));
-            names[n++] = xstrdup(e->d_name);
-        }
-    closedir(d);
-    if (n > 1)
-        qsort(names, n, sizeof(char *), compare_names);
-    cfg->sources = xrealloc(cfg->sources, ((size_t)cfg->n_sources + n + 1) * sizeof(source_config));
-    memset(cfg->sources + cfg->n_sources, 0, (n + 1) * sizeof(source_config));
-    for (size_t i = 0; i < n && !ld->failed; i++) {
-        char path[4096];
-        snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
-        load_source_file(ld, path, cfg);
-    }
-    free_strings(names, (int)n);
+    char why[1024];
+    int n = 0;
+    char **paths = config_source_files(dir, &n, why, sizeof(why));
     free(dir);
+    if (!paths)
+        return fail_at(ld, s, "%s", why);
+    cfg->sources =
+        xrealloc(cfg->sources, ((size_t)cfg->n_sources + (size_t)n + 1) * sizeof(source_config));
+    memset(cfg->sources + cfg->n_sources, 0, ((size_t)n + 1) * sizeof(source_config));
+    for (int i = 0; i < n && !ld->failed; i++)
+        load_source_file(ld, paths[i], cfg);
+    free_strings(paths, n);
     return ld->failed ? -1 : 0;
 }
 
@@ -1271,9 +1323,11 @@ static int load_root(loader *ld, config_t *lc, crm_config *cfg)
         return -1;
     if (!cfg->kafka.bootstrap_servers)
         return fail_at(ld, root, "a kafka { bootstrap_servers = \"...\"; } group is required");
-    if (cfg->sources_dir && load_sources_dir(ld, config_lookup(lc, "sources_dir"), cfg))
+    /* config_load_settings: sources_dir is the caller's, and may hold every source */
+    if (!ld->settings_only && cfg->sources_dir &&
+        load_sources_dir(ld, config_lookup(lc, "sources_dir"), cfg))
         return -1;
-    if (cfg->n_sources == 0)
+    if (cfg->n_sources == 0 && !ld->settings_only)
         return fail_at(ld, root,
                        cfg->sources_dir ? "no source: sources = ( ... ) lists none and sources_dir "
                                           "holds no *.cfg file"
@@ -1291,7 +1345,8 @@ static int load_root(loader *ld, config_t *lc, crm_config *cfg)
     return 0;
 }
 
-static crm_config *load_config(const char *path, int crm_secrets_required, char *err, size_t errlen)
+static crm_config *load_config(const char *path, int crm_secrets_required, int settings_only,
+                               char *err, size_t errlen)
 {
     config_t lc;
     config_init(&lc);
@@ -1302,7 +1357,12 @@ static crm_config *load_config(const char *path, int crm_secrets_required, char 
     crm_config *cfg = xcalloc(1, sizeof(*cfg));
     cfg->path = xstrdup(path);
     loader ld = {
-        .path = path, .err = err, .errlen = errlen, .crm_secrets_required = crm_secrets_required};
+        .path = path,
+        .err = err,
+        .errlen = errlen,
+        .crm_secrets_required = crm_secrets_required,
+        .settings_only = settings_only,
+    };
     if (load_root(&ld, &lc, cfg)) {
         config_destroy(&lc);
         config_free(cfg);
@@ -1314,12 +1374,17 @@ static crm_config *load_config(const char *path, int crm_secrets_required, char 
 
 crm_config *config_load(const char *path, char *err, size_t errlen)
 {
-    return load_config(path, 1, err, errlen);
+    return load_config(path, 1, 0, err, errlen);
+}
+
+crm_config *config_load_settings(const char *path, char *err, size_t errlen)
+{
+    return load_config(path, 1, 1, err, errlen);
 }
 
 crm_config *config_load_without_crm_secrets(const char *path, char *err, size_t errlen)
 {
-    return load_config(path, 0, err, errlen);
+    return load_config(path, 0, 0, err, errlen);
 }
 
 static void free_kvs(kv *list, int n)
@@ -1336,6 +1401,30 @@ static void free_strings(char **list, int n)
     for (int i = 0; i < n; i++)
         free(list[i]);
     free(list);
+}
+
+static void source_config_clear(source_config *sc)
+{
+    free(sc->type);
+    free(sc->name);
+    free(sc->file);
+    free(sc->base_url);
+    free(sc->ca_file);
+    free_strings(sc->include, sc->n_include);
+    free_strings(sc->exclude, sc->n_exclude);
+    for (int j = 0; j < sc->n_overrides; j++)
+        free(sc->overrides[j].table);
+    free(sc->overrides);
+    free_kvs(sc->options, sc->n_options);
+    free_kvs(sc->file_secrets, sc->n_file_secrets);
+}
+
+void config_source_free(source_config *sc)
+{
+    if (!sc)
+        return;
+    source_config_clear(sc);
+    free(sc);
 }
 
 void config_free(crm_config *cfg)
@@ -1358,21 +1447,8 @@ void config_free(crm_config *cfg)
     free(cfg->registry.password_env);
     free(cfg->registry.password_file);
     free(cfg->registry.ca_file);
-    for (int i = 0; i < cfg->n_sources; i++) {
-        source_config *sc = &cfg->sources[i];
-        free(sc->type);
-        free(sc->name);
-        free(sc->file);
-        free(sc->base_url);
-        free(sc->ca_file);
-        free_strings(sc->include, sc->n_include);
-        free_strings(sc->exclude, sc->n_exclude);
-        for (int j = 0; j < sc->n_overrides; j++)
-            free(sc->overrides[j].table);
-        free(sc->overrides);
-        free_kvs(sc->options, sc->n_options);
-        free_kvs(sc->file_secrets, sc->n_file_secrets);
-    }
+    for (int i = 0; i < cfg->n_sources; i++)
+        source_config_clear(&cfg->sources[i]);
     free(cfg->sources);
     free(cfg->sources_dir);
     free(cfg);

@@ -187,6 +187,23 @@ crm_config *config_load(const char *path, char *err, size_t errlen);
  * variables holding CRM credentials may be unset. Everything else is validated alike. */
 crm_config *config_load_without_crm_secrets(const char *path, char *err, size_t errlen);
 void config_free(crm_config *cfg);
+/* The config file alone, for a reload: its settings and sources = ( ... ), sources_dir not
+ * read (config_sources.h reads it file by file) and sources = ( ... ) may be empty. */
+crm_config *config_load_settings(const char *path, char *err, size_t errlen);
+
+/* One file of sources_dir read alone (its top level one source's settings, paths in it taken
+ * from its directory): a malloc'd source (free with config_source_free), or NULL with err
+ * "file:line: setting: problem". crm_secrets_required as config_load (1) or
+ * config_load_without_crm_secrets (0). */
+source_config *config_load_source_file(const char *path, int crm_secrets_required, char *err,
+                                       size_t errlen);
+void config_source_free(source_config *sc);
+/* sources_dir as a path (relative to the config file's directory), malloc'd; NULL when unset. */
+char *config_sources_dir_path(const crm_config *cfg);
+/* The paths of dir's source files (*.cfg, not hidden; regular files or links to them), in name
+ * order, NULL-terminated, count in *n; NULL with err when dir cannot be read. */
+char **config_source_files(const char *dir, int *n, char *err, size_t errlen);
+void config_source_files_free(char **paths, int n);
 
 /* Parses "30s", "5m", "2h", "7d" or plain seconds; -1 when invalid. */
 long long config_parse_duration(const char *s);
