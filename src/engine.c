@@ -1,5 +1,6 @@
 /* engine.c — startup and shutdown of a run: topics, producers (fencing older instances),
- * state restore, one thread per enabled table, and the process exit code. */
+ * state restore, one thread per enabled table, and the process exit code; sources added and
+ * removed while it runs (engine_add_sources, engine_remove_source: a live reload). */
 #include "engine.h"
 #include "schema_registry.h"
 #include "table_schema.h"
@@ -15,9 +16,13 @@
 #include "crm_time.h"
 #include "embedded_schemas.h"
 #include "log.h"
+#include "sources_reload.h"
+#include "sources_watch.h"
 #include "table_run.h"
 
 volatile int engine_stop_requested;
+volatile int engine_reload_requested;
+volatile int engine_restart_requested;
 
 /* What /healthz and /readyz look at. The engine publishes itself here while it runs. */
 static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -36,9 +41,11 @@ static void set_phase(struct engine *e, const char *p)
 
 typedef struct engine {
     const crm_config *cfg;
-    source_run *sources;
+    source_run **sources; /* each allocated alone: its tables point at it while sources come and
+                             go; the array changes under live_lock (the ops server reads it) */
     int n_sources;
     sr_client *registry; /* NULL without schema_registry */
+    int once;
 } engine;
 
 table_run *source_run_table(source_run *sr, const char *name)
@@ -133,6 +140,8 @@ static int source_run_init(engine *e, source_run *sr, const source_config *sc, c
 
 static void source_run_free(source_run *sr)
 {
+    if (!sr)
+        return;
     for (int i = 0; i < sr->n_tables; i++)
         table_free(&sr->tables[i]);
     free(sr->tables);
@@ -142,21 +151,48 @@ static void source_run_free(source_run *sr)
     json_decref(sr->defs);
     pthread_mutex_destroy(&sr->defs_lock);
     source_free(sr->src);
+    config_source_free(sr->own_sc);
+    free(sr);
 }
 
-static int ensure_topics(engine *e, char *err, size_t errlen)
+/* A source_run for sc, set up as far as its tables (no producer yet); NULL with err. */
+static source_run *source_run_new(engine *e, const source_config *sc, char *err, size_t errlen)
+{
+    source_run *sr = xcalloc(1, sizeof(*sr));
+    sr->once = e->once;
+    sr->registry = e->registry;
+    if (source_run_init(e, sr, sc, err, errlen)) {
+        source_run_free(sr);
+        return NULL;
+    }
+    return sr;
+}
+
+/* The producer of sr: in exactly-once mode init_transactions fences an older instance of the
+ * source and aborts its open transaction, so the state read next is final. */
+static int source_run_connect(source_run *sr, char *err, size_t errlen)
+{
+    sr->producer = kafka_producer_new(&sr->cfg->kafka, sr->sc->name, &sr->km, err, errlen);
+    return sr->producer ? 0 : -1;
+}
+
+static int ensure_compacted_topics(engine *e, char *err, size_t errlen)
 {
     const char *compacted[] = {e->cfg->kafka.state_topic, e->cfg->kafka.schemas_topic};
-    if (kafka_ensure_topics(&e->cfg->kafka, compacted, e->registry ? 1 : 2, 1, err, errlen))
-        return -1;
+    return kafka_ensure_topics(&e->cfg->kafka, compacted, e->registry ? 1 : 2, 1, err, errlen);
+}
+
+/* The data topics of the n sources of list. */
+static int ensure_topics(engine *e, source_run **list, int n_list, char *err, size_t errlen)
+{
     int n = 0;
-    for (int i = 0; i < e->n_sources; i++)
-        n += e->sources[i].n_tables;
+    for (int i = 0; i < n_list; i++)
+        n += list[i]->n_tables;
     const char **topics = xcalloc((size_t)n + 1, sizeof(char *));
     n = 0;
-    for (int i = 0; i < e->n_sources; i++)
-        for (int j = 0; j < e->sources[i].n_tables; j++)
-            topics[n++] = e->sources[i].tables[j].topic;
+    for (int i = 0; i < n_list; i++)
+        for (int j = 0; j < list[i]->n_tables; j++)
+            topics[n++] = list[i]->tables[j].topic;
     int rc = kafka_ensure_topics(&e->cfg->kafka, topics, n, 0, err, errlen);
     free(topics);
     return rc;
@@ -164,15 +200,21 @@ static int ensure_topics(engine *e, char *err, size_t errlen)
 
 /* ---- state restore ----------------------------------------------------------------------- */
 
-static table_run *table_for_key(engine *e, const char *key, size_t len, size_t *rest)
+/* The sources whose state a restore reads (the others, running, are not touched). */
+typedef struct restore_set {
+    source_run **list;
+    int n;
+} restore_set;
+
+static table_run *table_for_key(restore_set *e, const char *key, size_t len, size_t *rest)
 {
     /* key: <kind>/<source>/<table>[/<pk>] */
     const char *p = key + 3, *end = key + len;
     const char *slash = memchr(p, '/', (size_t)(end - p));
     if (!slash)
         return NULL;
-    for (int i = 0; i < e->n_sources; i++) {
-        source_run *sr = &e->sources[i];
+    for (int i = 0; i < e->n; i++) {
+        source_run *sr = e->list[i];
         size_t sl = strlen(sr->sc->name);
         if ((size_t)(slash - p) != sl || memcmp(p, sr->sc->name, sl) != 0)
             continue;
@@ -193,7 +235,8 @@ static table_run *table_for_key(engine *e, const char *key, size_t len, size_t *
 
 static int restore_record(const char *key, size_t klen, const char *value, size_t vlen, void *u)
 {
-    engine *e = u;
+    restore_set *e = u;
+    atomic_store(&heartbeat_ms, now_monotonic_ms()); /* a long read is no stalled main loop */
     if (klen < 4 || key[2] != '/')
         return 0;
     size_t rest = 0;
@@ -236,17 +279,19 @@ static int restore_record(const char *key, size_t klen, const char *value, size_
     return 0;
 }
 
-static int restore_state(engine *e, char *err, size_t errlen)
+/* The state of the n sources of list (not running yet) from the state topic. */
+static int restore_state(engine *e, source_run **list, int n_list, char *err, size_t errlen)
 {
     int64_t started = now_monotonic_ms();
-    long n = state_restore(&e->cfg->kafka, restore_record, e, 120000, err, errlen);
+    restore_set set = {list, n_list};
+    long n = state_restore(&e->cfg->kafka, restore_record, &set, 120000, err, errlen);
     if (n < 0)
         return -1;
     log_info(NULL, NULL, "state restored from %s: %ld records in %.1fs", e->cfg->kafka.state_topic,
              n, (double)(now_monotonic_ms() - started) / 1000.0);
-    for (int i = 0; i < e->n_sources; i++)
-        for (int j = 0; j < e->sources[i].n_tables; j++) {
-            table_run *t = &e->sources[i].tables[j];
+    for (int i = 0; i < n_list; i++)
+        for (int j = 0; j < list[i]->n_tables; j++) {
+            table_run *t = &list[i]->tables[j];
             if (t->bm.bookmark_ms != CRM_TIME_NONE || dedupe_count(t->dd) > 0) {
                 char bm[40] = "none";
                 if (t->bm.bookmark_ms != CRM_TIME_NONE)
@@ -267,7 +312,7 @@ static int exit_code(engine *e)
     int code = EXIT_OK;
     int all_auth_failed = e->n_sources > 0;
     for (int i = 0; i < e->n_sources; i++) {
-        source_run *sr = &e->sources[i];
+        source_run *sr = e->sources[i];
         if (sr->producer && kafka_is_fenced(sr->producer))
             return EXIT_FENCED;
         if (sr->producer && kafka_is_fatal(sr->producer))
@@ -279,38 +324,43 @@ static int exit_code(engine *e)
         return code;
     if (all_auth_failed)
         return EXIT_AUTH;
-    int once = e->n_sources > 0 && e->sources[0].once;
+    int once = e->once;
     for (int i = 0; i < e->n_sources; i++) {
-        if (e->sources[i].auth_failed && once)
+        if (e->sources[i]->auth_failed && once)
             return EXIT_AUTH;
-        for (int j = 0; once && j < e->sources[i].n_tables; j++)
-            if (e->sources[i].tables[j].failed && !e->sources[i].tables[j].unavailable &&
+        for (int j = 0; once && j < e->sources[i]->n_tables; j++)
+            if (e->sources[i]->tables[j].failed && !e->sources[i]->tables[j].unavailable &&
                 !flag_is_set(&engine_stop_requested))
                 return EXIT_RUNTIME;
     }
     return EXIT_OK;
 }
 
+static void print_source_summary(source_run *sr)
+{
+    for (int j = 0; j < sr->n_tables; j++) {
+        table_run *t = &sr->tables[j];
+        log_info(sr->sc->name, t->def->name,
+                 "summary: topic=%s published=%ld deleted=%ld unchanged=%ld pages=%ld "
+                 "known=%zu requests=%ld rate_limited=%ld%s",
+                 t->topic, atomic_load(&t->m.published), atomic_load(&t->m.deleted),
+                 atomic_load(&t->m.unchanged), atomic_load(&t->m.pages), dedupe_count(t->dd),
+                 table_metrics_requests(&t->m), atomic_load(&t->m.rate_limited),
+                 t->unavailable ? " unavailable" : "");
+    }
+}
+
 static void print_summary(engine *e)
 {
     for (int i = 0; i < e->n_sources; i++)
-        for (int j = 0; j < e->sources[i].n_tables; j++) {
-            table_run *t = &e->sources[i].tables[j];
-            log_info(e->sources[i].sc->name, t->def->name,
-                     "summary: topic=%s published=%ld deleted=%ld unchanged=%ld pages=%ld "
-                     "known=%zu requests=%ld rate_limited=%ld%s",
-                     t->topic, atomic_load(&t->m.published), atomic_load(&t->m.deleted),
-                     atomic_load(&t->m.unchanged), atomic_load(&t->m.pages), dedupe_count(t->dd),
-                     table_metrics_requests(&t->m), atomic_load(&t->m.rate_limited),
-                     t->unavailable ? " unavailable" : "");
-        }
+        print_source_summary(e->sources[i]);
 }
 
 /* Readiness: running, Kafka reachable, every source authenticated and not stopped. */
 static void add_readiness_reasons(engine *e, json_t *reasons)
 {
     for (int i = 0; i < e->n_sources; i++) {
-        source_run *sr = &e->sources[i];
+        source_run *sr = e->sources[i];
         const char *name = sr->sc->name;
         char why[512];
         if (sr->producer && kafka_is_fatal(sr->producer))
@@ -355,7 +405,7 @@ json_t *engine_health(int ready, int *ok)
 static void stop_on_fatal_producer(engine *e)
 {
     for (int i = 0; i < e->n_sources && !flag_is_set(&engine_stop_requested); i++) {
-        source_run *sr = &e->sources[i];
+        source_run *sr = e->sources[i];
         if (!sr->producer || !kafka_is_fatal(sr->producer))
             continue;
         log_error(sr->sc->name, NULL, "%s; stopping every source",
@@ -366,130 +416,287 @@ static void stop_on_fatal_producer(engine *e)
     }
 }
 
-/* Waits for every table thread, keeping the heartbeat fresh. */
-static void wait_for_tables(engine *e)
+/* A stop of the whole run reaches every source's own stop flag, which its table threads wait on
+ * (engine_remove_source stops one source alone through it). */
+static void propagate_stop(engine *e)
+{
+    if (!flag_is_set(&engine_stop_requested))
+        return;
+    for (int i = 0; i < e->n_sources; i++)
+        flag_set(&e->sources[i]->stop, 1);
+}
+
+static int tables_running(const source_run *sr)
+{
+    int running = 0;
+    for (int j = 0; j < sr->n_tables; j++)
+        running += !atomic_load(&sr->tables[j].done);
+    return running;
+}
+
+/* Waits for every table thread, keeping the heartbeat fresh and reloading the sources when
+ * asked (SIGHUP) or when sources_dir changed. With every source removed the run goes on,
+ * waiting for new ones, until stopped. */
+static void wait_for_tables(engine *e, sources_watch *watch)
 {
     for (;;) {
         stop_on_fatal_producer(e);
+        propagate_stop(e);
+        int stopping = flag_is_set(&engine_stop_requested);
+        if (!e->once && !stopping) {
+            int hup = flag_is_set(&engine_reload_requested);
+            if (hup)
+                flag_set(&engine_reload_requested, 0);
+            if ((sources_watch_due(watch, now_monotonic_ms()) || hup) &&
+                sources_reload(e, hup) == SOURCES_RELOAD_RESTART) {
+                flag_set(&engine_restart_requested, 1);
+                flag_set(&engine_stop_requested, 1);
+            }
+        }
         int running = 0;
         for (int i = 0; i < e->n_sources; i++)
-            for (int j = 0; j < e->sources[i].n_tables; j++)
-                running += !atomic_load(&e->sources[i].tables[j].done);
-        if (!running)
+            running += tables_running(e->sources[i]);
+        if (!running && (e->n_sources > 0 || e->once || stopping))
             break;
         atomic_store(&heartbeat_ms, now_monotonic_ms());
         struct timespec ts = {0, 200 * 1000000};
         nanosleep(&ts, NULL);
     }
     for (int i = 0; i < e->n_sources; i++)
-        for (int j = 0; j < e->sources[i].n_tables; j++)
-            pthread_join(e->sources[i].tables[j].thread, NULL);
+        for (int j = 0; j < e->sources[i]->n_tables; j++)
+            pthread_join(e->sources[i]->tables[j].thread, NULL);
+}
+
+/* Schemas after the state: tables with custom fields start from their restored history. */
+static int build_schemas(source_run *sr, int *code)
+{
+    char err[1024];
+    for (int j = 0; j < sr->n_tables; j++)
+        if (sr->tables[j].cf && table_schema_build(&sr->tables[j], err, sizeof(err))) {
+            log_error(sr->sc->name, sr->tables[j].def->name, "%s", err);
+            *code = EXIT_RUNTIME;
+            return -1;
+        }
+    if (table_schema_publish_all(sr, err, sizeof(err))) {
+        log_error(sr->sc->name, NULL, "publishing schemas: %s", err);
+        *code = EXIT_KAFKA;
+        return -1;
+    }
+    return 0;
+}
+
+/* Starts a thread per table of sr; on failure the started ones are stopped and joined. */
+static int start_threads(source_run *sr)
+{
+    for (int j = 0; j < sr->n_tables; j++) {
+        table_run *t = &sr->tables[j];
+        if (pthread_create(&t->thread, NULL, sync_table_thread, t) != 0) {
+            log_error(sr->sc->name, t->def->name, "cannot start thread");
+            flag_set(&sr->stop, 1);
+            for (int k = 0; k < j; k++)
+                pthread_join(sr->tables[k].thread, NULL);
+            for (int k = j; k < sr->n_tables; k++)
+                atomic_store(&sr->tables[k].done, 1);
+            return -1;
+        }
+    }
+    return 0;
 }
 
 int engine_run(const crm_config *cfg, const engine_options *opts)
 {
-    engine e = {cfg, xcalloc((size_t)cfg->n_sources, sizeof(source_run)), 0, NULL};
+    engine e = {cfg, xcalloc((size_t)cfg->n_sources + 1, sizeof(source_run *)), 0, NULL,
+                opts->once};
     char err[1024];
     int code = EXIT_OK;
+    sources_watch *watch = NULL;
     if (cfg->registry.url && !(e.registry = sr_new(&cfg->registry, err, sizeof(err)))) {
         log_error(NULL, NULL, "%s", err);
         free(e.sources);
         return EXIT_CONFIG;
     }
     for (int i = 0; i < cfg->n_sources; i++) {
-        e.sources[e.n_sources].once = opts->once;
-        e.sources[e.n_sources].registry = e.registry;
-        if (source_run_init(&e, &e.sources[e.n_sources++], &cfg->sources[i], err, sizeof(err))) {
+        if (!(e.sources[e.n_sources] = source_run_new(&e, &cfg->sources[i], err, sizeof(err)))) {
             log_error(cfg->sources[i].name, NULL, "%s", err);
             code = EXIT_CONFIG;
             goto out;
         }
+        e.n_sources++;
     }
     set_phase(&e, "connecting to Kafka");
     /* Producers first: in exactly-once mode init_transactions fences an older instance and
      * aborts its open transaction, so the state read next is final. */
     for (int i = 0; i < e.n_sources; i++) {
-        e.sources[i].producer = kafka_producer_new(&cfg->kafka, cfg->sources[i].name,
-                                                   &e.sources[i].km, err, sizeof(err));
-        if (!e.sources[i].producer) {
+        if (source_run_connect(e.sources[i], err, sizeof(err))) {
             log_error(cfg->sources[i].name, NULL, "%s", err);
             code = EXIT_KAFKA;
             goto out;
         }
     }
-    if (ensure_topics(&e, err, sizeof(err))) {
+    if (ensure_compacted_topics(&e, err, sizeof(err)) ||
+        ensure_topics(&e, e.sources, e.n_sources, err, sizeof(err))) {
         log_error(NULL, NULL, "%s", err);
         code = EXIT_KAFKA;
         goto out;
     }
     set_phase(&e, "restoring state");
-    if (restore_state(&e, err, sizeof(err))) {
+    if (restore_state(&e, e.sources, e.n_sources, err, sizeof(err))) {
         log_error(NULL, NULL, "%s", err);
         code = EXIT_KAFKA;
         goto out;
     }
-    /* Schemas after the state: tables with custom fields start from their restored history. */
-    for (int i = 0; i < e.n_sources; i++) {
-        for (int j = 0; j < e.sources[i].n_tables; j++)
-            if (e.sources[i].tables[j].cf &&
-                table_schema_build(&e.sources[i].tables[j], err, sizeof(err))) {
-                log_error(cfg->sources[i].name, e.sources[i].tables[j].def->name, "%s", err);
-                code = EXIT_RUNTIME;
-                goto out;
-            }
-        if (table_schema_publish_all(&e.sources[i], err, sizeof(err))) {
-            log_error(cfg->sources[i].name, NULL, "publishing schemas: %s", err);
-            code = EXIT_KAFKA;
+    for (int i = 0; i < e.n_sources; i++)
+        if (build_schemas(e.sources[i], &code))
+            goto out;
+    for (int i = 0; i < e.n_sources; i++)
+        if (start_threads(e.sources[i])) {
+            flag_set(&engine_stop_requested, 1);
+            code = EXIT_RUNTIME;
+            for (int k = 0; k < i; k++)
+                for (int j = 0; j < e.sources[k]->n_tables; j++)
+                    pthread_join(e.sources[k]->tables[j].thread, NULL);
             goto out;
         }
-    }
-    for (int i = 0; i < e.n_sources; i++)
-        for (int j = 0; j < e.sources[i].n_tables; j++) {
-            table_run *t = &e.sources[i].tables[j];
-            if (pthread_create(&t->thread, NULL, sync_table_thread, t) != 0) {
-                log_error(e.sources[i].sc->name, t->def->name, "cannot start thread");
-                flag_set(&engine_stop_requested, 1);
-                code = EXIT_RUNTIME;
-                for (int k = 0; k < j; k++)
-                    pthread_join(e.sources[i].tables[k].thread, NULL);
-                goto out;
-            }
-        }
+    if (!e.once)
+        watch = sources_watch_start(cfg);
     set_phase(&e, "running");
-    wait_for_tables(&e);
+    wait_for_tables(&e, watch);
     set_phase(&e, "stopping");
     print_summary(&e);
     code = exit_code(&e);
 out:
     set_phase(NULL, "stopped");
+    sources_watch_stop(watch);
     for (int i = 0; i < e.n_sources; i++)
-        source_run_free(&e.sources[i]);
+        source_run_free(e.sources[i]);
     free(e.sources);
     sr_free(e.registry);
     return code;
+}
+
+/* ---- sources added and removed while running ------------------------------------------- */
+
+const crm_config *engine_config(const engine *e)
+{
+    return e->cfg;
+}
+
+int engine_running_sources(const engine *e, const source_config ***out)
+{
+    *out = xcalloc((size_t)e->n_sources + 1, sizeof(source_config *));
+    for (int i = 0; i < e->n_sources; i++)
+        (*out)[i] = e->sources[i]->sc;
+    return e->n_sources;
+}
+
+static void publish_source(engine *e, source_run *sr)
+{
+    pthread_mutex_lock(&live_lock);
+    e->sources = xrealloc(e->sources, ((size_t)e->n_sources + 1) * sizeof(source_run *));
+    e->sources[e->n_sources++] = sr;
+    pthread_mutex_unlock(&live_lock);
+}
+
+/* Sets the sources of scs up to the point of running, each alone: a source that cannot be set
+ * up (or whose producer cannot connect) is logged and left out. Returns how many are in out. */
+static int prepare_sources(engine *e, source_config **scs, int n, source_run **out)
+{
+    char err[1024];
+    int n_out = 0;
+    for (int i = 0; i < n; i++) {
+        source_config *sc = scs[i];
+        scs[i] = NULL;
+        source_run *sr = source_run_new(e, sc, err, sizeof(err));
+        if (sr)
+            sr->own_sc = sc;
+        else
+            config_source_free(sc);
+        if (sr && source_run_connect(sr, err, sizeof(err))) {
+            source_run_free(sr);
+            sr = NULL;
+        }
+        if (!sr) {
+            log_error(NULL, NULL, "source not started: %s", err);
+            continue;
+        }
+        atomic_store(&heartbeat_ms, now_monotonic_ms());
+        out[n_out++] = sr;
+    }
+    return n_out;
+}
+
+int engine_add_sources(engine *e, source_config **scs, int n)
+{
+    char err[1024];
+    source_run **batch = xcalloc((size_t)n + 1, sizeof(source_run *));
+    int nb = prepare_sources(e, scs, n, batch);
+    int started = 0;
+    if (nb > 0 && (ensure_topics(e, batch, nb, err, sizeof(err)) ||
+                   restore_state(e, batch, nb, err, sizeof(err)))) {
+        log_error(NULL, NULL, "%d source(s) not started: %s", nb, err);
+        for (int i = 0; i < nb; i++)
+            source_run_free(batch[i]);
+        nb = 0;
+    }
+    for (int i = 0; i < nb; i++) {
+        int code = EXIT_OK;
+        if (build_schemas(batch[i], &code) || start_threads(batch[i])) {
+            source_run_free(batch[i]);
+            continue;
+        }
+        publish_source(e, batch[i]);
+        started++;
+    }
+    free(batch);
+    return started;
+}
+
+int engine_remove_source(engine *e, const char *name)
+{
+    int i = 0;
+    while (i < e->n_sources && strcmp(e->sources[i]->sc->name, name) != 0)
+        i++;
+    if (i == e->n_sources)
+        return -1;
+    source_run *sr = e->sources[i];
+    flag_set(&sr->stop, 1); /* its tables abort HTTP in flight and commit what they hold */
+    while (tables_running(sr)) {
+        atomic_store(&heartbeat_ms, now_monotonic_ms());
+        sleep_interruptible(50, NULL);
+    }
+    for (int j = 0; j < sr->n_tables; j++)
+        pthread_join(sr->tables[j].thread, NULL);
+    print_source_summary(sr);
+    pthread_mutex_lock(&live_lock);
+    memmove(&e->sources[i], &e->sources[i + 1], (size_t)(e->n_sources - i - 1) * sizeof(sr));
+    e->n_sources--;
+    pthread_mutex_unlock(&live_lock);
+    source_run_free(sr); /* closes its producer: every acknowledged commit is final */
+    return 0;
 }
 
 /* ---- inspection -------------------------------------------------------------------------- */
 
 int engine_each_table(const crm_config *cfg, engine_table_fn fn, void *u, char *err, size_t errlen)
 {
-    engine e = {cfg, xcalloc((size_t)cfg->n_sources, sizeof(source_run)), 0, NULL};
+    engine e = {cfg, xcalloc((size_t)cfg->n_sources + 1, sizeof(source_run *)), 0, NULL, 1};
     int rc = 0;
     if (cfg->registry.url && !(e.registry = sr_new(&cfg->registry, err, errlen)))
         rc = -1;
     for (int i = 0; i < cfg->n_sources && !rc; i++) {
-        e.sources[e.n_sources].registry = e.registry;
-        rc = source_run_init(&e, &e.sources[e.n_sources++], &cfg->sources[i], err, errlen);
+        e.sources[e.n_sources] = source_run_new(&e, &cfg->sources[i], err, errlen);
+        rc = e.sources[e.n_sources] ? 0 : -1;
+        e.n_sources += !rc;
     }
     if (!rc)
-        rc = restore_state(&e, err, errlen);
+        rc = restore_state(&e, e.sources, e.n_sources, err, errlen);
     for (int i = 0; !rc && i < e.n_sources; i++)
-        for (int j = 0; !rc && j < e.sources[i].n_tables; j++) {
-            table_run *t = &e.sources[i].tables[j];
+        for (int j = 0; !rc && j < e.sources[i]->n_tables; j++) {
+            table_run *t = &e.sources[i]->tables[j];
             rc = (t->cf && table_schema_build(t, err, errlen)) ? -1 : fn(t, u);
         }
     for (int i = 0; i < e.n_sources; i++)
-        source_run_free(&e.sources[i]);
+        source_run_free(e.sources[i]);
     free(e.sources);
     sr_free(e.registry);
     return rc;

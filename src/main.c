@@ -21,18 +21,18 @@
 #include "version.h"
 
 /* Set by the signal handler and read by other threads: flag_set/flag_is_set (util.h). */
-static volatile int reload_requested;
 static volatile int terminate_requested;
 static volatile int run_finished; /* ends the watchdog when the run ends by itself */
 
 static void on_signal(int sig)
 {
     int saved_errno = errno; /* the interrupted code may be about to read it */
-    if (sig == SIGHUP)
-        flag_set(&reload_requested, 1);
-    else
+    if (sig == SIGHUP) {     /* the running engine reloads the sources (sources_reload.h) */
+        flag_set(&engine_reload_requested, 1);
+    } else {
         flag_set(&terminate_requested, 1);
-    flag_set(&engine_stop_requested, 1);
+        flag_set(&engine_stop_requested, 1);
+    }
     errno = saved_errno;
 }
 
@@ -54,16 +54,17 @@ static void *shutdown_watchdog(void *arg)
     return NULL;
 }
 
-/* Runs the engine; on SIGHUP reloads the config (keeping the old one if the new one is bad)
- * and starts again from the state topic, so tables can be added or removed without losing
- * state. */
+/* Runs the engine. A SIGHUP that changed only sources is applied by the running engine; one
+ * that changed other settings ends the run (engine_restart_requested): the config is loaded
+ * again (the old one kept if the new one is bad) and the engine starts again from the state
+ * topic, so nothing is lost. */
 static int run_with_reload(crm_config **cfg, const engine_options *opts)
 {
     for (;;) {
         int code = engine_run(*cfg, opts);
-        if (!flag_is_set(&reload_requested) || flag_is_set(&terminate_requested))
+        if (!flag_is_set(&engine_restart_requested) || flag_is_set(&terminate_requested))
             return code;
-        flag_set(&reload_requested, 0);
+        flag_set(&engine_restart_requested, 0);
         flag_set(&engine_stop_requested, 0);
         char err[1024];
         crm_config *next = config_load((*cfg)->path, err, sizeof(err));

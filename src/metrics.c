@@ -306,9 +306,32 @@ static void render_build_info(buf *out)
                CRMSTREAM_VERSION);
 }
 
+static atomic_long reloads, reload_errors;
+
+void metrics_count_reload(int errors)
+{
+    atomic_fetch_add(&reloads, 1);
+    atomic_fetch_add(&reload_errors, errors);
+}
+
+static void render_reloads(buf *out)
+{
+    buf_printf(out,
+               "# HELP crmstream_source_reloads_total Live reloads of the sources (SIGHUP, "
+               "sources_dir changed).\n"
+               "# TYPE crmstream_source_reloads_total counter\n"
+               "crmstream_source_reloads_total %ld\n"
+               "# HELP crmstream_source_reload_errors_total Bad source files and sources that "
+               "could not start, found by reloads.\n"
+               "# TYPE crmstream_source_reload_errors_total counter\n"
+               "crmstream_source_reload_errors_total %ld\n",
+               atomic_load(&reloads), atomic_load(&reload_errors));
+}
+
 void metrics_render(buf *out)
 {
     render_build_info(out);
+    render_reloads(out);
     pthread_mutex_lock(&registry_lock);
     render_tables(out);
     render_producers(out);

@@ -30,7 +30,7 @@ typedef struct table_metrics {
     const char *source; /* borrowed labels */
     const char *table;
     atomic_long published, deleted, unchanged, bytes, pages, records_seen, custom_misfits;
-    atomic_long raw_fallbacks; /* raw-page records that needed the jansson path */
+    atomic_long raw_fallbacks;            /* raw-page records that needed the jansson path */
     atomic_long fallback_reconciliations; /* ID reconciliations standing in for a change feed */
     atomic_long retries, rate_limited, rate_wait_ms, request_ms;
     atomic_long rate_waits_capped; /* rate-limit waits the server asked for, cut to the cap */
@@ -72,5 +72,10 @@ void kafka_metrics_update_stats(kafka_metrics *m, const char *json, size_t len);
 
 /* Appends the Prometheus text exposition of everything registered. */
 void metrics_render(buf *out);
+
+/* Live reloads of the sources (sources_reload.c): one more reload, with `errors` problems (bad
+ * source files, sources that could not start); crmstream_source_reloads_total and
+ * crmstream_source_reload_errors_total. */
+void metrics_count_reload(int errors);
 
 #endif

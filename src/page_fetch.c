@@ -70,8 +70,8 @@ static fetch_result fetch_response(table_run *t, http_client *http, table_ctx *c
                                    const http_request *req, http_response *resp, page *pg,
                                    int64_t *resume_at, sync_error *e)
 {
-    http_result hr = http_client_execute(http, req, resp, &engine_stop_requested, resume_at, e->msg,
-                                         sizeof(e->msg));
+    http_result hr =
+        http_client_execute(http, req, resp, &t->sr->stop, resume_at, e->msg, sizeof(e->msg));
     if (resp->attempts > 1)
         atomic_fetch_add(&t->m.retries, resp->attempts - 1);
     atomic_fetch_add(&t->m.rate_wait_ms, (long)resp->wait_ms);

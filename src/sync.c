@@ -133,7 +133,7 @@ static int wait_for_budget(pass *p, int64_t resume_at, sync_error *e)
     crm_time_format(resume_at, when, sizeof(when));
     log_warn(source_name(p->t->sr->src), p->t->def->name,
              "API budget spent; state is committed; pausing until %s", when);
-    sleep_interruptible(resume_at - now_wall_ms(), &engine_stop_requested);
+    sleep_interruptible(resume_at - now_wall_ms(), &p->t->sr->stop);
     return stopping(p->t) ? 1 : 0;
 }
 
@@ -173,7 +173,7 @@ static int fetch_page(pass *p, http_request *req, page *pg, sync_error *e)
             log_warn(source_name(t->sr->src), t->def->name,
                      "page %d unusable (attempt %d): %s; retrying", p->ctx.page_no, attempt,
                      e->msg);
-            sleep_interruptible(1000LL * attempt, &engine_stop_requested);
+            sleep_interruptible(1000LL * attempt, &t->sr->stop);
         }
     }
     if (rc != 0) {
@@ -667,7 +667,7 @@ void *sync_table_thread(void *arg)
         if (sr->once || t->unavailable || t->schema_rejected)
             break;
         allocator_release_idle();
-        sleep_interruptible((int64_t)sr->sc->poll_interval_s * 1000, &engine_stop_requested);
+        sleep_interruptible((int64_t)sr->sc->poll_interval_s * 1000, &sr->stop);
     }
     atomic_store(&t->done, 1);
     return NULL;

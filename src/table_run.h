@@ -52,13 +52,15 @@ typedef struct table_run {
 typedef struct source_run {
     const crm_config *cfg;
     const source_config *sc;
+    source_config *own_sc; /* sc when the source was added while running (freed with it) */
     source *src;
     kafka_producer *producer;
     kafka_metrics km;
     atomic_int authenticated; /* a request of this source succeeded */
     table_run *tables;
     int n_tables;
-    volatile int stop; /* this source stops: auth failure or fatal Kafka error */
+    volatile int stop; /* this source stops: auth failure, fatal Kafka error, removed by a
+                          reload, or the whole run stopping; its threads wait on it */
     int auth_failed;
     int once;
     struct sr_client *registry; /* borrowed; NULL without schema_registry */
