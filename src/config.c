@@ -1114,7 +1114,7 @@ static const config_spec root_specs[] = {
     {.type = SPEC_STRING,
      .name = "sources_dir",
      .offset = CFG(sources_dir),
-     .doc = "directory of *.cfg files of one source each, read at start (also)"},
+     .doc = "directory of *.cfg files of one source each (also); re-read on change"},
     {0},
 };
 #undef CFG
