@@ -122,7 +122,7 @@ test-integration: all
 test-asan:
 	$(MAKE) SAN=asan test-unit
 
-ASAN_INTEGRATION ?= 01_sync_exactly_once 07_http_faults 09_sigterm 12_custom_field_evolution 13_schema_registry 26_close_activity_edits_event_log 55_resync_state_reset
+ASAN_INTEGRATION ?= 01_sync_exactly_once 07_http_faults 09_sigterm 12_custom_field_evolution 13_schema_registry 26_close_activity_edits_event_log 55_resync_state_reset 83_sources_reload
 test-integration-asan:
 	$(MAKE) SAN=asan all
 	JOBS=$(JOBS) BUILD=build-asan TESTS="$(ASAN_INTEGRATION)" tests/run-integration.sh
