@@ -25,19 +25,30 @@ sources_dir = "sources.d";
 $1
 CFG
 }
+# source_text NAME [extra settings]: a source file's content (its secret file beside it)
+source_text() {
+    local name=$1
+    shift
+    printf 'tok-83\n' >"$SRC/$name.token"
+    echo "type = \"testcrm\";"
+    echo "name = \"$name\";"
+    echo "base_url = \"$SIM_URL\"; poll_interval = \"1s\";"
+    echo "options = { token_file = \"$name.token\"; page_size = 10; };"
+    for extra in "$@"; do echo "$extra"; done
+}
 # source_file NAME FILE [extra settings]: written beside and renamed into place, as a deploy does
 source_file() {
     local name=$1 file=$2
     shift 2
-    printf 'tok-83\n' >"$SRC/$name.token"
-    {
-        echo "type = \"testcrm\";"
-        echo "name = \"$name\";"
-        echo "base_url = \"$SIM_URL\"; poll_interval = \"1s\";"
-        echo "options = { token_file = \"$name.token\"; page_size = 10; };"
-        for extra in "$@"; do echo "$extra"; done
-    } >"$SRC/.$file.tmp"
+    source_text "$name" "$@" >"$SRC/.$file.tmp"
     mv "$SRC/.$file.tmp" "$SRC/$file"
+}
+# configmap_update VERSION: the kubelet's atomic update of a ConfigMap volume: the files of
+# VERSION (a hidden directory, already written) become current by renaming a new ..data link
+# over the old one; FILE itself is a link to ..data/FILE.
+configmap_update() {
+    ln -sfn "$1" "$SRC/..data_tmp"
+    mv -T "$SRC/..data_tmp" "$SRC/..data"
 }
 scrape() { curl -fsS "http://127.0.0.1:$OPS_PORT/metrics" >"$WORK/metrics.txt" || fail "no /metrics"; }
 requests() { scrape && metric_sum crmstream_http_requests_total "source=\"$1\""; }
@@ -85,9 +96,12 @@ scrape
 expect_eq "$(metric_sum crmstream_http_requests_total 'source="acct-b"')" 0 "acct-b series left in /metrics"
 mutate itm_000005
 
-# 2. c.cfg added: acct-c starts and syncs; acct-a goes on untouched.
+# 2. c.cfg added (a ConfigMap volume's layout): acct-c starts and syncs; acct-a goes on untouched.
 a_req=$(requests acct-a)
-source_file acct-c c.cfg 'tables = { include = ["items", "events"]; };'
+mkdir "$SRC/..v1" # as a ConfigMap volume holds it (test 76 covers plain files)
+source_text acct-c 'tables = { include = ["items", "events"]; };' >"$SRC/..v1/c.cfg"
+configmap_update ..v1
+ln -s ..data/c.cfg "$SRC/c.cfg"
 wait_for_log 'source=acct-c msg="source started (sources_dir changed)' 30
 wait_pass acct-c
 not_restarted acct-a 0 "$a_req"
@@ -101,11 +115,13 @@ wait_pass acct-a users
 not_restarted acct-c 1 "$c_req"
 expect_eq "$(reload_lines acct-a)" 1 "reload log lines of acct-a"
 
-# 4. c.cfg broken: the error names file:line and setting; nothing stops.
+# 4. c.cfg broken by a ConfigMap update: the error names file:line and setting; nothing stops.
 a_req=$(requests acct-a)
 c_req=$(requests acct-c)
-printf 'type = "testcrm";\nname = "acct-c";\npoll_intervall = "1s";\n' >"$SRC/.c.tmp"
-mv "$SRC/.c.tmp" "$SRC/c.cfg"
+mkdir "$SRC/..v2" # a ConfigMap update: only the ..data link changes in the directory
+printf 'type = "testcrm";\nname = "acct-c";\npoll_intervall = "1s";\n' >"$SRC/..v2/c.cfg"
+configmap_update ..v2
+rm -rf "$SRC/..v1"
 wait_for_log "level=error msg=\"sources_dir changed: $SRC/c.cfg:3: poll_intervall: unknown setting" 20
 wait_for_log 'configuration reloaded from sources_dir: sources started=0 stopped=0 restarted=0 unchanged=2 errors=1' 20
 sleep 2
@@ -143,7 +159,8 @@ expect_eq "$EXIT_CODE" 0 "exit code after SIGTERM"
 grep -q 'level=error' <(grep -v 'poll_intervall' "$WORK/run.log") &&
     fail "errors besides the broken file: $(grep 'level=error' "$WORK/run.log" | grep -v poll_intervall | head -5)"
 
-source_file acct-c c.cfg 'tables = { include = ["items", "events"]; };' # crmtool reads the config too
+rm "$SRC/c.cfg" # crmtool reads the config too: the running version back
+source_file acct-c c.cfg 'tables = { include = ["items", "events"]; };'
 truth items >"$WORK/truth-items.json"
 truth users >"$WORK/truth-users.json"
 for spec in acct-a.items acct-a.users acct-b.items acct-c.items acme.items; do
