@@ -515,6 +515,8 @@ int engine_run(const crm_config *cfg, const engine_options *opts)
         free(e.sources);
         return EXIT_CONFIG;
     }
+    if (!e.once) /* from now on, a change of sources_dir is seen */
+        watch = sources_watch_start(cfg);
     for (int i = 0; i < cfg->n_sources; i++) {
         if (!(e.sources[e.n_sources] = source_run_new(&e, &cfg->sources[i], err, sizeof(err)))) {
             log_error(cfg->sources[i].name, NULL, "%s", err);
@@ -557,8 +559,6 @@ int engine_run(const crm_config *cfg, const engine_options *opts)
                     pthread_join(e.sources[k]->tables[j].thread, NULL);
             goto out;
         }
-    if (!e.once)
-        watch = sources_watch_start(cfg);
     set_phase(&e, "running");
     wait_for_tables(&e, watch);
     set_phase(&e, "stopping");

@@ -25,6 +25,27 @@ static void take_config_sources(sources_candidates *c, crm_config *now)
     }
 }
 
+/* A setting outside the sources changed: the engine restarts with the whole configuration,
+ * which must load as a start would (every source file included), or nothing changes. */
+static int restart_if_loadable(const char *path, const char *why)
+{
+    char err[1024];
+    crm_config *all = config_load(path, err, sizeof(err));
+    if (!all) {
+        log_error(NULL, NULL,
+                  "%s: settings outside the sources changed in %s, but the configuration is "
+                  "rejected, nothing changed: %s",
+                  why, path, err);
+        return -1;
+    }
+    config_free(all);
+    log_info(NULL, NULL,
+             "%s: settings outside the sources changed in %s: restarting every source from the "
+             "state topic",
+             why, path);
+    return SOURCES_RELOAD_RESTART;
+}
+
 /* What the sources should be now, compared with what runs. -1 when nothing can be compared
  * (config file or directory unreadable: logged), SOURCES_RELOAD_RESTART when a setting outside
  * the sources changed. */
@@ -40,12 +61,8 @@ static int describe(struct engine *e, int config_file, const char *why, sources_
             return -1;
         }
         if (!config_settings_equal(cfg, now)) {
-            log_info(NULL, NULL,
-                     "%s: settings outside the sources changed in %s: restarting every source "
-                     "from the state topic",
-                     why, cfg->path);
             config_free(now);
-            return SOURCES_RELOAD_RESTART;
+            return restart_if_loadable(cfg->path, why);
         }
         take_config_sources(&c, now);
         config_free(now);

@@ -4,7 +4,8 @@
 # added starts its source; a changed file restarts that source alone, with the new settings; a
 # broken file is logged with file:line and setting and stops nothing (its source keeps running
 # as it was); the removed file put back resumes from the state its stop committed; SIGHUP
-# re-reads the config file (a source added there starts). The sources not concerned are never
+# re-reads the config file (a source added there starts; another setting changed restarts the
+# engine, unless the configuration would not load). The sources not concerned are never
 # restarted (no log line of theirs, their counters never reset). At the end every topic equals
 # the simulator's truth with 0 duplicates, and the reloads are counted in /metrics.
 source "$(dirname "$0")/lib.sh"
@@ -146,21 +147,41 @@ wait_pass acme
 not_restarted acct-a 1 "$a_req"
 expect_eq "$(reload_lines acct-b)" 2 "reload log lines of acct-b (stopped, started)"
 
-# 7. Everything caught up; the reloads are counted; SIGTERM.
+# 7. SIGHUP after a setting outside the sources changed, while c.cfg is broken: the whole
+#    configuration would not load, so nothing changes. c.cfg fixed (as the running version: no
+#    restart), SIGHUP again: every source restarts from the state topic.
+a_req=$(requests acct-a)
+sed -i '1i progress_interval = "20s";' "$CFG"
+kill -HUP "$CRM_PID"
+wait_for_log "SIGHUP: settings outside the sources changed in $CFG, but the configuration is rejected, nothing changed: $SRC/c.cfg:3: poll_intervall" 20
+sleep 1
+not_restarted acct-a 1 "$a_req"
+source_file acct-c c.cfg 'tables = { include = ["items", "events"]; };'
+wait_for_log 'configuration reloaded from sources_dir: sources started=0 stopped=0 restarted=0 unchanged=4 errors=0' 20
+not_restarted acct-c 1 "$c_req"
+restores=$(grep -c 'msg="state restored' "$WORK/run.log")
+kill -HUP "$CRM_PID"
+wait_for_log "SIGHUP: settings outside the sources changed in $CFG: restarting every source" 20
+wait_for_log "SIGHUP: configuration reloaded from $CFG\"" 30
+for _ in $(seq 300); do
+    [ "$(grep -c 'msg="state restored' "$WORK/run.log")" -gt "$restores" ] && break
+    sleep 0.1
+done
+expect_eq "$(grep -c 'msg="state restored' "$WORK/run.log")" $((restores + 1)) "state reads (the engine restarted)"
+
+# 8. Everything caught up; the reloads are counted; SIGTERM.
 mutate itm_000008
 sleep 4
 scrape
 counter() { awk -v n="$1" '$1 == n { print $2 }' "$WORK/metrics.txt"; }
-expect_eq "$(counter crmstream_source_reloads_total)" 6 "reloads counted"
-expect_eq "$(counter crmstream_source_reload_errors_total)" 3 "reload errors counted (c.cfg, broken in the last three)"
+expect_eq "$(counter crmstream_source_reloads_total)" 9 "reloads counted"
+expect_eq "$(counter crmstream_source_reload_errors_total)" 4 "reload errors counted (c.cfg broken in four)"
 kill -TERM "$CRM_PID"
 wait_for_exit "$CRM_PID" 30
 expect_eq "$EXIT_CODE" 0 "exit code after SIGTERM"
 grep -q 'level=error' <(grep -v 'poll_intervall' "$WORK/run.log") &&
     fail "errors besides the broken file: $(grep 'level=error' "$WORK/run.log" | grep -v poll_intervall | head -5)"
 
-rm "$SRC/c.cfg" # crmtool reads the config too: the running version back
-source_file acct-c c.cfg 'tables = { include = ["items", "events"]; };'
 truth items >"$WORK/truth-items.json"
 truth users >"$WORK/truth-users.json"
 for spec in acct-a.items acct-a.users acct-b.items acct-c.items acme.items; do
