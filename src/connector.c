@@ -219,6 +219,21 @@ json_t *connector_raw_slim(const http_response *resp, const page *out, const cha
     return NULL;
 }
 
+int connector_raw_add(page *out, const char *v, size_t len)
+{
+    if (len < 2 || v[0] != '{' || v[len - 1] != '}' || out->raw_from_response)
+        return -1;
+    if (out->raw.len == 0)
+        buf_append(&out->raw, "[", 1);
+    else /* replaces the closing bracket */
+        out->raw.data[out->raw.len - 1] = ',';
+    buf_append(&out->raw, v, len);
+    buf_append(&out->raw, "]", 1);
+    out->raw_off = 0;
+    out->raw_len = out->raw.len;
+    return 0;
+}
+
 json_t *page_records(const http_response *resp, const page *pg)
 {
     /* The records' text: in the response, or in pg->raw (the engine's page fetcher moves the
