@@ -234,6 +234,17 @@ int connector_raw_add(page *out, const char *v, size_t len)
     return 0;
 }
 
+int connector_raw_string(const char *obj, const char *obj_end, const char *key, buf *out)
+{
+    const char *v = js_member(obj, obj_end, key), *s;
+    size_t len;
+    int esc;
+    buf_reset(out);
+    if (!v || js_peek(v, obj_end) != JS_STRING || !js_string(v, obj_end, &s, &len, &esc))
+        return -1;
+    return esc ? js_unescape(s, len, out) : buf_append(out, s, len);
+}
+
 json_t *page_records(const http_response *resp, const page *pg)
 {
     /* The records' text: in the response, or in pg->raw (the engine's page fetcher moves the
