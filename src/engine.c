@@ -298,11 +298,11 @@ static void print_summary(engine *e)
             table_run *t = &e->sources[i].tables[j];
             log_info(e->sources[i].sc->name, t->def->name,
                      "summary: topic=%s published=%ld deleted=%ld unchanged=%ld pages=%ld "
-                     "known=%zu requests=%ld rate_limited=%ld%s",
+                     "known=%zu requests=%ld rate_limited=%ld raw_fallbacks=%ld%s",
                      t->topic, atomic_load(&t->m.published), atomic_load(&t->m.deleted),
                      atomic_load(&t->m.unchanged), atomic_load(&t->m.pages), dedupe_count(t->dd),
                      table_metrics_requests(&t->m), atomic_load(&t->m.rate_limited),
-                     t->unavailable ? " unavailable" : "");
+                     atomic_load(&t->m.raw_fallbacks), t->unavailable ? " unavailable" : "");
         }
 }
 
