@@ -174,6 +174,11 @@ typedef struct table_def {
     int reconcile;           /* 1: ID reconciliation passes are supported */
     int delete_feed;         /* 1: this table's pages emit deletes for other tables */
     const char *description; /* one line for `crmstream tables` */
+    /* The API's endpoint group this table's requests count against, for APIs that limit each
+     * group on its own (Close): the table paces by the group's limiter, shared with the tables
+     * naming the same group and learned from the limit the responses state. NULL: the source's
+     * one limiter. */
+    const char *rate_group;
 
     req_result (*next_request)(table_ctx *ctx, http_request *req, char *err, size_t errlen);
     /* Called for 2xx responses. Returns 0, or -1 with err set (e.g. invalid JSON). */

@@ -82,7 +82,8 @@ static int table_init(source_run *sr, table_run *t, const table_def *def, char *
     if (table_schema_build(t, err, errlen))
         return -1;
     t->http = http_client_new(source_http_options(sr->src), source_auth(sr->src),
-                              source_ratelimit(sr->src), source_rate_signal, sr->src, sr->sc->name);
+                              source_ratelimit_for(sr->src, def->rate_group), source_rate_signal,
+                              sr->src, sr->sc->name);
     if (!t->http) {
         snprintf(err, errlen, "source %s table %s: cannot create HTTP client", sr->sc->name,
                  def->name);
