@@ -250,7 +250,7 @@ static int restore_state(engine *e, char *err, size_t errlen)
     for (int i = 0; i < e->n_sources; i++)
         for (int j = 0; j < e->sources[i].n_tables; j++) {
             table_run *t = &e->sources[i].tables[j];
-            table_metrics_restored(&t->m, t->bm.bookmark_ms, t->bm.last_pass_ms);
+            table_metrics_restored(&t->m, t->bm.bookmark_ms);
             if (t->bm.bookmark_ms != CRM_TIME_NONE || dedupe_count(t->dd) > 0) {
                 char bm[40] = "none";
                 if (t->bm.bookmark_ms != CRM_TIME_NONE)

@@ -178,12 +178,10 @@ void table_metrics_pass_failed(table_metrics *m, error_kind kind, const char *ms
         atomic_store(&s->auth_failed, 1);
 }
 
-void table_metrics_restored(table_metrics *m, int64_t bookmark_ms, int64_t last_pass_ms)
+void table_metrics_restored(table_metrics *m, int64_t bookmark_ms)
 {
     if (bookmark_ms > 0)
         atomic_store(&m->bookmark_ms, bookmark_ms);
-    if (last_pass_ms > 0 && atomic_load(&m->last_success_ms) == 0)
-        atomic_store(&m->last_success_ms, last_pass_ms);
 }
 
 int64_t metrics_lag_ms(int64_t bookmark_ms, int64_t now_ms)

@@ -128,8 +128,10 @@ void table_metrics_set_running(table_metrics *m, int running);
 void table_metrics_pass_started(table_metrics *m, int64_t due_ms);
 void table_metrics_pass_succeeded(table_metrics *m);
 void table_metrics_pass_failed(table_metrics *m, error_kind kind, const char *msg);
-/* The bookmark and last complete pass the state topic held at start (0 or CRM_TIME_NONE: none). */
-void table_metrics_restored(table_metrics *m, int64_t bookmark_ms, int64_t last_pass_ms);
+/* The bookmark the state topic held at start (0 or CRM_TIME_NONE: none), so that the lag is
+ * known before this process commits. (The last success stays this process's: 0 until its first
+ * complete pass.) */
+void table_metrics_restored(table_metrics *m, int64_t bookmark_ms);
 
 /* now - bookmark in ms: how far behind the committed state is; -1 without a bookmark. */
 int64_t metrics_lag_ms(int64_t bookmark_ms, int64_t now_ms);

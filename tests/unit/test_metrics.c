@@ -48,7 +48,7 @@ static void check_source_health(void)
     CHECK(h.last_error_ms == 0);
 
     /* items succeeds with a bookmark 90.5 s old; users fails twice; events is unavailable */
-    table_metrics_restored(&t[0], now - 90500, 0);
+    table_metrics_restored(&t[0], now - 90500);
     table_metrics_pass_succeeded(&t[0]);
     table_metrics_pass_failed(&t[1], ERR_HTTP, "HTTP 500 from /api/users: boom");
     table_metrics_pass_failed(&t[1], ERR_TRANSPORT, "timeout");
@@ -184,7 +184,7 @@ static void check_render_many(void)
             table_metrics_attach(m, &s[i]);
             table_metrics_set_running(m, 1);
             table_metrics_observe_http(m, 200, 40);
-            table_metrics_restored(m, now - 1000 * (i + 1), now - 500);
+            table_metrics_restored(m, now - 1000 * (i + 1));
         }
     }
     buf out;
