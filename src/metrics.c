@@ -201,10 +201,6 @@ static void health_of(source_metrics *s, int64_t now_ms, source_health *h)
     for (table_metrics *m = s->tables; m; m = m->next_in_source) {
         h->tables++;
         running += atomic_load(&m->running) != 0;
-        int fails = atomic_load(&m->consecutive_failures);
-        h->failing += fails > 0;
-        if (fails > h->consecutive_failures)
-            h->consecutive_failures = fails;
         int64_t lag = metrics_lag_ms(atomic_load(&m->bookmark_ms), now_ms);
         if (lag > h->lag_ms)
             h->lag_ms = lag;
@@ -217,7 +213,11 @@ static void health_of(source_metrics *s, int64_t now_ms, source_health *h)
         if (late > h->lateness_ms)
             h->lateness_ms = late;
         if (atomic_load(&m->unavailable))
-            continue;
+            continue; /* skipped for good: neither failing nor waited for */
+        int fails = atomic_load(&m->consecutive_failures);
+        h->failing += fails > 0;
+        if (fails > h->consecutive_failures)
+            h->consecutive_failures = fails;
         int64_t ok_at = atomic_load(&m->last_success_ms);
         if (ok_at == 0)
             succeeded_all = 0;

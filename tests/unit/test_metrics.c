@@ -55,7 +55,7 @@ static void check_source_health(void)
     table_metrics_pass_failed(&t[2], ERR_UNAVAILABLE, "HTTP 402: plan");
     metrics_source_health(&s, now, &h);
     CHECK(h.lag_ms == 90500);
-    CHECK(h.failing == 2);
+    CHECK(h.failing == 1); /* users; events is skipped, not failing */
     CHECK(h.consecutive_failures == 2);
     CHECK(h.last_error_ms >= now);
     CHECK(h.last_success_ms == 0); /* users never succeeded */
@@ -66,8 +66,8 @@ static void check_source_health(void)
     metrics_source_health(&s, now, &h);
     CHECK(h.last_success_ms > 0);
     CHECK(h.last_success_ms == atomic_load(&t[0].last_success_ms));
-    CHECK(h.failing == 1);
-    CHECK(h.consecutive_failures == 1); /* events' one failure */
+    CHECK(h.failing == 0);
+    CHECK(h.consecutive_failures == 0);
     CHECK(atomic_load(&t[1].errors[ERR_HTTP]) == 1 &&
           atomic_load(&t[1].errors[ERR_TRANSPORT]) == 1);
 
@@ -89,7 +89,7 @@ static void check_source_health(void)
     CHECK(series_value(out.data, "crmstream_source_state{source=\"acme\",state=\"running\"}") == 0);
     CHECK(series_value(out.data, "crmstream_source_state{source=\"acme\",state=\"stopped\"}") == 0);
     CHECK(series_value(out.data, "crmstream_source_consecutive_failures{source=\"acme\"}") == 1);
-    CHECK(series_value(out.data, "crmstream_source_failing_tables{source=\"acme\"}") == 2);
+    CHECK(series_value(out.data, "crmstream_source_failing_tables{source=\"acme\"}") == 1);
     CHECK(series_value(
               out.data,
               "crmstream_source_last_error_timestamp_seconds{source=\"acme\",kind=\"auth\"}") >=
