@@ -68,6 +68,7 @@ static int table_init(source_run *sr, table_run *t, const table_def *def, char *
     t->dlog = dedupe_log_new();
     state_bookmark_init(&t->bm);
     table_metrics_init(&t->m, sr->sc->name, def->name);
+    table_metrics_attach(&t->m, &sr->sm);
     pthread_mutex_init(&t->lock, NULL);
     pthread_mutex_init(&t->schema_lock, NULL);
     if (def->custom) {
@@ -117,6 +118,7 @@ static int source_run_init(engine *e, source_run *sr, const source_config *sc, c
     sr->cfg = e->cfg;
     sr->sc = sc;
     kafka_metrics_init(&sr->km, sc->name);
+    source_metrics_init(&sr->sm, sc->name);
     pthread_mutex_init(&sr->defs_lock, NULL);
     sr->src = source_new(sc, err, errlen);
     if (!sr->src)
@@ -140,6 +142,7 @@ static void source_run_free(source_run *sr)
     if (sr->producer)
         kafka_producer_free(sr->producer, 5000);
     kafka_metrics_destroy(&sr->km);
+    source_metrics_destroy(&sr->sm);
     json_decref(sr->defs);
     pthread_mutex_destroy(&sr->defs_lock);
     source_free(sr->src);
@@ -248,6 +251,7 @@ static int restore_state(engine *e, char *err, size_t errlen)
     for (int i = 0; i < e->n_sources; i++)
         for (int j = 0; j < e->sources[i].n_tables; j++) {
             table_run *t = &e->sources[i].tables[j];
+            table_metrics_restored(&t->m, t->bm.bookmark_ms);
             if (t->bm.bookmark_ms != CRM_TIME_NONE || dedupe_count(t->dd) > 0) {
                 char bm[40] = "none";
                 if (t->bm.bookmark_ms != CRM_TIME_NONE)

@@ -55,6 +55,7 @@ typedef struct source_run {
     source *src;
     kafka_producer *producer;
     kafka_metrics km;
+    source_metrics sm;        /* its state and health, summed up from its tables' metrics */
     atomic_int authenticated; /* a request of this source succeeded */
     table_run *tables;
     int n_tables;
