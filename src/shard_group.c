@@ -177,6 +177,19 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     }
 }
 
+/* Broker trouble reaches the group as errors librdkafka retries by itself; a member that stays
+ * cut off from the coordinator beyond the session timeout loses its shards (a lost revoke). */
+static void on_group_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    (void)rk;
+    shard_group *g = opaque;
+    if (err == RD_KAFKA_RESP_ERR__FATAL)
+        log_error(NULL, NULL, "shard group %s: kafka fatal error: %s", g->group_id, reason);
+    else
+        log_warn(NULL, NULL, "shard group %s: kafka: %s: %s", g->group_id, rd_kafka_err2name(err),
+                 reason);
+}
+
 /* ---- the group's thread ------------------------------------------------------------------ */
 
 static void poll_group(shard_group *g, int timeout_ms)
@@ -311,6 +324,7 @@ static rd_kafka_t *group_consumer(const kafka_config *kc, shard_group *g, char *
     }
     rd_kafka_conf_set_opaque(conf, g);
     rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+    rd_kafka_conf_set_error_cb(conf, on_group_error);
     kafka_conf_set_logger(conf);
     char errstr[512];
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));

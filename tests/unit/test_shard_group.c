@@ -1,7 +1,9 @@
 /* test_shard_group.c — shard membership on librdkafka's mock cluster: three members of one
  * group share 12 shards 4/4/4, a shard never runs on two members at once, a member that leaves
  * hands its shards over (stopped before they start elsewhere) and the other two end up 6/6; a
- * coordination topic whose partition count differs from shards is refused. The real-broker
+ * coordinator unreachable beyond the session timeout stops a member's shards as lost and they
+ * run again once it is back; a coordination topic whose partition count differs from shards is
+ * refused. The real-broker
  * proofs (kill -9 reassignment within the session timeout, rolling restarts) are integration
  * tests 80-82. */
 #include <librdkafka/rdkafka.h>
@@ -13,7 +15,7 @@
 #include "shard_group.h"
 #include "util.h"
 
-#define SHARDS 12
+#define SHARDS  12
 #define MEMBERS 3
 
 /* Who runs each shard (-1: nobody), as the handlers saw it. */
@@ -138,6 +140,39 @@ static void test_spread_and_handover(rd_kafka_mock_cluster_t *mc, const char *bo
     CHECK(lost_stops == 0);
 }
 
+/* The group coordinator unreachable for longer than the session timeout: the member cannot
+ * know whether another took its shards, so it stops them as lost (abort, not commit); back in
+ * the group it runs them again. */
+static void test_coordinator_outage(rd_kafka_mock_cluster_t *mc, const char *bootstraps)
+{
+    CHECK(rd_kafka_mock_topic_create(mc, "v.shards", SHARDS, 1) == RD_KAFKA_RESP_ERR_NO_ERROR);
+    kafka_config kc = group_config(bootstraps);
+    kc.topic_prefix = "v";
+    for (int s = 0; s < SHARDS; s++)
+        owner[s] = -1;
+    lost_stops = 0;
+    member m = {0, NULL};
+    shard_group_handler h = {start_shard, stop_shard, &m};
+    char err[512] = "";
+    m.g = shard_group_start(&kc, SHARDS, &h, err, sizeof(err));
+    CHECK(m.g != NULL);
+    if (!m.g)
+        return;
+    int all[MEMBERS] = {SHARDS, 0, 0};
+    CHECK(wait_for_spread(all, 60));
+    CHECK(rd_kafka_mock_broker_set_down(mc, 1) == RD_KAFKA_RESP_ERR_NO_ERROR);
+    int none[MEMBERS] = {0, 0, 0};
+    CHECK(wait_for_spread(none, 30));
+    CHECK(lost_stops == SHARDS);
+    CHECK(rd_kafka_mock_broker_set_up(mc, 1) == RD_KAFKA_RESP_ERR_NO_ERROR);
+    CHECK(wait_for_spread(all, 60));
+    shard_group_stop(m.g);
+    CHECK(wait_for_spread(none, 1));
+    CHECK(lost_stops == SHARDS); /* the clean leave stopped them as not lost */
+    CHECK(double_starts == 0);
+    CHECK(foreign_stops == 0);
+}
+
 static void test_partition_mismatch(rd_kafka_mock_cluster_t *mc, const char *bootstraps)
 {
     CHECK(rd_kafka_mock_topic_create(mc, "u.shards", 5, 1) == RD_KAFKA_RESP_ERR_NO_ERROR);
@@ -161,6 +196,7 @@ int main(void)
     if (mc) {
         char *bootstraps = xstrdup(rd_kafka_mock_cluster_bootstraps(mc));
         test_spread_and_handover(mc, bootstraps);
+        test_coordinator_outage(mc, bootstraps);
         test_partition_mismatch(mc, bootstraps);
         free(bootstraps);
         rd_kafka_mock_cluster_destroy(mc);
