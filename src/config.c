@@ -851,6 +851,13 @@ static const config_choices delivery_choices = {
     {DELIVERY_EXACTLY_ONCE, DELIVERY_AT_LEAST_ONCE},
 };
 
+static const config_choices coordination_choices = {
+    "coordination",
+    "expected static or group",
+    {"static", "group", NULL},
+    {COORDINATION_STATIC, COORDINATION_GROUP},
+};
+
 static const config_spec kafka_specs[] = {
     {.type = SPEC_STRING,
      .name = "bootstrap_servers",
@@ -933,6 +940,19 @@ static const config_spec kafka_specs[] = {
      .offset = KAFKA(file_properties),
      .aux_offset = KAFKA(n_file_properties),
      .doc = "\"property=path\": secret librdkafka properties from files"},
+    {.type = SPEC_CHOICE,
+     .name = "coordination",
+     .default_value = "static",
+     .offset = KAFKA(coordination),
+     .choices = &coordination_choices,
+     .doc = "static (this instance runs every shard) or group (instances share the shards)"},
+    {.type = SPEC_DURATION_MS,
+     .name = "group_session_timeout",
+     .default_value = "10s",
+     .offset = KAFKA(group_session_timeout_ms),
+     .min = 6,
+     .max = 1800,
+     .doc = "coordination = group: a silent instance's shards move after this"},
     {0},
 };
 #undef KAFKA

@@ -13,6 +13,9 @@
 #define EXIT_CONFIG 2
 
 typedef enum { DELIVERY_AT_LEAST_ONCE = 0, DELIVERY_EXACTLY_ONCE } delivery_mode;
+/* Who runs which shard: static = this instance runs them all; group = the instances of a
+ * deployment share them through a Kafka consumer group (shard_group.h). */
+typedef enum { COORDINATION_STATIC = 0, COORDINATION_GROUP } coordination_mode;
 
 typedef struct kv {
     char *key;
@@ -42,6 +45,8 @@ typedef struct kafka_config {
     int transaction_timeout_ms;
     int commit_max_events; /* pages of a table share a commit until it holds this many events */
     int commit_max_age_ms; /* ... or its first page is this old */
+    coordination_mode coordination;
+    int group_session_timeout_ms; /* coordination = group: a silent instance's shards move after */
 } kafka_config;
 
 typedef struct table_override {
