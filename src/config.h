@@ -39,6 +39,7 @@ typedef struct kafka_config {
     int transaction_timeout_ms;
     int commit_max_events; /* pages of a table share a commit until it holds this many events */
     int commit_max_age_ms; /* ... or its first page is this old */
+    int shards;            /* sources share this many transactional producers (shard.h) */
 } kafka_config;
 
 typedef struct table_override {
