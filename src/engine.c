@@ -122,6 +122,7 @@ static int source_run_init(engine *e, source_run *sr, const source_config *sc, c
     sr->cfg = e->cfg;
     sr->sc = sc;
     kafka_metrics_init(&sr->km, sc->name);
+    sr->km.source_share = 1;
     pthread_mutex_init(&sr->defs_lock, NULL);
     sr->src = source_new(sc, err, errlen);
     if (!sr->src)

@@ -30,7 +30,7 @@ typedef struct table_metrics {
     const char *source; /* borrowed labels */
     const char *table;
     atomic_long published, deleted, unchanged, bytes, pages, records_seen, custom_misfits;
-    atomic_long raw_fallbacks; /* raw-page records that needed the jansson path */
+    atomic_long raw_fallbacks;            /* raw-page records that needed the jansson path */
     atomic_long fallback_reconciliations; /* ID reconciliations standing in for a change feed */
     atomic_long retries, rate_limited, rate_wait_ms, request_ms;
     atomic_long rate_waits_capped; /* rate-limit waits the server asked for, cut to the cap */
@@ -46,7 +46,9 @@ typedef struct table_metrics {
 } table_metrics;
 
 typedef struct kafka_metrics {
-    const char *source;
+    const char *source; /* a source's name, or a shard's (shard-<n>) for its producer */
+    int source_share;   /* a source's commits through its shard's producer: only txn_commits,
+                           txn_aborts and messages are rendered (the rest is the shard's) */
     atomic_long txn_commits, txn_aborts, delivery_errors, messages, bytes;
     atomic_long producer_restarts; /* handles re-created after a fatal librdkafka error */
     atomic_int brokers_down;       /* librdkafka reported all brokers down since the last commit */
