@@ -47,6 +47,7 @@ typedef struct kafka_config {
     int commit_max_age_ms; /* ... or its first page is this old */
     coordination_mode coordination;
     int group_session_timeout_ms; /* coordination = group: a silent instance's shards move after */
+    int shards;            /* sources share this many transactional producers (shard.h) */
 } kafka_config;
 
 typedef struct table_override {
