@@ -851,6 +851,13 @@ static const config_choices delivery_choices = {
     {DELIVERY_EXACTLY_ONCE, DELIVERY_AT_LEAST_ONCE},
 };
 
+static const config_choices coordination_choices = {
+    "coordination",
+    "expected static or group",
+    {"static", "group", NULL},
+    {COORDINATION_STATIC, COORDINATION_GROUP},
+};
+
 static const config_spec kafka_specs[] = {
     {.type = SPEC_STRING,
      .name = "bootstrap_servers",
@@ -862,6 +869,11 @@ static const config_spec kafka_specs[] = {
      .default_value = "crm",
      .offset = KAFKA(topic_prefix),
      .doc = "topics are <topic_prefix>.<source name>.<table>"},
+    {.type = SPEC_STRING,
+     .name = "deployment",
+     .offset = KAFKA(deployment),
+     .doc = "names this deployment's producers (transactional.id crmstream-<deployment>-shard-<n>), "
+            "group and coordination topic; default the topic_prefix"},
     {.type = SPEC_STRING,
      .name = "state_topic",
      .default_value = "crmstream.state",
@@ -913,6 +925,13 @@ static const config_spec kafka_specs[] = {
      .min = 1,
      .max = 60,
      .doc = "... or until its first page is this old"},
+    {.type = SPEC_INT,
+     .name = "shards",
+     .default_value = "4",
+     .offset = KAFKA(shards),
+     .min = 1,
+     .max = 1024,
+     .doc = "sources share this many transactional producers (by a hash of their name)"},
     {.type = SPEC_KV_LIST,
      .name = "topic_config",
      .offset = KAFKA(topic_config),
@@ -933,6 +952,19 @@ static const config_spec kafka_specs[] = {
      .offset = KAFKA(file_properties),
      .aux_offset = KAFKA(n_file_properties),
      .doc = "\"property=path\": secret librdkafka properties from files"},
+    {.type = SPEC_CHOICE,
+     .name = "coordination",
+     .default_value = "static",
+     .offset = KAFKA(coordination),
+     .choices = &coordination_choices,
+     .doc = "static (this instance runs every shard) or group (instances share the shards)"},
+    {.type = SPEC_DURATION_MS,
+     .name = "group_session_timeout",
+     .default_value = "10s",
+     .offset = KAFKA(group_session_timeout_ms),
+     .min = 6,
+     .max = 1800,
+     .doc = "coordination = group: a silent instance's shards move after this"},
     {0},
 };
 #undef KAFKA
@@ -1332,10 +1364,13 @@ static int load_root(loader *ld, config_t *lc, crm_config *cfg)
                        cfg->sources_dir ? "no source: sources = ( ... ) lists none and sources_dir "
                                           "holds no *.cfg file"
                                         : "sources = ( ... ) must list at least one source");
-    static const char *const topics[] = {"topic_prefix", "schemas_topic", "state_topic"};
+    if (!cfg->kafka.deployment)
+        cfg->kafka.deployment = xstrdup(cfg->kafka.topic_prefix);
+    static const char *const topics[] = {"topic_prefix", "schemas_topic", "state_topic",
+                                         "deployment"};
     const char *values[] = {cfg->kafka.topic_prefix, cfg->kafka.schemas_topic,
-                            cfg->kafka.state_topic};
-    for (int i = 0; i < 3; i++) {
+                            cfg->kafka.state_topic, cfg->kafka.deployment};
+    for (int i = 0; i < 4; i++) {
         char path[64];
         snprintf(path, sizeof(path), "kafka.%s", topics[i]);
         if (!valid_topic_part(values[i]))
@@ -1435,6 +1470,7 @@ void config_free(crm_config *cfg)
     free(cfg->metrics_listen);
     free(cfg->kafka.bootstrap_servers);
     free(cfg->kafka.topic_prefix);
+    free(cfg->kafka.deployment);
     free(cfg->kafka.state_topic);
     free(cfg->kafka.schemas_topic);
     free_kvs(cfg->kafka.topic_config, cfg->kafka.n_topic_config);

@@ -13,6 +13,9 @@
 #define EXIT_CONFIG 2
 
 typedef enum { DELIVERY_AT_LEAST_ONCE = 0, DELIVERY_EXACTLY_ONCE } delivery_mode;
+/* Who runs which shard: static = this instance runs them all; group = the instances of a
+ * deployment share them through a Kafka consumer group (shard_group.h). */
+typedef enum { COORDINATION_STATIC = 0, COORDINATION_GROUP } coordination_mode;
 
 typedef struct kv {
     char *key;
@@ -23,6 +26,7 @@ typedef struct kv {
 typedef struct kafka_config {
     char *bootstrap_servers;
     char *topic_prefix;
+    char *deployment; /* names the producers, group and coordination topic; default topic_prefix */
     char *state_topic;
     char *schemas_topic; /* compacted: fingerprint -> writer schema */
     delivery_mode delivery;
@@ -42,6 +46,9 @@ typedef struct kafka_config {
     int transaction_timeout_ms;
     int commit_max_events; /* pages of a table share a commit until it holds this many events */
     int commit_max_age_ms; /* ... or its first page is this old */
+    coordination_mode coordination;
+    int group_session_timeout_ms; /* coordination = group: a silent instance's shards move after */
+    int shards;            /* sources share this many transactional producers (shard.h) */
 } kafka_config;
 
 typedef struct table_override {

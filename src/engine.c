@@ -1,6 +1,7 @@
-/* engine.c — startup and shutdown of a run: topics, producers (fencing older instances),
- * state restore, one thread per enabled table, and the process exit code; sources added and
- * removed while it runs (engine_add_sources, engine_remove_source: a live reload). */
+/* engine.c — startup and shutdown of a run: topics, the shards' producers (fencing older
+ * instances and earlier layouts), state restore, one thread per enabled table, and the process
+ * exit code; sources added and removed while it runs (engine_add_sources, engine_remove_source:
+ * a live reload). */
 #include "engine.h"
 #include "schema_registry.h"
 #include "table_schema.h"
@@ -16,6 +17,8 @@
 #include "crm_time.h"
 #include "embedded_schemas.h"
 #include "log.h"
+#include "shard.h"
+#include "shard_migrate.h"
 #include "sources_reload.h"
 #include "sources_watch.h"
 #include "table_run.h"
@@ -46,6 +49,9 @@ typedef struct engine {
     int n_sources;
     sr_client *registry; /* NULL without schema_registry */
     int once;
+    shard *shards; /* kafka.shards of them; those with sources run */
+    int n_shards;
+    shard_history history; /* what the state topic says of earlier producer layouts */
 } engine;
 
 table_run *source_run_table(source_run *sr, const char *name)
@@ -75,6 +81,7 @@ static int table_init(source_run *sr, table_run *t, const table_def *def, char *
     t->dlog = dedupe_log_new();
     state_bookmark_init(&t->bm);
     table_metrics_init(&t->m, sr->sc->name, def->name);
+    table_metrics_attach(&t->m, &sr->sm);
     pthread_mutex_init(&t->lock, NULL);
     pthread_mutex_init(&t->schema_lock, NULL);
     if (def->custom) {
@@ -89,7 +96,8 @@ static int table_init(source_run *sr, table_run *t, const table_def *def, char *
     if (table_schema_build(t, err, errlen))
         return -1;
     t->http = http_client_new(source_http_options(sr->src), source_auth(sr->src),
-                              source_ratelimit(sr->src), source_rate_signal, sr->src, sr->sc->name);
+                              source_ratelimit_for(sr->src, def->rate_group), source_rate_signal,
+                              sr->src, sr->sc->name);
     if (!t->http) {
         snprintf(err, errlen, "source %s table %s: cannot create HTTP client", sr->sc->name,
                  def->name);
@@ -123,6 +131,8 @@ static int source_run_init(engine *e, source_run *sr, const source_config *sc, c
     sr->cfg = e->cfg;
     sr->sc = sc;
     kafka_metrics_init(&sr->km, sc->name);
+    source_metrics_init(&sr->sm, sc->name);
+    sr->km.source_share = 1;
     pthread_mutex_init(&sr->defs_lock, NULL);
     sr->src = source_new(sc, err, errlen);
     if (!sr->src)
@@ -145,9 +155,8 @@ static void source_run_free(source_run *sr)
     for (int i = 0; i < sr->n_tables; i++)
         table_free(&sr->tables[i]);
     free(sr->tables);
-    if (sr->producer)
-        kafka_producer_free(sr->producer, 5000);
     kafka_metrics_destroy(&sr->km);
+    source_metrics_destroy(&sr->sm);
     json_decref(sr->defs);
     pthread_mutex_destroy(&sr->defs_lock);
     source_free(sr->src);
@@ -155,7 +164,7 @@ static void source_run_free(source_run *sr)
     free(sr);
 }
 
-/* A source_run for sc, set up as far as its tables (no producer yet); NULL with err. */
+/* A source_run for sc, set up as far as its tables (no shard yet); NULL with err. */
 static source_run *source_run_new(engine *e, const source_config *sc, char *err, size_t errlen)
 {
     source_run *sr = xcalloc(1, sizeof(*sr));
@@ -166,14 +175,6 @@ static source_run *source_run_new(engine *e, const source_config *sc, char *err,
         return NULL;
     }
     return sr;
-}
-
-/* The producer of sr: in exactly-once mode init_transactions fences an older instance of the
- * source and aborts its open transaction, so the state read next is final. */
-static int source_run_connect(source_run *sr, char *err, size_t errlen)
-{
-    sr->producer = kafka_producer_new(&sr->cfg->kafka, sr->sc->name, &sr->km, err, errlen);
-    return sr->producer ? 0 : -1;
 }
 
 static int ensure_compacted_topics(engine *e, char *err, size_t errlen)
@@ -202,6 +203,7 @@ static int ensure_topics(engine *e, source_run **list, int n_list, char *err, si
 
 /* The sources whose state a restore reads (the others, running, are not touched). */
 typedef struct restore_set {
+    engine *e;
     source_run **list;
     int n;
 } restore_set;
@@ -235,12 +237,15 @@ static table_run *table_for_key(restore_set *e, const char *key, size_t len, siz
 
 static int restore_record(const char *key, size_t klen, const char *value, size_t vlen, void *u)
 {
-    restore_set *e = u;
+    restore_set *set = u;
+    engine *e = set->e;
     atomic_store(&heartbeat_ms, now_monotonic_ms()); /* a long read is no stalled main loop */
+    if (shard_history_visit(&e->history, &e->cfg->kafka, key, klen, value, vlen))
+        return 0;
     if (klen < 4 || key[2] != '/')
         return 0;
     size_t rest = 0;
-    table_run *t = table_for_key(e, key, klen, &rest);
+    table_run *t = table_for_key(set, key, klen, &rest);
     if (!t)
         return 0; /* another source, or a table no longer enabled */
     if (memcmp(key, "bm", 2) == 0) {
@@ -283,7 +288,7 @@ static int restore_record(const char *key, size_t klen, const char *value, size_
 static int restore_state(engine *e, source_run **list, int n_list, char *err, size_t errlen)
 {
     int64_t started = now_monotonic_ms();
-    restore_set set = {list, n_list};
+    restore_set set = {e, list, n_list};
     long n = state_restore(&e->cfg->kafka, restore_record, &set, 120000, err, errlen);
     if (n < 0)
         return -1;
@@ -292,6 +297,7 @@ static int restore_state(engine *e, source_run **list, int n_list, char *err, si
     for (int i = 0; i < n_list; i++)
         for (int j = 0; j < list[i]->n_tables; j++) {
             table_run *t = &list[i]->tables[j];
+            table_metrics_restored(&t->m, t->bm.bookmark_ms);
             if (t->bm.bookmark_ms != CRM_TIME_NONE || dedupe_count(t->dd) > 0) {
                 char bm[40] = "none";
                 if (t->bm.bookmark_ms != CRM_TIME_NONE)
@@ -305,21 +311,137 @@ static int restore_state(engine *e, source_run **list, int n_list, char *err, si
     return 0;
 }
 
+/* ---- shards ------------------------------------------------------------------------------ */
+
+/* Every source gets its shard; the shards with sources start: init_transactions fences whoever
+ * ran them before and aborts its open transaction, so the state read next is final. */
+static int start_shards(engine *e, char *err, size_t errlen)
+{
+    e->n_shards = e->cfg->kafka.shards;
+    e->shards = xcalloc((size_t)e->n_shards, sizeof(shard));
+    for (int i = 0; i < e->n_shards; i++)
+        shard_init(&e->shards[i], &e->cfg->kafka, i);
+    for (int i = 0; i < e->n_sources; i++) {
+        source_run *sr = e->sources[i];
+        sr->shard = &e->shards[shard_of(sr->sc->name, e->n_shards)];
+        sr->shard->n_sources++;
+    }
+    for (int i = 0; i < e->n_shards; i++)
+        if (e->shards[i].n_sources > 0 && shard_start(&e->shards[i], err, errlen))
+            return -1;
+    return 0;
+}
+
+static void free_shards(engine *e)
+{
+    for (int i = 0; i < e->n_shards; i++)
+        shard_destroy(&e->shards[i]);
+    free(e->shards);
+}
+
+/* Forgets what a state restore put in the table (before reading the state again). */
+static void table_forget_state(table_run *t)
+{
+    state_bookmark_clear(&t->bm);
+    state_bookmark_init(&t->bm);
+    dedupe_free(t->dd);
+    t->dd = dedupe_new();
+    dedupe_log_free(t->dlog);
+    t->dlog = dedupe_log_new();
+    if (t->cf) {
+        cf_history_free(t->cf);
+        t->cf = cf_history_new();
+    }
+}
+
+/* Writes down what migrate_layout made sure of: mg/<source> for each source not recorded yet
+ * (through its shard) and sl/<prefix> when the shard count changed. */
+static int record_layout(engine *e, source_run **list, int n_list, char *err, size_t errlen)
+{
+    const kafka_config *kc = &e->cfg->kafka;
+    int layout_recorded = e->history.shards == kc->shards;
+    for (int i = 0; i < e->n_shards; i++) {
+        shard *s = &e->shards[i];
+        if (!shard_is_running(s))
+            continue;
+        kafka_batch *state = kafka_batch_new();
+        for (int j = 0; j < n_list; j++)
+            if (list[j]->shard == s && !shard_history_migrated(&e->history, list[j]->sc->name))
+                shard_migrate_add_source_record(kc, state, list[j]->sc->name);
+        if (!layout_recorded) {
+            shard_migrate_add_layout_record(kc, state);
+            layout_recorded = 1;
+        }
+        int rc =
+            kafka_batch_count(state) > 0 &&
+            shard_commit(s, NULL, NULL, state, &engine_stop_requested, err, errlen) != KAFKA_OK;
+        kafka_batch_free(state);
+        if (rc)
+            return -1;
+    }
+    e->history.shards = kc->shards; /* recorded: sources added later fence nothing else */
+    return 0;
+}
+
+/* Makes sure no producer of an earlier layout (per-source transactional ids of versions before
+ * shards, or the shards of another shard count) can still commit, once (shard_migrate.h). What
+ * it fences may have held an open transaction the state read could not see past, and init
+ * aborted it: the state is read again. */
+static int migrate_layout(engine *e, source_run **list, int n_list, char *err, size_t errlen)
+{
+    const kafka_config *kc = &e->cfg->kafka;
+    if (kc->delivery != DELIVERY_EXACTLY_ONCE)
+        return 0; /* no transactional ids */
+    const char **sources = xcalloc((size_t)n_list + 1, sizeof(char *));
+    int *running = xcalloc((size_t)e->n_shards, sizeof(int));
+    for (int i = 0; i < n_list; i++)
+        sources[i] = list[i]->sc->name;
+    for (int i = 0; i < e->n_shards; i++)
+        running[i] = shard_is_running(&e->shards[i]);
+    char **stale = NULL;
+    int n = 0, rc = 0;
+    shard_migrate_stale_names(kc, &e->history, sources, n_list, running, &stale, &n);
+    if (n > 0) {
+        int64_t started = now_monotonic_ms();
+        rc = shard_migrate_fence(kc, stale, n, err, errlen);
+        if (rc == 0) {
+            log_info(NULL, NULL,
+                     "fenced %d transactional ids of an earlier producer layout (crmstream-%s-"
+                     "<source> of versions before shards, or shards of another count) in %.1fs; "
+                     "reading the state again",
+                     n, kc->topic_prefix, (double)(now_monotonic_ms() - started) / 1000.0);
+            for (int i = 0; i < n_list; i++)
+                for (int j = 0; j < list[i]->n_tables; j++)
+                    table_forget_state(&list[i]->tables[j]);
+            shard_history_free(&e->history);
+            rc = restore_state(e, list, n_list, err, errlen);
+        }
+    }
+    if (rc == 0)
+        rc = record_layout(e, list, n_list, err, errlen);
+    for (int i = 0; i < n; i++)
+        free(stale[i]);
+    free(stale);
+    free(running);
+    free(sources);
+    return rc;
+}
+
 /* ---- run --------------------------------------------------------------------------------- */
 
 static int exit_code(engine *e)
 {
     int code = EXIT_OK;
     int all_auth_failed = e->n_sources > 0;
-    for (int i = 0; i < e->n_sources; i++) {
-        source_run *sr = e->sources[i];
-        if (sr->producer && kafka_is_fenced(sr->producer))
+    for (int i = 0; i < e->n_shards; i++) {
+        if (shard_is_fenced(&e->shards[i]))
             return EXIT_FENCED;
-        if (sr->producer && kafka_is_fatal(sr->producer))
+        if (shard_is_fatal(&e->shards[i]))
             code = EXIT_KAFKA;
-        if (!sr->auth_failed)
-            all_auth_failed = 0;
     }
+    for (int i = 0; i < e->n_sources; i++)
+        if (!e->sources[i]->auth_failed)
+            all_auth_failed = 0;
     if (code != EXIT_OK)
         return code;
     if (all_auth_failed)
@@ -342,11 +464,11 @@ static void print_source_summary(source_run *sr)
         table_run *t = &sr->tables[j];
         log_info(sr->sc->name, t->def->name,
                  "summary: topic=%s published=%ld deleted=%ld unchanged=%ld pages=%ld "
-                 "known=%zu requests=%ld rate_limited=%ld%s",
+                 "known=%zu requests=%ld rate_limited=%ld raw_fallbacks=%ld%s",
                  t->topic, atomic_load(&t->m.published), atomic_load(&t->m.deleted),
                  atomic_load(&t->m.unchanged), atomic_load(&t->m.pages), dedupe_count(t->dd),
                  table_metrics_requests(&t->m), atomic_load(&t->m.rate_limited),
-                 t->unavailable ? " unavailable" : "");
+                 atomic_load(&t->m.raw_fallbacks), t->unavailable ? " unavailable" : "");
     }
 }
 
@@ -363,11 +485,12 @@ static void add_readiness_reasons(engine *e, json_t *reasons)
         source_run *sr = e->sources[i];
         const char *name = sr->sc->name;
         char why[512];
-        if (sr->producer && kafka_is_fatal(sr->producer))
+        if (shard_is_fatal(sr->shard))
             json_array_append_new(reasons,
-                                  json_sprintf("source %s: kafka producer failed: %s", name,
-                                               kafka_fatal_reason(sr->producer, why, sizeof(why))));
-        else if (atomic_load(&sr->km.brokers_down))
+                                  json_sprintf("source %s: kafka producer of %s failed: %s", name,
+                                               sr->shard->name,
+                                               shard_fatal_reason(sr->shard, why, sizeof(why))));
+        else if (atomic_load(&sr->shard->km.brokers_down))
             json_array_append_new(reasons, json_sprintf("source %s: all Kafka brokers down", name));
         if (sr->auth_failed)
             json_array_append_new(reasons, json_sprintf("source %s: credentials rejected", name));
@@ -399,21 +522,41 @@ json_t *engine_health(int ready, int *ok)
                      reasons);
 }
 
-/* A source whose producer is done for (fenced by a newer instance, or a fatal Kafka error it
- * could not recover from) stops the whole run: the process exits 4 or 3 and its orchestrator
- * decides, instead of the other sources running on in a half-dead process. */
+/* Stops the sources of shard s: their threads end after the page in flight. */
+static void stop_shard_sources(engine *e, const shard *s)
+{
+    for (int i = 0; i < e->n_sources; i++)
+        if (e->sources[i]->shard == s)
+            flag_set(&e->sources[i]->stop, 1);
+}
+
+/* A shard whose producer is done for (fenced by a newer owner, or a fatal Kafka error it could
+ * not recover from) stops its sources. A single-instance deployment then stops the whole run:
+ * the process exits 4 or 3 and its orchestrator decides, instead of the other shards running on
+ * in a half-dead process. (Where shards move between instances, the fenced shard alone would
+ * stop here: the line setting engine_stop_requested is that policy.) */
+static void on_shard_failed(engine *e, shard *s)
+{
+    char why[512];
+    if (shard_is_fenced(s))
+        log_error(s->name, NULL,
+                  "fenced: another crmstream instance took over %s (transactional.id "
+                  "crmstream-%s-%s, %d sources); stopping every source",
+                  s->name, e->cfg->kafka.deployment, s->name, s->n_sources);
+    else
+        log_error(s->name, NULL,
+                  "the Kafka producer failed and could not be re-created (%s); stopping every "
+                  "source",
+                  shard_fatal_reason(s, why, sizeof(why)));
+    stop_shard_sources(e, s);
+    flag_set(&engine_stop_requested, 1);
+}
+
 static void stop_on_fatal_producer(engine *e)
 {
-    for (int i = 0; i < e->n_sources && !flag_is_set(&engine_stop_requested); i++) {
-        source_run *sr = e->sources[i];
-        if (!sr->producer || !kafka_is_fatal(sr->producer))
-            continue;
-        log_error(sr->sc->name, NULL, "%s; stopping every source",
-                  kafka_is_fenced(sr->producer)
-                      ? "fenced: another crmstream instance took over this source"
-                      : "the Kafka producer failed and could not be re-created");
-        flag_set(&engine_stop_requested, 1);
-    }
+    for (int i = 0; i < e->n_shards && !flag_is_set(&engine_stop_requested); i++)
+        if (shard_is_fatal(&e->shards[i]))
+            on_shard_failed(e, &e->shards[i]);
 }
 
 /* A stop of the whole run reaches every source's own stop flag, which its table threads wait on
@@ -505,8 +648,17 @@ static int start_threads(source_run *sr)
 
 int engine_run(const crm_config *cfg, const engine_options *opts)
 {
-    engine e = {cfg, xcalloc((size_t)cfg->n_sources + 1, sizeof(source_run *)), 0, NULL,
-                opts->once};
+    /* The shard group (shard_group.h) drives per-shard start and stop, which the engine gains
+     * with its shard producers (issue #20 item 3); until then every pod would run every source. */
+    if (cfg->kafka.coordination == COORDINATION_GROUP) {
+        log_error(NULL, NULL,
+                  "kafka.coordination = \"group\" is not available in this build yet (the "
+                  "engine has no per-shard start and stop); use \"static\"");
+        return EXIT_CONFIG;
+    }
+    engine e = {.cfg = cfg,
+                .sources = xcalloc((size_t)cfg->n_sources + 1, sizeof(source_run *)),
+                .once = opts->once};
     char err[1024];
     int code = EXIT_OK;
     sources_watch *watch = NULL;
@@ -528,12 +680,10 @@ int engine_run(const crm_config *cfg, const engine_options *opts)
     set_phase(&e, "connecting to Kafka");
     /* Producers first: in exactly-once mode init_transactions fences an older instance and
      * aborts its open transaction, so the state read next is final. */
-    for (int i = 0; i < e.n_sources; i++) {
-        if (source_run_connect(e.sources[i], err, sizeof(err))) {
-            log_error(cfg->sources[i].name, NULL, "%s", err);
-            code = EXIT_KAFKA;
-            goto out;
-        }
+    if (start_shards(&e, err, sizeof(err))) {
+        log_error(NULL, NULL, "%s", err);
+        code = EXIT_KAFKA;
+        goto out;
     }
     if (ensure_compacted_topics(&e, err, sizeof(err)) ||
         ensure_topics(&e, e.sources, e.n_sources, err, sizeof(err))) {
@@ -542,7 +692,8 @@ int engine_run(const crm_config *cfg, const engine_options *opts)
         goto out;
     }
     set_phase(&e, "restoring state");
-    if (restore_state(&e, e.sources, e.n_sources, err, sizeof(err))) {
+    if (restore_state(&e, e.sources, e.n_sources, err, sizeof(err)) ||
+        migrate_layout(&e, e.sources, e.n_sources, err, sizeof(err))) {
         log_error(NULL, NULL, "%s", err);
         code = EXIT_KAFKA;
         goto out;
@@ -569,6 +720,8 @@ out:
     sources_watch_stop(watch);
     for (int i = 0; i < e.n_sources; i++)
         source_run_free(e.sources[i]);
+    free_shards(&e);
+    shard_history_free(&e.history);
     free(e.sources);
     sr_free(e.registry);
     return code;
@@ -589,6 +742,30 @@ int engine_running_sources(const engine *e, const source_config ***out)
     return e->n_sources;
 }
 
+/* sr joins its shard, which starts (fencing its previous owner) if none of its sources ran. */
+static int join_shard(engine *e, source_run *sr, char *err, size_t errlen)
+{
+    shard *s = &e->shards[shard_of(sr->sc->name, e->n_shards)];
+    if (!shard_is_running(s) && shard_start(s, err, errlen))
+        return -1;
+    sr->shard = s;
+    s->n_sources++;
+    return 0;
+}
+
+static void leave_shard(source_run *sr)
+{
+    if (sr->shard)
+        sr->shard->n_sources--;
+    sr->shard = NULL;
+}
+
+static void source_run_discard(source_run *sr)
+{
+    leave_shard(sr);
+    source_run_free(sr);
+}
+
 static void publish_source(engine *e, source_run *sr)
 {
     pthread_mutex_lock(&live_lock);
@@ -598,7 +775,7 @@ static void publish_source(engine *e, source_run *sr)
 }
 
 /* Sets the sources of scs up to the point of running, each alone: a source that cannot be set
- * up (or whose producer cannot connect) is logged and left out. Returns how many are in out. */
+ * up (or whose shard cannot start) is logged and left out. Returns how many are in out. */
 static int prepare_sources(engine *e, source_config **scs, int n, source_run **out)
 {
     char err[1024];
@@ -611,8 +788,8 @@ static int prepare_sources(engine *e, source_config **scs, int n, source_run **o
             sr->own_sc = sc;
         else
             config_source_free(sc);
-        if (sr && source_run_connect(sr, err, sizeof(err))) {
-            source_run_free(sr);
+        if (sr && join_shard(e, sr, err, sizeof(err))) {
+            source_run_discard(sr);
             sr = NULL;
         }
         if (!sr) {
@@ -631,17 +808,20 @@ int engine_add_sources(engine *e, source_config **scs, int n)
     source_run **batch = xcalloc((size_t)n + 1, sizeof(source_run *));
     int nb = prepare_sources(e, scs, n, batch);
     int started = 0;
+    /* as at start: the state of these sources, read after their shard fenced its previous
+     * owner and after any per-source producer of an earlier layout is fenced (migrate_layout) */
     if (nb > 0 && (ensure_topics(e, batch, nb, err, sizeof(err)) ||
-                   restore_state(e, batch, nb, err, sizeof(err)))) {
+                   restore_state(e, batch, nb, err, sizeof(err)) ||
+                   migrate_layout(e, batch, nb, err, sizeof(err)))) {
         log_error(NULL, NULL, "%d source(s) not started: %s", nb, err);
         for (int i = 0; i < nb; i++)
-            source_run_free(batch[i]);
+            source_run_discard(batch[i]);
         nb = 0;
     }
     for (int i = 0; i < nb; i++) {
         int code = EXIT_OK;
         if (build_schemas(batch[i], &code) || start_threads(batch[i])) {
-            source_run_free(batch[i]);
+            source_run_discard(batch[i]);
             continue;
         }
         publish_source(e, batch[i]);
@@ -671,7 +851,7 @@ int engine_remove_source(engine *e, const char *name)
     memmove(&e->sources[i], &e->sources[i + 1], (size_t)(e->n_sources - i - 1) * sizeof(sr));
     e->n_sources--;
     pthread_mutex_unlock(&live_lock);
-    source_run_free(sr); /* closes its producer: every acknowledged commit is final */
+    source_run_discard(sr); /* its shard runs on for the others (and for sources added later) */
     return 0;
 }
 
@@ -679,7 +859,9 @@ int engine_remove_source(engine *e, const char *name)
 
 int engine_each_table(const crm_config *cfg, engine_table_fn fn, void *u, char *err, size_t errlen)
 {
-    engine e = {cfg, xcalloc((size_t)cfg->n_sources + 1, sizeof(source_run *)), 0, NULL, 1};
+    engine e = {.cfg = cfg,
+                .sources = xcalloc((size_t)cfg->n_sources + 1, sizeof(source_run *)),
+                .once = 1};
     int rc = 0;
     if (cfg->registry.url && !(e.registry = sr_new(&cfg->registry, err, errlen)))
         rc = -1;
@@ -697,6 +879,7 @@ int engine_each_table(const crm_config *cfg, engine_table_fn fn, void *u, char *
         }
     for (int i = 0; i < e.n_sources; i++)
         source_run_free(e.sources[i]);
+    shard_history_free(&e.history);
     free(e.sources);
     sr_free(e.registry);
     return rc;

@@ -174,8 +174,8 @@ mutate itm_000008
 sleep 4
 scrape
 counter() { awk -v n="$1" '$1 == n { print $2 }' "$WORK/metrics.txt"; }
-expect_eq "$(counter crmstream_source_reloads_total)" 9 "reloads counted"
-expect_eq "$(counter crmstream_source_reload_errors_total)" 4 "reload errors counted (c.cfg broken in four)"
+expect_eq "$(counter crmstream_config_reloads_total)" 9 "reloads counted"
+expect_eq "$(counter crmstream_config_reload_errors_total)" 4 "reload errors counted (c.cfg broken in four)"
 kill -TERM "$CRM_PID"
 wait_for_exit "$CRM_PID" 30
 expect_eq "$EXIT_CODE" 0 "exit code after SIGTERM"
