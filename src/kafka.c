@@ -430,6 +430,11 @@ static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char 
               NULL, NULL, "librdkafka %s: %s", fac, msg);
 }
 
+void kafka_conf_set_logger(rd_kafka_conf_t *conf)
+{
+    rd_kafka_conf_set_log_cb(conf, on_log);
+}
+
 static void *poll_loop(void *arg)
 {
     kafka_producer *p = arg;
@@ -477,9 +482,9 @@ static int producer_connect(kafka_producer *p, char *err, size_t errlen)
     const kafka_config *kc = p->kc;
     char client_id[256], txn_id[256], txn_timeout[32];
     snprintf(client_id, sizeof(client_id), "crmstream-%s", p->source);
-    /* Producers of the same name (a shard, shard.h) writing the same topics fence each other;
-     * deployments with other topic prefixes on the same cluster do not. */
-    snprintf(txn_id, sizeof(txn_id), "crmstream-%s-%s", kc->topic_prefix, p->source);
+    /* Producers of the same name (a shard, shard.h) of one deployment fence each other; other
+     * deployments on the same cluster (kafka.deployment, default the topic prefix) do not. */
+    snprintf(txn_id, sizeof(txn_id), "crmstream-%s-%s", kc->deployment, p->source);
     snprintf(txn_timeout, sizeof(txn_timeout), "%d", kc->transaction_timeout_ms);
     const char *defaults[] = {"bootstrap.servers",
                               kc->bootstrap_servers,
@@ -1021,22 +1026,11 @@ static int topics_missing(rd_kafka_t *rk, const char **topics, int n)
     return left;
 }
 
-int kafka_ensure_topics(const kafka_config *kc, const char *const *wanted, int n, int compact,
-                        char *err, size_t errlen)
+/* CreateTopics for topics[0..n) (none of which exists yet): `partitions` each (0: the data
+ * topics' topic_partitions), compacted ones with one partition and cleanup.policy=compact. */
+static int create_topics(rd_kafka_t *rk, const kafka_config *kc, const char **topics, int n,
+                         int partitions, int compact, char *err, size_t errlen)
 {
-    if (n == 0)
-        return 0;
-    rd_kafka_t *rk = admin_client(kc, err, errlen);
-    if (!rk)
-        return -1;
-    const char **topics = xcalloc((size_t)n, sizeof(*topics));
-    memcpy(topics, wanted, (size_t)n * sizeof(*topics));
-    n = topics_missing(rk, topics, n);
-    if (n == 0) {
-        free(topics);
-        rd_kafka_destroy(rk);
-        return 0;
-    }
     int rc = -1;
     rd_kafka_NewTopic_t **nts = xcalloc((size_t)n, sizeof(*nts));
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
@@ -1048,7 +1042,10 @@ int kafka_ensure_topics(const kafka_config *kc, const char *const *wanted, int n
         goto out;
     }
     for (int i = 0; i < n; i++) {
-        nts[i] = rd_kafka_NewTopic_new(topics[i], compact ? 1 : kc->topic_partitions,
+        nts[i] = rd_kafka_NewTopic_new(topics[i],
+                                       compact      ? 1
+                                       : partitions ? partitions
+                                                    : kc->topic_partitions,
                                        kc->replication_factor, errstr, sizeof(errstr));
         if (!nts[i]) {
             snprintf(err, errlen, "topic %s: %s", topics[i], errstr);
@@ -1093,9 +1090,62 @@ out:
         if (nts[i])
             rd_kafka_NewTopic_destroy(nts[i]);
     free(nts);
-    free(topics);
     rd_kafka_AdminOptions_destroy(opts);
     rd_kafka_queue_destroy(q);
+    return rc;
+}
+
+int kafka_ensure_topics(const kafka_config *kc, const char *const *wanted, int n, int compact,
+                        char *err, size_t errlen)
+{
+    if (n == 0)
+        return 0;
+    rd_kafka_t *rk = admin_client(kc, err, errlen);
+    if (!rk)
+        return -1;
+    const char **topics = xcalloc((size_t)n, sizeof(*topics));
+    memcpy(topics, wanted, (size_t)n * sizeof(*topics));
+    n = topics_missing(rk, topics, n);
+    int rc = n == 0 ? 0 : create_topics(rk, kc, topics, n, 0, compact, err, errlen);
+    free(topics);
     rd_kafka_destroy(rk);
     return rc;
+}
+
+/* The partition count the cluster's metadata lists for topic; 0 when it does not list it, -1
+ * when the request fails. */
+static int topic_partition_count(rd_kafka_t *rk, const char *topic)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    if (rd_kafka_metadata(rk, 1, NULL, &md, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return -1;
+    int n = 0;
+    for (int j = 0; j < md->topic_cnt; j++)
+        if (md->topics[j].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
+            strcmp(md->topics[j].topic, topic) == 0)
+            n = md->topics[j].partition_cnt;
+    rd_kafka_metadata_destroy(md);
+    return n;
+}
+
+int kafka_ensure_partitioned_topic(const kafka_config *kc, const char *topic, int partitions,
+                                   char *err, size_t errlen)
+{
+    rd_kafka_t *rk = admin_client(kc, err, errlen);
+    if (!rk)
+        return -1;
+    int n = topic_partition_count(rk, topic);
+    if (n == 0 && create_topics(rk, kc, &topic, 1, partitions, 0, err, errlen) == 0)
+        /* a new topic reaches the metadata of every broker shortly after CreateTopics */
+        for (int tries = 0; tries < 50 && (n = topic_partition_count(rk, topic)) == 0; tries++)
+            sleep_interruptible(100, NULL);
+    else if (n == 0)
+        n = -1; /* err says why the creation failed */
+    if (n == 0)
+        snprintf(err, errlen, "topic %s: created but not in the cluster's metadata after 5 s",
+                 topic);
+    else if (n < 0 && !err[0])
+        snprintf(err, errlen, "kafka %s: no metadata for topic %s", kc->bootstrap_servers, topic);
+    rd_kafka_destroy(rk);
+    return n > 0 ? n : -1;
 }

@@ -85,6 +85,12 @@ const char *kafka_fatal_reason(kafka_producer *p, char *buf, size_t len);
 int kafka_ensure_topics(const kafka_config *kc, const char *const *topics, int n, int compact,
                         char *err, size_t errlen);
 
+/* Creates topic with `partitions` partitions (configs as data topics) unless it exists, and
+ * returns the partition count the cluster lists for it, which for an existing topic may differ;
+ * -1 with err. */
+int kafka_ensure_partitioned_topic(const kafka_config *kc, const char *topic, int partitions,
+                                   char *err, size_t errlen);
+
 /* Broker count from a metadata request, or -1 with err set. */
 int kafka_probe(const kafka_config *kc, int timeout_ms, char *err, size_t errlen);
 
@@ -93,5 +99,7 @@ int kafka_probe(const kafka_config *kc, int timeout_ms, char *err, size_t errlen
 struct rd_kafka_conf_s;
 int kafka_conf_apply(struct rd_kafka_conf_s *conf, const kafka_config *kc,
                      const char *const *defaults, char *err, size_t errlen);
+/* Routes the client's librdkafka log lines into crmstream's log. */
+void kafka_conf_set_logger(struct rd_kafka_conf_s *conf);
 
 #endif

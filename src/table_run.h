@@ -56,6 +56,7 @@ typedef struct source_run {
     source *src;
     struct shard *shard;      /* commits go through its shared producer (shard.h) */
     kafka_metrics km;         /* what this source committed (the producer's own is the shard's) */
+    source_metrics sm;        /* its state and health, summed up from its tables' metrics */
     atomic_int authenticated; /* a request of this source succeeded */
     table_run *tables;
     int n_tables;

@@ -17,6 +17,11 @@
  *                                          consumer does (fingerprint in the schemas topic, or
  *                                          id in the registry) and decodes; exit 1 otherwise
  *                                          (3: the config does not load, nothing to check)
+ *   crmtool shards -c CFG N               joins the config's shard group (shard_group.h) for N
+ *                                          shards with stand-in shards that only log their start
+ *                                          and stop (each taking CRMTOOL_SHARD_MS, default 0),
+ *                                          until SIGTERM/SIGINT: membership tests without an
+ *                                          engine (integration test 80)
  *   crmtool txn -c CFG ID [--hold FILE] [put TOPIC KEY VALUE | del TOPIC KEY]...
  *                                          one transaction of transactional.id ID holding those
  *                                          messages (del: a tombstone), committed ("committed").
@@ -27,6 +32,7 @@
  *                                          in flight, for upgrade tests)
  * SPEC is TABLE or SOURCE.TABLE. A "duplicate" is an event whose after image equals the previous
  * after image of the same key: something published twice. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +44,7 @@
 #include "config.h"
 #include "crm_time.h"
 #include "kafka.h"
+#include "shard_group.h"
 #include "topic_reader.h"
 
 #include <librdkafka/rdkafka.h>
@@ -596,6 +603,60 @@ static int decodable(const crm_config *cfg)
     return rc ? rc : dc.undecodable ? 1 : 0;
 }
 
+/* ---- shards: group membership with stand-in shards ---------------------------------------- */
+
+static volatile int shards_stop;
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    flag_set(&shards_stop, 1);
+}
+
+static int stand_in_ms(void)
+{
+    const char *ms = getenv("CRMTOOL_SHARD_MS");
+    return ms ? atoi(ms) : 0;
+}
+
+static int start_stand_in(int shard, void *u)
+{
+    (void)u;
+    log_info(NULL, NULL, "stand-in shard %d starting", shard);
+    sleep_interruptible(stand_in_ms(), NULL);
+    return 0;
+}
+
+static void stop_stand_in(int shard, int lost, void *u)
+{
+    (void)u;
+    log_info(NULL, NULL, "stand-in shard %d stopping%s", shard, lost ? " (lost)" : "");
+    sleep_interruptible(stand_in_ms(), NULL);
+}
+
+static int shards(crm_config *cfg, const char *count)
+{
+    int n = atoi(count);
+    if (n < 1) {
+        fprintf(stderr, "crmtool shards: N must be at least 1\n");
+        return 2;
+    }
+    log_set_level(LOG_INFO);
+    signal(SIGTERM, on_stop_signal);
+    signal(SIGINT, on_stop_signal);
+    char err[1024];
+    shard_group_handler h = {start_stand_in, stop_stand_in, NULL};
+    shard_group *g = shard_group_start(&cfg->kafka, n, &h, err, sizeof(err));
+    if (!g) {
+        fprintf(stderr, "crmtool: %s\n", err);
+        return 1;
+    }
+    while (!flag_is_set(&shards_stop))
+        sleep_interruptible(1000, &shards_stop);
+    shard_group_stop(g);
+    return 0;
+}
+
 /* txn: prints what happened; 0 committed, 1 not. */
 static int txn_fail(rd_kafka_t *rk, rd_kafka_error_t *e, const char *what)
 {
@@ -674,8 +735,8 @@ static int txn(const crm_config *cfg, int argc, char **argv)
 int main(int argc, char **argv)
 {
     if (argc < 4 || strcmp(argv[2], "-c") != 0 || (argc < 5 && strcmp(argv[1], "decodable"))) {
-        fprintf(stderr, "usage: crmtool summary|compare|statekeys|decodable|txn -c CFG SPEC|PREFIX "
-                        "[TRUTH.json [PK]]\n");
+        fprintf(stderr, "usage: crmtool summary|compare|statekeys|decodable|shards|txn -c CFG "
+                        "SPEC|PREFIX|N|ID [TRUTH.json [PK]]\n");
         return 2;
     }
     char err[1024];
@@ -694,6 +755,8 @@ int main(int argc, char **argv)
         rc = decodable(cfg);
     else if (strcmp(argv[1], "statekeys") == 0)
         rc = statekeys(cfg, argv[4]);
+    else if (strcmp(argv[1], "shards") == 0)
+        rc = shards(cfg, argv[4]);
     else if (strcmp(argv[1], "txn") == 0)
         rc = txn(cfg, argc - 4, argv + 4);
     else if (strcmp(argv[1], "compare") == 0 && argc >= 6)
