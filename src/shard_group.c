@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kafka.h"
 #include "log.h"
@@ -79,15 +80,23 @@ const char *shard_group_describe(shard_group *g, char *out, size_t len)
     return out;
 }
 
+static void list_partitions(const rd_kafka_topic_partition_list_t *p, char *out, size_t len)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (int i = 0; p && i < p->cnt && used < len; i++)
+        used += (size_t)snprintf(out + used, len - used, "%s%d", used ? "," : "",
+                                 p->elems[i].partition);
+    if (!out[0])
+        snprintf(out, len, "none");
+}
+
 static void log_running(shard_group *g, const char *what, const rd_kafka_topic_partition_list_t *p)
 {
-    char list[512] = "", running[512];
-    size_t used = 0;
-    for (int i = 0; p && i < p->cnt && used < sizeof(list); i++)
-        used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%d", used ? "," : "",
-                                 p->elems[i].partition);
-    log_info(NULL, NULL, "shard group %s: %s shards %s; running here: %s", g->group_id, what,
-             used ? list : "none", shard_group_describe(g, running, sizeof(running)));
+    char list[512], running[512];
+    list_partitions(p, list, sizeof(list));
+    log_info(NULL, NULL, "shard group %s: %s shards %s; running here: %s", g->group_id, what, list,
+             shard_group_describe(g, running, sizeof(running)));
 }
 
 /* ---- rebalances -------------------------------------------------------------------------- */
@@ -273,6 +282,60 @@ static void *group_thread(void *arg)
     return NULL;
 }
 
+/* ---- the group as the coordinator sees it ------------------------------------------------- */
+
+static void visit_members(const rd_kafka_ConsumerGroupDescription_t *gd, shard_group_member_fn fn,
+                          void *u)
+{
+    size_t n = rd_kafka_ConsumerGroupDescription_member_count(gd);
+    for (size_t i = 0; i < n; i++) {
+        const rd_kafka_MemberDescription_t *m = rd_kafka_ConsumerGroupDescription_member(gd, i);
+        const rd_kafka_MemberAssignment_t *a = rd_kafka_MemberDescription_assignment(m);
+        char shards[1024];
+        list_partitions(a ? rd_kafka_MemberAssignment_partitions(a) : NULL, shards, sizeof(shards));
+        fn(rd_kafka_MemberDescription_client_id(m), rd_kafka_MemberDescription_host(m), shards, u);
+    }
+}
+
+int shard_group_members(const kafka_config *kc, shard_group_member_fn fn, void *u, char *err,
+                        size_t errlen)
+{
+    char group[256];
+    shard_group_id(kc, group, sizeof(group));
+    rd_kafka_t *rk = kafka_admin_client(kc, err, errlen);
+    if (!rk)
+        return -1;
+    int rc = -1;
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    const char *groups[] = {group};
+    rd_kafka_DescribeConsumerGroups(rk, groups, 1, NULL, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 30000);
+    const rd_kafka_DescribeConsumerGroups_result_t *res =
+        ev ? rd_kafka_event_DescribeConsumerGroups_result(ev) : NULL;
+    size_t cnt = 0;
+    const rd_kafka_ConsumerGroupDescription_t **gds =
+        res ? rd_kafka_DescribeConsumerGroups_result_groups(res, &cnt) : NULL;
+    if (!ev)
+        snprintf(err, errlen, "kafka %s: no answer describing group %s within 30 s",
+                 kc->bootstrap_servers, group);
+    else if (rd_kafka_event_error(ev))
+        snprintf(err, errlen, "describing group %s: %s", group, rd_kafka_event_error_string(ev));
+    else if (cnt != 1)
+        snprintf(err, errlen, "describing group %s: %zu answers", group, cnt);
+    else if (rd_kafka_ConsumerGroupDescription_error(gds[0]))
+        snprintf(err, errlen, "describing group %s: %s", group,
+                 rd_kafka_error_string(rd_kafka_ConsumerGroupDescription_error(gds[0])));
+    else
+        rc = 0;
+    if (rc == 0)
+        visit_members(gds[0], fn, u);
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_destroy(rk);
+    return rc;
+}
+
 /* ---- start and stop ---------------------------------------------------------------------- */
 
 static int check_topic(const kafka_config *kc, shard_group *g, char *err, size_t errlen)
@@ -297,7 +360,11 @@ static rd_kafka_t *group_consumer(const kafka_config *kc, shard_group *g, char *
     int hb = kc->group_session_timeout_ms / 3 < 3000 ? kc->group_session_timeout_ms / 3 : 3000;
     snprintf(session, sizeof(session), "%d", kc->group_session_timeout_ms);
     snprintf(heartbeat, sizeof(heartbeat), "%d", hb);
-    snprintf(client_id, sizeof(client_id), "%s-group", g->group_id);
+    char host[64] = "";
+    if (gethostname(host, sizeof(host) - 1) != 0 || !host[0])
+        snprintf(host, sizeof(host), "unknown");
+    /* names the pod in Kubernetes, so the group's description says who runs which shard */
+    snprintf(client_id, sizeof(client_id), "%s-%s-%ld", g->group_id, host, (long)getpid());
     const char *defaults[] = {"bootstrap.servers",
                               kc->bootstrap_servers,
                               "client.id",

@@ -62,4 +62,13 @@ int shard_group_running(shard_group *g, unsigned char *running);
 /* "0,3,6,9" (or "none") for the shards running here, into out. */
 const char *shard_group_describe(shard_group *g, char *out, size_t len);
 
+/* The group as its coordinator sees it: fn once per member with its client id
+ * ("crmstream-<topic_prefix>-<host name>-<pid>": in Kubernetes the pod's name), the address it
+ * connects from, and the shards the group assigned it, "0,3,6,9" or "none". 0, or -1 with err.
+ * Kafka's own tools show the same (kafka-consumer-groups.sh --describe --members --verbose). */
+typedef void (*shard_group_member_fn)(const char *client_id, const char *host, const char *shards,
+                                      void *u);
+int shard_group_members(const kafka_config *kc, shard_group_member_fn fn, void *u, char *err,
+                        size_t errlen);
+
 #endif
