@@ -239,9 +239,9 @@ static int start_one_shard(shard_group *g)
  * joined but has had no assignment yet waits for it first (#4381). */
 static void leave_group(shard_group *g)
 {
-    char *member = rd_kafka_memberid(g->rk);
+    char *member = rd_kafka_memberid(g->rk); /* "" until a JoinGroup answered */
     int64_t deadline = now_monotonic_ms() + LEAVE_WAIT_MS;
-    while (member && !g->rebalanced && now_monotonic_ms() < deadline)
+    while (member && member[0] && !g->rebalanced && now_monotonic_ms() < deadline)
         poll_group(g, 100);
     if (member)
         rd_kafka_mem_free(g->rk, member);

@@ -32,10 +32,12 @@
 
 /* What the group asks of the engine. Both run on the group's thread, never at once. */
 typedef struct shard_group_handler {
-    /* Starts shard n here: 0 when it runs, -1 (having logged why) to be retried in 5 s. */
+    /* Starts shard n here: 0 when it runs, -1 (having logged why) to be retried in 5 s. A
+     * revoke or a stop of the group waits for it: it should give up when the engine stops. */
     int (*start)(int shard, void *u);
     /* Stops shard n: returns once its sources stopped and its transaction committed, or
-     * aborted when lost. */
+     * aborted when lost. Within max.poll.interval.ms (librdkafka's default 300 s), or the
+     * instance drops out of the group. */
     void (*stop)(int shard, int lost, void *u);
     void *u;
 } shard_group_handler;
