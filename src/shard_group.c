@@ -121,6 +121,15 @@ static void record_assigned(shard_group *g, const rd_kafka_topic_partition_list_
     }
 }
 
+/* The "shard N starting/stopping" lines are what tests/integration/shard_check.py orders by
+ * time across instances (a shard never runs on two at once). */
+static void stop_shard(shard_group *g, int s, int lost)
+{
+    log_info(NULL, NULL, "shard group %s: shard %d stopping%s", g->group_id, s,
+             lost ? " (lost: its transaction aborts)" : "");
+    g->h.stop(s, lost, g->h.u);
+}
+
 static void stop_revoked(shard_group *g, const rd_kafka_topic_partition_list_t *parts, int lost)
 {
     for (int i = 0; i < parts->cnt; i++) {
@@ -128,7 +137,7 @@ static void stop_revoked(shard_group *g, const rd_kafka_topic_partition_list_t *
         if (s < 0 || s >= g->shards)
             continue;
         if (g->state[s] == SHARD_RUNNING)
-            g->h.stop(s, lost, g->h.u);
+            stop_shard(g, s, lost);
         set_state(g, s, SHARD_IDLE);
     }
 }
@@ -219,6 +228,7 @@ static int start_one_shard(shard_group *g)
     for (int s = 0; s < g->shards; s++) {
         if (g->state[s] != SHARD_ASSIGNED || g->start_at[s] > now)
             continue;
+        log_info(NULL, NULL, "shard group %s: shard %d starting", g->group_id, s);
         if (g->h.start(s, g->h.u) == 0) {
             set_state(g, s, SHARD_RUNNING);
             char running[512];
@@ -263,7 +273,7 @@ static void leave_group(shard_group *g)
     /* Shards the revoke never reached (no coordinator answered): stop them all the same. */
     for (int s = 0; s < g->shards; s++) {
         if (g->state[s] == SHARD_RUNNING)
-            g->h.stop(s, 0, g->h.u);
+            stop_shard(g, s, 0);
         set_state(g, s, SHARD_IDLE);
     }
     e = rd_kafka_consumer_close(g->rk);
