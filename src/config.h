@@ -29,8 +29,6 @@ typedef struct kafka_config {
     char *state_topic;
     char *schemas_topic; /* compacted: fingerprint -> writer schema */
     delivery_mode delivery;
-    coordination_mode coordination;
-    int group_session_timeout_ms; /* coordination = group: a silent instance's shards move after */
     int topic_partitions;
     int replication_factor;
     kv *topic_config; /* applied when creating data topics */
@@ -44,6 +42,8 @@ typedef struct kafka_config {
     int transaction_timeout_ms;
     int commit_max_events; /* pages of a table share a commit until it holds this many events */
     int commit_max_age_ms; /* ... or its first page is this old */
+    coordination_mode coordination;
+    int group_session_timeout_ms; /* coordination = group: a silent instance's shards move after */
 } kafka_config;
 
 typedef struct table_override {

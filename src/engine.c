@@ -388,18 +388,17 @@ static void wait_for_tables(engine *e)
 
 int engine_run(const crm_config *cfg, const engine_options *opts)
 {
-    engine e = {cfg, xcalloc((size_t)cfg->n_sources, sizeof(source_run)), 0, NULL};
-    char err[1024];
-    int code = EXIT_OK;
     /* The shard group (shard_group.h) drives per-shard start and stop, which the engine gains
      * with its shard producers (issue #20 item 3); until then every pod would run every source. */
     if (cfg->kafka.coordination == COORDINATION_GROUP) {
         log_error(NULL, NULL,
                   "kafka.coordination = \"group\" is not available in this build yet (the "
                   "engine has no per-shard start and stop); use \"static\"");
-        free(e.sources);
         return EXIT_CONFIG;
     }
+    engine e = {cfg, xcalloc((size_t)cfg->n_sources, sizeof(source_run)), 0, NULL};
+    char err[1024];
+    int code = EXIT_OK;
     if (cfg->registry.url && !(e.registry = sr_new(&cfg->registry, err, sizeof(err)))) {
         log_error(NULL, NULL, "%s", err);
         free(e.sources);
