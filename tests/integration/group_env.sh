@@ -106,8 +106,8 @@ sorted_list() { # "6,0,3" -> "0,3,6"
 # these instances as members, each assigned the shards it says it runs.
 check_coordinator_view() {
     local n line want got members=0
-    "$CRMTOOL" shard-members -c "$WORK/cfg" >"$WORK/members.txt" 2>&1 ||
-        fail "crmtool shard-members: $(cat "$WORK/members.txt")"
+    "$CRMTOOL" shards -c "$WORK/cfg" members >"$WORK/members.txt" 2>&1 ||
+        fail "crmtool shards members: $(cat "$WORK/members.txt")"
     for n in $1; do
         members=$((members + 1))
         line=$(grep -- "-${MEMBER_PID[$n]} " "$WORK/members.txt") ||

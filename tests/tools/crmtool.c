@@ -17,13 +17,13 @@
  *                                          consumer does (fingerprint in the schemas topic, or
  *                                          id in the registry) and decodes; exit 1 otherwise
  *                                          (3: the config does not load, nothing to check)
+ *   crmtool shards -c CFG members         the config's shard group as its coordinator sees it:
+ *                                          "<client id> <shards>" per member
  *   crmtool shards -c CFG N               joins the config's shard group (shard_group.h) for N
  *                                          shards with stand-in shards that do nothing but take
  *                                          CRMTOOL_SHARD_MS (default 0) to start and to stop,
  *                                          until SIGTERM/SIGINT: membership tests without an
  *                                          engine (integration test 80)
- *   crmtool shard-members -c CFG           the config's shard group as its coordinator sees it:
- *                                          "<client id> <shards>" per member
  * SPEC is TABLE or SOURCE.TABLE. A "duplicate" is an event whose after image equals the previous
  * after image of the same key: something published twice. */
 #include <signal.h>
@@ -596,6 +596,23 @@ static int decodable(const crm_config *cfg)
     return rc ? rc : dc.undecodable ? 1 : 0;
 }
 
+static void print_member(const char *client_id, const char *host, const char *list, void *u)
+{
+    (void)host;
+    (void)u;
+    printf("%s %s\n", client_id, list);
+}
+
+static int shard_members(crm_config *cfg)
+{
+    char err[1024];
+    if (shard_group_members(&cfg->kafka, print_member, NULL, err, sizeof(err))) {
+        fprintf(stderr, "crmtool: %s\n", err);
+        return 1;
+    }
+    return 0;
+}
+
 /* ---- shards: group membership with stand-in shards ---------------------------------------- */
 
 static volatile int shards_stop;
@@ -631,6 +648,8 @@ static void stop_stand_in(int shard, int lost, void *u)
 
 static int shards(crm_config *cfg, const char *count)
 {
+    if (strcmp(count, "members") == 0)
+        return shard_members(cfg);
     int n = atoi(count);
     if (n < 1) {
         fprintf(stderr, "crmtool shards: N must be at least 1\n");
@@ -652,30 +671,11 @@ static int shards(crm_config *cfg, const char *count)
     return 0;
 }
 
-static void print_member(const char *client_id, const char *host, const char *list, void *u)
-{
-    (void)host;
-    (void)u;
-    printf("%s %s\n", client_id, list);
-}
-
-static int shard_members(crm_config *cfg)
-{
-    char err[1024];
-    if (shard_group_members(&cfg->kafka, print_member, NULL, err, sizeof(err))) {
-        fprintf(stderr, "crmtool: %s\n", err);
-        return 1;
-    }
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
-    if (argc < 4 || strcmp(argv[2], "-c") != 0 ||
-        (argc < 5 && strcmp(argv[1], "decodable") && strcmp(argv[1], "shard-members"))) {
-        fprintf(stderr,
-                "usage: crmtool summary|compare|statekeys|decodable|shards|shard-members -c CFG "
-                "SPEC|PREFIX|N [TRUTH.json [PK]]\n");
+    if (argc < 4 || strcmp(argv[2], "-c") != 0 || (argc < 5 && strcmp(argv[1], "decodable"))) {
+        fprintf(stderr, "usage: crmtool summary|compare|statekeys|decodable|shards -c CFG "
+                        "SPEC|PREFIX|N [TRUTH.json [PK]]\n");
         return 2;
     }
     char err[1024];
@@ -696,8 +696,6 @@ int main(int argc, char **argv)
         rc = statekeys(cfg, argv[4]);
     else if (strcmp(argv[1], "shards") == 0)
         rc = shards(cfg, argv[4]);
-    else if (strcmp(argv[1], "shard-members") == 0)
-        rc = shard_members(cfg);
     else if (strcmp(argv[1], "compare") == 0 && argc >= 6)
         rc = compare(cfg, argv[4], argv[5], argc >= 7 ? argv[6] : "id");
     config_free(cfg);
