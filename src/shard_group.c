@@ -19,7 +19,8 @@
 /* Bounds of the leave: waiting for a first assignment (librdkafka #4381) and for the revoke. */
 #define LEAVE_WAIT_MS 30000
 
-enum { SHARD_IDLE = 0, SHARD_ASSIGNED, SHARD_RUNNING };
+/* assigned -> claimed (the previous owner fenced) -> running; revoked: back to idle */
+enum { SHARD_IDLE = 0, SHARD_ASSIGNED, SHARD_CLAIMED, SHARD_RUNNING };
 
 struct shard_group {
     int shards;
@@ -33,7 +34,7 @@ struct shard_group {
     int last_poll_err;
     pthread_mutex_t lock; /* state, for shard_group_running from other threads */
     unsigned char *state;
-    int64_t *start_at; /* SHARD_ASSIGNED: when to (re)try the start */
+    int64_t *start_at; /* SHARD_ASSIGNED: when to (re)try the claim and start */
 };
 
 void shard_group_topic(const kafka_config *kc, char *out, size_t len)
@@ -136,9 +137,34 @@ static void stop_revoked(shard_group *g, const rd_kafka_topic_partition_list_t *
         int s = parts->elems[i].partition;
         if (s < 0 || s >= g->shards)
             continue;
-        if (g->state[s] == SHARD_RUNNING)
+        if (g->state[s] == SHARD_CLAIMED || g->state[s] == SHARD_RUNNING)
             stop_shard(g, s, lost);
         set_state(g, s, SHARD_IDLE);
+    }
+}
+
+static void retry_later(shard_group *g, int s, const char *what)
+{
+    g->start_at[s] = now_monotonic_ms() + RETRY_START_MS;
+    set_state(g, s, SHARD_ASSIGNED);
+    log_warn(NULL, NULL, "shard group %s: shard %d did not %s; retrying in %d s", g->group_id, s,
+             what, RETRY_START_MS / 1000);
+}
+
+/* Claims every assigned shard whose time has come, before any of them starts: the previous
+ * owners' open transactions (a killed instance's, on every shard it ran) are aborted at once,
+ * so that no state read waits for them to time out. */
+static void claim_assigned(shard_group *g)
+{
+    int64_t now = now_monotonic_ms();
+    for (int s = 0; s < g->shards; s++) {
+        if (g->state[s] != SHARD_ASSIGNED || g->start_at[s] > now)
+            continue;
+        log_info(NULL, NULL, "shard group %s: shard %d starting", g->group_id, s);
+        if (!g->h.claim || g->h.claim(s, g->h.u) == 0)
+            set_state(g, s, SHARD_CLAIMED);
+        else
+            retry_later(g, s, "start (claim)");
     }
 }
 
@@ -177,6 +203,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         pause_quietly(g, parts);
         record_assigned(g, parts);
         log_running(g, "assigned", parts);
+        claim_assigned(g);
     } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
         int lost = rd_kafka_assignment_lost(rk);
         /* The shards stop before the revoke completes: the next owner gets them afterwards. */
@@ -221,23 +248,20 @@ static void poll_group(shard_group *g, int timeout_ms)
     rd_kafka_message_destroy(m);
 }
 
-/* Starts one assigned shard whose time has come; 1 when it tried one. */
+/* Starts one claimed shard; 1 when it tried one. */
 static int start_one_shard(shard_group *g)
 {
-    int64_t now = now_monotonic_ms();
+    claim_assigned(g);
     for (int s = 0; s < g->shards; s++) {
-        if (g->state[s] != SHARD_ASSIGNED || g->start_at[s] > now)
+        if (g->state[s] != SHARD_CLAIMED)
             continue;
-        log_info(NULL, NULL, "shard group %s: shard %d starting", g->group_id, s);
         if (g->h.start(s, g->h.u) == 0) {
             set_state(g, s, SHARD_RUNNING);
             char running[512];
             log_info(NULL, NULL, "shard group %s: shard %d started; running here: %s", g->group_id,
                      s, shard_group_describe(g, running, sizeof(running)));
         } else {
-            g->start_at[s] = now_monotonic_ms() + RETRY_START_MS;
-            log_warn(NULL, NULL, "shard group %s: shard %d did not start; retrying in %d s",
-                     g->group_id, s, RETRY_START_MS / 1000);
+            retry_later(g, s, "start");
         }
         return 1;
     }
@@ -272,7 +296,7 @@ static void leave_group(shard_group *g)
         rd_kafka_topic_partition_list_destroy(assigned);
     /* Shards the revoke never reached (no coordinator answered): stop them all the same. */
     for (int s = 0; s < g->shards; s++) {
-        if (g->state[s] == SHARD_RUNNING)
+        if (g->state[s] == SHARD_CLAIMED || g->state[s] == SHARD_RUNNING)
             stop_shard(g, s, 0);
         set_state(g, s, SHARD_IDLE);
     }

@@ -659,7 +659,7 @@ static int shards(crm_config *cfg, const char *count)
     signal(SIGTERM, on_stop_signal);
     signal(SIGINT, on_stop_signal);
     char err[1024];
-    shard_group_handler h = {start_stand_in, stop_stand_in, NULL};
+    shard_group_handler h = {NULL, start_stand_in, stop_stand_in, NULL};
     shard_group *g = shard_group_start(&cfg->kafka, n, &h, err, sizeof(err));
     if (!g) {
         fprintf(stderr, "crmtool: %s\n", err);
