@@ -1,9 +1,4 @@
 #!/usr/bin/env bash
-# PENDING — not run: tests/run-integration.sh runs tests/integration/[0-9]*.sh only. Move it one
-# directory up once `crmstream run` accepts kafka.coordination = "group" (the engine's per-shard
-# start and stop, issue #20 item 3, wired to src/shard_group.c); until then crmstream exits 2 on
-# such a config and this test would fail at its first wait.
-#
 # Three crmstream instances share 12 shards of 12 sources (one testcrm simulator behind all of
 # them, so every source's topics must equal the same truth): the shards spread 4/4/4; kill -9 of
 # one moves its shards to the other two within the session timeout plus a few seconds plus their
@@ -76,7 +71,7 @@ done
 check_coordinator_view "${live[*]}"
 
 # let every source catch up with the last changes, then compare and stop
-sleep 15
+sleep 8
 for n in "${live[@]}"; do stop_member "$n"; done
 truth items >"$WORK/truth-items.json"
 truth users >"$WORK/truth-users.json"
