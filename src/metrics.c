@@ -138,17 +138,16 @@ static void count_lateness(int64_t late_ms)
         ;
 }
 
-void table_metrics_pass_started(table_metrics *m, int64_t due_ms)
+void table_metrics_pass_started(table_metrics *m, int64_t late_ms)
 {
-    if (due_ms <= 0)
+    if (late_ms == METRICS_UNSCHEDULED)
         return;
-    int64_t late = now_monotonic_ms() - due_ms;
-    if (late < 0)
-        late = 0;
-    atomic_store(&m->lateness_ms, late);
-    if (late > atomic_load(&m->max_lateness_ms))
-        atomic_store(&m->max_lateness_ms, late);
-    count_lateness(late);
+    if (late_ms < 0) /* woke a little early */
+        late_ms = 0;
+    atomic_store(&m->lateness_ms, late_ms);
+    if (late_ms > atomic_load(&m->max_lateness_ms))
+        atomic_store(&m->max_lateness_ms, late_ms);
+    count_lateness(late_ms);
 }
 
 void table_metrics_pass_succeeded(table_metrics *m)
