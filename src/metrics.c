@@ -606,53 +606,57 @@ static void render_lateness(buf *out)
                        atomic_load(&lateness_max_ms));
 }
 
+/* shares: the sources' shares of their shard's producer have this counter too */
 static void producer_line(buf *out, const char *name, const char *type, const char *help,
-                          size_t offset)
+                          size_t offset, int shares)
 {
     family_header(out, name, type, help);
     for (kafka_metrics *m = producers; m; m = m->next)
-        buf_printf(out, "%s{source=\"%s\"} %ld\n", name, m->source,
-                   atomic_load((atomic_long *)((char *)m + offset)));
+        if (shares || !m->source_share)
+            buf_printf(out, "%s{source=\"%s\"} %ld\n", name, m->source,
+                       atomic_load((atomic_long *)((char *)m + offset)));
 }
 
 static void render_producers(buf *out)
 {
     producer_line(out, "crmstream_kafka_transactions_committed_total", "counter",
                   "Kafka transactions committed (exactly-once) or pages acknowledged.",
-                  offsetof(kafka_metrics, txn_commits));
+                  offsetof(kafka_metrics, txn_commits), 1);
     producer_line(out, "crmstream_kafka_transactions_aborted_total", "counter",
                   "Kafka transactions aborted or pages failed.",
-                  offsetof(kafka_metrics, txn_aborts));
+                  offsetof(kafka_metrics, txn_aborts), 1);
     producer_line(out, "crmstream_kafka_producer_restarts_total", "counter",
                   "Producers re-created after a fatal librdkafka error (not a fence).",
-                  offsetof(kafka_metrics, producer_restarts));
+                  offsetof(kafka_metrics, producer_restarts), 0);
     producer_line(out, "crmstream_kafka_delivery_errors_total", "counter",
-                  "Messages Kafka did not acknowledge.", offsetof(kafka_metrics, delivery_errors));
+                  "Messages Kafka did not acknowledge.", offsetof(kafka_metrics, delivery_errors),
+                  0);
     producer_line(out, "crmstream_kafka_messages_total", "counter",
                   "Messages produced (events, tombstones and state).",
-                  offsetof(kafka_metrics, messages));
+                  offsetof(kafka_metrics, messages), 1);
     producer_line(out, "crmstream_kafka_queue_messages", "gauge",
                   "Messages waiting in the producer queue (librdkafka msg_cnt).",
-                  offsetof(kafka_metrics, queue_msgs));
+                  offsetof(kafka_metrics, queue_msgs), 0);
     producer_line(out, "crmstream_kafka_queue_bytes", "gauge",
                   "Bytes waiting in the producer queue (librdkafka msg_size).",
-                  offsetof(kafka_metrics, queue_bytes));
+                  offsetof(kafka_metrics, queue_bytes), 0);
     producer_line(out, "crmstream_kafka_broker_tx_errors_total", "counter",
                   "Broker transmission errors (librdkafka txerrs).",
-                  offsetof(kafka_metrics, tx_errors));
+                  offsetof(kafka_metrics, tx_errors), 0);
     producer_line(out, "crmstream_kafka_broker_tx_retries_total", "counter",
                   "Broker request retries (librdkafka txretries).",
-                  offsetof(kafka_metrics, tx_retries));
+                  offsetof(kafka_metrics, tx_retries), 0);
     producer_line(out, "crmstream_kafka_request_timeouts_total", "counter",
                   "Broker request timeouts (librdkafka req_timeouts).",
-                  offsetof(kafka_metrics, req_timeouts));
+                  offsetof(kafka_metrics, req_timeouts), 0);
     producer_line(out, "crmstream_kafka_brokers_up", "gauge", "Brokers in state UP.",
-                  offsetof(kafka_metrics, brokers_up));
+                  offsetof(kafka_metrics, brokers_up), 0);
     const char *name = "crmstream_kafka_rtt_seconds";
     family_header(out, name, "gauge", "Average broker round-trip time.");
     for (kafka_metrics *m = producers; m; m = m->next)
-        buf_printf(out, "%s{source=\"%s\"} %.6f\n", name, m->source,
-                   atomic_load(&m->rtt_avg_us) / 1e6);
+        if (!m->source_share)
+            buf_printf(out, "%s{source=\"%s\"} %.6f\n", name, m->source,
+                       atomic_load(&m->rtt_avg_us) / 1e6);
 }
 
 static void render_build_info(buf *out)

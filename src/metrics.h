@@ -99,7 +99,9 @@ typedef struct table_metrics {
 } table_metrics;
 
 typedef struct kafka_metrics {
-    const char *source;
+    const char *source; /* a source's name, or a shard's (shard-<n>) for its producer */
+    int source_share;   /* a source's commits through its shard's producer: only txn_commits,
+                           txn_aborts and messages are rendered (the rest is the shard's) */
     atomic_long txn_commits, txn_aborts, delivery_errors, messages, bytes;
     atomic_long producer_restarts; /* handles re-created after a fatal librdkafka error */
     atomic_int brokers_down;       /* librdkafka reported all brokers down since the last commit */

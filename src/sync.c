@@ -388,8 +388,8 @@ static int process_page(pass *p, page *pg, sync_error *e)
 static int commit_state_batch(kafka_batch *state, void *u, char *err, size_t errlen)
 {
     table_run *t = u;
-    return kafka_commit(t->sr->producer, NULL, state, &engine_stop_requested, err, errlen) ==
-                   KAFKA_OK
+    return shard_commit(t->sr->shard, &t->sr->km, NULL, state, &engine_stop_requested, err,
+                        errlen) == KAFKA_OK
                ? 0
                : -1;
 }
@@ -634,11 +634,11 @@ static void log_pass_failure(table_run *t, const sync_error *e)
                   e->msg);
     else if (sr->auth_failed)
         log_error(sname, t->def->name, "credentials rejected, source stopped: %s", e->msg);
-    else if (kafka_is_fenced(sr->producer))
+    else if (shard_is_fenced(sr->shard))
         log_error(sname, t->def->name,
                   "fenced: another crmstream instance took over source %s "
-                  "(transactional.id crmstream-%s-%s); exiting",
-                  sname, sr->cfg->kafka.topic_prefix, sname);
+                  "(its %s, transactional.id crmstream-%s-%s); exiting",
+                  sname, sr->shard->name, sr->cfg->kafka.topic_prefix, sr->shard->name);
     else
         log_error(sname, t->def->name, "pass failed: %s", e->msg);
 }
