@@ -286,6 +286,8 @@ static int start_shards(engine *e, char *err, size_t errlen)
         source_run *sr = &e->sources[i];
         sr->shard = &e->shards[shard_of(sr->sc->name, e->n_shards)];
         sr->shard->n_sources++;
+        atomic_store(&sr->shard->mx.sources, sr->shard->n_sources);
+        atomic_store(&sr->sm.shard, sr->shard->id);
     }
     for (int i = 0; i < e->n_shards; i++)
         if (e->shards[i].n_sources > 0 && shard_start(&e->shards[i], err, errlen))

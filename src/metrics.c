@@ -10,6 +10,7 @@ static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static void *tables;    /* table_metrics, linked by next */
 static void *producers; /* kafka_metrics, linked by next */
 static void *sources;   /* source_metrics, linked by next */
+static void *shards;    /* shard_metrics, linked by next */
 
 /* Poll lateness of every scheduled pass: a histogram (seconds), and the largest seen. */
 static const double lateness_bounds[] = {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300};
@@ -117,6 +118,28 @@ void table_metrics_attach(table_metrics *m, source_metrics *s)
     *p = m;
     m->next_in_source = NULL;
     pthread_mutex_unlock(&registry_lock);
+}
+
+void shard_metrics_init(shard_metrics *m, int id)
+{
+    memset(m, 0, sizeof(*m));
+    m->id = id;
+    registry_add(&shards, m, offsetof(shard_metrics, next));
+}
+
+void shard_metrics_destroy(shard_metrics *m)
+{
+    registry_remove(&shards, m, offsetof(shard_metrics, next));
+}
+
+void shard_metrics_transaction(shard_metrics *m, int ok)
+{
+    if (ok) {
+        atomic_fetch_add(&m->commits, 1);
+        atomic_store(&m->last_commit_ms, now_wall_ms());
+    } else {
+        atomic_fetch_add(&m->aborts, 1);
+    }
 }
 
 /* ---- the pass lifecycle ------------------------------------------------------------------ */
@@ -607,6 +630,49 @@ static void render_lateness(buf *out)
 }
 
 /* shares: the sources' shares of their shard's producer have this counter too */
+/* ---- per shard ------------------------------------------------------------------------- */
+
+static void render_shards(buf *out)
+{
+    static const struct {
+        const char *name, *type, *help;
+        int which;
+    } families[] = {
+        {"crmstream_shard_assigned", "gauge",
+         "1 when this instance runs the shard (its transactional producer is up), else 0.", 0},
+        {"crmstream_shard_sources", "gauge", "Sources of the config that belong to the shard.", 1},
+        {"crmstream_shard_transactions_committed_total", "counter",
+         "Transactions the shard committed (each may hold several sources' pages).", 2},
+        {"crmstream_shard_transactions_aborted_total", "counter", "Transactions the shard aborted.",
+         3},
+        {"crmstream_shard_last_commit_timestamp_seconds", "gauge",
+         "Wall time of the shard's last committed transaction (0: none yet).", 4},
+    };
+    for (size_t f = 0; f < sizeof(families) / sizeof(families[0]); f++) {
+        family_header(out, families[f].name, families[f].type, families[f].help);
+        for (shard_metrics *m = shards; m; m = m->next) {
+            char labels[32];
+            snprintf(labels, sizeof(labels), "shard=\"%d\"", m->id);
+            switch (families[f].which) {
+            case 0:
+                line_long(out, families[f].name, labels, atomic_load(&m->assigned));
+                break;
+            case 1:
+                line_long(out, families[f].name, labels, atomic_load(&m->sources));
+                break;
+            case 2:
+                line_long(out, families[f].name, labels, atomic_load(&m->commits));
+                break;
+            case 3:
+                line_long(out, families[f].name, labels, atomic_load(&m->aborts));
+                break;
+            default:
+                line_ms_as_seconds(out, families[f].name, labels, atomic_load(&m->last_commit_ms));
+            }
+        }
+    }
+}
+
 static void producer_line(buf *out, const char *name, const char *type, const char *help,
                           size_t offset, int shares)
 {
@@ -675,6 +741,7 @@ void metrics_render(buf *out)
     render_tables(out);
     render_sources(out);
     render_lateness(out);
+    render_shards(out);
     render_producers(out);
     pthread_mutex_unlock(&registry_lock);
 }
@@ -716,16 +783,31 @@ static json_t *source_status_json(source_metrics *s, int64_t now)
         h.consecutive_failures, "lateness_ms", (json_int_t)h.lateness_ms, "table_status", list);
 }
 
+static json_t *shards_status_json(void)
+{
+    json_t *list = json_array();
+    for (shard_metrics *m = shards; m; m = m->next)
+        json_array_append_new(list, json_pack("{s:i, s:b, s:i, s:I, s:I, s:I}", "shard", m->id,
+                                              "assigned", atomic_load(&m->assigned), "sources",
+                                              atomic_load(&m->sources), "last_commit_ms",
+                                              (json_int_t)atomic_load(&m->last_commit_ms),
+                                              "commits", (json_int_t)atomic_load(&m->commits),
+                                              "aborts", (json_int_t)atomic_load(&m->aborts)));
+    return list;
+}
+
 json_t *metrics_status_json(void)
 {
     int64_t now = now_wall_ms();
     json_t *list = json_array();
     pthread_mutex_lock(&registry_lock);
+    json_t *shard_list = shards_status_json();
     for (source_metrics *s = sources; s; s = s->next) {
         json_t *one = source_status_json(s, now);
         if (one)
             json_array_append_new(list, one);
     }
     pthread_mutex_unlock(&registry_lock);
-    return json_pack("{s:I, s:o}", "now_ms", (json_int_t)now, "sources", list);
+    return json_pack("{s:I, s:o, s:o}", "now_ms", (json_int_t)now, "shards", shard_list, "sources",
+                     list);
 }

@@ -1,9 +1,10 @@
 /* metrics.h — the counters and gauges operators scrape: per table (records, deletes, bytes,
  * pages, requests by HTTP status, retries, 429s, rate-limit waits, errors by kind, last success,
  * bookmark, last error, failures in a row, poll lateness), per source (its state and its health
- * summed up from its tables) and per source's Kafka producer (commits, aborts, delivery errors,
- * librdkafka statistics). Writers update atomics; metrics_render() writes Prometheus text
- * exposition, metrics_status_json() the same health as JSON (/status, `crmstream state`). */
+ * summed up from its tables), per shard (assigned here, its sources, its transactions) and per
+ * Kafka producer (commits, aborts, delivery errors, librdkafka statistics). Writers update atomics;
+ * metrics_render() writes Prometheus text exposition, metrics_status_json() the same health as JSON
+ * (/status, `crmstream state`). */
 #ifndef CRM_METRICS_H
 #define CRM_METRICS_H
 
@@ -111,6 +112,21 @@ typedef struct kafka_metrics {
     void *next; /* registry link */
 } kafka_metrics;
 
+/* One shard (shard.h) as this process sees it. */
+typedef struct shard_metrics {
+    int id;
+    atomic_int assigned;         /* this instance runs the shard: its producer is up */
+    atomic_int sources;          /* the config's sources that belong to it */
+    atomic_llong last_commit_ms; /* wall time of its last committed transaction (0: none) */
+    atomic_long commits, aborts; /* its transactions (each may hold several sources' pages) */
+    void *next;                  /* registry link */
+} shard_metrics;
+
+void shard_metrics_init(shard_metrics *m, int id);
+void shard_metrics_destroy(shard_metrics *m);
+/* One transaction of the shard ended: committed (ok) or aborted. */
+void shard_metrics_transaction(shard_metrics *m, int ok);
+
 /* Registration makes the structs visible to metrics_render(); unregister before freeing. */
 void table_metrics_init(table_metrics *m, const char *source, const char *table);
 void table_metrics_destroy(table_metrics *m);
@@ -153,7 +169,8 @@ void kafka_metrics_update_stats(kafka_metrics *m, const char *json, size_t len);
 /* Appends the Prometheus text exposition of everything registered. */
 void metrics_render(buf *out);
 /* Every registered source and its tables' health, as JSON (the /status body):
- * {"now":ms,"sources":[{"source","state","shard","tables","failing","last_success_ms","lag_ms",
+ * {"now_ms":ms,"shards":[{"shard","assigned","sources","last_commit_ms","commits","aborts"}],
+ * "sources":[{"source","state","shard","tables","failing","last_success_ms","lag_ms",
  * "last_error_ms","last_error_kind","consecutive_failures","lateness_ms","table_status":[{"table",
  * "running","unavailable","bookmark_ms","lag_ms","last_success_ms","last_error_ms",
  * "last_error_kind","last_error","consecutive_failures","lateness_ms"}]}]} */
