@@ -560,6 +560,69 @@ static void render_source_errors(buf *out, const source_row *rows, size_t n)
     }
 }
 
+/* The per-source gauges after the state: one value of the source's health each, in seconds
+ * (from milliseconds) or as a count; a negative value (lag without a bookmark) is left out. */
+typedef struct source_family {
+    const char *name, *help;
+    long long (*get)(const source_health *h);
+    int ms;
+} source_family;
+
+static long long health_last_success(const source_health *h)
+{
+    return h->last_success_ms;
+}
+static long long health_lag(const source_health *h)
+{
+    return h->lag_ms;
+}
+static long long health_consecutive_failures(const source_health *h)
+{
+    return h->consecutive_failures;
+}
+static long long health_failing(const source_health *h)
+{
+    return h->failing;
+}
+static long long health_lateness(const source_health *h)
+{
+    return h->lateness_ms;
+}
+
+static const source_family source_families[] = {
+    {"crmstream_source_last_success_timestamp_seconds",
+     "The oldest of the source's tables' last complete pass (0 until each table has had one; "
+     "tables skipped as unavailable left out).",
+     health_last_success, 1},
+    {"crmstream_source_lag_seconds",
+     "The largest now minus committed bookmark of the source's tables (absent until one has a "
+     "bookmark).",
+     health_lag, 1},
+    {"crmstream_source_consecutive_failures",
+     "The most failed passes in a row of one of the source's tables (0: its tables' last passes "
+     "succeeded).",
+     health_consecutive_failures, 0},
+    {"crmstream_source_failing_tables", "Tables of the source whose last pass failed.",
+     health_failing, 0},
+    {"crmstream_source_poll_lateness_seconds",
+     "How late the source's tables' last scheduled passes started (the largest).", health_lateness,
+     1},
+};
+
+static void render_source_family(buf *out, const source_family *f, const source_row *rows, size_t n)
+{
+    family_header(out, f->name, "gauge", f->help);
+    for (size_t i = 0; i < n; i++) {
+        long long v = f->get(&rows[i].h);
+        if (v < 0)
+            continue;
+        if (f->ms)
+            line_ms_as_seconds(out, f->name, rows[i].labels, v);
+        else
+            line_long(out, f->name, rows[i].labels, v);
+    }
+}
+
 static void render_sources(buf *out)
 {
     size_t n = 0;
@@ -574,35 +637,9 @@ static void render_sources(buf *out)
         snprintf(rows[n].labels, sizeof(rows[n].labels), "source=\"%s\"", s->source);
     }
     render_source_states(out, rows, n);
-    const char *name = "crmstream_source_last_success_timestamp_seconds";
-    family_header(out, name, "gauge",
-                  "The oldest of the source's tables' last complete pass (0 until each table "
-                  "has had one; tables skipped as unavailable left out).");
-    for (size_t i = 0; i < n; i++)
-        line_ms_as_seconds(out, name, rows[i].labels, rows[i].h.last_success_ms);
-    name = "crmstream_source_lag_seconds";
-    family_header(out, name, "gauge",
-                  "The largest now minus committed bookmark of the source's tables (absent "
-                  "until one has a bookmark).");
-    for (size_t i = 0; i < n; i++)
-        if (rows[i].h.lag_ms >= 0)
-            line_ms_as_seconds(out, name, rows[i].labels, rows[i].h.lag_ms);
+    for (size_t f = 0; f < sizeof(source_families) / sizeof(source_families[0]); f++)
+        render_source_family(out, &source_families[f], rows, n);
     render_source_errors(out, rows, n);
-    name = "crmstream_source_consecutive_failures";
-    family_header(out, name, "gauge",
-                  "The most failed passes in a row of one of the source's tables (0: its "
-                  "tables' last passes succeeded).");
-    for (size_t i = 0; i < n; i++)
-        line_long(out, name, rows[i].labels, rows[i].h.consecutive_failures);
-    name = "crmstream_source_failing_tables";
-    family_header(out, name, "gauge", "Tables of the source whose last pass failed.");
-    for (size_t i = 0; i < n; i++)
-        line_long(out, name, rows[i].labels, rows[i].h.failing);
-    name = "crmstream_source_poll_lateness_seconds";
-    family_header(out, name, "gauge",
-                  "How late the source's tables' last scheduled passes started (the largest).");
-    for (size_t i = 0; i < n; i++)
-        line_ms_as_seconds(out, name, rows[i].labels, rows[i].h.lateness_ms);
     free(rows);
 }
 
@@ -632,43 +669,57 @@ static void render_lateness(buf *out)
 /* shares: the sources' shares of their shard's producer have this counter too */
 /* ---- per shard ------------------------------------------------------------------------- */
 
+static long long shard_assigned(shard_metrics *m)
+{
+    return atomic_load(&m->assigned);
+}
+static long long shard_sources(shard_metrics *m)
+{
+    return atomic_load(&m->sources);
+}
+static long long shard_commits(shard_metrics *m)
+{
+    return atomic_load(&m->commits);
+}
+static long long shard_aborts(shard_metrics *m)
+{
+    return atomic_load(&m->aborts);
+}
+static long long shard_last_commit(shard_metrics *m)
+{
+    return atomic_load(&m->last_commit_ms);
+}
+
 static void render_shards(buf *out)
 {
     static const struct {
         const char *name, *type, *help;
-        int which;
+        long long (*get)(shard_metrics *m);
+        int ms;
     } families[] = {
         {"crmstream_shard_assigned", "gauge",
-         "1 when this instance runs the shard (its transactional producer is up), else 0.", 0},
-        {"crmstream_shard_sources", "gauge", "Sources of the config that belong to the shard.", 1},
+         "1 when this instance runs the shard (its transactional producer is up), else 0.",
+         shard_assigned, 0},
+        {"crmstream_shard_sources", "gauge", "Sources of the config that belong to the shard.",
+         shard_sources, 0},
         {"crmstream_shard_transactions_committed_total", "counter",
-         "Transactions the shard committed (each may hold several sources' pages).", 2},
+         "Transactions the shard committed (each may hold several sources' pages).", shard_commits,
+         0},
         {"crmstream_shard_transactions_aborted_total", "counter", "Transactions the shard aborted.",
-         3},
+         shard_aborts, 0},
         {"crmstream_shard_last_commit_timestamp_seconds", "gauge",
-         "Wall time of the shard's last committed transaction (0: none yet).", 4},
+         "Wall time of the shard's last committed transaction (0: none yet).", shard_last_commit,
+         1},
     };
     for (size_t f = 0; f < sizeof(families) / sizeof(families[0]); f++) {
         family_header(out, families[f].name, families[f].type, families[f].help);
         for (shard_metrics *m = shards; m; m = m->next) {
             char labels[32];
             snprintf(labels, sizeof(labels), "shard=\"%d\"", m->id);
-            switch (families[f].which) {
-            case 0:
-                line_long(out, families[f].name, labels, atomic_load(&m->assigned));
-                break;
-            case 1:
-                line_long(out, families[f].name, labels, atomic_load(&m->sources));
-                break;
-            case 2:
-                line_long(out, families[f].name, labels, atomic_load(&m->commits));
-                break;
-            case 3:
-                line_long(out, families[f].name, labels, atomic_load(&m->aborts));
-                break;
-            default:
-                line_ms_as_seconds(out, families[f].name, labels, atomic_load(&m->last_commit_ms));
-            }
+            if (families[f].ms)
+                line_ms_as_seconds(out, families[f].name, labels, families[f].get(m));
+            else
+                line_long(out, families[f].name, labels, families[f].get(m));
         }
     }
 }
