@@ -481,45 +481,66 @@ static void print_lag_line(const state_view *v)
     free(lags);
 }
 
-/* One line per unhealthy source: its problem, shard, failures, lag and last error. */
-static int print_unhealthy_sources(const state_view *v, const crm_config *cfg)
+/* The largest lag of the source's tables, -1 when none has a bookmark. */
+static int64_t source_worst_lag(const state_view *v, const char *src_name)
+{
+    int64_t worst = -1;
+    for (size_t j = 0; j < v->n_rows; j++)
+        if (strcmp(v->rows[j].source, src_name) == 0 && row_lag(v, &v->rows[j]) > worst)
+            worst = row_lag(v, &v->rows[j]);
+    return worst;
+}
+
+/* The source's last error as "kind age ago" (into err) and the message of the table it was
+ * (returned); "-" without one. */
+static const char *source_last_error(const state_view *v, const json_t *s, char *err, size_t len)
+{
+    int64_t at = live_int(s, "last_error_ms");
+    snprintf(err, len, "-");
+    if (at <= 0)
+        return "-";
+    char age[32];
+    cli_format_age(v->now - at, age, sizeof(age));
+    snprintf(err, len, "%s %s ago", live_str(s, "last_error_kind", "?"), age);
+    const char *msg = "-";
+    size_t k;
+    json_t *tb;
+    json_array_foreach(json_object_get(s, "table_status"), k, tb)
+    {
+        if (live_int(tb, "last_error_ms") == at)
+            msg = live_str(tb, "last_error", "-");
+    }
+    return msg;
+}
+
+/* The row of an unhealthy source: its problem, shard, failures, lag and last error. */
+static void add_unhealthy_source(cli_columns *t, const state_view *v, const char *name,
+                                 const char *problem)
+{
+    json_t *s = json_object_get(v->live.sources, name);
+    char shard_cell[16] = "-", fails[16] = "-", lag[32], err[64] = "-";
+    const char *msg = "-";
+    cli_format_age(source_worst_lag(v, name), lag, sizeof(lag));
+    if (source_shard(v, name) >= 0)
+        snprintf(shard_cell, sizeof(shard_cell), "%d", source_shard(v, name));
+    if (s) {
+        snprintf(fails, sizeof(fails), "%lld", (long long)live_int(s, "consecutive_failures"));
+        msg = source_last_error(v, s, err, sizeof(err));
+    }
+    const char *cells[] = {name, problem, shard_cell, fails, lag, err, msg};
+    cli_columns_add(t, cells);
+}
+
+/* One line per unhealthy source. */
+static void print_unhealthy_sources(const state_view *v, const crm_config *cfg)
 {
     static const char *const headers[] = {"SOURCE", "PROBLEM",    "SHARD",  "FAILS",
                                           "LAG",    "LAST ERROR", "MESSAGE"};
     cli_columns *t = cli_columns_new(7, headers);
     for (int i = 0; i < cfg->n_sources; i++) {
-        const char *name = cfg->sources[i].name;
-        const char *problem = source_problem(v, name);
-        if (!problem)
-            continue;
-        json_t *s = json_object_get(v->live.sources, name);
-        char shard_cell[16] = "-", fails[16] = "-", lag[32], err[64] = "-";
-        int64_t worst = -1;
-        const char *msg = "-";
-        for (size_t j = 0; j < v->n_rows; j++)
-            if (strcmp(v->rows[j].source, name) == 0 && row_lag(v, &v->rows[j]) > worst)
-                worst = row_lag(v, &v->rows[j]);
-        cli_format_age(worst, lag, sizeof(lag));
-        if (source_shard(v, name) >= 0)
-            snprintf(shard_cell, sizeof(shard_cell), "%d", source_shard(v, name));
-        if (s) {
-            snprintf(fails, sizeof(fails), "%lld", (long long)live_int(s, "consecutive_failures"));
-            int64_t at = live_int(s, "last_error_ms");
-            if (at > 0) {
-                char age[32];
-                cli_format_age(v->now - at, age, sizeof(age));
-                snprintf(err, sizeof(err), "%s %s ago", live_str(s, "last_error_kind", "?"), age);
-                size_t k;
-                json_t *tb;
-                json_array_foreach(json_object_get(s, "table_status"), k, tb)
-                {
-                    if (live_int(tb, "last_error_ms") == at)
-                        msg = live_str(tb, "last_error", "-");
-                }
-            }
-        }
-        const char *cells[] = {name, problem, shard_cell, fails, lag, err, msg};
-        cli_columns_add(t, cells);
+        const char *problem = source_problem(v, cfg->sources[i].name);
+        if (problem)
+            add_unhealthy_source(t, v, cfg->sources[i].name, problem);
     }
     size_t n = cli_columns_rows(t);
     if (n > 0) {
@@ -530,7 +551,6 @@ static int print_unhealthy_sources(const state_view *v, const crm_config *cfg)
         printf("unhealthy sources: none\n");
     }
     cli_columns_free(t);
-    return (int)n;
 }
 
 /* Each shard with sources: where it runs (the instance that reported it assigned) and its last
