@@ -870,6 +870,11 @@ static const config_spec kafka_specs[] = {
      .offset = KAFKA(topic_prefix),
      .doc = "topics are <topic_prefix>.<source name>.<table>"},
     {.type = SPEC_STRING,
+     .name = "deployment",
+     .offset = KAFKA(deployment),
+     .doc = "names this deployment's producers (transactional.id crmstream-<deployment>-shard-<n>), "
+            "group and coordination topic; default the topic_prefix"},
+    {.type = SPEC_STRING,
      .name = "state_topic",
      .default_value = "crmstream.state",
      .offset = KAFKA(state_topic),
@@ -1359,10 +1364,13 @@ static int load_root(loader *ld, config_t *lc, crm_config *cfg)
                        cfg->sources_dir ? "no source: sources = ( ... ) lists none and sources_dir "
                                           "holds no *.cfg file"
                                         : "sources = ( ... ) must list at least one source");
-    static const char *const topics[] = {"topic_prefix", "schemas_topic", "state_topic"};
+    if (!cfg->kafka.deployment)
+        cfg->kafka.deployment = xstrdup(cfg->kafka.topic_prefix);
+    static const char *const topics[] = {"topic_prefix", "schemas_topic", "state_topic",
+                                         "deployment"};
     const char *values[] = {cfg->kafka.topic_prefix, cfg->kafka.schemas_topic,
-                            cfg->kafka.state_topic};
-    for (int i = 0; i < 3; i++) {
+                            cfg->kafka.state_topic, cfg->kafka.deployment};
+    for (int i = 0; i < 4; i++) {
         char path[64];
         snprintf(path, sizeof(path), "kafka.%s", topics[i]);
         if (!valid_topic_part(values[i]))
@@ -1462,6 +1470,7 @@ void config_free(crm_config *cfg)
     free(cfg->metrics_listen);
     free(cfg->kafka.bootstrap_servers);
     free(cfg->kafka.topic_prefix);
+    free(cfg->kafka.deployment);
     free(cfg->kafka.state_topic);
     free(cfg->kafka.schemas_topic);
     free_kvs(cfg->kafka.topic_config, cfg->kafka.n_topic_config);

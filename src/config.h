@@ -26,6 +26,7 @@ typedef struct kv {
 typedef struct kafka_config {
     char *bootstrap_servers;
     char *topic_prefix;
+    char *deployment; /* names the producers, group and coordination topic; default topic_prefix */
     char *state_topic;
     char *schemas_topic; /* compacted: fingerprint -> writer schema */
     delivery_mode delivery;

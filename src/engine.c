@@ -500,7 +500,7 @@ static void on_shard_failed(engine *e, shard *s)
         log_error(s->name, NULL,
                   "fenced: another crmstream instance took over %s (transactional.id "
                   "crmstream-%s-%s, %d sources); stopping every source",
-                  s->name, e->cfg->kafka.topic_prefix, s->name, s->n_sources);
+                  s->name, e->cfg->kafka.deployment, s->name, s->n_sources);
     else
         log_error(s->name, NULL,
                   "the Kafka producer failed and could not be re-created (%s); stopping every "

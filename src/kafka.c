@@ -482,9 +482,9 @@ static int producer_connect(kafka_producer *p, char *err, size_t errlen)
     const kafka_config *kc = p->kc;
     char client_id[256], txn_id[256], txn_timeout[32];
     snprintf(client_id, sizeof(client_id), "crmstream-%s", p->source);
-    /* Producers of the same name (a shard, shard.h) writing the same topics fence each other;
-     * deployments with other topic prefixes on the same cluster do not. */
-    snprintf(txn_id, sizeof(txn_id), "crmstream-%s-%s", kc->topic_prefix, p->source);
+    /* Producers of the same name (a shard, shard.h) of one deployment fence each other; other
+     * deployments on the same cluster (kafka.deployment, default the topic prefix) do not. */
+    snprintf(txn_id, sizeof(txn_id), "crmstream-%s-%s", kc->deployment, p->source);
     snprintf(txn_timeout, sizeof(txn_timeout), "%d", kc->transaction_timeout_ms);
     const char *defaults[] = {"bootstrap.servers",
                               kc->bootstrap_servers,

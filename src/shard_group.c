@@ -37,12 +37,12 @@ struct shard_group {
 
 void shard_group_topic(const kafka_config *kc, char *out, size_t len)
 {
-    snprintf(out, len, "%s.shards", kc->topic_prefix);
+    snprintf(out, len, "%s.shards", kc->deployment);
 }
 
 void shard_group_id(const kafka_config *kc, char *out, size_t len)
 {
-    snprintf(out, len, "crmstream-%s", kc->topic_prefix);
+    snprintf(out, len, "crmstream-%s", kc->deployment);
 }
 
 static void set_state(shard_group *g, int shard, int state)

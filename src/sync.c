@@ -638,7 +638,7 @@ static void log_pass_failure(table_run *t, const sync_error *e)
         log_error(sname, t->def->name,
                   "fenced: another crmstream instance took over source %s "
                   "(its %s, transactional.id crmstream-%s-%s); exiting",
-                  sname, sr->shard->name, sr->cfg->kafka.topic_prefix, sr->shard->name);
+                  sname, sr->shard->name, sr->cfg->kafka.deployment, sr->shard->name);
     else
         log_error(sname, t->def->name, "pass failed: %s", e->msg);
 }

@@ -234,7 +234,7 @@ static void visit(shard_history *h, const kafka_config *kc, const char *key, con
 
 static void test_history_and_stale_names(void)
 {
-    kafka_config kc = {.topic_prefix = "crm", .shards = 4};
+    kafka_config kc = {.topic_prefix = "crm", .deployment = "crm", .shards = 4};
     shard_history h;
     shard_history_init(&h);
     CHECK(shard_history_visit(&h, &kc, "bm/a/items", 10, "{}", 2) == 0);
@@ -326,6 +326,7 @@ static void test_shard_producer_commits_groups(void)
     kv props[1] = {{"test.mock.num.brokers", "1", 1}};
     kafka_config kc = {.bootstrap_servers = "127.0.0.1:1",
                        .topic_prefix = "t",
+                       .deployment = "t",
                        .state_topic = "state",
                        .delivery = DELIVERY_EXACTLY_ONCE,
                        .topic_partitions = 1,

@@ -78,6 +78,7 @@ static kafka_config group_config(const char *bootstraps)
     memset(&kc, 0, sizeof(kc));
     kc.bootstrap_servers = (char *)bootstraps;
     kc.topic_prefix = "t";
+    kc.deployment = "t";
     kc.topic_partitions = 1;
     kc.replication_factor = 1;
     kc.coordination = COORDINATION_GROUP;
@@ -148,6 +149,7 @@ static void test_coordinator_outage(rd_kafka_mock_cluster_t *mc, const char *boo
     CHECK(rd_kafka_mock_topic_create(mc, "v.shards", SHARDS, 1) == RD_KAFKA_RESP_ERR_NO_ERROR);
     kafka_config kc = group_config(bootstraps);
     kc.topic_prefix = "v";
+    kc.deployment = "v";
     for (int s = 0; s < SHARDS; s++)
         owner[s] = -1;
     lost_stops = 0;
@@ -178,6 +180,7 @@ static void test_partition_mismatch(rd_kafka_mock_cluster_t *mc, const char *boo
     CHECK(rd_kafka_mock_topic_create(mc, "u.shards", 5, 1) == RD_KAFKA_RESP_ERR_NO_ERROR);
     kafka_config kc = group_config(bootstraps);
     kc.topic_prefix = "u";
+    kc.deployment = "u";
     member m = {0, NULL};
     shard_group_handler h = {start_shard, stop_shard, &m};
     char err[512] = "";
