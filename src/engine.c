@@ -295,6 +295,8 @@ static int start_shards(engine *e, char *err, size_t errlen)
         source_run *sr = &e->sources[i];
         sr->shard = &e->shards[shard_of(sr->sc->name, e->n_shards)];
         sr->shard->n_sources++;
+        atomic_store(&sr->shard->mx.sources, sr->shard->n_sources);
+        atomic_store(&sr->sm.shard, sr->shard->id);
     }
     if (e->cfg->kafka.coordination == COORDINATION_GROUP)
         return 0; /* the group says which run here (run_group) */
