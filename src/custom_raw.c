@@ -15,6 +15,7 @@
 
 #include "connector.h"
 #include "custom_fields.h"
+#include "json_load.h"
 #include "json_scan.h"
 #include "util.h"
 
@@ -52,7 +53,7 @@ static int take_member(void *u, const char *key, size_t kl, const char *value,
         return 0;
     if (cr->raw[i])
         return -1; /* a duplicate key: the DOM path decides */
-    cr->raw[i] = json_loadb(value, (size_t)(value_end - value), JSON_DECODE_ANY, NULL);
+    cr->raw[i] = jl_value(value, value_end);
     return cr->raw[i] ? 1 : -1;
 }
 
@@ -66,7 +67,7 @@ static int take_value(custom_raw *cr, long i, const char *v, const char *ve)
 {
     if (cr->raw[i])
         return -1;
-    cr->raw[i] = v ? json_loadb(v, (size_t)(ve - v), JSON_DECODE_ANY, NULL) : json_null();
+    cr->raw[i] = v ? jl_value(v, ve) : json_null();
     return cr->raw[i] ? 0 : -1;
 }
 
