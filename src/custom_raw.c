@@ -57,10 +57,6 @@ static int take_member(void *u, const char *key, size_t kl, const char *value,
     return cr->raw[i] ? 1 : -1;
 }
 
-/* raw_member: the member's value lies at depth 2 of the record (see JS_MAX_DEPTH), its
- * entries at 3, an entry's members at 4. */
-enum { MEMBER_DEPTH = 2 };
-
 /* Field entry i takes the value [v, ve) (NULL v: null, an entry without a value): 0, or -1
  * when it is already taken (a duplicate: the DOM path decides) or cannot be read. */
 static int take_value(custom_raw *cr, long i, const char *v, const char *ve)
@@ -89,7 +85,7 @@ static int rewrite_keyed(custom_raw *cr, const char *p, const char *end)
         return -1;
     buf_append(&cr->member, "{", 1);
     while ((rc = js_object_next(&p, end, &first, &k, &kl, &esc, &v)) == 1) {
-        const char *ve = js_skip_at(v, end, MEMBER_DEPTH + 1);
+        const char *ve = js_span_value(v, end);
         if (!ve || esc) /* an escaped key may name a field once decoded */
             return -1;
         long i = active_entry(cr, k, kl);
@@ -130,7 +126,7 @@ static int take_entry(custom_raw *cr, const char *v, const char *ve)
     if (js_peek(v, ve) != JS_OBJECT || js_object_begin(&p, ve, &first))
         return 0;
     while ((rc = js_object_next(&p, ve, &first, &k, &kl, &esc, &mv)) == 1) {
-        const char *me = js_skip_at(mv, ve, MEMBER_DEPTH + 2);
+        const char *me = js_span_value(mv, ve);
         if (!me || esc)
             return -1;
         int is_id = kl == strlen(sp->raw_entry_id) && memcmp(k, sp->raw_entry_id, kl) == 0;
@@ -165,7 +161,7 @@ static int rewrite_entries(custom_raw *cr, const char *p, const char *end)
         return -1;
     buf_append(&cr->member, "[", 1);
     while ((rc = js_array_next(&p, end, &first, &v)) == 1) {
-        const char *ve = js_skip_at(v, end, MEMBER_DEPTH + 1);
+        const char *ve = js_span_value(v, end);
         int took = ve ? take_entry(cr, v, ve) : -1;
         if (took < 0)
             return -1;
@@ -179,7 +175,8 @@ static int rewrite_entries(custom_raw *cr, const char *p, const char *end)
 
 /* raw_member: take() applied to the member's text, for every active field (as
  * table_schema_prepare_with does on the whole record): what it leaves of the member is handed
- * back as text. A member of another shape is left as it is (take() finds nothing in it). */
+ * back as text. The encoder validated the member before (js_skip_at): its values are only
+ * spanned here. A member of another shape is left as it is (take() finds nothing in it). */
 static int rewrite_member(void *u, const char *key, size_t kl, const char *value,
                           const char *value_end, const char **text, size_t *len)
 {
