@@ -18,6 +18,7 @@
 #include "embedded_schemas.h"
 #include "log.h"
 #include "shard.h"
+#include "shard_group.h"
 #include "shard_migrate.h"
 #include "sources_reload.h"
 #include "sources_watch.h"
@@ -52,6 +53,9 @@ typedef struct engine {
     shard *shards; /* kafka.shards of them; those with sources run */
     int n_shards;
     shard_history history; /* what the state topic says of earlier producer layouts */
+    /* coordination = group: shards start and stop on the group's thread while the main loop
+     * and the probes look at their producers; held while a producer is created or destroyed */
+    pthread_mutex_t producers_lock;
 } engine;
 
 table_run *source_run_table(source_run *sr, const char *name)
@@ -148,10 +152,9 @@ static int source_run_init(engine *e, source_run *sr, const source_config *sc, c
     return 0;
 }
 
-static void source_run_free(source_run *sr)
+/* Frees what source_run_init set up (the struct and its own config stay). */
+static void source_run_clear(source_run *sr)
 {
-    if (!sr)
-        return;
     for (int i = 0; i < sr->n_tables; i++)
         table_free(&sr->tables[i]);
     free(sr->tables);
@@ -160,6 +163,13 @@ static void source_run_free(source_run *sr)
     json_decref(sr->defs);
     pthread_mutex_destroy(&sr->defs_lock);
     source_free(sr->src);
+}
+
+static void source_run_free(source_run *sr)
+{
+    if (!sr)
+        return;
+    source_run_clear(sr);
     config_source_free(sr->own_sc);
     free(sr);
 }
@@ -325,7 +335,11 @@ static int start_shards(engine *e, char *err, size_t errlen)
         source_run *sr = e->sources[i];
         sr->shard = &e->shards[shard_of(sr->sc->name, e->n_shards)];
         sr->shard->n_sources++;
+        atomic_store(&sr->shard->mx.sources, sr->shard->n_sources);
+        atomic_store(&sr->sm.shard, sr->shard->id);
     }
+    if (e->cfg->kafka.coordination == COORDINATION_GROUP)
+        return 0; /* the group says which run here (run_group) */
     for (int i = 0; i < e->n_shards; i++)
         if (e->shards[i].n_sources > 0 && shard_start(&e->shards[i], err, errlen))
             return -1;
@@ -386,7 +400,9 @@ static int record_layout(engine *e, source_run **list, int n_list, char *err, si
 /* Makes sure no producer of an earlier layout (per-source transactional ids of versions before
  * shards, or the shards of another shard count) can still commit, once (shard_migrate.h). What
  * it fences may have held an open transaction the state read could not see past, and init
- * aborted it: the state is read again. */
+ * aborted it: the state is read again. This process runs every shard of its sources; where
+ * instances share the shards (#20.4), an instance may fence only the legacy ids of the sources of
+ * the shards it was assigned, and no shard id it does not own. */
 static int migrate_layout(engine *e, source_run **list, int n_list, char *err, size_t errlen)
 {
     const kafka_config *kc = &e->cfg->kafka;
@@ -481,10 +497,15 @@ static void print_summary(engine *e)
 /* Readiness: running, Kafka reachable, every source authenticated and not stopped. */
 static void add_readiness_reasons(engine *e, json_t *reasons)
 {
+    int group = e->cfg->kafka.coordination == COORDINATION_GROUP;
+    if (group && pthread_mutex_trylock(&e->producers_lock) != 0)
+        return; /* a shard is starting or stopping: ask again later */
     for (int i = 0; i < e->n_sources; i++) {
         source_run *sr = e->sources[i];
         const char *name = sr->sc->name;
         char why[512];
+        if (group && !shard_is_running(sr->shard))
+            continue; /* another instance runs it */
         if (shard_is_fatal(sr->shard))
             json_array_append_new(reasons,
                                   json_sprintf("source %s: kafka producer of %s failed: %s", name,
@@ -498,6 +519,8 @@ static void add_readiness_reasons(engine *e, json_t *reasons)
             json_array_append_new(reasons,
                                   json_sprintf("source %s: no successful API request yet", name));
     }
+    if (group)
+        pthread_mutex_unlock(&e->producers_lock);
 }
 
 json_t *engine_health(int ready, int *ok)
@@ -577,6 +600,16 @@ static int tables_running(const source_run *sr)
     return running;
 }
 
+/* Joins the table threads of sr that were started (and not joined yet). */
+static void join_tables(source_run *sr)
+{
+    for (int j = 0; j < sr->n_tables; j++)
+        if (sr->tables[j].thread_started) {
+            pthread_join(sr->tables[j].thread, NULL);
+            sr->tables[j].thread_started = 0;
+        }
+}
+
 /* Waits for every table thread, keeping the heartbeat fresh and reloading the sources when
  * asked (SIGHUP) or when sources_dir changed. With every source removed the run goes on,
  * waiting for new ones, until stopped. */
@@ -606,8 +639,7 @@ static void wait_for_tables(engine *e, sources_watch *watch)
         nanosleep(&ts, NULL);
     }
     for (int i = 0; i < e->n_sources; i++)
-        for (int j = 0; j < e->sources[i]->n_tables; j++)
-            pthread_join(e->sources[i]->tables[j].thread, NULL);
+        join_tables(e->sources[i]);
 }
 
 /* Schemas after the state: tables with custom fields start from their restored history. */
@@ -636,38 +668,164 @@ static int start_threads(source_run *sr)
         if (pthread_create(&t->thread, NULL, sync_table_thread, t) != 0) {
             log_error(sr->sc->name, t->def->name, "cannot start thread");
             flag_set(&sr->stop, 1);
-            for (int k = 0; k < j; k++)
-                pthread_join(sr->tables[k].thread, NULL);
+            join_tables(sr);
             for (int k = j; k < sr->n_tables; k++)
                 atomic_store(&sr->tables[k].done, 1);
             return -1;
         }
+        t->thread_started = 1;
     }
     return 0;
 }
 
+/* ---- shards shared by a group of instances (kafka.coordination = "group") ----------------- */
+
+/* Sets the source up afresh (as at start, no state), for its shard's next start here. */
+static void renew_source(engine *e, source_run *sr)
+{
+    const source_config *sc = sr->sc;
+    source_config *own_sc = sr->own_sc;
+    shard *sh = sr->shard;
+    int once = sr->once;
+    sr_client *registry = sr->registry;
+    char err[1024];
+    pthread_mutex_lock(&live_lock);
+    source_run_clear(sr);
+    memset(sr, 0, sizeof(*sr));
+    sr->once = once;
+    sr->registry = registry;
+    sr->own_sc = own_sc;
+    if (source_run_init(e, sr, sc, err, sizeof(err)))
+        log_error(sc->name, NULL, "%s", err);
+    sr->shard = sh;
+    pthread_mutex_unlock(&live_lock);
+}
+
+/* Stops the sources of shard s (their pages in flight commit through its producer, or abort
+ * when lost), then the producer, and sets the sources up afresh. */
+static void stop_shard_here(engine *e, shard *s, int lost)
+{
+    for (int i = 0; i < e->n_sources; i++)
+        if (e->sources[i]->shard == s)
+            flag_set(&e->sources[i]->stop, 1);
+    for (int i = 0; i < e->n_sources; i++)
+        if (e->sources[i]->shard == s)
+            join_tables(e->sources[i]);
+    pthread_mutex_lock(&e->producers_lock);
+    shard_stop(s, lost ? 0 : 5000);
+    pthread_mutex_unlock(&e->producers_lock);
+    for (int i = 0; i < e->n_sources; i++)
+        if (e->sources[i]->shard == s)
+            renew_source(e, e->sources[i]);
+}
+
+static void group_stop_shard(int n, int lost, void *u)
+{
+    engine *e = u;
+    stop_shard_here(e, &e->shards[n], lost);
+}
+
+/* Claims shard n: its producer fences the previous owner and aborts what that one left open. */
+static int group_claim_shard(int n, void *u)
+{
+    engine *e = u;
+    shard *s = &e->shards[n];
+    char err[1024];
+    if (s->n_sources == 0)
+        return 0;
+    pthread_mutex_lock(&e->producers_lock);
+    int rc = shard_start(s, err, sizeof(err));
+    pthread_mutex_unlock(&e->producers_lock);
+    if (rc)
+        log_error(s->name, NULL, "%s", err);
+    return rc;
+}
+
+/* Starts claimed shard n here: its sources' state is read, their schemas published and their
+ * tables run. */
+static int group_start_shard(int n, void *u)
+{
+    engine *e = u;
+    shard *s = &e->shards[n];
+    char err[1024] = "";
+    int rc = 0;
+    if (s->n_sources == 0)
+        return 0;
+    source_run **list = xcalloc((size_t)e->n_sources + 1, sizeof(source_run *));
+    int n_list = 0;
+    for (int i = 0; i < e->n_sources; i++)
+        if (e->sources[i]->shard == s)
+            list[n_list++] = e->sources[i];
+    shard_history_free(&e->history);
+    memset(&e->history, 0, sizeof(e->history));
+    rc = restore_state(e, list, n_list, err, sizeof(err));
+    for (int i = 0; i < n_list && !rc; i++) {
+        int code = EXIT_OK;
+        rc = build_schemas(list[i], &code) || start_threads(list[i]) ? -1 : 0;
+    }
+    free(list);
+    if (rc) {
+        log_error(s->name, NULL, "cannot start the shard's sources%s%s", err[0] ? ": " : "", err);
+        stop_shard_here(e, s, 0);
+    }
+    return rc;
+}
+
+/* Runs the shards the group assigns this instance until the run stops, then hands them back.
+ * Sources are not reloaded while running here: a SIGHUP restarts the engine with the config
+ * and sources_dir read again. */
+static int run_group(engine *e)
+{
+    shard_group_handler h = {group_claim_shard, group_start_shard, group_stop_shard, e};
+    char err[1024];
+    shard_group *g = shard_group_start(&e->cfg->kafka, e->n_shards, &h, err, sizeof(err));
+    if (!g) {
+        log_error(NULL, NULL, "%s", err);
+        return EXIT_KAFKA;
+    }
+    set_phase(e, "running");
+    while (!flag_is_set(&engine_stop_requested)) {
+        if (flag_is_set(&engine_reload_requested)) {
+            flag_set(&engine_reload_requested, 0);
+            log_info(NULL, NULL,
+                     "SIGHUP: coordination = group: restarting the engine with the "
+                     "configuration read again");
+            flag_set(&engine_restart_requested, 1);
+            flag_set(&engine_stop_requested, 1);
+            break;
+        }
+        /* the group's thread sets sources up afresh under live_lock, producers under this */
+        if (pthread_mutex_trylock(&e->producers_lock) == 0) {
+            pthread_mutex_lock(&live_lock);
+            stop_on_fatal_producer(e);
+            pthread_mutex_unlock(&live_lock);
+            pthread_mutex_unlock(&e->producers_lock);
+        }
+        atomic_store(&heartbeat_ms, now_monotonic_ms());
+        struct timespec ts = {0, 200 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    set_phase(e, "stopping");
+    shard_group_stop(g);
+    return exit_code(e);
+}
+
 int engine_run(const crm_config *cfg, const engine_options *opts)
 {
-    /* The shard group (shard_group.h) drives per-shard start and stop, which the engine gains
-     * with its shard producers (issue #20 item 3); until then every pod would run every source. */
-    if (cfg->kafka.coordination == COORDINATION_GROUP) {
-        log_error(NULL, NULL,
-                  "kafka.coordination = \"group\" is not available in this build yet (the "
-                  "engine has no per-shard start and stop); use \"static\"");
-        return EXIT_CONFIG;
-    }
     engine e = {.cfg = cfg,
                 .sources = xcalloc((size_t)cfg->n_sources + 1, sizeof(source_run *)),
                 .once = opts->once};
     char err[1024];
     int code = EXIT_OK;
     sources_watch *watch = NULL;
+    int group = cfg->kafka.coordination == COORDINATION_GROUP;
+    pthread_mutex_init(&e.producers_lock, NULL);
     if (cfg->registry.url && !(e.registry = sr_new(&cfg->registry, err, sizeof(err)))) {
         log_error(NULL, NULL, "%s", err);
         free(e.sources);
         return EXIT_CONFIG;
     }
-    if (!e.once) /* from now on, a change of sources_dir is seen */
+    if (!e.once && !group) /* from now on, a change of sources_dir is seen */
         watch = sources_watch_start(cfg);
     for (int i = 0; i < cfg->n_sources; i++) {
         if (!(e.sources[e.n_sources] = source_run_new(&e, &cfg->sources[i], err, sizeof(err)))) {
@@ -691,6 +849,10 @@ int engine_run(const crm_config *cfg, const engine_options *opts)
         code = EXIT_KAFKA;
         goto out;
     }
+    if (group) {
+        code = run_group(&e);
+        goto out;
+    }
     set_phase(&e, "restoring state");
     if (restore_state(&e, e.sources, e.n_sources, err, sizeof(err)) ||
         migrate_layout(&e, e.sources, e.n_sources, err, sizeof(err))) {
@@ -706,8 +868,7 @@ int engine_run(const crm_config *cfg, const engine_options *opts)
             flag_set(&engine_stop_requested, 1);
             code = EXIT_RUNTIME;
             for (int k = 0; k < i; k++)
-                for (int j = 0; j < e.sources[k]->n_tables; j++)
-                    pthread_join(e.sources[k]->tables[j].thread, NULL);
+                join_tables(e.sources[k]);
             goto out;
         }
     set_phase(&e, "running");
@@ -722,6 +883,7 @@ out:
         source_run_free(e.sources[i]);
     free_shards(&e);
     shard_history_free(&e.history);
+    pthread_mutex_destroy(&e.producers_lock);
     free(e.sources);
     sr_free(e.registry);
     return code;
@@ -844,8 +1006,7 @@ int engine_remove_source(engine *e, const char *name)
         atomic_store(&heartbeat_ms, now_monotonic_ms());
         sleep_interruptible(50, NULL);
     }
-    for (int j = 0; j < sr->n_tables; j++)
-        pthread_join(sr->tables[j].thread, NULL);
+    join_tables(sr);
     print_source_summary(sr);
     pthread_mutex_lock(&live_lock);
     memmove(&e->sources[i], &e->sources[i + 1], (size_t)(e->n_sources - i - 1) * sizeof(sr));
