@@ -912,13 +912,17 @@ static int join_shard(engine *e, source_run *sr, char *err, size_t errlen)
         return -1;
     sr->shard = s;
     s->n_sources++;
+    atomic_store(&s->mx.sources, s->n_sources);
+    atomic_store(&sr->sm.shard, s->id);
     return 0;
 }
 
 static void leave_shard(source_run *sr)
 {
-    if (sr->shard)
+    if (sr->shard) {
         sr->shard->n_sources--;
+        atomic_store(&sr->shard->mx.sources, sr->shard->n_sources);
+    }
     sr->shard = NULL;
 }
 
