@@ -283,15 +283,17 @@ static void visit(shard_history *h, const kafka_config *kc, const char *key, con
 
 static void test_history_and_stale_names(void)
 {
-    kafka_config kc = {.topic_prefix = "crm", .deployment = "crm", .shards = 4};
+    /* per-source ids of earlier versions are named by the topic prefix, shard ids by the
+     * deployment */
+    kafka_config kc = {.topic_prefix = "crm", .deployment = "dep", .shards = 4};
     shard_history h;
     shard_history_init(&h);
     CHECK(shard_history_visit(&h, &kc, "bm/a/items", 10, "{}", 2) == 0);
     visit(&h, &kc, "mg/a", "crmstream-crm-a");
     visit(&h, &kc, "mg/b", "crmstream-crm-b");
-    visit(&h, &kc, "mg/b", NULL);                /* tombstoned: not migrated */
-    visit(&h, &kc, "mg/c", "crmstream-other-c"); /* another prefix's id */
-    visit(&h, &kc, "sl/other", "{\"v\":1,\"shards\":9}");
+    visit(&h, &kc, "mg/b", NULL);                         /* tombstoned: not migrated */
+    visit(&h, &kc, "mg/c", "crmstream-other-c");          /* another prefix's id */
+    visit(&h, &kc, "sl/other", "{\"v\":1,\"shards\":9}"); /* another deployment's */
     CHECK(shard_history_migrated(&h, "a"));
     CHECK(!shard_history_migrated(&h, "b"));
     CHECK(!shard_history_migrated(&h, "c"));
@@ -302,24 +304,27 @@ static void test_history_and_stale_names(void)
     int n = 0;
     shard_migrate_stale_names(&kc, &h, sources, 3, running, &names, &n);
     CHECK(n == 2);
-    CHECK(n == 2 && strcmp(names[0], "b") == 0 && strcmp(names[1], "c") == 0);
+    CHECK(n == 2 && strcmp(names[0], "crmstream-crm-b") == 0 &&
+          strcmp(names[1], "crmstream-crm-c") == 0);
     for (int i = 0; i < n; i++)
         free(names[i]);
     free(names);
     /* the deployment ran with 6 shards: shards 1, 3, 4 and 5 may still run elsewhere */
-    visit(&h, &kc, "sl/crm", "{\"v\":1,\"shards\":6}");
+    visit(&h, &kc, "sl/dep", "{\"v\":1,\"shards\":6}");
     CHECK(h.shards == 6);
     names = NULL;
     n = 0;
     shard_migrate_stale_names(&kc, &h, sources, 1, running, &names, &n);
     CHECK(n == 4);
-    CHECK(n == 4 && strcmp(names[0], "shard-1") == 0 && strcmp(names[1], "shard-3") == 0 &&
-          strcmp(names[2], "shard-4") == 0 && strcmp(names[3], "shard-5") == 0);
+    CHECK(n == 4 && strcmp(names[0], "crmstream-dep-shard-1") == 0 &&
+          strcmp(names[1], "crmstream-dep-shard-3") == 0 &&
+          strcmp(names[2], "crmstream-dep-shard-4") == 0 &&
+          strcmp(names[3], "crmstream-dep-shard-5") == 0);
     for (int i = 0; i < n; i++)
         free(names[i]);
     free(names);
     /* same count: nothing */
-    visit(&h, &kc, "sl/crm", "{\"v\":1,\"shards\":4}");
+    visit(&h, &kc, "sl/dep", "{\"v\":1,\"shards\":4}");
     names = NULL;
     n = 0;
     shard_migrate_stale_names(&kc, &h, sources, 1, running, &names, &n);
