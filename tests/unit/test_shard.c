@@ -60,6 +60,7 @@ typedef struct fake {
     int overlapped;
     int missing_state; /* requests whose state batch did not reach the transaction */
     int poisoned_rounds;
+    size_t max_messages; /* the queue's limit */
 } fake;
 
 static void mark_seen(const char *topic, const char *key, size_t key_len, const char *value,
@@ -164,7 +165,7 @@ static void *submit_commits(void *arg)
 
 static void run_workers(fake *f, worker *w, shard_commit_queue **q_out, int poison_worker)
 {
-    shard_commit_queue *q = shard_commit_queue_new(fake_commit, f);
+    shard_commit_queue *q = shard_commit_queue_new(fake_commit, f, f->max_messages);
     pthread_t th[THREADS];
     for (int i = 0; i < THREADS; i++) {
         w[i] = (worker){.q = q, .id = i, .poison = i == poison_worker};
@@ -250,10 +251,31 @@ static void test_refused_page_fails_alone(void)
     shard_commit_queue_free(q);
 }
 
+/* A size limit splits the waiting requests over several transactions, each served once. */
+static void test_round_size_is_bounded(void)
+{
+    fake f = {.lock = PTHREAD_MUTEX_INITIALIZER, .max_messages = 4};
+    worker w[THREADS];
+    shard_commit_queue *q;
+    run_workers(&f, w, &q, -1);
+    int ok = 0;
+    for (int i = 0; i < THREADS; i++)
+        ok += w[i].ok;
+    CHECK(ok == THREADS * COMMITS);
+    int once = 1;
+    for (int t = 0; t < THREADS; t++)
+        for (int c = 0; c < COMMITS; c++)
+            once &= f.seen[t][c] == 1;
+    CHECK(once);
+    CHECK(f.max_group == 2); /* 2 messages a request: the oldest and the committer, no third */
+    CHECK(f.rounds >= THREADS * COMMITS / 2);
+    shard_commit_queue_free(q);
+}
+
 static void test_lone_requests_commit_alone(void)
 {
     fake f = {.lock = PTHREAD_MUTEX_INITIALIZER};
-    shard_commit_queue *q = shard_commit_queue_new(fake_commit, &f);
+    shard_commit_queue *q = shard_commit_queue_new(fake_commit, &f, 0);
     worker w = {.q = q, .id = 0};
     submit_commits(&w);
     CHECK(w.ok == COMMITS);
@@ -455,6 +477,7 @@ int main(void)
     test_group_commit_batches();
     test_group_commit_failure_reaches_every_participant();
     test_refused_page_fails_alone();
+    test_round_size_is_bounded();
     test_history_and_stale_names();
     test_shard_producer_commits_groups();
     return check_summary("shard");
