@@ -995,7 +995,7 @@ kafka_result kafka_commit(kafka_producer *p, kafka_batch *data, kafka_batch *sta
 
 /* ---- admin ------------------------------------------------------------------------------- */
 
-static rd_kafka_t *admin_client(const kafka_config *kc, char *err, size_t errlen)
+rd_kafka_t *kafka_admin_client(const kafka_config *kc, char *err, size_t errlen)
 {
     const char *defaults[] = {"bootstrap.servers", kc->bootstrap_servers, "client.id",
                               "crmstream-admin", NULL};
@@ -1018,7 +1018,7 @@ static rd_kafka_t *admin_client(const kafka_config *kc, char *err, size_t errlen
 
 int kafka_probe(const kafka_config *kc, int timeout_ms, char *err, size_t errlen)
 {
-    rd_kafka_t *rk = admin_client(kc, err, errlen);
+    rd_kafka_t *rk = kafka_admin_client(kc, err, errlen);
     if (!rk)
         return -1;
     const struct rd_kafka_metadata *md = NULL;
@@ -1141,7 +1141,7 @@ int kafka_ensure_topics(const kafka_config *kc, const char *const *wanted, int n
 {
     if (n == 0)
         return 0;
-    rd_kafka_t *rk = admin_client(kc, err, errlen);
+    rd_kafka_t *rk = kafka_admin_client(kc, err, errlen);
     if (!rk)
         return -1;
     const char **topics = xcalloc((size_t)n, sizeof(*topics));
@@ -1172,7 +1172,7 @@ static int topic_partition_count(rd_kafka_t *rk, const char *topic)
 int kafka_ensure_partitioned_topic(const kafka_config *kc, const char *topic, int partitions,
                                    char *err, size_t errlen)
 {
-    rd_kafka_t *rk = admin_client(kc, err, errlen);
+    rd_kafka_t *rk = kafka_admin_client(kc, err, errlen);
     if (!rk)
         return -1;
     int n = topic_partition_count(rk, topic);

@@ -97,6 +97,11 @@ int kafka_ensure_topics(const kafka_config *kc, const char *const *topics, int n
 int kafka_ensure_partitioned_topic(const kafka_config *kc, const char *topic, int partitions,
                                    char *err, size_t errlen);
 
+/* A client for admin requests and metadata (the config's connection properties apply); NULL
+ * with err. Destroy it with rd_kafka_destroy. */
+struct rd_kafka_s;
+struct rd_kafka_s *kafka_admin_client(const kafka_config *kc, char *err, size_t errlen);
+
 /* Broker count from a metadata request, or -1 with err set. */
 int kafka_probe(const kafka_config *kc, int timeout_ms, char *err, size_t errlen);
 

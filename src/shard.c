@@ -44,7 +44,9 @@ static kafka_result commit_round(void *u, kafka_batch *const *data, kafka_batch 
         snprintf(err, errlen, "%s is stopped", s->name);
         return KAFKA_FATAL;
     }
-    return kafka_commit_group(s->producer, data, state, n, refused, stop, err, errlen);
+    kafka_result r = kafka_commit_group(s->producer, data, state, n, refused, stop, err, errlen);
+    shard_metrics_transaction(&s->mx, r == KAFKA_OK);
+    return r;
 }
 
 void shard_init(shard *s, const kafka_config *kc, int id)
@@ -54,6 +56,7 @@ void shard_init(shard *s, const kafka_config *kc, int id)
     s->kc = kc;
     shard_name(id, s->name, sizeof(s->name));
     s->queue = shard_commit_queue_new(commit_round, s, SHARD_ROUND_MAX_MESSAGES);
+    shard_metrics_init(&s->mx, id);
 }
 
 void shard_destroy(shard *s)
@@ -61,6 +64,7 @@ void shard_destroy(shard *s)
     shard_stop(s, 5000);
     shard_commit_queue_free(s->queue);
     s->queue = NULL;
+    shard_metrics_destroy(&s->mx);
 }
 
 int shard_start(shard *s, char *err, size_t errlen)
@@ -73,6 +77,7 @@ int shard_start(shard *s, char *err, size_t errlen)
         kafka_metrics_destroy(&s->km);
         return -1;
     }
+    atomic_store(&s->mx.assigned, 1);
     return 0;
 }
 
@@ -80,6 +85,7 @@ void shard_stop(shard *s, int flush_ms)
 {
     if (!s->producer)
         return;
+    atomic_store(&s->mx.assigned, 0);
     kafka_producer_free(s->producer, flush_ms);
     s->producer = NULL;
     kafka_metrics_destroy(&s->km);
