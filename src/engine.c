@@ -329,7 +329,7 @@ static void table_forget_state(table_run *t)
 }
 
 /* Writes down what migrate_layout made sure of: mg/<source> for each source not recorded yet
- * (through its shard) and sl/<prefix> when the shard count changed. */
+ * (through its shard) and sl/<deployment> when the shard count changed. */
 static int record_layout(engine *e, char *err, size_t errlen)
 {
     const kafka_config *kc = &e->cfg->kafka;
