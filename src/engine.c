@@ -47,6 +47,9 @@ typedef struct engine {
     int n_shards;
     shard_history history;  /* what the state topic says of earlier producer layouts */
     const shard *restoring; /* non-NULL: a state read for this shard's sources only */
+    /* kafka.coordination = "group" (and not --once, which runs every shard here, like static):
+     * the consumer group says which shards run here (shard_group.h) */
+    int group;
     /* coordination = group: shards start and stop on the group's thread while the main loop
      * and the probes look at their producers; held while a producer is created or destroyed */
     pthread_mutex_t producers_lock;
@@ -298,7 +301,7 @@ static int start_shards(engine *e, char *err, size_t errlen)
         atomic_store(&sr->shard->mx.sources, sr->shard->n_sources);
         atomic_store(&sr->sm.shard, sr->shard->id);
     }
-    if (e->cfg->kafka.coordination == COORDINATION_GROUP)
+    if (e->group)
         return 0; /* the group says which run here (run_group) */
     for (int i = 0; i < e->n_shards; i++)
         if (e->shards[i].n_sources > 0 && shard_start(&e->shards[i], err, errlen))
@@ -452,7 +455,7 @@ static void print_summary(engine *e)
 /* Readiness: running, Kafka reachable, every source authenticated and not stopped. */
 static void add_readiness_reasons(engine *e, json_t *reasons)
 {
-    int group = e->cfg->kafka.coordination == COORDINATION_GROUP;
+    int group = e->group;
     if (group && pthread_mutex_trylock(&e->producers_lock) != 0)
         return; /* a shard is starting or stopping: ask again later */
     for (int i = 0; i < e->n_sources; i++) {
@@ -693,8 +696,14 @@ static int run_group(engine *e)
         nanosleep(&ts, NULL);
     }
     set_phase(e, "stopping");
+    /* before the shards stop: a fenced or failed producer is gone afterwards */
+    pthread_mutex_lock(&e->producers_lock);
+    pthread_mutex_lock(&live_lock);
+    int code = exit_code(e);
+    pthread_mutex_unlock(&live_lock);
+    pthread_mutex_unlock(&e->producers_lock);
     shard_group_stop(g);
-    return exit_code(e);
+    return code;
 }
 
 int engine_run(const crm_config *cfg, const engine_options *opts)
@@ -702,6 +711,7 @@ int engine_run(const crm_config *cfg, const engine_options *opts)
     engine e = {.cfg = cfg, .sources = xcalloc((size_t)cfg->n_sources, sizeof(source_run))};
     char err[1024];
     int code = EXIT_OK;
+    e.group = cfg->kafka.coordination == COORDINATION_GROUP && !opts->once;
     pthread_mutex_init(&e.producers_lock, NULL);
     if (cfg->registry.url && !(e.registry = sr_new(&cfg->registry, err, sizeof(err)))) {
         log_error(NULL, NULL, "%s", err);
@@ -730,7 +740,7 @@ int engine_run(const crm_config *cfg, const engine_options *opts)
         code = EXIT_KAFKA;
         goto out;
     }
-    if (cfg->kafka.coordination == COORDINATION_GROUP) {
+    if (e.group) {
         code = run_group(&e);
         goto out;
     }
