@@ -1,5 +1,11 @@
-/* topic_reader.c — a group-less consumer that assigns every partition, reads to the end
- * (partition EOF at the last stable offset), and hands records to a callback in order. */
+/* topic_reader.c — a group-less consumer that assigns every partition, reads to the end, and
+ * hands records to a callback in order.
+ *
+ * "The end" is each partition's high watermark when the read starts: a partition is done at its
+ * EOF or once the consumer's position passed that offset. EOF alone never comes while writers
+ * keep a transaction open most of the time (a shard's group commits run back to back): the
+ * read_committed consumer then chased the stable offset until its timeout (`crmstream state`
+ * against a running instance took 30 s or failed after 60). */
 #include "topic_reader.h"
 
 #include <librdkafka/rdkafka.h>
@@ -69,16 +75,13 @@ static rd_kafka_t *reader_client(const kafka_config *kc, char *err, size_t errle
     return rk;
 }
 
-/* Sets each partition's start offset: beginning, or high watermark - last_n. */
+/* Sets each partition's start offset (beginning, or high watermark - last_n) and its end (the
+ * high watermark now, in ends[]). */
 static int start_offsets(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts, long last_n,
-                         int timeout_ms, char *err, size_t errlen)
+                         int64_t *ends, int timeout_ms, char *err, size_t errlen)
 {
     for (int i = 0; i < parts->cnt; i++) {
         rd_kafka_topic_partition_t *p = &parts->elems[i];
-        if (last_n < 0) {
-            p->offset = RD_KAFKA_OFFSET_BEGINNING;
-            continue;
-        }
         int64_t lo, hi;
         rd_kafka_resp_err_t e =
             rd_kafka_query_watermark_offsets(rk, p->topic, p->partition, &lo, &hi, timeout_ms);
@@ -87,9 +90,30 @@ static int start_offsets(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts,
                      rd_kafka_err2str(e));
             return -1;
         }
-        p->offset = hi - last_n > lo ? hi - last_n : lo;
+        ends[i] = hi;
+        if (last_n < 0)
+            p->offset = RD_KAFKA_OFFSET_BEGINNING;
+        else
+            p->offset = hi - last_n > lo ? hi - last_n : lo;
     }
     return 0;
+}
+
+/* Marks the partitions whose position reached their end (empty ones at once); returns how many
+ * are done. */
+static int partitions_at_end(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts,
+                             const int64_t *ends, char *done)
+{
+    int n = 0;
+    if (rd_kafka_position(rk, parts) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return -1;
+    for (int i = 0; i < parts->cnt; i++) {
+        int64_t pos = parts->elems[i].offset;
+        if (!done[i] && (ends[i] == 0 || (pos >= 0 && pos >= ends[i])))
+            done[i] = 1;
+        n += done[i];
+    }
+    return n;
 }
 
 long topic_read(const kafka_config *kc, const char *topic, long last_n, topic_visit_fn fn, void *u,
@@ -100,6 +124,7 @@ long topic_read(const kafka_config *kc, const char *topic, long last_n, topic_vi
         return -1;
     long count = -1;
     char *eof = NULL;
+    int64_t *ends = NULL;
     rd_kafka_topic_partition_list_t *parts = NULL;
     int n = topic_partitions(rk, topic, timeout_ms, err, errlen);
     if (n <= 0) {
@@ -109,7 +134,8 @@ long topic_read(const kafka_config *kc, const char *topic, long last_n, topic_vi
     parts = rd_kafka_topic_partition_list_new(n);
     for (int i = 0; i < n; i++)
         rd_kafka_topic_partition_list_add(parts, topic, i);
-    if (start_offsets(rk, parts, last_n, timeout_ms, err, errlen))
+    ends = xcalloc((size_t)n, sizeof(int64_t));
+    if (start_offsets(rk, parts, last_n, ends, timeout_ms, err, errlen))
         goto out;
     rd_kafka_resp_err_t e = rd_kafka_assign(rk, parts);
     if (e) {
@@ -127,6 +153,11 @@ long topic_read(const kafka_config *kc, const char *topic, long last_n, topic_vi
             count = -1;
             break;
         }
+        int done = partitions_at_end(rk, parts, ends, eof);
+        if (done >= 0)
+            at_end = done;
+        if (at_end >= n)
+            break;
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
         if (!m)
             continue;
@@ -158,6 +189,7 @@ long topic_read(const kafka_config *kc, const char *topic, long last_n, topic_vi
     }
 out:
     free(eof);
+    free(ends);
     if (parts)
         rd_kafka_topic_partition_list_destroy(parts);
     rd_kafka_consumer_close(rk);
