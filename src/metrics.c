@@ -161,10 +161,11 @@ static void count_lateness(int64_t late_ms)
         ;
 }
 
-void table_metrics_pass_started(table_metrics *m, int64_t late_ms)
+void table_metrics_pass_started(table_metrics *m, int64_t due_ms)
 {
-    if (late_ms == METRICS_UNSCHEDULED)
-        return;
+    if (due_ms <= 0)
+        return; /* no schedule: the table's first pass */
+    int64_t late_ms = now_monotonic_ms() - due_ms;
     if (late_ms < 0) /* woke a little early */
         late_ms = 0;
     atomic_store(&m->lateness_ms, late_ms);

@@ -139,13 +139,12 @@ void source_metrics_destroy(source_metrics *s);
 void table_metrics_attach(table_metrics *m, source_metrics *s);
 
 /* The pass lifecycle, as the pass loop sees it. set_running(1) when the table starts being
- * polled, (0) when it stops. pass_started: late_ms is how long after its scheduled time the pass
- * started, or METRICS_UNSCHEDULED for a pass without a schedule (a table's first pass of the run,
- * which waits for the start-up instead). pass_failed counts the error by kind and keeps it as the
- * last error. */
-#define METRICS_UNSCHEDULED INT64_MIN
+ * polled, (0) when it stops. pass_started: due_ms is when the pass was scheduled to start
+ * (now_monotonic_ms() clock), or 0 for a pass without a schedule (a table's first pass of the
+ * run, which waits for the start-up instead): lateness = now - due, an early start counts as 0.
+ * pass_failed counts the error by kind and keeps it as the last error. */
 void table_metrics_set_running(table_metrics *m, int running);
-void table_metrics_pass_started(table_metrics *m, int64_t late_ms);
+void table_metrics_pass_started(table_metrics *m, int64_t due_ms);
 void table_metrics_pass_succeeded(table_metrics *m);
 void table_metrics_pass_failed(table_metrics *m, error_kind kind, const char *msg);
 /* The bookmark the state topic held at start (0 or CRM_TIME_NONE: none), so that the lag is
