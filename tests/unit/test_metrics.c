@@ -255,9 +255,18 @@ static void check_render_many(void)
     /* per source: 3 states + last success + lag + last error + failures + failing + lateness */
     CHECK(source_lines == SOURCES * 9);
     CHECK(series_value(out.data, "crmstream_source_lag_seconds{source=\"s0500\"}") >= 500.0);
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    json_t *st = metrics_status_json();
+    char *text = json_dumps(st, JSON_COMPACT);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    CHECK(json_array_size(json_object_get(st, "sources")) == SOURCES);
     printf("test_metrics: /metrics of %d sources x %d tables: %ld lines, %zu bytes, rendered in "
-           "%.1f ms\n",
-           SOURCES, TABLES, lines, out.len, best);
+           "%.1f ms; /status %zu bytes in %.1f ms\n",
+           SOURCES, TABLES, lines, out.len, best, text ? strlen(text) : 0,
+           (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6);
+    free(text);
+    json_decref(st);
     buf_free(&out);
     for (int i = 0; i < SOURCES; i++) {
         for (int j = 0; j < TABLES; j++)
