@@ -30,14 +30,15 @@ void shard_name(int id, char *out, size_t len)
 
 /* The group commit queue's transaction: the shard's producer commits the round. */
 static kafka_result commit_round(void *u, kafka_batch *const *data, kafka_batch *const *state,
-                                 size_t n, volatile int *stop, char *err, size_t errlen)
+                                 size_t n, size_t *refused, volatile int *stop, char *err,
+                                 size_t errlen)
 {
     shard *s = u;
     if (!s->producer) {
         snprintf(err, errlen, "%s is stopped", s->name);
         return KAFKA_FATAL;
     }
-    kafka_result r = kafka_commit_group(s->producer, data, state, n, stop, err, errlen);
+    kafka_result r = kafka_commit_group(s->producer, data, state, n, refused, stop, err, errlen);
     shard_metrics_transaction(&s->mx, r == KAFKA_OK);
     return r;
 }

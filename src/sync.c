@@ -643,6 +643,19 @@ static void log_pass_failure(table_run *t, const sync_error *e)
         log_error(sname, t->def->name, "pass failed: %s", e->msg);
 }
 
+/* Sleeps ms, waking early when the run or the source stops (a shard moving to another
+ * instance stops its sources). */
+static void sleep_until_due(source_run *sr, int64_t ms)
+{
+    int64_t end = now_monotonic_ms() + ms;
+    while (!flag_is_set(&engine_stop_requested) && !flag_is_set(&sr->stop)) {
+        int64_t left = end - now_monotonic_ms();
+        if (left <= 0)
+            return;
+        sleep_interruptible(left < 200 ? left : 200, &engine_stop_requested);
+    }
+}
+
 void *sync_table_thread(void *arg)
 {
     table_run *t = arg;
@@ -671,7 +684,7 @@ void *sync_table_thread(void *arg)
             break;
         allocator_release_idle();
         due_ms = now_monotonic_ms() + (int64_t)sr->sc->poll_interval_s * 1000;
-        sleep_interruptible((int64_t)sr->sc->poll_interval_s * 1000, &engine_stop_requested);
+        sleep_until_due(sr, (int64_t)sr->sc->poll_interval_s * 1000);
     }
     table_metrics_set_running(&t->m, 0);
     atomic_store(&t->done, 1);

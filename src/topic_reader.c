@@ -1,14 +1,9 @@
-/* topic_reader.c — a group-less consumer that assigns every partition, reads to the end, and
- * hands records to a callback in order.
- *
- * "The end" is each partition's high watermark when the read starts: a partition is done at its
- * EOF or once the consumer's position passed that offset. EOF alone never comes while writers
- * keep a transaction open most of the time (a shard's group commits run back to back): the
- * read_committed consumer then chased the stable offset until its timeout (`crmstream state`
- * against a running instance took 30 s or failed after 60). */
+/* topic_reader.c — a group-less consumer that assigns every partition, reads to the end
+ * (partition EOF at the last stable offset), and hands records to a callback in order. */
 #include "topic_reader.h"
 
 #include <librdkafka/rdkafka.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,13 +70,16 @@ static rd_kafka_t *reader_client(const kafka_config *kc, char *err, size_t errle
     return rk;
 }
 
-/* Sets each partition's start offset (beginning, or high watermark - last_n) and its end (the
- * high watermark now, in ends[]). */
+/* Sets each partition's start offset: beginning, or high watermark - last_n. */
 static int start_offsets(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts, long last_n,
-                         int64_t *ends, int timeout_ms, char *err, size_t errlen)
+                         int timeout_ms, char *err, size_t errlen)
 {
     for (int i = 0; i < parts->cnt; i++) {
         rd_kafka_topic_partition_t *p = &parts->elems[i];
+        if (last_n < 0) {
+            p->offset = RD_KAFKA_OFFSET_BEGINNING;
+            continue;
+        }
         int64_t lo, hi;
         rd_kafka_resp_err_t e =
             rd_kafka_query_watermark_offsets(rk, p->topic, p->partition, &lo, &hi, timeout_ms);
@@ -90,30 +88,25 @@ static int start_offsets(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts,
                      rd_kafka_err2str(e));
             return -1;
         }
-        ends[i] = hi;
-        if (last_n < 0)
-            p->offset = RD_KAFKA_OFFSET_BEGINNING;
-        else
-            p->offset = hi - last_n > lo ? hi - last_n : lo;
+        p->offset = hi - last_n > lo ? hi - last_n : lo;
     }
     return 0;
 }
 
-/* Marks the partitions whose position reached their end (empty ones at once); returns how many
- * are done. */
-static int partitions_at_end(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts,
-                             const int64_t *ends, char *done)
+/* Marks the partitions whose position passed their end (control records of transactions are
+ * never handed over, so the position tells, not the last record). */
+static void reached_end(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts, const int64_t *end,
+                        char *eof, int *at_end)
 {
-    int n = 0;
     if (rd_kafka_position(rk, parts) != RD_KAFKA_RESP_ERR_NO_ERROR)
-        return -1;
+        return;
     for (int i = 0; i < parts->cnt; i++) {
-        int64_t pos = parts->elems[i].offset;
-        if (!done[i] && (ends[i] == 0 || (pos >= 0 && pos >= ends[i])))
-            done[i] = 1;
-        n += done[i];
+        int p = parts->elems[i].partition;
+        if (!eof[p] && parts->elems[i].offset >= 0 && parts->elems[i].offset >= end[p]) {
+            eof[p] = 1;
+            (*at_end)++;
+        }
     }
-    return n;
 }
 
 long topic_read(const kafka_config *kc, const char *topic, long last_n, topic_visit_fn fn, void *u,
@@ -124,7 +117,7 @@ long topic_read(const kafka_config *kc, const char *topic, long last_n, topic_vi
         return -1;
     long count = -1;
     char *eof = NULL;
-    int64_t *ends = NULL;
+    int64_t *end = NULL;
     rd_kafka_topic_partition_list_t *parts = NULL;
     int n = topic_partitions(rk, topic, timeout_ms, err, errlen);
     if (n <= 0) {
@@ -134,8 +127,7 @@ long topic_read(const kafka_config *kc, const char *topic, long last_n, topic_vi
     parts = rd_kafka_topic_partition_list_new(n);
     for (int i = 0; i < n; i++)
         rd_kafka_topic_partition_list_add(parts, topic, i);
-    ends = xcalloc((size_t)n, sizeof(int64_t));
-    if (start_offsets(rk, parts, last_n, ends, timeout_ms, err, errlen))
+    if (start_offsets(rk, parts, last_n, timeout_ms, err, errlen))
         goto out;
     rd_kafka_resp_err_t e = rd_kafka_assign(rk, parts);
     if (e) {
@@ -143,6 +135,14 @@ long topic_read(const kafka_config *kc, const char *topic, long last_n, topic_vi
         goto out;
     }
     eof = xcalloc((size_t)n, 1);
+    /* The end is where the partition ended when the read began: while other producers keep
+     * writing (shards of other instances), a partition EOF may never come. */
+    end = xcalloc((size_t)n, sizeof(int64_t));
+    for (int i = 0; i < n; i++) {
+        int64_t lo = 0;
+        if (rd_kafka_query_watermark_offsets(rk, topic, i, &lo, &end[i], timeout_ms))
+            end[i] = INT64_MAX; /* unknown: the EOF decides */
+    }
     int at_end = 0;
     count = 0;
     int64_t deadline = now_monotonic_ms() + timeout_ms;
@@ -153,11 +153,7 @@ long topic_read(const kafka_config *kc, const char *topic, long last_n, topic_vi
             count = -1;
             break;
         }
-        int done = partitions_at_end(rk, parts, ends, eof);
-        if (done >= 0)
-            at_end = done;
-        if (at_end >= n)
-            break;
+        reached_end(rk, parts, end, eof, &at_end);
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
         if (!m)
             continue;
@@ -189,7 +185,7 @@ long topic_read(const kafka_config *kc, const char *topic, long last_n, topic_vi
     }
 out:
     free(eof);
-    free(ends);
+    free(end);
     if (parts)
         rd_kafka_topic_partition_list_destroy(parts);
     rd_kafka_consumer_close(rk);
