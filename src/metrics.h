@@ -46,14 +46,17 @@ typedef enum {
 const char *metrics_source_state_name(source_run_state state);
 
 struct table_metrics;
+struct shard_metrics;
 
 /* One source's registration: its tables link here, so its health is read from them. */
 typedef struct source_metrics {
-    const char *source;           /* borrowed label */
-    atomic_int auth_failed;       /* a pass failed with kind auth (cleared by a success) */
-    atomic_int shard;             /* its shard, -1 without shards */
-    struct table_metrics *tables; /* its tables, linked by next_in_source (registry lock) */
-    void *next;                   /* registry link */
+    const char *source;             /* borrowed label */
+    atomic_int auth_failed;         /* a pass failed with kind auth (cleared by a success) */
+    atomic_int shard;               /* its shard, -1 without shards */
+    struct shard_metrics *in_shard; /* that shard's metrics (NULL: none): while another instance
+                                       runs the shard, the source and its tables are not shown */
+    struct table_metrics *tables;   /* its tables, linked by next_in_source (registry lock) */
+    void *next;                     /* registry link */
 } source_metrics;
 
 /* A source's health summed up from its tables at one instant (metrics_source_health). */

@@ -188,7 +188,31 @@ static void check_shards(void)
           (double)(now_wall_ms() - 60000) / 1000.0);
     CHECK(series_value(out.data, "crmstream_shard_last_commit_timestamp_seconds{shard=\"3\"}") ==
           0);
+    /* a source of shard 3, which another instance runs: neither it nor its table shown here */
+    source_metrics src;
+    table_metrics tm;
+    source_metrics_init(&src, "elsewhere");
+    src.in_shard = &b;
+    table_metrics_init(&tm, "elsewhere", "items");
+    table_metrics_attach(&tm, &src);
+    buf_reset(&out);
+    metrics_render(&out);
+    CHECK(strstr(out.data, "source=\"elsewhere\"") == NULL);
+    atomic_store(&b.assigned, 1); /* the group moves shard 3 here */
+    buf_reset(&out);
+    metrics_render(&out);
+    CHECK(series_value(out.data,
+                       "crmstream_source_state{source=\"elsewhere\",state=\"stopped\"}") == 1);
+    CHECK(series_value(out.data, "crmstream_pages_total{source=\"elsewhere\",table=\"items\"}") ==
+          0);
+    atomic_store(&b.assigned, 0);
     json_t *st = metrics_status_json();
+    CHECK(json_array_size(json_object_get(st, "sources")) == 0);
+    json_decref(st);
+    table_metrics_destroy(&tm);
+    source_metrics_destroy(&src);
+
+    st = metrics_status_json();
     json_t *list = json_object_get(st, "shards");
     CHECK(json_array_size(list) == 2);
     CHECK(json_is_true(json_object_get(json_array_get(list, 0), "assigned")));
