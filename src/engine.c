@@ -300,6 +300,7 @@ static int start_shards(engine *e, char *err, size_t errlen)
         sr->shard->n_sources++;
         atomic_store(&sr->shard->mx.sources, sr->shard->n_sources);
         atomic_store(&sr->sm.shard, sr->shard->id);
+        sr->sm.in_shard = &sr->shard->mx;
     }
     if (e->group)
         return 0; /* the group says which run here (run_group) */
