@@ -347,7 +347,7 @@ static int raw_jw(rctx *c, jw *w, const char *p, const char *end, const char **n
                 return RAW_FALLBACK;
             if (i)
                 jw_put(w, ",", 1);
-            jw_string(w, k, kl);
+            jw_put(w, k - 1, kl + 2); /* an unescaped key's text is what jw_string writes */
             jw_put(w, ":", 1);
             if (raw_jw(c, w, v, end, &p, depth + 1))
                 return RAW_FALLBACK;
@@ -371,7 +371,10 @@ static int raw_jw(rctx *c, jw *w, const char *p, const char *end, const char **n
     case JS_STRING:
         if (!(*next = raw_str(c, p, end, &s, &len)))
             return RAW_FALLBACK;
-        jw_string(w, s, len);
+        if (s == p + 1) /* no escapes: the text is already what jw_string writes */
+            jw_put(w, p, (size_t)(*next - p));
+        else
+            jw_string(w, s, len);
         return 0;
     case JS_NUMBER:
         if (raw_number(p, end, next, &integer, num, sizeof(num)))
@@ -449,7 +452,7 @@ static int raw_unmapped(rctx *c, const node *n, const raw_member *unknown, size_
     for (size_t i = 0; i < n_unknown && !rc; i++) {
         if (i)
             jw_put(&w, ",", 1);
-        jw_string(&w, unknown[i].key, unknown[i].keylen);
+        jw_put(&w, unknown[i].key - 1, unknown[i].keylen + 2); /* unescaped: as jw_string */
         jw_put(&w, ":", 1);
         const char *after;
         rc = raw_jw(c, &w, unknown[i].value, end, &after, c->depth + 1);
