@@ -156,10 +156,14 @@ typedef struct custom_fields_spec {
      * (NULL: none). */
     const char *raw_prefix;
     const char *raw_strip;
-    /* Or: the values are inside this one top-level member, and take() reads and rewrites only
-     * that member (it is then applied to the member alone; the record's other members stay
-     * text). NULL (and NULL raw_prefix): the DOM path. */
+    /* Or: the values are inside this one top-level member, which take() reads and rewrites
+     * alone, in one of two shapes said here as data so that the raw path reads the member's
+     * text: an object keyed by field id (raw_entry_id NULL: take() removes member[id]), or an
+     * array of entries {raw_entry_id: <integer id>, raw_entry_value: value} (take() removes the
+     * first entry of that id; its value, null when absent). NULL (and NULL raw_prefix): the DOM
+     * path. */
     const char *raw_member;
+    const char *raw_entry_id, *raw_entry_value;
 } custom_fields_spec;
 
 typedef struct table_def {
@@ -174,6 +178,11 @@ typedef struct table_def {
     int reconcile;           /* 1: ID reconciliation passes are supported */
     int delete_feed;         /* 1: this table's pages emit deletes for other tables */
     const char *description; /* one line for `crmstream tables` */
+    /* The API's endpoint group this table's requests count against, for APIs that limit each
+     * group on its own (Close): the table paces by the group's limiter, shared with the tables
+     * naming the same group and learned from the limit the responses state. NULL: the source's
+     * one limiter. */
+    const char *rate_group;
 
     req_result (*next_request)(table_ctx *ctx, http_request *req, char *err, size_t errlen);
     /* Called for 2xx responses. Returns 0, or -1 with err set (e.g. invalid JSON). */

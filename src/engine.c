@@ -1,5 +1,6 @@
-/* engine.c — startup and shutdown of a run: topics, producers (fencing older instances),
- * state restore, one thread per enabled table, and the process exit code. */
+/* engine.c — startup and shutdown of a run: topics, the shards' producers (fencing older
+ * instances and earlier layouts), state restore, one thread per enabled table, and the process
+ * exit code. */
 #include "engine.h"
 #include "schema_registry.h"
 #include "table_schema.h"
@@ -15,6 +16,9 @@
 #include "crm_time.h"
 #include "embedded_schemas.h"
 #include "log.h"
+#include "shard.h"
+#include "shard_group.h"
+#include "shard_migrate.h"
 #include "table_run.h"
 
 volatile int engine_stop_requested;
@@ -39,6 +43,13 @@ typedef struct engine {
     source_run *sources;
     int n_sources;
     sr_client *registry; /* NULL without schema_registry */
+    shard *shards;       /* kafka.shards of them; those with sources run */
+    int n_shards;
+    shard_history history;  /* what the state topic says of earlier producer layouts */
+    const shard *restoring; /* non-NULL: a state read for this shard's sources only */
+    /* coordination = group: shards start and stop on the group's thread while the main loop
+     * and the probes look at their producers; held while a producer is created or destroyed */
+    pthread_mutex_t producers_lock;
 } engine;
 
 table_run *source_run_table(source_run *sr, const char *name)
@@ -68,6 +79,7 @@ static int table_init(source_run *sr, table_run *t, const table_def *def, char *
     t->dlog = dedupe_log_new();
     state_bookmark_init(&t->bm);
     table_metrics_init(&t->m, sr->sc->name, def->name);
+    table_metrics_attach(&t->m, &sr->sm);
     pthread_mutex_init(&t->lock, NULL);
     pthread_mutex_init(&t->schema_lock, NULL);
     if (def->custom) {
@@ -82,7 +94,8 @@ static int table_init(source_run *sr, table_run *t, const table_def *def, char *
     if (table_schema_build(t, err, errlen))
         return -1;
     t->http = http_client_new(source_http_options(sr->src), source_auth(sr->src),
-                              source_ratelimit(sr->src), source_rate_signal, sr->src, sr->sc->name);
+                              source_ratelimit_for(sr->src, def->rate_group), source_rate_signal,
+                              sr->src, sr->sc->name);
     if (!t->http) {
         snprintf(err, errlen, "source %s table %s: cannot create HTTP client", sr->sc->name,
                  def->name);
@@ -116,6 +129,8 @@ static int source_run_init(engine *e, source_run *sr, const source_config *sc, c
     sr->cfg = e->cfg;
     sr->sc = sc;
     kafka_metrics_init(&sr->km, sc->name);
+    source_metrics_init(&sr->sm, sc->name);
+    sr->km.source_share = 1;
     pthread_mutex_init(&sr->defs_lock, NULL);
     sr->src = source_new(sc, err, errlen);
     if (!sr->src)
@@ -136,9 +151,8 @@ static void source_run_free(source_run *sr)
     for (int i = 0; i < sr->n_tables; i++)
         table_free(&sr->tables[i]);
     free(sr->tables);
-    if (sr->producer)
-        kafka_producer_free(sr->producer, 5000);
     kafka_metrics_destroy(&sr->km);
+    source_metrics_destroy(&sr->sm);
     json_decref(sr->defs);
     pthread_mutex_destroy(&sr->defs_lock);
     source_free(sr->src);
@@ -173,6 +187,8 @@ static table_run *table_for_key(engine *e, const char *key, size_t len, size_t *
         return NULL;
     for (int i = 0; i < e->n_sources; i++) {
         source_run *sr = &e->sources[i];
+        if (e->restoring && sr->shard != e->restoring)
+            continue;
         size_t sl = strlen(sr->sc->name);
         if ((size_t)(slash - p) != sl || memcmp(p, sr->sc->name, sl) != 0)
             continue;
@@ -194,6 +210,8 @@ static table_run *table_for_key(engine *e, const char *key, size_t len, size_t *
 static int restore_record(const char *key, size_t klen, const char *value, size_t vlen, void *u)
 {
     engine *e = u;
+    if (shard_history_visit(&e->history, &e->cfg->kafka, key, klen, value, vlen))
+        return 0;
     if (klen < 4 || key[2] != '/')
         return 0;
     size_t rest = 0;
@@ -247,6 +265,9 @@ static int restore_state(engine *e, char *err, size_t errlen)
     for (int i = 0; i < e->n_sources; i++)
         for (int j = 0; j < e->sources[i].n_tables; j++) {
             table_run *t = &e->sources[i].tables[j];
+            if (e->restoring && e->sources[i].shard != e->restoring)
+                continue; /* another shard's, running meanwhile */
+            table_metrics_restored(&t->m, t->bm.bookmark_ms);
             if (t->bm.bookmark_ms != CRM_TIME_NONE || dedupe_count(t->dd) > 0) {
                 char bm[40] = "none";
                 if (t->bm.bookmark_ms != CRM_TIME_NONE)
@@ -260,21 +281,143 @@ static int restore_state(engine *e, char *err, size_t errlen)
     return 0;
 }
 
+/* ---- shards ------------------------------------------------------------------------------ */
+
+/* Every source gets its shard; the shards with sources start: init_transactions fences whoever
+ * ran them before and aborts its open transaction, so the state read next is final. */
+static int start_shards(engine *e, char *err, size_t errlen)
+{
+    e->n_shards = e->cfg->kafka.shards;
+    e->shards = xcalloc((size_t)e->n_shards, sizeof(shard));
+    for (int i = 0; i < e->n_shards; i++)
+        shard_init(&e->shards[i], &e->cfg->kafka, i);
+    for (int i = 0; i < e->n_sources; i++) {
+        source_run *sr = &e->sources[i];
+        sr->shard = &e->shards[shard_of(sr->sc->name, e->n_shards)];
+        sr->shard->n_sources++;
+        atomic_store(&sr->shard->mx.sources, sr->shard->n_sources);
+        atomic_store(&sr->sm.shard, sr->shard->id);
+    }
+    if (e->cfg->kafka.coordination == COORDINATION_GROUP)
+        return 0; /* the group says which run here (run_group) */
+    for (int i = 0; i < e->n_shards; i++)
+        if (e->shards[i].n_sources > 0 && shard_start(&e->shards[i], err, errlen))
+            return -1;
+    return 0;
+}
+
+static void free_shards(engine *e)
+{
+    for (int i = 0; i < e->n_shards; i++)
+        shard_destroy(&e->shards[i]);
+    free(e->shards);
+}
+
+/* Forgets what a state restore put in the table (before reading the state again). */
+static void table_forget_state(table_run *t)
+{
+    state_bookmark_clear(&t->bm);
+    state_bookmark_init(&t->bm);
+    dedupe_free(t->dd);
+    t->dd = dedupe_new();
+    dedupe_log_free(t->dlog);
+    t->dlog = dedupe_log_new();
+    if (t->cf) {
+        cf_history_free(t->cf);
+        t->cf = cf_history_new();
+    }
+}
+
+/* Writes down what migrate_layout made sure of: mg/<source> for each source not recorded yet
+ * (through its shard) and sl/<prefix> when the shard count changed. */
+static int record_layout(engine *e, char *err, size_t errlen)
+{
+    const kafka_config *kc = &e->cfg->kafka;
+    int layout_recorded = e->history.shards == kc->shards;
+    for (int i = 0; i < e->n_shards; i++) {
+        shard *s = &e->shards[i];
+        if (!shard_is_running(s))
+            continue;
+        kafka_batch *state = kafka_batch_new();
+        for (int j = 0; j < e->n_sources; j++)
+            if (e->sources[j].shard == s &&
+                !shard_history_migrated(&e->history, e->sources[j].sc->name))
+                shard_migrate_add_source_record(kc, state, e->sources[j].sc->name);
+        if (!layout_recorded) {
+            shard_migrate_add_layout_record(kc, state);
+            layout_recorded = 1;
+        }
+        int rc =
+            kafka_batch_count(state) > 0 &&
+            shard_commit(s, NULL, NULL, state, &engine_stop_requested, err, errlen) != KAFKA_OK;
+        kafka_batch_free(state);
+        if (rc)
+            return -1;
+    }
+    return 0;
+}
+
+/* Makes sure no producer of an earlier layout (per-source transactional ids of versions before
+ * shards, or the shards of another shard count) can still commit, once (shard_migrate.h). What
+ * it fences may have held an open transaction the state read could not see past, and init
+ * aborted it: the state is read again. This process runs every shard of its sources; where
+ * instances share the shards (#20.4), an instance may fence only the legacy ids of the sources of
+ * the shards it was assigned, and no shard id it does not own. */
+static int migrate_layout(engine *e, char *err, size_t errlen)
+{
+    const kafka_config *kc = &e->cfg->kafka;
+    if (kc->delivery != DELIVERY_EXACTLY_ONCE)
+        return 0; /* no transactional ids */
+    const char **sources = xcalloc((size_t)e->n_sources + 1, sizeof(char *));
+    int *running = xcalloc((size_t)e->n_shards, sizeof(int));
+    for (int i = 0; i < e->n_sources; i++)
+        sources[i] = e->sources[i].sc->name;
+    for (int i = 0; i < e->n_shards; i++)
+        running[i] = shard_is_running(&e->shards[i]);
+    char **stale = NULL;
+    int n = 0, rc = 0;
+    shard_migrate_stale_names(kc, &e->history, sources, e->n_sources, running, &stale, &n);
+    if (n > 0) {
+        int64_t started = now_monotonic_ms();
+        rc = shard_migrate_fence(kc, stale, n, err, errlen);
+        if (rc == 0) {
+            log_info(NULL, NULL,
+                     "fenced %d transactional ids of an earlier producer layout (crmstream-%s-"
+                     "<source> of versions before shards, or shards of another count) in %.1fs; "
+                     "reading the state again",
+                     n, kc->topic_prefix, (double)(now_monotonic_ms() - started) / 1000.0);
+            for (int i = 0; i < e->n_sources; i++)
+                for (int j = 0; j < e->sources[i].n_tables; j++)
+                    table_forget_state(&e->sources[i].tables[j]);
+            shard_history_free(&e->history);
+            rc = restore_state(e, err, errlen);
+        }
+    }
+    if (rc == 0)
+        rc = record_layout(e, err, errlen);
+    for (int i = 0; i < n; i++)
+        free(stale[i]);
+    free(stale);
+    free(running);
+    free(sources);
+    return rc;
+}
+
 /* ---- run --------------------------------------------------------------------------------- */
 
 static int exit_code(engine *e)
 {
     int code = EXIT_OK;
     int all_auth_failed = e->n_sources > 0;
-    for (int i = 0; i < e->n_sources; i++) {
-        source_run *sr = &e->sources[i];
-        if (sr->producer && kafka_is_fenced(sr->producer))
+    for (int i = 0; i < e->n_shards; i++) {
+        if (shard_is_fenced(&e->shards[i]))
             return EXIT_FENCED;
-        if (sr->producer && kafka_is_fatal(sr->producer))
+        if (shard_is_fatal(&e->shards[i]))
             code = EXIT_KAFKA;
-        if (!sr->auth_failed)
-            all_auth_failed = 0;
     }
+    for (int i = 0; i < e->n_sources; i++)
+        if (!e->sources[i].auth_failed)
+            all_auth_failed = 0;
     if (code != EXIT_OK)
         return code;
     if (all_auth_failed)
@@ -309,15 +452,21 @@ static void print_summary(engine *e)
 /* Readiness: running, Kafka reachable, every source authenticated and not stopped. */
 static void add_readiness_reasons(engine *e, json_t *reasons)
 {
+    int group = e->cfg->kafka.coordination == COORDINATION_GROUP;
+    if (group && pthread_mutex_trylock(&e->producers_lock) != 0)
+        return; /* a shard is starting or stopping: ask again later */
     for (int i = 0; i < e->n_sources; i++) {
         source_run *sr = &e->sources[i];
         const char *name = sr->sc->name;
         char why[512];
-        if (sr->producer && kafka_is_fatal(sr->producer))
+        if (group && !shard_is_running(sr->shard))
+            continue; /* another instance runs it */
+        if (shard_is_fatal(sr->shard))
             json_array_append_new(reasons,
-                                  json_sprintf("source %s: kafka producer failed: %s", name,
-                                               kafka_fatal_reason(sr->producer, why, sizeof(why))));
-        else if (atomic_load(&sr->km.brokers_down))
+                                  json_sprintf("source %s: kafka producer of %s failed: %s", name,
+                                               sr->shard->name,
+                                               shard_fatal_reason(sr->shard, why, sizeof(why))));
+        else if (atomic_load(&sr->shard->km.brokers_down))
             json_array_append_new(reasons, json_sprintf("source %s: all Kafka brokers down", name));
         if (sr->auth_failed)
             json_array_append_new(reasons, json_sprintf("source %s: credentials rejected", name));
@@ -325,6 +474,8 @@ static void add_readiness_reasons(engine *e, json_t *reasons)
             json_array_append_new(reasons,
                                   json_sprintf("source %s: no successful API request yet", name));
     }
+    if (group)
+        pthread_mutex_unlock(&e->producers_lock);
 }
 
 json_t *engine_health(int ready, int *ok)
@@ -349,21 +500,41 @@ json_t *engine_health(int ready, int *ok)
                      reasons);
 }
 
-/* A source whose producer is done for (fenced by a newer instance, or a fatal Kafka error it
- * could not recover from) stops the whole run: the process exits 4 or 3 and its orchestrator
- * decides, instead of the other sources running on in a half-dead process. */
+/* Stops the sources of shard s: their threads end after the page in flight. */
+static void stop_shard_sources(engine *e, const shard *s)
+{
+    for (int i = 0; i < e->n_sources; i++)
+        if (e->sources[i].shard == s)
+            flag_set(&e->sources[i].stop, 1);
+}
+
+/* A shard whose producer is done for (fenced by a newer owner, or a fatal Kafka error it could
+ * not recover from) stops its sources. A single-instance deployment then stops the whole run:
+ * the process exits 4 or 3 and its orchestrator decides, instead of the other shards running on
+ * in a half-dead process. (Where shards move between instances, the fenced shard alone would
+ * stop here: the line setting engine_stop_requested is that policy.) */
+static void on_shard_failed(engine *e, shard *s)
+{
+    char why[512];
+    if (shard_is_fenced(s))
+        log_error(s->name, NULL,
+                  "fenced: another crmstream instance took over %s (transactional.id "
+                  "crmstream-%s-%s, %d sources); stopping every source",
+                  s->name, e->cfg->kafka.deployment, s->name, s->n_sources);
+    else
+        log_error(s->name, NULL,
+                  "the Kafka producer failed and could not be re-created (%s); stopping every "
+                  "source",
+                  shard_fatal_reason(s, why, sizeof(why)));
+    stop_shard_sources(e, s);
+    flag_set(&engine_stop_requested, 1);
+}
+
 static void stop_on_fatal_producer(engine *e)
 {
-    for (int i = 0; i < e->n_sources && !flag_is_set(&engine_stop_requested); i++) {
-        source_run *sr = &e->sources[i];
-        if (!sr->producer || !kafka_is_fatal(sr->producer))
-            continue;
-        log_error(sr->sc->name, NULL, "%s; stopping every source",
-                  kafka_is_fenced(sr->producer)
-                      ? "fenced: another crmstream instance took over this source"
-                      : "the Kafka producer failed and could not be re-created");
-        flag_set(&engine_stop_requested, 1);
-    }
+    for (int i = 0; i < e->n_shards && !flag_is_set(&engine_stop_requested); i++)
+        if (shard_is_fatal(&e->shards[i]))
+            on_shard_failed(e, &e->shards[i]);
 }
 
 /* Waits for every table thread, keeping the heartbeat fresh. */
@@ -386,11 +557,152 @@ static void wait_for_tables(engine *e)
             pthread_join(e->sources[i].tables[j].thread, NULL);
 }
 
+/* ---- shards shared by a group of instances (kafka.coordination = "group") ----------------- */
+
+/* Sets the source up afresh (as at start, no state), for its shard's next start here. */
+static void renew_source(engine *e, source_run *sr)
+{
+    const source_config *sc = sr->sc;
+    shard *sh = sr->shard;
+    int once = sr->once;
+    sr_client *registry = sr->registry;
+    char err[1024];
+    pthread_mutex_lock(&live_lock);
+    source_run_free(sr);
+    memset(sr, 0, sizeof(*sr));
+    sr->once = once;
+    sr->registry = registry;
+    if (source_run_init(e, sr, sc, err, sizeof(err)))
+        log_error(sc->name, NULL, "%s", err);
+    sr->shard = sh;
+    pthread_mutex_unlock(&live_lock);
+}
+
+/* Stops the sources of shard s (their pages in flight commit through its producer, or abort
+ * when lost), then the producer, and sets the sources up afresh. */
+static void stop_shard_here(engine *e, shard *s, int lost)
+{
+    for (int i = 0; i < e->n_sources; i++)
+        if (e->sources[i].shard == s)
+            flag_set(&e->sources[i].stop, 1);
+    for (int i = 0; i < e->n_sources; i++) {
+        source_run *sr = &e->sources[i];
+        for (int j = 0; sr->shard == s && j < sr->n_tables; j++)
+            if (sr->tables[j].thread_started)
+                pthread_join(sr->tables[j].thread, NULL);
+    }
+    pthread_mutex_lock(&e->producers_lock);
+    shard_stop(s, lost ? 0 : 5000);
+    pthread_mutex_unlock(&e->producers_lock);
+    for (int i = 0; i < e->n_sources; i++)
+        if (e->sources[i].shard == s)
+            renew_source(e, &e->sources[i]);
+}
+
+static void group_stop_shard(int n, int lost, void *u)
+{
+    engine *e = u;
+    stop_shard_here(e, &e->shards[n], lost);
+}
+
+static int start_source_threads(source_run *sr, char *err, size_t errlen)
+{
+    for (int j = 0; j < sr->n_tables; j++) {
+        table_run *t = &sr->tables[j];
+        if (pthread_create(&t->thread, NULL, sync_table_thread, t) != 0) {
+            snprintf(err, errlen, "source %s table %s: cannot start thread", sr->sc->name,
+                     t->def->name);
+            return -1;
+        }
+        t->thread_started = 1;
+    }
+    return 0;
+}
+
+/* Claims shard n: its producer fences the previous owner and aborts what that one left open. */
+static int group_claim_shard(int n, void *u)
+{
+    engine *e = u;
+    shard *s = &e->shards[n];
+    char err[1024];
+    if (s->n_sources == 0)
+        return 0;
+    pthread_mutex_lock(&e->producers_lock);
+    int rc = shard_start(s, err, sizeof(err));
+    pthread_mutex_unlock(&e->producers_lock);
+    if (rc)
+        log_error(s->name, NULL, "%s", err);
+    return rc;
+}
+
+/* Starts claimed shard n here: its sources' state is read, their schemas published and their
+ * tables run. */
+static int group_start_shard(int n, void *u)
+{
+    engine *e = u;
+    shard *s = &e->shards[n];
+    char err[1024];
+    int rc = 0;
+    if (s->n_sources == 0)
+        return 0;
+    shard_history_free(&e->history);
+    memset(&e->history, 0, sizeof(e->history));
+    e->restoring = s;
+    rc = restore_state(e, err, sizeof(err));
+    e->restoring = NULL;
+    for (int i = 0; i < e->n_sources && !rc; i++) {
+        source_run *sr = &e->sources[i];
+        if (sr->shard != s)
+            continue;
+        for (int j = 0; j < sr->n_tables && !rc; j++)
+            if (sr->tables[j].cf && table_schema_build(&sr->tables[j], err, sizeof(err)))
+                rc = -1;
+        if (!rc && table_schema_publish_all(sr, err, sizeof(err)))
+            rc = -1;
+        if (!rc)
+            rc = start_source_threads(sr, err, sizeof(err));
+    }
+    if (rc) {
+        log_error(s->name, NULL, "%s", err);
+        stop_shard_here(e, s, 0);
+    }
+    return rc;
+}
+
+/* Runs the shards the group assigns this instance until the run stops, then hands them back. */
+static int run_group(engine *e)
+{
+    shard_group_handler h = {group_claim_shard, group_start_shard, group_stop_shard, e};
+    char err[1024];
+    shard_group *g = shard_group_start(&e->cfg->kafka, e->n_shards, &h, err, sizeof(err));
+    if (!g) {
+        log_error(NULL, NULL, "%s", err);
+        return EXIT_KAFKA;
+    }
+    set_phase(e, "running");
+    while (!flag_is_set(&engine_stop_requested)) {
+        /* the group's thread sets sources up afresh under live_lock, producers under this */
+        if (pthread_mutex_trylock(&e->producers_lock) == 0) {
+            pthread_mutex_lock(&live_lock);
+            stop_on_fatal_producer(e);
+            pthread_mutex_unlock(&live_lock);
+            pthread_mutex_unlock(&e->producers_lock);
+        }
+        atomic_store(&heartbeat_ms, now_monotonic_ms());
+        struct timespec ts = {0, 200 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    set_phase(e, "stopping");
+    shard_group_stop(g);
+    return exit_code(e);
+}
+
 int engine_run(const crm_config *cfg, const engine_options *opts)
 {
-    engine e = {cfg, xcalloc((size_t)cfg->n_sources, sizeof(source_run)), 0, NULL};
+    engine e = {.cfg = cfg, .sources = xcalloc((size_t)cfg->n_sources, sizeof(source_run))};
     char err[1024];
     int code = EXIT_OK;
+    pthread_mutex_init(&e.producers_lock, NULL);
     if (cfg->registry.url && !(e.registry = sr_new(&cfg->registry, err, sizeof(err)))) {
         log_error(NULL, NULL, "%s", err);
         free(e.sources);
@@ -408,22 +720,22 @@ int engine_run(const crm_config *cfg, const engine_options *opts)
     set_phase(&e, "connecting to Kafka");
     /* Producers first: in exactly-once mode init_transactions fences an older instance and
      * aborts its open transaction, so the state read next is final. */
-    for (int i = 0; i < e.n_sources; i++) {
-        e.sources[i].producer = kafka_producer_new(&cfg->kafka, cfg->sources[i].name,
-                                                   &e.sources[i].km, err, sizeof(err));
-        if (!e.sources[i].producer) {
-            log_error(cfg->sources[i].name, NULL, "%s", err);
-            code = EXIT_KAFKA;
-            goto out;
-        }
+    if (start_shards(&e, err, sizeof(err))) {
+        log_error(NULL, NULL, "%s", err);
+        code = EXIT_KAFKA;
+        goto out;
     }
     if (ensure_topics(&e, err, sizeof(err))) {
         log_error(NULL, NULL, "%s", err);
         code = EXIT_KAFKA;
         goto out;
     }
+    if (cfg->kafka.coordination == COORDINATION_GROUP) {
+        code = run_group(&e);
+        goto out;
+    }
     set_phase(&e, "restoring state");
-    if (restore_state(&e, err, sizeof(err))) {
+    if (restore_state(&e, err, sizeof(err)) || migrate_layout(&e, err, sizeof(err))) {
         log_error(NULL, NULL, "%s", err);
         code = EXIT_KAFKA;
         goto out;
@@ -464,6 +776,9 @@ out:
     set_phase(NULL, "stopped");
     for (int i = 0; i < e.n_sources; i++)
         source_run_free(&e.sources[i]);
+    free_shards(&e);
+    shard_history_free(&e.history);
+    pthread_mutex_destroy(&e.producers_lock);
     free(e.sources);
     sr_free(e.registry);
     return code;
@@ -473,7 +788,7 @@ out:
 
 int engine_each_table(const crm_config *cfg, engine_table_fn fn, void *u, char *err, size_t errlen)
 {
-    engine e = {cfg, xcalloc((size_t)cfg->n_sources, sizeof(source_run)), 0, NULL};
+    engine e = {.cfg = cfg, .sources = xcalloc((size_t)cfg->n_sources, sizeof(source_run))};
     int rc = 0;
     if (cfg->registry.url && !(e.registry = sr_new(&cfg->registry, err, errlen)))
         rc = -1;
@@ -490,6 +805,7 @@ int engine_each_table(const crm_config *cfg, engine_table_fn fn, void *u, char *
         }
     for (int i = 0; i < e.n_sources; i++)
         source_run_free(&e.sources[i]);
+    shard_history_free(&e.history);
     free(e.sources);
     sr_free(e.registry);
     return rc;

@@ -200,7 +200,9 @@ tables_setting() { # T... -> tables = { include = ["T", ...]; }; (nothing for al
 # own_topics CFG MODE NAME — this run's state topic, and the schemas topic or the registry.
 own_topics() {
     if [ "$2" = schemas ]; then with_schemas_topic "$1"; else echo "$REGISTRY_CFG" >>"$1"; fi
-    sed -i "s/state_topic = \"$PREFIX.state\";/state_topic = \"$PREFIX.state-$2-$3\";/" "$1"
+    # Its own deployment name too: these instances run at once on one topic prefix, and the
+    # shards' transactional ids would otherwise be shared (each would fence the others).
+    sed -i "s/state_topic = \"$PREFIX.state\";/state_topic = \"$PREFIX.state-$2-$3\"; deployment = \"$PREFIX-$2-$3\";/" "$1"
     grep -q "state-$2-$3" "$1" || fail "could not set the state topic in $1"
 }
 # definition tables whose truth Java needs to type custom values, and the tables they serve

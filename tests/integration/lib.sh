@@ -4,7 +4,7 @@
 # Ports: simulators take ephemeral ones (--port 0). A test that needs a fixed port derives it
 # from KAFKA_PORT within KAFKA_PORT+2 .. +9 (the broker has +0, its controller +1), because
 # tests/run-integration.sh with JOBS=N runs lanes 10 ports apart at once. Taken: +2 PostgreSQL
-# (replay_env.sh), +3 test 72, +5/+6 test 10's late broker, +7 test 54 (nothing listens), +8/+9
+# (replay_env.sh), +3 test 72, +4 test 84, +5/+6 test 10's late broker, +7 test 54 (nothing listens), +8/+9
 # test 56.
 set -euo pipefail
 
@@ -108,6 +108,28 @@ write_cfg() {
         echo "  base_url = \"$SIM_URL\"; poll_interval = \"${POLL:-1s}\";"
         for extra in "$@"; do echo "  $extra"; done
         echo "} );"
+    } >"$file"
+}
+
+# write_sources_cfg FILE DELIVERY SHARDS NAME... — a config with one testcrm source per NAME on
+# the simulator started last (items and users, pages of 20, polled hourly) and kafka.shards =
+# SHARDS; COMMIT_MAX_EVENTS (default 8000) pages' events share a commit.
+write_sources_cfg() {
+    local file=$1 delivery=$2 shards=$3 sep='' s
+    shift 3
+    CFGS+=("$file")
+    {
+        echo "log_level = \"${LOG_LEVEL:-info}\";"
+        echo "kafka = { bootstrap_servers = \"$BOOTSTRAP\"; topic_prefix = \"$PREFIX\";"
+        echo "  state_topic = \"$PREFIX.state\"; delivery = \"$delivery\"; transaction_timeout = \"20s\";"
+        echo "  commit_max_events = ${COMMIT_MAX_EVENTS:-8000}; shards = $shards; };"
+        echo 'sources = ('
+        for s in "$@"; do
+            echo "$sep{ type = \"testcrm\"; name = \"$s\"; base_url = \"$SIM_URL\"; poll_interval = \"1h\";"
+            echo '  options = { page_size = 20; }; tables = { include = ["items", "users"]; }; }'
+            sep=','
+        done
+        echo ');'
     } >"$file"
 }
 
