@@ -388,8 +388,8 @@ static int process_page(pass *p, page *pg, sync_error *e)
 static int commit_state_batch(kafka_batch *state, void *u, char *err, size_t errlen)
 {
     table_run *t = u;
-    return kafka_commit(t->sr->producer, NULL, state, &engine_stop_requested, err, errlen) ==
-                   KAFKA_OK
+    return shard_commit(t->sr->shard, &t->sr->km, NULL, state, &engine_stop_requested, err,
+                        errlen) == KAFKA_OK
                ? 0
                : -1;
 }
@@ -623,7 +623,7 @@ static void log_pass_failure(table_run *t, const sync_error *e)
 {
     source_run *sr = t->sr;
     const char *sname = source_name(sr->src);
-    atomic_fetch_add(&t->m.errors[e->kind], 1);
+    table_metrics_pass_failed(&t->m, e->kind, e->msg);
     if (t->schema_rejected)
         log_error(sname, t->def->name,
                   "the schema registry rejected the table's schema; the table stops, its "
@@ -634,11 +634,11 @@ static void log_pass_failure(table_run *t, const sync_error *e)
                   e->msg);
     else if (sr->auth_failed)
         log_error(sname, t->def->name, "credentials rejected, source stopped: %s", e->msg);
-    else if (kafka_is_fenced(sr->producer))
+    else if (shard_is_fenced(sr->shard))
         log_error(sname, t->def->name,
                   "fenced: another crmstream instance took over source %s "
-                  "(transactional.id crmstream-%s-%s); exiting",
-                  sname, sr->cfg->kafka.topic_prefix, sname);
+                  "(its %s, transactional.id crmstream-%s-%s); exiting",
+                  sname, sr->shard->name, sr->cfg->kafka.deployment, sr->shard->name);
     else
         log_error(sname, t->def->name, "pass failed: %s", e->msg);
 }
@@ -648,7 +648,10 @@ void *sync_table_thread(void *arg)
     table_run *t = arg;
     source_run *sr = t->sr;
     sync_error e;
+    int64_t due_ms = 0; /* when this pass was scheduled (monotonic); 0: the first */
+    table_metrics_set_running(&t->m, 1);
     while (!stopping(t) && !t->schema_rejected) {
+        table_metrics_pass_started(&t->m, due_ms);
         long p0 = atomic_load(&t->m.published), d0 = atomic_load(&t->m.deleted),
              u0 = atomic_load(&t->m.unchanged);
         int64_t started = now_monotonic_ms();
@@ -659,7 +662,7 @@ void *sync_table_thread(void *arg)
             rc = run_pass(t, 1, &e);
         t->failed = rc < 0;
         if (rc == 0) {
-            atomic_store(&t->m.last_success_ms, now_wall_ms());
+            table_metrics_pass_succeeded(&t->m);
             log_pass(t, "pass", p0, d0, u0, started);
         } else if (rc < 0) {
             log_pass_failure(t, &e);
@@ -667,8 +670,10 @@ void *sync_table_thread(void *arg)
         if (sr->once || t->unavailable || t->schema_rejected)
             break;
         allocator_release_idle();
+        due_ms = now_monotonic_ms() + (int64_t)sr->sc->poll_interval_s * 1000;
         sleep_interruptible((int64_t)sr->sc->poll_interval_s * 1000, &engine_stop_requested);
     }
+    table_metrics_set_running(&t->m, 0);
     atomic_store(&t->done, 1);
     return NULL;
 }

@@ -14,6 +14,7 @@
 #include "http.h"
 #include "kafka.h"
 #include "metrics.h"
+#include "shard.h"
 #include "source.h"
 #include "state.h"
 
@@ -53,8 +54,9 @@ typedef struct source_run {
     const crm_config *cfg;
     const source_config *sc;
     source *src;
-    kafka_producer *producer;
-    kafka_metrics km;
+    struct shard *shard;      /* commits go through its shared producer (shard.h) */
+    kafka_metrics km;         /* what this source committed (the producer's own is the shard's) */
+    source_metrics sm;        /* its state and health, summed up from its tables' metrics */
     atomic_int authenticated; /* a request of this source succeeded */
     table_run *tables;
     int n_tables;
