@@ -355,6 +355,8 @@ static int queue_page(pass *p, const page *pg, sync_error *e)
     if (w->n_locked > 0 || json_array_size(pg->deletes) > 0 || json_array_size(pg->upserts) > 0 ||
         pg->reconcile_tables ||
         kafka_batch_count(w->data) >= (size_t)t->sr->cfg->kafka.commit_max_events ||
+        (t->sr->cfg->kafka.commit_max_mb > 0 &&
+         kafka_batch_bytes(w->data) >= ((size_t)t->sr->cfg->kafka.commit_max_mb << 20)) ||
         now_monotonic_ms() - w->pending_since >= t->sr->cfg->kafka.commit_max_age_ms)
         return flush_and_unlock(p, e);
     work_unlock_targets(w);
@@ -377,6 +379,7 @@ static int process_page(pass *p, page *pg, sync_error *e)
     w->future_values = 0;
     rc = emit_page(p, pg, e);
     note_page_progress(p, pg);
+    allocator_release_now_and_then(); /* a backfill's pass may run for hours */
     if (rc == 0 && !p->reconcile)
         return queue_page(p, pg, e);
     work_rewind(w, start);      /* a failed page publishes nothing of its own */
