@@ -298,6 +298,8 @@ static int start_shards(engine *e, char *err, size_t errlen)
         source_run *sr = &e->sources[i];
         sr->shard = &e->shards[shard_of(sr->sc->name, e->n_shards)];
         sr->shard->n_sources++;
+        atomic_store(&sr->shard->mx.sources, sr->shard->n_sources);
+        atomic_store(&sr->sm.shard, sr->shard->id);
     }
     if (e->group)
         return 0; /* the group says which run here (run_group) */
@@ -361,7 +363,9 @@ static int record_layout(engine *e, char *err, size_t errlen)
 /* Makes sure no producer of an earlier layout (per-source transactional ids of versions before
  * shards, or the shards of another shard count) can still commit, once (shard_migrate.h). What
  * it fences may have held an open transaction the state read could not see past, and init
- * aborted it: the state is read again. */
+ * aborted it: the state is read again. This process runs every shard of its sources; where
+ * instances share the shards (#20.4), an instance may fence only the legacy ids of the sources of
+ * the shards it was assigned, and no shard id it does not own. */
 static int migrate_layout(engine *e, char *err, size_t errlen)
 {
     const kafka_config *kc = &e->cfg->kafka;

@@ -64,10 +64,12 @@ kafka_result kafka_commit(kafka_producer *p, kafka_batch *data, kafka_batch *sta
                           volatile int *stop, char *err, size_t errlen);
 /* Commits data[i] and state[i] of i < n (any may be NULL) in one transaction (at-least-once:
  * every data batch, then every state batch). After a failure the batches hold copies of their
- * messages (librdkafka may still read the originals). */
+ * messages (librdkafka may still read the originals), and *refused (may be NULL) is the i whose
+ * message librdkafka refused to queue (too large, unknown topic: it would fail any transaction),
+ * else n. */
 kafka_result kafka_commit_group(kafka_producer *p, kafka_batch *const *data,
-                                kafka_batch *const *state, size_t n, volatile int *stop, char *err,
-                                size_t errlen);
+                                kafka_batch *const *state, size_t n, size_t *refused,
+                                volatile int *stop, char *err, size_t errlen);
 
 /* The librdkafka handle (rd_kafka_t *), for tests that drive librdkafka's mock cluster. */
 void *kafka_producer_handle(kafka_producer *p);

@@ -664,7 +664,8 @@ void *sync_table_thread(void *arg)
     int64_t due_ms = 0; /* when this pass was scheduled (monotonic); 0: the first */
     table_metrics_set_running(&t->m, 1);
     while (!stopping(t) && !t->schema_rejected) {
-        table_metrics_pass_started(&t->m, due_ms);
+        table_metrics_pass_started(&t->m,
+                                   due_ms ? now_monotonic_ms() - due_ms : METRICS_UNSCHEDULED);
         long p0 = atomic_load(&t->m.published), d0 = atomic_load(&t->m.deleted),
              u0 = atomic_load(&t->m.unchanged);
         int64_t started = now_monotonic_ms();
