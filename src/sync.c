@@ -645,6 +645,19 @@ static void log_pass_failure(table_run *t, const sync_error *e)
         log_error(sname, t->def->name, "pass failed: %s", e->msg);
 }
 
+/* Sleeps ms, waking early when the run or the source stops (a shard moving to another
+ * instance stops its sources). */
+static void sleep_until_due(source_run *sr, int64_t ms)
+{
+    int64_t end = now_monotonic_ms() + ms;
+    while (!flag_is_set(&engine_stop_requested) && !flag_is_set(&sr->stop)) {
+        int64_t left = end - now_monotonic_ms();
+        if (left <= 0)
+            return;
+        sleep_interruptible(left < 200 ? left : 200, &engine_stop_requested);
+    }
+}
+
 void *sync_table_thread(void *arg)
 {
     table_run *t = arg;
@@ -653,7 +666,8 @@ void *sync_table_thread(void *arg)
     int64_t due_ms = 0; /* when this pass was scheduled (monotonic); 0: the first */
     table_metrics_set_running(&t->m, 1);
     while (!stopping(t) && !t->schema_rejected) {
-        table_metrics_pass_started(&t->m, due_ms);
+        table_metrics_pass_started(&t->m,
+                                   due_ms ? now_monotonic_ms() - due_ms : METRICS_UNSCHEDULED);
         long p0 = atomic_load(&t->m.published), d0 = atomic_load(&t->m.deleted),
              u0 = atomic_load(&t->m.unchanged);
         int64_t started = now_monotonic_ms();
@@ -673,7 +687,7 @@ void *sync_table_thread(void *arg)
             break;
         allocator_release_idle();
         due_ms = now_monotonic_ms() + (int64_t)sr->sc->poll_interval_s * 1000;
-        sleep_interruptible((int64_t)sr->sc->poll_interval_s * 1000, &engine_stop_requested);
+        sleep_until_due(sr, (int64_t)sr->sc->poll_interval_s * 1000);
     }
     table_metrics_set_running(&t->m, 0);
     atomic_store(&t->done, 1);

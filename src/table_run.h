@@ -47,6 +47,7 @@ typedef struct table_run {
     int failed;                 /* last pass failed */
     table_metrics m;            /* counters, also scraped from /metrics */
     atomic_int done;            /* the thread has exited */
+    int thread_started;         /* thread is to be joined */
     atomic_int force_reconcile; /* a delete feed asked for an ID reconciliation */
 } table_run;
 
