@@ -1,5 +1,6 @@
 /* engine.c — startup and shutdown of a run: topics, producers (fencing older instances),
- * state restore, one thread per enabled table, and the process exit code. */
+ * state restore, every enabled table a task on the scheduler's worker pool (sched_pool.h), and the
+ * process exit code. */
 #include "engine.h"
 #include "schema_registry.h"
 #include "table_schema.h"
@@ -15,6 +16,7 @@
 #include "crm_time.h"
 #include "embedded_schemas.h"
 #include "log.h"
+#include "sched_pool.h"
 #include "table_run.h"
 
 volatile int engine_stop_requested;
@@ -366,24 +368,58 @@ static void stop_on_fatal_producer(engine *e)
     }
 }
 
-/* Waits for every table thread, keeping the heartbeat fresh. */
-static void wait_for_tables(engine *e)
+/* A source stopped on its own (credentials rejected, its producer gone): its tables are woken so
+ * they end now instead of at their next poll. */
+static void wake_stopped_sources(engine *e, sched *s, int *woken)
 {
+    for (int i = 0; i < e->n_sources; i++)
+        if (!woken[i] && flag_is_set(&e->sources[i].stop)) {
+            woken[i] = 1;
+            sched_wake_group(s, i);
+        }
+}
+
+/* Waits until every table's task is done, keeping the heartbeat fresh; a stop request wakes
+ * every table (each ends its pass: the complete pages commit, a transfer in flight aborts). */
+static void wait_for_tables(engine *e, sched *s)
+{
+    int stop_seen = 0;
+    int *woken = xcalloc((size_t)e->n_sources + 1, sizeof(int));
     for (;;) {
         stop_on_fatal_producer(e);
-        int running = 0;
-        for (int i = 0; i < e->n_sources; i++)
-            for (int j = 0; j < e->sources[i].n_tables; j++)
-                running += !atomic_load(&e->sources[i].tables[j].done);
-        if (!running)
+        if (!stop_seen && flag_is_set(&engine_stop_requested)) {
+            stop_seen = 1;
+            sched_wake_all(s);
+        }
+        wake_stopped_sources(e, s, woken);
+        if (sched_wait(s, 200) == 0)
             break;
         atomic_store(&heartbeat_ms, now_monotonic_ms());
-        struct timespec ts = {0, 200 * 1000000};
-        nanosleep(&ts, NULL);
     }
+    free(woken);
+}
+
+/* Every enabled table as a task on a pool of cfg->workers threads, one group per source (the
+ * scheduler's round-robin unit), all due now; returns when every task is done. -1 when no
+ * worker could be started. */
+static int run_tables(engine *e)
+{
+    sched *s = sched_new(e->cfg->workers, 0);
+    int64_t now = now_monotonic_ms();
     for (int i = 0; i < e->n_sources; i++)
         for (int j = 0; j < e->sources[i].n_tables; j++)
-            pthread_join(e->sources[i].tables[j].thread, NULL);
+            sched_add(s, i, sync_table_turn, &e->sources[i].tables[j], now);
+    int rc = sched_start(s);
+    if (rc) {
+        log_error(NULL, NULL, "cannot start any of the %d worker threads; stopping",
+                  sched_workers(s));
+        flag_set(&engine_stop_requested, 1);
+    } else {
+        set_phase(e, "running");
+        wait_for_tables(e, s);
+    }
+    sched_free(s);
+    return rc;
 }
 
 int engine_run(const crm_config *cfg, const engine_options *opts)
@@ -443,23 +479,10 @@ int engine_run(const crm_config *cfg, const engine_options *opts)
             goto out;
         }
     }
-    for (int i = 0; i < e.n_sources; i++)
-        for (int j = 0; j < e.sources[i].n_tables; j++) {
-            table_run *t = &e.sources[i].tables[j];
-            if (pthread_create(&t->thread, NULL, sync_table_thread, t) != 0) {
-                log_error(e.sources[i].sc->name, t->def->name, "cannot start thread");
-                flag_set(&engine_stop_requested, 1);
-                code = EXIT_RUNTIME;
-                for (int k = 0; k < j; k++)
-                    pthread_join(e.sources[i].tables[k].thread, NULL);
-                goto out;
-            }
-        }
-    set_phase(&e, "running");
-    wait_for_tables(&e);
+    int failed = run_tables(&e);
     set_phase(&e, "stopping");
     print_summary(&e);
-    code = exit_code(&e);
+    code = failed ? EXIT_RUNTIME : exit_code(&e);
 out:
     set_phase(NULL, "stopped");
     for (int i = 0; i < e.n_sources; i++)
