@@ -109,19 +109,20 @@ measure_daemon() {
     echo "$split $hwm"
 }
 
-# lateness N — from the daemon's pass lines: "polled first_max p50 p99 max" (ms; polled: sources
+# lateness — from the daemon's pass lines: "polled first_max p50 p99 max" (ms; polled: sources
 # whose three tables each passed at least twice).
 lateness() {
     grep -o 'source=s[0-9]* table=[a-z]* msg="pass done[^"]*late_ms=[0-9]*' "$WORK/daemon.log" |
-        sed 's/source=\([^ ]*\) table=\([^ ]*\) .*late_ms=/\1 \2 /' | awk -v n="$1" '
-        { k = $1 " " $2; seen[k]++
-          if (seen[k] == 1) { if ($3 > first) first = $3; next }
-          v[++m] = $3; if (seen[k] == 2) twice[$1]++ }
-        END {
-            for (s in twice) if (twice[s] == 3) polled++
-            asort(v)
-            printf "%d %d %d %d %d\n", polled, first, m ? v[int(m * 0.5) + 1] : -1,
-                m ? v[int(m * 0.99) + 1 > m ? m : int(m * 0.99) + 1] : -1, m ? v[m] : -1 }'
+        sed 's/source=\([^ ]*\) table=\([^ ]*\) .*late_ms=/\1 \2 /' >"$WORK/late.txt"
+    awk '{ k = $1 " " $2; if (++seen[k] > 1) print $3 }' "$WORK/late.txt" | sort -n >"$WORK/later.txt"
+    local polled first
+    polled=$(awk '{ k = $1 " " $2; if (++seen[k] == 2) twice[$1]++ }
+        END { for (s in twice) if (twice[s] == 3) n++; print n + 0 }' "$WORK/late.txt")
+    first=$(awk '{ k = $1 " " $2; if (++seen[k] == 1 && $3 > m) m = $3 } END { print m + 0 }' "$WORK/late.txt")
+    awk -v p="$polled" -v f="$first" '{ v[NR] = $1 }
+        END { q = int(NR * 0.99) + 1; if (q > NR) q = NR
+              if (NR) printf "%d %d %d %d %d\n", p, f, v[int(NR * 0.5) + 1], v[q], v[NR]
+              else printf "%d %d -1 -1 -1\n", p, f }' "$WORK/later.txt"
 }
 
 echo "bench many_sources: testcrm, 3 tables/source, $ITEMS items, latency $LATENCY_MS ms/request, $DELIVERY, workers $WORKERS"
@@ -137,7 +138,7 @@ for n in $SOURCES; do
         printf "%8d %8d %10.1f %10.1f %10d\n", n, t, r / 1024, w / 1000, p }'
     [ "$RUN_S" -gt 0 ] || continue
     read -r total workers rdk rss < <(measure_daemon "$WORK/cfg-$n")
-    read -r polled first p50 p99 max < <(lateness "$n")
+    read -r polled first p50 p99 max < <(lateness)
     echo "  daemon ${RUN_S}s, poll ${POLL}s: threads $total (workers $workers, librdkafka $rdk," \
         "other $((total - workers - rdk))), peak RSS $(awk -v r="$rss" 'BEGIN { printf "%.1f", r / 1024 }') MiB;" \
         "sources polled twice+ $polled/$n; lateness ms: first pass max $first," \

@@ -448,6 +448,11 @@ void http_client_set_observer(http_client *c, http_observer_fn fn, void *arg)
     c->observe_arg = arg;
 }
 
+int64_t http_client_send_delay(http_client *c)
+{
+    return c->rl ? ratelimit_peek_delay(c->rl, now_monotonic_ms()) : 0;
+}
+
 static void observe_attempt(http_client *c, long status, int64_t elapsed_ms)
 {
     if (c->observe)

@@ -707,13 +707,6 @@ static int cycle_begin(table_run *t, int64_t late_ms)
     return rc;
 }
 
-/* How long the source's rate limiter would hold the table's next request. */
-static int64_t rate_limit_wait(table_run *t)
-{
-    ratelimit *rl = source_ratelimit(t->sr->src);
-    return rl ? ratelimit_peek_delay(rl, now_monotonic_ms()) : 0;
-}
-
 /* Runs the cycle's pass page by page for about one slice. Yields (returns the time it is due
  * again) when the slice is over, when the source's rate limiter or its API budget would hold
  * the next request, and between the pass and its reconciliation pass. */
@@ -724,7 +717,7 @@ static int64_t cycle_continue(table_run *t)
     int64_t slice_end = now_monotonic_ms() + SYNC_TURN_SLICE_MS;
     int rc;
     for (;;) {
-        int64_t wait = stopping(t) ? 0 : rate_limit_wait(t);
+        int64_t wait = stopping(t) ? 0 : http_client_send_delay(t->http);
         if (wait > SYNC_RATE_YIELD_MS)
             return now_monotonic_ms() + wait;
         rc = stopping(t) ? 1 : pass_step(p, &c->e);

@@ -729,6 +729,22 @@ static void test_429_retry_after(void)
     server_stop(s);
 }
 
+/* What the scheduler asks before a page: how long the client's limiter would hold a request (a
+ * table yields its worker instead of waiting that long). */
+static void test_send_delay(void)
+{
+    fixture f;
+    fx_init(&f, NULL);
+    CHECK(http_client_send_delay(f.c) == 0);
+    ratelimit_pause(f.rl, 300); /* e.g. a 429 of another table of the source */
+    int64_t d = http_client_send_delay(f.c);
+    CHECK(d > 200 && d <= 300);
+    http_client *unlimited = http_client_new(&f.opts, &f.auth, NULL, NULL, NULL, "testsrc");
+    CHECK(unlimited && http_client_send_delay(unlimited) == 0);
+    http_client_free(unlimited);
+    fx_free(&f);
+}
+
 static void test_429_exhausted(void)
 {
     reply script[] = {{429, NULL, "too many", 0, 0}};
@@ -1181,6 +1197,7 @@ int main(void)
     test_5xx_retried();
     test_5xx_exhausted_no_secret();
     test_429_retry_after();
+    test_send_delay();
     test_429_exhausted();
     test_timeout_retried();
     test_connection_refused();
