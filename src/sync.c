@@ -34,6 +34,8 @@
 #define SYNC_TURN_SLICE_MS 200
 /* A rate-limit wait longer than this yields the worker until the source may send again. */
 #define SYNC_RATE_YIELD_MS 20
+/* Between polls at least this far apart (s) a table keeps no connection open. */
+#define SYNC_IDLE_CLOSE_S 30
 
 typedef struct pass {
     table_run *t;
@@ -664,8 +666,19 @@ static void cycle_pass_begin(table_cycle *c, table_run *t, int reconcile)
     c->pass_started = c->last_progress = now_monotonic_ms();
 }
 
+/* The table will not send for a while (or ever): its idle connections close, so a thousand
+ * idle tables hold no thousand sockets (a server closes them after its keep-alive timeout
+ * anyway, well before a poll interval of SYNC_IDLE_CLOSE_S). */
+static void release_connections(table_run *t)
+{
+    if (http_client_close_connections(t->http))
+        log_warn(source_name(t->sr->src), t->def->name,
+                 "cannot re-create the HTTP handle; the next request tries again");
+}
+
 static int64_t table_done(table_run *t)
 {
+    release_connections(t);
     atomic_store(&t->done, 1);
     return SCHED_DONE;
 }
@@ -687,6 +700,8 @@ static int64_t cycle_end(table_run *t, int rc)
     if (stopping(t) || t->sr->once || t->unavailable || t->schema_rejected)
         return table_done(t);
     allocator_release_idle();
+    if (t->sr->sc->poll_interval_s >= SYNC_IDLE_CLOSE_S)
+        release_connections(t);
     return now_monotonic_ms() + (int64_t)t->sr->sc->poll_interval_s * 1000;
 }
 

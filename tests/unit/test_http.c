@@ -643,6 +643,14 @@ static void test_gzip_and_keepalive(void)
     CHECK(strcasestr(s->seen[0].head, "\r\nAccept-Encoding: ") != NULL);
     CHECK_CONTAINS(s->seen[0].head, "gzip");
     CHECK_CONTAINS(s->seen[0].head, "\r\nUser-Agent: crmstream/");
+    /* a table idle until its next poll closes its connections: the next request opens one, with
+     * the client's options (credentials, encoding) intact */
+    CHECK(http_client_close_connections(f.c) == 0);
+    CHECK(fx_run(&f, NULL) == HTTP_OK);
+    CHECK_STR(f.resp.body.data, plain_body);
+    CHECK(server_requests(s) == 3);
+    CHECK(server_connections(s) == 2);
+    CHECK_CONTAINS(s->seen[2].head, "\r\nUser-Agent: crmstream/");
     fx_free(&f);
     server_stop(s);
 }
