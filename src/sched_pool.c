@@ -251,9 +251,13 @@ static void wait_for_work(sched *s, int64_t now)
     (void)rc; /* ETIMEDOUT or woken: either way the heap is looked at again */
 }
 
+/* The pool of the worker running on this thread (sched_turn_contended). */
+static _Thread_local sched *current_pool;
+
 static void *worker_main(void *arg)
 {
     sched *s = arg;
+    current_pool = s;
     pthread_mutex_lock(&s->lock);
     while (!s->stopping) {
         int64_t now = now_monotonic_ms();
@@ -388,4 +392,15 @@ void sched_free(sched *s)
 int sched_workers(const sched *s)
 {
     return s->n_workers;
+}
+
+int sched_turn_contended(void)
+{
+    sched *s = current_pool;
+    if (!s)
+        return 0;
+    pthread_mutex_lock(&s->lock);
+    int waiting = s->ring_head >= 0 || (s->heap_n > 0 && s->heap[0]->due_ms <= now_monotonic_ms());
+    pthread_mutex_unlock(&s->lock);
+    return waiting;
 }

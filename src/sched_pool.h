@@ -41,4 +41,8 @@ void sched_free(sched *s);
 
 int sched_workers(const sched *s);
 
+/* From inside a turn: 1 when other tasks are due and waiting for a worker (the turn should
+ * yield soon), 0 when none is or when not called from a worker. */
+int sched_turn_contended(void);
+
 #endif

@@ -29,9 +29,9 @@
 #include "table_schema.h"
 
 #define PARSE_ATTEMPTS 3
-/* A turn runs pages for about this long before the table yields its worker to the next due one
- * (a backfill of one table must not hold a worker for minutes). */
-#define SYNC_TURN_SLICE_MS 200
+/* A turn runs pages for about this long before the table yields its worker when other tables
+ * are due (a backfill of one table must not hold a worker for minutes while others wait). */
+#define SYNC_TURN_SLICE_MS 1000
 /* A rate-limit wait longer than this yields the worker until the source may send again. */
 #define SYNC_RATE_YIELD_MS 20
 /* Between polls at least this far apart (s) a table keeps no connection open. */
@@ -722,9 +722,10 @@ static int cycle_begin(table_run *t, int64_t late_ms)
     return rc;
 }
 
-/* Runs the cycle's pass page by page for about one slice. Yields (returns the time it is due
- * again) when the slice is over, when the source's rate limiter or its API budget would hold
- * the next request, and between the pass and its reconciliation pass. */
+/* Runs the cycle's pass page by page. Yields (returns the time it is due again) after a slice
+ * when other tables wait for a worker (closing its connections: thousands of tables queued
+ * mid-pass must not hold thousands of sockets), when the source's rate limiter or its API budget
+ * would hold the next request, and between the pass and its reconciliation pass. */
 static int64_t cycle_continue(table_run *t)
 {
     table_cycle *c = t->cycle;
@@ -742,8 +743,10 @@ static int64_t cycle_continue(table_run *t)
             break;
         p->ctx.page_no++;
         log_progress(p, c->pass_started, &c->last_progress);
-        if (now_monotonic_ms() >= slice_end)
+        if (now_monotonic_ms() >= slice_end && sched_turn_contended()) {
+            release_connections(t); /* the queue ahead may outlast a keep-alive */
             return now_monotonic_ms();
+        }
     }
     int reconciling = p->reconcile;
     rc = pass_close(p, rc == 2 ? 0 : rc, &c->e);

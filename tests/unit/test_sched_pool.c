@@ -182,6 +182,41 @@ static void test_wake(void)
     CHECK(sleeper_turns == 2 && busy_turns == 2);
 }
 
+/* ---- a turn asks whether others wait ---- */
+
+static atomic_int contended_seen[2];
+
+static int64_t asking_turn(void *arg, int64_t late_ms)
+{
+    (void)late_ms;
+    int *n = arg;
+    atomic_store(&contended_seen[(*n)++], sched_turn_contended() + 1);
+    return *n < 2 ? now_monotonic_ms() + 200 : SCHED_DONE;
+}
+
+static int64_t short_turn(void *arg, int64_t late_ms)
+{
+    (void)arg, (void)late_ms;
+    return SCHED_DONE;
+}
+
+/* One worker: a turn with another task due behind it is contended; alone (the other done, the
+ * next turn 200 ms later) it is not; outside a worker never. */
+static void test_turn_contended(void)
+{
+    CHECK(sched_turn_contended() == 0);
+    sched *s = sched_new(1, 0);
+    int64_t now = now_monotonic_ms();
+    int n = 0;
+    sched_add(s, 0, asking_turn, &n, now - 10);
+    sched_add(s, 1, short_turn, NULL, now);
+    CHECK(sched_start(s) == 0);
+    CHECK(sched_wait(s, 5000) == 0);
+    CHECK(atomic_load(&contended_seen[0]) == 2); /* 1 + 1: the other task was waiting */
+    CHECK(atomic_load(&contended_seen[1]) == 1); /* 0 + 1: nothing else due */
+    sched_free(s);
+}
+
 /* ---- a group cannot take every worker ---- */
 
 static atomic_int other_ran;
@@ -249,6 +284,7 @@ int main(void)
     test_round_robin_across_groups();
     test_rearm_at_returned_time();
     test_wake();
+    test_turn_contended();
     test_group_limit();
     test_free_with_armed_tasks();
     return check_summary("sched_pool");
