@@ -1,30 +1,32 @@
 #!/usr/bin/env bash
 # many_sources.sh — what one process costs per CRM account (issue #20): N test-CRM sources
-# (testcrm, its three tables items/users/events each) in one crmstream process on the shared
-# worker pool (`workers`), into a real local broker, exactly-once. Two runs per N:
-#   1. one `--once` pass (the backfill): peak thread count and peak RSS (VmHWM), sampled from
-#      /proc/PID/status every 20 ms, and the pass's wall time;
-#   2. the daemon for RUN_S seconds polling every POLL (state restored from run 1, so its passes
-#      are incremental): threads at the end, split by name into the worker pool (crm-worker),
-#      librdkafka's (rdk:*, one set per producer) and the rest; peak RSS; how many sources had
-#      every table polled at least twice; and the poll lateness (how long after its due time a
-#      pass started: late_ms of the pass lines) over the passes after each table's first (the
-#      first is due at start, so it measures the start-up queue instead: its max is printed too).
+# (testcrm, its three tables items/users/events each) in one crmstream process, one `--once`
+# pass into a real local broker, exactly-once. Prints the sources, the process's peak thread
+# count (sampled from /proc/PID/status every 20 ms), its peak RSS (VmHWM) and the pass's wall time.
 # One simulator serves every source: the sources differ by name only (same base URL and token),
 # and the simulator's control plane adds LATENCY_MS to every API request.
-#   SOURCES="10 50 150"  LATENCY_MS=50  ITEMS=250  DELIVERY=exactly-once  WORKERS=8  POLL=30
-#   RUN_S=100 (0: no daemon run)  KAFKA_PORT=19894
+#   SOURCES="10 50 150"  LATENCY_MS=50  ITEMS=250  DELIVERY=exactly-once  KAFKA_PORT=19894
 # (KAFKA_PORT: the port of the broker this bench starts and stops; or BOOTSTRAP=host:port to use
 # a running broker.)
+# STEADY_S=N (default 0: off) then runs the same sources as a daemon for N seconds, polling every
+# POLL_S (default 60) from the state the pass left, and prints its peak threads and RSS, and how
+# late the scheduled passes started (crmstream_poll_lateness_seconds: passes, p99 from the
+# histogram, max; and over sources, each one's last scheduled pass: p99 and max of
+# crmstream_source_poll_lateness_seconds), and what one /metrics scrape costs (bytes, seconds).
+# Engine settings the bench does not know (e.g. `shards = 8;`) go in SETTINGS, written at the
+# config's top level verbatim; SOURCE_SETTINGS is added to every source's group.
+#   SOURCES=1000 STEADY_S=240 POLL_S=60 SETTINGS='...' bench/many_sources.sh
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SOURCES=${SOURCES:-10 50 150}
 LATENCY_MS=${LATENCY_MS:-50}
 ITEMS=${ITEMS:-250}
 DELIVERY=${DELIVERY:-exactly-once}
-WORKERS=${WORKERS:-8}
-POLL=${POLL:-30}
-RUN_S=${RUN_S:-100}
+STEADY_S=${STEADY_S:-0}
+POLL_S=${POLL_S:-60}
+SETTINGS=${SETTINGS:-}
+SOURCE_SETTINGS=${SOURCE_SETTINGS:-}
+OPS_PORT=${OPS_PORT:-$((${KAFKA_PORT:-19894} + 4))}
 
 own_broker=
 if [ -z "${BOOTSTRAP:-}" ]; then
@@ -44,20 +46,22 @@ trap 'rc=$?; CFGS=(); [ -z "$own_broker" ] || "$ROOT/tests/kafka/broker.sh" stop
 start_sim testcrm --param items="$ITEMS"
 sim_ctl latency "{\"ms\":$LATENCY_MS}" >/dev/null
 
-# many_cfg FILE N — N testcrm sources s0001..sN on the simulator, each with its own topics.
+# many_cfg FILE N [POLL] — N testcrm sources s0001..sN on the simulator, each with its own
+# topics, polling every POLL (default 1h; given: with the metrics listener on OPS_PORT).
 many_cfg() {
-    local file=$1 n=$2 i
+    local file=$1 n=$2 poll=${3:-1h} i
     {
         echo 'log_level = "info";'
-        echo "workers = $WORKERS;"
+        [ -z "${3:-}" ] || echo "metrics = { listen = \"127.0.0.1\"; port = $OPS_PORT; };"
+        [ -z "$SETTINGS" ] || echo "$SETTINGS"
         echo "kafka = { bootstrap_servers = \"$BOOTSTRAP\"; topic_prefix = \"$PREFIX-$n\";"
         echo "  state_topic = \"$PREFIX-$n.state\"; delivery = \"$DELIVERY\";"
         echo '  transaction_timeout = "60s"; };'
         echo 'sources = ('
         for i in $(seq "$n"); do
             [ "$i" = 1 ] || echo ','
-            printf '{ type = "testcrm"; name = "s%04d"; base_url = "%s"; poll_interval = "%ss"; }' \
-                "$i" "$SIM_URL" "$POLL"
+            printf '{ type = "testcrm"; name = "s%04d"; base_url = "%s"; poll_interval = "%s"; %s }' \
+                "$i" "$SIM_URL" "$poll" "$SOURCE_SETTINGS"
         done
         echo ');'
     } >"$file"
@@ -83,49 +87,7 @@ measure_pass() {
     echo "$peak $hwm $(((end - start) / 1000000))"
 }
 
-# thread_split PID — "total workers librdkafka" threads of the process, by thread name.
-thread_split() {
-    cat /proc/"$1"/task/*/comm 2>/dev/null | awk '
-        { n++ } /^crm-worker$/ { w++ } /^rdk:/ { k++ }
-        END { printf "%d %d %d\n", n, w, k }'
-}
-
-# measure_daemon CFG — the daemon for RUN_S seconds, then SIGTERM; samples peak RSS; prints
-# "threads workers rdk_threads rss_kib" (threads at the end).
-measure_daemon() {
-    local cfg=$1 pid end h hwm=0 split=
-    "$CRMSTREAM" run -c "$cfg" >"$WORK/daemon.log" 2>&1 &
-    pid=$!
-    end=$((SECONDS + RUN_S))
-    while [ "$SECONDS" -lt "$end" ] && [ -r "/proc/$pid/status" ]; do
-        h=$(awk '/^VmHWM:/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)
-        [ -z "$h" ] || [ "$h" -le "$hwm" ] || hwm=$h
-        sleep 0.5
-    done
-    [ -r "/proc/$pid/status" ] || fail "crmstream run exited early: $(tail -n 5 "$WORK/daemon.log")"
-    split=$(thread_split "$pid")
-    kill -TERM "$pid"
-    wait "$pid" || fail "crmstream run exited $? after SIGTERM: $(tail -n 5 "$WORK/daemon.log")"
-    echo "$split $hwm"
-}
-
-# lateness — from the daemon's pass lines: "polled first_max p50 p99 max" (ms; polled: sources
-# whose three tables each passed at least twice).
-lateness() {
-    grep -o 'source=s[0-9]* table=[a-z]* msg="pass done[^"]*late_ms=[0-9]*' "$WORK/daemon.log" |
-        sed 's/source=\([^ ]*\) table=\([^ ]*\) .*late_ms=/\1 \2 /' >"$WORK/late.txt"
-    awk '{ k = $1 " " $2; if (++seen[k] > 1) print $3 }' "$WORK/late.txt" | sort -n >"$WORK/later.txt"
-    local polled first
-    polled=$(awk '{ k = $1 " " $2; if (++seen[k] == 2) twice[$1]++ }
-        END { for (s in twice) if (twice[s] == 3) n++; print n + 0 }' "$WORK/late.txt")
-    first=$(awk '{ k = $1 " " $2; if (++seen[k] == 1 && $3 > m) m = $3 } END { print m + 0 }' "$WORK/late.txt")
-    awk -v p="$polled" -v f="$first" '{ v[NR] = $1 }
-        END { q = int(NR * 0.99) + 1; if (q > NR) q = NR
-              if (NR) printf "%d %d %d %d %d\n", p, f, v[int(NR * 0.5) + 1], v[q], v[NR]
-              else printf "%d %d -1 -1 -1\n", p, f }' "$WORK/later.txt"
-}
-
-echo "bench many_sources: testcrm, 3 tables/source, $ITEMS items, latency $LATENCY_MS ms/request, $DELIVERY, workers $WORKERS"
+echo "bench many_sources: testcrm, 3 tables/source, $ITEMS items, latency $LATENCY_MS ms/request, $DELIVERY"
 printf '%8s %8s %10s %10s %10s\n' sources threads 'RSS MiB' 'wall s' published
 for n in $SOURCES; do
     many_cfg "$WORK/cfg-$n" "$n"
@@ -136,11 +98,83 @@ for n in $SOURCES; do
     [ "$passes" = $((n * 3)) ] || fail "$n sources: $passes table passes done, expected $((n * 3))"
     awk -v n="$n" -v t="$threads" -v r="$rss" -v w="$wall" -v p="$published" 'BEGIN {
         printf "%8d %8d %10.1f %10.1f %10d\n", n, t, r / 1024, w / 1000, p }'
-    [ "$RUN_S" -gt 0 ] || continue
-    read -r total workers rdk rss < <(measure_daemon "$WORK/cfg-$n")
-    read -r polled first p50 p99 max < <(lateness)
-    echo "  daemon ${RUN_S}s, poll ${POLL}s: threads $total (workers $workers, librdkafka $rdk," \
-        "other $((total - workers - rdk))), peak RSS $(awk -v r="$rss" 'BEGIN { printf "%.1f", r / 1024 }') MiB;" \
-        "sources polled twice+ $polled/$n; lateness ms: first pass max $first," \
-        "later passes p50 $p50 p99 $p99 max $max"
+done
+
+[ "$STEADY_S" -gt 0 ] || exit 0
+
+# thread_split PID — "total workers librdkafka" threads of the process now, by thread name: the
+# scheduler's pool (crm-worker, `workers`), librdkafka's (rdk:*, a set per producer) and the rest
+# (main, the shutdown watchdog, one Kafka poll thread per producer).
+thread_split() {
+    cat /proc/"$1"/task/*/comm 2>/dev/null | awk '
+        { n++ } /^crm-worker$/ { w++ } /^rdk:/ { k++ }
+        END { printf "%d %d %d\n", n, w, k }'
+}
+
+# measure_steady CFG SECONDS — the daemon for SECONDS; prints "threads rss_kib"; leaves the last
+# /metrics in $WORK/metrics.txt and the scrape's "bytes seconds" in $WORK/scrape.txt.
+measure_steady() {
+    local cfg=$1 secs=$2 pid peak=0 hwm=0 t h end
+    "$CRMSTREAM" run -c "$cfg" >"$WORK/steady.log" 2>&1 &
+    pid=$!
+    end=$(($(date +%s) + secs))
+    while [ "$(date +%s)" -lt "$end" ] && [ -r "/proc/$pid/status" ]; do
+        t=$(awk '/^Threads:/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)
+        h=$(awk '/^VmHWM:/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)
+        [ -z "$t" ] || [ "$t" -le "$peak" ] || peak=$t
+        [ -z "$h" ] || [ "$h" -le "$hwm" ] || hwm=$h
+        sleep 0.2
+    done
+    [ -r "/proc/$pid/status" ] || fail "crmstream run exited early: $(tail -n 5 "$WORK/steady.log")"
+    thread_split "$pid" >"$WORK/threads.txt"
+    curl -fsS -o "$WORK/metrics.txt" -w '%{size_download} %{time_total}\n' \
+        "http://127.0.0.1:$OPS_PORT/metrics" >"$WORK/scrape.txt" || fail "no /metrics"
+    kill -TERM "$pid"
+    wait "$pid" || fail "crmstream run exited $? after SIGTERM: $(tail -n 5 "$WORK/steady.log")"
+    echo "$peak $hwm"
+}
+
+# lateness_report — from $WORK/metrics.txt: "passes p99 max sources_p99 sources_max" (seconds;
+# p99 interpolated within the histogram's bucket as Prometheus' histogram_quantile does).
+lateness_report() {
+    local src
+    src=$(awk '/^crmstream_source_poll_lateness_seconds\{/ { print $2 }' "$WORK/metrics.txt" | sort -g |
+        awk '{ v[NR] = $1 } END { if (NR) printf "%.3f %.3f", v[int((NR - 1) * 0.99) + 1], v[NR]; else print "0 0" }')
+    awk -v src="$src" '
+        /^crmstream_poll_lateness_seconds_bucket/ {
+            le = $1; sub(/.*le="/, "", le); sub(/".*/, "", le)
+            bound[nb] = (le == "+Inf") ? -1 : le + 0; count[nb++] = $2 + 0
+        }
+        /^crmstream_poll_lateness_max_seconds / { max = $2 }
+        END {
+            total = count[nb - 1]; p99 = 0
+            if (total > 0) {
+                rank = 0.99 * total; lo = 0; below = 0
+                for (i = 0; i < nb; i++) {
+                    if (count[i] >= rank) {
+                        if (bound[i] < 0) { p99 = lo; break }
+                        p99 = lo + (bound[i] - lo) * (rank - below) / (count[i] - below); break
+                    }
+                    lo = bound[i]; below = count[i]
+                }
+            }
+            printf "%d %.3f %.3f %s\n", total, p99, max + 0, src
+        }' "$WORK/metrics.txt"
+}
+
+echo
+echo "steady state: the daemon for ${STEADY_S}s, poll_interval ${POLL_S}s, from the state the pass left"
+printf '%8s %8s %10s %9s %10s %9s %10s %10s %11s %9s\n' sources threads 'RSS MiB' passes \
+    'p99 late s' 'max late' 'src p99 s' 'src max s' 'metrics MB' 'scrape s'
+for n in $SOURCES; do
+    many_cfg "$WORK/steady-$n" "$n" "${POLL_S}s"
+    read -r threads rss < <(measure_steady "$WORK/steady-$n" "$STEADY_S")
+    read -r passes p99 max sp99 smax < <(lateness_report)
+    read -r bytes secs <"$WORK/scrape.txt"
+    [ "$passes" -gt 0 ] || fail "$n sources: no scheduled pass in ${STEADY_S}s (POLL_S=$POLL_S)"
+    awk -v n="$n" -v t="$threads" -v r="$rss" -v ps="$passes" -v p="$p99" -v m="$max" -v sp="$sp99" \
+        -v sm="$smax" -v b="$bytes" -v s="$secs" 'BEGIN {
+        printf "%8d %8d %10.1f %9d %10.3f %9.3f %10.3f %10.3f %11.1f %9.3f\n", n, t, r / 1024, ps, p, m, sp, sm, b / 1e6, s }'
+    read -r total workers rdk <"$WORK/threads.txt"
+    echo "         threads at the end: $total = $workers workers + $rdk librdkafka + $((total - workers - rdk)) other"
 done

@@ -30,6 +30,7 @@
 
 #include "connector.h"
 #include "crm_time.h"
+#include "json_scan.h"
 #include "log.h"
 #include "util.h"
 
@@ -298,17 +299,16 @@ static req_result post_json(table_ctx *ctx, http_request *req, const char *path,
     return REQ_READY;
 }
 
-/* Parses a response that must be a bare JSON array. */
-static json_t *parse_array(const http_response *resp, char *err, size_t errlen)
+/* The fast path for a response that must be a bare JSON array: the body goes to the engine as
+ * raw text; paging reads the records' id and keys from a slim array (returned, the caller
+ * decrefs). NULL + err otherwise. */
+static json_t *parse_raw_array(const http_response *resp, page *out, char *err, size_t errlen)
 {
-    json_t *body = connector_parse_json(resp, err, errlen);
-    if (body && !json_is_array(body)) {
-        snprintf(err, errlen, "expected a JSON array, got %s",
-                 json_is_object(body) ? "an object" : "another JSON value");
-        json_decref(body);
+    static const char *const keys[] = {"id", "date_modified", "date_created", "activity_date",
+                                       NULL};
+    if (connector_raw_records(resp, NULL, out, NULL, err, errlen))
         return NULL;
-    }
-    return body;
+    return connector_raw_slim(resp, out, keys, err, errlen);
 }
 
 /* How many records a full page at the current offset holds (the reach cap truncates). */
@@ -606,16 +606,6 @@ static int modified_step(table_ctx *ctx, const http_response *resp, const json_t
     return set_int(ctx->paging, "tie", tied, err, errlen);
 }
 
-/* The fast path: the body (a bare array) goes to the engine as raw text; paging reads the
- * records' id and keys from a slim array (returned, the caller decrefs). NULL + err otherwise. */
-static json_t *parse_raw_array(const http_response *resp, page *out, char *err, size_t errlen)
-{
-    static const char *const keys[] = {"id", "date_modified", "date_created", NULL};
-    if (connector_raw_records(resp, NULL, out, NULL, err, errlen))
-        return NULL;
-    return connector_raw_slim(resp, out, keys, err, errlen);
-}
-
 static int modified_parse(table_ctx *ctx, const http_response *resp, page *out, char *err,
                           size_t errlen)
 {
@@ -740,10 +730,9 @@ static int activities_parse(table_ctx *ctx, const http_response *resp, page *out
 {
     if (ctx->confirm)
         return confirm_parse(resp, out, err, errlen);
-    json_t *records = parse_array(resp, err, errlen);
+    json_t *records = parse_raw_array(resp, out, err, errlen);
     if (!records)
         return -1;
-    out->records = records;
     out->bookmark_cap_ms = ctx->until_ms; /* a future-dated activity must not poison it */
     int rc;
     if (paging_has(ctx, "tie")) {
@@ -759,6 +748,7 @@ static int activities_parse(table_ctx *ctx, const http_response *resp, page *out
     } else {
         rc = activities_advance(ctx, records, err, errlen);
     }
+    json_decref(records);
     return rc;
 }
 
@@ -778,16 +768,16 @@ static int users_parse(table_ctx *ctx, const http_response *resp, page *out, cha
 {
     if (ctx->confirm)
         return confirm_parse(resp, out, err, errlen);
-    json_t *records = parse_array(resp, err, errlen);
+    json_t *records = parse_raw_array(resp, out, err, errlen);
     if (!records)
         return -1;
-    out->records = records;
+    size_t n = json_array_size(records);
+    json_decref(records);
     json_int_t page_no = paging_int(ctx, "page", 1), total = response_total(resp);
     if (page_no > 1 && total != paging_int(ctx, "total", -1)) /* someone left or joined */
         return set_int(ctx->paging, "page", 1, err, errlen);
     if (page_no == 1 && set_int(ctx->paging, "total", total, err, errlen))
         return -1;
-    size_t n = json_array_size(records);
     if ((long long)n < expected_rows(ctx, page_no) || n == 0)
         return mark_done(ctx, err, errlen);
     return set_int(ctx->paging, "page", page_no + 1, err, errlen);
@@ -807,28 +797,27 @@ static req_result list_request(table_ctx *ctx, http_request *req, char *err, siz
     return REQ_READY;
 }
 
+/* The body of a COPPER_ONE_OBJECT list as the page's one record (raw text): 0, or -1 when the
+ * body is not one object. */
+static int one_object(const http_response *resp, page *out)
+{
+    const char *body = resp->body.data ? resp->body.data : "", *end = body + resp->body.len;
+    const char *p = js_ws(body, end), *q;
+    if (js_peek(p, end) != JS_OBJECT || !(q = js_span(p, end)) || js_ws(q, end) != end)
+        return -1;
+    return connector_raw_add(out, p, (size_t)(q - p));
+}
+
 static int list_parse(table_ctx *ctx, const http_response *resp, page *out, char *err,
                       size_t errlen)
 {
-    json_t *body = connector_parse_json(resp, err, errlen);
-    if (!body)
-        return -1;
-    if (json_is_object(body) && (copper_table_of(ctx->table)->flags & COPPER_ONE_OBJECT)) {
-        json_t *one = json_array();
-        if (!one || json_array_append_new(one, body)) {
-            json_decref(one);
-            snprintf(err, errlen, "out of memory");
+    if (!(copper_table_of(ctx->table)->flags & COPPER_ONE_OBJECT) || one_object(resp, out)) {
+        if (connector_raw_records(resp, NULL, out, NULL, err, errlen)) {
+            snprintf(err + strlen(err), errlen - strlen(err), " (GET %s)",
+                     copper_table_of(ctx->table)->path);
             return -1;
         }
-        body = one;
     }
-    if (!json_is_array(body)) {
-        snprintf(err, errlen, "expected a JSON array from GET %s",
-                 copper_table_of(ctx->table)->path);
-        json_decref(body);
-        return -1;
-    }
-    out->records = body;
     return mark_done(ctx, err, errlen);
 }
 

@@ -27,6 +27,7 @@
 
 #include "connector.h"
 #include "crm_time.h"
+#include "json_scan.h"
 #include "log.h"
 #include "pipedrive_walk.h"
 #include "util.h"
@@ -494,34 +495,91 @@ oom:
     return -1;
 }
 
+/* The page hands no raw text after all. */
+static void raw_data_forget(page *out)
+{
+    out->raw_from_response = 0;
+    out->raw_off = out->raw_len = 0;
+}
+
 /* The fast path: a success envelope's "data" array goes to the engine as raw text; paging reads
  * the records' id and update_time (and what says a deal is deleted) from a slim array
- * (returned; the envelope in *body). NULL when the page is anything else, or holds a record
- * marked deleted (a deal is split off into a delete by split_deleted_deals): response_data
- * then reads it. */
+ * (returned; the envelope in *body). NULL when the page is anything else (no "data" array,
+ * success=false): response_data then reads it and says what is wrong. */
 static json_t *raw_data(const http_response *resp, page *out, json_t **body)
 {
     static const char *const keys[] = {"id",      "update_time", "is_deleted",
                                        "deleted", "status",      NULL};
     char err[256];
-    json_t *slim = NULL, *d;
-    size_t i;
+    json_t *slim = NULL;
     if (connector_raw_records(resp, "data", out, body, err, sizeof(err)))
         return NULL;
     if (!json_is_false(json_object_get(*body, "success")))
         slim = connector_raw_slim(resp, out, keys, err, sizeof(err));
-    json_array_foreach(slim, i, d) if (is_deleted_deal(d))
-    {
-        json_decref(slim);
-        slim = NULL;
-        break;
-    }
     if (!slim) {
         json_decref(*body);
-        out->raw_from_response = 0;
-        out->raw_off = out->raw_len = 0;
+        *body = NULL;
+        raw_data_forget(out);
     }
     return slim;
+}
+
+/* The records of the page's raw "data" array whose slim twin (slim, in order) keep() accepts
+ * become the page's own text (connector_raw_add); the others are parsed and appended to
+ * `dropped` (when not NULL). -1 on invalid JSON or out of memory. */
+static int raw_keep(const http_response *resp, page *out, const json_t *slim,
+                    int (*keep)(const json_t *rec), json_t *dropped)
+{
+    const char *p = resp->body.data + out->raw_off, *end = p + out->raw_len, *v, *ve;
+    int first, more;
+    size_t i = 0;
+    raw_data_forget(out);
+    js_array_begin(&p, end, &first);
+    while ((more = js_array_next(&p, end, &first, &v)) == 1) {
+        if (!(ve = js_skip(v, end)))
+            return -1;
+        if (keep(json_array_get(slim, i++))) {
+            if (connector_raw_add(out, v, (size_t)(ve - v)))
+                return -1;
+        } else if (dropped) {
+            json_t *rec = json_loadb(v, (size_t)(ve - v), 0, NULL);
+            if (!rec || json_array_append_new(dropped, rec))
+                return -1;
+        }
+        p = ve;
+    }
+    return more;
+}
+
+static int is_live_deal(const json_t *d)
+{
+    return !is_deleted_deal((json_t *)d);
+}
+
+/* A page of deals holding deleted ones: the live ones stay text, the deleted ones become deletes
+ * of the deals table (split_deleted_deals on their parsed records). */
+static int raw_split_deleted_deals(const table_def *table, const http_response *resp, page *out,
+                                   const json_t *slim)
+{
+    json_t *deleted = json_array();
+    int rc = deleted ? raw_keep(resp, out, slim, is_live_deal, deleted) : -1;
+    if (rc == 0) {
+        out->records = deleted; /* all deleted: split_deleted_deals moves them all to deletes */
+        rc = split_deleted_deals(table, out);
+        json_decref(out->records); /* the live ones are the page's text */
+        out->records = NULL;
+        return rc;
+    }
+    json_decref(deleted);
+    return -1;
+}
+
+static int any_deleted_deal(const json_t *slim)
+{
+    size_t i;
+    json_t *d;
+    json_array_foreach(slim, i, d) if (is_deleted_deal(d)) return 1;
+    return 0;
 }
 
 static int v2_parse(table_ctx *ctx, const http_response *resp, page *out, char *err, size_t errlen)
@@ -540,6 +598,12 @@ static int v2_parse(table_ctx *ctx, const http_response *resp, page *out, char *
                                  : advance_phase(ctx, s, "cursor");
     json_decref(body);
     if (raw) { /* the engine reads the records (or, reconciling, their ids) from the text */
+        if (rc == 0 && !ctx->reconcile && (s->flags & PD_DELETED_STATUS) &&
+            any_deleted_deal(data) && raw_split_deleted_deals(ctx->table, resp, out, data)) {
+            json_decref(data);
+            snprintf(err, errlen, "invalid JSON in the records array");
+            return -1;
+        }
         json_decref(data);
     } else if (ctx->reconcile) {
         out->ids = ids_of(data);
@@ -699,24 +763,52 @@ static int drop_null_ids(json_t *data)
     return 0;
 }
 
+static int has_integer_id(const json_t *rec)
+{
+    return json_is_integer(json_object_get(rec, "id"));
+}
+
+/* The raw text of a page keeps only the records with an integer id (drop_null_ids). */
+static int raw_drop_null_ids(const http_response *resp, page *out, const json_t *data)
+{
+    size_t i;
+    json_t *r;
+    int all = 1;
+    json_array_foreach(data, i, r) all &= has_integer_id(r);
+    return all ? 0 : raw_keep(resp, out, data, has_integer_id, NULL);
+}
+
 static int v1_parse(table_ctx *ctx, const http_response *resp, page *out, char *err, size_t errlen)
 {
     const pd_spec *s = pd_spec_of(ctx->table);
     json_t *body;
-    json_t *data = response_data(resp, &body, err, errlen);
+    json_t *data = raw_data(resp, out, &body);
+    int raw = data != NULL;
+    if (!data)
+        data = response_data(resp, &body, err, errlen);
     if (!data)
         return -1;
     long next = s->kind == PK_V1_OFFSET ? v1_next_start(body) : -1;
     json_decref(body);
     if (next == -2) {
         json_decref(data);
+        raw_data_forget(out);
         snprintf(err, errlen, "more_items_in_collection without next_start");
         return -1;
     }
     int rc = next >= 0 ? set_paging(ctx, "start", json_integer(next))
                        : set_paging(ctx, "done", json_true());
-    rc |= drop_null_ids(data);
-    out->records = data;
+    if (raw) {
+        if (raw_drop_null_ids(resp, out, data)) {
+            json_decref(data);
+            snprintf(err, errlen, "invalid JSON in the records array");
+            return -1;
+        }
+        json_decref(data);
+    } else {
+        rc |= drop_null_ids(data);
+        out->records = data;
+    }
     if (rc)
         snprintf(err, errlen, "out of memory building the page");
     return rc;
@@ -825,40 +917,57 @@ static int fanout_parse_deals(table_ctx *ctx, const pd_spec *s, json_t *body, js
     return anchored_advance(ctx, s, data, next, "dcursor", s->kind == PK_DEALFLOW);
 }
 
-static int batch_parse(table_ctx *ctx, json_t *body, json_t *data, page *out)
+/* A page of deal products: its records are the "data" array's text (raw_data). */
+static int batch_parse(table_ctx *ctx, json_t *body)
 {
     const char *next = next_cursor(body);
-    int rc;
-    if (next) {
-        rc = set_paging(ctx, "pcursor", json_string(next));
-    } else {
-        json_object_del(ctx->paging, "pcursor");
-        rc = queue_pop(ctx, (size_t)pds(ctx)->batch);
-    }
-    out->records = json_incref(data);
-    return rc;
+    if (next)
+        return set_paging(ctx, "pcursor", json_string(next));
+    json_object_del(ctx->paging, "pcursor");
+    return queue_pop(ctx, (size_t)pds(ctx)->batch);
 }
 
-/* dealChange rows of a flow page (other objects: activities, notes, files, are not changes). */
-static int flow_parse(table_ctx *ctx, json_t *body, json_t *data, page *out)
+/* The dealChange of one flow item [v, ve): its "data" object ([*change, *change_end)) when
+ * "object" is "dealChange" and its log_time is not before the pass's lower bound; 0 when it is
+ * not one (activities, notes, files are not changes). */
+static int flow_change(const table_ctx *ctx, const char *v, const char *ve, const char **change,
+                       const char **change_end, buf *text)
 {
-    out->records = json_array();
-    if (!out->records)
-        return -1;
-    size_t i;
-    json_t *item;
-    json_array_foreach(data, i, item)
-    {
-        const char *obj = json_string_value(json_object_get(item, "object"));
-        json_t *change = json_object_get(item, "data");
-        if (!obj || strcmp(obj, "dealChange") != 0 || !json_is_object(change))
-            continue;
-        int64_t t = record_time(change, "log_time");
-        if (ctx->from_ms != CRM_TIME_NONE && t != CRM_TIME_NONE && t < ctx->from_ms)
-            continue;
-        if (json_array_append(out->records, change))
-            return -1;
+    const char *data = js_member(v, ve, "data");
+    int64_t t = CRM_TIME_NONE;
+    if (connector_raw_string(v, ve, "object", text) || strcmp(text->data, "dealChange") || !data ||
+        js_peek(data, ve) != JS_OBJECT || !(*change_end = js_skip(data, ve)))
+        return 0;
+    if (connector_raw_string(data, *change_end, "log_time", text) == 0 &&
+        crm_time_parse(text->data, &t))
+        t = CRM_TIME_NONE;
+    if (ctx->from_ms != CRM_TIME_NONE && t != CRM_TIME_NONE && t < ctx->from_ms)
+        return 0;
+    *change = data;
+    return 1;
+}
+
+/* The dealChange rows of a flow page, from the text of its "data" array (raw_data; none when
+ * the page has no such array) to the page's own text (connector_raw_add). */
+static int flow_parse(table_ctx *ctx, const http_response *resp, json_t *body, int raw, page *out)
+{
+    const char *p = raw ? resp->body.data + out->raw_off : NULL;
+    const char *end = raw ? p + out->raw_len : NULL, *v, *ve, *c, *ce;
+    int first, more = 0;
+    buf text;
+    buf_init(&text);
+    raw_data_forget(out);
+    if (raw && js_array_begin(&p, end, &first) == 0) {
+        while ((more = js_array_next(&p, end, &first, &v)) == 1) {
+            if (!(ve = js_skip(v, end)) || (flow_change(ctx, v, ve, &c, &ce, &text) &&
+                                            connector_raw_add(out, c, (size_t)(ce - c))))
+                break;
+            p = ve;
+        }
     }
+    buf_free(&text);
+    if (more != 0)
+        return -1;
     long next = v1_next_start(body);
     if (next >= 0)
         return set_paging(ctx, "start", json_integer(next));
@@ -887,24 +996,31 @@ static int fanout_parse(table_ctx *ctx, const http_response *resp, page *out, ch
         }
         return 0;
     }
+    /* the fast path (raw_data), or response_data, which says what is wrong or reads a null
+     * "data" as no rows */
     json_t *body;
-    json_t *data = response_data(resp, &body, err, errlen);
+    json_t *data = raw_data(resp, out, &body);
+    int raw = data != NULL;
+    if (!data)
+        data = response_data(resp, &body, err, errlen);
     if (!data) {
         if (!listing && s->kind == PK_DEALFLOW && strstr(err, "null"))
             snprintf(err, errlen, "deal flow answered 200 with a null body");
         return -1;
     }
     int rc;
-    if (listing)
+    if (listing) { /* ids to queue, nothing to publish */
+        raw_data_forget(out);
         rc = fanout_parse_deals(ctx, s, body, data, out);
-    else if (s->kind == PK_DEAL_PRODUCTS)
-        rc = batch_parse(ctx, body, data, out);
-    else
-        rc = flow_parse(ctx, body, data, out);
+    } else if (s->kind == PK_DEAL_PRODUCTS) {
+        rc = batch_parse(ctx, body);
+    } else {
+        rc = flow_parse(ctx, resp, body, raw, out);
+    }
     json_decref(body);
     json_decref(data);
     if (rc)
-        snprintf(err, errlen, "out of memory building the page");
+        snprintf(err, errlen, "out of memory or invalid JSON building the page");
     return rc;
 }
 

@@ -1,6 +1,6 @@
 /* cli.c — `validate` (the config as `run` loads it), `tables` (what each source would sync, and
- * where), `state` (bookmarks in the state topic) and `peek` (the last events of a table, decoded).
- * `check` is in cli_check.c. */
+ * where) and `peek` (the last events of a table, decoded). `check` is in cli_check.c, `state` in
+ * cli_state.c. */
 #include "cli.h"
 #include "schema_resolver.h"
 
@@ -122,113 +122,6 @@ int cli_tables(const crm_config *cfg)
     }
     printf("\nsettings (producer.cfg.example explains each):\n");
     print_engine_settings();
-    return EXIT_OK;
-}
-
-/* The dedupe map of one table, replayed from the state topic as the engine does. */
-typedef struct table_keys {
-    char *name; /* "source/table" */
-    dedupe *dd;
-    dedupe_log *log;
-} table_keys;
-
-typedef struct state_dump {
-    json_t *bookmarks; /* key -> value text */
-    table_keys *tables;
-    size_t n_tables;
-} state_dump;
-
-static table_keys *keys_of(state_dump *d, const char *name)
-{
-    for (size_t i = 0; i < d->n_tables; i++)
-        if (strcmp(d->tables[i].name, name) == 0)
-            return &d->tables[i];
-    d->tables = xrealloc(d->tables, (d->n_tables + 1) * sizeof(table_keys));
-    table_keys *t = &d->tables[d->n_tables++];
-    *t = (table_keys){xstrdup(name), dedupe_new(), dedupe_log_new()};
-    return t;
-}
-
-static void free_dump(state_dump *d)
-{
-    json_decref(d->bookmarks);
-    for (size_t i = 0; i < d->n_tables; i++) {
-        free(d->tables[i].name);
-        dedupe_free(d->tables[i].dd);
-        dedupe_log_free(d->tables[i].log);
-    }
-    free(d->tables);
-}
-
-static int collect_state(const char *key, size_t klen, const char *value, size_t vlen, void *u)
-{
-    state_dump *d = u;
-    char *k = strndup(key, klen);
-    if (strncmp(k, "bm/", 3) == 0) {
-        if (value)
-            json_object_set_new(d->bookmarks, k + 3, json_stringn(value, vlen));
-        else
-            json_object_del(d->bookmarks, k + 3);
-    } else if (strncmp(k, "dd/", 3) == 0 || strncmp(k, "dc/", 3) == 0) {
-        /* <kind>/<source>/<table>/<pk or sequence number> */
-        char *slash = strchr(k + 3, '/');
-        slash = slash ? strchr(slash + 1, '/') : NULL;
-        if (slash) {
-            *slash = '\0';
-            table_keys *t = keys_of(d, k + 3);
-            const char *rest = slash + 1;
-            if (k[1] == 'd')
-                dedupe_log_restore_legacy(t->log, t->dd, rest, klen - (size_t)(rest - k), value,
-                                          vlen);
-            else
-                dedupe_log_restore_chunk(t->log, t->dd, strtoull(rest, NULL, 10), value, vlen);
-        }
-    }
-    free(k);
-    return 0;
-}
-
-int cli_state(const crm_config *cfg)
-{
-    state_dump d = {json_object(), NULL, 0};
-    char err[1024];
-    long n = state_restore(&cfg->kafka, collect_state, &d, 60000, err, sizeof(err));
-    if (n < 0) {
-        fprintf(stderr, "crmstream: %s\n", err);
-        free_dump(&d);
-        return EXIT_KAFKA;
-    }
-    static const char *const headers[] = {"SOURCE/TABLE", "BOOKMARK", "PASSES", "KEYS",
-                                          "IN PROGRESS"};
-    cli_columns *t = cli_columns_new(5, headers);
-    const char *k;
-    json_t *v;
-    json_object_foreach(d.bookmarks, k, v)
-    {
-        state_bookmark bm;
-        state_bookmark_init(&bm);
-        const char *text = json_string_value(v);
-        char when[40] = "-", passes[24] = "?", keys[24] = "?", unreadable[1100];
-        const char *progress = "?";
-        if (state_bookmark_parse(text, strlen(text), &bm, err, sizeof(err))) {
-            snprintf(unreadable, sizeof(unreadable), "(unreadable: %s)", err);
-            progress = unreadable;
-        } else {
-            if (bm.bookmark_ms != CRM_TIME_NONE)
-                crm_time_format(bm.bookmark_ms, when, sizeof(when));
-            snprintf(passes, sizeof(passes), "%d", bm.passes);
-            snprintf(keys, sizeof(keys), "%zu", dedupe_count(keys_of(&d, k)->dd));
-            progress = json_object_size(bm.paging) ? "yes" : "no";
-        }
-        const char *cells[] = {k, when, passes, keys, progress};
-        cli_columns_add(t, cells);
-        state_bookmark_clear(&bm);
-    }
-    cli_columns_sort(t);
-    cli_columns_print(t, stdout);
-    cli_columns_free(t);
-    printf("(%ld state records read from %s)\n", n, cfg->kafka.state_topic);
-    free_dump(&d);
     return EXIT_OK;
 }
 

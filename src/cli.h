@@ -10,7 +10,16 @@ int cli_check(const crm_config *cfg);
 /* `validate`: the config loaded with its CRM secrets (main did that); prints what it holds. */
 int cli_validate(const crm_config *cfg);
 int cli_tables(const crm_config *cfg);
-int cli_state(const crm_config *cfg);
+/* `state` (cli_state.c): every table's committed state (bookmark, passes, keys, a pass in
+ * progress, lag, last pass) with what running instances report on /status (state, shard,
+ * failures in a row, last error); or only the unhealthy sources' tables; or a summary. */
+typedef enum { STATE_VIEW_TABLES = 0, STATE_VIEW_UNHEALTHY, STATE_VIEW_SUMMARY } state_view_kind;
+typedef struct cli_state_options {
+    state_view_kind view;
+    const char *instances; /* --instance: comma-separated HOST:PORT or URLs; NULL: the config's
+                              metrics listener on this host, when it has one */
+} cli_state_options;
+int cli_state(const crm_config *cfg, const cli_state_options *o);
 /* Prints each table's current schema, publication and next-version compatibility
  * (cli_schemas.c). only: TABLE or SOURCE.TABLE, or NULL for all. Exit 1 when a next version is
  * not BACKWARD compatible. */

@@ -109,3 +109,20 @@ void cli_format_duration(long long seconds, char *out, size_t outlen)
         }
     snprintf(out, outlen, "%llds", seconds);
 }
+
+void cli_format_age(long long ms, char *out, size_t outlen)
+{
+    if (ms < 0) {
+        snprintf(out, outlen, "-");
+        return;
+    }
+    long long s = ms / 1000;
+    if (s < 60)
+        snprintf(out, outlen, "%llds", s);
+    else if (s < 3600)
+        snprintf(out, outlen, "%lldm%llds", s / 60, s % 60);
+    else if (s < 86400)
+        snprintf(out, outlen, "%lldh%lldm", s / 3600, s % 3600 / 60);
+    else
+        snprintf(out, outlen, "%lldd%lldh", s / 86400, s % 86400 / 3600);
+}

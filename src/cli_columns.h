@@ -20,6 +20,10 @@ size_t cli_columns_rows(const cli_columns *t);
  * padded. */
 void cli_columns_print(const cli_columns *t, FILE *f);
 
+/* An age or a lag in milliseconds, two units at most: "45s", "12m30s", "5h12m", "3d4h"; "-" when
+ * negative (unknown). */
+void cli_format_age(long long ms, char *out, size_t outlen);
+
 /* Seconds as the largest whole unit: "0", "90s", "5m", "24h", "36h", "7d" (days from two on). */
 void cli_format_duration(long long seconds, char *out, size_t outlen);
 

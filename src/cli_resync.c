@@ -1,12 +1,12 @@
 /* cli_resync.c — `crmstream resync` and `crmstream state --reset`: rewind one table.
  *
  * Both rewrite the table's state records, and are safe against a running daemon because they
- * first take over the source: the command opens the source's own transactional producer
- * (transactional.id crmstream-<prefix>-<source>), which fences any instance running that source
- * (it exits with code 4 and, restarted by its supervisor, restores the rewritten state) and
- * aborts its open transaction, so the state read next is final and nothing the old instance
- * still holds can be committed over the change. (at-least-once mode has no fencing: stop the
- * daemon first; the command says so.)
+ * first take over the source: the command opens the producer of the source's shard
+ * (transactional.id crmstream-<prefix>-shard-<n>, shard.h), which fences any instance running
+ * that shard (it exits with code 4 and, restarted by its supervisor, restores the rewritten
+ * state) and aborts its open transaction, so the state read next is final and nothing the old
+ * instance still holds can be committed over the change. (at-least-once mode has no fencing: stop
+ * the daemon first; the command says so.)
  *
  *  state --reset      tombstones the bookmark and forgets the dedupe entries (a dedupe log chunk
  *                     deleting every key; custom field history is kept: schemas only grow): the
@@ -27,6 +27,7 @@
 #include "dedupe_log.h"
 #include "engine.h"
 #include "kafka.h"
+#include "shard.h"
 #include "state.h"
 
 typedef struct table_state {
@@ -141,7 +142,9 @@ static int rewind_table(const crm_config *cfg, const source_config *sc, const ta
                 "crmstream: at-least-once mode cannot fence a running instance of %s: "
                 "stop it before rewinding a table\n",
                 sc->name);
-    kafka_producer *p = kafka_producer_new(&cfg->kafka, sc->name, NULL, err, sizeof(err));
+    char shard_id[24];
+    shard_name(shard_of(sc->name, cfg->kafka.shards), shard_id, sizeof(shard_id));
+    kafka_producer *p = kafka_producer_new(&cfg->kafka, shard_id, NULL, err, sizeof(err));
     if (!p) {
         fprintf(stderr, "crmstream: %s\n", err);
         return EXIT_KAFKA;

@@ -27,6 +27,7 @@ typedef struct config_loader {
     size_t errlen;
     int failed;
     int crm_secrets_required;        /* 0 for commands that never talk to a CRM */
+    int settings_only;               /* sources_dir not read (config_load_settings) */
     const connector *conn;           /* of the source being read */
     const config_setting_t *options; /* its options group, read after its other settings */
 } loader;
@@ -518,6 +519,29 @@ static int read_secret_env(loader *ld, const config_setting_t *s, const config_s
     return 0;
 }
 
+/* A secret in a file (secret.h): the path as written at offset, the secret at aux_offset. A
+ * relative path is taken from the config file's directory; errors name the file, never the
+ * content. */
+static int read_secret_file(loader *ld, const config_setting_t *s, const config_spec *sp,
+                            void *base)
+{
+    char **path = FIELD(base, sp->offset, char *);
+    if (read_string(ld, s, path))
+        return -1;
+    if (!**path)
+        return fail_at(ld, s, "expected the path of a file holding the secret");
+    char err[512];
+    char *full = path_from_config(ld, *path);
+    char *v = secret_read_file(full, err, sizeof(err));
+    free(full);
+    if (!v)
+        return fail_at(ld, s, "%s", err);
+    char **secret = FIELD(base, sp->aux_offset, char *);
+    free(*secret);
+    *secret = v;
+    return 0;
+}
+
 /* include/exclude: names of tables of the source's connector. */
 static int read_table_list(loader *ld, const config_setting_t *s, const config_spec *sp, void *base)
 {
@@ -561,6 +585,8 @@ static int read_spec(loader *ld, const config_setting_t *s, const config_spec *s
         return read_secret_properties(ld, s, dest, FIELD(base, sp->aux_offset, int));
     case SPEC_SECRET_ENV:
         return read_secret_env(ld, s, sp, base);
+    case SPEC_SECRET_FILE:
+        return read_secret_file(ld, s, sp, base);
     case SPEC_TABLE_LIST:
         return read_table_list(ld, s, sp, base);
     case SPEC_GROUP:
@@ -825,6 +851,13 @@ static const config_choices delivery_choices = {
     {DELIVERY_EXACTLY_ONCE, DELIVERY_AT_LEAST_ONCE},
 };
 
+static const config_choices coordination_choices = {
+    "coordination",
+    "expected static or group",
+    {"static", "group", NULL},
+    {COORDINATION_STATIC, COORDINATION_GROUP},
+};
+
 static const config_spec kafka_specs[] = {
     {.type = SPEC_STRING,
      .name = "bootstrap_servers",
@@ -836,6 +869,11 @@ static const config_spec kafka_specs[] = {
      .default_value = "crm",
      .offset = KAFKA(topic_prefix),
      .doc = "topics are <topic_prefix>.<source name>.<table>"},
+    {.type = SPEC_STRING,
+     .name = "deployment",
+     .offset = KAFKA(deployment),
+     .doc = "names this deployment's producers (transactional.id crmstream-<deployment>-shard-<n>), "
+            "group and coordination topic; default the topic_prefix"},
     {.type = SPEC_STRING,
      .name = "state_topic",
      .default_value = "crmstream.state",
@@ -887,6 +925,13 @@ static const config_spec kafka_specs[] = {
      .min = 1,
      .max = 60,
      .doc = "... or until its first page is this old"},
+    {.type = SPEC_INT,
+     .name = "shards",
+     .default_value = "4",
+     .offset = KAFKA(shards),
+     .min = 1,
+     .max = 1024,
+     .doc = "sources share this many transactional producers (by a hash of their name)"},
     {.type = SPEC_KV_LIST,
      .name = "topic_config",
      .offset = KAFKA(topic_config),
@@ -902,13 +947,71 @@ static const config_spec kafka_specs[] = {
      .offset = KAFKA(secret_properties),
      .aux_offset = KAFKA(n_secret_properties),
      .doc = "\"property=ENV_VAR\": secret librdkafka properties from the environment"},
+    {.type = SPEC_KV_LIST,
+     .name = "properties_file",
+     .offset = KAFKA(file_properties),
+     .aux_offset = KAFKA(n_file_properties),
+     .doc = "\"property=path\": secret librdkafka properties from files"},
+    {.type = SPEC_CHOICE,
+     .name = "coordination",
+     .default_value = "static",
+     .offset = KAFKA(coordination),
+     .choices = &coordination_choices,
+     .doc = "static (this instance runs every shard) or group (instances share the shards)"},
+    {.type = SPEC_DURATION_MS,
+     .name = "group_session_timeout",
+     .default_value = "10s",
+     .offset = KAFKA(group_session_timeout_ms),
+     .min = 6,
+     .max = 1800,
+     .doc = "coordination = group: a silent instance's shards move after this"},
     {0},
 };
 #undef KAFKA
 
+static int secret_property_index(const kafka_config *k, const char *key)
+{
+    for (int i = 0; i < k->n_secret_properties; i++)
+        if (strcmp(k->secret_properties[i].key, key) == 0)
+            return i;
+    return -1;
+}
+
+/* properties_file: each "property=path" read like any secret file and added to the secret
+ * properties; a property given twice (here or in properties_env) is an error. */
+static int load_file_properties(loader *ld, const config_setting_t *g, kafka_config *k)
+{
+    const config_setting_t *list = config_setting_get_member(g, "properties_file");
+    if (k->n_file_properties == 0)
+        return 0;
+    k->secret_properties =
+        xrealloc(k->secret_properties,
+                 ((size_t)k->n_secret_properties + (size_t)k->n_file_properties + 1) * sizeof(kv));
+    for (int i = 0; i < k->n_file_properties; i++) {
+        const kv *fp = &k->file_properties[i];
+        const config_setting_t *e = config_setting_get_elem(list, (unsigned)i);
+        if (secret_property_index(k, fp->key) >= 0)
+            return fail_at(ld, e, "%s is set twice (properties_env and properties_file)", fp->key);
+        char err[512];
+        char *path = path_from_config(ld, fp->value);
+        char *v = secret_read_file(path, err, sizeof(err));
+        free(path);
+        if (!v)
+            return fail_at(ld, e, "%s: %s", fp->key, err);
+        kv *item = &k->secret_properties[k->n_secret_properties++];
+        item->key = xstrdup(fp->key);
+        item->value = v;
+        item->line = fp->line;
+    }
+    return 0;
+}
+
 static int load_kafka(loader *ld, const config_setting_t *g, void *base)
 {
-    return load_section(ld, g, kafka_specs, &((crm_config *)base)->kafka);
+    kafka_config *k = &((crm_config *)base)->kafka;
+    if (load_section(ld, g, kafka_specs, k))
+        return -1;
+    return load_file_properties(ld, g, k);
 }
 
 static const config_spec metrics_specs[] = {
@@ -944,6 +1047,11 @@ static const config_spec registry_specs[] = {
      .offset = REG(password_env),
      .aux_offset = REG(password),
      .doc = "environment variable holding the basic auth password"},
+    {.type = SPEC_SECRET_FILE,
+     .name = "password_file",
+     .offset = REG(password_file),
+     .aux_offset = REG(password),
+     .doc = "or: a file holding it (e.g. a mounted Kubernetes Secret)"},
     {.type = SPEC_BOOL,
      .name = "verify_tls",
      .default_value = "true",
@@ -969,8 +1077,12 @@ static int load_registry(loader *ld, const config_setting_t *g, void *base)
     r->line = config_setting_source_line(g);
     if (load_section(ld, g, registry_specs, r))
         return -1;
+    if (r->password_env && r->password_file)
+        return fail_at(ld, config_setting_get_member(g, "password_file"),
+                       "set password_env or password_file, not both");
     if (r->password && !r->username)
-        return fail_at(ld, g, "password_env needs a username");
+        return fail_at(ld, g, "%s needs a username",
+                       r->password_file ? "password_file" : "password_env");
     return 0;
 }
 
@@ -1066,7 +1178,7 @@ const char *config_spec_type_name(config_spec_type t)
         [SPEC_DATE] = "date",         [SPEC_CHOICE] = "choice",
         [SPEC_KV_LIST] = "list",      [SPEC_SECRET_KV_LIST] = "list",
         [SPEC_SECRET_ENV] = "env",    [SPEC_TABLE_LIST] = "tables",
-        [SPEC_GROUP] = "group",
+        [SPEC_SECRET_FILE] = "file",  [SPEC_GROUP] = "group",
     };
     return names[t];
 }
@@ -1111,35 +1223,62 @@ static void source_origin(const loader *ld, const source_config *sc, char *out, 
     snprintf(out, outlen, "%s:%d", sc->file ? sc->file : ld->path, sc->line);
 }
 
-/* One file of sources_dir: its top level is one source's settings (type, name, options, ...),
- * as inside a group of sources = ( ... ); errors name that file. */
+/* One file of sources_dir into sc: its top level is one source's settings (type, name,
+ * options, ...), as inside a group of sources = ( ... ); errors name that file. The file's
+ * libconfig tree stays in lc (the caller destroys it) for errors about its settings. */
+static int read_source_file(loader *ld, config_t *lc, const char *path, source_config *sc)
+{
+    if (read_config_file(lc, path, ld->err, ld->errlen)) {
+        ld->failed = 1;
+        return -1;
+    }
+    sc->file = xstrdup(path);
+    loader sub = *ld;
+    sub.path = sc->file;
+    int rc = load_source(&sub, config_root_setting(lc), sc);
+    ld->failed = sub.failed;
+    const config_setting_t *name = config_setting_get_member(config_root_setting(lc), "name");
+    if (name) /* the file's root group has no line: the source is where its name is */
+        sc->line = (int)config_setting_source_line(name);
+    return rc;
+}
+
+/* A source file at start: one more source of cfg, whose name no earlier one has. */
 static int load_source_file(loader *ld, const char *path, crm_config *cfg)
 {
     config_t lc;
     config_init(&lc);
-    if (read_config_file(&lc, path, ld->err, ld->errlen)) {
-        config_destroy(&lc);
-        ld->failed = 1;
-        return -1;
-    }
     source_config *sc = &cfg->sources[cfg->n_sources++];
-    sc->file = xstrdup(path);
-    loader sub = *ld;
-    sub.path = sc->file;
-    int rc = load_source(&sub, config_root_setting(&lc), sc);
-    ld->failed = sub.failed;
-    const config_setting_t *name = config_setting_get_member(config_root_setting(&lc), "name");
-    if (name) /* the file's root group has no line: the source is where its name is */
-        sc->line = (int)config_setting_source_line(name);
+    int rc = read_source_file(ld, &lc, path, sc);
     for (int k = 0; rc == 0 && k < cfg->n_sources - 1; k++)
         if (strcmp(cfg->sources[k].name, sc->name) == 0) {
             char first[600];
             source_origin(ld, &cfg->sources[k], first, sizeof(first));
-            rc = fail_at(&sub, name, "duplicate source name \"%s\" (also at %s)", sc->name, first);
+            loader sub = *ld;
+            sub.path = sc->file;
+            rc = fail_at(&sub, config_setting_get_member(config_root_setting(&lc), "name"),
+                         "duplicate source name \"%s\" (also at %s)", sc->name, first);
             ld->failed = 1;
         }
     config_destroy(&lc);
     return rc;
+}
+
+source_config *config_load_source_file(const char *path, int crm_secrets_required, char *err,
+                                       size_t errlen)
+{
+    loader ld = {
+        .path = path, .err = err, .errlen = errlen, .crm_secrets_required = crm_secrets_required};
+    source_config *sc = xcalloc(1, sizeof(*sc));
+    config_t lc;
+    config_init(&lc);
+    int rc = read_source_file(&ld, &lc, path, sc);
+    config_destroy(&lc);
+    if (rc) {
+        config_source_free(sc);
+        return NULL;
+    }
+    return sc;
 }
 
 static int is_source_file(const char *dir, const char *name)
@@ -1160,35 +1299,59 @@ static int compare_names(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+char **config_source_files(const char *dir, int *n, char *err, size_t errlen)
+{
+    DIR *d = opendir(dir);
+    if (!d) {
+        snprintf(err, errlen, "cannot read directory %s: %s", dir, strerror(errno));
+        return NULL;
+    }
+    char **paths = xcalloc(1, sizeof(char *));
+    *n = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        if (is_source_file(dir, e->d_name)) {
+            buf b;
+            buf_init(&b);
+            buf_printf(&b, "%s/%s", dir, e->d_name);
+            paths = xrealloc(paths, ((size_t)*n + 2) * sizeof(char *));
+            paths[(*n)++] = b.data;
+        }
+    closedir(d);
+    if (*n > 1)
+        qsort(paths, (size_t)*n, sizeof(char *), compare_names);
+    paths[*n] = NULL;
+    return paths;
+}
+
+void config_source_files_free(char **paths, int n)
+{
+    free_strings(paths, n);
+}
+
+char *config_sources_dir_path(const crm_config *cfg)
+{
+    if (!cfg->sources_dir)
+        return NULL;
+    loader ld = {.path = cfg->path};
+    return path_from_config(&ld, cfg->sources_dir);
+}
+
 /* The *.cfg files of sources_dir (hidden ones skipped), in name order, each one source. */
 static int load_sources_dir(loader *ld, const config_setting_t *s, crm_config *cfg)
 {
     char *dir = path_from_config(ld, cfg->sources_dir);
-    DIR *d = opendir(dir);
-    if (!d) {
-        fail_at(ld, s, "cannot read directory %s: %s", dir, strerror(errno));
-        free(dir);
-        return -1;
-    }
-    char **names = NULL;
-    size_t n = 0;
-    for (struct dirent *e; (e = readdir(d)) != NULL;)
-        if (is_source_file(dir, e->d_name)) {
-            names = xrealloc(names, (n + 1) * sizeof(char *));
-            names[n++] = xstrdup(e->d_name);
-        }
-    closedir(d);
-    if (n > 1)
-        qsort(names, n, sizeof(char *), compare_names);
-    cfg->sources = xrealloc(cfg->sources, ((size_t)cfg->n_sources + n + 1) * sizeof(source_config));
-    memset(cfg->sources + cfg->n_sources, 0, (n + 1) * sizeof(source_config));
-    for (size_t i = 0; i < n && !ld->failed; i++) {
-        char path[4096];
-        snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
-        load_source_file(ld, path, cfg);
-    }
-    free_strings(names, (int)n);
+    char why[1024];
+    int n = 0;
+    char **paths = config_source_files(dir, &n, why, sizeof(why));
     free(dir);
+    if (!paths)
+        return fail_at(ld, s, "%s", why);
+    cfg->sources =
+        xrealloc(cfg->sources, ((size_t)cfg->n_sources + (size_t)n + 1) * sizeof(source_config));
+    memset(cfg->sources + cfg->n_sources, 0, ((size_t)n + 1) * sizeof(source_config));
+    for (int i = 0; i < n && !ld->failed; i++)
+        load_source_file(ld, paths[i], cfg);
+    free_strings(paths, n);
     return ld->failed ? -1 : 0;
 }
 
@@ -1199,17 +1362,22 @@ static int load_root(loader *ld, config_t *lc, crm_config *cfg)
         return -1;
     if (!cfg->kafka.bootstrap_servers)
         return fail_at(ld, root, "a kafka { bootstrap_servers = \"...\"; } group is required");
-    if (cfg->sources_dir && load_sources_dir(ld, config_lookup(lc, "sources_dir"), cfg))
+    /* config_load_settings: sources_dir is the caller's, and may hold every source */
+    if (!ld->settings_only && cfg->sources_dir &&
+        load_sources_dir(ld, config_lookup(lc, "sources_dir"), cfg))
         return -1;
-    if (cfg->n_sources == 0)
+    if (cfg->n_sources == 0 && !ld->settings_only)
         return fail_at(ld, root,
                        cfg->sources_dir ? "no source: sources = ( ... ) lists none and sources_dir "
                                           "holds no *.cfg file"
                                         : "sources = ( ... ) must list at least one source");
-    static const char *const topics[] = {"topic_prefix", "schemas_topic", "state_topic"};
+    if (!cfg->kafka.deployment)
+        cfg->kafka.deployment = xstrdup(cfg->kafka.topic_prefix);
+    static const char *const topics[] = {"topic_prefix", "schemas_topic", "state_topic",
+                                         "deployment"};
     const char *values[] = {cfg->kafka.topic_prefix, cfg->kafka.schemas_topic,
-                            cfg->kafka.state_topic};
-    for (int i = 0; i < 3; i++) {
+                            cfg->kafka.state_topic, cfg->kafka.deployment};
+    for (int i = 0; i < 4; i++) {
         char path[64];
         snprintf(path, sizeof(path), "kafka.%s", topics[i]);
         if (!valid_topic_part(values[i]))
@@ -1219,7 +1387,8 @@ static int load_root(loader *ld, config_t *lc, crm_config *cfg)
     return 0;
 }
 
-static crm_config *load_config(const char *path, int crm_secrets_required, char *err, size_t errlen)
+static crm_config *load_config(const char *path, int crm_secrets_required, int settings_only,
+                               char *err, size_t errlen)
 {
     config_t lc;
     config_init(&lc);
@@ -1230,7 +1399,12 @@ static crm_config *load_config(const char *path, int crm_secrets_required, char 
     crm_config *cfg = xcalloc(1, sizeof(*cfg));
     cfg->path = xstrdup(path);
     loader ld = {
-        .path = path, .err = err, .errlen = errlen, .crm_secrets_required = crm_secrets_required};
+        .path = path,
+        .err = err,
+        .errlen = errlen,
+        .crm_secrets_required = crm_secrets_required,
+        .settings_only = settings_only,
+    };
     if (load_root(&ld, &lc, cfg)) {
         config_destroy(&lc);
         config_free(cfg);
@@ -1242,12 +1416,17 @@ static crm_config *load_config(const char *path, int crm_secrets_required, char 
 
 crm_config *config_load(const char *path, char *err, size_t errlen)
 {
-    return load_config(path, 1, err, errlen);
+    return load_config(path, 1, 0, err, errlen);
+}
+
+crm_config *config_load_settings(const char *path, char *err, size_t errlen)
+{
+    return load_config(path, 1, 1, err, errlen);
 }
 
 crm_config *config_load_without_crm_secrets(const char *path, char *err, size_t errlen)
 {
-    return load_config(path, 0, err, errlen);
+    return load_config(path, 0, 0, err, errlen);
 }
 
 static void free_kvs(kv *list, int n)
@@ -1266,6 +1445,30 @@ static void free_strings(char **list, int n)
     free(list);
 }
 
+static void source_config_clear(source_config *sc)
+{
+    free(sc->type);
+    free(sc->name);
+    free(sc->file);
+    free(sc->base_url);
+    free(sc->ca_file);
+    free_strings(sc->include, sc->n_include);
+    free_strings(sc->exclude, sc->n_exclude);
+    for (int j = 0; j < sc->n_overrides; j++)
+        free(sc->overrides[j].table);
+    free(sc->overrides);
+    free_kvs(sc->options, sc->n_options);
+    free_kvs(sc->file_secrets, sc->n_file_secrets);
+}
+
+void config_source_free(source_config *sc)
+{
+    if (!sc)
+        return;
+    source_config_clear(sc);
+    free(sc);
+}
+
 void config_free(crm_config *cfg)
 {
     if (!cfg)
@@ -1274,31 +1477,21 @@ void config_free(crm_config *cfg)
     free(cfg->metrics_listen);
     free(cfg->kafka.bootstrap_servers);
     free(cfg->kafka.topic_prefix);
+    free(cfg->kafka.deployment);
     free(cfg->kafka.state_topic);
     free(cfg->kafka.schemas_topic);
     free_kvs(cfg->kafka.topic_config, cfg->kafka.n_topic_config);
     free_kvs(cfg->kafka.properties, cfg->kafka.n_properties);
     free_kvs(cfg->kafka.secret_properties, cfg->kafka.n_secret_properties);
+    free_kvs(cfg->kafka.file_properties, cfg->kafka.n_file_properties);
     free(cfg->registry.url);
     free(cfg->registry.username);
     free(cfg->registry.password);
     free(cfg->registry.password_env);
+    free(cfg->registry.password_file);
     free(cfg->registry.ca_file);
-    for (int i = 0; i < cfg->n_sources; i++) {
-        source_config *sc = &cfg->sources[i];
-        free(sc->type);
-        free(sc->name);
-        free(sc->file);
-        free(sc->base_url);
-        free(sc->ca_file);
-        free_strings(sc->include, sc->n_include);
-        free_strings(sc->exclude, sc->n_exclude);
-        for (int j = 0; j < sc->n_overrides; j++)
-            free(sc->overrides[j].table);
-        free(sc->overrides);
-        free_kvs(sc->options, sc->n_options);
-        free_kvs(sc->file_secrets, sc->n_file_secrets);
-    }
+    for (int i = 0; i < cfg->n_sources; i++)
+        source_config_clear(&cfg->sources[i]);
     free(cfg->sources);
     free(cfg->sources_dir);
     free(cfg);

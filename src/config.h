@@ -13,6 +13,9 @@
 #define EXIT_CONFIG 2
 
 typedef enum { DELIVERY_AT_LEAST_ONCE = 0, DELIVERY_EXACTLY_ONCE } delivery_mode;
+/* Who runs which shard: static = this instance runs them all; group = the instances of a
+ * deployment share them through a Kafka consumer group (shard_group.h). */
+typedef enum { COORDINATION_STATIC = 0, COORDINATION_GROUP } coordination_mode;
 
 typedef struct kv {
     char *key;
@@ -23,6 +26,7 @@ typedef struct kv {
 typedef struct kafka_config {
     char *bootstrap_servers;
     char *topic_prefix;
+    char *deployment; /* names the producers, group and coordination topic; default topic_prefix */
     char *state_topic;
     char *schemas_topic; /* compacted: fingerprint -> writer schema */
     delivery_mode delivery;
@@ -34,11 +38,17 @@ typedef struct kafka_config {
     int n_properties;
     /* properties_env: librdkafka properties whose values come from environment variables
      * (sasl.password, ssl.key.password...); value = the secret itself, never print it. */
-    kv *secret_properties;
+    kv *secret_properties; /* also those of properties_file (read from files) */
     int n_secret_properties;
+    kv *file_properties; /* properties_file as written ("property=path"); values moved into
+                            secret_properties at load */
+    int n_file_properties;
     int transaction_timeout_ms;
     int commit_max_events; /* pages of a table share a commit until it holds this many events */
     int commit_max_age_ms; /* ... or its first page is this old */
+    coordination_mode coordination;
+    int group_session_timeout_ms; /* coordination = group: a silent instance's shards move after */
+    int shards;            /* sources share this many transactional producers (shard.h) */
 } kafka_config;
 
 typedef struct table_override {
@@ -82,8 +92,9 @@ typedef struct source_config {
 typedef struct registry_config {
     char *url;      /* NULL: no registry (single-object encoding + schemas topic) */
     char *username; /* basic auth user, or NULL */
-    char *password; /* the secret read from password_env (never print it) */
+    char *password; /* the secret read from password_env or password_file (never print it) */
     char *password_env;
+    char *password_file; /* as written */
     int verify_tls;
     char *ca_file;
     int timeout_s;
@@ -125,6 +136,8 @@ typedef enum {
     SPEC_SECRET_KV_LIST, /* "name=ENV_VAR" strings, values replaced by the variables' secrets */
     SPEC_SECRET_ENV,     /* the name of an environment variable (at offset); its secret goes
                             to aux_offset */
+    SPEC_SECRET_FILE,    /* the path of a file (at offset) holding a secret (secret.h), which
+                            goes to aux_offset */
     SPEC_TABLE_LIST,     /* names of tables of the source's connector: char ** at offset, count
                             (int) at aux_offset */
     SPEC_GROUP,          /* a group or list read by group() */
@@ -182,6 +195,23 @@ crm_config *config_load(const char *path, char *err, size_t errlen);
  * variables holding CRM credentials may be unset. Everything else is validated alike. */
 crm_config *config_load_without_crm_secrets(const char *path, char *err, size_t errlen);
 void config_free(crm_config *cfg);
+/* The config file alone, for a reload: its settings and sources = ( ... ), sources_dir not
+ * read (config_sources.h reads it file by file) and sources = ( ... ) may be empty. */
+crm_config *config_load_settings(const char *path, char *err, size_t errlen);
+
+/* One file of sources_dir read alone (its top level one source's settings, paths in it taken
+ * from its directory): a malloc'd source (free with config_source_free), or NULL with err
+ * "file:line: setting: problem". crm_secrets_required as config_load (1) or
+ * config_load_without_crm_secrets (0). */
+source_config *config_load_source_file(const char *path, int crm_secrets_required, char *err,
+                                       size_t errlen);
+void config_source_free(source_config *sc);
+/* sources_dir as a path (relative to the config file's directory), malloc'd; NULL when unset. */
+char *config_sources_dir_path(const crm_config *cfg);
+/* The paths of dir's source files (*.cfg, not hidden; regular files or links to them), in name
+ * order, NULL-terminated, count in *n; NULL with err when dir cannot be read. */
+char **config_source_files(const char *dir, int *n, char *err, size_t errlen);
+void config_source_files_free(char **paths, int n);
 
 /* Parses "30s", "5m", "2h", "7d" or plain seconds; -1 when invalid. */
 long long config_parse_duration(const char *s);

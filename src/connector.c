@@ -219,6 +219,32 @@ json_t *connector_raw_slim(const http_response *resp, const page *out, const cha
     return NULL;
 }
 
+int connector_raw_add(page *out, const char *v, size_t len)
+{
+    if (len < 2 || v[0] != '{' || v[len - 1] != '}' || out->raw_from_response)
+        return -1;
+    if (out->raw.len == 0)
+        buf_append(&out->raw, "[", 1);
+    else /* replaces the closing bracket */
+        out->raw.data[out->raw.len - 1] = ',';
+    buf_append(&out->raw, v, len);
+    buf_append(&out->raw, "]", 1);
+    out->raw_off = 0;
+    out->raw_len = out->raw.len;
+    return 0;
+}
+
+int connector_raw_string(const char *obj, const char *obj_end, const char *key, buf *out)
+{
+    const char *v = js_member(obj, obj_end, key), *s;
+    size_t len;
+    int esc;
+    buf_reset(out);
+    if (!v || js_peek(v, obj_end) != JS_STRING || !js_string(v, obj_end, &s, &len, &esc))
+        return -1;
+    return esc ? js_unescape(s, len, out) : buf_append(out, s, len);
+}
+
 json_t *page_records(const http_response *resp, const page *pg)
 {
     /* The records' text: in the response, or in pg->raw (the engine's page fetcher moves the

@@ -174,6 +174,11 @@ typedef struct table_def {
     int reconcile;           /* 1: ID reconciliation passes are supported */
     int delete_feed;         /* 1: this table's pages emit deletes for other tables */
     const char *description; /* one line for `crmstream tables` */
+    /* The API's endpoint group this table's requests count against, for APIs that limit each
+     * group on its own (Close): the table paces by the group's limiter, shared with the tables
+     * naming the same group and learned from the limit the responses state. NULL: the source's
+     * one limiter. */
+    const char *rate_group;
 
     req_result (*next_request)(table_ctx *ctx, http_request *req, char *err, size_t errlen);
     /* Called for 2xx responses. Returns 0, or -1 with err set (e.g. invalid JSON). */
@@ -273,6 +278,15 @@ int connector_raw_records(const http_response *resp, const char *member, page *o
  * scan of the text that encodes nothing. NULL + err on invalid JSON. */
 json_t *connector_raw_slim(const http_response *resp, const page *out, const char *const *keys,
                            char *err, size_t errlen);
+/* The fast path for records that are not one array of the body as it is: a subset of an array,
+ * records nested in wrappers, objects standing alone. Appends the text of one record, the JSON
+ * object [v, v + len) the connector found in the response (json_scan.h), to the page's own
+ * records array (out->raw, kept by the engine and encoded like a body's array). Copies text, parses
+ * nothing. -1 when [v, v + len) is not an object's span (the engine validates its contents). */
+int connector_raw_add(page *out, const char *v, size_t len);
+/* The string member `key` of the JSON object [obj, obj_end) (a record's text, json_scan.h), its
+ * escapes decoded, into out (NUL-terminated). -1 when the object has no such string member. */
+int connector_raw_string(const char *obj, const char *obj_end, const char *key, buf *out);
 /* The records parse_page handed back, as one jansson array whether they are jansson (records)
  * or text (raw: in pg->raw, where the page fetcher moves the body, or else in resp, which may
  * be NULL). A new reference; NULL on invalid JSON. */

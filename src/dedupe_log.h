@@ -65,7 +65,7 @@ void dedupe_log_abandoned(dedupe_log *l);
  * too many chunks, or dd/ records of an earlier version. */
 int dedupe_log_wants_rewrite(const dedupe_log *l, const dedupe *d);
 
-/* Commits a state batch (kafka_commit of the table's producer); 0 on success. */
+/* Commits a state batch (shard_commit of the table's shard); 0 on success. */
 typedef int (*dedupe_log_commit_fn)(kafka_batch *state, void *u, char *err, size_t errlen);
 
 /* Rewrites the log: d's live entries as fresh chunks, then tombstones of the dd/ records and of

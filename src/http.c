@@ -211,9 +211,8 @@ static long long parse_count(const char *value)
     return strtoll(v, NULL, 10);
 }
 
-/* The IETF structured header, both drafts: "limit=100, remaining=0, reset=30" and
- * "\"policy\";r=0;t=30". Fills remaining / reset_s when found (left untouched otherwise). */
-static void parse_ietf_ratelimit(const char *value, long long *remaining, double *reset_s)
+void http_parse_ratelimit(const char *value, long long *limit, long long *remaining,
+                          double *reset_s)
 {
     const char *p = value;
     while (*p) {
@@ -236,8 +235,12 @@ static void parse_ietf_ratelimit(const char *value, long long *remaining, double
             p++;
         }
         val[n] = '\0';
-        if ((klen == 9 && strncasecmp(key, "remaining", 9) == 0) ||
-            (klen == 1 && (key[0] == 'r' || key[0] == 'R'))) {
+        if (klen == 5 && strncasecmp(key, "limit", 5) == 0) {
+            long long l = parse_count(val);
+            if (l >= 0)
+                *limit = l;
+        } else if ((klen == 9 && strncasecmp(key, "remaining", 9) == 0) ||
+                   (klen == 1 && (key[0] == 'r' || key[0] == 'R'))) {
             long long r = parse_count(val);
             if (r >= 0)
                 *remaining = r;
@@ -268,9 +271,9 @@ void http_default_rate_signal(const http_response *resp, rate_signal *out)
 
     const char *ietf = http_response_header(resp, "ratelimit");
     if (ietf) {
-        long long r = -1;
+        long long l = -1, r = -1;
         double t = -1;
-        parse_ietf_ratelimit(ietf, &r, &t);
+        http_parse_ratelimit(ietf, &l, &r, &t);
         if (r >= 0 && remaining < 0)
             remaining = r;
         if (t >= 0 && reset < 0)
@@ -751,8 +754,8 @@ static void reset_attempt(http_response *resp)
 
 static void read_signal(http_client *c, const http_response *resp, rate_signal *sig)
 {
-    sig->wait_ms = 0;
-    sig->budget_exhausted = 0;
+    memset(sig, 0, sizeof(*sig));
+    sig->remaining = -1;
     if (c->signal)
         c->signal(c->signal_arg, resp, sig);
     if (!c->signal || (sig->wait_ms <= 0 && !sig->budget_exhausted))
@@ -989,12 +992,17 @@ static exec_step judge_response(exec_call *x, long status)
     rate_signal sig;
     read_signal(c, x->resp, &sig);
     sig.wait_ms = capped_wait(c, sig.wait_ms, status, x->method, x->url);
+    /* an endpoint group's limiter paces by the quota the response states */
+    int paced =
+        c->rl && sig.limit > 0 && ratelimit_learn(c->rl, sig.limit, sig.window_ms, sig.remaining);
     if (sig.budget_exhausted)
         return judge_budget_exhausted(x, status, sig.wait_ms);
     if (status == 429)
         return judge_rate_limited(x, sig.wait_ms);
     if (status >= 500 && status <= 599)
         return judge_server_error(x, status, sig.wait_ms);
+    if (paced && sig.wait_ms <= sig.window_ms)
+        sig.wait_ms = 0; /* remaining 0 within the window its limiter paces by: in its pace */
     if (sig.wait_ms > 0 && c->rl) {
         ratelimit_pause(c->rl, sig.wait_ms);
         log_info(c->source, NULL,

@@ -53,6 +53,11 @@ const char *http_response_header(const http_response *resp, const char *name);
 typedef struct rate_signal {
     int64_t wait_ms;      /* > 0: the source must not send before this many ms from now */
     int budget_exhausted; /* 1: a long (e.g. daily) budget is spent; wait_ms says until when */
+    /* The quota the response states for its endpoint, when the connector reads one: `limit`
+     * (> 0) requests per window_ms, `remaining` (< 0: unknown) of them left. A table's endpoint
+     * group limiter paces by it (ratelimit_learn); 0: none stated. */
+    long long limit, remaining;
+    int64_t window_ms;
 } rate_signal;
 /* arg: what the client was given with the function (the engine passes the source). */
 typedef void (*rate_signal_fn)(void *arg, const http_response *resp, rate_signal *out);
@@ -128,6 +133,11 @@ int64_t http_backoff_ms(const http_options *opts, int attempt, double rand01);
 /* Parses Retry-After (delta seconds or an HTTP date) relative to now_wall_ms; -1 when invalid. */
 int64_t http_parse_retry_after(const char *value, int64_t now_wall_ms);
 
+/* Parses the IETF RateLimit header, both drafts ("limit=100, remaining=0, reset=30", `;` or `,`
+ * between them, and "\"policy\";r=0;t=30"): fills *limit, *remaining, *reset_s (seconds) for
+ * what it finds and leaves the others untouched. */
+void http_parse_ratelimit(const char *value, long long *limit, long long *remaining,
+                          double *reset_s);
 /* Engine defaults for rate signals: Retry-After, RateLimit-Reset / X-RateLimit-Reset
  * (delta seconds, or epoch seconds when larger than a year), and a remaining count of 0. */
 void http_default_rate_signal(const http_response *resp, rate_signal *out);

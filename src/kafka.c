@@ -238,7 +238,7 @@ struct kafka_producer {
     const kafka_config *kc; /* borrowed: re-creating the producer after a fatal error */
     int transactional;
     int txn_timeout_ms;
-    char *source;
+    char *source; /* the producer's name (shard-<n>): its log lines' source field */
     pthread_mutex_t txn_lock;
     pthread_t poller;
     /* Flags set by librdkafka's thread (on_error) or a commit thread while others read them:
@@ -430,6 +430,11 @@ static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char 
               NULL, NULL, "librdkafka %s: %s", fac, msg);
 }
 
+void kafka_conf_set_logger(rd_kafka_conf_t *conf)
+{
+    rd_kafka_conf_set_log_cb(conf, on_log);
+}
+
 static void *poll_loop(void *arg)
 {
     kafka_producer *p = arg;
@@ -477,9 +482,9 @@ static int producer_connect(kafka_producer *p, char *err, size_t errlen)
     const kafka_config *kc = p->kc;
     char client_id[256], txn_id[256], txn_timeout[32];
     snprintf(client_id, sizeof(client_id), "crmstream-%s", p->source);
-    /* Instances writing the same topics for the same source fence each other; deployments
-     * with other topic prefixes on the same cluster do not. */
-    snprintf(txn_id, sizeof(txn_id), "crmstream-%s-%s", kc->topic_prefix, p->source);
+    /* Producers of the same name (a shard, shard.h) of one deployment fence each other; other
+     * deployments on the same cluster (kafka.deployment, default the topic prefix) do not. */
+    snprintf(txn_id, sizeof(txn_id), "crmstream-%s-%s", kc->deployment, p->source);
     snprintf(txn_timeout, sizeof(txn_timeout), "%d", kc->transaction_timeout_ms);
     const char *defaults[] = {"bootstrap.servers",
                               kc->bootstrap_servers,
@@ -572,13 +577,13 @@ static void producer_disconnect(kafka_producer *p, int flush_ms)
     bury_arenas(p, 1);
 }
 
-kafka_producer *kafka_producer_new(const kafka_config *kc, const char *source_name,
-                                   kafka_metrics *metrics, char *err, size_t errlen)
+kafka_producer *kafka_producer_new(const kafka_config *kc, const char *name, kafka_metrics *metrics,
+                                   char *err, size_t errlen)
 {
     kafka_producer *p = xcalloc(1, sizeof(*p));
     p->kc = kc;
     p->metrics = metrics;
-    p->source = xstrdup(source_name);
+    p->source = xstrdup(name);
     p->transactional = kc->delivery == DELIVERY_EXACTLY_ONCE;
     p->txn_timeout_ms = kc->transaction_timeout_ms;
     pthread_mutex_init(&p->txn_lock, NULL);
@@ -671,16 +676,41 @@ static int produce_batch(kafka_producer *p, kafka_batch *b, tracker *t, char *er
     return 0;
 }
 
-static kafka_result commit_at_least_once(kafka_producer *p, kafka_batch *data, kafka_batch *state,
-                                         volatile int *stop, char *err, size_t errlen)
+/* The messages of the n batches of parts (NULL entries count none). */
+static size_t count_messages(kafka_batch *const *parts, size_t n)
 {
-    kafka_batch *parts[2] = {data, state};
+    size_t total = 0;
+    for (size_t i = 0; parts && i < n; i++)
+        total += parts[i] ? parts[i]->n : 0;
+    return total;
+}
+
+/* Produces every message of the n batches of parts, tracked by t; on a failure the messages
+ * not produced are forgotten by t. */
+static int produce_batches(kafka_producer *p, kafka_batch *const *parts, size_t n, tracker *t,
+                           char *err, size_t errlen)
+{
+    for (size_t i = 0; parts && i < n; i++) {
+        if (parts[i] && produce_batch(p, parts[i], t, err, errlen)) {
+            tracker_forget(t, count_messages(parts + i + 1, n - i - 1));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static kafka_result commit_at_least_once(kafka_producer *p, kafka_batch *const *data,
+                                         kafka_batch *const *state, size_t n, volatile int *stop,
+                                         char *err, size_t errlen)
+{
+    kafka_batch *const *parts[2] = {data, state};
     for (int i = 0; i < 2; i++) {
-        if (!parts[i] || parts[i]->n == 0)
+        size_t msgs = count_messages(parts[i], n);
+        if (msgs == 0)
             continue;
-        tracker *t = tracker_new(parts[i]->n);
+        tracker *t = tracker_new(msgs);
         t->delivery_errors = p->metrics ? &p->metrics->delivery_errors : NULL;
-        int rc = produce_batch(p, parts[i], t, err, errlen);
+        int rc = produce_batches(p, parts[i], n, t, err, errlen);
         int waited = tracker_wait(t, stop, 8000);
         if (rc == 0 && waited != 0)
             snprintf(err, errlen, "%s", t->failed ? t->error : "stopped before acknowledgement");
@@ -791,8 +821,9 @@ static kafka_result txn_ready(kafka_producer *p, char *err, size_t errlen)
     return KAFKA_OK;
 }
 
-static kafka_result commit_exactly_once(kafka_producer *p, kafka_batch *data, kafka_batch *state,
-                                        volatile int *stop, char *err, size_t errlen)
+static kafka_result commit_exactly_once(kafka_producer *p, kafka_batch *const *data,
+                                        kafka_batch *const *state, size_t n, volatile int *stop,
+                                        char *err, size_t errlen)
 {
     pthread_mutex_lock(&p->txn_lock);
     kafka_result r = txn_ready(p, err, errlen);
@@ -807,12 +838,12 @@ static kafka_result commit_exactly_once(kafka_producer *p, kafka_batch *data, ka
     atomic_store(&p->txn_begun_ms, now_monotonic_ms());
     /* The state first: its partition and the data's are registered with the transaction in one
      * request (librdkafka 2.0.2 spins its main thread for ~1 ms around each registration). */
-    tracker *t = tracker_new((data ? data->n : 0) + (state ? state->n : 0));
+    tracker *t = tracker_new(count_messages(data, n) + count_messages(state, n));
     t->delivery_errors = p->metrics ? &p->metrics->delivery_errors : NULL;
     int produced = 0;
-    if (state && produce_batch(p, state, t, err, errlen))
-        tracker_forget(t, data ? data->n : 0); /* the data batch is not produced at all */
-    else if (!data || produce_batch(p, data, t, err, errlen) == 0)
+    if (produce_batches(p, state, n, t, err, errlen))
+        tracker_forget(t, count_messages(data, n)); /* the data is not produced at all */
+    else if (produce_batches(p, data, n, t, err, errlen) == 0)
         produced = 1;
     if (!produced) {
         tracker_release(t);
@@ -863,8 +894,9 @@ out:
     return r;
 }
 
-kafka_result kafka_commit(kafka_producer *p, kafka_batch *data, kafka_batch *state,
-                          volatile int *stop, char *err, size_t errlen)
+kafka_result kafka_commit_group(kafka_producer *p, kafka_batch *const *data,
+                                kafka_batch *const *state, size_t n, volatile int *stop, char *err,
+                                size_t errlen)
 {
     if (flag_is_set(&p->fatal)) {
         char reason[sizeof(p->fatal_reason)];
@@ -874,22 +906,31 @@ kafka_result kafka_commit(kafka_producer *p, kafka_batch *data, kafka_batch *sta
     }
     if (!p->transactional)
         bury_arenas(p, 0);
-    kafka_result r = p->transactional ? commit_exactly_once(p, data, state, stop, err, errlen)
-                                      : commit_at_least_once(p, data, state, stop, err, errlen);
+    kafka_result r = p->transactional ? commit_exactly_once(p, data, state, n, stop, err, errlen)
+                                      : commit_at_least_once(p, data, state, n, stop, err, errlen);
     if (r != KAFKA_OK) {
-        retire_arena(p, data);
-        retire_arena(p, state);
+        for (size_t i = 0; i < n; i++) {
+            retire_arena(p, data ? data[i] : NULL);
+            retire_arena(p, state ? state[i] : NULL);
+        }
     }
     if (p->metrics) {
         if (r == KAFKA_OK) {
             atomic_store(&p->metrics->brokers_down, 0);
             count(p, &p->metrics->txn_commits, 1);
-            count(p, &p->metrics->messages, (long)((data ? data->n : 0) + (state ? state->n : 0)));
+            count(p, &p->metrics->messages,
+                  (long)(count_messages(data, n) + count_messages(state, n)));
         } else {
             count(p, &p->metrics->txn_aborts, 1);
         }
     }
     return r;
+}
+
+kafka_result kafka_commit(kafka_producer *p, kafka_batch *data, kafka_batch *state,
+                          volatile int *stop, char *err, size_t errlen)
+{
+    return kafka_commit_group(p, &data, &state, 1, stop, err, errlen);
 }
 
 /* ---- admin ------------------------------------------------------------------------------- */
@@ -966,22 +1007,11 @@ static int topics_missing(rd_kafka_t *rk, const char **topics, int n)
     return left;
 }
 
-int kafka_ensure_topics(const kafka_config *kc, const char *const *wanted, int n, int compact,
-                        char *err, size_t errlen)
+/* CreateTopics for topics[0..n) (none of which exists yet): `partitions` each (0: the data
+ * topics' topic_partitions), compacted ones with one partition and cleanup.policy=compact. */
+static int create_topics(rd_kafka_t *rk, const kafka_config *kc, const char **topics, int n,
+                         int partitions, int compact, char *err, size_t errlen)
 {
-    if (n == 0)
-        return 0;
-    rd_kafka_t *rk = admin_client(kc, err, errlen);
-    if (!rk)
-        return -1;
-    const char **topics = xcalloc((size_t)n, sizeof(*topics));
-    memcpy(topics, wanted, (size_t)n * sizeof(*topics));
-    n = topics_missing(rk, topics, n);
-    if (n == 0) {
-        free(topics);
-        rd_kafka_destroy(rk);
-        return 0;
-    }
     int rc = -1;
     rd_kafka_NewTopic_t **nts = xcalloc((size_t)n, sizeof(*nts));
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
@@ -993,7 +1023,10 @@ int kafka_ensure_topics(const kafka_config *kc, const char *const *wanted, int n
         goto out;
     }
     for (int i = 0; i < n; i++) {
-        nts[i] = rd_kafka_NewTopic_new(topics[i], compact ? 1 : kc->topic_partitions,
+        nts[i] = rd_kafka_NewTopic_new(topics[i],
+                                       compact      ? 1
+                                       : partitions ? partitions
+                                                    : kc->topic_partitions,
                                        kc->replication_factor, errstr, sizeof(errstr));
         if (!nts[i]) {
             snprintf(err, errlen, "topic %s: %s", topics[i], errstr);
@@ -1038,9 +1071,62 @@ out:
         if (nts[i])
             rd_kafka_NewTopic_destroy(nts[i]);
     free(nts);
-    free(topics);
     rd_kafka_AdminOptions_destroy(opts);
     rd_kafka_queue_destroy(q);
+    return rc;
+}
+
+int kafka_ensure_topics(const kafka_config *kc, const char *const *wanted, int n, int compact,
+                        char *err, size_t errlen)
+{
+    if (n == 0)
+        return 0;
+    rd_kafka_t *rk = admin_client(kc, err, errlen);
+    if (!rk)
+        return -1;
+    const char **topics = xcalloc((size_t)n, sizeof(*topics));
+    memcpy(topics, wanted, (size_t)n * sizeof(*topics));
+    n = topics_missing(rk, topics, n);
+    int rc = n == 0 ? 0 : create_topics(rk, kc, topics, n, 0, compact, err, errlen);
+    free(topics);
     rd_kafka_destroy(rk);
     return rc;
+}
+
+/* The partition count the cluster's metadata lists for topic; 0 when it does not list it, -1
+ * when the request fails. */
+static int topic_partition_count(rd_kafka_t *rk, const char *topic)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    if (rd_kafka_metadata(rk, 1, NULL, &md, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return -1;
+    int n = 0;
+    for (int j = 0; j < md->topic_cnt; j++)
+        if (md->topics[j].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
+            strcmp(md->topics[j].topic, topic) == 0)
+            n = md->topics[j].partition_cnt;
+    rd_kafka_metadata_destroy(md);
+    return n;
+}
+
+int kafka_ensure_partitioned_topic(const kafka_config *kc, const char *topic, int partitions,
+                                   char *err, size_t errlen)
+{
+    rd_kafka_t *rk = admin_client(kc, err, errlen);
+    if (!rk)
+        return -1;
+    int n = topic_partition_count(rk, topic);
+    if (n == 0 && create_topics(rk, kc, &topic, 1, partitions, 0, err, errlen) == 0)
+        /* a new topic reaches the metadata of every broker shortly after CreateTopics */
+        for (int tries = 0; tries < 50 && (n = topic_partition_count(rk, topic)) == 0; tries++)
+            sleep_interruptible(100, NULL);
+    else if (n == 0)
+        n = -1; /* err says why the creation failed */
+    if (n == 0)
+        snprintf(err, errlen, "topic %s: created but not in the cluster's metadata after 5 s",
+                 topic);
+    else if (n < 0 && !err[0])
+        snprintf(err, errlen, "kafka %s: no metadata for topic %s", kc->bootstrap_servers, topic);
+    rd_kafka_destroy(rk);
+    return n > 0 ? n : -1;
 }

@@ -1,12 +1,13 @@
-/* kafka.h — one producer per source, committing pages atomically.
+/* kafka.h — a producer committing pages atomically (one per shard of sources, shard.h).
  *
  * A page is two batches: its data messages (change events, tombstones) and its state messages
  * (bookmark, dedupe entries). kafka_commit() makes them durable together:
  *  - exactly-once: one transaction holding both (transactional.id =
- * "crmstream-<topic_prefix>-<source>", so a second instance of the source fences the first);
+ * "crmstream-<topic_prefix>-<name>", so a second producer of that name fences the first);
  *  - at-least-once: data first, and only when every data message is acknowledged the state
  *    messages, so the state topic never runs ahead of acknowledged data.
- * The producer is shared by the source's table threads; transactions are serialized. */
+ * kafka_commit_group() does the same for the pages of several tables at once. The producer is
+ * shared by threads; transactions are serialized. */
 #ifndef CRM_KAFKA_H
 #define CRM_KAFKA_H
 
@@ -47,18 +48,26 @@ typedef enum {
     KAFKA_FATAL = -2, /* fenced or a fatal producer error: the source must stop */
 } kafka_result;
 
-/* Creates the producer (and in exactly-once mode runs init_transactions, fencing any older
- * instance). NULL + err on failure. */
+/* Creates the producer named `name` (transactional.id crmstream-<topic_prefix>-<name>, client.id
+ * crmstream-<name>; it also names the producer in logs) and in exactly-once mode runs
+ * init_transactions, which fences any older producer of that name and aborts its open
+ * transaction. NULL + err on failure. */
 struct kafka_metrics;
 /* metrics (may be NULL) receives commit/abort/delivery counts and librdkafka statistics; it
  * must outlive the producer. */
-kafka_producer *kafka_producer_new(const kafka_config *kc, const char *source_name,
+kafka_producer *kafka_producer_new(const kafka_config *kc, const char *name,
                                    struct kafka_metrics *metrics, char *err, size_t errlen);
 /* Flushes (bounded by timeout_ms) and destroys. */
 void kafka_producer_free(kafka_producer *p, int timeout_ms);
 
 kafka_result kafka_commit(kafka_producer *p, kafka_batch *data, kafka_batch *state,
                           volatile int *stop, char *err, size_t errlen);
+/* Commits data[i] and state[i] of i < n (any may be NULL) in one transaction (at-least-once:
+ * every data batch, then every state batch). After a failure the batches hold copies of their
+ * messages (librdkafka may still read the originals). */
+kafka_result kafka_commit_group(kafka_producer *p, kafka_batch *const *data,
+                                kafka_batch *const *state, size_t n, volatile int *stop, char *err,
+                                size_t errlen);
 
 /* The librdkafka handle (rd_kafka_t *), for tests that drive librdkafka's mock cluster. */
 void *kafka_producer_handle(kafka_producer *p);
@@ -74,6 +83,12 @@ const char *kafka_fatal_reason(kafka_producer *p, char *buf, size_t len);
 int kafka_ensure_topics(const kafka_config *kc, const char *const *topics, int n, int compact,
                         char *err, size_t errlen);
 
+/* Creates topic with `partitions` partitions (configs as data topics) unless it exists, and
+ * returns the partition count the cluster lists for it, which for an existing topic may differ;
+ * -1 with err. */
+int kafka_ensure_partitioned_topic(const kafka_config *kc, const char *topic, int partitions,
+                                   char *err, size_t errlen);
+
 /* Broker count from a metadata request, or -1 with err set. */
 int kafka_probe(const kafka_config *kc, int timeout_ms, char *err, size_t errlen);
 
@@ -82,5 +97,7 @@ int kafka_probe(const kafka_config *kc, int timeout_ms, char *err, size_t errlen
 struct rd_kafka_conf_s;
 int kafka_conf_apply(struct rd_kafka_conf_s *conf, const kafka_config *kc,
                      const char *const *defaults, char *err, size_t errlen);
+/* Routes the client's librdkafka log lines into crmstream's log. */
+void kafka_conf_set_logger(struct rd_kafka_conf_s *conf);
 
 #endif

@@ -105,7 +105,13 @@ static int usage(FILE *f)
         "                         (all at once, one try each: answers within ~10 s)\n"
         "  tables -c FILE         list tables per source: method, keys, lookback, topic;\n"
         "                         each source's options and every setting (type, default)\n"
-        "  state -c FILE          print the bookmarks stored in the state topic\n"
+        "  state -c FILE [--summary | --unhealthy] [--instance HOST:PORT,...]\n"
+        "                         each table's committed state (bookmark, passes, keys, lag,\n"
+        "                         last pass) and what running instances report on /status\n"
+        "                         (default: the config's metrics port here): state, shard,\n"
+        "                         failures in a row, last error. --unhealthy: only sources\n"
+        "                         not running, failing or never synced; --summary: counts,\n"
+        "                         lag percentiles and one line per unhealthy source\n"
         "  state -c FILE --reset SOURCE.TABLE\n"
         "                         forget a table's bookmark and dedupe entries: the next run\n"
         "                         re-reads it from start_date and publishes every record (r)\n"
@@ -140,6 +146,7 @@ typedef struct cli_args {
     int republish;
     const char *from;
     const char *reset; /* state --reset SOURCE.TABLE */
+    cli_state_options state;
     replay_options replay;
     const char *positional[2];
     int n_positional;
@@ -176,7 +183,8 @@ static int option_applies(const char *cmd, const char *opt)
         return strcmp(cmd, "replay") == 0;
     if (strcmp(opt, "--republish") == 0 || strcmp(opt, "--from") == 0)
         return strcmp(cmd, "resync") == 0;
-    if (strcmp(opt, "--reset") == 0)
+    if (strcmp(opt, "--reset") == 0 || strcmp(opt, "--summary") == 0 ||
+        strcmp(opt, "--unhealthy") == 0 || strcmp(opt, "--instance") == 0)
         return strcmp(cmd, "state") == 0;
     return 0;
 }
@@ -209,6 +217,10 @@ static int parse_args(int argc, char **argv, const command *c, cli_args *a)
                 a->once = 1;
             else if (strcmp(arg, "--republish") == 0)
                 a->republish = 1;
+            else if (strcmp(arg, "--summary") == 0)
+                a->state.view = STATE_VIEW_SUMMARY;
+            else if (strcmp(arg, "--unhealthy") == 0)
+                a->state.view = STATE_VIEW_UNHEALTHY;
             else if (!has_value) {
                 fprintf(stderr, "crmstream: %s needs a value\n", arg);
                 return usage(stderr);
@@ -216,6 +228,8 @@ static int parse_args(int argc, char **argv, const command *c, cli_args *a)
                 a->from = argv[++i];
             else if (strcmp(arg, "--reset") == 0)
                 a->reset = argv[++i];
+            else if (strcmp(arg, "--instance") == 0)
+                a->state.instances = argv[++i];
             else
                 replay_option(&a->replay, arg, argv[++i]);
         } else if (arg[0] != '-' && a->n_positional < c->max_positional) {
@@ -273,7 +287,7 @@ static int dispatch(crm_config **cfg, const cli_args *a)
     if (strcmp(cmd, "tables") == 0)
         return cli_tables(*cfg);
     if (strcmp(cmd, "state") == 0)
-        return a->reset ? cli_state_reset(*cfg, a->reset) : cli_state(*cfg);
+        return a->reset ? cli_state_reset(*cfg, a->reset) : cli_state(*cfg, &a->state);
     if (strcmp(cmd, "schemas") == 0)
         return cli_schemas(*cfg, a->positional[0]);
     if (strcmp(cmd, "replay") == 0) {

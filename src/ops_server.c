@@ -59,6 +59,19 @@ static enum MHD_Result send_health(ops_server *s, struct MHD_Connection *conn, i
     return rc;
 }
 
+/* Every source's and table's health as JSON (metrics_status_json): what `crmstream state` shows
+ * of a running instance. */
+static enum MHD_Result send_status(struct MHD_Connection *conn)
+{
+    json_t *j = metrics_status_json();
+    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    enum MHD_Result rc = text ? send_text(conn, 200, "application/json", text, strlen(text))
+                              : send_text(conn, 500, "text/plain", "out of memory\n", 14);
+    free(text);
+    return rc;
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
                               const char *method, const char *version, const char *upload,
                               size_t *upload_size, void **con_cls)
@@ -79,11 +92,14 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         buf_free(&b);
         return rc;
     }
+    if (strcmp(url, "/status") == 0)
+        return send_status(conn);
     if (strcmp(url, "/healthz") == 0)
         return send_health(s, conn, 0);
     if (strcmp(url, "/readyz") == 0)
         return send_health(s, conn, 1);
-    return send_text(conn, 404, "text/plain", "not found: try /metrics, /healthz, /readyz\n", 43);
+    return send_text(conn, 404, "text/plain",
+                     "not found: try /metrics, /status, /healthz, /readyz\n", 52);
 }
 
 /* MHD's messages (connection limit reached, a client gone...) as warnings: at most one line a
@@ -136,8 +152,8 @@ ops_server *ops_server_start(const char *address, int port, ops_health_fn health
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
     s->port = info ? info->port : port;
-    log_info(NULL, NULL, "metrics and probes on http://%s:%d (/metrics /healthz /readyz)", address,
-             s->port);
+    log_info(NULL, NULL, "metrics and probes on http://%s:%d (/metrics /status /healthz /readyz)",
+             address, s->port);
     return s;
 }
 

@@ -1,7 +1,8 @@
 /* ops_server.h — the operator HTTP listener (libmicrohttpd): /metrics (Prometheus text),
- * /healthz (the process and its loop are alive) and /readyz (Kafka reachable, state restored,
- * every enabled source authenticated), with JSON bodies saying why not. Off when the config has
- * no metrics { } group. */
+ * /status (every source's and table's health as JSON, for `crmstream state`), /healthz (the
+ * process and its loop are alive) and /readyz (Kafka reachable, state restored, every enabled
+ * source authenticated), with JSON bodies saying why not. Off when the config has no
+ * metrics { } group. */
 #ifndef CRM_OPS_SERVER_H
 #define CRM_OPS_SERVER_H
 

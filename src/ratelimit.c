@@ -6,7 +6,14 @@
  * order and never move backwards), then sleeps until then; a pause (after a 429 or a spent
  * budget) that began meanwhile makes it reserve again after the pause. Pauses only extend.
  * Sleeping is a loop of at most 100 ms slices, so a stop flag is noticed quickly; a stopped
- * caller gives its reservation back when nobody reserved after it. */
+ * caller gives its reservation back when nobody reserved after it.
+ *
+ * A learning bucket (one endpoint group's limiter, ratelimit_groups.h) starts at the connector's
+ * default rate and, at the first response that states the group's limit (`limit` per window),
+ * becomes a bucket of that rate with a burst one below the limit: the API counts a request when
+ * it arrives, which latency can make earlier or later than its send, and one token of slack
+ * absorbs that (a send is late by at most 1/rate once, at the start). Its tokens start from what
+ * the API says remains. */
 #include "ratelimit.h"
 
 #include <math.h>
@@ -33,6 +40,9 @@ struct ratelimit {
     uint64_t *sent_ticket;
     int sent_head, sent_count;
     uint64_t tickets; /* reservations handed out */
+    int inflight;     /* ticketed sends reserved whose response has not come (ratelimit_done) */
+    int learns;       /* a bucket that adopts the limit the API reports (ratelimit_learn) */
+    int learned;      /* it has: rate and burst are the API's */
 };
 
 static ratelimit *limiter_alloc(void)
@@ -52,6 +62,13 @@ ratelimit *ratelimit_new(double rate, int burst)
     rl->rate = rate > 0 && isfinite(rate) ? rate : 0;
     rl->burst = burst >= 1 ? burst : 1;
     rl->tokens = rl->burst;
+    return rl;
+}
+
+ratelimit *ratelimit_new_learning(double rate, int burst)
+{
+    ratelimit *rl = ratelimit_new(rate, burst);
+    rl->learns = 1;
     return rl;
 }
 
@@ -165,6 +182,8 @@ int ratelimit_acquire_ticket(ratelimit *rl, volatile int *stop, int64_t *waited_
         pthread_mutex_lock(&rl->lock);
         int64_t slot = earliest_send(rl, now_monotonic_ms());
         mine = reserve(rl, slot);
+        if (ticket)
+            rl->inflight++; /* reserved: counted by the API soon, until ratelimit_done */
         pthread_mutex_unlock(&rl->lock);
         int64_t now;
         while ((now = now_monotonic_ms()) < slot && !rc) {
@@ -173,8 +192,11 @@ int ratelimit_acquire_ticket(ratelimit *rl, volatile int *stop, int64_t *waited_
         }
         pthread_mutex_lock(&rl->lock);
         int paused = rl->pause_until_ms > now_monotonic_ms();
-        if (rc || paused) /* stopped, or a 429 paused the source since: not sent at slot */
+        if (rc || paused) { /* stopped, or a 429 paused the source since: not sent at slot */
             unreserve(rl, slot);
+            if (ticket)
+                rl->inflight--;
+        }
         pthread_mutex_unlock(&rl->lock);
         if (rc || !paused)
             break;
@@ -191,6 +213,8 @@ void ratelimit_done(ratelimit *rl, uint64_t ticket)
     if (!ticket)
         return;
     pthread_mutex_lock(&rl->lock);
+    if (rl->inflight > 0)
+        rl->inflight--;
     int64_t now = now_monotonic_ms();
     for (int k = 0; rl->window_n > 0 && k < rl->sent_count; k++) {
         int at = (rl->sent_head + k) % rl->window_n;
@@ -201,6 +225,70 @@ void ratelimit_done(ratelimit *rl, uint64_t ticket)
         }
     }
     pthread_mutex_unlock(&rl->lock);
+}
+
+/* The bucket of `limit` requests per window_ms as this limiter paces it. Lock held. */
+static void adopt_limit(ratelimit *rl, long long limit, int64_t window_ms, long long remaining)
+{
+    double burst = limit > 1 ? (double)limit - 1.0 : 1.0;
+    int64_t now = now_monotonic_ms();
+    double have = tokens_at(rl, now);
+    if (remaining >= 0) {
+        /* What the API has left after that request, less one for slack, less the sends reserved
+         * and not answered yet (the API has not counted them, or will count them late): the
+         * default bucket's count knew nothing of the API's; a lower limit learned later keeps
+         * what this limiter has if that is less. */
+        double api = (double)remaining - 1.0 - (double)rl->inflight;
+        if (!rl->learned || api < have)
+            have = api;
+    }
+    rl->rate = (double)limit * 1000.0 / (double)window_ms;
+    rl->burst = burst;
+    rl->tokens = have > burst ? burst : have; /* below 0: sends reserved before it knew */
+    rl->last_ms = now;
+    rl->learned = 1;
+}
+
+/* The API has no request left for now: none goes out before it has one again, nor before the
+ * requests still in flight have taken theirs. Lock held. */
+static void empty_bucket(ratelimit *rl)
+{
+    int64_t now = now_monotonic_ms();
+    double have = tokens_at(rl, now);
+    double api = -(double)rl->inflight;
+    if (api < have) {
+        rl->tokens = api;
+        rl->last_ms = now;
+    }
+}
+
+int ratelimit_learn(ratelimit *rl, long long limit, int64_t window_ms, long long remaining)
+{
+    if (!rl || limit < 1 || window_ms <= 0)
+        return 0;
+    pthread_mutex_lock(&rl->lock);
+    double rate = (double)limit * 1000.0 / (double)window_ms;
+    /* the lowest limit a group's endpoints report wins: the limiter is right for all of them */
+    if (rl->learns &&
+        (!rl->learned || rate < rl->rate || (rate == rl->rate && (double)limit - 1.0 < rl->burst)))
+        adopt_limit(rl, limit, window_ms, remaining);
+    else if (rl->learned && remaining == 0)
+        empty_bucket(rl);
+    int paced = rl->learned;
+    pthread_mutex_unlock(&rl->lock);
+    return paced;
+}
+
+int ratelimit_learned(ratelimit *rl, double *rate, int *burst)
+{
+    pthread_mutex_lock(&rl->lock);
+    int learned = rl->learned;
+    if (rate)
+        *rate = rl->rate;
+    if (burst)
+        *burst = (int)rl->burst;
+    pthread_mutex_unlock(&rl->lock);
+    return learned;
 }
 
 void ratelimit_pause(ratelimit *rl, int64_t ms)

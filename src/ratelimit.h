@@ -15,6 +15,8 @@ typedef struct ratelimit ratelimit;
 
 /* rate: sustained requests per second (<= 0: unlimited); burst: bucket size (>= 1). */
 ratelimit *ratelimit_new(double rate, int burst);
+/* A token bucket like ratelimit_new that adopts the limit the API states (ratelimit_learn). */
+ratelimit *ratelimit_new_learning(double rate, int burst);
 /* A rolling window: at most `requests` (>= 1) sends in any window_ms (> 0) milliseconds. */
 ratelimit *ratelimit_new_window(int requests, int64_t window_ms);
 void ratelimit_free(ratelimit *rl);
@@ -28,6 +30,17 @@ int ratelimit_acquire_ticket(ratelimit *rl, volatile int *stop, int64_t *waited_
 /* The request of `ticket` got its response: a rolling window counts it from now on, since the
  * server counted it at its arrival, which a slow or queued request makes later than its send. */
 void ratelimit_done(ratelimit *rl, uint64_t ticket);
+
+/* A response said its endpoint allows `limit` requests per window_ms and that `remaining`
+ * (< 0: unknown) are left: a learning bucket paces by that from now on (the lowest limit seen
+ * wins), and when none remains it sends no request before the API has one again (1/rate from
+ * now, later by one interval per request still in flight). Returns 1 when the limiter paces by
+ * the stated quota (a wait of up to one window for remaining 0 is then part of its pace), 0 for
+ * other limiters, which ignore it. */
+int ratelimit_learn(ratelimit *rl, long long limit, int64_t window_ms, long long remaining);
+/* 1 when the limiter paces by a learned limit; its rate and burst in *rate, *burst (may be NULL).
+ */
+int ratelimit_learned(ratelimit *rl, double *rate, int *burst);
 
 /* No request of this source goes out for the next ms milliseconds (extends, never shortens). */
 void ratelimit_pause(ratelimit *rl, int64_t ms);

@@ -17,7 +17,7 @@ struct source {
     int n_opts;
     http_auth auth;
     http_options http;
-    ratelimit *rl;
+    ratelimit_groups *limiters; /* the source's own (requests of no group) and each group's */
     void *state;
     char *base_url;
 };
@@ -118,10 +118,14 @@ source *source_new(const source_config *cfg, char *err, size_t errlen)
     src->http.ca_file = cfg->ca_file;
     double rate = cfg->rate >= 0 ? cfg->rate : c->default_rate;
     int burst = cfg->burst > 0 ? cfg->burst : c->default_burst;
-    if (cfg->rate < 0 && cfg->burst <= 0 && c->default_window_requests > 0)
-        src->rl = ratelimit_new_window(c->default_window_requests, c->default_window_ms);
+    int configured = cfg->rate >= 0 || cfg->burst > 0;
+    ratelimit *shared;
+    if (!configured && c->default_window_requests > 0)
+        shared = ratelimit_new_window(c->default_window_requests, c->default_window_ms);
     else
-        src->rl = ratelimit_new(rate, burst > 0 ? burst : 1);
+        shared = ratelimit_new(rate, burst > 0 ? burst : 1);
+    /* an endpoint group paces by the limit its responses state, unless the config sets one */
+    src->limiters = ratelimit_groups_new(shared, rate, burst > 0 ? burst : 1, !configured);
     if (c->source_init && c->source_init(src, err, errlen)) {
         source_free(src);
         return NULL;
@@ -139,7 +143,7 @@ void source_free(source *src)
         free(src->opt_strings[i]);
     free(src->opt_strings);
     free(src->options);
-    ratelimit_free(src->rl);
+    ratelimit_groups_free(src->limiters);
     free(src->base_url);
     free(src);
 }
@@ -202,7 +206,12 @@ const http_options *source_http_options(const source *src)
 
 ratelimit *source_ratelimit(source *src)
 {
-    return src->rl;
+    return ratelimit_groups_get(src->limiters, NULL);
+}
+
+ratelimit *source_ratelimit_for(source *src, const char *group)
+{
+    return ratelimit_groups_get(src->limiters, group);
 }
 
 void source_rate_signal(void *src, const http_response *resp, rate_signal *out)

@@ -400,8 +400,8 @@ static int process_page(pass *p, page *pg, sync_error *e)
 static int commit_state_batch(kafka_batch *state, void *u, char *err, size_t errlen)
 {
     table_run *t = u;
-    return kafka_commit(t->sr->producer, NULL, state, &engine_stop_requested, err, errlen) ==
-                   KAFKA_OK
+    return shard_commit(t->sr->shard, &t->sr->km, NULL, state, &engine_stop_requested, err,
+                        errlen) == KAFKA_OK
                ? 0
                : -1;
 }
@@ -628,7 +628,7 @@ static void log_pass_failure(table_run *t, const sync_error *e)
 {
     source_run *sr = t->sr;
     const char *sname = source_name(sr->src);
-    atomic_fetch_add(&t->m.errors[e->kind], 1);
+    table_metrics_pass_failed(&t->m, e->kind, e->msg);
     if (t->schema_rejected)
         log_error(sname, t->def->name,
                   "the schema registry rejected the table's schema; the table stops, its "
@@ -639,11 +639,11 @@ static void log_pass_failure(table_run *t, const sync_error *e)
                   e->msg);
     else if (sr->auth_failed)
         log_error(sname, t->def->name, "credentials rejected, source stopped: %s", e->msg);
-    else if (kafka_is_fenced(sr->producer))
+    else if (shard_is_fenced(sr->shard))
         log_error(sname, t->def->name,
                   "fenced: another crmstream instance took over source %s "
-                  "(transactional.id crmstream-%s-%s); exiting",
-                  sname, sr->cfg->kafka.topic_prefix, sname);
+                  "(its %s, transactional.id crmstream-%s-%s); exiting",
+                  sname, sr->shard->name, sr->cfg->kafka.deployment, sr->shard->name);
     else
         log_error(sname, t->def->name, "pass failed: %s", e->msg);
 }
@@ -679,6 +679,7 @@ static void release_connections(table_run *t)
 static int64_t table_done(table_run *t)
 {
     release_connections(t);
+    table_metrics_set_running(&t->m, 0);
     atomic_store(&t->done, 1);
     return SCHED_DONE;
 }
@@ -690,7 +691,7 @@ static int64_t cycle_end(table_run *t, int rc)
     table_cycle *c = t->cycle;
     t->failed = rc < 0;
     if (rc == 0) {
-        atomic_store(&t->m.last_success_ms, now_wall_ms());
+        table_metrics_pass_succeeded(&t->m);
         log_pass(t, "pass", c->p0, c->d0, c->u0, c->started, c->late_ms);
     } else if (rc < 0) {
         log_pass_failure(t, &c->e);
@@ -702,7 +703,8 @@ static int64_t cycle_end(table_run *t, int rc)
     allocator_release_idle();
     if (t->sr->sc->poll_interval_s >= SYNC_IDLE_CLOSE_S)
         release_connections(t);
-    return now_monotonic_ms() + (int64_t)t->sr->sc->poll_interval_s * 1000;
+    t->due_ms = now_monotonic_ms() + (int64_t)t->sr->sc->poll_interval_s * 1000;
+    return t->due_ms;
 }
 
 /* The cycle begins: counters noted, the schema refreshed, the pass begun. 0, or the cycle's
@@ -716,6 +718,7 @@ static int cycle_begin(table_run *t, int64_t late_ms)
     c->u0 = atomic_load(&t->m.unchanged);
     c->started = now_monotonic_ms();
     c->late_ms = late_ms;
+    table_metrics_pass_started(&t->m, t->due_ms); /* lateness, from the second pass on */
     int rc = table_schema_refresh(t, t->http, &c->e);
     if (rc == 0)
         cycle_pass_begin(c, t, 0);

@@ -202,7 +202,7 @@ int work_commit(page_work *w, state_bookmark *bm, sync_error *e)
     add_dedupe_chunks(w);
     add_bookmark_state(w, bm);
     for (int attempt = 1;; attempt++) {
-        kafka_result r = kafka_commit(sr->producer, w->data, w->state, &engine_stop_requested,
+        kafka_result r = shard_commit(sr->shard, &sr->km, w->data, w->state, &engine_stop_requested,
                                       e->msg, sizeof(e->msg));
         if (r == KAFKA_OK) {
             end_dedupe_chunks(w, 1);

@@ -14,6 +14,7 @@
 #include "http.h"
 #include "kafka.h"
 #include "metrics.h"
+#include "shard.h"
 #include "source.h"
 #include "state.h"
 
@@ -36,6 +37,7 @@ typedef struct table_run {
     state_bookmark bm;
     http_client *http;
     struct table_cycle *cycle;   /* the pass in progress between the table's turns (sync.c) */
+    int64_t due_ms;              /* monotonic: when the next pass is due; 0 before the first */
     pthread_mutex_t lock;        /* guards dd, dlog, bm and work: change feeds of other tables
                                     touch them */
     struct page_work *work;      /* the running pass's page work (sync_work.h), or NULL */
@@ -53,8 +55,9 @@ typedef struct source_run {
     const crm_config *cfg;
     const source_config *sc;
     source *src;
-    kafka_producer *producer;
-    kafka_metrics km;
+    struct shard *shard;      /* commits go through its shared producer (shard.h) */
+    kafka_metrics km;         /* what this source committed (the producer's own is the shard's) */
+    source_metrics sm;        /* its state and health, summed up from its tables' metrics */
     atomic_int authenticated; /* a request of this source succeeded */
     table_run *tables;
     int n_tables;

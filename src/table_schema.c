@@ -165,7 +165,7 @@ int table_schema_publish_all(source_run *sr, char *err, size_t errlen)
         if (!t->def->custom || cf_history_count(t->cf) > 0)
             add_schema_record(t, t->codec, b);
     }
-    kafka_result r = kafka_commit(sr->producer, b, NULL, &engine_stop_requested, err, errlen);
+    kafka_result r = shard_commit(sr->shard, &sr->km, b, NULL, &engine_stop_requested, err, errlen);
     kafka_batch_free(b);
     for (int i = 0; r == KAFKA_OK && i < sr->n_tables; i++)
         sr->tables[i].schema_published =
@@ -185,8 +185,8 @@ static int publish_version(table_run *t, event_codec *c, const cf_history *h, sy
         add_schema_record(t, c, data);
     if (h)
         add_history_record(t, h, state, &key);
-    kafka_result r =
-        kafka_commit(t->sr->producer, data, state, &engine_stop_requested, e->msg, sizeof(e->msg));
+    kafka_result r = shard_commit(t->sr->shard, &t->sr->km, data, state, &engine_stop_requested,
+                                  e->msg, sizeof(e->msg));
     buf_free(&key);
     kafka_batch_free(data);
     kafka_batch_free(state);

@@ -12,7 +12,8 @@
  *    attribution window are published to the activities topic; the bookmark never passes
  *    now - event_lag.
  *  - reference lists: full table each pass (only changes are published), deletes by ID
- *    reconciliation. */
+ *    reconciliation.
+ * Rate limits: one limiter per endpoint group, learned from the responses (rate.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +75,13 @@ static http_verdict close_classify(const table_def *table, const http_response *
     return VERDICT_ERROR;
 }
 
+/* Every table names the endpoint group its requests count against (table_def.rate_group): Close
+ * limits each group (method + path, close-api.md §5) per key on its own, so each group is paced
+ * by its own limiter at the limit its responses state (rate.c), and tables of one group (the
+ * custom field lists, the statuses, both searches) share it. A table whose few side requests go
+ * to another group (a search table reading a lead back by id, /me/ before /organization/) sends
+ * them from the same thread, one at a time, within its own group's pace. */
+
 /* The spec of a table (table_def.spec): a close_table with static storage. */
 #define CLOSE_SPEC(...) (&(const close_table){__VA_ARGS__})
 
@@ -83,18 +91,19 @@ static http_verdict close_classify(const table_def *table, const http_response *
         .method = SYNC_INCREMENTAL, .lookback_seconds = 60, .schema_file = "close/" tname ".avsc", \
         .sorted = 1, .reconcile = 1,                                                               \
         .description = what ", POST /data/search/ by date_updated (keyset, restart at max)",       \
-        .next_request = close_search_request, .parse_page = close_search_parse, .custom = cf,      \
-        .confirm_request = close_confirm_request, .confirm_batch = 1,                              \
+        .rate_group = "search", .next_request = close_search_request,                              \
+        .parse_page = close_search_parse, .custom = cf, .confirm_request = close_confirm_request,  \
+        .confirm_batch = 1,                                                                        \
         .spec = CLOSE_SPEC(.path = "/data/search/", .item_path = "/" otype "/",                    \
                            .limit_option = "search_page_size", .object_type = otype,               \
                            .fallback_slot = slot),                                                 \
     }
 
-#define FULL_TABLE(tname, what, list_path)                                                         \
+#define FULL_TABLE(tname, what, list_path, group)                                                  \
     {                                                                                              \
         .name = tname, .primary_key = "id", .method = SYNC_FULL_TABLE,                             \
         .schema_file = "close/" tname ".avsc", .reconcile = 1, .description = what,                \
-        .next_request = close_full_request, .parse_page = close_full_parse,                        \
+        .rate_group = group, .next_request = close_full_request, .parse_page = close_full_parse,   \
         .confirm_request = close_confirm_request, .confirm_batch = 1,                              \
         .spec = CLOSE_SPEC(.path = list_path, .limit_option = "page_size"),                        \
     }
@@ -113,6 +122,7 @@ static const table_def close_tables[] = {
         .sorted = 1,
         .reconcile = 1,
         .description = "opportunities, date_updated__gte ascending (keyset anchors)",
+        .rate_group = "opportunity",
         .next_request = close_keyset_request,
         .parse_page = close_keyset_parse,
         .custom = &close_custom_opportunities,
@@ -131,6 +141,7 @@ static const table_def close_tables[] = {
         .sorted = 0,
         .reconcile = 1,
         .description = "tasks, date_updated__gte walked by date_created",
+        .rate_group = "task",
         .next_request = close_keyset_request,
         .parse_page = close_keyset_parse,
         .confirm_request = close_confirm_request,
@@ -149,6 +160,7 @@ static const table_def close_tables[] = {
         .sorted = 1,
         .reconcile = 1,
         .description = "all activity types, append-only on date_created, 24 h attribution window",
+        .rate_group = "activity",
         .next_request = close_keyset_request,
         .parse_page = close_keyset_parse,
         .custom = &close_custom_activities,
@@ -169,42 +181,47 @@ static const table_def close_tables[] = {
         .sorted = 0,
         .delete_feed = 1,
         .description = "event log (30 days); deleted/merged events delete rows of other tables",
+        .rate_group = "event",
         .next_request = close_events_request,
         .parse_page = close_events_parse,
         .spec = CLOSE_SPEC(.path = "/event/", .limit_option = "event_page_size",
                            .flags = CLOSE_EVENT_LOG),
     },
-    FULL_TABLE("users", "users", "/user/"),
-    FULL_TABLE("custom_fields", "lead custom field definitions", "/custom_field/lead/"),
+    FULL_TABLE("users", "users", "/user/", "user"),
+    FULL_TABLE("custom_fields", "lead custom field definitions", "/custom_field/lead/",
+               "custom_field"),
     FULL_TABLE("contact_custom_fields", "contact custom field definitions",
-               "/custom_field/contact/"),
+               "/custom_field/contact/", "custom_field"),
     FULL_TABLE("opportunity_custom_fields", "opportunity custom field definitions",
-               "/custom_field/opportunity/"),
+               "/custom_field/opportunity/", "custom_field"),
     FULL_TABLE("activity_custom_fields", "activity custom field definitions",
-               "/custom_field/activity/"),
-    FULL_TABLE("shared_custom_fields", "shared custom field definitions", "/custom_field/shared/"),
-    FULL_TABLE("lead_statuses", "lead statuses", "/status/lead/"),
-    FULL_TABLE("opportunity_statuses", "opportunity statuses", "/status/opportunity/"),
-    FULL_TABLE("pipelines", "pipelines", "/pipeline/"),
-    FULL_TABLE("custom_activity_types", "custom activity types", "/custom_activity/"),
-    FULL_TABLE("email_templates", "email templates", "/email_template/"),
-    FULL_TABLE("sequences", "sequences", "/sequence/"),
+               "/custom_field/activity/", "custom_field"),
+    FULL_TABLE("shared_custom_fields", "shared custom field definitions", "/custom_field/shared/",
+               "custom_field"),
+    FULL_TABLE("lead_statuses", "lead statuses", "/status/lead/", "status"),
+    FULL_TABLE("opportunity_statuses", "opportunity statuses", "/status/opportunity/", "status"),
+    FULL_TABLE("pipelines", "pipelines", "/pipeline/", "pipeline"),
+    FULL_TABLE("custom_activity_types", "custom activity types", "/custom_activity/",
+               "custom_activity"),
+    FULL_TABLE("email_templates", "email templates", "/email_template/", "email_template"),
+    FULL_TABLE("sequences", "sequences", "/sequence/", "sequence"),
     /* without type__in, /saved_search/ lists only lead views; lead and contact are every
      * type the filter accepts */
     FULL_TABLE("smart_views", "smart views (saved searches)",
-               "/saved_search/?type__in=lead%2Ccontact"),
-    FULL_TABLE("bulk_actions_email", "bulk email actions", "/bulk_action/email/"),
+               "/saved_search/?type__in=lead%2Ccontact", "saved_search"),
+    FULL_TABLE("bulk_actions_email", "bulk email actions", "/bulk_action/email/", "bulk_action"),
     FULL_TABLE("bulk_actions_sequence_subscription", "bulk sequence subscriptions",
-               "/bulk_action/sequence_subscription/"),
-    FULL_TABLE("bulk_actions_delete", "bulk delete actions", "/bulk_action/delete/"),
-    FULL_TABLE("bulk_actions_edit", "bulk edit actions", "/bulk_action/edit/"),
-    FULL_TABLE("roles", "roles", "/role/"),
+               "/bulk_action/sequence_subscription/", "bulk_action"),
+    FULL_TABLE("bulk_actions_delete", "bulk delete actions", "/bulk_action/delete/", "bulk_action"),
+    FULL_TABLE("bulk_actions_edit", "bulk edit actions", "/bulk_action/edit/", "bulk_action"),
+    FULL_TABLE("roles", "roles", "/role/", "role"),
     FULL_TABLE("connected_accounts", "connected accounts (Google, custom email, Zoom)",
-               "/connected_account/"),
-    FULL_TABLE("send_as", "send-as permissions (paid plans; 402 -> unavailable)", "/send_as/"),
-    FULL_TABLE("dialers", "dialers", "/dialer/"),
-    FULL_TABLE("integration_links", "integration links", "/integration_link/"),
-    FULL_TABLE("exports", "exports", "/export/"),
+               "/connected_account/", "connected_account"),
+    FULL_TABLE("send_as", "send-as permissions (paid plans; 402 -> unavailable)", "/send_as/",
+               "send_as"),
+    FULL_TABLE("dialers", "dialers", "/dialer/", "dialer"),
+    FULL_TABLE("integration_links", "integration links", "/integration_link/", "integration_link"),
+    FULL_TABLE("exports", "exports", "/export/", "export"),
     {
         .name = "organization",
         .primary_key = "id",
@@ -212,6 +229,7 @@ static const table_def close_tables[] = {
         .schema_file = "close/organization.avsc",
         .reconcile = 1,
         .description = "the organization of the key (/me/ then /organization/{id}/)",
+        .rate_group = "organization",
         .next_request = close_org_request,
         .parse_page = close_org_parse,
         .spec = CLOSE_SPEC(.flags = CLOSE_ORG_ITSELF),
@@ -223,6 +241,7 @@ static const table_def close_tables[] = {
         .schema_file = "close/memberships.avsc",
         .reconcile = 1,
         .description = "active and inactive memberships of the organization",
+        .rate_group = "organization",
         .next_request = close_org_request,
         .parse_page = close_org_parse,
         .spec = CLOSE_SPEC(0),
@@ -234,6 +253,7 @@ static const table_def close_tables[] = {
         .schema_file = "close/report_activity_metrics.avsc",
         .reconcile = 1,
         .description = "the metrics of the activity reports (/report/activity/metrics/)",
+        .rate_group = "report",
         .next_request = close_metrics_request,
         .parse_page = close_metrics_parse,
         .spec = CLOSE_SPEC(0),
@@ -247,6 +267,7 @@ static const table_def close_tables[] = {
         .schema_file = "close/report_activity_daily.avsc",
         .sorted = 1,
         .description = "activity overview per day, every metric; recomputes the last 7 days",
+        .rate_group = "report",
         .next_request = close_report_request,
         .parse_page = close_report_parse,
         .custom = &close_custom_report_metrics,
@@ -261,6 +282,7 @@ static const table_def close_tables[] = {
         .schema_file = "close/report_activity_by_user_daily.avsc",
         .sorted = 1,
         .description = "activity comparison per user per day (id = date/user_id), every metric",
+        .rate_group = "report",
         .next_request = close_report_request,
         .parse_page = close_report_parse,
         .custom = &close_custom_report_metrics,
@@ -275,6 +297,7 @@ static const table_def close_tables[] = {
         .schema_file = "close/report_lead_statuses_daily.avsc",
         .sorted = 1,
         .description = "lead status change report per day (per status, transitions)",
+        .rate_group = "report",
         .next_request = close_lead_statuses_request,
         .parse_page = close_lead_statuses_parse,
         .spec = CLOSE_SPEC(0),

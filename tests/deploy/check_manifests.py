@@ -24,6 +24,8 @@ import yaml
 ROOT, OUT = sys.argv[1], sys.argv[2]
 DEPLOY = os.path.join(ROOT, "deploy")
 K8S = os.path.join(DEPLOY, "kubernetes")
+K8S_GROUP = os.path.join(DEPLOY, "kubernetes-group")
+GROUP_SETTINGS = ("coordination", "group_session_timeout")
 RUNTIME_PACKAGES = {"librdkafka1", "libavro23", "libconfig9", "libcurl4", "libjansson4",
                     "libmicrohttpd12"}
 BASE_IMAGE = "debian:bookworm-slim"
@@ -323,6 +325,80 @@ def write_out(name, text, cfg, env=None):
             f.write("".join(f"{n}\n" for n in sorted(env)))
 
 
+def without_group_settings(cfg):
+    """The config with the kafka coordination settings left out."""
+    out = dict(cfg)
+    out["kafka"] = {k: v for k, v in (cfg.get("kafka") or {}).items() if k not in GROUP_SETTINGS}
+    return out
+
+
+def rendered_group():
+    """The overlay as `kubectl kustomize` renders it: {kind: doc}, or None without kubectl."""
+    import shutil
+    import subprocess
+    if not shutil.which("kubectl"):
+        return None
+    r = subprocess.run(["kubectl", "kustomize", K8S_GROUP], capture_output=True, text=True)
+    if not check(r.returncode == 0, "kubernetes-group/", "kubectl kustomize renders the overlay",
+                 r.stderr.strip()[:300]):
+        return {}
+    return {d.get("kind"): d for d in yaml.safe_load_all(r.stdout) if d}
+
+
+def check_group_overlay(cm, cfg, dep, pod_labels):
+    """deploy/kubernetes-group: the base with coordination = "group", N replicas rolling without
+    going below N, and a PodDisruptionBudget of one pod. Writes k8s-group.cfg for [binary]."""
+    w = "kubernetes-group/kustomization.yaml"
+    kust, _ = load_yaml(os.path.join(K8S_GROUP, "kustomization.yaml"))
+    check(sorted(kust.get("resources", [])) == ["../kubernetes", "pdb.yaml"], w,
+          "resources are the base (../kubernetes) and pdb.yaml", kust.get("resources"))
+    paths = sorted((p or {}).get("path", "") for p in kust.get("patches", []))
+    check(paths == ["configmap.yaml", "deployment.yaml"], w,
+          "patches the ConfigMap and the Deployment", paths)
+
+    w = "kubernetes-group/configmap.yaml"
+    gcm, _ = load_yaml(os.path.join(K8S_GROUP, "configmap.yaml"))
+    check((gcm.get("metadata") or {}).get("name") == (cm.get("metadata") or {}).get("name"), w,
+          "patches the base ConfigMap (same name)")
+    gtext = (gcm.get("data") or {}).get("producer.cfg") or ""
+    gcfg, _, ggrace = config_facts(w + " producer.cfg", gtext)
+    check((gcfg.get("kafka") or {}).get("coordination") == "group", w, 'kafka.coordination is "group"')
+    check(without_group_settings(gcfg) == without_group_settings(cfg), w,
+          "producer.cfg equals the base's apart from kafka.coordination and group_session_timeout")
+    write_out("k8s-group", gtext, gcfg)
+
+    w = "kubernetes-group/deployment.yaml"
+    gdep, _ = load_yaml(os.path.join(K8S_GROUP, "deployment.yaml"))
+    check((gdep.get("metadata") or {}).get("name") == (dep.get("metadata") or {}).get("name"), w,
+          "patches the base Deployment (same name)")
+    spec = gdep.get("spec") or {}
+    replicas = spec.get("replicas")
+    check(isinstance(replicas, int) and replicas >= 2, w, "replicas is at least 2", replicas)
+    strategy = spec.get("strategy") or {}
+    ru = strategy.get("rollingUpdate") or {}
+    check(strategy.get("type") == "RollingUpdate", w, "strategy is RollingUpdate", strategy.get("type"))
+    check(ru.get("maxUnavailable") == 0 and ru.get("maxSurge") == 1, w,
+          "rollingUpdate maxUnavailable 0, maxSurge 1 (a new pod joins before an old one leaves)", ru)
+
+    w = "kubernetes-group/pdb.yaml"
+    pdb, _ = load_yaml(os.path.join(K8S_GROUP, "pdb.yaml"))
+    check(pdb.get("kind") == "PodDisruptionBudget" and pdb.get("apiVersion") == "policy/v1", w,
+          "is a policy/v1 PodDisruptionBudget", f"{pdb.get('apiVersion')} {pdb.get('kind')}")
+    psel = ((pdb.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+    check(psel and psel.items() <= pod_labels.items(), w, "selector matches the pod labels", psel)
+    check((pdb.get("spec") or {}).get("maxUnavailable") == 1, w,
+          "maxUnavailable is 1 (drains evict one pod at a time)")
+
+    r = rendered_group()
+    if r:
+        rdep = (r.get("Deployment") or {}).get("spec") or {}
+        check(rdep.get("replicas") == replicas and (rdep.get("strategy") or {}).get("type") == "RollingUpdate",
+              "kubernetes-group/", "the rendered Deployment has the overlay's replicas and RollingUpdate")
+        rcfg = ((r.get("ConfigMap") or {}).get("data") or {}).get("producer.cfg", "")
+        check(rcfg == gtext, "kubernetes-group/", "the rendered ConfigMap carries the overlay's producer.cfg")
+        check("PodDisruptionBudget" in r, "kubernetes-group/", "the rendering includes the PodDisruptionBudget")
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     for old in os.listdir(OUT):
@@ -364,6 +440,9 @@ def main():
           f"replicas = {spec.get('replicas')}")
     check((spec.get("strategy") or {}).get("type") == "Recreate", w,
           "strategy is Recreate (the old pod stops before the new one starts)")
+    check((cfg.get("kafka") or {}).get("coordination", "static") == "static",
+          "kubernetes/configmap.yaml", 'kafka.coordination is "static" (one pod runs every shard; '
+          "kubernetes-group/ is the scale-out variant)")
     sel = (spec.get("selector") or {}).get("matchLabels") or {}
     check(sel and sel.items() <= pod_labels.items(), w, "selector matches the pod labels")
     tgps = pod.get("terminationGracePeriodSeconds", 30)
@@ -470,6 +549,12 @@ def main():
     check(ann, w, "carries a commented prometheus.io/scrape annotation")
     ann_port = re.search(r"^\s*#\s*prometheus\.io/port:\s*\"?(\d+)", texts["Service"], re.M)
     check(ann_port and int(ann_port.group(1)) == port, w, f"the commented prometheus.io/port is {port}")
+
+    check_group_overlay(cm, cfg, dep, pod_labels)
+    with open(os.path.join(OUT, "k8s.env")) as f:
+        k8s_env = f.read()
+    with open(os.path.join(OUT, "k8s-group.env"), "w") as f:
+        f.write(k8s_env)  # the overlay keeps the base's Secret and env
 
     # --- compose
     w = "deploy/docker-compose.yml"

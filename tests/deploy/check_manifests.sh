@@ -7,7 +7,9 @@
 #             embedded producer.cfg: probe paths/ports = the config's metrics port, Secret keys =
 #             the variables the config names, grace periods > shutdown_grace, non-root, one
 #             replica + Recreate, the same image name everywhere, the config mounted where the
-#             ENTRYPOINT reads it.
+#             ENTRYPOINT reads it; the scale-out overlay kubernetes-group/ (coordination =
+#             "group", N replicas rolling with maxUnavailable 0, a PodDisruptionBudget of one
+#             pod, its config equal to the base's apart from the coordination settings).
 #   [binary]  the real binary accepts each config: `crmstream tables -c FILE` with an environment
 #             holding ONLY the variables the Secret (or compose) provides, set to dummy values —
 #             so a variable the config needs but the Secret lacks (including a connector's default
@@ -67,9 +69,10 @@ if [ ! -x "$CRMSTREAM" ]; then
     echo "[binary] FAIL: $CRMSTREAM is missing: build it first (make)"
     failed+=(binary)
 else
-    for id in k8s compose example; do
+    for id in k8s k8s-group compose example; do
         case $id in
         k8s) label="the ConfigMap's producer.cfg (deploy/kubernetes/configmap.yaml, Secret keys)" ;;
+        k8s-group) label="the scale-out ConfigMap's producer.cfg (deploy/kubernetes-group/configmap.yaml, Secret keys)" ;;
         compose) label="deploy/compose-producer.cfg (compose environment)" ;;
         example) label="producer.cfg.example (shipped in the image)" ;;
         esac

@@ -200,7 +200,9 @@ tables_setting() { # T... -> tables = { include = ["T", ...]; }; (nothing for al
 # own_topics CFG MODE NAME — this run's state topic, and the schemas topic or the registry.
 own_topics() {
     if [ "$2" = schemas ]; then with_schemas_topic "$1"; else echo "$REGISTRY_CFG" >>"$1"; fi
-    sed -i "s/state_topic = \"$PREFIX.state\";/state_topic = \"$PREFIX.state-$2-$3\";/" "$1"
+    # Its own deployment name too: these instances run at once on one topic prefix, and the
+    # shards' transactional ids would otherwise be shared (each would fence the others).
+    sed -i "s/state_topic = \"$PREFIX.state\";/state_topic = \"$PREFIX.state-$2-$3\"; deployment = \"$PREFIX-$2-$3\";/" "$1"
     grep -q "state-$2-$3" "$1" || fail "could not set the state topic in $1"
 }
 # definition tables whose truth Java needs to type custom values, and the tables they serve
@@ -248,6 +250,27 @@ else:
                                   {"number": "lots"}]):
         ctl("mutate", {"table": "leads", "op": "update", "id": rec["id"],
                        "set": {"custom." + defs[k]: x for k, x in v.items()}})
+PY
+}
+
+# budget_amounts TRUTH.json — how many records hold an amount in Copper's Budget (1005, Currency):
+# a number or a numeric string (null and text like "lots" are not amounts).
+budget_amounts() {
+    python3 - "$1" <<'PY'
+import json, sys
+n = 0
+for rec in json.load(open(sys.argv[1]))["records"]:
+    for e in rec.get("custom_fields") or []:
+        v = e.get("value") if e.get("custom_field_definition_id") == 1005 else None
+        if isinstance(v, str):
+            try:
+                float(v)
+                n += 1
+            except ValueError:
+                pass
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            n += 1
+print(n)
 PY
 }
 
@@ -401,8 +424,16 @@ $(grep -v '^interop .* mismatches=0 undecodable=0' "$WORK/interop-crms-$mode.txt
     [ "$(field "$out" "$(topic_of copper people)" versions)" -ge 2 ] ||
         fail "people: $(field "$out" "$(topic_of copper people)" versions) published versions ($mode)"
     expect_eq "$(field "$out" "$(topic_of copper people)" custom_invalid)" 1 "people values kept in custom._invalid ($mode)"
-    expect_eq "$(field "$out" "$(topic_of copper leads)" custom_typed | grep -o 'money:[0-9]*')" money:2 "Copper lead budgets typed as Money ($mode)"
-    expect_eq "$(field "$out" "$(topic_of copper opportunities)" custom_typed | grep -o 'money:[0-9]*')" money:2 "Copper opportunity budgets typed as Money ($mode)"
+    # Copper Budget (1005, Currency) values typed as Money: every amount the CRM holds, a number
+    # or a numeric string (copper-api.md: a Currency value is a number, its currency the
+    # definition's). The simulator used to serve [] for every Currency field, so only the amounts
+    # seed_values sets were typed (this expectation was money:2); now the simulator's own amounts
+    # are typed too, and there must be more than those two.
+    for t in leads opportunities; do
+        money=$(budget_amounts "$WORK/truth-$mode-copper-$t.json")
+        [ "$money" -gt 2 ] || fail "only $money Copper $t budgets in the truth ($mode)"
+        expect_eq "$(field "$out" "$(topic_of copper $t)" custom_typed | grep -o 'money:[0-9]*')" money:$money "Copper $t budgets typed as Money ($mode)"
+    done
     expect_eq "$(field "$out" "$(topic_of pipedrive deals)" custom_invalid)" 1 "Pipedrive misfits ($mode)"
     expect_eq "$(field "$out" "$(topic_of close leads)" custom_invalid)" 1 "Close misfits ($mode)"
     values=$(grep '^interop ' "$out" | tr ' ' '\n' | sed -n 's/^custom_values=//p' | awk '{ s += $1 } END { print s + 0 }')

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Dashboards and alerts (#19): deploy/prometheus/alerts.yml passes `promtool check rules` and its
+# Dashboards and alerts (#19, per source #20): deploy/prometheus/alerts.yml passes `promtool check rules` and its
 # unit tests (alerts_test.yml); every metric the rules and deploy/grafana/crmstream.json name is
 # served by a running crmstream; a real Prometheus scraping that crmstream evaluates every
-# dashboard query to series; /metrics carries crmstream_build_info with the --version version.
+# dashboard query to series; /metrics carries crmstream_build_info with the --version version
+# and the per-source series (state, failures, lag, last error) of the running source.
 source "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3 # Debian's, which python3-matplotlib serves (not a python3 earlier in PATH)
 [ -x "$PY" ] || PY=python3
@@ -29,11 +30,25 @@ grep -q "^crmstream_build_info{version=\"$version\"} 1$" "$WORK/metrics.txt" ||
     fail "no crmstream_build_info{version=\"$version\"}: $(grep build_info "$WORK/metrics.txt")"
 note "crmstream_build_info{version=\"$version\"} served"
 
+# Per source (#20): the instance's one source runs, nothing failing; /status says the same as JSON.
+for want in 'crmstream_source_state{source="acme",state="running"} 1' \
+    'crmstream_source_state{source="acme",state="auth_failed"} 0' \
+    'crmstream_source_consecutive_failures{source="acme"} 0' \
+    'crmstream_source_failing_tables{source="acme"} 0' \
+    'crmstream_source_last_error_timestamp_seconds{source="acme",kind="none"} 0.000'; do
+    grep -qxF "$want" "$WORK/metrics.txt" || fail "not served: $want; per source: $(grep '^crmstream_source_' "$WORK/metrics.txt")"
+done
+grep -q '^crmstream_source_lag_seconds{source="acme"} [0-9.]*$' "$WORK/metrics.txt" || fail "no lag for source acme"
+curl -fsS "http://127.0.0.1:$OPS_PORT/status" >"$WORK/status.json" || fail "no /status"
+grep -q '"source":"acme","state":"running"' "$WORK/status.json" || fail "/status: $(head -c 600 "$WORK/status.json")"
+note "per source: acme running, no failure, a lag; /status served"
+
 # Every metric a rule or a panel names is a family the instance serves.
 names=$(cat "$RULES" "$DASH" | grep -o 'crmstream_[a-z_]*' | sort -u)
 missing=0
 for n in $names; do
-    if ! grep -q "^# TYPE $n " "$WORK/metrics.txt"; then
+    # a histogram's series (_bucket, _sum, _count) belong to the family without the suffix
+    if ! grep -q "^# TYPE $n " "$WORK/metrics.txt" && ! grep -q "^# TYPE ${n%_*} histogram$" "$WORK/metrics.txt"; then
         echo "  not served: $n" >&2
         missing=$((missing + 1))
     fi

@@ -4,7 +4,7 @@
 # Ports: simulators take ephemeral ones (--port 0). A test that needs a fixed port derives it
 # from KAFKA_PORT within KAFKA_PORT+2 .. +9 (the broker has +0, its controller +1), because
 # tests/run-integration.sh with JOBS=N runs lanes 10 ports apart at once. Taken: +2 PostgreSQL
-# (replay_env.sh), +3 test 72, +5/+6 test 10's late broker, +7 test 54 (nothing listens), +8/+9
+# (replay_env.sh), +3 test 72, +4 test 84, +5/+6 test 10's late broker, +7 test 54 (nothing listens), +8/+9
 # test 56.
 set -euo pipefail
 

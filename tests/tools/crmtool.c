@@ -17,11 +17,26 @@
  *                                          consumer does (fingerprint in the schemas topic, or
  *                                          id in the registry) and decodes; exit 1 otherwise
  *                                          (3: the config does not load, nothing to check)
+ *   crmtool shards -c CFG N               joins the config's shard group (shard_group.h) for N
+ *                                          shards with stand-in shards that only log their start
+ *                                          and stop (each taking CRMTOOL_SHARD_MS, default 0),
+ *                                          until SIGTERM/SIGINT: membership tests without an
+ *                                          engine (integration test 80)
+ *   crmtool txn -c CFG ID [--hold FILE] [put TOPIC KEY VALUE | del TOPIC KEY]...
+ *                                          one transaction of transactional.id ID holding those
+ *                                          messages (del: a tombstone), committed ("committed").
+ *                                          --hold: produced and acknowledged, "open" printed,
+ *                                          then left open until FILE exists; then the commit is
+ *                                          tried: "committed", or "commit failed: ..." and exit
+ *                                          1 (an earlier version's instance with a transaction
+ *                                          in flight, for upgrade tests)
  * SPEC is TABLE or SOURCE.TABLE. A "duplicate" is an event whose after image equals the previous
  * after image of the same key: something published twice. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "custom_fields.h"
@@ -29,6 +44,7 @@
 #include "config.h"
 #include "crm_time.h"
 #include "kafka.h"
+#include "shard_group.h"
 #include "topic_reader.h"
 
 #include <librdkafka/rdkafka.h>
@@ -587,11 +603,140 @@ static int decodable(const crm_config *cfg)
     return rc ? rc : dc.undecodable ? 1 : 0;
 }
 
+/* ---- shards: group membership with stand-in shards ---------------------------------------- */
+
+static volatile int shards_stop;
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    flag_set(&shards_stop, 1);
+}
+
+static int stand_in_ms(void)
+{
+    const char *ms = getenv("CRMTOOL_SHARD_MS");
+    return ms ? atoi(ms) : 0;
+}
+
+static int start_stand_in(int shard, void *u)
+{
+    (void)u;
+    log_info(NULL, NULL, "stand-in shard %d starting", shard);
+    sleep_interruptible(stand_in_ms(), NULL);
+    return 0;
+}
+
+static void stop_stand_in(int shard, int lost, void *u)
+{
+    (void)u;
+    log_info(NULL, NULL, "stand-in shard %d stopping%s", shard, lost ? " (lost)" : "");
+    sleep_interruptible(stand_in_ms(), NULL);
+}
+
+static int shards(crm_config *cfg, const char *count)
+{
+    int n = atoi(count);
+    if (n < 1) {
+        fprintf(stderr, "crmtool shards: N must be at least 1\n");
+        return 2;
+    }
+    log_set_level(LOG_INFO);
+    signal(SIGTERM, on_stop_signal);
+    signal(SIGINT, on_stop_signal);
+    char err[1024];
+    shard_group_handler h = {start_stand_in, stop_stand_in, NULL};
+    shard_group *g = shard_group_start(&cfg->kafka, n, &h, err, sizeof(err));
+    if (!g) {
+        fprintf(stderr, "crmtool: %s\n", err);
+        return 1;
+    }
+    while (!flag_is_set(&shards_stop))
+        sleep_interruptible(1000, &shards_stop);
+    shard_group_stop(g);
+    return 0;
+}
+
+/* txn: prints what happened; 0 committed, 1 not. */
+static int txn_fail(rd_kafka_t *rk, rd_kafka_error_t *e, const char *what)
+{
+    printf("%s failed: %s\n", what, rd_kafka_error_string(e));
+    fflush(stdout);
+    rd_kafka_error_destroy(e);
+    rd_kafka_destroy(rk);
+    return 1;
+}
+
+static int txn(const crm_config *cfg, int argc, char **argv)
+{
+    char errstr[512];
+    const char *hold = NULL;
+    int first = 1;
+    if (argc >= 3 && strcmp(argv[1], "--hold") == 0) {
+        hold = argv[2];
+        first = 3;
+    }
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (rd_kafka_conf_set(conf, "bootstrap.servers", cfg->kafka.bootstrap_servers, errstr,
+                          sizeof(errstr)) != RD_KAFKA_CONF_OK ||
+        rd_kafka_conf_set(conf, "transactional.id", argv[0], errstr, sizeof(errstr)) !=
+            RD_KAFKA_CONF_OK ||
+        rd_kafka_conf_set(conf, "transaction.timeout.ms", "120000", errstr, sizeof(errstr)) !=
+            RD_KAFKA_CONF_OK) {
+        fprintf(stderr, "crmtool: %s\n", errstr);
+        rd_kafka_conf_destroy(conf);
+        return 2;
+    }
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+    if (!rk) {
+        fprintf(stderr, "crmtool: %s\n", errstr);
+        rd_kafka_conf_destroy(conf);
+        return 2;
+    }
+    rd_kafka_error_t *e = rd_kafka_init_transactions(rk, 30000);
+    if (e)
+        return txn_fail(rk, e, "init_transactions");
+    if ((e = rd_kafka_begin_transaction(rk)))
+        return txn_fail(rk, e, "begin_transaction");
+    for (int i = first; i < argc;) {
+        int put = strcmp(argv[i], "put") == 0;
+        if ((!put && strcmp(argv[i], "del") != 0) || i + 2 + put >= argc) {
+            fprintf(stderr, "crmtool txn: expected put TOPIC KEY VALUE or del TOPIC KEY at %s\n",
+                    argv[i]);
+            rd_kafka_destroy(rk);
+            return 2;
+        }
+        const char *topic = argv[i + 1], *key = argv[i + 2], *value = put ? argv[i + 3] : NULL;
+        rd_kafka_resp_err_t pe =
+            rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
+                              RD_KAFKA_V_VALUE((void *)value, value ? strlen(value) : 0),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+        if (pe) {
+            printf("produce to %s failed: %s\n", topic, rd_kafka_err2str(pe));
+            rd_kafka_destroy(rk);
+            return 1;
+        }
+        i += put ? 4 : 3;
+    }
+    if (hold) {
+        rd_kafka_flush(rk, 30000);
+        printf("open\n");
+        fflush(stdout);
+        while (access(hold, F_OK) != 0)
+            rd_kafka_poll(rk, 100);
+    }
+    if ((e = rd_kafka_commit_transaction(rk, 30000)))
+        return txn_fail(rk, e, "commit");
+    printf("committed\n");
+    rd_kafka_destroy(rk);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 4 || strcmp(argv[2], "-c") != 0 || (argc < 5 && strcmp(argv[1], "decodable"))) {
-        fprintf(stderr, "usage: crmtool summary|compare|statekeys|decodable -c CFG SPEC|PREFIX "
-                        "[TRUTH.json [PK]]\n");
+        fprintf(stderr, "usage: crmtool summary|compare|statekeys|decodable|shards|txn -c CFG "
+                        "SPEC|PREFIX|N|ID [TRUTH.json [PK]]\n");
         return 2;
     }
     char err[1024];
@@ -610,6 +755,10 @@ int main(int argc, char **argv)
         rc = decodable(cfg);
     else if (strcmp(argv[1], "statekeys") == 0)
         rc = statekeys(cfg, argv[4]);
+    else if (strcmp(argv[1], "shards") == 0)
+        rc = shards(cfg, argv[4]);
+    else if (strcmp(argv[1], "txn") == 0)
+        rc = txn(cfg, argc - 4, argv + 4);
     else if (strcmp(argv[1], "compare") == 0 && argc >= 6)
         rc = compare(cfg, argv[4], argv[5], argc >= 7 ? argv[6] : "id");
     config_free(cfg);

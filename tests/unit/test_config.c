@@ -52,6 +52,7 @@ static void test_good_config(void)
         return;
     }
     CHECK_STR(c->kafka.topic_prefix, "crm");
+    CHECK_STR(c->kafka.deployment, "crm"); /* defaults to the topic prefix */
     CHECK(c->kafka.delivery == DELIVERY_EXACTLY_ONCE);
     CHECK(c->n_sources == 1);
     CHECK_STR(c->sources[0].base_url, "http://127.0.0.1:1");
@@ -75,6 +76,13 @@ static void test_good_config(void)
     CHECK(c && c->kafka.commit_max_events == 500 && c->kafka.commit_max_age_ms == 5000);
     config_free(c);
 
+    c = load_text("kafka = { bootstrap_servers = \"x\"; topic_prefix = \"p\";\n"
+                  "  deployment = \"team-b\"; };\n" SRC(""),
+                  err, sizeof(err));
+    CHECK(c && strcmp(c->kafka.topic_prefix, "p") == 0 &&
+          strcmp(c->kafka.deployment, "team-b") == 0);
+    config_free(c);
+
     setenv("CRMSTREAM_TEST_SR_PASSWORD", "s3cret", 1);
     c = load_text(
         KAFKA "schema_registry = { url = \"https://sr:8081\"; username = \"u\";\n"
@@ -96,6 +104,8 @@ static void test_errors(void)
                  ":2:", "kafka.commit_max_events");
     expect_error("kafka = { bootstrap_servers = \"x\";\n commit_max_age = \"2m\"; };\n" SRC(""),
                  ":2:", "must be between 1s and 60s");
+    expect_error("kafka = { bootstrap_servers = \"x\";\n deployment = \"a b\"; };\n" SRC(""),
+                 ":2:", "deployment must be 1-100 characters");
     expect_error("kafka = { bootstrap_servers = \"x\"; delivery = \"twice\"; };\n" SRC(""),
                  ":1:", "unknown delivery mode \"twice\"");
     expect_error(KAFKA "sources = ( { type = \"salesforce\"; name = \"a\"; } );\n",

@@ -192,6 +192,76 @@ static void test_not_read_without_crm_secrets(void)
     config_free(c);
 }
 
+/* Loads a config whose kafka and schema_registry groups hold `kafka_extra` and `registry`. */
+static crm_config *load_globals(const char *kafka_extra, const char *registry, char *err,
+                                size_t errlen)
+{
+    char text[1024];
+    snprintf(text, sizeof(text),
+             "kafka = { bootstrap_servers = \"127.0.0.1:9092\";\n%s };\n"
+             "schema_registry = { url = \"http://r\"; username = \"u\";\n%s };\n"
+             "sources = ( { type = \"testcrm\"; name = \"s1\"; } );\n",
+             kafka_extra, registry);
+    write_file(cfg_path, text, strlen(text));
+    return config_load_without_crm_secrets(cfg_path, err, errlen);
+}
+
+/* The schema registry password and secret Kafka properties have file twins too:
+ * password_file and properties_file ("property=path"), read at load by every command (they
+ * talk to Kafka), the same rules as the sources' secret files. */
+static void test_kafka_and_registry_files(void)
+{
+    char err[1024] = "";
+    setenv("CRMSTREAM_TEST_SASL_PW", "env-pw", 1);
+    write_secret("sasl", "sasl-from-file\n");
+    write_secret("keypw", "key-from-file");
+    write_secret("srpw", "registry-from-file\r\n");
+    crm_config *c = load_globals(
+        "properties_env = [\"sasl.password=CRMSTREAM_TEST_SASL_PW\"];\n"
+        "properties_file = [\"sasl.oauthbearer.client.secret=sasl\", \"ssl.key.password=keypw\"];",
+        "password_file = \"srpw\";", err, sizeof(err));
+    CHECK(c != NULL);
+    if (!c) {
+        fprintf(stderr, "%s\n", err);
+        return;
+    }
+    CHECK(c->kafka.n_secret_properties == 3);
+    CHECK_STR(c->kafka.secret_properties[0].value, "env-pw");
+    CHECK_STR(c->kafka.secret_properties[1].key, "sasl.oauthbearer.client.secret");
+    CHECK_STR(c->kafka.secret_properties[1].value, "sasl-from-file");
+    CHECK(c->kafka.secret_properties[1].line == 3);
+    CHECK_STR(c->kafka.secret_properties[2].key, "ssl.key.password");
+    CHECK_STR(c->kafka.secret_properties[2].value, "key-from-file");
+    CHECK_STR(c->registry.password, "registry-from-file");
+    config_free(c);
+    /* the same property from the environment and a file */
+    c = load_globals("properties_env = [\"sasl.password=CRMSTREAM_TEST_SASL_PW\"];\n"
+                     "properties_file = [\"sasl.password=sasl\"];",
+                     "", err, sizeof(err));
+    CHECK(c == NULL);
+    CHECK_CONTAINS(err, ":3: kafka.properties_file[0]: sasl.password is set twice");
+    config_free(c);
+    /* a missing or bad file names the file and the line, never the content */
+    c = load_globals("properties_file = [\"sasl.password=nope\"];", "", err, sizeof(err));
+    CHECK(c == NULL);
+    CHECK_CONTAINS(err, ":2: kafka.properties_file[0]: sasl.password: cannot read secret file");
+    CHECK_CONTAINS(err, "/nope");
+    config_free(c);
+    write_secret("crlf", "pw\nmore");
+    c = load_globals("", "password_file = \"crlf\";", err, sizeof(err));
+    CHECK(c == NULL);
+    CHECK_CONTAINS(err, ":4: schema_registry.password_file: secret file");
+    CHECK_CONTAINS(err, "contains a control character");
+    CHECK(!strstr(err, "more"));
+    config_free(c);
+    setenv("CRMSTREAM_TEST_SR_PASSWORD", "x", 1);
+    c = load_globals("", "password_env = \"CRMSTREAM_TEST_SR_PASSWORD\"; password_file = \"srpw\";",
+                     err, sizeof(err));
+    CHECK(c == NULL);
+    CHECK_CONTAINS(err, "set password_env or password_file, not both");
+    config_free(c);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof(dir), "/tmp/crmstream-secret-%d", (int)getpid());
@@ -202,7 +272,9 @@ int main(void)
     test_secret_from_file();
     test_refused();
     test_not_read_without_crm_secrets();
-    const char *names[] = {"raw", "close-key", "empty", "crlf", "good", "producer.cfg"};
+    test_kafka_and_registry_files();
+    const char *names[] = {"raw",  "close-key", "empty", "crlf",        "good",
+                           "sasl", "keypw",     "srpw",  "producer.cfg"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         char path[160];
         snprintf(path, sizeof(path), "%s/%s", dir, names[i]);

@@ -392,7 +392,7 @@ static int64_t signal_for(long status, const char *const *lines, int *budget)
 {
     http_response r;
     fake_response(&r, status, lines);
-    rate_signal sig = {-7, -7};
+    rate_signal sig = {.wait_ms = -7, .budget_exhausted = -7};
     http_default_rate_signal(&r, &sig);
     http_response_free(&r);
     if (budget)

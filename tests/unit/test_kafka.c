@@ -16,6 +16,7 @@ static kafka_config mock_config(delivery_mode mode, kv *props)
     memset(&kc, 0, sizeof(kc));
     kc.bootstrap_servers = "127.0.0.1:1"; /* replaced by the mock cluster */
     kc.topic_prefix = "t";
+    kc.deployment = "t";
     kc.state_topic = "state";
     kc.delivery = mode;
     kc.topic_partitions = 1;

@@ -231,7 +231,7 @@ static void test_budget_retry_per_source(void)
     resp.status = 429;
     resp.headers = headers;
     resp.n_headers = 2;
-    rate_signal a = {0, 0}, b = {0, 0};
+    rate_signal a = {0}, b = {0};
     int64_t now = now_wall_ms(), to_midnight = 86400000LL - now % 86400000LL;
     if (shortsrc && longsrc) {
         c->rate_signal(shortsrc, &resp, &a);

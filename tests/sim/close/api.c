@@ -388,37 +388,111 @@ void close_api_free(void)
     }
 }
 
+/* A listing's signature being written: the parameters but the paging ones and the range on
+ * the sort field (cut from the cached listing, so a keyset walk moving its anchor each page
+ * reuses one listing). */
+typedef struct sig_writer {
+    buf *b;
+    const char *cut; /* "<field>__": the range on the sort field, or NULL */
+} sig_writer;
+
 static void sig_param(const char *k, const char *v, void *u)
 {
+    sig_writer *w = u;
+    if (w->cut && strncmp(k, w->cut, strlen(w->cut)) == 0)
+        return;
     if (strcmp(k, "_skip") && strcmp(k, "_limit") && strcmp(k, "_fields"))
-        buf_printf(u, "&%s=%s", k, v);
+        buf_printf(w->b, "&%s=%s", k, v);
 }
 
-static void offset_sig(const call *c, buf *b)
+static void offset_sig(const call *c, const range *cut, buf *b)
 {
     const char *tz = sim_header(c->req, "x-tz-offset");
+    char prefix[64];
+    if (cut)
+        snprintf(prefix, sizeof prefix, "%s__", cut->field);
+    sig_writer w = {b, cut ? prefix : NULL};
     buf_printf(b, "%s %s tz=%s", c->path, c->key ? c->key : "", tz ? tz : "");
     if (c->override) {
         const char *k;
         json_t *v;
         json_object_foreach(c->override, k, v) if (json_is_string(v))
-            sig_param(k, json_string_value(v), b);
+            sig_param(k, json_string_value(v), &w);
     } else {
-        sim_query_each(c->req, sig_param, b);
+        sim_query_each(c->req, sig_param, &w);
     }
 }
 
-/* The records an offset list selects, sorted (cached); NULL after a filter's 400. */
+/* 1 when the sort key of rec is below `bound` in the listing's order (ascending: less). */
+static int key_before(const json_t *rec, order o, int64_t bound, int inclusive)
+{
+    int64_t m = close_rec_ms(rec, o.field);
+    if (o.desc)
+        return inclusive ? m >= bound : m > bound;
+    return inclusive ? m <= bound : m < bound;
+}
+
+/* The first index of v (sorted by o.field) where key_before turns false. */
+static size_t key_search(json_t **v, size_t n, order o, int64_t bound, int inclusive)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (key_before(v[mid], o, bound, inclusive))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* The part of v (sorted by o.field, which is r's field) inside r: what filtering by r before
+ * sorting selects, found by two binary searches. Records without the field are never in it. */
+static json_t **range_cut(json_t **v, size_t n, order o, const range *r, size_t *count)
+{
+    int64_t lower = CRM_TIME_NONE + 1, upper = INT64_MAX;
+    if (r->gte != CRM_TIME_NONE && r->gte > lower)
+        lower = r->gte;
+    if (r->gt != CRM_TIME_NONE && r->gt != INT64_MAX && r->gt + 1 > lower)
+        lower = r->gt + 1;
+    if (r->lte != CRM_TIME_NONE && r->lte < upper)
+        upper = r->lte;
+    if (r->lt != CRM_TIME_NONE && r->lt - 1 < upper)
+        upper = r->lt - 1;
+    size_t a, b;
+    if (!o.desc) { /* ascending: [first >= lower, first > upper) */
+        a = key_search(v, n, o, lower, 0);
+        b = key_search(v, n, o, upper, 1);
+    } else { /* descending: [first <= upper, first < lower) */
+        a = key_search(v, n, o, upper, 0);
+        b = key_search(v, n, o, lower, 1);
+    }
+    *count = b > a ? b - a : 0;
+    return v + a;
+}
+
+/* The range among r[0..n) on the sort field, when one is given; NULL otherwise. */
+static const range *sort_field_range(const range *r, int n, order o)
+{
+    for (int i = 0; o.field && i < n; i++)
+        if (r[i].field && strcmp(r[i].field, o.field) == 0 && range_given(&r[i]))
+            return &r[i];
+    return NULL;
+}
+
+/* The records an offset list selects, sorted (cached); NULL after a filter's 400. With cut (a
+ * range on the sort field that keep does not test), the cached listing holds every record keep
+ * selects and the range is cut from it. */
 static json_t **offset_listing(call *c, close_coll *coll, rec_filter keep, void *u, order o,
-                               size_t *count)
+                               const range *cut, size_t *count)
 {
     buf sig;
     buf_init(&sig);
-    offset_sig(c, &sig);
+    offset_sig(c, cut, &sig);
     json_t **v = listing_find(sig.data, coll, count);
     if (v) {
         buf_free(&sig);
-        return v;
+        return cut ? range_cut(v, *count, o, cut, count) : v;
     }
     size_t n = json_array_size(coll->recs), k = 0, i;
     json_t *r;
@@ -438,7 +512,7 @@ static json_t **offset_listing(call *c, close_coll *coll, rec_filter keep, void 
     listing_keep(sig.data, coll, v, k);
     buf_free(&sig);
     *count = k;
-    return v;
+    return cut ? range_cut(v, k, o, cut, count) : v;
 }
 
 /* ---- offset lists ----------------------------------------------------------------------- */
@@ -467,7 +541,8 @@ static int id_in(const call *c, const json_t *rec)
 }
 
 /* Filters, sorts and pages coll; envelope {"data","has_more"} (+ total_results). */
-static void serve_offset(call *c, close_coll *coll, rec_filter keep, void *u, order o, int totals)
+static void serve_offset(call *c, close_coll *coll, rec_filter keep, void *u, order o,
+                         const range *cut, int totals)
 {
     long long limit = int_param(c, "_limit"), skip = int_param(c, "_skip");
     long long max_skip = sim_param_int("max_skip", 250000);
@@ -496,7 +571,7 @@ static void serve_offset(call *c, close_coll *coll, rec_filter keep, void *u, or
         return;
     }
     size_t k, i;
-    json_t **v = offset_listing(c, coll, keep, u, o, &k);
+    json_t **v = offset_listing(c, coll, keep, u, o, cut, &k);
     if (!v)
         return;
     json_t *data = json_array(), *fields = fields_param(c);
@@ -567,6 +642,20 @@ static int keep_dated(call *c, const json_t *rec, void *u)
 
 static const order NEWEST = {"date_created", 1};
 
+/* An offset list of dated records: a range on the sort field is cut from the cached listing
+ * rather than tested record by record (keep_dated skips it). */
+static void serve_dated(call *c, close_coll *coll, dated *d, order o, int totals)
+{
+    const range *on_sort = sort_field_range(d->r, d->n, o);
+    range cut;
+    if (on_sort) {
+        cut = *on_sort;
+        range *r = &d->r[on_sort - d->r];
+        r->gt = r->gte = r->lt = r->lte = CRM_TIME_NONE;
+    }
+    serve_offset(c, coll, keep_dated, d, o, on_sort ? &cut : NULL, totals);
+}
+
 static void list_opportunities(call *c, close_coll *coll)
 {
     static const char *const ORD[] = {"date_won",   "date_updated", "date_created",
@@ -576,7 +665,7 @@ static void list_opportunities(call *c, close_coll *coll)
     if (read_range(c, "date_updated", &d.r[0]) || read_range(c, "date_created", &d.r[1]) ||
         read_order(c, ORD, &o, NEWEST))
         return;
-    serve_offset(c, coll, keep_dated, &d, o, 2);
+    serve_dated(c, coll, &d, o, 2);
 }
 
 static void list_tasks(call *c, close_coll *coll)
@@ -587,7 +676,7 @@ static void list_tasks(call *c, close_coll *coll)
     if (read_range(c, "date_updated", &d.r[0]) || read_range(c, "date_created", &d.r[1]) ||
         read_order(c, ORD, &o, NEWEST))
         return;
-    serve_offset(c, coll, keep_dated, &d, o, 0);
+    serve_dated(c, coll, &d, o, 0);
 }
 
 static void list_activities(call *c, close_coll *coll, const char *type)
@@ -613,7 +702,7 @@ static void list_activities(call *c, close_coll *coll, const char *type)
         sim_json_error(c->resp, 400, "Date filters are only allowed on the field you sort on.");
         return;
     }
-    serve_offset(c, coll, keep_dated, &d, o, 0);
+    serve_dated(c, coll, &d, o, 0);
 }
 
 static int keep_contact(call *c, const json_t *rec, void *u)
@@ -851,21 +940,24 @@ static void search_fail(call *c, const char *msg)
     sim_json_error(c->resp, 400, msg);
 }
 
-/* The records a search selects, in its order (cached like the offset lists). */
+/* The records a search selects, in its order (cached like the offset lists, a range on the
+ * sort field cut from the cached listing). */
 static json_t **search_listing(const search *s, close_coll *coll, order o, size_t *count)
 {
+    const range *cut = sort_field_range(s->ranges, s->n_ranges, o);
     buf sig;
     buf_init(&sig);
     buf_printf(&sig, "search %s %s %d", coll->table, o.field ? o.field : "", o.desc);
     for (int q = 0; q < s->n_ranges; q++) {
         const range *r = &s->ranges[q];
-        buf_printf(&sig, " %s %lld %lld %lld %lld", r->field, (long long)r->gt, (long long)r->gte,
-                   (long long)r->lt, (long long)r->lte);
+        if (r != cut)
+            buf_printf(&sig, " %s %lld %lld %lld %lld", r->field, (long long)r->gt,
+                       (long long)r->gte, (long long)r->lt, (long long)r->lte);
     }
     json_t **v = listing_find(sig.data, coll, count);
     if (v) {
         buf_free(&sig);
-        return v;
+        return cut ? range_cut(v, *count, o, cut, count) : v;
     }
     size_t n = json_array_size(coll->recs), k = 0, i;
     json_t *r;
@@ -874,7 +966,7 @@ static json_t **search_listing(const search *s, close_coll *coll, order o, size_
     {
         int ok = 1;
         for (int q = 0; q < s->n_ranges && ok; q++)
-            ok = in_range(&s->ranges[q], r);
+            ok = &s->ranges[q] == cut || in_range(&s->ranges[q], r);
         if (ok)
             v[k++] = r;
     }
@@ -882,7 +974,7 @@ static json_t **search_listing(const search *s, close_coll *coll, order o, size_
     listing_keep(sig.data, coll, v, k);
     buf_free(&sig);
     *count = k;
-    return v;
+    return cut ? range_cut(v, k, o, cut, count) : v;
 }
 
 /* 1 when v[i] comes strictly after (last_ms, last_id) in the search's order. */
@@ -1111,13 +1203,13 @@ static void serve_get(call *c)
     if (strcmp(coll->table, "activities") == 0)
         return list_activities(c, coll, NULL);
     if (strcmp(coll->table, "contacts") == 0)
-        return serve_offset(c, coll, keep_contact, NULL, NEWEST, 0);
+        return serve_offset(c, coll, keep_contact, NULL, NEWEST, NULL, 0);
     if (strcmp(coll->table, "leads") == 0)
-        return serve_offset(c, coll, NULL, NULL, NEWEST, 1); /* no date filters */
+        return serve_offset(c, coll, NULL, NULL, NEWEST, NULL, 1); /* no date filters */
     if (strcmp(coll->table, "smart_views") == 0)
-        return serve_offset(c, coll, keep_smart_view_type, NULL, NEWEST, 0);
+        return serve_offset(c, coll, keep_smart_view_type, NULL, NEWEST, NULL, 0);
     order stored = {NULL, 0};
-    serve_offset(c, coll, NULL, NULL, strcmp(coll->table, "users") == 0 ? NEWEST : stored, 0);
+    serve_offset(c, coll, NULL, NULL, strcmp(coll->table, "users") == 0 ? NEWEST : stored, NULL, 0);
 }
 
 static int key_ok(const char *user, const char *password)

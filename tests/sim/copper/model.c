@@ -195,13 +195,25 @@ static json_t *category_list(const char *key, const char *value, const char *cat
     return a;
 }
 
+/* A Currency value: a number (the currency is the definition's), whole units or with cents,
+ * from the draw r in [0.3, 1) that decided it is set (no draw of its own, so the simulator's other
+ * data stay what they were for every seed). */
+static json_t *currency_value(double r)
+{
+    long long cents = (long long)((r - 0.3) / 0.7 * 10000000.0);
+    return cents % 3 == 0 ? json_integer(cents / 100) : json_real((double)cents / 100.0);
+}
+
 /* One custom-field value matching the definition's data_type (polymorphic on purpose). */
 static json_t *custom_value(const json_t *def)
 {
     const char *type = json_string_value(json_object_get(def, "data_type"));
-    if (sim_rand01() < 0.3 && strcmp(type, "Checkbox") && strcmp(type, "MultiSelect"))
+    double r = sim_rand01();
+    if (r < 0.3 && strcmp(type, "Checkbox") && strcmp(type, "MultiSelect"))
         return json_null();
     const json_t *opts = json_object_get(def, "options");
+    if (strcmp(type, "Currency") == 0)
+        return currency_value(r);
     if (strcmp(type, "String") == 0)
         return json_string(PICK(NOTES));
     if (strcmp(type, "Checkbox") == 0)
@@ -214,7 +226,11 @@ static json_t *custom_value(const json_t *def)
         return json_incref(json_object_get(
             json_array_get(opts, (size_t)sim_rand_range(0, (int64_t)json_array_size(opts) - 1)),
             "id"));
-    json_t *a = copper_must(json_array()); /* MultiSelect */
+    if (strcmp(type, "Percentage") == 0)
+        return json_integer((json_int_t)(r * 100));
+    if (strcmp(type, "MultiSelect") != 0) /* Text, URL, Connect, and any other: text */
+        return json_string(PICK(NOTES));
+    json_t *a = copper_must(json_array());
     for (size_t i = 0; i < json_array_size(opts); i++)
         if (sim_rand01() < 0.4)
             copper_jpush(a, json_incref(json_object_get(json_array_get(opts, i), "id")));

@@ -1,0 +1,117 @@
+/* shard_commit.c — group commit of a shard's tables (shard_commit.h).
+ *
+ * Requests queue up under the lock. A request that finds no transaction running takes every
+ * queued request (its own included) and commits them as one transaction without the lock; the
+ * requests arriving meanwhile queue up for the next one. When it ends, the committer hands the
+ * outcome to each participant and wakes everyone: a waiting request whose transaction is still
+ * to come becomes the next committer. Requests are on their submitters' stacks, which stay
+ * blocked until their request is done. */
+#include "shard_commit.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "util.h"
+
+typedef struct request {
+    kafka_batch *data, *state;
+    kafka_result result;
+    int done;
+    char err[512];
+    struct request *next;
+} request;
+
+struct shard_commit_queue {
+    shard_commit_fn fn;
+    void *u;
+    pthread_mutex_t lock;
+    pthread_cond_t ended;  /* a transaction ended: its participants are done */
+    request *head, **tail; /* waiting for the next transaction, in arrival order */
+    int committing;
+    atomic_long rounds, requests;
+};
+
+shard_commit_queue *shard_commit_queue_new(shard_commit_fn fn, void *u)
+{
+    shard_commit_queue *q = xcalloc(1, sizeof(*q));
+    q->fn = fn;
+    q->u = u;
+    pthread_mutex_init(&q->lock, NULL);
+    pthread_cond_init(&q->ended, NULL);
+    q->tail = &q->head;
+    return q;
+}
+
+void shard_commit_queue_free(shard_commit_queue *q)
+{
+    if (!q)
+        return;
+    pthread_mutex_destroy(&q->lock);
+    pthread_cond_destroy(&q->ended);
+    free(q);
+}
+
+/* Commits the requests of list (n of them) in one transaction, without the queue's lock. */
+static void commit_round(shard_commit_queue *q, request *list, size_t n, volatile int *stop)
+{
+    kafka_batch **data = xcalloc(n, sizeof(*data)), **state = xcalloc(n, sizeof(*state));
+    size_t i = 0;
+    for (request *r = list; r; r = r->next, i++) {
+        data[i] = r->data;
+        state[i] = r->state;
+    }
+    char err[512] = "";
+    kafka_result res = q->fn(q->u, data, state, n, stop, err, sizeof(err));
+    free(data);
+    free(state);
+    atomic_fetch_add(&q->rounds, 1);
+    atomic_fetch_add(&q->requests, (long)n);
+    pthread_mutex_lock(&q->lock);
+    for (request *r = list, *next; r; r = next) {
+        next = r->next; /* r may be gone as soon as done is set and the lock released */
+        r->result = res;
+        snprintf(r->err, sizeof(r->err), "%s", err);
+        r->done = 1;
+    }
+    q->committing = 0;
+    pthread_cond_broadcast(&q->ended);
+    pthread_mutex_unlock(&q->lock);
+}
+
+kafka_result shard_commit_queue_submit(shard_commit_queue *q, kafka_batch *data, kafka_batch *state,
+                                       volatile int *stop, char *err, size_t errlen)
+{
+    request self = {data, state, KAFKA_OK, 0, "", NULL};
+    pthread_mutex_lock(&q->lock);
+    *q->tail = &self;
+    q->tail = &self.next;
+    while (!self.done && q->committing)
+        pthread_cond_wait(&q->ended, &q->lock);
+    if (!self.done) { /* no transaction running: this one commits everything queued */
+        request *list = q->head;
+        size_t n = 0;
+        for (request *r = list; r; r = r->next)
+            n++;
+        q->head = NULL;
+        q->tail = &q->head;
+        q->committing = 1;
+        pthread_mutex_unlock(&q->lock);
+        commit_round(q, list, n, stop);
+    } else {
+        pthread_mutex_unlock(&q->lock);
+    }
+    snprintf(err, errlen, "%s", self.err);
+    return self.result;
+}
+
+long shard_commit_queue_rounds(shard_commit_queue *q)
+{
+    return atomic_load(&q->rounds);
+}
+
+long shard_commit_queue_requests(shard_commit_queue *q)
+{
+    return atomic_load(&q->requests);
+}
