@@ -4,6 +4,9 @@
 # broker, exactly-once, with every table of that CRM's main data. Prints the crmstream process's
 # CPU time per published record (all threads), peak RSS, records, pages and requests.
 #   CONNECTOR=<one of `crmstream connectors`>  N=20000  DELIVERY=exactly-once  KAFKA_PORT=19893
+#   WRAP: a profiler the run goes under, e.g. WRAP="valgrind --tool=callgrind --trace-children=yes
+#   --separate-threads=yes --callgrind-out-file=/tmp/cg.%p" (instructions per thread: unlike CPU
+#   time, they do not move with the host's load) or WRAP="perf record -g -o /tmp/perf.data"
 # Shapes: Close leads with embedded contacts/opportunities/tasks and custom fields plus
 # activities of every type (half of N); Pipedrive deals with custom fields, persons,
 # organizations, activities, notes, products; Copper people and companies with custom_fields
@@ -71,7 +74,7 @@ testcrm)
 esac
 
 start=$(date +%s%N)
-"$OUT/measure" "$CRMSTREAM" run -c "$WORK/cfg" --once >"$WORK/run.log" 2>&1 ||
+${WRAP:-} "$OUT/measure" "$CRMSTREAM" run -c "$WORK/cfg" --once >"$WORK/run.log" 2>&1 ||
     fail "crmstream run --once failed: $(tail -n 5 "$WORK/run.log")"
 end=$(date +%s%N)
 stats=$(grep '^cpu_s=' "$WORK/run.log")

@@ -12,7 +12,8 @@
 # POLL_S (default 60) from the state the pass left, and prints its peak threads and RSS, and how
 # late the scheduled passes started (crmstream_poll_lateness_seconds: passes, p99 from the
 # histogram, max; and over sources, each one's last scheduled pass: p99 and max of
-# crmstream_source_poll_lateness_seconds), and what one /metrics scrape costs (bytes, seconds).
+# crmstream_source_poll_lateness_seconds), what one /metrics scrape costs (bytes, seconds), and
+# how long `crmstream state --summary` takes against it (its first lines are shown).
 # Engine settings the bench does not know (e.g. `shards = 8;`) go in SETTINGS, written at the
 # config's top level verbatim; SOURCE_SETTINGS is added to every source's group.
 #   SOURCES=1000 STEADY_S=240 POLL_S=60 SETTINGS='...' bench/many_sources.sh
@@ -129,6 +130,10 @@ measure_steady() {
     thread_split "$pid" >"$WORK/threads.txt"
     curl -fsS -o "$WORK/metrics.txt" -w '%{size_download} %{time_total}\n' \
         "http://127.0.0.1:$OPS_PORT/metrics" >"$WORK/scrape.txt" || fail "no /metrics"
+    # what an operator runs against it: `state --summary` (state topic + /status), timed
+    local t0=$(date +%s%N)
+    "$CRMSTREAM" state -c "$cfg" --summary >"$WORK/summary.txt" 2>&1 || fail "state --summary: $(cat "$WORK/summary.txt")"
+    echo "$(((($(date +%s%N) - t0)) / 1000000))" >"$WORK/summary_ms.txt"
     kill -TERM "$pid"
     wait "$pid" || fail "crmstream run exited $? after SIGTERM: $(tail -n 5 "$WORK/steady.log")"
     echo "$peak $hwm"
@@ -158,6 +163,7 @@ lateness_report() {
                     lo = bound[i]; below = count[i]
                 }
             }
+            if (p99 > max + 0) p99 = max + 0 # interpolation may overshoot the largest
             printf "%d %.3f %.3f %s\n", total, p99, max + 0, src
         }' "$WORK/metrics.txt"
 }
@@ -177,4 +183,6 @@ for n in $SOURCES; do
         printf "%8d %8d %10.1f %9d %10.3f %9.3f %10.3f %10.3f %11.1f %9.3f\n", n, t, r / 1024, ps, p, m, sp, sm, b / 1e6, s }'
     read -r total workers rdk <"$WORK/threads.txt"
     echo "         threads at the end: $total = $workers workers + $rdk librdkafka + $((total - workers - rdk)) other"
+    echo "  crmstream state --summary took $(cat "$WORK/summary_ms.txt") ms:"
+    sed -n '1,4p' "$WORK/summary.txt" | sed 's/^/    /'
 done

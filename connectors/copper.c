@@ -982,6 +982,8 @@ static const custom_fields_spec copper_custom = {
     .describe = copper_describe,
     .take = copper_take,
     .raw_member = "custom_fields",
+    .raw_entry_id = "custom_field_definition_id",
+    .raw_entry_value = "value",
 };
 
 /* ---- tables ------------------------------------------------------------------------------- */

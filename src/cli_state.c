@@ -20,6 +20,7 @@
 #include "dedupe_log.h"
 #include "engine.h"
 #include "http.h"
+#include "shard.h"
 #include "state.h"
 
 /* ---- the committed state ----------------------------------------------------------------- */
@@ -91,6 +92,8 @@ static int collect_state(const char *key, size_t klen, const char *value, size_t
 
 typedef struct live_status {
     json_t *sources; /* source name -> its /status object */
+    json_t *shards;  /* shard id (text) -> its /status object, with "instance": the URL, of the
+                        instances that run it */
     int asked, answered;
     buf note; /* which instances answered, or why not */
 } live_status;
@@ -141,6 +144,16 @@ static void ask_instance(http_client *hc, const char *url, live_status *live)
             if (name)
                 json_object_set(live->sources, name, s);
         }
+        json_array_foreach(json_object_get(body, "shards"), i, s)
+        {
+            char id[16];
+            snprintf(id, sizeof(id), "%lld",
+                     (long long)json_integer_value(json_object_get(s, "shard")));
+            if (json_is_true(json_object_get(s, "assigned"))) {
+                json_object_set_new(s, "instance", json_string(url));
+                json_object_set(live->shards, id, s);
+            }
+        }
         buf_printf(&live->note, "%s%s: %zu sources", live->note.len ? "; " : "", url,
                    json_array_size(list));
     } else {
@@ -155,6 +168,7 @@ static void ask_instance(http_client *hc, const char *url, live_status *live)
 static void fetch_live(const crm_config *cfg, const char *instances, live_status *live)
 {
     live->sources = json_object();
+    live->shards = json_object();
     buf_init(&live->note);
     json_t *urls = instance_urls(cfg, instances);
     if (json_array_size(urls) == 0) {
@@ -184,6 +198,7 @@ static void fetch_live(const crm_config *cfg, const char *instances, live_status
 static void free_live(live_status *live)
 {
     json_decref(live->sources);
+    json_decref(live->shards);
     buf_free(&live->note);
 }
 
@@ -203,6 +218,7 @@ typedef struct table_row {
 } table_row;
 
 typedef struct state_view {
+    const crm_config *cfg;
     table_row *rows;
     size_t n_rows;
     int64_t now;
@@ -355,11 +371,24 @@ static const char *source_problem(const state_view *v, const char *src_name)
     return NULL;
 }
 
+/* The source's shard: as a running instance reports it, else from the config (shard_of); -1 for
+ * a source the config does not have. */
+static int source_shard(const state_view *v, const char *src_name)
+{
+    json_t *s = json_object_get(v->live.sources, src_name);
+    if (s && live_int(s, "shard") >= 0)
+        return (int)live_int(s, "shard");
+    for (int i = 0; i < v->cfg->n_sources; i++)
+        if (strcmp(v->cfg->sources[i].name, src_name) == 0)
+            return shard_of(src_name, v->cfg->kafka.shards);
+    return -1;
+}
+
 /* ---- the views --------------------------------------------------------------------------- */
 
 static void add_table_cells(cli_columns *t, const state_view *v, const table_row *r)
 {
-    char when[40] = "-", passes[24] = "-", keys[24] = "-", lag[32], last[32], shard[16] = "-",
+    char when[40] = "-", passes[24] = "-", keys[24] = "-", lag[32], last[32], shard_cell[16] = "-",
          fails[16] = "-", err_age[32] = "-";
     const char *progress = "-", *err_kind = "-";
     if (r->has_state && !r->readable) {
@@ -373,8 +402,9 @@ static void add_table_cells(cli_columns *t, const state_view *v, const table_row
     }
     cli_format_age(row_lag(v, r), lag, sizeof(lag));
     cli_format_age(row_last_pass_age(v, r), last, sizeof(last));
-    if (r->live_source && live_int(r->live_source, "shard") >= 0)
-        snprintf(shard, sizeof(shard), "%lld", (long long)live_int(r->live_source, "shard"));
+    int sh = source_shard(v, r->source);
+    if (sh >= 0)
+        snprintf(shard_cell, sizeof(shard_cell), "%d", sh);
     if (r->live_table) {
         snprintf(fails, sizeof(fails), "%lld",
                  (long long)live_int(r->live_table, "consecutive_failures"));
@@ -386,7 +416,7 @@ static void add_table_cells(cli_columns *t, const state_view *v, const table_row
     }
     const char *msg = r->live_table ? live_str(r->live_table, "last_error", "") : "";
     const char *cells[] = {r->name,  when,    passes,          keys,          progress,
-                           lag,      last,    shard,           row_status(r), fails,
+                           lag,      last,    shard_cell,      row_status(r), fails,
                            err_kind, err_age, *msg ? msg : "-"};
     cli_columns_add(t, cells);
 }
@@ -451,45 +481,66 @@ static void print_lag_line(const state_view *v)
     free(lags);
 }
 
-/* One line per unhealthy source: its problem, shard, failures, lag and last error. */
-static int print_unhealthy_sources(const state_view *v, const crm_config *cfg)
+/* The largest lag of the source's tables, -1 when none has a bookmark. */
+static int64_t source_worst_lag(const state_view *v, const char *src_name)
+{
+    int64_t worst = -1;
+    for (size_t j = 0; j < v->n_rows; j++)
+        if (strcmp(v->rows[j].source, src_name) == 0 && row_lag(v, &v->rows[j]) > worst)
+            worst = row_lag(v, &v->rows[j]);
+    return worst;
+}
+
+/* The source's last error as "kind age ago" (into err) and the message of the table it was
+ * (returned); "-" without one. */
+static const char *source_last_error(const state_view *v, const json_t *s, char *err, size_t len)
+{
+    int64_t at = live_int(s, "last_error_ms");
+    snprintf(err, len, "-");
+    if (at <= 0)
+        return "-";
+    char age[32];
+    cli_format_age(v->now - at, age, sizeof(age));
+    snprintf(err, len, "%s %s ago", live_str(s, "last_error_kind", "?"), age);
+    const char *msg = "-";
+    size_t k;
+    json_t *tb;
+    json_array_foreach(json_object_get(s, "table_status"), k, tb)
+    {
+        if (live_int(tb, "last_error_ms") == at)
+            msg = live_str(tb, "last_error", "-");
+    }
+    return msg;
+}
+
+/* The row of an unhealthy source: its problem, shard, failures, lag and last error. */
+static void add_unhealthy_source(cli_columns *t, const state_view *v, const char *name,
+                                 const char *problem)
+{
+    json_t *s = json_object_get(v->live.sources, name);
+    char shard_cell[16] = "-", fails[16] = "-", lag[32], err[64] = "-";
+    const char *msg = "-";
+    cli_format_age(source_worst_lag(v, name), lag, sizeof(lag));
+    if (source_shard(v, name) >= 0)
+        snprintf(shard_cell, sizeof(shard_cell), "%d", source_shard(v, name));
+    if (s) {
+        snprintf(fails, sizeof(fails), "%lld", (long long)live_int(s, "consecutive_failures"));
+        msg = source_last_error(v, s, err, sizeof(err));
+    }
+    const char *cells[] = {name, problem, shard_cell, fails, lag, err, msg};
+    cli_columns_add(t, cells);
+}
+
+/* One line per unhealthy source. */
+static void print_unhealthy_sources(const state_view *v, const crm_config *cfg)
 {
     static const char *const headers[] = {"SOURCE", "PROBLEM",    "SHARD",  "FAILS",
                                           "LAG",    "LAST ERROR", "MESSAGE"};
     cli_columns *t = cli_columns_new(7, headers);
     for (int i = 0; i < cfg->n_sources; i++) {
-        const char *name = cfg->sources[i].name;
-        const char *problem = source_problem(v, name);
-        if (!problem)
-            continue;
-        json_t *s = json_object_get(v->live.sources, name);
-        char shard[16] = "-", fails[16] = "-", lag[32], err[64] = "-";
-        int64_t worst = -1;
-        const char *msg = "-";
-        for (size_t j = 0; j < v->n_rows; j++)
-            if (strcmp(v->rows[j].source, name) == 0 && row_lag(v, &v->rows[j]) > worst)
-                worst = row_lag(v, &v->rows[j]);
-        cli_format_age(worst, lag, sizeof(lag));
-        if (s) {
-            if (live_int(s, "shard") >= 0)
-                snprintf(shard, sizeof(shard), "%lld", (long long)live_int(s, "shard"));
-            snprintf(fails, sizeof(fails), "%lld", (long long)live_int(s, "consecutive_failures"));
-            int64_t at = live_int(s, "last_error_ms");
-            if (at > 0) {
-                char age[32];
-                cli_format_age(v->now - at, age, sizeof(age));
-                snprintf(err, sizeof(err), "%s %s ago", live_str(s, "last_error_kind", "?"), age);
-                size_t k;
-                json_t *tb;
-                json_array_foreach(json_object_get(s, "table_status"), k, tb)
-                {
-                    if (live_int(tb, "last_error_ms") == at)
-                        msg = live_str(tb, "last_error", "-");
-                }
-            }
-        }
-        const char *cells[] = {name, problem, shard, fails, lag, err, msg};
-        cli_columns_add(t, cells);
+        const char *problem = source_problem(v, cfg->sources[i].name);
+        if (problem)
+            add_unhealthy_source(t, v, cfg->sources[i].name, problem);
     }
     size_t n = cli_columns_rows(t);
     if (n > 0) {
@@ -500,7 +551,47 @@ static int print_unhealthy_sources(const state_view *v, const crm_config *cfg)
         printf("unhealthy sources: none\n");
     }
     cli_columns_free(t);
-    return (int)n;
+}
+
+/* Each shard with sources: where it runs (the instance that reported it assigned) and its last
+ * commit; a shard with sources that no answering instance runs is said. */
+static void print_shards(const state_view *v, const crm_config *cfg)
+{
+    int n = cfg->kafka.shards > 0 ? cfg->kafka.shards : 1;
+    int *sources = xcalloc((size_t)n, sizeof(int));
+    for (int i = 0; i < cfg->n_sources; i++)
+        sources[shard_of(cfg->sources[i].name, n)]++;
+    static const char *const headers[] = {"SHARD",       "SOURCES", "RUNS ON",
+                                          "LAST COMMIT", "COMMITS", "ABORTS"};
+    cli_columns *t = cli_columns_new(6, headers);
+    int unassigned = 0;
+    for (int id = 0; id < n; id++) {
+        if (!sources[id])
+            continue;
+        char sid[16], count[16], last[32] = "-", commits[24] = "-", aborts[24] = "-";
+        snprintf(sid, sizeof(sid), "%d", id);
+        snprintf(count, sizeof(count), "%d", sources[id]);
+        json_t *sh = json_object_get(v->live.shards, sid);
+        const char *where = v->live.answered ? "(none)" : "-";
+        if (sh) {
+            where = live_str(sh, "instance", "?");
+            if (live_int(sh, "last_commit_ms") > 0)
+                cli_format_age(v->now - live_int(sh, "last_commit_ms"), last, sizeof(last));
+            snprintf(commits, sizeof(commits), "%lld", (long long)live_int(sh, "commits"));
+            snprintf(aborts, sizeof(aborts), "%lld", (long long)live_int(sh, "aborts"));
+        } else {
+            unassigned += v->live.answered > 0;
+        }
+        const char *cells[] = {sid, count, where, last, commits, aborts};
+        cli_columns_add(t, cells);
+    }
+    printf("shards: %d (kafka.shards), %zu with sources", n, cli_columns_rows(t));
+    if (v->live.answered)
+        printf(", %d of them run by no answering instance", unassigned);
+    printf(":\n");
+    cli_columns_print(t, stdout);
+    cli_columns_free(t);
+    free(sources);
 }
 
 static void print_summary(const state_view *v, const crm_config *cfg)
@@ -537,6 +628,7 @@ static void print_summary(const state_view *v, const crm_config *cfg)
     printf("tables: %zu (%zu with state, %zu never completed a pass, %zu passes in progress)\n",
            v->n_rows, with_state, never, in_progress);
     print_lag_line(v);
+    print_shards(v, cfg);
     print_unhealthy_sources(v, cfg);
 }
 
@@ -553,6 +645,7 @@ int cli_state(const crm_config *cfg, const cli_state_options *o)
     state_view v;
     memset(&v, 0, sizeof(v));
     v.now = now_wall_ms();
+    v.cfg = cfg;
     rows_from_state(&v, cfg, &d);
     if (o->view != STATE_VIEW_TABLES)
         rows_from_config(&v, cfg);

@@ -1,6 +1,7 @@
 /* connector.c — lookups over the compiled-in connectors and small helpers connectors share
  * for building URLs and parsing JSON bodies. */
 #include "connector.h"
+#include "json_load.h"
 #include "json_scan.h"
 #include "secret.h"
 
@@ -129,7 +130,7 @@ int connector_raw_records(const http_response *resp, const char *member, page *o
                 arr = v;
                 arr_end = p;
             } else if (envelope && !esc) {
-                json_t *val = json_loadb(v, (size_t)(p - v), JSON_DECODE_ANY, NULL);
+                json_t *val = jl_value(v, p);
                 char *key = strndup(k, kl);
                 if (val && key)
                     json_object_set_new(*envelope, key, val);
@@ -160,10 +161,17 @@ int connector_raw_records(const http_response *resp, const char *member, page *o
     return -1;
 }
 
-/* The object at p as a jansson object of its members named in keys (values parsed, the rest
- * skipped); *next = its end. NULL on invalid JSON. */
-static json_t *slim_record(const char *p, const char *end, const char *const *keys,
-                           const char **next)
+/* The keys a slim scan keeps, with their lengths. */
+typedef struct slim_keys {
+    const char *const *name;
+    size_t len[8], n;
+} slim_keys;
+
+/* The object at p as a jansson object of its members named in keys (values parsed, as jansson
+ * would: the last of duplicate keys wins); the other members' values are only spanned (the
+ * records are validated when they are encoded); *next = its end. NULL on invalid JSON met on
+ * the way. */
+static json_t *slim_record(const char *p, const char *end, const slim_keys *keys, const char **next)
 {
     const char *k, *v;
     size_t kl;
@@ -174,19 +182,16 @@ static json_t *slim_record(const char *p, const char *end, const char *const *ke
         return NULL;
     }
     while ((rc = js_object_next(&p, end, &first, &k, &kl, &esc, &v)) == 1) {
-        const char *ve = js_skip(v, end);
-        if (!ve)
+        size_t i = 0;
+        while (i < keys->n && (esc || keys->len[i] != kl || memcmp(keys->name[i], k, kl) != 0))
+            i++;
+        const char *ve = i < keys->n ? js_skip(v, end) : js_span_value(v, end);
+        json_t *val = ve && i < keys->n ? jl_value(v, ve) : NULL;
+        if (!ve || (i < keys->n && (!val || json_object_set_new(o, keys->name[i], val)))) {
+            rc = -1;
             break;
-        for (size_t i = 0; keys[i] && !esc; i++)
-            if (strlen(keys[i]) == kl && memcmp(keys[i], k, kl) == 0) {
-                json_t *val = json_loadb(v, (size_t)(ve - v), JSON_DECODE_ANY, NULL);
-                if (!val || json_object_set_new(o, keys[i], val))
-                    rc = -1;
-                break;
-            }
+        }
         p = ve;
-        if (rc < 0)
-            break;
     }
     if (rc != 0) {
         json_decref(o);
@@ -201,11 +206,16 @@ json_t *connector_raw_slim(const http_response *resp, const page *out, const cha
 {
     const char *body = resp->body.data ? resp->body.data : "";
     const char *p = body + out->raw_off, *end = p + out->raw_len, *v;
-    int first, rc;
+    int first, rc = -1;
+    slim_keys sk = {keys, {0}, 0};
+    while (keys[sk.n] && sk.n < sizeof(sk.len) / sizeof(sk.len[0])) {
+        sk.len[sk.n] = strlen(keys[sk.n]);
+        sk.n++;
+    }
     json_t *slim = json_array();
-    if (js_array_begin(&p, end, &first) == 0) {
+    if (!keys[sk.n] && js_array_begin(&p, end, &first) == 0) {
         while ((rc = js_array_next(&p, end, &first, &v)) == 1) {
-            json_t *o = js_peek(v, end) == JS_OBJECT ? slim_record(v, end, keys, &p) : NULL;
+            json_t *o = js_peek(v, end) == JS_OBJECT ? slim_record(v, end, &sk, &p) : NULL;
             if (!o || json_array_append_new(slim, o)) {
                 rc = -1;
                 break;
@@ -214,7 +224,8 @@ json_t *connector_raw_slim(const http_response *resp, const page *out, const cha
         if (rc == 0)
             return slim;
     }
-    snprintf(err, errlen, "invalid JSON in the records array");
+    snprintf(err, errlen, "%s",
+             keys[sk.n] ? "too many slim keys" : "invalid JSON in the records array");
     json_decref(slim);
     return NULL;
 }

@@ -156,10 +156,14 @@ typedef struct custom_fields_spec {
      * (NULL: none). */
     const char *raw_prefix;
     const char *raw_strip;
-    /* Or: the values are inside this one top-level member, and take() reads and rewrites only
-     * that member (it is then applied to the member alone; the record's other members stay
-     * text). NULL (and NULL raw_prefix): the DOM path. */
+    /* Or: the values are inside this one top-level member, which take() reads and rewrites
+     * alone, in one of two shapes said here as data so that the raw path reads the member's
+     * text: an object keyed by field id (raw_entry_id NULL: take() removes member[id]), or an
+     * array of entries {raw_entry_id: <integer id>, raw_entry_value: value} (take() removes the
+     * first entry of that id; its value, null when absent). NULL (and NULL raw_prefix): the DOM
+     * path. */
     const char *raw_member;
+    const char *raw_entry_id, *raw_entry_value;
 } custom_fields_spec;
 
 typedef struct table_def {

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "sched_pool.h"
 #include "shard.h"
+#include "shard_group.h"
 #include "shard_migrate.h"
 #include "table_run.h"
 
@@ -45,7 +46,12 @@ typedef struct engine {
     sr_client *registry; /* NULL without schema_registry */
     shard *shards;       /* kafka.shards of them; those with sources run */
     int n_shards;
-    shard_history history; /* what the state topic says of earlier producer layouts */
+    shard_history history;  /* what the state topic says of earlier producer layouts */
+    const shard *restoring; /* non-NULL: a state read for this shard's sources only */
+    /* coordination = group: shards start and stop on the group's thread while the main loop
+     * and the probes look at their producers; held while a producer is created or destroyed */
+    pthread_mutex_t producers_lock;
+    sched *sched; /* coordination = group: the worker pool the started shards' tables run on */
 } engine;
 
 table_run *source_run_table(source_run *sr, const char *name)
@@ -183,6 +189,8 @@ static table_run *table_for_key(engine *e, const char *key, size_t len, size_t *
         return NULL;
     for (int i = 0; i < e->n_sources; i++) {
         source_run *sr = &e->sources[i];
+        if (e->restoring && sr->shard != e->restoring)
+            continue;
         size_t sl = strlen(sr->sc->name);
         if ((size_t)(slash - p) != sl || memcmp(p, sr->sc->name, sl) != 0)
             continue;
@@ -259,6 +267,8 @@ static int restore_state(engine *e, char *err, size_t errlen)
     for (int i = 0; i < e->n_sources; i++)
         for (int j = 0; j < e->sources[i].n_tables; j++) {
             table_run *t = &e->sources[i].tables[j];
+            if (e->restoring && e->sources[i].shard != e->restoring)
+                continue; /* another shard's, running meanwhile */
             table_metrics_restored(&t->m, t->bm.bookmark_ms);
             if (t->bm.bookmark_ms != CRM_TIME_NONE || dedupe_count(t->dd) > 0) {
                 char bm[40] = "none";
@@ -287,7 +297,11 @@ static int start_shards(engine *e, char *err, size_t errlen)
         source_run *sr = &e->sources[i];
         sr->shard = &e->shards[shard_of(sr->sc->name, e->n_shards)];
         sr->shard->n_sources++;
+        atomic_store(&sr->shard->mx.sources, sr->shard->n_sources);
+        atomic_store(&sr->sm.shard, sr->shard->id);
     }
+    if (e->cfg->kafka.coordination == COORDINATION_GROUP)
+        return 0; /* the group says which run here (run_group) */
     for (int i = 0; i < e->n_shards; i++)
         if (e->shards[i].n_sources > 0 && shard_start(&e->shards[i], err, errlen))
             return -1;
@@ -348,7 +362,9 @@ static int record_layout(engine *e, char *err, size_t errlen)
 /* Makes sure no producer of an earlier layout (per-source transactional ids of versions before
  * shards, or the shards of another shard count) can still commit, once (shard_migrate.h). What
  * it fences may have held an open transaction the state read could not see past, and init
- * aborted it: the state is read again. */
+ * aborted it: the state is read again. This process runs every shard of its sources; where
+ * instances share the shards (#20.4), an instance may fence only the legacy ids of the sources of
+ * the shards it was assigned, and no shard id it does not own. */
 static int migrate_layout(engine *e, char *err, size_t errlen)
 {
     const kafka_config *kc = &e->cfg->kafka;
@@ -438,10 +454,15 @@ static void print_summary(engine *e)
 /* Readiness: running, Kafka reachable, every source authenticated and not stopped. */
 static void add_readiness_reasons(engine *e, json_t *reasons)
 {
+    int group = e->cfg->kafka.coordination == COORDINATION_GROUP;
+    if (group && pthread_mutex_trylock(&e->producers_lock) != 0)
+        return; /* a shard is starting or stopping: ask again later */
     for (int i = 0; i < e->n_sources; i++) {
         source_run *sr = &e->sources[i];
         const char *name = sr->sc->name;
         char why[512];
+        if (group && !shard_is_running(sr->shard))
+            continue; /* another instance runs it */
         if (shard_is_fatal(sr->shard))
             json_array_append_new(reasons,
                                   json_sprintf("source %s: kafka producer of %s failed: %s", name,
@@ -455,6 +476,8 @@ static void add_readiness_reasons(engine *e, json_t *reasons)
             json_array_append_new(reasons,
                                   json_sprintf("source %s: no successful API request yet", name));
     }
+    if (group)
+        pthread_mutex_unlock(&e->producers_lock);
 }
 
 json_t *engine_health(int ready, int *ok)
@@ -550,15 +573,20 @@ static void wait_for_tables(engine *e, sched *s)
 /* Every enabled table as a task on a pool of cfg->workers threads, one group per source (the
  * scheduler's round-robin unit), all due now; returns when every task is done. -1 when no
  * worker could be started. */
+static void add_source_tasks(engine *e, sched *s, source_run *sr)
+{
+    int64_t now = now_monotonic_ms();
+    for (int j = 0; j < sr->n_tables; j++) {
+        table_metrics_set_running(&sr->tables[j].m, 1);
+        sched_add(s, (int)(sr - e->sources), sync_table_turn, &sr->tables[j], now);
+    }
+}
+
 static int run_tables(engine *e)
 {
     sched *s = sched_new(e->cfg->workers, 0);
-    int64_t now = now_monotonic_ms();
     for (int i = 0; i < e->n_sources; i++)
-        for (int j = 0; j < e->sources[i].n_tables; j++) {
-            table_metrics_set_running(&e->sources[i].tables[j].m, 1);
-            sched_add(s, i, sync_table_turn, &e->sources[i].tables[j], now);
-        }
+        add_source_tasks(e, s, &e->sources[i]);
     int rc = sched_start(s);
     if (rc) {
         log_error(NULL, NULL, "cannot start any of the %d worker threads; stopping",
@@ -572,19 +600,145 @@ static int run_tables(engine *e)
     return rc;
 }
 
+/* ---- shards shared by a group of instances (kafka.coordination = "group") ----------------- */
+
+/* Sets the source up afresh (as at start, no state), for its shard's next start here. */
+static void renew_source(engine *e, source_run *sr)
+{
+    const source_config *sc = sr->sc;
+    shard *sh = sr->shard;
+    int once = sr->once;
+    sr_client *registry = sr->registry;
+    char err[1024];
+    pthread_mutex_lock(&live_lock);
+    source_run_free(sr);
+    memset(sr, 0, sizeof(*sr));
+    sr->once = once;
+    sr->registry = registry;
+    if (source_run_init(e, sr, sc, err, sizeof(err)))
+        log_error(sc->name, NULL, "%s", err);
+    sr->shard = sh;
+    pthread_mutex_unlock(&live_lock);
+}
+
+/* Stops the sources of shard s (their pages in flight commit through its producer, or abort
+ * when lost), then the producer, and sets the sources up afresh. */
+static void stop_shard_here(engine *e, shard *s, int lost)
+{
+    for (int i = 0; i < e->n_sources; i++)
+        if (e->sources[i].shard == s) {
+            flag_set(&e->sources[i].stop, 1);
+            sched_wake_group(e->sched, i);
+        }
+    for (int i = 0; i < e->n_sources; i++)
+        while (e->sources[i].shard == s && sched_wait_group(e->sched, i, 200) > 0)
+            ; /* its tables end after the page in flight */
+    pthread_mutex_lock(&e->producers_lock);
+    shard_stop(s, lost ? 0 : 5000);
+    pthread_mutex_unlock(&e->producers_lock);
+    for (int i = 0; i < e->n_sources; i++)
+        if (e->sources[i].shard == s)
+            renew_source(e, &e->sources[i]);
+}
+
+static void group_stop_shard(int n, int lost, void *u)
+{
+    engine *e = u;
+    stop_shard_here(e, &e->shards[n], lost);
+}
+
+/* Claims shard n: its producer fences the previous owner and aborts what that one left open. */
+static int group_claim_shard(int n, void *u)
+{
+    engine *e = u;
+    shard *s = &e->shards[n];
+    char err[1024];
+    if (s->n_sources == 0)
+        return 0;
+    pthread_mutex_lock(&e->producers_lock);
+    int rc = shard_start(s, err, sizeof(err));
+    pthread_mutex_unlock(&e->producers_lock);
+    if (rc)
+        log_error(s->name, NULL, "%s", err);
+    return rc;
+}
+
+/* Starts claimed shard n here: its sources' state is read, their schemas published and their
+ * tables run. */
+static int group_start_shard(int n, void *u)
+{
+    engine *e = u;
+    shard *s = &e->shards[n];
+    char err[1024];
+    int rc = 0;
+    if (s->n_sources == 0)
+        return 0;
+    shard_history_free(&e->history);
+    memset(&e->history, 0, sizeof(e->history));
+    e->restoring = s;
+    rc = restore_state(e, err, sizeof(err));
+    e->restoring = NULL;
+    for (int i = 0; i < e->n_sources && !rc; i++) {
+        source_run *sr = &e->sources[i];
+        if (sr->shard != s)
+            continue;
+        for (int j = 0; j < sr->n_tables && !rc; j++)
+            if (sr->tables[j].cf && table_schema_build(&sr->tables[j], err, sizeof(err)))
+                rc = -1;
+        if (!rc && table_schema_publish_all(sr, err, sizeof(err)))
+            rc = -1;
+        if (!rc)
+            add_source_tasks(e, e->sched, sr);
+    }
+    if (rc) {
+        log_error(s->name, NULL, "%s", err);
+        stop_shard_here(e, s, 0);
+    }
+    return rc;
+}
+
+/* Runs the shards the group assigns this instance until the run stops, then hands them back. */
+static int run_group(engine *e)
+{
+    shard_group_handler h = {group_claim_shard, group_start_shard, group_stop_shard, e};
+    char err[1024];
+    e->sched = sched_new(e->cfg->workers, 0);
+    if (sched_start(e->sched)) {
+        log_error(NULL, NULL, "cannot start any of the %d worker threads", e->cfg->workers);
+        sched_free(e->sched);
+        return EXIT_RUNTIME;
+    }
+    shard_group *g = shard_group_start(&e->cfg->kafka, e->n_shards, &h, err, sizeof(err));
+    if (!g) {
+        log_error(NULL, NULL, "%s", err);
+        sched_free(e->sched);
+        return EXIT_KAFKA;
+    }
+    set_phase(e, "running");
+    while (!flag_is_set(&engine_stop_requested)) {
+        /* the group's thread sets sources up afresh under live_lock, producers under this */
+        if (pthread_mutex_trylock(&e->producers_lock) == 0) {
+            pthread_mutex_lock(&live_lock);
+            stop_on_fatal_producer(e);
+            pthread_mutex_unlock(&live_lock);
+            pthread_mutex_unlock(&e->producers_lock);
+        }
+        atomic_store(&heartbeat_ms, now_monotonic_ms());
+        struct timespec ts = {0, 200 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    set_phase(e, "stopping");
+    shard_group_stop(g); /* stops every shard it runs here, and their tables */
+    sched_free(e->sched);
+    return exit_code(e);
+}
+
 int engine_run(const crm_config *cfg, const engine_options *opts)
 {
-    /* The shard group (shard_group.h) drives per-shard start and stop, which the engine gains
-     * with its shard producers (issue #20 item 3); until then every pod would run every source. */
-    if (cfg->kafka.coordination == COORDINATION_GROUP) {
-        log_error(NULL, NULL,
-                  "kafka.coordination = \"group\" is not available in this build yet (the "
-                  "engine has no per-shard start and stop); use \"static\"");
-        return EXIT_CONFIG;
-    }
     engine e = {.cfg = cfg, .sources = xcalloc((size_t)cfg->n_sources, sizeof(source_run))};
     char err[1024];
     int code = EXIT_OK;
+    pthread_mutex_init(&e.producers_lock, NULL);
     if (cfg->registry.url && !(e.registry = sr_new(&cfg->registry, err, sizeof(err)))) {
         log_error(NULL, NULL, "%s", err);
         free(e.sources);
@@ -610,6 +764,10 @@ int engine_run(const crm_config *cfg, const engine_options *opts)
     if (ensure_topics(&e, err, sizeof(err))) {
         log_error(NULL, NULL, "%s", err);
         code = EXIT_KAFKA;
+        goto out;
+    }
+    if (cfg->kafka.coordination == COORDINATION_GROUP) {
+        code = run_group(&e);
         goto out;
     }
     set_phase(&e, "restoring state");
@@ -643,6 +801,7 @@ out:
         source_run_free(&e.sources[i]);
     free_shards(&e);
     shard_history_free(&e.history);
+    pthread_mutex_destroy(&e.producers_lock);
     free(e.sources);
     sr_free(e.registry);
     return code;

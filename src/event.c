@@ -12,6 +12,7 @@
 #include "amap.h"
 #include "crm_time.h"
 #include "custom_fields.h"
+#include "json_writer.h"
 #include "schema_canon.h"
 
 #define CRMSTREAM_EVENT_VERSION "1"
@@ -287,13 +288,14 @@ static void mix_custom_hash(event_codec *c, const void *other, size_t len, const
                             uint64_t *hash)
 {
     uint64_t h = content_hash(other, len), legacy = hash64(other, len);
-    if (json_object_size(custom) > 0) {
-        char *text = json_dumps(custom, JSON_COMPACT | JSON_SORT_KEYS);
-        if (text) {
-            h ^= content_hash(text, strlen(text)) * 0x9E3779B97F4A7C15ULL;
-            legacy ^= hash64(text, strlen(text)) * 0x9E3779B97F4A7C15ULL;
-            free(text);
-        }
+    if (json_object_size(custom) > 0) { /* json_dumps(COMPACT | SORT_KEYS)'s text */
+        char stack[2048];
+        jw w;
+        jw_init(&w, stack, sizeof(stack));
+        jw_value_sorted(&w, custom);
+        h ^= content_hash(w.p, w.len) * 0x9E3779B97F4A7C15ULL;
+        legacy ^= hash64(w.p, w.len) * 0x9E3779B97F4A7C15ULL;
+        jw_free(&w);
     }
     *hash = h & ~CONTENT_HASH_LEGACY;
     c->legacy_hash = legacy | CONTENT_HASH_LEGACY;

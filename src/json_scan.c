@@ -602,6 +602,30 @@ const char *js_span(const char *p, const char *end)
     }
 }
 
+const char *js_span_value(const char *p, const char *end)
+{
+    p = js_ws(p, end);
+    if (p >= end)
+        return NULL;
+    if (*p == '{' || *p == '[')
+        return js_span(p, end);
+    if (*p == '"') {
+        for (const char *q = p + 1; (q = memchr(q, '"', (size_t)(end - q))) != NULL; q++) {
+            const char *b = q;
+            while (b > p + 1 && b[-1] == '\\')
+                b--;
+            if ((q - b) % 2 == 0) /* not escaped: an even run of backslashes before it */
+                return q + 1;
+        }
+        return NULL;
+    }
+    const char *q = p;
+    while (q < end && *q != ',' && *q != '}' && *q != ']' && *q != ' ' && *q != '\n' &&
+           *q != '\r' && *q != '\t')
+        q++;
+    return q > p ? q : NULL;
+}
+
 const char *js_member(const char *p, const char *end, const char *key)
 {
     int first, esc;

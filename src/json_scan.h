@@ -66,6 +66,11 @@ const char *js_skip_at(const char *p, const char *end, int depth);
  * are encoded): far cheaper than js_skip. NULL when the text ends first. */
 const char *js_span(const char *p, const char *end);
 
+/* The end of any value at p found without validating it: an object or array by js_span, a
+ * string by its closing quote, anything else by the next delimiter. NULL when the text ends
+ * first. For values whose content does not matter (members skipped on the way to others). */
+const char *js_span_value(const char *p, const char *end);
+
 /* A string at p (a quote): *s and *len = the raw bytes between the quotes, *escaped = 1 when they
  * hold a backslash escape (decode with js_unescape). Returns the end of the string or NULL; NULL
  * too where jansson rejects the string: invalid UTF-8, control characters, \u0000, a lone

@@ -2,6 +2,7 @@
  * "_unmapped") and numbers, written the same way by the DOM and the raw paths. */
 #include "json_writer.h"
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -176,5 +177,134 @@ void jw_value(jw *w, const json_t *j)
     case JSON_NULL:
         jw_put(w, "null", 4);
         break;
+    }
+}
+
+/* A real as jansson 2.14 writes it without dtoa: "%.17g", ".0" when it has neither a point nor
+ * an exponent, no '+' or leading zeros in the exponent. */
+static size_t format_real_17g(double d, char *out, size_t n)
+{
+    int len = snprintf(out, n, "%.17g", d);
+    if (len <= 0 || (size_t)len + 3 >= n)
+        return 0;
+    if (!strchr(out, '.') && !strchr(out, 'e')) {
+        out[len++] = '.';
+        out[len++] = '0';
+        out[len] = '\0';
+    }
+    char *e = strchr(out, 'e');
+    if (e) {
+        char *from = e + 1, *to = e + 1;
+        if (*from == '+')
+            from++;
+        else if (*from == '-')
+            from++, to++;
+        while (*from == '0' && from[1])
+            from++;
+        memmove(to, from, strlen(from) + 1);
+        len = (int)strlen(out);
+    }
+    return (size_t)len;
+}
+
+/* Whether the linked jansson writes reals as format_real_17g does (a build with dtoa writes the
+ * shortest form instead): 1 yes, -1 no, 0 not known yet. */
+static atomic_int reals_are_17g;
+
+static int jansson_reals_are_17g(void)
+{
+    int known = atomic_load(&reals_are_17g);
+    if (known)
+        return known > 0;
+    static const double probes[] = {0.1, 1e22, 1e-7, 100.0, -0.0, 1.5e300};
+    int same = 1;
+    for (size_t i = 0; i < sizeof(probes) / sizeof(probes[0]) && same; i++) {
+        json_t *r = json_real(probes[i]);
+        char *text = r ? json_dumps(r, JSON_ENCODE_ANY | JSON_COMPACT) : NULL, mine[64];
+        size_t len = format_real_17g(probes[i], mine, sizeof(mine));
+        same = text && len && strcmp(text, mine) == 0;
+        free(text);
+        json_decref(r);
+    }
+    atomic_store(&reals_are_17g, same ? 1 : -1);
+    return same;
+}
+
+static void put_real_as_jansson(jw *w, const json_t *j)
+{
+    char tmp[64];
+    size_t len =
+        jansson_reals_are_17g() ? format_real_17g(json_real_value(j), tmp, sizeof(tmp)) : 0;
+    if (len) {
+        jw_put(w, tmp, len);
+        return;
+    }
+    char *text = json_dumps(j, JSON_ENCODE_ANY | JSON_COMPACT);
+    if (text)
+        jw_put(w, text, strlen(text));
+    free(text);
+}
+
+typedef struct sorted_key {
+    const char *key;
+    size_t len;
+    const json_t *value;
+} sorted_key;
+
+/* jansson's JSON_SORT_KEYS order: bytes, then length. */
+static int compare_keys(const void *a, const void *b)
+{
+    const sorted_key *x = a, *y = b;
+    int rc = memcmp(x->key, y->key, x->len < y->len ? x->len : y->len);
+    return rc ? rc : (x->len > y->len) - (x->len < y->len);
+}
+
+static void put_sorted_object(jw *w, const json_t *j)
+{
+    sorted_key stack[32], *keys = stack;
+    size_t n = json_object_size(j), i = 0;
+    if (n > sizeof(stack) / sizeof(stack[0]))
+        keys = xmalloc(n * sizeof(*keys));
+    const char *key;
+    size_t klen;
+    json_t *v;
+    json_object_keylen_foreach((json_t *)j, key, klen, v)
+    {
+        keys[i++] = (sorted_key){key, klen, v};
+    }
+    qsort(keys, i, sizeof(*keys), compare_keys);
+    jw_put(w, "{", 1);
+    for (size_t k = 0; k < i; k++) {
+        if (k)
+            jw_put(w, ",", 1);
+        jw_string(w, keys[k].key, keys[k].len);
+        jw_put(w, ":", 1);
+        jw_value_sorted(w, keys[k].value);
+    }
+    jw_put(w, "}", 1);
+    if (keys != stack)
+        free(keys);
+}
+
+void jw_value_sorted(jw *w, const json_t *j)
+{
+    switch (json_typeof(j)) {
+    case JSON_OBJECT:
+        put_sorted_object(w, j);
+        break;
+    case JSON_ARRAY:
+        jw_put(w, "[", 1);
+        for (size_t i = 0; i < json_array_size(j); i++) {
+            if (i)
+                jw_put(w, ",", 1);
+            jw_value_sorted(w, json_array_get(j, i));
+        }
+        jw_put(w, "]", 1);
+        break;
+    case JSON_REAL:
+        put_real_as_jansson(w, j);
+        break;
+    default:
+        jw_value(w, j);
     }
 }

@@ -22,6 +22,10 @@ void jw_free(jw *w);
 void jw_string(jw *w, const char *s, size_t len);
 void jw_value(jw *w, const json_t *j);
 
+/* The text json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) returns, byte for byte (reals as the
+ * linked jansson writes them), without its allocations: what dedupe hashes are computed from. */
+void jw_value_sorted(jw *w, const json_t *j);
+
 /* Decimal text of v into out (at least 21 bytes), NUL-terminated; returns the length. */
 size_t jw_format_int(json_int_t v, char *out);
 /* Shortest "%.Ng" that reads back to d, with ".0" for integral values (as jansson writes). */

@@ -642,7 +642,8 @@ const char *kafka_fatal_reason(kafka_producer *p, char *out, size_t len)
 /* Produces every message of b, tracked by t when non-NULL. Blocks on a full queue. The values
  * are not copied: librdkafka reads them from b's arena until they are delivered (a commit that
  * fails retires the arena, see retire_arena). */
-static int produce_batch(kafka_producer *p, kafka_batch *b, tracker *t, char *err, size_t errlen)
+static rd_kafka_resp_err_t produce_batch(kafka_producer *p, kafka_batch *b, tracker *t, char *err,
+                                         size_t errlen)
 {
     const char *topic = NULL;
     rd_kafka_topic_t *rkt = NULL;
@@ -670,10 +671,18 @@ static int produce_batch(kafka_producer *p, kafka_batch *b, tracker *t, char *er
             }
             snprintf(err, errlen, "produce to %s: %s", m->topic, rd_kafka_err2str(e));
             tracker_forget(t, b->n - i);
-            return -1;
+            return e;
         }
     }
-    return 0;
+    return RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
+/* librdkafka refused a message of its own (too large, unknown topic): the batch holding it
+ * fails whatever it is committed with; the other batches of a group need not. */
+static int refuses_message(rd_kafka_resp_err_t e)
+{
+    return e == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE || e == RD_KAFKA_RESP_ERR__INVALID_ARG ||
+           e == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC || e == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION;
 }
 
 /* The messages of the n batches of parts (NULL entries count none). */
@@ -686,13 +695,18 @@ static size_t count_messages(kafka_batch *const *parts, size_t n)
 }
 
 /* Produces every message of the n batches of parts, tracked by t; on a failure the messages
- * not produced are forgotten by t. */
+ * not produced are forgotten by t, and *refused is set to i when librdkafka refused a message
+ * of parts[i] itself (refuses_message). */
 static int produce_batches(kafka_producer *p, kafka_batch *const *parts, size_t n, tracker *t,
-                           char *err, size_t errlen)
+                           size_t *refused, char *err, size_t errlen)
 {
     for (size_t i = 0; parts && i < n; i++) {
-        if (parts[i] && produce_batch(p, parts[i], t, err, errlen)) {
+        rd_kafka_resp_err_t e =
+            parts[i] ? produce_batch(p, parts[i], t, err, errlen) : RD_KAFKA_RESP_ERR_NO_ERROR;
+        if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
             tracker_forget(t, count_messages(parts + i + 1, n - i - 1));
+            if (refuses_message(e))
+                *refused = i;
             return -1;
         }
     }
@@ -700,8 +714,8 @@ static int produce_batches(kafka_producer *p, kafka_batch *const *parts, size_t 
 }
 
 static kafka_result commit_at_least_once(kafka_producer *p, kafka_batch *const *data,
-                                         kafka_batch *const *state, size_t n, volatile int *stop,
-                                         char *err, size_t errlen)
+                                         kafka_batch *const *state, size_t n, size_t *refused,
+                                         volatile int *stop, char *err, size_t errlen)
 {
     kafka_batch *const *parts[2] = {data, state};
     for (int i = 0; i < 2; i++) {
@@ -710,7 +724,7 @@ static kafka_result commit_at_least_once(kafka_producer *p, kafka_batch *const *
             continue;
         tracker *t = tracker_new(msgs);
         t->delivery_errors = p->metrics ? &p->metrics->delivery_errors : NULL;
-        int rc = produce_batches(p, parts[i], n, t, err, errlen);
+        int rc = produce_batches(p, parts[i], n, t, refused, err, errlen);
         int waited = tracker_wait(t, stop, 8000);
         if (rc == 0 && waited != 0)
             snprintf(err, errlen, "%s", t->failed ? t->error : "stopped before acknowledgement");
@@ -822,8 +836,8 @@ static kafka_result txn_ready(kafka_producer *p, char *err, size_t errlen)
 }
 
 static kafka_result commit_exactly_once(kafka_producer *p, kafka_batch *const *data,
-                                        kafka_batch *const *state, size_t n, volatile int *stop,
-                                        char *err, size_t errlen)
+                                        kafka_batch *const *state, size_t n, size_t *refused,
+                                        volatile int *stop, char *err, size_t errlen)
 {
     pthread_mutex_lock(&p->txn_lock);
     kafka_result r = txn_ready(p, err, errlen);
@@ -841,9 +855,9 @@ static kafka_result commit_exactly_once(kafka_producer *p, kafka_batch *const *d
     tracker *t = tracker_new(count_messages(data, n) + count_messages(state, n));
     t->delivery_errors = p->metrics ? &p->metrics->delivery_errors : NULL;
     int produced = 0;
-    if (produce_batches(p, state, n, t, err, errlen))
+    if (produce_batches(p, state, n, t, refused, err, errlen))
         tracker_forget(t, count_messages(data, n)); /* the data is not produced at all */
-    else if (produce_batches(p, data, n, t, err, errlen) == 0)
+    else if (produce_batches(p, data, n, t, refused, err, errlen) == 0)
         produced = 1;
     if (!produced) {
         tracker_release(t);
@@ -895,9 +909,13 @@ out:
 }
 
 kafka_result kafka_commit_group(kafka_producer *p, kafka_batch *const *data,
-                                kafka_batch *const *state, size_t n, volatile int *stop, char *err,
-                                size_t errlen)
+                                kafka_batch *const *state, size_t n, size_t *refused,
+                                volatile int *stop, char *err, size_t errlen)
 {
+    size_t none;
+    if (!refused)
+        refused = &none;
+    *refused = n;
     if (flag_is_set(&p->fatal)) {
         char reason[sizeof(p->fatal_reason)];
         snprintf(err, errlen, "producer is in a fatal state: %s",
@@ -906,8 +924,9 @@ kafka_result kafka_commit_group(kafka_producer *p, kafka_batch *const *data,
     }
     if (!p->transactional)
         bury_arenas(p, 0);
-    kafka_result r = p->transactional ? commit_exactly_once(p, data, state, n, stop, err, errlen)
-                                      : commit_at_least_once(p, data, state, n, stop, err, errlen);
+    kafka_result r = p->transactional
+                         ? commit_exactly_once(p, data, state, n, refused, stop, err, errlen)
+                         : commit_at_least_once(p, data, state, n, refused, stop, err, errlen);
     if (r != KAFKA_OK) {
         for (size_t i = 0; i < n; i++) {
             retire_arena(p, data ? data[i] : NULL);
@@ -930,12 +949,12 @@ kafka_result kafka_commit_group(kafka_producer *p, kafka_batch *const *data,
 kafka_result kafka_commit(kafka_producer *p, kafka_batch *data, kafka_batch *state,
                           volatile int *stop, char *err, size_t errlen)
 {
-    return kafka_commit_group(p, &data, &state, 1, stop, err, errlen);
+    return kafka_commit_group(p, &data, &state, 1, NULL, stop, err, errlen);
 }
 
 /* ---- admin ------------------------------------------------------------------------------- */
 
-static rd_kafka_t *admin_client(const kafka_config *kc, char *err, size_t errlen)
+rd_kafka_t *kafka_admin_client(const kafka_config *kc, char *err, size_t errlen)
 {
     const char *defaults[] = {"bootstrap.servers", kc->bootstrap_servers, "client.id",
                               "crmstream-admin", NULL};
@@ -958,7 +977,7 @@ static rd_kafka_t *admin_client(const kafka_config *kc, char *err, size_t errlen
 
 int kafka_probe(const kafka_config *kc, int timeout_ms, char *err, size_t errlen)
 {
-    rd_kafka_t *rk = admin_client(kc, err, errlen);
+    rd_kafka_t *rk = kafka_admin_client(kc, err, errlen);
     if (!rk)
         return -1;
     const struct rd_kafka_metadata *md = NULL;
@@ -1081,7 +1100,7 @@ int kafka_ensure_topics(const kafka_config *kc, const char *const *wanted, int n
 {
     if (n == 0)
         return 0;
-    rd_kafka_t *rk = admin_client(kc, err, errlen);
+    rd_kafka_t *rk = kafka_admin_client(kc, err, errlen);
     if (!rk)
         return -1;
     const char **topics = xcalloc((size_t)n, sizeof(*topics));
@@ -1112,7 +1131,7 @@ static int topic_partition_count(rd_kafka_t *rk, const char *topic)
 int kafka_ensure_partitioned_topic(const kafka_config *kc, const char *topic, int partitions,
                                    char *err, size_t errlen)
 {
-    rd_kafka_t *rk = admin_client(kc, err, errlen);
+    rd_kafka_t *rk = kafka_admin_client(kc, err, errlen);
     if (!rk)
         return -1;
     int n = topic_partition_count(rk, topic);

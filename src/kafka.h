@@ -64,10 +64,12 @@ kafka_result kafka_commit(kafka_producer *p, kafka_batch *data, kafka_batch *sta
                           volatile int *stop, char *err, size_t errlen);
 /* Commits data[i] and state[i] of i < n (any may be NULL) in one transaction (at-least-once:
  * every data batch, then every state batch). After a failure the batches hold copies of their
- * messages (librdkafka may still read the originals). */
+ * messages (librdkafka may still read the originals), and *refused (may be NULL) is the i whose
+ * message librdkafka refused to queue (too large, unknown topic: it would fail any transaction),
+ * else n. */
 kafka_result kafka_commit_group(kafka_producer *p, kafka_batch *const *data,
-                                kafka_batch *const *state, size_t n, volatile int *stop, char *err,
-                                size_t errlen);
+                                kafka_batch *const *state, size_t n, size_t *refused,
+                                volatile int *stop, char *err, size_t errlen);
 
 /* The librdkafka handle (rd_kafka_t *), for tests that drive librdkafka's mock cluster. */
 void *kafka_producer_handle(kafka_producer *p);
@@ -88,6 +90,11 @@ int kafka_ensure_topics(const kafka_config *kc, const char *const *topics, int n
  * -1 with err. */
 int kafka_ensure_partitioned_topic(const kafka_config *kc, const char *topic, int partitions,
                                    char *err, size_t errlen);
+
+/* A client for admin requests and metadata (the config's connection properties apply); NULL
+ * with err. Destroy it with rd_kafka_destroy. */
+struct rd_kafka_s;
+struct rd_kafka_s *kafka_admin_client(const kafka_config *kc, char *err, size_t errlen);
 
 /* Broker count from a metadata request, or -1 with err set. */
 int kafka_probe(const kafka_config *kc, int timeout_ms, char *err, size_t errlen);

@@ -10,6 +10,7 @@ static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static void *tables;    /* table_metrics, linked by next */
 static void *producers; /* kafka_metrics, linked by next */
 static void *sources;   /* source_metrics, linked by next */
+static void *shards;    /* shard_metrics, linked by next */
 
 /* Poll lateness of every scheduled pass: a histogram (seconds), and the largest seen. */
 static const double lateness_bounds[] = {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300};
@@ -119,6 +120,28 @@ void table_metrics_attach(table_metrics *m, source_metrics *s)
     pthread_mutex_unlock(&registry_lock);
 }
 
+void shard_metrics_init(shard_metrics *m, int id)
+{
+    memset(m, 0, sizeof(*m));
+    m->id = id;
+    registry_add(&shards, m, offsetof(shard_metrics, next));
+}
+
+void shard_metrics_destroy(shard_metrics *m)
+{
+    registry_remove(&shards, m, offsetof(shard_metrics, next));
+}
+
+void shard_metrics_transaction(shard_metrics *m, int ok)
+{
+    if (ok) {
+        atomic_fetch_add(&m->commits, 1);
+        atomic_store(&m->last_commit_ms, now_wall_ms());
+    } else {
+        atomic_fetch_add(&m->aborts, 1);
+    }
+}
+
 /* ---- the pass lifecycle ------------------------------------------------------------------ */
 
 void table_metrics_set_running(table_metrics *m, int running)
@@ -138,17 +161,16 @@ static void count_lateness(int64_t late_ms)
         ;
 }
 
-void table_metrics_pass_started(table_metrics *m, int64_t due_ms)
+void table_metrics_pass_started(table_metrics *m, int64_t late_ms)
 {
-    if (due_ms <= 0)
+    if (late_ms == METRICS_UNSCHEDULED)
         return;
-    int64_t late = now_monotonic_ms() - due_ms;
-    if (late < 0)
-        late = 0;
-    atomic_store(&m->lateness_ms, late);
-    if (late > atomic_load(&m->max_lateness_ms))
-        atomic_store(&m->max_lateness_ms, late);
-    count_lateness(late);
+    if (late_ms < 0) /* woke a little early */
+        late_ms = 0;
+    atomic_store(&m->lateness_ms, late_ms);
+    if (late_ms > atomic_load(&m->max_lateness_ms))
+        atomic_store(&m->max_lateness_ms, late_ms);
+    count_lateness(late_ms);
 }
 
 void table_metrics_pass_succeeded(table_metrics *m)
@@ -538,6 +560,69 @@ static void render_source_errors(buf *out, const source_row *rows, size_t n)
     }
 }
 
+/* The per-source gauges after the state: one value of the source's health each, in seconds
+ * (from milliseconds) or as a count; a negative value (lag without a bookmark) is left out. */
+typedef struct source_family {
+    const char *name, *help;
+    long long (*get)(const source_health *h);
+    int ms;
+} source_family;
+
+static long long health_last_success(const source_health *h)
+{
+    return h->last_success_ms;
+}
+static long long health_lag(const source_health *h)
+{
+    return h->lag_ms;
+}
+static long long health_consecutive_failures(const source_health *h)
+{
+    return h->consecutive_failures;
+}
+static long long health_failing(const source_health *h)
+{
+    return h->failing;
+}
+static long long health_lateness(const source_health *h)
+{
+    return h->lateness_ms;
+}
+
+static const source_family source_families[] = {
+    {"crmstream_source_last_success_timestamp_seconds",
+     "The oldest of the source's tables' last complete pass (0 until each table has had one; "
+     "tables skipped as unavailable left out).",
+     health_last_success, 1},
+    {"crmstream_source_lag_seconds",
+     "The largest now minus committed bookmark of the source's tables (absent until one has a "
+     "bookmark).",
+     health_lag, 1},
+    {"crmstream_source_consecutive_failures",
+     "The most failed passes in a row of one of the source's tables (0: its tables' last passes "
+     "succeeded).",
+     health_consecutive_failures, 0},
+    {"crmstream_source_failing_tables", "Tables of the source whose last pass failed.",
+     health_failing, 0},
+    {"crmstream_source_poll_lateness_seconds",
+     "How late the source's tables' last scheduled passes started (the largest).", health_lateness,
+     1},
+};
+
+static void render_source_family(buf *out, const source_family *f, const source_row *rows, size_t n)
+{
+    family_header(out, f->name, "gauge", f->help);
+    for (size_t i = 0; i < n; i++) {
+        long long v = f->get(&rows[i].h);
+        if (v < 0)
+            continue;
+        if (f->ms)
+            line_ms_as_seconds(out, f->name, rows[i].labels, v);
+        else
+            line_long(out, f->name, rows[i].labels, v);
+    }
+}
+
 static void render_sources(buf *out)
 {
     size_t n = 0;
@@ -552,35 +637,9 @@ static void render_sources(buf *out)
         snprintf(rows[n].labels, sizeof(rows[n].labels), "source=\"%s\"", s->source);
     }
     render_source_states(out, rows, n);
-    const char *name = "crmstream_source_last_success_timestamp_seconds";
-    family_header(out, name, "gauge",
-                  "The oldest of the source's tables' last complete pass (0 until each table "
-                  "has had one; tables skipped as unavailable left out).");
-    for (size_t i = 0; i < n; i++)
-        line_ms_as_seconds(out, name, rows[i].labels, rows[i].h.last_success_ms);
-    name = "crmstream_source_lag_seconds";
-    family_header(out, name, "gauge",
-                  "The largest now minus committed bookmark of the source's tables (absent "
-                  "until one has a bookmark).");
-    for (size_t i = 0; i < n; i++)
-        if (rows[i].h.lag_ms >= 0)
-            line_ms_as_seconds(out, name, rows[i].labels, rows[i].h.lag_ms);
+    for (size_t f = 0; f < sizeof(source_families) / sizeof(source_families[0]); f++)
+        render_source_family(out, &source_families[f], rows, n);
     render_source_errors(out, rows, n);
-    name = "crmstream_source_consecutive_failures";
-    family_header(out, name, "gauge",
-                  "The most failed passes in a row of one of the source's tables (0: its "
-                  "tables' last passes succeeded).");
-    for (size_t i = 0; i < n; i++)
-        line_long(out, name, rows[i].labels, rows[i].h.consecutive_failures);
-    name = "crmstream_source_failing_tables";
-    family_header(out, name, "gauge", "Tables of the source whose last pass failed.");
-    for (size_t i = 0; i < n; i++)
-        line_long(out, name, rows[i].labels, rows[i].h.failing);
-    name = "crmstream_source_poll_lateness_seconds";
-    family_header(out, name, "gauge",
-                  "How late the source's tables' last scheduled passes started (the largest).");
-    for (size_t i = 0; i < n; i++)
-        line_ms_as_seconds(out, name, rows[i].labels, rows[i].h.lateness_ms);
     free(rows);
 }
 
@@ -608,6 +667,63 @@ static void render_lateness(buf *out)
 }
 
 /* shares: the sources' shares of their shard's producer have this counter too */
+/* ---- per shard ------------------------------------------------------------------------- */
+
+static long long shard_assigned(shard_metrics *m)
+{
+    return atomic_load(&m->assigned);
+}
+static long long shard_sources(shard_metrics *m)
+{
+    return atomic_load(&m->sources);
+}
+static long long shard_commits(shard_metrics *m)
+{
+    return atomic_load(&m->commits);
+}
+static long long shard_aborts(shard_metrics *m)
+{
+    return atomic_load(&m->aborts);
+}
+static long long shard_last_commit(shard_metrics *m)
+{
+    return atomic_load(&m->last_commit_ms);
+}
+
+static void render_shards(buf *out)
+{
+    static const struct {
+        const char *name, *type, *help;
+        long long (*get)(shard_metrics *m);
+        int ms;
+    } families[] = {
+        {"crmstream_shard_assigned", "gauge",
+         "1 when this instance runs the shard (its transactional producer is up), else 0.",
+         shard_assigned, 0},
+        {"crmstream_shard_sources", "gauge", "Sources of the config that belong to the shard.",
+         shard_sources, 0},
+        {"crmstream_shard_transactions_committed_total", "counter",
+         "Transactions the shard committed (each may hold several sources' pages).", shard_commits,
+         0},
+        {"crmstream_shard_transactions_aborted_total", "counter", "Transactions the shard aborted.",
+         shard_aborts, 0},
+        {"crmstream_shard_last_commit_timestamp_seconds", "gauge",
+         "Wall time of the shard's last committed transaction (0: none yet).", shard_last_commit,
+         1},
+    };
+    for (size_t f = 0; f < sizeof(families) / sizeof(families[0]); f++) {
+        family_header(out, families[f].name, families[f].type, families[f].help);
+        for (shard_metrics *m = shards; m; m = m->next) {
+            char labels[32];
+            snprintf(labels, sizeof(labels), "shard=\"%d\"", m->id);
+            if (families[f].ms)
+                line_ms_as_seconds(out, families[f].name, labels, families[f].get(m));
+            else
+                line_long(out, families[f].name, labels, families[f].get(m));
+        }
+    }
+}
+
 static void producer_line(buf *out, const char *name, const char *type, const char *help,
                           size_t offset, int shares)
 {
@@ -676,6 +792,7 @@ void metrics_render(buf *out)
     render_tables(out);
     render_sources(out);
     render_lateness(out);
+    render_shards(out);
     render_producers(out);
     pthread_mutex_unlock(&registry_lock);
 }
@@ -717,16 +834,31 @@ static json_t *source_status_json(source_metrics *s, int64_t now)
         h.consecutive_failures, "lateness_ms", (json_int_t)h.lateness_ms, "table_status", list);
 }
 
+static json_t *shards_status_json(void)
+{
+    json_t *list = json_array();
+    for (shard_metrics *m = shards; m; m = m->next)
+        json_array_append_new(list, json_pack("{s:i, s:b, s:i, s:I, s:I, s:I}", "shard", m->id,
+                                              "assigned", atomic_load(&m->assigned), "sources",
+                                              atomic_load(&m->sources), "last_commit_ms",
+                                              (json_int_t)atomic_load(&m->last_commit_ms),
+                                              "commits", (json_int_t)atomic_load(&m->commits),
+                                              "aborts", (json_int_t)atomic_load(&m->aborts)));
+    return list;
+}
+
 json_t *metrics_status_json(void)
 {
     int64_t now = now_wall_ms();
     json_t *list = json_array();
     pthread_mutex_lock(&registry_lock);
+    json_t *shard_list = shards_status_json();
     for (source_metrics *s = sources; s; s = s->next) {
         json_t *one = source_status_json(s, now);
         if (one)
             json_array_append_new(list, one);
     }
     pthread_mutex_unlock(&registry_lock);
-    return json_pack("{s:I, s:o}", "now_ms", (json_int_t)now, "sources", list);
+    return json_pack("{s:I, s:o, s:o}", "now_ms", (json_int_t)now, "shards", shard_list, "sources",
+                     list);
 }

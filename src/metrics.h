@@ -1,9 +1,10 @@
 /* metrics.h — the counters and gauges operators scrape: per table (records, deletes, bytes,
  * pages, requests by HTTP status, retries, 429s, rate-limit waits, errors by kind, last success,
  * bookmark, last error, failures in a row, poll lateness), per source (its state and its health
- * summed up from its tables) and per source's Kafka producer (commits, aborts, delivery errors,
- * librdkafka statistics). Writers update atomics; metrics_render() writes Prometheus text
- * exposition, metrics_status_json() the same health as JSON (/status, `crmstream state`). */
+ * summed up from its tables), per shard (assigned here, its sources, its transactions) and per
+ * Kafka producer (commits, aborts, delivery errors, librdkafka statistics). Writers update atomics;
+ * metrics_render() writes Prometheus text exposition, metrics_status_json() the same health as JSON
+ * (/status, `crmstream state`). */
 #ifndef CRM_METRICS_H
 #define CRM_METRICS_H
 
@@ -111,6 +112,21 @@ typedef struct kafka_metrics {
     void *next; /* registry link */
 } kafka_metrics;
 
+/* One shard (shard.h) as this process sees it. */
+typedef struct shard_metrics {
+    int id;
+    atomic_int assigned;         /* this instance runs the shard: its producer is up */
+    atomic_int sources;          /* the config's sources that belong to it */
+    atomic_llong last_commit_ms; /* wall time of its last committed transaction (0: none) */
+    atomic_long commits, aborts; /* its transactions (each may hold several sources' pages) */
+    void *next;                  /* registry link */
+} shard_metrics;
+
+void shard_metrics_init(shard_metrics *m, int id);
+void shard_metrics_destroy(shard_metrics *m);
+/* One transaction of the shard ended: committed (ok) or aborted. */
+void shard_metrics_transaction(shard_metrics *m, int ok);
+
 /* Registration makes the structs visible to metrics_render(); unregister before freeing. */
 void table_metrics_init(table_metrics *m, const char *source, const char *table);
 void table_metrics_destroy(table_metrics *m);
@@ -123,11 +139,13 @@ void source_metrics_destroy(source_metrics *s);
 void table_metrics_attach(table_metrics *m, source_metrics *s);
 
 /* The pass lifecycle, as the pass loop sees it. set_running(1) when the table starts being
- * polled, (0) when it stops. pass_started: due_ms is when the pass was scheduled to start
- * (now_monotonic_ms() clock), or 0 for a pass without a schedule (the first one): lateness =
- * now - due. pass_failed counts the error by kind and keeps it as the last error. */
+ * polled, (0) when it stops. pass_started: late_ms is how long after its scheduled time the pass
+ * started, or METRICS_UNSCHEDULED for a pass without a schedule (a table's first pass of the run,
+ * which waits for the start-up instead). pass_failed counts the error by kind and keeps it as the
+ * last error. */
+#define METRICS_UNSCHEDULED INT64_MIN
 void table_metrics_set_running(table_metrics *m, int running);
-void table_metrics_pass_started(table_metrics *m, int64_t due_ms);
+void table_metrics_pass_started(table_metrics *m, int64_t late_ms);
 void table_metrics_pass_succeeded(table_metrics *m);
 void table_metrics_pass_failed(table_metrics *m, error_kind kind, const char *msg);
 /* The bookmark the state topic held at start (0 or CRM_TIME_NONE: none), so that the lag is
@@ -151,7 +169,8 @@ void kafka_metrics_update_stats(kafka_metrics *m, const char *json, size_t len);
 /* Appends the Prometheus text exposition of everything registered. */
 void metrics_render(buf *out);
 /* Every registered source and its tables' health, as JSON (the /status body):
- * {"now":ms,"sources":[{"source","state","shard","tables","failing","last_success_ms","lag_ms",
+ * {"now_ms":ms,"shards":[{"shard","assigned","sources","last_commit_ms","commits","aborts"}],
+ * "sources":[{"source","state","shard","tables","failing","last_success_ms","lag_ms",
  * "last_error_ms","last_error_kind","consecutive_failures","lateness_ms","table_status":[{"table",
  * "running","unavailable","bookmark_ms","lag_ms","last_success_ms","last_error_ms",
  * "last_error_kind","last_error","consecutive_failures","lateness_ms"}]}]} */

@@ -1,7 +1,7 @@
 /* sched_pool.c — the worker pool and timer heap behind the engine's tables (see sched_pool.h).
  *
  * One lock guards everything. A task is in exactly one place: the heap (armed), its group's
- * ready queue (due, waiting for a worker), a worker (running), or nowhere (done). Groups with
+ * ready queue (due, waiting for a worker) or a worker (running); a done task is freed. Groups with
  * ready tasks and a free slot wait in a FIFO ring; a worker takes the ring's first group, runs
  * that group's first ready task and puts the group back at the ring's end while it has more:
  * round-robin across groups, FIFO (by due time) within one. */
@@ -14,7 +14,7 @@
 
 #include "util.h"
 
-enum task_state { ARMED, READY, RUNNING, DONE };
+enum task_state { ARMED, READY, RUNNING };
 
 struct sched_task {
     sched_turn_fn fn;
@@ -26,11 +26,13 @@ struct sched_task {
     size_t heap_at; /* index in the heap while ARMED */
     int wake;       /* woken while RUNNING: due at once after the turn */
     struct sched_task *next_ready;
+    size_t at; /* index in the pool's task list */
 };
 
 typedef struct sched_group {
     sched_task *ready_head, *ready_tail;
     int running;
+    int live; /* tasks of the group not done */
     int in_ring;
     int next_in_ring; /* group index, -1 at the ring's end */
 } sched_group;
@@ -45,12 +47,12 @@ struct sched {
     pthread_t *threads;
     sched_task **heap;
     size_t heap_n, heap_cap;
-    sched_task **tasks; /* every task, for freeing */
+    sched_task **tasks; /* every task not done (a done task is freed) */
     size_t n_tasks, tasks_cap;
     sched_group *groups;
     int n_groups;
     int ring_head, ring_tail; /* -1 when empty */
-    int live;                 /* tasks not DONE */
+    int live;                 /* tasks not done (n_tasks) */
     uint64_t next_seq;
 };
 
@@ -133,7 +135,7 @@ static void ensure_group(sched *s, int g)
         return;
     s->groups = xrealloc(s->groups, (size_t)(g + 1) * sizeof(sched_group));
     for (int i = s->n_groups; i <= g; i++)
-        s->groups[i] = (sched_group){NULL, NULL, 0, 0, -1};
+        s->groups[i] = (sched_group){NULL, NULL, 0, 0, 0, -1};
     s->n_groups = g + 1;
 }
 
@@ -209,21 +211,31 @@ static void arm(sched *s, sched_task *t, int64_t due_ms)
     heap_push(s, t);
 }
 
-/* A turn ended: the task is done, or armed again for its next due time. */
+/* A finished task leaves the task list and is freed (a pool whose sources come and go keeps
+ * no trace of them). */
+static void drop_task(sched *s, sched_task *t)
+{
+    s->tasks[t->at] = s->tasks[--s->n_tasks];
+    s->tasks[t->at]->at = t->at;
+    free(t);
+}
+
+/* A turn ended: the task is done (and freed), or armed again for its next due time. */
 static void end_turn(sched *s, sched_task *t, int64_t next_due)
 {
-    sched_group *gr = group_of(s, t);
-    gr->running--;
+    int g = t->group;
+    s->groups[g].running--;
     if (next_due == SCHED_DONE) {
-        t->state = DONE;
-        if (--s->live == 0)
-            pthread_cond_broadcast(&s->all_done);
+        s->groups[g].live--;
+        s->live--;
+        drop_task(s, t);
+        pthread_cond_broadcast(&s->all_done);
     } else {
         int64_t now = now_monotonic_ms();
         arm(s, t, t->wake || next_due < now ? now : next_due);
+        t->wake = 0;
     }
-    t->wake = 0;
-    ring_offer(s, t->group);
+    ring_offer(s, g);
     pthread_cond_broadcast(&s->work);
 }
 
@@ -318,8 +330,10 @@ sched_task *sched_add(sched *s, int group, sched_turn_fn fn, void *arg, int64_t 
         s->tasks_cap = s->tasks_cap ? s->tasks_cap * 2 : 64;
         s->tasks = xrealloc(s->tasks, s->tasks_cap * sizeof(*s->tasks));
     }
+    t->at = s->n_tasks;
     s->tasks[s->n_tasks++] = t;
     s->live++;
+    s->groups[t->group].live++;
     arm(s, t, due_ms);
     pthread_cond_broadcast(&s->work);
     pthread_mutex_unlock(&s->lock);
@@ -353,6 +367,17 @@ void sched_wake_all(sched *s)
 void sched_wake_group(sched *s, int group)
 {
     wake(s, group);
+}
+
+int sched_wait_group(sched *s, int group, int64_t timeout_ms)
+{
+    struct timespec ts = deadline_in(CLOCK_REALTIME, timeout_ms);
+    pthread_mutex_lock(&s->lock);
+    int rc = 0, live = 0;
+    while (group < s->n_groups && (live = s->groups[group].live) > 0 && rc != ETIMEDOUT)
+        rc = pthread_cond_timedwait(&s->all_done, &s->lock, &ts);
+    pthread_mutex_unlock(&s->lock);
+    return live;
 }
 
 int sched_wait(sched *s, int64_t timeout_ms)

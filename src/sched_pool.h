@@ -28,7 +28,8 @@ sched *sched_new(int workers, int group_limit);
 /* Starts the workers. When some threads cannot be created the pool runs with the ones that
  * started; -1 when none could be (no task will run). */
 int sched_start(sched *s);
-/* Adds a task of group (>= 0), due at monotonic due_ms. The task belongs to the scheduler. */
+/* Adds a task of group (>= 0), due at monotonic due_ms. The task belongs to the scheduler (freed
+ * when done); tasks can be added while the workers run. */
 sched_task *sched_add(sched *s, int group, sched_turn_fn fn, void *arg, int64_t due_ms);
 /* Makes every armed task due now; a running one is re-armed for now after its turn. */
 void sched_wake_all(sched *s);
@@ -36,6 +37,8 @@ void sched_wake_all(sched *s);
 void sched_wake_group(sched *s, int group);
 /* Waits until every task is done or timeout_ms passed; returns the tasks not done. */
 int sched_wait(sched *s, int64_t timeout_ms);
+/* The same for the tasks of one group (a source that stops while the others run). */
+int sched_wait_group(sched *s, int group, int64_t timeout_ms);
 /* Stops the workers (a running turn finishes first), joins them and frees every task. */
 void sched_free(sched *s);
 

@@ -30,14 +30,17 @@ void shard_name(int id, char *out, size_t len)
 
 /* The group commit queue's transaction: the shard's producer commits the round. */
 static kafka_result commit_round(void *u, kafka_batch *const *data, kafka_batch *const *state,
-                                 size_t n, volatile int *stop, char *err, size_t errlen)
+                                 size_t n, size_t *refused, volatile int *stop, char *err,
+                                 size_t errlen)
 {
     shard *s = u;
     if (!s->producer) {
         snprintf(err, errlen, "%s is stopped", s->name);
         return KAFKA_FATAL;
     }
-    return kafka_commit_group(s->producer, data, state, n, stop, err, errlen);
+    kafka_result r = kafka_commit_group(s->producer, data, state, n, refused, stop, err, errlen);
+    shard_metrics_transaction(&s->mx, r == KAFKA_OK);
+    return r;
 }
 
 void shard_init(shard *s, const kafka_config *kc, int id)
@@ -47,6 +50,7 @@ void shard_init(shard *s, const kafka_config *kc, int id)
     s->kc = kc;
     shard_name(id, s->name, sizeof(s->name));
     s->queue = shard_commit_queue_new(commit_round, s);
+    shard_metrics_init(&s->mx, id);
 }
 
 void shard_destroy(shard *s)
@@ -54,6 +58,7 @@ void shard_destroy(shard *s)
     shard_stop(s, 5000);
     shard_commit_queue_free(s->queue);
     s->queue = NULL;
+    shard_metrics_destroy(&s->mx);
 }
 
 int shard_start(shard *s, char *err, size_t errlen)
@@ -66,6 +71,7 @@ int shard_start(shard *s, char *err, size_t errlen)
         kafka_metrics_destroy(&s->km);
         return -1;
     }
+    atomic_store(&s->mx.assigned, 1);
     return 0;
 }
 
@@ -73,6 +79,7 @@ void shard_stop(shard *s, int flush_ms)
 {
     if (!s->producer)
         return;
+    atomic_store(&s->mx.assigned, 0);
     kafka_producer_free(s->producer, flush_ms);
     s->producer = NULL;
     kafka_metrics_destroy(&s->km);

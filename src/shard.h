@@ -32,6 +32,7 @@ typedef struct shard {
     int n_sources;            /* sources of the config assigned to it */
     kafka_producer *producer; /* NULL while stopped */
     kafka_metrics km;         /* the producer's (registered while it runs) */
+    shard_metrics mx;         /* assigned here, sources, transactions (/metrics, /status) */
     shard_commit_queue *queue;
 } shard;
 

@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "util.h"
 
@@ -53,26 +54,43 @@ void shard_commit_queue_free(shard_commit_queue *q)
     free(q);
 }
 
-/* Commits the requests of list (n of them) in one transaction, without the queue's lock. */
+/* Commits the requests of list (n of them) in one transaction, without the queue's lock. A
+ * participant whose own message the producer refused gets the failure alone; the others are
+ * committed again without it. */
 static void commit_round(shard_commit_queue *q, request *list, size_t n, volatile int *stop)
 {
+    request **reqs = xcalloc(n, sizeof(*reqs));
     kafka_batch **data = xcalloc(n, sizeof(*data)), **state = xcalloc(n, sizeof(*state));
-    size_t i = 0;
-    for (request *r = list; r; r = r->next, i++) {
-        data[i] = r->data;
-        state[i] = r->state;
+    size_t live = 0;
+    for (request *r = list; r; r = r->next)
+        reqs[live++] = r;
+    for (;;) {
+        for (size_t i = 0; i < live; i++) {
+            data[i] = reqs[i]->data;
+            state[i] = reqs[i]->state;
+        }
+        char err[512] = "";
+        size_t refused = live;
+        kafka_result res = q->fn(q->u, data, state, live, &refused, stop, err, sizeof(err));
+        atomic_fetch_add(&q->rounds, 1);
+        int alone = res == KAFKA_RETRY && live > 1 && refused < live;
+        for (size_t i = 0; i < live; i++)
+            if (!alone || i == refused) {
+                reqs[i]->result = res;
+                snprintf(reqs[i]->err, sizeof(reqs[i]->err), "%s", err);
+            }
+        if (!alone)
+            break;
+        memmove(&reqs[refused], &reqs[refused + 1], (live - refused - 1) * sizeof(*reqs));
+        live--;
     }
-    char err[512] = "";
-    kafka_result res = q->fn(q->u, data, state, n, stop, err, sizeof(err));
+    free(reqs);
     free(data);
     free(state);
-    atomic_fetch_add(&q->rounds, 1);
     atomic_fetch_add(&q->requests, (long)n);
     pthread_mutex_lock(&q->lock);
     for (request *r = list, *next; r; r = next) {
         next = r->next; /* r may be gone as soon as done is set and the lock released */
-        r->result = res;
-        snprintf(r->err, sizeof(r->err), "%s", err);
         r->done = 1;
     }
     q->committing = 0;

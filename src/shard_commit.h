@@ -6,7 +6,9 @@
  * of them, once the transaction is done, commits all of them in the next one (a leader/follower
  * queue: no thread of its own). Each participant gets the outcome of the transaction its batches
  * were in: on failure none of them is committed and each undoes its own page, as it would after a
- * failed transaction of its own. */
+ * failed transaction of its own. One exception keeps a bad page from failing its neighbours: when
+ * the transaction failed because the producer refused a participant's own message (too large,
+ * unknown topic), that participant alone gets the failure and the others go again at once. */
 #ifndef CRM_SHARD_COMMIT_H
 #define CRM_SHARD_COMMIT_H
 
@@ -15,10 +17,11 @@
 #include "kafka.h"
 
 /* Commits n participants' batches (any may be NULL) in one transaction: kafka_commit_group, or a
- * fake in the unit tests. */
+ * fake in the unit tests. On failure *refused is the participant whose own message was refused
+ * (it would fail any transaction), else n. */
 typedef kafka_result (*shard_commit_fn)(void *u, kafka_batch *const *data,
-                                        kafka_batch *const *state, size_t n, volatile int *stop,
-                                        char *err, size_t errlen);
+                                        kafka_batch *const *state, size_t n, size_t *refused,
+                                        volatile int *stop, char *err, size_t errlen);
 
 typedef struct shard_commit_queue shard_commit_queue;
 

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kafka.h"
 #include "log.h"
@@ -18,7 +19,8 @@
 /* Bounds of the leave: waiting for a first assignment (librdkafka #4381) and for the revoke. */
 #define LEAVE_WAIT_MS 30000
 
-enum { SHARD_IDLE = 0, SHARD_ASSIGNED, SHARD_RUNNING };
+/* assigned -> claimed (the previous owner fenced) -> running; revoked: back to idle */
+enum { SHARD_IDLE = 0, SHARD_ASSIGNED, SHARD_CLAIMED, SHARD_RUNNING };
 
 struct shard_group {
     int shards;
@@ -32,7 +34,7 @@ struct shard_group {
     int last_poll_err;
     pthread_mutex_t lock; /* state, for shard_group_running from other threads */
     unsigned char *state;
-    int64_t *start_at; /* SHARD_ASSIGNED: when to (re)try the start */
+    int64_t *start_at; /* SHARD_ASSIGNED: when to (re)try the claim and start */
 };
 
 void shard_group_topic(const kafka_config *kc, char *out, size_t len)
@@ -79,15 +81,23 @@ const char *shard_group_describe(shard_group *g, char *out, size_t len)
     return out;
 }
 
+static void list_partitions(const rd_kafka_topic_partition_list_t *p, char *out, size_t len)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (int i = 0; p && i < p->cnt && used < len; i++)
+        used += (size_t)snprintf(out + used, len - used, "%s%d", used ? "," : "",
+                                 p->elems[i].partition);
+    if (!out[0])
+        snprintf(out, len, "none");
+}
+
 static void log_running(shard_group *g, const char *what, const rd_kafka_topic_partition_list_t *p)
 {
-    char list[512] = "", running[512];
-    size_t used = 0;
-    for (int i = 0; p && i < p->cnt && used < sizeof(list); i++)
-        used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%d", used ? "," : "",
-                                 p->elems[i].partition);
-    log_info(NULL, NULL, "shard group %s: %s shards %s; running here: %s", g->group_id, what,
-             used ? list : "none", shard_group_describe(g, running, sizeof(running)));
+    char list[512], running[512];
+    list_partitions(p, list, sizeof(list));
+    log_info(NULL, NULL, "shard group %s: %s shards %s; running here: %s", g->group_id, what, list,
+             shard_group_describe(g, running, sizeof(running)));
 }
 
 /* ---- rebalances -------------------------------------------------------------------------- */
@@ -112,15 +122,49 @@ static void record_assigned(shard_group *g, const rd_kafka_topic_partition_list_
     }
 }
 
+/* The "shard N starting/stopping" lines are what tests/integration/shard_check.py orders by
+ * time across instances (a shard never runs on two at once). */
+static void stop_shard(shard_group *g, int s, int lost)
+{
+    log_info(NULL, NULL, "shard group %s: shard %d stopping%s", g->group_id, s,
+             lost ? " (lost: its transaction aborts)" : "");
+    g->h.stop(s, lost, g->h.u);
+}
+
 static void stop_revoked(shard_group *g, const rd_kafka_topic_partition_list_t *parts, int lost)
 {
     for (int i = 0; i < parts->cnt; i++) {
         int s = parts->elems[i].partition;
         if (s < 0 || s >= g->shards)
             continue;
-        if (g->state[s] == SHARD_RUNNING)
-            g->h.stop(s, lost, g->h.u);
+        if (g->state[s] == SHARD_CLAIMED || g->state[s] == SHARD_RUNNING)
+            stop_shard(g, s, lost);
         set_state(g, s, SHARD_IDLE);
+    }
+}
+
+static void retry_later(shard_group *g, int s, const char *what)
+{
+    g->start_at[s] = now_monotonic_ms() + RETRY_START_MS;
+    set_state(g, s, SHARD_ASSIGNED);
+    log_warn(NULL, NULL, "shard group %s: shard %d did not %s; retrying in %d s", g->group_id, s,
+             what, RETRY_START_MS / 1000);
+}
+
+/* Claims every assigned shard whose time has come, before any of them starts: the previous
+ * owners' open transactions (a killed instance's, on every shard it ran) are aborted at once,
+ * so that no state read waits for them to time out. */
+static void claim_assigned(shard_group *g)
+{
+    int64_t now = now_monotonic_ms();
+    for (int s = 0; s < g->shards; s++) {
+        if (g->state[s] != SHARD_ASSIGNED || g->start_at[s] > now)
+            continue;
+        log_info(NULL, NULL, "shard group %s: shard %d starting", g->group_id, s);
+        if (!g->h.claim || g->h.claim(s, g->h.u) == 0)
+            set_state(g, s, SHARD_CLAIMED);
+        else
+            retry_later(g, s, "start (claim)");
     }
 }
 
@@ -159,6 +203,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         pause_quietly(g, parts);
         record_assigned(g, parts);
         log_running(g, "assigned", parts);
+        claim_assigned(g);
     } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
         int lost = rd_kafka_assignment_lost(rk);
         /* The shards stop before the revoke completes: the next owner gets them afterwards. */
@@ -203,12 +248,12 @@ static void poll_group(shard_group *g, int timeout_ms)
     rd_kafka_message_destroy(m);
 }
 
-/* Starts one assigned shard whose time has come; 1 when it tried one. */
+/* Starts one claimed shard; 1 when it tried one. */
 static int start_one_shard(shard_group *g)
 {
-    int64_t now = now_monotonic_ms();
+    claim_assigned(g);
     for (int s = 0; s < g->shards; s++) {
-        if (g->state[s] != SHARD_ASSIGNED || g->start_at[s] > now)
+        if (g->state[s] != SHARD_CLAIMED)
             continue;
         if (g->h.start(s, g->h.u) == 0) {
             set_state(g, s, SHARD_RUNNING);
@@ -216,9 +261,7 @@ static int start_one_shard(shard_group *g)
             log_info(NULL, NULL, "shard group %s: shard %d started; running here: %s", g->group_id,
                      s, shard_group_describe(g, running, sizeof(running)));
         } else {
-            g->start_at[s] = now_monotonic_ms() + RETRY_START_MS;
-            log_warn(NULL, NULL, "shard group %s: shard %d did not start; retrying in %d s",
-                     g->group_id, s, RETRY_START_MS / 1000);
+            retry_later(g, s, "start");
         }
         return 1;
     }
@@ -230,9 +273,9 @@ static int start_one_shard(shard_group *g)
  * joined but has had no assignment yet waits for it first (#4381). */
 static void leave_group(shard_group *g)
 {
-    char *member = rd_kafka_memberid(g->rk);
+    char *member = rd_kafka_memberid(g->rk); /* "" until a JoinGroup answered */
     int64_t deadline = now_monotonic_ms() + LEAVE_WAIT_MS;
-    while (member && !g->rebalanced && now_monotonic_ms() < deadline)
+    while (member && member[0] && !g->rebalanced && now_monotonic_ms() < deadline)
         poll_group(g, 100);
     if (member)
         rd_kafka_mem_free(g->rk, member);
@@ -253,8 +296,8 @@ static void leave_group(shard_group *g)
         rd_kafka_topic_partition_list_destroy(assigned);
     /* Shards the revoke never reached (no coordinator answered): stop them all the same. */
     for (int s = 0; s < g->shards; s++) {
-        if (g->state[s] == SHARD_RUNNING)
-            g->h.stop(s, 0, g->h.u);
+        if (g->state[s] == SHARD_CLAIMED || g->state[s] == SHARD_RUNNING)
+            stop_shard(g, s, 0);
         set_state(g, s, SHARD_IDLE);
     }
     e = rd_kafka_consumer_close(g->rk);
@@ -271,6 +314,60 @@ static void *group_thread(void *arg)
     }
     leave_group(g);
     return NULL;
+}
+
+/* ---- the group as the coordinator sees it ------------------------------------------------- */
+
+static void visit_members(const rd_kafka_ConsumerGroupDescription_t *gd, shard_group_member_fn fn,
+                          void *u)
+{
+    size_t n = rd_kafka_ConsumerGroupDescription_member_count(gd);
+    for (size_t i = 0; i < n; i++) {
+        const rd_kafka_MemberDescription_t *m = rd_kafka_ConsumerGroupDescription_member(gd, i);
+        const rd_kafka_MemberAssignment_t *a = rd_kafka_MemberDescription_assignment(m);
+        char shards[1024];
+        list_partitions(a ? rd_kafka_MemberAssignment_partitions(a) : NULL, shards, sizeof(shards));
+        fn(rd_kafka_MemberDescription_client_id(m), rd_kafka_MemberDescription_host(m), shards, u);
+    }
+}
+
+int shard_group_members(const kafka_config *kc, shard_group_member_fn fn, void *u, char *err,
+                        size_t errlen)
+{
+    char group[256];
+    shard_group_id(kc, group, sizeof(group));
+    rd_kafka_t *rk = kafka_admin_client(kc, err, errlen);
+    if (!rk)
+        return -1;
+    int rc = -1;
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    const char *groups[] = {group};
+    rd_kafka_DescribeConsumerGroups(rk, groups, 1, NULL, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 30000);
+    const rd_kafka_DescribeConsumerGroups_result_t *res =
+        ev ? rd_kafka_event_DescribeConsumerGroups_result(ev) : NULL;
+    size_t cnt = 0;
+    const rd_kafka_ConsumerGroupDescription_t **gds =
+        res ? rd_kafka_DescribeConsumerGroups_result_groups(res, &cnt) : NULL;
+    if (!ev)
+        snprintf(err, errlen, "kafka %s: no answer describing group %s within 30 s",
+                 kc->bootstrap_servers, group);
+    else if (rd_kafka_event_error(ev))
+        snprintf(err, errlen, "describing group %s: %s", group, rd_kafka_event_error_string(ev));
+    else if (cnt != 1)
+        snprintf(err, errlen, "describing group %s: %zu answers", group, cnt);
+    else if (rd_kafka_ConsumerGroupDescription_error(gds[0]))
+        snprintf(err, errlen, "describing group %s: %s", group,
+                 rd_kafka_error_string(rd_kafka_ConsumerGroupDescription_error(gds[0])));
+    else
+        rc = 0;
+    if (rc == 0)
+        visit_members(gds[0], fn, u);
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_destroy(rk);
+    return rc;
 }
 
 /* ---- start and stop ---------------------------------------------------------------------- */
@@ -297,7 +394,11 @@ static rd_kafka_t *group_consumer(const kafka_config *kc, shard_group *g, char *
     int hb = kc->group_session_timeout_ms / 3 < 3000 ? kc->group_session_timeout_ms / 3 : 3000;
     snprintf(session, sizeof(session), "%d", kc->group_session_timeout_ms);
     snprintf(heartbeat, sizeof(heartbeat), "%d", hb);
-    snprintf(client_id, sizeof(client_id), "%s-group", g->group_id);
+    char host[64] = "";
+    if (gethostname(host, sizeof(host) - 1) != 0 || !host[0])
+        snprintf(host, sizeof(host), "unknown");
+    /* names the pod in Kubernetes, so the group's description says who runs which shard */
+    snprintf(client_id, sizeof(client_id), "%s-%s-%ld", g->group_id, host, (long)getpid());
     const char *defaults[] = {"bootstrap.servers",
                               kc->bootstrap_servers,
                               "client.id",

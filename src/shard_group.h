@@ -9,10 +9,11 @@
  *  - revoke: handler stop(shard, lost) returns once the shard's sources stopped and its
  *    transaction committed (lost = 0) or aborted (lost = 1: the group already gave the shard
  *    away, e.g. after this instance missed its session timeout); then the revoke completes;
- *  - assign: handler start(shard) creates the shard's producer (init_transactions fences any
- *    previous owner, which matters after a kill -9: it never revoked), restores its sources'
- *    state and runs them. Starts run one at a time on the group's thread between polls; a
- *    failed start is retried every 5 s while the shard stays assigned.
+ *  - assign: handler claim(shard) creates the shard's producer (init_transactions fences any
+ *    previous owner, which matters after a kill -9: it never revoked), for every assigned shard
+ *    at once; then start(shard) restores its sources' state and runs them, one shard at a time
+ *    on the group's thread between polls; a failed claim or start is retried every 5 s while
+ *    the shard stays assigned.
  * An instance killed with -9 keeps its shards until the group's session timeout
  * (kafka.group_session_timeout) expires; then the others take them over.
  *
@@ -30,12 +31,20 @@
 
 #include "config.h"
 
-/* What the group asks of the engine. Both run on the group's thread, never at once. */
+/* What the group asks of the engine. All run on the group's thread, never at once. */
 typedef struct shard_group_handler {
-    /* Starts shard n here: 0 when it runs, -1 (having logged why) to be retried in 5 s. */
+    /* Claims shard n (may be NULL): fences its previous owner, whose open transaction aborts.
+     * Every newly assigned shard is claimed before any of them starts, so a state read never
+     * waits for a killed instance's other transactions to time out. 0, or -1 (having logged
+     * why, nothing held) to be retried in 5 s. */
+    int (*claim)(int shard, void *u);
+    /* Starts claimed shard n here: 0 when it runs, -1 (having logged why and released the
+     * shard, claim included) to be claimed and started again in 5 s. A revoke or a stop of the
+     * group waits for it: it should give up when the engine stops. */
     int (*start)(int shard, void *u);
-    /* Stops shard n: returns once its sources stopped and its transaction committed, or
-     * aborted when lost. */
+    /* Stops shard n (claimed or started): returns once its sources stopped and its
+     * transaction committed, or aborted when lost. Within max.poll.interval.ms (librdkafka's
+     * default 300 s), or the instance drops out of the group. */
     void (*stop)(int shard, int lost, void *u);
     void *u;
 } shard_group_handler;
@@ -61,5 +70,14 @@ int shard_group_running(shard_group *g, unsigned char *running);
 
 /* "0,3,6,9" (or "none") for the shards running here, into out. */
 const char *shard_group_describe(shard_group *g, char *out, size_t len);
+
+/* The group as its coordinator sees it: fn once per member with its client id
+ * ("crmstream-<topic_prefix>-<host name>-<pid>": in Kubernetes the pod's name), the address it
+ * connects from, and the shards the group assigned it, "0,3,6,9" or "none". 0, or -1 with err.
+ * Kafka's own tools show the same (kafka-consumer-groups.sh --describe --members --verbose). */
+typedef void (*shard_group_member_fn)(const char *client_id, const char *host, const char *shards,
+                                      void *u);
+int shard_group_members(const kafka_config *kc, shard_group_member_fn fn, void *u, char *err,
+                        size_t errlen);
 
 #endif

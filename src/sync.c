@@ -718,7 +718,8 @@ static int cycle_begin(table_run *t, int64_t late_ms)
     c->u0 = atomic_load(&t->m.unchanged);
     c->started = now_monotonic_ms();
     c->late_ms = late_ms;
-    table_metrics_pass_started(&t->m, t->due_ms); /* lateness, from the second pass on */
+    /* the first pass of the run has no schedule (its lateness is the start-up's) */
+    table_metrics_pass_started(&t->m, t->due_ms ? late_ms : METRICS_UNSCHEDULED);
     int rc = table_schema_refresh(t, t->http, &c->e);
     if (rc == 0)
         cycle_pass_begin(c, t, 0);

@@ -3,6 +3,7 @@
 #include "topic_reader.h"
 
 #include <librdkafka/rdkafka.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,6 +93,22 @@ static int start_offsets(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts,
     return 0;
 }
 
+/* Marks the partitions whose position passed their end (control records of transactions are
+ * never handed over, so the position tells, not the last record). */
+static void reached_end(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts, const int64_t *end,
+                        char *eof, int *at_end)
+{
+    if (rd_kafka_position(rk, parts) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return;
+    for (int i = 0; i < parts->cnt; i++) {
+        int p = parts->elems[i].partition;
+        if (!eof[p] && parts->elems[i].offset >= 0 && parts->elems[i].offset >= end[p]) {
+            eof[p] = 1;
+            (*at_end)++;
+        }
+    }
+}
+
 long topic_read(const kafka_config *kc, const char *topic, long last_n, topic_visit_fn fn, void *u,
                 int timeout_ms, char *err, size_t errlen)
 {
@@ -100,6 +117,7 @@ long topic_read(const kafka_config *kc, const char *topic, long last_n, topic_vi
         return -1;
     long count = -1;
     char *eof = NULL;
+    int64_t *end = NULL;
     rd_kafka_topic_partition_list_t *parts = NULL;
     int n = topic_partitions(rk, topic, timeout_ms, err, errlen);
     if (n <= 0) {
@@ -117,6 +135,14 @@ long topic_read(const kafka_config *kc, const char *topic, long last_n, topic_vi
         goto out;
     }
     eof = xcalloc((size_t)n, 1);
+    /* The end is where the partition ended when the read began: while other producers keep
+     * writing (shards of other instances), a partition EOF may never come. */
+    end = xcalloc((size_t)n, sizeof(int64_t));
+    for (int i = 0; i < n; i++) {
+        int64_t lo = 0;
+        if (rd_kafka_query_watermark_offsets(rk, topic, i, &lo, &end[i], timeout_ms))
+            end[i] = INT64_MAX; /* unknown: the EOF decides */
+    }
     int at_end = 0;
     count = 0;
     int64_t deadline = now_monotonic_ms() + timeout_ms;
@@ -127,6 +153,7 @@ long topic_read(const kafka_config *kc, const char *topic, long last_n, topic_vi
             count = -1;
             break;
         }
+        reached_end(rk, parts, end, eof, &at_end);
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
         if (!m)
             continue;
@@ -158,6 +185,7 @@ long topic_read(const kafka_config *kc, const char *topic, long last_n, topic_vi
     }
 out:
     free(eof);
+    free(end);
     if (parts)
         rd_kafka_topic_partition_list_destroy(parts);
     rd_kafka_consumer_close(rk);

@@ -10,6 +10,7 @@
 
 #include "close_internal.h"
 #include "crm_time.h"
+#include "json_scan.h"
 #include "log.h"
 
 #define EVENT_RETENTION_MS (30LL * 86400000LL)
@@ -697,6 +698,44 @@ static int activity_reads_parse(table_ctx *ctx, const http_response *resp, page 
     return 0;
 }
 
+/* Whether an event makes a delete or an activity upsert (event_deletes, event_activity_upsert),
+ * which read the whole event: its action and object type (from its text [v, ve)) say. */
+static int event_needs_reading(const char *v, const char *ve, buf *text)
+{
+    if (connector_raw_string(v, ve, "action", text) == 0 &&
+        (strcmp(text->data, "deleted") == 0 || strcmp(text->data, "merged") == 0))
+        return 1;
+    return connector_raw_string(v, ve, "object_type", text) == 0 &&
+           strncmp(text->data, "activity.", 9) == 0;
+}
+
+/* The events of a page (its raw "data" array) stay text for the engine; the few that make
+ * deletes or activity upserts are parsed for them. The number of events, or -1 on invalid JSON
+ * or out of memory. */
+static long events_read(table_ctx *ctx, const http_response *resp, const page *out)
+{
+    const char *p = resp->body.data + out->raw_off, *end = p + out->raw_len, *v, *ve;
+    int first, more;
+    long n = 0;
+    buf text;
+    buf_init(&text);
+    js_array_begin(&p, end, &first);
+    while ((more = js_array_next(&p, end, &first, &v)) == 1 && (ve = js_skip(v, end))) {
+        n++;
+        if (event_needs_reading(v, ve, &text)) {
+            json_t *ev = json_loadb(v, (size_t)(ve - v), 0, NULL);
+            int rc = !ev || event_deletes(ev, out->deletes) ||
+                     event_activity_upsert(ctx, ev, out->upserts);
+            json_decref(ev);
+            if (rc)
+                break;
+        }
+        p = ve;
+    }
+    buf_free(&text);
+    return more == 0 ? n : -1;
+}
+
 req_result close_events_request(table_ctx *ctx, http_request *req, char *err, size_t errlen)
 {
     (void)err;
@@ -726,28 +765,23 @@ int close_events_parse(table_ctx *ctx, const http_response *resp, page *out, cha
     }
     if (json_is_true(json_object_get(ctx->paging, "reading")))
         return activity_reads_parse(ctx, resp, out, err, errlen);
-    json_t *data, *body = load_data(resp, &data, err, errlen);
-    if (!body)
+    json_t *body;
+    if (connector_raw_records(resp, "data", out, &body, err, errlen))
         return -1;
-    out->records = json_incref(data);
     out->deletes = json_array();
     out->upserts = json_array();
-    size_t i;
-    json_t *ev;
-    json_array_foreach(data, i, ev)
-    {
-        if (event_deletes(ev, out->deletes) || event_activity_upsert(ctx, ev, out->upserts)) {
-            snprintf(err, errlen, "out of memory building deletes");
-            json_decref(body);
-            return -1;
-        }
+    long events = events_read(ctx, resp, out);
+    if (events < 0) {
+        snprintf(err, errlen, "invalid JSON in the events, or out of memory building deletes");
+        json_decref(body);
+        return -1;
     }
     if (beyond_retention(ctx))
         out->reconcile_tables = close_fallback_tables();
     /* Events become visible late and get consolidated: never bookmark the last minutes. */
     out->bookmark_cap_ms = ctx->until_ms - close_opts_of(ctx->src)->event_lag * 1000;
     json_t *next = json_object_get(body, "cursor_next");
-    if (json_is_string(next) && json_array_size(data) > 0)
+    if (json_is_string(next) && events > 0)
         json_object_set(ctx->paging, "cursor", next);
     else if (activity_read_batch(ctx) > 0)
         json_object_set_new(ctx->paging, "reading", json_true());
@@ -816,23 +850,53 @@ req_result close_org_request(table_ctx *ctx, http_request *req, char *err, size_
     return REQ_READY;
 }
 
+/* The objects of the array member `key` of the organization [org, org_end) as the page's text
+ * records (none when it has no such array). -1 when an element is not an object. */
+static int org_members(page *out, const char *org, const char *org_end, const char *key)
+{
+    const char *p = js_member(org, org_end, key), *v, *ve;
+    int first, more = 0;
+    if (!p || js_array_begin(&p, org_end, &first))
+        return 0;
+    while ((more = js_array_next(&p, org_end, &first, &v)) == 1 && (ve = js_skip(v, org_end)) &&
+           connector_raw_add(out, v, (size_t)(ve - v)) == 0)
+        p = ve;
+    return more == 0 ? 0 : -1;
+}
+
+/* /organization/{id}/ as the page's text: the organization itself, or its memberships (active,
+ * then inactive). */
+static int org_records(const table_ctx *ctx, const http_response *resp, page *out, char *err,
+                       size_t errlen)
+{
+    const char *body = resp->body.data ? resp->body.data : "", *end = body + resp->body.len;
+    const char *org = js_ws(body, end), *org_end = js_skip(org, end);
+    if (js_peek(org, end) != JS_OBJECT || !org_end || js_ws(org_end, end) != end) {
+        json_t *j = connector_parse_json(resp, err, errlen); /* says where it is invalid */
+        if (j)
+            snprintf(err, errlen, "the organization is not a JSON object");
+        json_decref(j);
+        return -1;
+    }
+    int rc = close_table_of(ctx->table)->flags & CLOSE_ORG_ITSELF
+                 ? connector_raw_add(out, org, (size_t)(org_end - org))
+                 : org_members(out, org, org_end, "memberships") ||
+                       org_members(out, org, org_end, "inactive_memberships");
+    if (rc)
+        snprintf(err, errlen, "the organization's memberships hold a non-object");
+    return rc ? -1 : 0;
+}
+
 int close_org_parse(table_ctx *ctx, const http_response *resp, page *out, char *err, size_t errlen)
 {
-    json_t *body = connector_parse_json(resp, err, errlen);
-    if (!body)
-        return -1;
-    int rc = 0;
-    if (!json_object_get(ctx->paging, "org_id")) {
-        rc = close_org_learn(ctx, body, err, errlen);
-    } else if (close_table_of(ctx->table)->flags & CLOSE_ORG_ITSELF) {
-        out->records = json_pack("[O]", body);
+    if (json_object_get(ctx->paging, "org_id")) {
+        if (org_records(ctx, resp, out, err, errlen))
+            return -1;
         set_done(ctx);
-    } else {
-        out->records = json_array();
-        json_array_extend(out->records, json_object_get(body, "memberships"));
-        json_array_extend(out->records, json_object_get(body, "inactive_memberships"));
-        set_done(ctx);
+        return 0;
     }
-    json_decref(body);
+    json_t *me = connector_parse_json(resp, err, errlen);
+    int rc = me ? close_org_learn(ctx, me, err, errlen) : -1;
+    json_decref(me);
     return rc;
 }

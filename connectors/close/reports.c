@@ -174,18 +174,9 @@ req_result close_metrics_request(table_ctx *ctx, http_request *req, char *err, s
 int close_metrics_parse(table_ctx *ctx, const http_response *resp, page *out, char *err,
                         size_t errlen)
 {
-    json_t *body = connector_parse_json(resp, err, errlen);
-    if (!body)
+    if (connector_raw_records(resp, "metrics", out, NULL, err, errlen))
         return -1;
-    json_t *list = json_object_get(body, "metrics");
-    if (!json_is_array(list)) {
-        snprintf(err, errlen, "response has no \"metrics\" array");
-        json_decref(body);
-        return -1;
-    }
-    out->records = json_incref(list);
     json_object_set_new(ctx->paging, "done", json_true());
-    json_decref(body);
     return 0;
 }
 

@@ -21,10 +21,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
-/* The records of a raw page, one by one, as emit_raw_page reads them. */
+/* The records of a raw page, one by one, as emit_raw_page reads them: the body's array, or the
+ * connector's own text (connector_raw_add). */
 static void walk_raw_records(const page *pg, const http_response *resp)
 {
-    const char *q = resp->body.data + pg->raw_off, *end = q + pg->raw_len, *v;
+    const char *text = pg->raw_from_response ? resp->body.data : pg->raw.data;
+    const char *q = text + pg->raw_off, *end = q + pg->raw_len, *v;
     int first, more;
     if (js_array_begin(&q, end, &first))
         return;
@@ -74,7 +76,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     page pg;
     memset(&pg, 0, sizeof(pg));
     pg.bookmark_cap_ms = CRM_TIME_NONE;
-    if (t->parse_page(&ctx, &resp, &pg, err, sizeof(err)) == 0 && pg.raw_from_response)
+    if (t->parse_page(&ctx, &resp, &pg, err, sizeof(err)) == 0 && pg.raw_len > 0)
         walk_raw_records(&pg, &resp);
     page_clear(&pg);
     http_response_free(&resp);

@@ -1,7 +1,8 @@
 /* fuzz_raw_dom.c — the raw encoder (JSON text straight to Avro) against the DOM path (jansson,
  * amap_fill, avro-c's writer) on arbitrary record texts, for every table's schema: whatever
  * the raw path encodes, the DOM path must encode to the same bytes (json_scan.h's promise). Also
- * the scanner against jansson: js_skip takes exactly the texts jansson parses. Input:
+ * the scanner against jansson: js_skip takes exactly the texts jansson parses, jl_value reads
+ * them as jansson does and js_span_value ends them where js_skip does. Input:
  * [table][record JSON...]. A disagreement aborts. */
 #include <avro.h>
 #include <stdint.h>
@@ -12,6 +13,7 @@
 #include "amap.h"
 #include "connector.h"
 #include "embedded_schemas.h"
+#include "json_load.h"
 #include "json_scan.h"
 #include "util.h"
 
@@ -97,6 +99,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fprintf(stderr, "js_skip %s what jansson %s\n", js_ok ? "accepts" : "refuses",
                 any ? "parses" : "refuses");
         abort();
+    }
+    /* a valid value's text: jl_value reads what jansson reads, js_span_value ends where js_skip
+     * does */
+    if (js_ok && any && !memchr(text, '\0', len)) {
+        json_t *mine = jl_value(text, end);
+        if (!mine || !json_equal(mine, any) || json_typeof(mine) != json_typeof(any)) {
+            fprintf(stderr, "jl_value reads other than jansson\n");
+            abort();
+        }
+        json_decref(mine);
+        if (js_span_value(text, end) != skipped) {
+            fprintf(stderr, "js_span_value ends elsewhere than js_skip\n");
+            abort();
+        }
     }
     json_decref(any);
 

@@ -2,32 +2,14 @@
 # Shared transactional producers (#20 item 3): six sources on kafka.shards = 2 commit through two
 # producers (crmstream-<prefix>-shard-0 and -1), pages of several sources in one transaction:
 # the shards' transaction counters stay below the sum of the sources' commits (a table commits
-# every 2 pages here, commit_max_events = 40, so its commits overlap its shard's others'). kill -9 in the
-# middle of the backfill, then a restart: every table equals the simulator's truth, each record
+# every 2 pages here, commit_max_events = 40, so its commits overlap its shard's others').
+# kill -9 in the middle of the backfill, then a restart: every table equals the simulator's truth, each record
 # once, 0 duplicates under read_committed (the killed process's open transactions, each holding
 # pages of several sources, are aborted when the restart fences the shards).
 source "$(dirname "$0")/lib.sh"
 start_sim testcrm --seed 77 --param items=1500 --param users=20 --latency-ms 40
 SOURCES="s1 s2 s3 s4 s5 s6" # shards (FNV-1a mod 2): s2 s4 s6 on 0, s1 s3 s5 on 1
-# write_many FILE — the six sources, items and users each.
-write_many() {
-    local sep='' s
-    CFGS+=("$1")
-    {
-        echo "log_level = \"${LOG_LEVEL:-info}\";"
-        echo "kafka = { bootstrap_servers = \"$BOOTSTRAP\"; topic_prefix = \"$PREFIX\";"
-        echo "  state_topic = \"$PREFIX.state\"; delivery = \"exactly-once\";"
-        echo '  transaction_timeout = "20s"; commit_max_events = 40; shards = 2; };'
-        echo 'sources = ('
-        for s in $SOURCES; do
-            echo "$sep{ type = \"testcrm\"; name = \"$s\"; base_url = \"$SIM_URL\"; poll_interval = \"1h\";"
-            echo '  options = { page_size = 20; }; tables = { include = ["items", "users"]; }; }'
-            sep=','
-        done
-        echo ');'
-    } >"$1"
-}
-LOG_LEVEL=debug write_many "$WORK/cfg"
+LOG_LEVEL=debug COMMIT_MAX_EVENTS=40 write_sources_cfg "$WORK/cfg" exactly-once 2 $SOURCES
 start_daemon "$WORK/cfg"
 wait_for_log 'table=items msg="page 25:' 60
 kill -9 "$CRM_PID"

@@ -2,8 +2,10 @@
 # Three instances of one deployment (coordination = "group") share 12 shards 4/4/4 through the
 # Kafka consumer group on the coordination topic; kill -9 of one moves its 4 shards to the other
 # two within the session timeout plus a few seconds (6/6), a restarted instance takes 4 back
-# (4/4/4) without a shard ever running on two instances at once. The instances run stand-in
-# shards (crmtool shards: membership only); test 82 runs the engine's shards.
+# (4/4/4) without a shard ever running on two instances at once; at each step the group's
+# coordinator (DescribeConsumerGroups) assigns each instance exactly the shards it runs. The
+# instances run stand-in shards (crmtool shards: membership only; the engine's per-shard start
+# and stop come with issue #20 item 3).
 # SOAK=1: five kill -9 / restart rounds instead of one.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/group_env.sh"
@@ -14,6 +16,7 @@ start_stand_in b "$WORK/cfg"
 start_stand_in c "$WORK/cfg"
 wait_spread "a b c" "4 4 4" 60
 note "12 shards spread 4/4/4 after ${WAITED_MS} ms: a=[$(running_here a)] b=[$(running_here b)] c=[$(running_here c)]"
+check_coordinator_view "a b c"
 # The coordination topic was created with one partition per shard: an instance configured with
 # another shard count is refused, naming both.
 "$CRMTOOL" shards -c "$WORK/cfg" 5 >"$WORK/five.log" 2>&1 && fail "an instance with 5 shards joined a 12-shard group"
@@ -35,8 +38,10 @@ for ((r = 0; r < rounds; r++)); do
     # kill; a clean stop moves shards in about 1.5 s (test 81)
     [ "$WAITED_MS" -ge $(((SESSION_S - 3) * 1000)) ] ||
         fail "shards moved after ${WAITED_MS} ms, long before the session timeout: not the expiry moving them"
+    check_coordinator_view "$others"
     start_stand_in "$v" "$WORK/cfg"
     wait_spread "a b c" "4 4 4" 60
     note "round $((r + 1)): $v restarted, 4/4/4 again after ${WAITED_MS} ms"
+    check_coordinator_view "a b c"
 done
 check_exclusive

@@ -38,4 +38,5 @@ for ((r = 0; r < rounds; r++)); do
             fail "$old did not leave the group"
     done
 done
+check_coordinator_view "${live[*]}"
 check_exclusive

@@ -6,7 +6,8 @@
 # `crmstream state` (the table view, --unhealthy, --summary) show each source's state, lag, failures
 # in a row and last error kind; then the faults are removed — the endpoint heals (the next pass
 # succeeds by itself), the token file is fixed and SIGHUP restarts the sources — and both show
-# every source healthy again.
+# every source healthy again. Per shard: assigned here, its sources, its transactions, and the
+# SHARD column of `state`.
 source "$(dirname "$0")/lib.sh"
 OPS_PORT=$((KAFKA_PORT + 4))
 M="http://127.0.0.1:$OPS_PORT"
@@ -92,6 +93,28 @@ assert items["last_error_kind"] == "http" and "400" in items["last_error"], item
 assert "wrong-token" not in json.dumps(s), "a secret in /status"
 EOF
 
+# per shard (kafka.shards, default 4): the sources' shards are assigned here, hold 3 sources in
+# all, and ok's shard has committed
+python3 - "$WORK/status.json" "$WORK/metrics.txt" <<'EOF' || fail "per shard: $(grep '^crmstream_shard_' "$WORK/metrics.txt")"
+import json, re, sys
+st = json.load(open(sys.argv[1]))
+m = {}
+for line in open(sys.argv[2]):
+    g = re.match(r'(crmstream_shard_\w+)\{shard="(\d+)"\} (\S+)$', line)
+    if g:
+        m[(g.group(1), int(g.group(2)))] = float(g.group(3))
+src = {x["source"]: x for x in st["sources"]}
+assert sum(v for (k, _), v in m.items() if k == "crmstream_shard_sources") == 3, m
+for name in ("ok", "badkey", "flaky"):
+    assert m[("crmstream_shard_assigned", src[name]["shard"])] == 1, name
+okshard = src["ok"]["shard"]
+assert m[("crmstream_shard_transactions_committed_total", okshard)] > 0, m
+assert m[("crmstream_shard_last_commit_timestamp_seconds", okshard)] > 0, m
+print("  [84_source_health] shards: ok on %d, badkey on %d, flaky on %d; %d transactions on ok's" %
+      (okshard, src["badkey"]["shard"], src["flaky"]["shard"],
+       m[("crmstream_shard_transactions_committed_total", okshard)]))
+EOF
+
 # crmstream state: the table view with the live columns (STATUS 9, FAILS 10, LAST ERROR 11)
 "$CRMSTREAM" state -c "$WORK/cfg" >"$WORK/state.txt" 2>&1 || fail "state: $(cat "$WORK/state.txt")"
 col() { awk -v t="$1" -v c="$2" '$1 == t { print $c }' "$WORK/state.txt"; }
@@ -100,6 +123,8 @@ expect_eq "$(col ok/items 10)" 0 "state: ok/items failures"
 expect_eq "$(col flaky/users 9)" running "state: flaky/users status"
 [ "$(col ok/items 6)" != - ] || fail "state: no lag for ok/items: $(cat "$WORK/state.txt")"
 grep -q "(live status: $M: 3 sources)" "$WORK/state.txt" || fail "state: live note: $(tail -n 2 "$WORK/state.txt")"
+ok_shard=$(python3 -c 'import json,sys; print([s["shard"] for s in json.load(open(sys.argv[1]))["sources"] if s["source"] == "ok"][0])' "$WORK/status.json")
+expect_eq "$(col ok/items 8)" "$ok_shard" "state: ok/items shard"
 # --unhealthy: the tables of badkey (never synced, auth_failed) and flaky, not ok's
 "$CRMSTREAM" state -c "$WORK/cfg" --unhealthy >"$WORK/unhealthy.txt" 2>&1 || fail "state --unhealthy: $(cat "$WORK/unhealthy.txt")"
 grep -q '^ok/' "$WORK/unhealthy.txt" && fail "--unhealthy lists the healthy source: $(cat "$WORK/unhealthy.txt")"
@@ -111,8 +136,11 @@ grep -q 'sources: 3 configured; live from 1 of 1 instances: 1 running, 1 failing
     "$WORK/summary.txt" || fail "--summary counts: $(cat "$WORK/summary.txt")"
 grep -q '^unhealthy sources (2):' "$WORK/summary.txt" || fail "--summary unhealthy: $(cat "$WORK/summary.txt")"
 grep -Eq '^badkey +auth_failed ' "$WORK/summary.txt" || fail "--summary badkey: $(cat "$WORK/summary.txt")"
-grep -Eq '^flaky +failing +- +[0-9]+ .* http [0-9]+s ago ' "$WORK/summary.txt" || fail "--summary flaky: $(cat "$WORK/summary.txt")"
+grep -Eq '^flaky +failing +[0-3] +[0-9]+ .* http [0-9]+s ago ' "$WORK/summary.txt" || fail "--summary flaky: $(cat "$WORK/summary.txt")"
 grep -q 'lag (now - bookmark) over [0-9]* tables: p50' "$WORK/summary.txt" || fail "--summary lag: $(cat "$WORK/summary.txt")"
+grep -Eq '^shards: 4 \(kafka.shards\), [1-3] with sources, 0 of them run by no answering instance:' "$WORK/summary.txt" ||
+    fail "--summary shards: $(cat "$WORK/summary.txt")"
+grep -Eq "^$ok_shard +[1-3] +$M +[0-9]+s +[1-9]" "$WORK/summary.txt" || fail "--summary ok's shard: $(cat "$WORK/summary.txt")"
 if grep -q "wrong-token" "$WORK"/*.txt "$WORK/run.log"; then fail "a secret was printed"; fi
 note "state: table view, --unhealthy (badkey, flaky) and --summary agree with /metrics"
 

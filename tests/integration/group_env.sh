@@ -97,3 +97,28 @@ check_exclusive() {
 $(cat "$WORK/shard_check.txt")"
     note "$(cat "$WORK/shard_check.txt")"
 }
+
+sorted_list() { # "6,0,3" -> "0,3,6"
+    echo "$1" | tr ',' '\n' | sort -n | paste -sd, -
+}
+
+# check_coordinator_view "a b c" — the group's coordinator (DescribeConsumerGroups) has exactly
+# these instances as members, each assigned the shards it says it runs.
+check_coordinator_view() {
+    local n line want got members=0
+    "$CRMTOOL" shards -c "$WORK/cfg" members >"$WORK/members.txt" 2>&1 ||
+        fail "crmtool shards members: $(cat "$WORK/members.txt")"
+    for n in $1; do
+        members=$((members + 1))
+        line=$(grep -- "-${MEMBER_PID[$n]} " "$WORK/members.txt") ||
+            fail "instance $n (pid ${MEMBER_PID[$n]}) is no member of the group:
+$(cat "$WORK/members.txt")"
+        got=$(sorted_list "${line##* }")
+        want=$(sorted_list "$(running_here "$n")")
+        [ "$got" = "$want" ] || fail "the coordinator assigned $n shards $got, it runs $want"
+    done
+    [ "$(wc -l <"$WORK/members.txt")" = "$members" ] ||
+        fail "the group has other members than $1:
+$(cat "$WORK/members.txt")"
+    note "the coordinator's view agrees: $(tr '\n' ' ' <"$WORK/members.txt" | sed 's/crmstream-[^ ]*-\([0-9]* \)/pid \1/g')"
+}

@@ -111,6 +111,28 @@ write_cfg() {
     } >"$file"
 }
 
+# write_sources_cfg FILE DELIVERY SHARDS NAME... — a config with one testcrm source per NAME on
+# the simulator started last (items and users, pages of 20, polled hourly) and kafka.shards =
+# SHARDS; COMMIT_MAX_EVENTS (default 8000) pages' events share a commit.
+write_sources_cfg() {
+    local file=$1 delivery=$2 shards=$3 sep='' s
+    shift 3
+    CFGS+=("$file")
+    {
+        echo "log_level = \"${LOG_LEVEL:-info}\";"
+        echo "kafka = { bootstrap_servers = \"$BOOTSTRAP\"; topic_prefix = \"$PREFIX\";"
+        echo "  state_topic = \"$PREFIX.state\"; delivery = \"$delivery\"; transaction_timeout = \"20s\";"
+        echo "  commit_max_events = ${COMMIT_MAX_EVENTS:-8000}; shards = $shards; };"
+        echo 'sources = ('
+        for s in "$@"; do
+            echo "$sep{ type = \"testcrm\"; name = \"$s\"; base_url = \"$SIM_URL\"; poll_interval = \"1h\";"
+            echo '  options = { page_size = 20; }; tables = { include = ["items", "users"]; }; }'
+            sep=','
+        done
+        echo ');'
+    } >"$file"
+}
+
 # run_once CFG [expected exit code] — one pass of every table.
 run_once() {
     local cfg=$1 want=${2:-0} rc=0

@@ -4,16 +4,15 @@
 usage: shard_check.py EVENTS LOG...
 Each LOG is one instance's log (its file name without .log names it); EVENTS holds lines
 "<RFC 3339 ms timestamp> killed <name>" written when a test killed an instance with -9 (its
-shards stop running at that moment: it logs no stop). Merges the instances' "stand-in shard N
-starting" / "stand-in shard N stopping" lines (crmtool shards, or the engine's "shard N
-starting/stopping" lines) by timestamp and fails when a shard starts on one instance while another
-still runs it. A stop logs before it completes, so a start on another instance must come after
-it. Prints one summary line; exits 1 with the overlaps otherwise."""
+shards stop running at that moment: it logs no stop). Merges the instances' "shard group G: shard
+N starting" / "... stopping" lines (src/shard_group.c logs them, whatever runs the shards) by
+timestamp and fails when a shard starts on one instance while another still runs it. A stop logs
+before it begins, so a start on another instance must come after it. Prints one summary line; exits 1 with the overlaps otherwise."""
 import os
 import re
 import sys
 
-LINE = re.compile(r'^ts=(\S+) .*msg="(?:stand-in )?shard (\d+) (starting|stopping)')
+LINE = re.compile(r'^ts=(\S+) .*msg="shard group \S+ shard (\d+) (starting|stopping)')
 
 
 def events_of(path):

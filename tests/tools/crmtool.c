@@ -17,9 +17,11 @@
  *                                          consumer does (fingerprint in the schemas topic, or
  *                                          id in the registry) and decodes; exit 1 otherwise
  *                                          (3: the config does not load, nothing to check)
+ *   crmtool shards -c CFG members         the config's shard group as its coordinator sees it:
+ *                                          "<client id> <shards>" per member
  *   crmtool shards -c CFG N               joins the config's shard group (shard_group.h) for N
- *                                          shards with stand-in shards that only log their start
- *                                          and stop (each taking CRMTOOL_SHARD_MS, default 0),
+ *                                          shards with stand-in shards that do nothing but take
+ *                                          CRMTOOL_SHARD_MS (default 0) to start and to stop,
  *                                          until SIGTERM/SIGINT: membership tests without an
  *                                          engine (integration test 80)
  *   crmtool txn -c CFG ID [--hold FILE] [put TOPIC KEY VALUE | del TOPIC KEY]...
@@ -603,6 +605,23 @@ static int decodable(const crm_config *cfg)
     return rc ? rc : dc.undecodable ? 1 : 0;
 }
 
+static void print_member(const char *client_id, const char *host, const char *list, void *u)
+{
+    (void)host;
+    (void)u;
+    printf("%s %s\n", client_id, list);
+}
+
+static int shard_members(crm_config *cfg)
+{
+    char err[1024];
+    if (shard_group_members(&cfg->kafka, print_member, NULL, err, sizeof(err))) {
+        fprintf(stderr, "crmtool: %s\n", err);
+        return 1;
+    }
+    return 0;
+}
+
 /* ---- shards: group membership with stand-in shards ---------------------------------------- */
 
 static volatile int shards_stop;
@@ -619,23 +638,27 @@ static int stand_in_ms(void)
     return ms ? atoi(ms) : 0;
 }
 
+/* The group logs each start and stop; a stand-in shard only takes its time. */
 static int start_stand_in(int shard, void *u)
 {
+    (void)shard;
     (void)u;
-    log_info(NULL, NULL, "stand-in shard %d starting", shard);
     sleep_interruptible(stand_in_ms(), NULL);
     return 0;
 }
 
 static void stop_stand_in(int shard, int lost, void *u)
 {
+    (void)shard;
+    (void)lost;
     (void)u;
-    log_info(NULL, NULL, "stand-in shard %d stopping%s", shard, lost ? " (lost)" : "");
     sleep_interruptible(stand_in_ms(), NULL);
 }
 
 static int shards(crm_config *cfg, const char *count)
 {
+    if (strcmp(count, "members") == 0)
+        return shard_members(cfg);
     int n = atoi(count);
     if (n < 1) {
         fprintf(stderr, "crmtool shards: N must be at least 1\n");
@@ -645,7 +668,7 @@ static int shards(crm_config *cfg, const char *count)
     signal(SIGTERM, on_stop_signal);
     signal(SIGINT, on_stop_signal);
     char err[1024];
-    shard_group_handler h = {start_stand_in, stop_stand_in, NULL};
+    shard_group_handler h = {NULL, start_stand_in, stop_stand_in, NULL};
     shard_group *g = shard_group_start(&cfg->kafka, n, &h, err, sizeof(err));
     if (!g) {
         fprintf(stderr, "crmtool: %s\n", err);

@@ -152,6 +152,54 @@ static void test_pipedrive_dealflow(void)
     parsed_free(&p);
 }
 
+#define ORG                                                                                        \
+    "{\"id\":\"orga_1\",\"name\":\"Acme\",\"memberships\":[{\"id\":\"mem_1\",\"user_id\":\"u1\"}," \
+    "{\"id\":\"mem_2\",\"user_id\":\"u2\"}],\"inactive_memberships\":[{\"id\":\"mem_3\"}]}"
+
+/* Close organization and memberships: the organization itself; its active then inactive
+ * memberships. */
+static void test_close_organization(void)
+{
+    parsed p = parse("close", "organization", "{\"org_id\":\"orga_1\"}", CRM_TIME_NONE, ORG);
+    check_records(&p, "organization", "[" ORG "]");
+    parsed_free(&p);
+    p = parse("close", "memberships", "{\"org_id\":\"orga_1\"}", CRM_TIME_NONE, ORG);
+    check_records(&p, "memberships",
+                  "[{\"id\":\"mem_1\",\"user_id\":\"u1\"},{\"id\":\"mem_2\",\"user_id\":\"u2\"},"
+                  "{\"id\":\"mem_3\"}]");
+    parsed_free(&p);
+    p = parse("close", "memberships", "{\"org_id\":\"orga_1\"}", CRM_TIME_NONE,
+              "{\"id\":\"orga_1\",\"memberships\":[1]}");
+    CHECK(p.rc == -1); /* a membership that is not an object */
+    parsed_free(&p);
+}
+
+/* Close event log: every event is a record (text); deleted and merged events make deletes. */
+static void test_close_event_log(void)
+{
+    const char *events =
+        "[{\"id\":\"ev_1\",\"action\":\"deleted\",\"object_type\":\"lead\",\"object_id\":\"lead_"
+        "a\",\"date_updated\":\"2026-03-01T00:00:00Z\"},"
+        "{\"id\":\"ev_2\",\"action\":\"updated\",\"object_type\":\"lead\",\"object_id\":\"lead_b\"}"
+        ","
+        "{\"id\":\"ev_3\",\"action\":\"merg\\u0065d\",\"object_type\":\"lead\",\"object_id\":"
+        "\"lead_c\",\"meta\":{\"merge_source_lead_id\":\"lead_d\"}}]";
+    char body[1024];
+    snprintf(body, sizeof(body), "{\"data\":%s,\"cursor_next\":null}", events);
+    parsed p = parse("close", "event_log", "{}", CRM_TIME_NONE, body);
+    check_records(&p, "event_log", events);
+    json_t *want = json_pack("[{s:s, s:s, s:s}, {s:s, s:s}]", "table", "leads", "id", "lead_a",
+                             "ts", "2026-03-01T00:00:00Z", "table", "leads", "id", "lead_d");
+    CHECK(json_equal(p.pg.deletes, want));
+    if (!json_equal(p.pg.deletes, want)) {
+        char *got = json_dumps(p.pg.deletes, JSON_COMPACT);
+        fprintf(stderr, "text_pages: event_log deletes %s\n", got ? got : "(none)");
+        free(got);
+    }
+    json_decref(want);
+    parsed_free(&p);
+}
+
 /* Copper GET /account: one object, the table's one record. */
 static void test_copper_account(void)
 {
@@ -174,6 +222,8 @@ int main(void)
     test_pipedrive_deals_split();
     test_pipedrive_fields_subfields();
     test_pipedrive_dealflow();
+    test_close_organization();
+    test_close_event_log();
     test_copper_account();
     fuzz_sources_free(&fs);
     return check_summary("connector_text_pages");

@@ -1,7 +1,8 @@
 /* test_metrics.c — per-source health (#20 item 5): lag = now - bookmark, a source's state
  * (running, stopped, auth_failed), last success (the oldest of its tables', unavailable tables
- * left out), last error and its kind, failures in a row, poll lateness; their Prometheus lines
- * and /status JSON; and what rendering 1,000 sources x 3 tables costs. */
+ * left out), last error and its kind, failures in a row, poll lateness; per shard (assigned,
+ * sources, transactions, last commit); their Prometheus lines and /status JSON; and what rendering
+ * 1,000 sources x 3 tables costs. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -143,13 +144,13 @@ static void check_lateness(void)
 {
     table_metrics t;
     table_metrics_init(&t, "late", "items");
-    table_metrics_pass_started(&t, 0); /* the first pass: no schedule, not counted */
+    table_metrics_pass_started(&t, METRICS_UNSCHEDULED); /* the first pass: not counted */
     buf out;
     buf_init(&out);
     metrics_render(&out);
     CHECK(series_value(out.data, "crmstream_poll_lateness_seconds_count") == 0);
-    table_metrics_pass_started(&t, now_monotonic_ms() - 3000); /* 3 s late */
-    table_metrics_pass_started(&t, now_monotonic_ms() + 500);  /* early: 0 */
+    table_metrics_pass_started(&t, 3000); /* 3 s late */
+    table_metrics_pass_started(&t, -2);   /* woke 2 ms early: on time */
     buf_reset(&out);
     metrics_render(&out);
     CHECK(series_value(out.data, "crmstream_poll_lateness_seconds_count") == 2);
@@ -158,10 +159,48 @@ static void check_lateness(void)
     CHECK(series_value(out.data, "crmstream_poll_lateness_seconds_bucket{le=\"5\"}") == 2);
     CHECK(series_value(out.data, "crmstream_poll_lateness_seconds_bucket{le=\"+Inf\"}") == 2);
     double max = series_value(out.data, "crmstream_poll_lateness_max_seconds");
-    CHECK(max >= 3.0 && max < 4.0);
+    CHECK(max == 3.0);
     CHECK(atomic_load(&t.max_lateness_ms) >= 3000 && atomic_load(&t.lateness_ms) == 0);
     buf_free(&out);
     table_metrics_destroy(&t);
+}
+
+static void check_shards(void)
+{
+    shard_metrics a, b;
+    shard_metrics_init(&a, 0);
+    shard_metrics_init(&b, 3);
+    atomic_store(&a.assigned, 1);
+    atomic_store(&a.sources, 2);
+    atomic_store(&b.sources, 1); /* not run here */
+    shard_metrics_transaction(&a, 1);
+    shard_metrics_transaction(&a, 1);
+    shard_metrics_transaction(&a, 0);
+    buf out;
+    buf_init(&out);
+    metrics_render(&out);
+    CHECK(series_value(out.data, "crmstream_shard_assigned{shard=\"0\"}") == 1);
+    CHECK(series_value(out.data, "crmstream_shard_assigned{shard=\"3\"}") == 0);
+    CHECK(series_value(out.data, "crmstream_shard_sources{shard=\"0\"}") == 2);
+    CHECK(series_value(out.data, "crmstream_shard_transactions_committed_total{shard=\"0\"}") == 2);
+    CHECK(series_value(out.data, "crmstream_shard_transactions_aborted_total{shard=\"0\"}") == 1);
+    CHECK(series_value(out.data, "crmstream_shard_last_commit_timestamp_seconds{shard=\"0\"}") >=
+          (double)(now_wall_ms() - 60000) / 1000.0);
+    CHECK(series_value(out.data, "crmstream_shard_last_commit_timestamp_seconds{shard=\"3\"}") ==
+          0);
+    json_t *st = metrics_status_json();
+    json_t *list = json_object_get(st, "shards");
+    CHECK(json_array_size(list) == 2);
+    CHECK(json_is_true(json_object_get(json_array_get(list, 0), "assigned")));
+    CHECK(json_integer_value(json_object_get(json_array_get(list, 0), "commits")) == 2);
+    CHECK(json_integer_value(json_object_get(json_array_get(list, 1), "shard")) == 3);
+    json_decref(st);
+    shard_metrics_destroy(&a);
+    shard_metrics_destroy(&b);
+    buf_reset(&out);
+    metrics_render(&out);
+    CHECK(strstr(out.data, "crmstream_shard_assigned{") == NULL);
+    buf_free(&out);
 }
 
 /* 1,000 sources x 3 tables: every line well-formed, one per series; the time is printed. */
@@ -233,6 +272,7 @@ int main(void)
     check_lag();
     check_source_health();
     check_lateness();
+    check_shards();
     check_render_many();
     return check_summary("test_metrics");
 }

@@ -62,7 +62,9 @@ static void test_burst_then_spacing(void)
     int64_t el = now_monotonic_ms() - t0;
     CHECK(el >= 5 * 50 - 15);
     CHECK(el < 600);
-    CHECK(total >= 5 * 50 - 15 && total <= el + 5);
+    /* the waits make up the 250 ms, less what the thread spent descheduled past them (loaded
+     * machine, valgrind): el - 250 */
+    CHECK(total >= 5 * 50 - 15 - (el - 5 * 50) && total <= el + 5);
     ratelimit_free(rl);
 
     /* burst < 1 means 1 */
@@ -215,20 +217,23 @@ static void test_window(void)
     ratelimit *rl = ratelimit_new_window(4, 150);
     /* asked[i]: before send i asks (its slot is no earlier); stamps[i]: after it got the slot
      * (no earlier than the slot). Under valgrind the two can be ms apart. */
-    int64_t stamps[8], asked[8], t0 = now_monotonic_ms();
+    int64_t stamps[8], asked[8], waited[8], t0 = now_monotonic_ms();
     for (int i = 0; i < 8; i++) {
         asked[i] = now_monotonic_ms();
-        CHECK(ratelimit_acquire(rl, NULL, NULL) == 0);
+        CHECK(ratelimit_acquire(rl, NULL, &waited[i]) == 0);
         stamps[i] = now_monotonic_ms();
     }
-    CHECK(stamps[3] - t0 < 40);         /* the first four at once */
+    for (int i = 0; i < 4; i++)
+        CHECK(waited[i] == 0); /* the first four at once */
     CHECK(stamps[4] - asked[0] >= 150); /* never early */
     CHECK(stamps[7] - t0 >= 150 && stamps[7] - t0 < 1500);
     for (int i = 4; i < 8; i++)
         CHECK(stamps[i] - asked[i - 4] >= 150);
-    /* the next send waits for the window after the fifth one */
-    int64_t d = ratelimit_peek_delay(rl, now_monotonic_ms());
-    CHECK(d > 100 && d <= 150);
+    /* the next send waits for the window after the fifth one, which got its slot between
+     * asked[4] and stamps[4] */
+    int64_t tp = now_monotonic_ms();
+    int64_t d = ratelimit_peek_delay(rl, tp);
+    CHECK(d >= asked[4] + 150 - tp && d <= stamps[4] + 150 - tp && d > 0);
     /* a pause holds the window back too */
     ratelimit_pause(rl, 400);
     d = ratelimit_peek_delay(rl, now_monotonic_ms());

@@ -45,10 +45,6 @@ static const char *const default_seeds = "1 71 4242";
 static const char *const dom_tables[] = {
     "testcrm.users",
     "testcrm.events",
-    "close.event_log",
-    "close.organization",
-    "close.memberships",
-    "close.report_activity_metrics",
     "close.report_activity_daily",
     "close.report_activity_by_user_daily",
     "close.report_lead_statuses_daily",

@@ -262,6 +262,30 @@ static void test_group_limit(void)
     sched_free(s);
 }
 
+/* Tasks added while the workers run (a shard starting); waiting for one group's tasks (a shard
+ * stopping) returns when they are done, whatever the others do. */
+static void test_group_wait_while_running(void)
+{
+    log_reset();
+    sched *s = sched_new(2, 0);
+    CHECK(sched_start(s) == 0);
+    task a = {301, 2, 50, 0}, b = {302, 1, 0, 0}, other = {401, 1, 0, 0};
+    int64_t now = now_monotonic_ms();
+    sched_add(s, 4, turn, &other, now + 3600000);
+    sched_add(s, 3, turn, &a, now);
+    sched_add(s, 3, turn, &b, now);
+    CHECK(sched_wait_group(s, 3, 5000) == 0);
+    CHECK(logged() == 3); /* a twice, b once; other not yet */
+    CHECK(sched_wait_group(s, 4, 50) == 1);
+    CHECK(sched_wait_group(s, 9, 50) == 0); /* a group never used */
+    task again = {303, 1, 0, 0};            /* the group starts again */
+    sched_add(s, 3, turn, &again, now_monotonic_ms());
+    CHECK(sched_wait_group(s, 3, 5000) == 0);
+    CHECK(logged() == 4);
+    CHECK(sched_wait(s, 50) == 1);
+    sched_free(s);
+}
+
 /* Freeing a pool with tasks still armed (a stop) frees them without running them. */
 static void test_free_with_armed_tasks(void)
 {
@@ -286,6 +310,7 @@ int main(void)
     test_wake();
     test_turn_contended();
     test_group_limit();
+    test_group_wait_while_running();
     test_free_with_armed_tasks();
     return check_summary("sched_pool");
 }

@@ -58,6 +58,8 @@ typedef struct fake {
     int failed_requests;        /* requests in failed rounds */
     int in_round;               /* a round is running: none may overlap */
     int overlapped;
+    int missing_state; /* requests whose state batch did not reach the transaction */
+    int poisoned_rounds;
 } fake;
 
 static void mark_seen(const char *topic, const char *key, size_t key_len, const char *value,
@@ -74,8 +76,20 @@ static void mark_seen(const char *topic, const char *key, size_t key_len, const 
         f->seen[t][c]++;
 }
 
+/* A batch holding a "poison" key: the fake producer refuses it (like a message too large). */
+static void find_poison(const char *topic, const char *key, size_t key_len, const char *value,
+                        size_t value_len, void *u)
+{
+    (void)topic;
+    (void)value;
+    (void)value_len;
+    if (key_len >= 6 && memcmp(key, "poison", 6) == 0)
+        *(int *)u = 1;
+}
+
 static kafka_result fake_commit(void *u, kafka_batch *const *data, kafka_batch *const *state,
-                                size_t n, volatile int *stop, char *err, size_t errlen)
+                                size_t n, size_t *refused, volatile int *stop, char *err,
+                                size_t errlen)
 {
     (void)stop;
     fake *f = u;
@@ -86,8 +100,18 @@ static kafka_result fake_commit(void *u, kafka_batch *const *data, kafka_batch *
     if ((int)n > f->max_group)
         f->max_group = (int)n;
     int fail = f->fail_every && round % f->fail_every == 0;
+    for (size_t i = 0; i < n && !fail; i++) {
+        int poison = 0;
+        if (data[i])
+            kafka_batch_each(data[i], find_poison, &poison);
+        if (poison) {
+            fail = 1;
+            *refused = i;
+            f->poisoned_rounds++;
+        }
+    }
     for (size_t i = 0; i < n; i++) {
-        CHECK(state[i] != NULL);
+        f->missing_state += state[i] == NULL;
         if (!fail && data[i])
             kafka_batch_each(data[i], mark_seen, f);
     }
@@ -111,6 +135,7 @@ typedef struct worker {
     int id;
     int ok, retry;
     int err_named_round; /* failures carried the transaction's error */
+    int poison;          /* its pages hold a message the producer refuses */
 } worker;
 
 static void *submit_commits(void *arg)
@@ -120,7 +145,7 @@ static void *submit_commits(void *arg)
     for (int c = 0; c < COMMITS; c++) {
         kafka_batch *data = kafka_batch_new(), *state = kafka_batch_new();
         char key[32];
-        int k = snprintf(key, sizeof(key), "t%d-c%d", w->id, c);
+        int k = snprintf(key, sizeof(key), w->poison ? "poison%d" : "t%d-c%d", w->id, c);
         kafka_batch_add(data, "topic", key, (size_t)k, "v", 1);
         kafka_batch_add(state, "state", "bm/x/y", 6, "{}", 2);
         char err[512] = "";
@@ -137,12 +162,12 @@ static void *submit_commits(void *arg)
     return NULL;
 }
 
-static void run_workers(fake *f, worker *w, shard_commit_queue **q_out)
+static void run_workers(fake *f, worker *w, shard_commit_queue **q_out, int poison_worker)
 {
     shard_commit_queue *q = shard_commit_queue_new(fake_commit, f);
     pthread_t th[THREADS];
     for (int i = 0; i < THREADS; i++) {
-        w[i] = (worker){.q = q, .id = i};
+        w[i] = (worker){.q = q, .id = i, .poison = i == poison_worker};
         CHECK(pthread_create(&th[i], NULL, submit_commits, &w[i]) == 0);
     }
     for (int i = 0; i < THREADS; i++)
@@ -155,7 +180,7 @@ static void test_group_commit_batches(void)
     fake f = {.lock = PTHREAD_MUTEX_INITIALIZER};
     worker w[THREADS];
     shard_commit_queue *q;
-    run_workers(&f, w, &q);
+    run_workers(&f, w, &q, -1);
     int ok = 0;
     for (int i = 0; i < THREADS; i++)
         ok += w[i].ok;
@@ -167,6 +192,7 @@ static void test_group_commit_batches(void)
             once &= f.seen[t][c] == 1;
     CHECK(once);
     CHECK(f.overlapped == 0);
+    CHECK(f.missing_state == 0);
     /* 8 threads asking while 20 ms transactions run: they share transactions */
     CHECK(f.max_group > 1);
     CHECK(f.rounds < THREADS * COMMITS);
@@ -182,7 +208,7 @@ static void test_group_commit_failure_reaches_every_participant(void)
     fake f = {.lock = PTHREAD_MUTEX_INITIALIZER, .fail_every = 3};
     worker w[THREADS];
     shard_commit_queue *q;
-    run_workers(&f, w, &q);
+    run_workers(&f, w, &q, -1);
     int ok = 0, retry = 0, named = 0;
     for (int i = 0; i < THREADS; i++) {
         ok += w[i].ok;
@@ -198,6 +224,29 @@ static void test_group_commit_failure_reaches_every_participant(void)
         for (int c = 0; c < COMMITS; c++)
             committed += f.seen[t][c];
     CHECK(committed == ok);
+    shard_commit_queue_free(q);
+}
+
+/* A page the producer refuses fails alone: its table's commits fail, the others of its
+ * transactions commit in the next one at once, none of them ever fails. */
+static void test_refused_page_fails_alone(void)
+{
+    fake f = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    worker w[THREADS];
+    shard_commit_queue *q;
+    run_workers(&f, w, &q, 0);
+    CHECK(w[0].ok == 0 && w[0].retry == COMMITS);
+    int ok = 0;
+    for (int i = 1; i < THREADS; i++)
+        ok += w[i].ok;
+    CHECK(ok == (THREADS - 1) * COMMITS);
+    int once = 1;
+    for (int t = 1; t < THREADS; t++)
+        for (int c = 0; c < COMMITS; c++)
+            once &= f.seen[t][c] == 1;
+    CHECK(once);
+    CHECK(f.poisoned_rounds == COMMITS);
+    CHECK(shard_commit_queue_requests(q) == THREADS * COMMITS);
     shard_commit_queue_free(q);
 }
 
@@ -323,7 +372,7 @@ static void *commit_pages(void *arg)
 
 static void test_shard_producer_commits_groups(void)
 {
-    kv props[1] = {{"test.mock.num.brokers", "1", 1}};
+    kv props[2] = {{"test.mock.num.brokers", "1", 1}, {"message.max.bytes", "20000", 2}};
     kafka_config kc = {.bootstrap_servers = "127.0.0.1:1",
                        .topic_prefix = "t",
                        .deployment = "t",
@@ -333,7 +382,7 @@ static void test_shard_producer_commits_groups(void)
                        .replication_factor = 1,
                        .transaction_timeout_ms = 10000,
                        .properties = props,
-                       .n_properties = 1,
+                       .n_properties = 2,
                        .shards = 2};
     shard s;
     shard_init(&s, &kc, 1);
@@ -372,6 +421,25 @@ static void test_shard_producer_commits_groups(void)
     CHECK(shard_commit_queue_requests(s.queue) == 21); /* with the one on the stopped shard */
     fprintf(stderr, "mock shard: 20 commits in %ld transactions\n", txns);
     CHECK(!shard_is_fatal(&s) && !shard_is_fenced(&s));
+
+    /* A message larger than message.max.bytes: the group fails, naming the batch that holds it. */
+    kafka_batch *ok = kafka_batch_new(), *big = kafka_batch_new();
+    kafka_batch_add(ok, "t.s.items", "k", 1, "value", 5);
+    char *huge = xcalloc(1, 40000);
+    memset(huge, 'x', 39999);
+    kafka_batch_add(big, "t.s.items", "k", 1, huge, 39999);
+    free(huge);
+    kafka_batch *data[2] = {ok, big}, *state[2] = {NULL, NULL};
+    size_t refused = 0;
+    CHECK(kafka_commit_group(s.producer, data, state, 2, &refused, &stop, err, sizeof(err)) ==
+          KAFKA_RETRY);
+    CHECK(refused == 1);
+    CHECK_CONTAINS(err, "produce to t.s.items");
+    CHECK(kafka_commit_group(s.producer, data, state, 1, &refused, &stop, err, sizeof(err)) ==
+          KAFKA_OK);
+    CHECK(refused == 1); /* n on success */
+    kafka_batch_free(ok);
+    kafka_batch_free(big);
     shard_destroy(&s);
 }
 
@@ -381,6 +449,7 @@ int main(void)
     test_lone_requests_commit_alone();
     test_group_commit_batches();
     test_group_commit_failure_reaches_every_participant();
+    test_refused_page_fails_alone();
     test_history_and_stale_names();
     test_shard_producer_commits_groups();
     return check_summary("shard");

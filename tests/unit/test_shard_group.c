@@ -21,18 +21,31 @@
 /* Who runs each shard (-1: nobody), as the handlers saw it. */
 static pthread_mutex_t owners_lock = PTHREAD_MUTEX_INITIALIZER;
 static int owner[SHARDS];
+static int claimed_by[SHARDS]; /* -1: unclaimed */
 static int running[MEMBERS];
-static int double_starts, foreign_stops, lost_stops;
+static int double_starts, foreign_stops, lost_stops, unclaimed_starts;
 
 typedef struct member {
     int id;
     shard_group *g;
 } member;
 
+/* Claims come before starts (the engine fences there); a claim may precede others' starts. */
+static int claim_shard(int shard, void *u)
+{
+    member *m = u;
+    pthread_mutex_lock(&owners_lock);
+    claimed_by[shard] = m->id;
+    pthread_mutex_unlock(&owners_lock);
+    return 0;
+}
+
 static int start_shard(int shard, void *u)
 {
     member *m = u;
     pthread_mutex_lock(&owners_lock);
+    if (claimed_by[shard] != m->id)
+        unclaimed_starts++;
     if (owner[shard] != -1)
         double_starts++;
     owner[shard] = m->id;
@@ -48,6 +61,8 @@ static void stop_shard(int shard, int lost, void *u)
     if (owner[shard] != m->id)
         foreign_stops++;
     owner[shard] = -1;
+    if (claimed_by[shard] == m->id)
+        claimed_by[shard] = -1;
     running[m->id]--;
     lost_stops += lost;
     pthread_mutex_unlock(&owners_lock);
@@ -96,12 +111,12 @@ static void test_spread_and_handover(rd_kafka_mock_cluster_t *mc, const char *bo
     shard_group_id(&kc, name, sizeof(name));
     CHECK_STR(name, "crmstream-t");
     for (int s = 0; s < SHARDS; s++)
-        owner[s] = -1;
+        owner[s] = claimed_by[s] = -1;
     member members[MEMBERS];
     char err[512] = "";
     for (int m = 0; m < MEMBERS; m++) {
         members[m].id = m;
-        shard_group_handler h = {start_shard, stop_shard, &members[m]};
+        shard_group_handler h = {claim_shard, start_shard, stop_shard, &members[m]};
         members[m].g = shard_group_start(&kc, SHARDS, &h, err, sizeof(err));
         CHECK(members[m].g != NULL);
         if (!members[m].g) {
@@ -139,6 +154,7 @@ static void test_spread_and_handover(rd_kafka_mock_cluster_t *mc, const char *bo
     CHECK(double_starts == 0);
     CHECK(foreign_stops == 0);
     CHECK(lost_stops == 0);
+    CHECK(unclaimed_starts == 0);
 }
 
 /* The group coordinator unreachable for longer than the session timeout: the member cannot
@@ -151,10 +167,10 @@ static void test_coordinator_outage(rd_kafka_mock_cluster_t *mc, const char *boo
     kc.topic_prefix = "v";
     kc.deployment = "v";
     for (int s = 0; s < SHARDS; s++)
-        owner[s] = -1;
+        owner[s] = claimed_by[s] = -1;
     lost_stops = 0;
     member m = {0, NULL};
-    shard_group_handler h = {start_shard, stop_shard, &m};
+    shard_group_handler h = {claim_shard, start_shard, stop_shard, &m};
     char err[512] = "";
     m.g = shard_group_start(&kc, SHARDS, &h, err, sizeof(err));
     CHECK(m.g != NULL);
@@ -182,7 +198,7 @@ static void test_partition_mismatch(rd_kafka_mock_cluster_t *mc, const char *boo
     kc.topic_prefix = "u";
     kc.deployment = "u";
     member m = {0, NULL};
-    shard_group_handler h = {start_shard, stop_shard, &m};
+    shard_group_handler h = {claim_shard, start_shard, stop_shard, &m};
     char err[512] = "";
     CHECK(shard_group_start(&kc, SHARDS, &h, err, sizeof(err)) == NULL);
     CHECK_CONTAINS(err, "coordination topic u.shards has 5 partitions but shards = 12");

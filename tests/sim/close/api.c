@@ -170,7 +170,9 @@ static int rate_limit(call *c)
     }
     k->tokens -= 1;
     o->tokens -= 1;
-    set_ratelimit_headers(c->resp, rate, k->tokens, k->tokens >= 1 ? 0 : (1 - k->tokens) / rate);
+    /* reset: seconds until the key's quota is whole again (observed "limit=160; remaining=159;
+     * reset=8": not 0 while requests remain) */
+    set_ratelimit_headers(c->resp, rate, k->tokens, (rate - k->tokens) / rate);
     return 0;
 }
 

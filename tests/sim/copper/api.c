@@ -303,21 +303,99 @@ static char *search_sig(const query *q)
     return sig;
 }
 
+/* The date filter on the field a search sorts by, if the search has one: its bounds are cut
+ * from the cached hits (sorted by that field) instead of being part of the cached query, so a
+ * keyset walk whose minimum moves every page reuses one sorted listing. */
+typedef struct date_cut {
+    const char *field, *min_key, *max_key;
+    json_t *lo, *hi; /* borrowed from the query's body */
+} date_cut;
+
+static int sort_date_cut(int t, const query *q, date_cut *c)
+{
+    static const char *const CUTS[][3] = {
+        {"date_modified", "minimum_modified_date", "maximum_modified_date"},
+        {"date_created", "minimum_created_date", "maximum_created_date"},
+        {"activity_date", "minimum_activity_date", "maximum_activity_date"},
+    };
+    for (size_t i = 0; i < sizeof CUTS / sizeof CUTS[0]; i++) {
+        int activity = strcmp(CUTS[i][0], "activity_date") == 0;
+        if (strcmp(q->sort_by, CUTS[i][0]) != 0 || activity != (t == T_ACTIVITIES))
+            continue;
+        c->field = CUTS[i][0];
+        c->min_key = CUTS[i][1];
+        c->max_key = CUTS[i][2];
+        c->lo = json_object_get(q->body, c->min_key);
+        c->hi = json_object_get(q->body, c->max_key);
+        return c->lo || c->hi;
+    }
+    return 0;
+}
+
+/* 1 while hit h comes before the cut's range in the hits' order (below it, ascending). */
+static int before_range(const hit *h, const date_cut *c, int upper)
+{
+    json_t *v = json_object_get(h->rec, c->field);
+    int below, above;
+    if (!json_is_integer(v)) { /* sorted first ascending, last descending; never in range */
+        below = 1;
+        above = 0;
+    } else {
+        json_int_t x = json_integer_value(v);
+        int inclusive = sim_param_int("inclusive", 1) != 0;
+        below =
+            c->lo && (inclusive ? x < json_integer_value(c->lo) : x <= json_integer_value(c->lo));
+        above = c->hi && x > json_integer_value(c->hi);
+    }
+    if (!SORT.desc)
+        return upper ? !above : below;
+    return upper ? !below && json_is_integer(v) : above;
+}
+
+static size_t range_edge(const hit *hits, size_t n, const date_cut *c, int upper)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (before_range(&hits[mid], c, upper))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 static const hit *cached_hits(int t, const query *q, size_t *n)
 {
-    char *sig = strcmp(sim_param("tie_order", "id"), "shuffle") == 0 ? NULL : search_sig(q);
-    if (sig && HITS[t].sig && HITS[t].gen == CU.gen && strcmp(HITS[t].sig, sig) == 0) {
-        free(sig);
-        *n = HITS[t].n;
-        return HITS[t].hits;
+    date_cut cut;
+    query whole = *q;
+    int cutting = sort_date_cut(t, q, &cut);
+    if (cutting) { /* the query without the cut's bounds */
+        whole.body = copper_must(json_copy(q->body));
+        json_object_del(whole.body, cut.min_key);
+        json_object_del(whole.body, cut.max_key);
     }
-    free(HITS[t].hits);
-    free(HITS[t].sig);
-    HITS[t].hits = search_hits(t, q, &HITS[t].n);
-    HITS[t].sig = sig;
-    HITS[t].gen = CU.gen;
+    char *sig = strcmp(sim_param("tie_order", "id"), "shuffle") == 0 ? NULL : search_sig(&whole);
+    if (!(sig && HITS[t].sig && HITS[t].gen == CU.gen && strcmp(HITS[t].sig, sig) == 0)) {
+        free(HITS[t].hits);
+        free(HITS[t].sig);
+        HITS[t].hits = search_hits(t, &whole, &HITS[t].n);
+        HITS[t].sig = sig;
+        HITS[t].gen = CU.gen;
+        sig = NULL;
+    }
+    free(sig);
+    if (cutting)
+        json_decref(whole.body);
     *n = HITS[t].n;
-    return HITS[t].hits;
+    if (!cutting)
+        return HITS[t].hits;
+    SORT.field = cut.field; /* the hits are sorted by it, in this direction */
+    SORT.desc = q->desc;
+    size_t a = range_edge(HITS[t].hits, HITS[t].n, &cut, 0);
+    size_t b = range_edge(HITS[t].hits, HITS[t].n, &cut, 1);
+    *n = b > a ? b - a : 0;
+    return HITS[t].hits + a;
 }
 
 static void api_search(int t, const sim_request *req, sim_response *resp)
