@@ -110,6 +110,7 @@ typedef struct crm_config {
     int metrics_port;
     int shutdown_grace_s; /* SIGTERM: exit within this */
     int progress_s;       /* progress line cadence during long passes */
+    int workers;          /* scheduler threads running the tables' passes (sched_pool.h) */
     kafka_config kafka;
     registry_config registry;
     source_config *sources;

@@ -1,6 +1,6 @@
 /* engine.c — startup and shutdown of a run: topics, the shards' producers (fencing older
- * instances and earlier layouts), state restore, one thread per enabled table, and the process
- * exit code. */
+ * instances and earlier layouts), state restore, every enabled table a task on the scheduler's
+ * worker pool (sched_pool.h), and the process exit code. */
 #include "engine.h"
 #include "schema_registry.h"
 #include "table_schema.h"
@@ -16,6 +16,7 @@
 #include "crm_time.h"
 #include "embedded_schemas.h"
 #include "log.h"
+#include "sched_pool.h"
 #include "shard.h"
 #include "shard_group.h"
 #include "shard_migrate.h"
@@ -53,6 +54,7 @@ typedef struct engine {
     /* coordination = group: shards start and stop on the group's thread while the main loop
      * and the probes look at their producers; held while a producer is created or destroyed */
     pthread_mutex_t producers_lock;
+    sched *sched; /* coordination = group: the worker pool the started shards' tables run on */
 } engine;
 
 table_run *source_run_table(source_run *sr, const char *name)
@@ -504,7 +506,7 @@ json_t *engine_health(int ready, int *ok)
                      reasons);
 }
 
-/* Stops the sources of shard s: their threads end after the page in flight. */
+/* Stops the sources of shard s: their tables end after the page in flight. */
 static void stop_shard_sources(engine *e, const shard *s)
 {
     for (int i = 0; i < e->n_sources; i++)
@@ -541,24 +543,65 @@ static void stop_on_fatal_producer(engine *e)
             on_shard_failed(e, &e->shards[i]);
 }
 
-/* Waits for every table thread, keeping the heartbeat fresh. */
-static void wait_for_tables(engine *e)
+/* A source stopped on its own (credentials rejected, its producer gone): its tables are woken so
+ * they end now instead of at their next poll. */
+static void wake_stopped_sources(engine *e, sched *s, int *woken)
 {
+    for (int i = 0; i < e->n_sources; i++)
+        if (!woken[i] && flag_is_set(&e->sources[i].stop)) {
+            woken[i] = 1;
+            sched_wake_group(s, i);
+        }
+}
+
+/* Waits until every table's task is done, keeping the heartbeat fresh; a stop request wakes
+ * every table (each ends its pass: the complete pages commit, a transfer in flight aborts). */
+static void wait_for_tables(engine *e, sched *s)
+{
+    int stop_seen = 0;
+    int *woken = xcalloc((size_t)e->n_sources + 1, sizeof(int));
     for (;;) {
         stop_on_fatal_producer(e);
-        int running = 0;
-        for (int i = 0; i < e->n_sources; i++)
-            for (int j = 0; j < e->sources[i].n_tables; j++)
-                running += !atomic_load(&e->sources[i].tables[j].done);
-        if (!running)
+        if (!stop_seen && flag_is_set(&engine_stop_requested)) {
+            stop_seen = 1;
+            sched_wake_all(s);
+        }
+        wake_stopped_sources(e, s, woken);
+        if (sched_wait(s, 200) == 0)
             break;
         atomic_store(&heartbeat_ms, now_monotonic_ms());
-        struct timespec ts = {0, 200 * 1000000};
-        nanosleep(&ts, NULL);
     }
+    free(woken);
+}
+
+/* Every enabled table as a task on a pool of cfg->workers threads, one group per source (the
+ * scheduler's round-robin unit), all due now; returns when every task is done. -1 when no
+ * worker could be started. */
+static void add_source_tasks(engine *e, sched *s, source_run *sr)
+{
+    int64_t now = now_monotonic_ms();
+    for (int j = 0; j < sr->n_tables; j++) {
+        table_metrics_set_running(&sr->tables[j].m, 1);
+        sched_add(s, (int)(sr - e->sources), sync_table_turn, &sr->tables[j], now);
+    }
+}
+
+static int run_tables(engine *e)
+{
+    sched *s = sched_new(e->cfg->workers, 0);
     for (int i = 0; i < e->n_sources; i++)
-        for (int j = 0; j < e->sources[i].n_tables; j++)
-            pthread_join(e->sources[i].tables[j].thread, NULL);
+        add_source_tasks(e, s, &e->sources[i]);
+    int rc = sched_start(s);
+    if (rc) {
+        log_error(NULL, NULL, "cannot start any of the %d worker threads; stopping",
+                  sched_workers(s));
+        flag_set(&engine_stop_requested, 1);
+    } else {
+        set_phase(e, "running");
+        wait_for_tables(e, s);
+    }
+    sched_free(s);
+    return rc;
 }
 
 /* ---- shards shared by a group of instances (kafka.coordination = "group") ----------------- */
@@ -587,14 +630,13 @@ static void renew_source(engine *e, source_run *sr)
 static void stop_shard_here(engine *e, shard *s, int lost)
 {
     for (int i = 0; i < e->n_sources; i++)
-        if (e->sources[i].shard == s)
+        if (e->sources[i].shard == s) {
             flag_set(&e->sources[i].stop, 1);
-    for (int i = 0; i < e->n_sources; i++) {
-        source_run *sr = &e->sources[i];
-        for (int j = 0; sr->shard == s && j < sr->n_tables; j++)
-            if (sr->tables[j].thread_started)
-                pthread_join(sr->tables[j].thread, NULL);
-    }
+            sched_wake_group(e->sched, i);
+        }
+    for (int i = 0; i < e->n_sources; i++)
+        while (e->sources[i].shard == s && sched_wait_group(e->sched, i, 200) > 0)
+            ; /* its tables end after the page in flight */
     pthread_mutex_lock(&e->producers_lock);
     shard_stop(s, lost ? 0 : 5000);
     pthread_mutex_unlock(&e->producers_lock);
@@ -607,20 +649,6 @@ static void group_stop_shard(int n, int lost, void *u)
 {
     engine *e = u;
     stop_shard_here(e, &e->shards[n], lost);
-}
-
-static int start_source_threads(source_run *sr, char *err, size_t errlen)
-{
-    for (int j = 0; j < sr->n_tables; j++) {
-        table_run *t = &sr->tables[j];
-        if (pthread_create(&t->thread, NULL, sync_table_thread, t) != 0) {
-            snprintf(err, errlen, "source %s table %s: cannot start thread", sr->sc->name,
-                     t->def->name);
-            return -1;
-        }
-        t->thread_started = 1;
-    }
-    return 0;
 }
 
 /* Claims shard n: its producer fences the previous owner and aborts what that one left open. */
@@ -664,7 +692,7 @@ static int group_start_shard(int n, void *u)
         if (!rc && table_schema_publish_all(sr, err, sizeof(err)))
             rc = -1;
         if (!rc)
-            rc = start_source_threads(sr, err, sizeof(err));
+            add_source_tasks(e, e->sched, sr);
     }
     if (rc) {
         log_error(s->name, NULL, "%s", err);
@@ -678,9 +706,16 @@ static int run_group(engine *e)
 {
     shard_group_handler h = {group_claim_shard, group_start_shard, group_stop_shard, e};
     char err[1024];
+    e->sched = sched_new(e->cfg->workers, 0);
+    if (sched_start(e->sched)) {
+        log_error(NULL, NULL, "cannot start any of the %d worker threads", e->cfg->workers);
+        sched_free(e->sched);
+        return EXIT_RUNTIME;
+    }
     shard_group *g = shard_group_start(&e->cfg->kafka, e->n_shards, &h, err, sizeof(err));
     if (!g) {
         log_error(NULL, NULL, "%s", err);
+        sched_free(e->sched);
         return EXIT_KAFKA;
     }
     set_phase(e, "running");
@@ -703,7 +738,8 @@ static int run_group(engine *e)
     int code = exit_code(e);
     pthread_mutex_unlock(&live_lock);
     pthread_mutex_unlock(&e->producers_lock);
-    shard_group_stop(g);
+    shard_group_stop(g); /* stops every shard it runs here, and their tables */
+    sched_free(e->sched);
     return code;
 }
 
@@ -766,23 +802,10 @@ int engine_run(const crm_config *cfg, const engine_options *opts)
             goto out;
         }
     }
-    for (int i = 0; i < e.n_sources; i++)
-        for (int j = 0; j < e.sources[i].n_tables; j++) {
-            table_run *t = &e.sources[i].tables[j];
-            if (pthread_create(&t->thread, NULL, sync_table_thread, t) != 0) {
-                log_error(e.sources[i].sc->name, t->def->name, "cannot start thread");
-                flag_set(&engine_stop_requested, 1);
-                code = EXIT_RUNTIME;
-                for (int k = 0; k < j; k++)
-                    pthread_join(e.sources[i].tables[k].thread, NULL);
-                goto out;
-            }
-        }
-    set_phase(&e, "running");
-    wait_for_tables(&e);
+    int failed = run_tables(&e);
     set_phase(&e, "stopping");
     print_summary(&e);
-    code = exit_code(&e);
+    code = failed ? EXIT_RUNTIME : exit_code(&e);
 out:
     set_phase(NULL, "stopped");
     for (int i = 0; i < e.n_sources; i++)
