@@ -391,6 +391,7 @@ static int process_page(pass *p, page *pg, sync_error *e)
     w->future_values = 0;
     rc = emit_page(p, pg, e);
     note_page_progress(p, pg);
+    allocator_release_now_and_then(); /* a backfill's pass may run for hours */
     if (rc == 0 && !p->reconcile)
         return queue_page(p, pg, e);
     work_rewind(w, start);      /* a failed page publishes nothing of its own */
