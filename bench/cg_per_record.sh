@@ -13,7 +13,8 @@ set -euo pipefail
 records=$1
 shift
 for f in "$@"; do
-    ir=$(grep -m1 '^summary:' "$f" | awk '{print $2}')
+    [ -s "$f" ] || continue # with --separate-threads, the process's own file stays empty
+    ir=$(awk '/^summary:/ { print $2; exit }' "$f")
     if grep -q 'sync_table_thread' "$f"; then kind=table; else kind=other; fi
     echo "${ir:-0} $kind"
 done | awk -v n="$records" '{ s += $1; k[$2] += $1 } END {

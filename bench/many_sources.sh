@@ -103,6 +103,15 @@ done
 
 [ "$STEADY_S" -gt 0 ] || exit 0
 
+# thread_split PID — "total workers librdkafka" threads of the process now, by thread name: the
+# scheduler's pool (crm-worker, `workers`), librdkafka's (rdk:*, a set per producer) and the rest
+# (main, the shutdown watchdog, one Kafka poll thread per producer).
+thread_split() {
+    cat /proc/"$1"/task/*/comm 2>/dev/null | awk '
+        { n++ } /^crm-worker$/ { w++ } /^rdk:/ { k++ }
+        END { printf "%d %d %d\n", n, w, k }'
+}
+
 # measure_steady CFG SECONDS — the daemon for SECONDS; prints "threads rss_kib"; leaves the last
 # /metrics in $WORK/metrics.txt and the scrape's "bytes seconds" in $WORK/scrape.txt.
 measure_steady() {
@@ -118,6 +127,7 @@ measure_steady() {
         sleep 0.2
     done
     [ -r "/proc/$pid/status" ] || fail "crmstream run exited early: $(tail -n 5 "$WORK/steady.log")"
+    thread_split "$pid" >"$WORK/threads.txt"
     curl -fsS -o "$WORK/metrics.txt" -w '%{size_download} %{time_total}\n' \
         "http://127.0.0.1:$OPS_PORT/metrics" >"$WORK/scrape.txt" || fail "no /metrics"
     # what an operator runs against it: `state --summary` (state topic + /status), timed
@@ -171,6 +181,8 @@ for n in $SOURCES; do
     awk -v n="$n" -v t="$threads" -v r="$rss" -v ps="$passes" -v p="$p99" -v m="$max" -v sp="$sp99" \
         -v sm="$smax" -v b="$bytes" -v s="$secs" 'BEGIN {
         printf "%8d %8d %10.1f %9d %10.3f %9.3f %10.3f %10.3f %11.1f %9.3f\n", n, t, r / 1024, ps, p, m, sp, sm, b / 1e6, s }'
+    read -r total workers rdk <"$WORK/threads.txt"
+    echo "         threads at the end: $total = $workers workers + $rdk librdkafka + $((total - workers - rdk)) other"
     echo "  crmstream state --summary took $(cat "$WORK/summary_ms.txt") ms:"
     sed -n '1,4p' "$WORK/summary.txt" | sed 's/^/    /'
 done

@@ -23,6 +23,7 @@
 typedef struct raw_member {
     const char *key, *value;
     size_t keylen;
+    const char *value_end; /* "_unmapped" members: where the value was spanned to */
 } raw_member;
 
 /* The keys of the objects raw_jw is inside, to find a duplicate key (jansson keeps one member
@@ -321,7 +322,7 @@ static int raw_jw_duplicate_key(rctx *c, size_t base, const char *k, size_t kl)
         c->keycap = c->keycap ? c->keycap * 2 : 64;
         c->keys = xrealloc(c->keys, c->keycap * sizeof(*c->keys));
     }
-    c->keys[c->nkeys++] = (raw_member){k, NULL, kl};
+    c->keys[c->nkeys++] = (raw_member){k, NULL, kl, NULL};
     return 0;
 }
 
@@ -346,7 +347,7 @@ static int raw_jw(rctx *c, jw *w, const char *p, const char *end, const char **n
                 return RAW_FALLBACK;
             if (i)
                 jw_put(w, ",", 1);
-            jw_string(w, k, kl);
+            jw_put(w, k - 1, kl + 2); /* an unescaped key's text is what jw_string writes */
             jw_put(w, ":", 1);
             if (raw_jw(c, w, v, end, &p, depth + 1))
                 return RAW_FALLBACK;
@@ -370,7 +371,10 @@ static int raw_jw(rctx *c, jw *w, const char *p, const char *end, const char **n
     case JS_STRING:
         if (!(*next = raw_str(c, p, end, &s, &len)))
             return RAW_FALLBACK;
-        jw_string(w, s, len);
+        if (s == p + 1) /* no escapes: the text is already what jw_string writes */
+            jw_put(w, p, (size_t)(*next - p));
+        else
+            jw_string(w, s, len);
         return 0;
     case JS_NUMBER:
         if (raw_number(p, end, next, &integer, num, sizeof(num)))
@@ -448,10 +452,12 @@ static int raw_unmapped(rctx *c, const node *n, const raw_member *unknown, size_
     for (size_t i = 0; i < n_unknown && !rc; i++) {
         if (i)
             jw_put(&w, ",", 1);
-        jw_string(&w, unknown[i].key, unknown[i].keylen);
+        jw_put(&w, unknown[i].key - 1, unknown[i].keylen + 2); /* unescaped: as jw_string */
         jw_put(&w, ":", 1);
         const char *after;
         rc = raw_jw(c, &w, unknown[i].value, end, &after, c->depth + 1);
+        if (!rc && after != unknown[i].value_end) /* read as a value, but not the one spanned */
+            rc = RAW_FALLBACK;
     }
     jw_put(&w, "}", 1);
     if (!rc) {
@@ -506,14 +512,17 @@ static int raw_custom(rctx *c, const field *f, size_t base)
 }
 
 /* Offers a member the root record's schema does not name to the typed custom fields: 1 when
- * they consumed it (*p moves past its value), 0 when not, -1: the DOM path decides. */
+ * they consumed it, 0 when not, -1: the DOM path decides. *p = the end of its value, spanned
+ * (js_span_value): validated here only when consumed; a member they leave is validated by
+ * whoever reads it next (raw_jw for "_unmapped", else js_skip_at in raw_record). */
 static int raw_take_custom(rctx *c, const char *k, size_t kl, const char *v, const char *end,
                            const char **p)
 {
-    const char *ve = js_skip_at(v, end, c->depth + 1);
+    const char *ve = js_span_value(v, end);
     int took = ve ? c->custom->take(c->custom->u, k, kl, v, ve) : -1;
-    if (took > 0)
-        *p = ve;
+    if (took > 0 && js_skip_at(v, end, c->depth + 1) != ve)
+        took = -1;
+    *p = ve;
     return took < 0 ? -1 : took > 0;
 }
 
@@ -667,12 +676,15 @@ static int raw_record(rctx *c, const node *n, const char *p, const char *end, co
         }
         if (want && want->keys->by_name)
             raw_note_wanted(c, want, -1, k, kl, v);
+        const char *spanned = NULL;
         if (c->custom && c->depth == 1) {
-            int took = raw_take_custom(c, k, kl, v, end, &p);
+            int took = raw_take_custom(c, k, kl, v, end, &spanned);
             if (took < 0)
                 return RAW_FALLBACK;
-            if (took)
+            if (took) {
+                p = spanned;
                 continue;
+            }
         }
         if (n->unmapped >= 0) {
             for (size_t i = 0; i < n_unknown; i++)
@@ -680,10 +692,15 @@ static int raw_record(rctx *c, const node *n, const char *p, const char *end, co
                     return RAW_FALLBACK;
             if (n_unknown == RAW_MAX_UNKNOWN)
                 return RAW_FALLBACK;
-            unknown[n_unknown++] = (raw_member){k, v, kl};
         }
-        if (!(p = js_skip_at(v, end, c->depth + 1)))
+        /* a member kept for "_unmapped" is validated as raw_jw writes it: only spanned here */
+        p = n->unmapped < 0 ? js_skip_at(v, end, c->depth + 1)
+            : spanned       ? spanned
+                            : js_span_value(v, end);
+        if (!p)
             return RAW_FALLBACK;
+        if (n->unmapped >= 0)
+            unknown[n_unknown++] = (raw_member){k, v, kl, p};
     }
     if (rc)
         return RAW_FALLBACK;

@@ -367,7 +367,7 @@ static const char *source_problem(const state_view *v, const char *src_name)
             (!v->rows[i].readable || v->rows[i].bm.passes == 0))
             return "never synced";
     if (!s && v->live.answered > 0)
-        return "not running";
+        return "not reported"; /* by the instances asked: --instance names them all */
     return NULL;
 }
 

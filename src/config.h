@@ -46,6 +46,7 @@ typedef struct kafka_config {
     int transaction_timeout_ms;
     int commit_max_events; /* pages of a table share a commit until it holds this many events */
     int commit_max_age_ms; /* ... or its first page is this old */
+    int commit_max_mb;     /* ... or its events hold this many MiB */
     coordination_mode coordination;
     int group_session_timeout_ms; /* coordination = group: a silent instance's shards move after */
     int shards;            /* sources share this many transactional producers (shard.h) */
@@ -109,6 +110,7 @@ typedef struct crm_config {
     int metrics_port;
     int shutdown_grace_s; /* SIGTERM: exit within this */
     int progress_s;       /* progress line cadence during long passes */
+    int workers;          /* scheduler threads running the tables' passes (sched_pool.h) */
     kafka_config kafka;
     registry_config registry;
     source_config *sources;

@@ -1,7 +1,7 @@
 /* engine.c — startup and shutdown of a run: topics, the shards' producers (fencing older
- * instances and earlier layouts), state restore, one thread per enabled table, and the process
- * exit code; sources added and removed while it runs (engine_add_sources, engine_remove_source:
- * a live reload). */
+ * instances and earlier layouts), state restore, every enabled table a task on the scheduler's
+ * worker pool (sched_pool.h), and the process exit code; sources added and removed while it runs
+ * (engine_add_sources, engine_remove_source: a live reload). */
 #include "engine.h"
 #include "schema_registry.h"
 #include "table_schema.h"
@@ -17,6 +17,7 @@
 #include "crm_time.h"
 #include "embedded_schemas.h"
 #include "log.h"
+#include "sched_pool.h"
 #include "shard.h"
 #include "shard_group.h"
 #include "shard_migrate.h"
@@ -50,7 +51,12 @@ typedef struct engine {
     int n_sources;
     sr_client *registry; /* NULL without schema_registry */
     int once;
-    shard *shards; /* kafka.shards of them; those with sources run */
+    /* kafka.coordination = "group" (and not --once, which runs every shard here, like static):
+     * the consumer group says which shards run here (shard_group.h) */
+    int group;
+    sched *sched;   /* the worker pool the tables run on, while they run (sources added join it) */
+    int next_group; /* the scheduler group of the next source */
+    shard *shards;  /* kafka.shards of them; those with sources run */
     int n_shards;
     shard_history history; /* what the state topic says of earlier producer layouts */
     /* coordination = group: shards start and stop on the group's thread while the main loop
@@ -178,6 +184,7 @@ static void source_run_free(source_run *sr)
 static source_run *source_run_new(engine *e, const source_config *sc, char *err, size_t errlen)
 {
     source_run *sr = xcalloc(1, sizeof(*sr));
+    sr->sched_group = e->next_group++;
     sr->once = e->once;
     sr->registry = e->registry;
     if (source_run_init(e, sr, sc, err, errlen)) {
@@ -338,7 +345,7 @@ static int start_shards(engine *e, char *err, size_t errlen)
         atomic_store(&sr->shard->mx.sources, sr->shard->n_sources);
         atomic_store(&sr->sm.shard, sr->shard->id);
     }
-    if (e->cfg->kafka.coordination == COORDINATION_GROUP)
+    if (e->group)
         return 0; /* the group says which run here (run_group) */
     for (int i = 0; i < e->n_shards; i++)
         if (e->shards[i].n_sources > 0 && shard_start(&e->shards[i], err, errlen))
@@ -497,7 +504,7 @@ static void print_summary(engine *e)
 /* Readiness: running, Kafka reachable, every source authenticated and not stopped. */
 static void add_readiness_reasons(engine *e, json_t *reasons)
 {
-    int group = e->cfg->kafka.coordination == COORDINATION_GROUP;
+    int group = e->group;
     if (group && pthread_mutex_trylock(&e->producers_lock) != 0)
         return; /* a shard is starting or stopping: ask again later */
     for (int i = 0; i < e->n_sources; i++) {
@@ -582,8 +589,9 @@ static void stop_on_fatal_producer(engine *e)
             on_shard_failed(e, &e->shards[i]);
 }
 
-/* A stop of the whole run reaches every source's own stop flag, which its table threads wait on
- * (engine_remove_source stops one source alone through it). */
+/* A stop of the whole run reaches every source's own stop flag, which its tables' waits
+ * (HTTP transfers, rate limits) look at (engine_remove_source stops one source alone through
+ * it). */
 static void propagate_stop(engine *e)
 {
     if (!flag_is_set(&engine_stop_requested))
@@ -600,46 +608,56 @@ static int tables_running(const source_run *sr)
     return running;
 }
 
-/* Joins the table threads of sr that were started (and not joined yet). */
-static void join_tables(source_run *sr)
+/* A source stopped on its own (credentials rejected, its producer gone): its tables are woken so
+ * they end now instead of at their next poll. */
+static void wake_stopped_sources(engine *e, sched *s)
 {
-    for (int j = 0; j < sr->n_tables; j++)
-        if (sr->tables[j].thread_started) {
-            pthread_join(sr->tables[j].thread, NULL);
-            sr->tables[j].thread_started = 0;
+    for (int i = 0; i < e->n_sources; i++)
+        if (!e->sources[i]->woken && flag_is_set(&e->sources[i]->stop)) {
+            e->sources[i]->woken = 1;
+            sched_wake_group(s, e->sources[i]->sched_group);
         }
 }
 
-/* Waits for every table thread, keeping the heartbeat fresh and reloading the sources when
- * asked (SIGHUP) or when sources_dir changed. With every source removed the run goes on,
- * waiting for new ones, until stopped. */
-static void wait_for_tables(engine *e, sources_watch *watch)
+/* The reload asked for (SIGHUP) or due (sources_dir changed), between two turns of the loop. */
+static void reload_when_asked(engine *e, sources_watch *watch)
 {
+    int hup = flag_is_set(&engine_reload_requested);
+    if (hup)
+        flag_set(&engine_reload_requested, 0);
+    if ((sources_watch_due(watch, now_monotonic_ms()) || hup) &&
+        sources_reload(e, hup) == SOURCES_RELOAD_RESTART) {
+        flag_set(&engine_restart_requested, 1);
+        flag_set(&engine_stop_requested, 1);
+    }
+}
+
+/* Waits until every table's task is done, keeping the heartbeat fresh; a stop request wakes
+ * every table (each ends its pass: the complete pages commit, a transfer in flight aborts).
+ * Reloads the sources when asked; with every source removed the run goes on, waiting for new
+ * ones, until stopped. */
+static void wait_for_tables(engine *e, sched *s, sources_watch *watch)
+{
+    int stop_seen = 0;
     for (;;) {
         stop_on_fatal_producer(e);
-        propagate_stop(e);
-        int stopping = flag_is_set(&engine_stop_requested);
-        if (!e->once && !stopping) {
-            int hup = flag_is_set(&engine_reload_requested);
-            if (hup)
-                flag_set(&engine_reload_requested, 0);
-            if ((sources_watch_due(watch, now_monotonic_ms()) || hup) &&
-                sources_reload(e, hup) == SOURCES_RELOAD_RESTART) {
-                flag_set(&engine_restart_requested, 1);
-                flag_set(&engine_stop_requested, 1);
-            }
+        if (!stop_seen && flag_is_set(&engine_stop_requested)) {
+            stop_seen = 1;
+            propagate_stop(e);
+            sched_wake_all(s);
         }
-        int running = 0;
-        for (int i = 0; i < e->n_sources; i++)
-            running += tables_running(e->sources[i]);
-        if (!running && (e->n_sources > 0 || e->once || stopping))
+        wake_stopped_sources(e, s);
+        if (!e->once && !stop_seen)
+            reload_when_asked(e, watch);
+        if (sched_wait(s, 200) > 0) {
+            atomic_store(&heartbeat_ms, now_monotonic_ms());
+            continue;
+        }
+        if (e->n_sources > 0 || e->once || flag_is_set(&engine_stop_requested))
             break;
-        atomic_store(&heartbeat_ms, now_monotonic_ms());
-        struct timespec ts = {0, 200 * 1000000};
-        nanosleep(&ts, NULL);
+        atomic_store(&heartbeat_ms, now_monotonic_ms()); /* no source: wait for one */
+        sleep_interruptible(200, &engine_stop_requested);
     }
-    for (int i = 0; i < e->n_sources; i++)
-        join_tables(e->sources[i]);
 }
 
 /* Schemas after the state: tables with custom fields start from their restored history. */
@@ -660,22 +678,36 @@ static int build_schemas(source_run *sr, int *code)
     return 0;
 }
 
-/* Starts a thread per table of sr; on failure the started ones are stopped and joined. */
-static int start_threads(source_run *sr)
+/* Every table of sr a task of the source's group (the scheduler's round-robin unit), due now. */
+static void schedule_tables(sched *s, source_run *sr, int64_t now)
 {
     for (int j = 0; j < sr->n_tables; j++) {
-        table_run *t = &sr->tables[j];
-        if (pthread_create(&t->thread, NULL, sync_table_thread, t) != 0) {
-            log_error(sr->sc->name, t->def->name, "cannot start thread");
-            flag_set(&sr->stop, 1);
-            join_tables(sr);
-            for (int k = j; k < sr->n_tables; k++)
-                atomic_store(&sr->tables[k].done, 1);
-            return -1;
-        }
-        t->thread_started = 1;
+        table_metrics_set_running(&sr->tables[j].m, 1);
+        sched_add(s, sr->sched_group, sync_table_turn, &sr->tables[j], now);
     }
-    return 0;
+}
+
+/* Every enabled table as a task on a pool of cfg->workers threads, all due now; returns when
+ * every task is done. -1 when no worker could be started. */
+static int run_tables(engine *e, sources_watch *watch)
+{
+    sched *s = sched_new(e->cfg->workers, 0);
+    int64_t now = now_monotonic_ms();
+    for (int i = 0; i < e->n_sources; i++)
+        schedule_tables(s, e->sources[i], now);
+    int rc = sched_start(s);
+    if (rc) {
+        log_error(NULL, NULL, "cannot start any of the %d worker threads; stopping",
+                  sched_workers(s));
+        flag_set(&engine_stop_requested, 1);
+    } else {
+        e->sched = s;
+        set_phase(e, "running");
+        wait_for_tables(e, s, watch);
+        e->sched = NULL;
+    }
+    sched_free(s);
+    return rc;
 }
 
 /* ---- shards shared by a group of instances (kafka.coordination = "group") ----------------- */
@@ -706,11 +738,14 @@ static void renew_source(engine *e, source_run *sr)
 static void stop_shard_here(engine *e, shard *s, int lost)
 {
     for (int i = 0; i < e->n_sources; i++)
-        if (e->sources[i]->shard == s)
+        if (e->sources[i]->shard == s) {
             flag_set(&e->sources[i]->stop, 1);
+            sched_wake_group(e->sched, e->sources[i]->sched_group);
+        }
     for (int i = 0; i < e->n_sources; i++)
-        if (e->sources[i]->shard == s)
-            join_tables(e->sources[i]);
+        while (e->sources[i]->shard == s &&
+               sched_wait_group(e->sched, e->sources[i]->sched_group, 200) > 0)
+            ; /* its tables end after the page in flight */
     pthread_mutex_lock(&e->producers_lock);
     shard_stop(s, lost ? 0 : 5000);
     pthread_mutex_unlock(&e->producers_lock);
@@ -761,7 +796,9 @@ static int group_start_shard(int n, void *u)
     rc = restore_state(e, list, n_list, err, sizeof(err));
     for (int i = 0; i < n_list && !rc; i++) {
         int code = EXIT_OK;
-        rc = build_schemas(list[i], &code) || start_threads(list[i]) ? -1 : 0;
+        rc = build_schemas(list[i], &code);
+        if (!rc)
+            schedule_tables(e->sched, list[i], now_monotonic_ms());
     }
     free(list);
     if (rc) {
@@ -778,9 +815,18 @@ static int run_group(engine *e)
 {
     shard_group_handler h = {group_claim_shard, group_start_shard, group_stop_shard, e};
     char err[1024];
+    e->sched = sched_new(e->cfg->workers, 0);
+    if (sched_start(e->sched)) {
+        log_error(NULL, NULL, "cannot start any of the %d worker threads", e->cfg->workers);
+        sched_free(e->sched);
+        e->sched = NULL;
+        return EXIT_RUNTIME;
+    }
     shard_group *g = shard_group_start(&e->cfg->kafka, e->n_shards, &h, err, sizeof(err));
     if (!g) {
         log_error(NULL, NULL, "%s", err);
+        sched_free(e->sched);
+        e->sched = NULL;
         return EXIT_KAFKA;
     }
     set_phase(e, "running");
@@ -806,8 +852,16 @@ static int run_group(engine *e)
         nanosleep(&ts, NULL);
     }
     set_phase(e, "stopping");
-    shard_group_stop(g);
-    return exit_code(e);
+    /* before the shards stop: a fenced or failed producer is gone afterwards */
+    pthread_mutex_lock(&e->producers_lock);
+    pthread_mutex_lock(&live_lock);
+    int code = exit_code(e);
+    pthread_mutex_unlock(&live_lock);
+    pthread_mutex_unlock(&e->producers_lock);
+    shard_group_stop(g); /* stops every shard it runs here, and their tables */
+    sched_free(e->sched);
+    e->sched = NULL;
+    return code;
 }
 
 int engine_run(const crm_config *cfg, const engine_options *opts)
@@ -818,14 +872,14 @@ int engine_run(const crm_config *cfg, const engine_options *opts)
     char err[1024];
     int code = EXIT_OK;
     sources_watch *watch = NULL;
-    int group = cfg->kafka.coordination == COORDINATION_GROUP;
+    e.group = cfg->kafka.coordination == COORDINATION_GROUP && !opts->once;
     pthread_mutex_init(&e.producers_lock, NULL);
     if (cfg->registry.url && !(e.registry = sr_new(&cfg->registry, err, sizeof(err)))) {
         log_error(NULL, NULL, "%s", err);
         free(e.sources);
         return EXIT_CONFIG;
     }
-    if (!e.once && !group) /* from now on, a change of sources_dir is seen */
+    if (!e.once && !e.group) /* from now on, a change of sources_dir is seen */
         watch = sources_watch_start(cfg);
     for (int i = 0; i < cfg->n_sources; i++) {
         if (!(e.sources[e.n_sources] = source_run_new(&e, &cfg->sources[i], err, sizeof(err)))) {
@@ -849,7 +903,7 @@ int engine_run(const crm_config *cfg, const engine_options *opts)
         code = EXIT_KAFKA;
         goto out;
     }
-    if (group) {
+    if (e.group) {
         code = run_group(&e);
         goto out;
     }
@@ -863,19 +917,10 @@ int engine_run(const crm_config *cfg, const engine_options *opts)
     for (int i = 0; i < e.n_sources; i++)
         if (build_schemas(e.sources[i], &code))
             goto out;
-    for (int i = 0; i < e.n_sources; i++)
-        if (start_threads(e.sources[i])) {
-            flag_set(&engine_stop_requested, 1);
-            code = EXIT_RUNTIME;
-            for (int k = 0; k < i; k++)
-                join_tables(e.sources[k]);
-            goto out;
-        }
-    set_phase(&e, "running");
-    wait_for_tables(&e, watch);
+    int failed = run_tables(&e, watch);
     set_phase(&e, "stopping");
     print_summary(&e);
-    code = exit_code(&e);
+    code = failed ? EXIT_RUNTIME : exit_code(&e);
 out:
     set_phase(NULL, "stopped");
     sources_watch_stop(watch);
@@ -986,11 +1031,12 @@ int engine_add_sources(engine *e, source_config **scs, int n)
     }
     for (int i = 0; i < nb; i++) {
         int code = EXIT_OK;
-        if (build_schemas(batch[i], &code) || start_threads(batch[i])) {
+        if (build_schemas(batch[i], &code)) {
             source_run_discard(batch[i]);
             continue;
         }
         publish_source(e, batch[i]);
+        schedule_tables(e->sched, batch[i], now_monotonic_ms());
         started++;
     }
     free(batch);
@@ -1006,11 +1052,11 @@ int engine_remove_source(engine *e, const char *name)
         return -1;
     source_run *sr = e->sources[i];
     flag_set(&sr->stop, 1); /* its tables abort HTTP in flight and commit what they hold */
+    sched_wake_group(e->sched, sr->sched_group); /* now, not at their next poll */
     while (tables_running(sr)) {
         atomic_store(&heartbeat_ms, now_monotonic_ms());
         sleep_interruptible(50, NULL);
     }
-    join_tables(sr);
     print_source_summary(sr);
     pthread_mutex_lock(&live_lock);
     memmove(&e->sources[i], &e->sources[i + 1], (size_t)(e->n_sources - i - 1) * sizeof(sr));

@@ -451,6 +451,11 @@ void http_client_set_observer(http_client *c, http_observer_fn fn, void *arg)
     c->observe_arg = arg;
 }
 
+int64_t http_client_send_delay(http_client *c)
+{
+    return c->rl ? ratelimit_peek_delay(c->rl, now_monotonic_ms()) : 0;
+}
+
 static void observe_attempt(http_client *c, long status, int64_t elapsed_ms)
 {
     if (c->observe)
@@ -545,24 +550,14 @@ static void setopt_failed(http_client *c, const char *opt, CURLcode rc)
     log_error(c->source, NULL, "curl_easy_setopt(%s) failed: %s", opt, curl_easy_strerror(rc));
 }
 
-http_client *http_client_new(const http_options *opts, const http_auth *auth, ratelimit *rl,
-                             rate_signal_fn signal, void *signal_arg, const char *source)
+/* A new easy handle with the client's options (its own connection cache). 0, or -1 logged. */
+static int open_handle(http_client *c)
 {
-    http_client *c = xcalloc(1, sizeof(*c));
-    c->opts = opts;
-    c->auth = auth;
-    c->rl = rl;
-    c->signal = signal;
-    c->signal_arg = signal_arg;
-    c->source = xstrdup(source ? source : "-");
-    c->rng = (uint64_t)now_monotonic_ms() * 0x9E3779B97F4A7C15ULL ^ (uint64_t)(uintptr_t)c ^
-             (uint64_t)now_wall_ms();
-    if (c->rng == 0)
-        c->rng = 0x853c49e6748fea9bULL;
+    const http_options *opts = c->opts;
     c->curl = curl_easy_init();
     if (!c->curl) {
         log_error(c->source, NULL, "curl_easy_init failed");
-        goto fail;
+        return -1;
     }
     long connect_ms =
         opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_MS;
@@ -590,17 +585,46 @@ http_client *http_client_new(const http_options *opts, const http_auth *auth, ra
     SETOPT(c, CURLOPT_NOPROGRESS, 0L);
     SETOPT(c, CURLOPT_XFERINFOFUNCTION, on_progress);
     SETOPT(c, CURLOPT_XFERINFODATA, c);
-    if (auth && auth->basic_user) {
+    if (c->auth && c->auth->basic_user) {
         SETOPT(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-        SETOPT(c, CURLOPT_USERNAME, auth->basic_user);
-        SETOPT(c, CURLOPT_PASSWORD, auth->basic_password ? auth->basic_password : "");
+        SETOPT(c, CURLOPT_USERNAME, c->auth->basic_user);
+        SETOPT(c, CURLOPT_PASSWORD, c->auth->basic_password ? c->auth->basic_password : "");
+    }
+    return 0;
+fail:
+    curl_easy_cleanup(c->curl);
+    c->curl = NULL;
+    return -1;
+}
+
+http_client *http_client_new(const http_options *opts, const http_auth *auth, ratelimit *rl,
+                             rate_signal_fn signal, void *signal_arg, const char *source)
+{
+    http_client *c = xcalloc(1, sizeof(*c));
+    c->opts = opts;
+    c->auth = auth;
+    c->rl = rl;
+    c->signal = signal;
+    c->signal_arg = signal_arg;
+    c->source = xstrdup(source ? source : "-");
+    c->rng = (uint64_t)now_monotonic_ms() * 0x9E3779B97F4A7C15ULL ^ (uint64_t)(uintptr_t)c ^
+             (uint64_t)now_wall_ms();
+    if (c->rng == 0)
+        c->rng = 0x853c49e6748fea9bULL;
+    if (open_handle(c)) {
+        http_client_free(c);
+        return NULL;
     }
     if (opts->verify_tls == 0)
         log_warn(c->source, NULL, "TLS certificate verification is disabled");
     return c;
-fail:
-    http_client_free(c);
-    return NULL;
+}
+
+int http_client_close_connections(http_client *c)
+{
+    curl_easy_cleanup(c->curl);
+    c->curl = NULL;
+    return open_handle(c);
 }
 
 void http_client_free(http_client *c)
@@ -1079,6 +1103,10 @@ http_result http_client_execute(http_client *c, const http_request *req, http_re
 
     struct curl_slist *hdrs = NULL;
     http_result result = HTTP_TRANSPORT;
+    if (!c->curl && open_handle(c)) {
+        snprintf(err, errlen, "%s %s: cannot create a curl handle", x.method, x.url);
+        return HTTP_TRANSPORT;
+    }
     if (prepare(c, req, x.method, &hdrs, err, errlen) == 0) {
         c->cur = resp;
         c->stop = stop;

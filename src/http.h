@@ -111,6 +111,14 @@ http_result http_client_execute(http_client *c, const http_request *req, http_re
                                 volatile int *stop, int64_t *resume_at_wall_ms, char *err,
                                 size_t errlen);
 
+/* Closes the client's idle connections (a table idle until its next poll keeps no socket open,
+ * which a server closes after its keep-alive timeout anyway). 0, or -1 logged when no new handle
+ * could be made (the next request tries again). */
+int http_client_close_connections(http_client *c);
+
+/* How long (ms) the client's rate limiter would hold its next request now; 0 without one. */
+int64_t http_client_send_delay(http_client *c);
+
 /* Called after every attempt (retries included) with the HTTP status, or 0 for a transport
  * error, and the attempt's duration: the hook metrics count requests by status with. */
 typedef void (*http_observer_fn)(void *arg, long status, int64_t elapsed_ms);

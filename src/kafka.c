@@ -484,7 +484,7 @@ static int producer_connect(kafka_producer *p, char *err, size_t errlen)
     snprintf(client_id, sizeof(client_id), "crmstream-%s", p->source);
     /* Producers of the same name (a shard, shard.h) of one deployment fence each other; other
      * deployments on the same cluster (kafka.deployment, default the topic prefix) do not. */
-    snprintf(txn_id, sizeof(txn_id), "crmstream-%s-%s", kc->deployment, p->source);
+    kafka_transactional_id(kc, p->source, txn_id, sizeof(txn_id));
     snprintf(txn_timeout, sizeof(txn_timeout), "%d", kc->transaction_timeout_ms);
     const char *defaults[] = {"bootstrap.servers",
                               kc->bootstrap_servers,
@@ -575,6 +575,47 @@ static void producer_disconnect(kafka_producer *p, int flush_ms)
     rd_kafka_destroy(p->rk);
     p->rk = NULL;
     bury_arenas(p, 1);
+}
+
+void kafka_transactional_id(const kafka_config *kc, const char *name, char *out, size_t len)
+{
+    snprintf(out, len, "crmstream-%s-%s", kc->deployment, name);
+}
+
+int kafka_fence(const kafka_config *kc, const char *transactional_id, char *err, size_t errlen)
+{
+    char timeout[32];
+    snprintf(timeout, sizeof(timeout), "%d", kc->transaction_timeout_ms);
+    const char *defaults[] = {"bootstrap.servers",
+                              kc->bootstrap_servers,
+                              "client.id",
+                              "crmstream-fence",
+                              "transactional.id",
+                              transactional_id,
+                              "transaction.timeout.ms",
+                              timeout,
+                              NULL};
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (kafka_conf_apply(conf, kc, defaults, err, errlen)) {
+        rd_kafka_conf_destroy(conf);
+        return -1;
+    }
+    rd_kafka_conf_set_log_cb(conf, on_log);
+    char errstr[512];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+    if (!rk) {
+        rd_kafka_conf_destroy(conf);
+        snprintf(err, errlen, "kafka producer: %s", errstr);
+        return -1;
+    }
+    rd_kafka_error_t *e = rd_kafka_init_transactions(rk, 60000);
+    if (e) {
+        snprintf(err, errlen, "kafka init_transactions (transactional.id %s): %s", transactional_id,
+                 rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+    }
+    rd_kafka_destroy(rk);
+    return e ? -1 : 0;
 }
 
 kafka_producer *kafka_producer_new(const kafka_config *kc, const char *name, kafka_metrics *metrics,

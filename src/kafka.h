@@ -48,7 +48,7 @@ typedef enum {
     KAFKA_FATAL = -2, /* fenced or a fatal producer error: the source must stop */
 } kafka_result;
 
-/* Creates the producer named `name` (transactional.id crmstream-<topic_prefix>-<name>, client.id
+/* Creates the producer named `name` (transactional.id crmstream-<deployment>-<name>, client.id
  * crmstream-<name>; it also names the producer in logs) and in exactly-once mode runs
  * init_transactions, which fences any older producer of that name and aborts its open
  * transaction. NULL + err on failure. */
@@ -59,6 +59,12 @@ kafka_producer *kafka_producer_new(const kafka_config *kc, const char *name,
                                    struct kafka_metrics *metrics, char *err, size_t errlen);
 /* Flushes (bounded by timeout_ms) and destroys. */
 void kafka_producer_free(kafka_producer *p, int timeout_ms);
+
+/* "crmstream-<deployment>-<name>": the transactional.id of the producer named `name`. */
+void kafka_transactional_id(const kafka_config *kc, const char *name, char *out, size_t len);
+/* Runs init_transactions once with transactional_id (as is): its open transaction, if any, is
+ * aborted and whichever producer holds it is fenced. 0, or -1 with err. */
+int kafka_fence(const kafka_config *kc, const char *transactional_id, char *err, size_t errlen);
 
 kafka_result kafka_commit(kafka_producer *p, kafka_batch *data, kafka_batch *state,
                           volatile int *stop, char *err, size_t errlen);

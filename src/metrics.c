@@ -142,6 +142,13 @@ void shard_metrics_transaction(shard_metrics *m, int ok)
     }
 }
 
+/* A source of a shard this instance does not run (coordination = group: another member runs
+ * it) is that member's to show: neither the source nor its tables are rendered here. */
+static int shown_here(const source_metrics *s)
+{
+    return !s || !s->in_shard || atomic_load(&s->in_shard->assigned);
+}
+
 /* ---- the pass lifecycle ------------------------------------------------------------------ */
 
 void table_metrics_set_running(table_metrics *m, int running)
@@ -161,10 +168,11 @@ static void count_lateness(int64_t late_ms)
         ;
 }
 
-void table_metrics_pass_started(table_metrics *m, int64_t late_ms)
+void table_metrics_pass_started(table_metrics *m, int64_t due_ms)
 {
-    if (late_ms == METRICS_UNSCHEDULED)
-        return;
+    if (due_ms <= 0)
+        return; /* no schedule: the table's first pass */
+    int64_t late_ms = now_monotonic_ms() - due_ms;
     if (late_ms < 0) /* woke a little early */
         late_ms = 0;
     atomic_store(&m->lateness_ms, late_ms);
@@ -406,7 +414,8 @@ static void table_family(buf *out, const char *name, const char *type, const cha
 {
     family_header(out, name, type, help);
     for (table_metrics *m = tables; m; m = m->next)
-        line_long(out, name, m->labels, get(m));
+        if (shown_here(m->owner))
+            line_long(out, name, m->labels, get(m));
 }
 
 #define GETTER(field)                                                                              \
@@ -433,6 +442,8 @@ static void seconds_family(buf *out, const char *name, const char *type, const c
     family_header(out, name, type, help);
     int64_t now = now_wall_ms();
     for (table_metrics *m = tables; m; m = m->next) {
+        if (!shown_here(m->owner))
+            continue;
         long long ms;
         if (which == 0) {
             ms = atomic_load(&m->rate_wait_ms);
@@ -453,6 +464,8 @@ static void render_statuses(buf *out)
     const char *name = "crmstream_http_requests_total";
     family_header(out, name, "counter", "HTTP attempts by status (0 = no response).");
     for (table_metrics *m = tables; m; m = m->next) {
+        if (!shown_here(m->owner))
+            continue;
         pthread_mutex_lock(&m->status_lock);
         for (int i = 0; i < m->n_statuses; i++)
             buf_printf(out, "%s{%s,status=\"%ld\"} %ld\n", name, m->labels, m->statuses[i],
@@ -466,7 +479,7 @@ static void render_errors(buf *out)
     const char *name = "crmstream_errors_total";
     family_header(out, name, "counter", "Failed pages and passes by kind.");
     for (table_metrics *m = tables; m; m = m->next)
-        for (int k = 0; k < ERR_KINDS; k++) {
+        for (int k = 0; k < ERR_KINDS && shown_here(m->owner); k++) {
             buf_append_str(out, name);
             buf_append(out, "{", 1);
             buf_append_str(out, m->labels);
@@ -631,10 +644,13 @@ static void render_sources(buf *out)
     source_row *rows = n ? xcalloc(n, sizeof(source_row)) : NULL;
     int64_t now = now_wall_ms();
     n = 0;
-    for (source_metrics *s = sources; s; s = s->next, n++) {
+    for (source_metrics *s = sources; s; s = s->next) {
+        if (!shown_here(s))
+            continue;
         rows[n].s = s;
         health_of(s, now, &rows[n].h);
         snprintf(rows[n].labels, sizeof(rows[n].labels), "source=\"%s\"", s->source);
+        n++;
     }
     render_source_states(out, rows, n);
     for (size_t f = 0; f < sizeof(source_families) / sizeof(source_families[0]); f++)
@@ -877,6 +893,8 @@ json_t *metrics_status_json(void)
     pthread_mutex_lock(&registry_lock);
     json_t *shard_list = shards_status_json();
     for (source_metrics *s = sources; s; s = s->next) {
+        if (!shown_here(s))
+            continue;
         json_t *one = source_status_json(s, now);
         if (one)
             json_array_append_new(list, one);

@@ -46,14 +46,17 @@ typedef enum {
 const char *metrics_source_state_name(source_run_state state);
 
 struct table_metrics;
+struct shard_metrics;
 
 /* One source's registration: its tables link here, so its health is read from them. */
 typedef struct source_metrics {
-    const char *source;           /* borrowed label */
-    atomic_int auth_failed;       /* a pass failed with kind auth (cleared by a success) */
-    atomic_int shard;             /* its shard, -1 without shards */
-    struct table_metrics *tables; /* its tables, linked by next_in_source (registry lock) */
-    void *next;                   /* registry link */
+    const char *source;             /* borrowed label */
+    atomic_int auth_failed;         /* a pass failed with kind auth (cleared by a success) */
+    atomic_int shard;               /* its shard, -1 without shards */
+    struct shard_metrics *in_shard; /* that shard's metrics (NULL: none): while another instance
+                                       runs the shard, the source and its tables are not shown */
+    struct table_metrics *tables;   /* its tables, linked by next_in_source (registry lock) */
+    void *next;                     /* registry link */
 } source_metrics;
 
 /* A source's health summed up from its tables at one instant (metrics_source_health). */
@@ -139,13 +142,12 @@ void source_metrics_destroy(source_metrics *s);
 void table_metrics_attach(table_metrics *m, source_metrics *s);
 
 /* The pass lifecycle, as the pass loop sees it. set_running(1) when the table starts being
- * polled, (0) when it stops. pass_started: late_ms is how long after its scheduled time the pass
- * started, or METRICS_UNSCHEDULED for a pass without a schedule (a table's first pass of the run,
- * which waits for the start-up instead). pass_failed counts the error by kind and keeps it as the
- * last error. */
-#define METRICS_UNSCHEDULED INT64_MIN
+ * polled, (0) when it stops. pass_started: due_ms is when the pass was scheduled to start
+ * (now_monotonic_ms() clock), or 0 for a pass without a schedule (a table's first pass of the
+ * run, which waits for the start-up instead): lateness = now - due, an early start counts as 0.
+ * pass_failed counts the error by kind and keeps it as the last error. */
 void table_metrics_set_running(table_metrics *m, int running);
-void table_metrics_pass_started(table_metrics *m, int64_t late_ms);
+void table_metrics_pass_started(table_metrics *m, int64_t due_ms);
 void table_metrics_pass_succeeded(table_metrics *m);
 void table_metrics_pass_failed(table_metrics *m, error_kind kind, const char *msg);
 /* The bookmark the state topic held at start (0 or CRM_TIME_NONE: none), so that the lag is

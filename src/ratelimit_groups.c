@@ -48,14 +48,9 @@ void ratelimit_groups_free(ratelimit_groups *g)
     free(g);
 }
 
-static ratelimit *group_new_limiter(const ratelimit_groups *g)
-{
-    return g->learn ? ratelimit_new_learning(g->rate, g->burst) : ratelimit_new(g->rate, g->burst);
-}
-
 ratelimit *ratelimit_groups_get(ratelimit_groups *g, const char *group)
 {
-    if (!group || !*group)
+    if (!group || !*group || !g->learn)
         return g->shared;
     pthread_mutex_lock(&g->lock);
     ratelimit *rl = NULL;
@@ -67,7 +62,7 @@ ratelimit *ratelimit_groups_get(ratelimit_groups *g, const char *group)
             g->cap = g->cap ? 2 * g->cap : 8;
             g->groups = xrealloc(g->groups, (size_t)g->cap * sizeof(*g->groups));
         }
-        rl = group_new_limiter(g);
+        rl = ratelimit_new_learning(g->rate, g->burst);
         g->groups[g->n++] = (group_limiter){xstrdup(group), rl};
     }
     pthread_mutex_unlock(&g->lock);

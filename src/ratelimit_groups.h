@@ -9,14 +9,16 @@
 
 typedef struct ratelimit_groups ratelimit_groups;
 
-/* shared: the limiter of requests without a group (owned from now on). A group's limiter is a
- * bucket of rate/burst; with learn, a learning one (ratelimit_new_learning) that adopts the
- * limit its endpoints state. */
+/* shared: the limiter of requests without a group (owned from now on). With learn, a group's
+ * limiter is a learning bucket (ratelimit_new_learning) that starts at rate/burst and adopts
+ * the limit its endpoints state; without, every group uses the shared one (a limit the user set
+ * holds for the whole source). */
 ratelimit_groups *ratelimit_groups_new(ratelimit *shared, double rate, int burst, int learn);
 void ratelimit_groups_free(ratelimit_groups *g);
 
 /* The limiter of `group` (made at its first use; the same one for every caller naming it), or
- * the shared one for NULL or "". Thread-safe; valid until ratelimit_groups_free. */
+ * the shared one for NULL, "" or groups that do not learn. Thread-safe; valid until
+ * ratelimit_groups_free. */
 ratelimit *ratelimit_groups_get(ratelimit_groups *g, const char *group);
 
 #endif

@@ -28,6 +28,12 @@ void shard_name(int id, char *out, size_t len)
     snprintf(out, len, "shard-%d", id);
 }
 
+/* A transaction of the shard holds at most this many messages (beyond two pages): half of
+ * librdkafka's default queue (queue.buffering.max.messages 100000), so producing a round never
+ * waits for the queue to drain, and a round of hundreds of tables stays far within the
+ * transaction timeout. */
+#define SHARD_ROUND_MAX_MESSAGES 50000
+
 /* The group commit queue's transaction: the shard's producer commits the round. */
 static kafka_result commit_round(void *u, kafka_batch *const *data, kafka_batch *const *state,
                                  size_t n, size_t *refused, volatile int *stop, char *err,
@@ -49,7 +55,7 @@ void shard_init(shard *s, const kafka_config *kc, int id)
     s->id = id;
     s->kc = kc;
     shard_name(id, s->name, sizeof(s->name));
-    s->queue = shard_commit_queue_new(commit_round, s);
+    s->queue = shard_commit_queue_new(commit_round, s, SHARD_ROUND_MAX_MESSAGES);
     shard_metrics_init(&s->mx, id);
 }
 

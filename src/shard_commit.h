@@ -25,7 +25,9 @@ typedef kafka_result (*shard_commit_fn)(void *u, kafka_batch *const *data,
 
 typedef struct shard_commit_queue shard_commit_queue;
 
-shard_commit_queue *shard_commit_queue_new(shard_commit_fn fn, void *u);
+/* max_messages bounds a transaction (messages of its requests beyond the first two, which always
+ * go: the oldest waiting and the one committing); 0: no limit. */
+shard_commit_queue *shard_commit_queue_new(shard_commit_fn fn, void *u, size_t max_messages);
 void shard_commit_queue_free(shard_commit_queue *q);
 
 /* Commits data and state (either may be NULL) in the next transaction of the queue; blocks until

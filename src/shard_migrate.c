@@ -80,9 +80,9 @@ int shard_history_visit(shard_history *h, const kafka_config *kc, const char *ke
         visit_migrated(h, kc, key + 3, klen - 3, value, vlen);
         return 1;
     }
-    size_t pl = strlen(kc->topic_prefix);
+    size_t dl = strlen(kc->deployment);
     if (klen > 3 && memcmp(key, "sl/", 3) == 0) {
-        if (klen - 3 == pl && memcmp(key + 3, kc->topic_prefix, pl) == 0)
+        if (klen - 3 == dl && memcmp(key + 3, kc->deployment, dl) == 0)
             visit_layout(h, value, vlen);
         return 1;
     }
@@ -107,18 +107,24 @@ void shard_migrate_stale_names(const kafka_config *kc, const shard_history *h,
                                const char *const *sources, int n_sources, const int *running,
                                char ***names, int *n)
 {
+    buf legacy;
+    buf_init(&legacy);
     for (int i = 0; i < n_sources; i++)
-        if (!shard_history_migrated(h, sources[i]))
-            add_name(names, n, xstrdup(sources[i]));
+        if (!shard_history_migrated(h, sources[i])) {
+            legacy_id(kc, sources[i], &legacy);
+            add_name(names, n, xstrdup(legacy.data));
+        }
+    buf_free(&legacy);
     if (h->shards == 0 || h->shards == kc->shards)
         return;
     int upto = h->shards > kc->shards ? h->shards : kc->shards;
     for (int id = 0; id < upto; id++) {
         if (id < kc->shards && running[id])
             continue;
-        char name[24];
+        char name[24], txn_id[256];
         shard_name(id, name, sizeof(name));
-        add_name(names, n, xstrdup(name));
+        kafka_transactional_id(kc, name, txn_id, sizeof(txn_id));
+        add_name(names, n, xstrdup(txn_id));
     }
 }
 
@@ -136,11 +142,8 @@ static void *fence_worker(void *arg)
     fence_job *j = arg;
     for (int i; (i = atomic_fetch_add(&j->next, 1)) < j->n;) {
         char err[512];
-        kafka_producer *p = kafka_producer_new(j->kc, j->names[i], NULL, err, sizeof(err));
-        if (p) {
-            kafka_producer_free(p, 0);
+        if (kafka_fence(j->kc, j->names[i], err, sizeof(err)) == 0)
             continue;
-        }
         pthread_mutex_lock(&j->lock);
         if (!j->err[0])
             snprintf(j->err, sizeof(j->err), "fencing %.200s: %s", j->names[i], err);
@@ -190,7 +193,7 @@ void shard_migrate_add_layout_record(const kafka_config *kc, kafka_batch *state)
     buf key, value;
     buf_init(&key);
     buf_init(&value);
-    buf_printf(&key, "sl/%s", kc->topic_prefix);
+    buf_printf(&key, "sl/%s", kc->deployment);
     buf_printf(&value, "{\"v\":1,\"shards\":%d}", kc->shards);
     kafka_batch_add(state, kc->state_topic, key.data, key.len, value.data, value.len);
     buf_free(&key);

@@ -124,7 +124,8 @@ source *source_new(const source_config *cfg, char *err, size_t errlen)
         shared = ratelimit_new_window(c->default_window_requests, c->default_window_ms);
     else
         shared = ratelimit_new(rate, burst > 0 ? burst : 1);
-    /* an endpoint group paces by the limit its responses state, unless the config sets one */
+    /* an endpoint group paces by the limit its responses state, unless the config sets a limit
+     * for the whole source */
     src->limiters = ratelimit_groups_new(shared, rate, burst > 0 ? burst : 1, !configured);
     if (c->source_init && c->source_init(src, err, errlen)) {
         source_free(src);

@@ -1,6 +1,7 @@
-/* sync.c — the pass driver: one table's sync passes. It requests pages through the connector,
- * hands their records to record emission (sync_emit.c), commits them with the advanced bookmark
- * (sync_work.c), and ends a pass with its reconciliation (sync_reconcile.c) and bookmark.
+/* sync.c — the pass driver: one table's sync passes, run in turns by the engine's scheduler
+ * (sync_table_turn: a turn runs pages for a slice, then yields). It requests pages through the
+ * connector, hands their records to record emission (sync_emit.c), commits them with the advanced
+ * bookmark (sync_work.c), and ends a pass with its reconciliation (sync_reconcile.c) and bookmark.
  *
  * Invariant: bookmarks change only after Kafka accepted the page (transaction committed, or
  * every message acknowledged before the state records). The dedupe maps change as records are
@@ -22,11 +23,19 @@
 #include "log.h"
 #include "record_key.h"
 #include "page_fetch.h"
+#include "sched_pool.h"
 #include "sync_emit.h"
 #include "sync_reconcile.h"
 #include "table_schema.h"
 
 #define PARSE_ATTEMPTS 3
+/* A turn runs pages for about this long before the table yields its worker when other tables
+ * are due (a backfill of one table must not hold a worker for minutes while others wait). */
+#define SYNC_TURN_SLICE_MS 1000
+/* A rate-limit wait longer than this yields the worker until the source may send again. */
+#define SYNC_RATE_YIELD_MS 20
+/* Between polls at least this far apart (s) a table keeps no connection open. */
+#define SYNC_IDLE_CLOSE_S 30
 
 typedef struct pass {
     table_run *t;
@@ -43,7 +52,11 @@ typedef struct pass {
     long seen;         /* records read in this pass */
     long raw_records;  /* records of the last raw page */
     buf spare_body;    /* a processed page's body, reused for the next response (no regrowth) */
+    int64_t resume_at_wall_ms; /* PASS_PAUSED: when the API budget returns */
 } pass;
+
+/* pass_step's "not now": the pass waits for the API budget without holding a worker. */
+#define PASS_PAUSED 3
 
 /* A steady progress line during long passes (backfills), never per record. */
 static void log_progress(pass *p, int64_t started, int64_t *last)
@@ -123,9 +136,9 @@ static void note_fetch_failure(table_run *t, const sync_error *e)
     }
 }
 
-/* Commits the complete pages, then waits until the API budget returns (the table is not locked
- * meanwhile). 0, 1 when stopped, -1 when the commit failed (e). */
-static int wait_for_budget(pass *p, int64_t resume_at, sync_error *e)
+/* Commits the complete pages before the pass pauses until the API budget returns (the pass
+ * yields its worker until then: PASS_PAUSED). PASS_PAUSED, or -1 when the commit failed (e). */
+static int pause_for_budget(pass *p, int64_t resume_at, sync_error *e)
 {
     if (lock_work(p, e) || flush_and_unlock(p, e))
         return -1;
@@ -133,11 +146,13 @@ static int wait_for_budget(pass *p, int64_t resume_at, sync_error *e)
     crm_time_format(resume_at, when, sizeof(when));
     log_warn(source_name(p->t->sr->src), p->t->def->name,
              "API budget spent; state is committed; pausing until %s", when);
-    sleep_interruptible(resume_at - now_wall_ms(), &engine_stop_requested);
-    return stopping(p->t) ? 1 : 0;
+    p->resume_at_wall_ms = resume_at;
+    return PASS_PAUSED;
 }
 
-/* Fetches the pass's next page with parse retries; fills pg. 0 ok, 1 stopped, -1 failed (e). */
+/* Fetches the pass's next page with parse retries; fills pg. 0 ok, 1 stopped, PASS_PAUSED
+ * (the API budget is spent: the same page is asked again after p->resume_at_wall_ms), -1 failed
+ * (e). */
 static int fetch_page(pass *p, http_request *req, page *pg, sync_error *e)
 {
     table_run *t = p->t;
@@ -157,11 +172,8 @@ static int fetch_page(pass *p, http_request *req, page *pg, sync_error *e)
             break;
         }
         if (r == FETCH_BUDGET) {
-            if ((rc = wait_for_budget(p, resume_at, e)) != 0)
-                break;
-            rc = -1;
-            attempt--;
-            continue;
+            rc = pause_for_budget(p, resume_at, e);
+            break;
         }
         if (r != FETCH_FAILED || e->kind != ERR_PARSE) { /* FETCH_GONE: not asked for */
             note_fetch_failure(t, e);
@@ -355,6 +367,8 @@ static int queue_page(pass *p, const page *pg, sync_error *e)
     if (w->n_locked > 0 || json_array_size(pg->deletes) > 0 || json_array_size(pg->upserts) > 0 ||
         pg->reconcile_tables ||
         kafka_batch_count(w->data) >= (size_t)t->sr->cfg->kafka.commit_max_events ||
+        (t->sr->cfg->kafka.commit_max_mb > 0 &&
+         kafka_batch_bytes(w->data) >= ((size_t)t->sr->cfg->kafka.commit_max_mb << 20)) ||
         now_monotonic_ms() - w->pending_since >= t->sr->cfg->kafka.commit_max_age_ms)
         return flush_and_unlock(p, e);
     work_unlock_targets(w);
@@ -377,6 +391,7 @@ static int process_page(pass *p, page *pg, sync_error *e)
     w->future_values = 0;
     rc = emit_page(p, pg, e);
     note_page_progress(p, pg);
+    allocator_release_now_and_then(); /* a backfill's pass may run for hours */
     if (rc == 0 && !p->reconcile)
         return queue_page(p, pg, e);
     work_rewind(w, start);      /* a failed page publishes nothing of its own */
@@ -534,7 +549,7 @@ static void pass_end(pass *p)
 }
 
 /* The pass's next page: requested, fetched, emitted and queued. 0 next, 2 no more pages, 1
- * stopped, -1 failed (e). */
+ * stopped, PASS_PAUSED (asked again later), -1 failed (e). */
 static int pass_step(pass *p, sync_error *e)
 {
     table_run *t = p->t;
@@ -568,28 +583,19 @@ static int pass_step(pass *p, sync_error *e)
     return rc;
 }
 
-/* One pass. 0 done, 1 stopped, -1 failed (e set). */
-static int run_pass(table_run *t, int reconcile, sync_error *e)
+/* Ends a pass that stopped at rc (0 no more pages, 1 stopped, -1 failed): the complete pages
+ * commit (also when stopped or failed after them), then a complete pass its reconciliation and
+ * bookmark. 0 done, 1 stopped, -1 failed (e set). */
+static int pass_close(pass *p, int rc, sync_error *e)
 {
-    pass p;
-    pass_begin(&p, t, reconcile);
-    int rc = 0;
-    int64_t pass_started = now_monotonic_ms(), last_progress = pass_started;
-    while ((rc = stopping(t) ? 1 : pass_step(&p, e)) == 0) {
-        p.ctx.page_no++;
-        log_progress(&p, pass_started, &last_progress);
-    }
-    if (rc == 2)
-        rc = 0;
-    /* stopped or failed after complete pages: they still commit */
     sync_error ferr;
-    if ((lock_work(&p, &ferr) || flush_and_unlock(&p, &ferr)) && rc == 0) {
+    if ((lock_work(p, &ferr) || flush_and_unlock(p, &ferr)) && rc == 0) {
         *e = ferr;
         rc = -1;
     }
     if (rc == 0)
-        rc = finish_pass(&p, e);
-    pass_end(&p);
+        rc = finish_pass(p, e);
+    pass_end(p);
     return rc;
 }
 
@@ -606,16 +612,18 @@ static int reconcile_due(table_run *t)
 }
 
 static void log_pass(table_run *t, const char *what, long published0, long deleted0,
-                     long unchanged0, int64_t started)
+                     long unchanged0, int64_t started, int64_t late_ms)
 {
     char bm[40] = "none";
     if (t->bm.bookmark_ms != CRM_TIME_NONE)
         crm_time_format(t->bm.bookmark_ms, bm, sizeof(bm));
     log_info(source_name(t->sr->src), t->def->name,
-             "%s done in %.1fs: published=%ld deleted=%ld unchanged=%ld pages=%ld bookmark=%s",
+             "%s done in %.1fs: published=%ld deleted=%ld unchanged=%ld pages=%ld bookmark=%s "
+             "late_ms=%lld",
              what, (double)(now_monotonic_ms() - started) / 1000.0,
              atomic_load(&t->m.published) - published0, atomic_load(&t->m.deleted) - deleted0,
-             atomic_load(&t->m.unchanged) - unchanged0, atomic_load(&t->m.pages), bm);
+             atomic_load(&t->m.unchanged) - unchanged0, atomic_load(&t->m.pages), bm,
+             (long long)late_ms);
 }
 
 /* A failed pass: counted by its kind, and said with what it means for the table. */
@@ -643,51 +651,128 @@ static void log_pass_failure(table_run *t, const sync_error *e)
         log_error(sname, t->def->name, "pass failed: %s", e->msg);
 }
 
-/* Sleeps ms, waking early when the run or the source stops (a shard moving to another
- * instance stops its sources). */
-static void sleep_until_due(source_run *sr, int64_t ms)
+/* A table's cycle between turns: its pass (then, when due, its reconciliation pass) begun and
+ * not finished. It exists only while a pass runs: an idle table costs its table_run alone. */
+typedef struct table_cycle {
+    pass p;
+    sync_error e;
+    long p0, d0, u0;       /* the counters when the cycle began */
+    int64_t started;       /* monotonic: the cycle's start */
+    int64_t late_ms;       /* how long after its due time the cycle began */
+    int64_t pass_started;  /* monotonic: the running pass's start */
+    int64_t last_progress; /* the last progress line */
+} table_cycle;
+
+static void cycle_pass_begin(table_cycle *c, table_run *t, int reconcile)
 {
-    int64_t end = now_monotonic_ms() + ms;
-    while (!flag_is_set(&engine_stop_requested) && !flag_is_set(&sr->stop)) {
-        int64_t left = end - now_monotonic_ms();
-        if (left <= 0)
-            return;
-        sleep_interruptible(left < 200 ? left : 200, &engine_stop_requested);
-    }
+    pass_begin(&c->p, t, reconcile);
+    c->pass_started = c->last_progress = now_monotonic_ms();
 }
 
-void *sync_table_thread(void *arg)
+/* The table will not send for a while (or ever): its idle connections close, so a thousand
+ * idle tables hold no thousand sockets (a server closes them after its keep-alive timeout
+ * anyway, well before a poll interval of SYNC_IDLE_CLOSE_S). */
+static void release_connections(table_run *t)
 {
-    table_run *t = arg;
-    source_run *sr = t->sr;
-    sync_error e;
-    int64_t due_ms = 0; /* when this pass was scheduled (monotonic); 0: the first */
-    table_metrics_set_running(&t->m, 1);
-    while (!stopping(t) && !t->schema_rejected) {
-        table_metrics_pass_started(&t->m,
-                                   due_ms ? now_monotonic_ms() - due_ms : METRICS_UNSCHEDULED);
-        long p0 = atomic_load(&t->m.published), d0 = atomic_load(&t->m.deleted),
-             u0 = atomic_load(&t->m.unchanged);
-        int64_t started = now_monotonic_ms();
-        int rc = table_schema_refresh(t, t->http, &e);
-        if (rc == 0)
-            rc = run_pass(t, 0, &e);
-        if (rc == 0 && reconcile_due(t))
-            rc = run_pass(t, 1, &e);
-        t->failed = rc < 0;
-        if (rc == 0) {
-            table_metrics_pass_succeeded(&t->m);
-            log_pass(t, "pass", p0, d0, u0, started);
-        } else if (rc < 0) {
-            log_pass_failure(t, &e);
-        }
-        if (sr->once || t->unavailable || t->schema_rejected)
-            break;
-        allocator_release_idle();
-        due_ms = now_monotonic_ms() + (int64_t)sr->sc->poll_interval_s * 1000;
-        sleep_until_due(sr, (int64_t)sr->sc->poll_interval_s * 1000);
-    }
+    if (http_client_close_connections(t->http))
+        log_warn(source_name(t->sr->src), t->def->name,
+                 "cannot re-create the HTTP handle; the next request tries again");
+}
+
+static int64_t table_done(table_run *t)
+{
+    release_connections(t);
     table_metrics_set_running(&t->m, 0);
     atomic_store(&t->done, 1);
-    return NULL;
+    return SCHED_DONE;
+}
+
+/* The cycle's end (rc: 0 done, 1 stopped, -1 failed): said, and the table done (stopped, once
+ * mode, a table that cannot go on) or due again one poll interval from now. */
+static int64_t cycle_end(table_run *t, int rc)
+{
+    table_cycle *c = t->cycle;
+    t->failed = rc < 0;
+    if (rc == 0) {
+        table_metrics_pass_succeeded(&t->m);
+        log_pass(t, "pass", c->p0, c->d0, c->u0, c->started, c->late_ms);
+    } else if (rc < 0) {
+        log_pass_failure(t, &c->e);
+    }
+    free(c);
+    t->cycle = NULL;
+    if (stopping(t) || t->sr->once || t->unavailable || t->schema_rejected)
+        return table_done(t);
+    allocator_release_idle();
+    if (t->sr->sc->poll_interval_s >= SYNC_IDLE_CLOSE_S)
+        release_connections(t);
+    t->due_ms = now_monotonic_ms() + (int64_t)t->sr->sc->poll_interval_s * 1000;
+    return t->due_ms;
+}
+
+/* The cycle begins: counters noted, the schema refreshed, the pass begun. 0, or the cycle's
+ * outcome when it ends before its pass (1 stopped, -1 failed). */
+static int cycle_begin(table_run *t, int64_t late_ms)
+{
+    table_cycle *c = xcalloc(1, sizeof(*c));
+    t->cycle = c;
+    c->p0 = atomic_load(&t->m.published);
+    c->d0 = atomic_load(&t->m.deleted);
+    c->u0 = atomic_load(&t->m.unchanged);
+    c->started = now_monotonic_ms();
+    c->late_ms = late_ms;
+    /* the first pass of the run has no schedule (due_ms 0: its lateness is the start-up's) */
+    table_metrics_pass_started(&t->m, t->due_ms);
+    int rc = table_schema_refresh(t, t->http, &c->e);
+    if (rc == 0)
+        cycle_pass_begin(c, t, 0);
+    return rc;
+}
+
+/* Runs the cycle's pass page by page. Yields (returns the time it is due again) after a slice
+ * when other tables wait for a worker (closing its connections: thousands of tables queued
+ * mid-pass must not hold thousands of sockets), when the source's rate limiter or its API budget
+ * would hold the next request, and between the pass and its reconciliation pass. */
+static int64_t cycle_continue(table_run *t)
+{
+    table_cycle *c = t->cycle;
+    pass *p = &c->p;
+    int64_t slice_end = now_monotonic_ms() + SYNC_TURN_SLICE_MS;
+    int rc;
+    for (;;) {
+        int64_t wait = stopping(t) ? 0 : http_client_send_delay(t->http);
+        if (wait > SYNC_RATE_YIELD_MS)
+            return now_monotonic_ms() + wait;
+        rc = stopping(t) ? 1 : pass_step(p, &c->e);
+        if (rc == PASS_PAUSED)
+            return now_monotonic_ms() + (p->resume_at_wall_ms - now_wall_ms());
+        if (rc != 0)
+            break;
+        p->ctx.page_no++;
+        log_progress(p, c->pass_started, &c->last_progress);
+        if (now_monotonic_ms() >= slice_end && sched_turn_contended()) {
+            release_connections(t); /* the queue ahead may outlast a keep-alive */
+            return now_monotonic_ms();
+        }
+    }
+    int reconciling = p->reconcile;
+    rc = pass_close(p, rc == 2 ? 0 : rc, &c->e);
+    if (rc == 0 && !reconciling && reconcile_due(t)) {
+        cycle_pass_begin(c, t, 1);
+        return now_monotonic_ms();
+    }
+    return cycle_end(t, rc);
+}
+
+int64_t sync_table_turn(void *arg, int64_t late_ms)
+{
+    table_run *t = arg;
+    if (!t->cycle) {
+        if (stopping(t) || t->schema_rejected)
+            return table_done(t);
+        int rc = cycle_begin(t, late_ms);
+        if (rc != 0)
+            return cycle_end(t, rc);
+    }
+    return cycle_continue(t);
 }

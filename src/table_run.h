@@ -36,7 +36,8 @@ typedef struct table_run {
     dedupe_log *dlog; /* how dd persists in the state topic; guarded by lock like dd */
     state_bookmark bm;
     http_client *http;
-    pthread_t thread;
+    struct table_cycle *cycle;   /* the pass in progress between the table's turns (sync.c) */
+    int64_t due_ms;              /* monotonic: when the next pass is due; 0 before the first */
     pthread_mutex_t lock;        /* guards dd, dlog, bm and work: change feeds of other tables
                                     touch them */
     struct page_work *work;      /* the running pass's page work (sync_work.h), or NULL */
@@ -46,8 +47,7 @@ typedef struct table_run {
     int unavailable;
     int failed;                 /* last pass failed */
     table_metrics m;            /* counters, also scraped from /metrics */
-    atomic_int done;            /* the thread has exited */
-    int thread_started;         /* thread is to be joined */
+    atomic_int done;            /* the table's task is finished (stopped, or once mode) */
     atomic_int force_reconcile; /* a delete feed asked for an ID reconciliation */
 } table_run;
 
@@ -63,9 +63,11 @@ typedef struct source_run {
     table_run *tables;
     int n_tables;
     volatile int stop; /* this source stops: auth failure, fatal Kafka error, removed by a
-                          reload, or the whole run stopping; its threads wait on it */
+                          reload, or the whole run stopping; its tables' waits look at it */
     int auth_failed;
     int once;
+    int sched_group; /* its tables' group in the scheduler (stable while sources come and go) */
+    int woken;       /* stopped on its own and its tables woken to end (engine.c) */
     struct sr_client *registry; /* borrowed; NULL without schema_registry */
     pthread_mutex_t defs_lock;  /* guards defs */
     json_t *defs; /* custom field definitions cache: {table: {"at": wall ms, "records": [...]}} */
@@ -73,7 +75,9 @@ typedef struct source_run {
 
 table_run *source_run_table(source_run *sr, const char *name);
 
-/* Runs passes until stop (or one pass in once mode). Thread entry point. */
-void *sync_table_thread(void *arg);
+/* One turn of the table's task on the engine's scheduler (a sched_turn_fn; arg: the table):
+ * begins a pass when none runs, runs its pages for a slice, and returns when the table is due
+ * again (SCHED_DONE: stopped, or once mode after one pass). late_ms goes into the pass line. */
+int64_t sync_table_turn(void *arg, int64_t late_ms);
 
 #endif

@@ -25,7 +25,7 @@ ROOT, OUT = sys.argv[1], sys.argv[2]
 DEPLOY = os.path.join(ROOT, "deploy")
 K8S = os.path.join(DEPLOY, "kubernetes")
 K8S_GROUP = os.path.join(DEPLOY, "kubernetes-group")
-GROUP_SETTINGS = ("coordination", "group_session_timeout")
+GROUP_SETTINGS = ("coordination", "group_session_timeout", "shards")
 RUNTIME_PACKAGES = {"librdkafka1", "libavro23", "libconfig9", "libcurl4", "libjansson4",
                     "libmicrohttpd12"}
 BASE_IMAGE = "debian:bookworm-slim"
@@ -364,7 +364,7 @@ def check_group_overlay(cm, cfg, dep, pod_labels):
     gcfg, _, ggrace = config_facts(w + " producer.cfg", gtext)
     check((gcfg.get("kafka") or {}).get("coordination") == "group", w, 'kafka.coordination is "group"')
     check(without_group_settings(gcfg) == without_group_settings(cfg), w,
-          "producer.cfg equals the base's apart from kafka.coordination and group_session_timeout")
+          "producer.cfg equals the base's apart from kafka.coordination, group_session_timeout, shards")
     write_out("k8s-group", gtext, gcfg)
 
     w = "kubernetes-group/deployment.yaml"
@@ -379,6 +379,11 @@ def check_group_overlay(cm, cfg, dep, pod_labels):
     check(strategy.get("type") == "RollingUpdate", w, "strategy is RollingUpdate", strategy.get("type"))
     check(ru.get("maxUnavailable") == 0 and ru.get("maxSurge") == 1, w,
           "rollingUpdate maxUnavailable 0, maxSurge 1 (a new pod joins before an old one leaves)", ru)
+    shards = (gcfg.get("kafka") or {}).get("shards", 4)
+    check(isinstance(replicas, int) and isinstance(ru.get("maxSurge"), int) and
+          replicas + ru["maxSurge"] <= shards, w,
+          "replicas + maxSurge <= the config's kafka.shards (librdkafka 2.0.2's sticky assignor "
+          "can loop with more members than partitions)", f"{replicas} + {ru.get('maxSurge')} vs {shards}")
 
     w = "kubernetes-group/pdb.yaml"
     pdb, _ = load_yaml(os.path.join(K8S_GROUP, "pdb.yaml"))

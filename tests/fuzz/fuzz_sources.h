@@ -36,8 +36,9 @@ static inline const char *fuzz_option_value(option_type t)
     }
 }
 
-/* Sources named after their connectors, base_url[i] (or the default when NULL) each, with
- * page_size records per page. Exits on failure: a harness that cannot start is broken. */
+/* Sources named after their connectors, base_url[i] (or the default when NULL; a simulator's
+ * then, which the source does not pace: rate_limit 0) each, with page_size records per page. Exits
+ * on failure: a harness that cannot start is broken. */
 static inline void fuzz_sources_init_pages(fuzz_sources *fs, const char *const *base_urls,
                                            int page_size)
 {
@@ -48,8 +49,8 @@ static inline void fuzz_sources_init_pages(fuzz_sources *fs, const char *const *
     for (const connector *const *c = crm_connectors; *c; c++, i++) {
         buf_printf(&text, "%s{ type = \"%s\"; name = \"%s\";", i ? ",\n" : "", (*c)->name,
                    (*c)->name);
-        if (base_urls && base_urls[i])
-            buf_printf(&text, " base_url = \"%s\";", base_urls[i]);
+        if (base_urls && base_urls[i]) /* a simulator: no need to pace requests */
+            buf_printf(&text, " base_url = \"%s\"; rate_limit = 0;", base_urls[i]);
         buf_append_str(&text, " options = {");
         for (const connector_option *o = (*c)->options; o && o->name; o++) {
             if (o->type == OPT_ENV)

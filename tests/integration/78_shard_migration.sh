@@ -11,6 +11,11 @@
 source "$(dirname "$0")/lib.sh"
 start_sim testcrm --seed 78 --param items=200 --param users=5
 write_cfg "$WORK/cfg" exactly-once 'tables = { include = ["items"]; };' 'options = { page_size = 50; };'
+# Shard ids are named by kafka.deployment, the per-source ids of earlier versions by topic_prefix:
+# a deployment name of its own shows each is fenced under its own name.
+DEPLOY=${PREFIX}_dep
+sed -i "s/transaction_timeout = \"20s\";/transaction_timeout = \"20s\"; deployment = \"$DEPLOY\";/" "$WORK/cfg"
+grep -q "deployment = \"$DEPLOY\"" "$WORK/cfg" || fail "no deployment in the config"
 run_once "$WORK/cfg"
 expect_eq "$(summary_field "$WORK/cfg" items messages)" 200 "items messages of the first run"
 
@@ -41,7 +46,7 @@ fences() { grep -c 'msg="fenced [0-9]* transactional ids of an earlier producer 
 
 # The state as a version before shards left it: no mg/ and sl/ records.
 "$CRMTOOL" txn -c "$WORK/cfg" "crmstream-$PREFIX-tool" del "$PREFIX.state" mg/acme \
-    del "$PREFIX.state" "sl/$PREFIX" >"$WORK/tool.txt" 2>&1 || fail "crmtool txn: $(cat "$WORK/tool.txt")"
+    del "$PREFIX.state" "sl/$DEPLOY" >"$WORK/tool.txt" 2>&1 || fail "crmtool txn: $(cat "$WORK/tool.txt")"
 hold_txn old "crmstream-$PREFIX-acme" put "$PREFIX.acme.items" itm_999999 not-avro \
     put "$PREFIX.state" bm/acme/items '{"v":1,"bookmark":"2099-01-01T00:00:00.000Z","paging":{},"passes":9}'
 old=$HOLD_PID
@@ -64,7 +69,7 @@ expect_eq "$(summary_field "$WORK/cfg" items messages)" 205 "items messages afte
 
 # kafka.shards 4 -> 3: acme moves from shard 3 to shard 1; an instance still on 4 shards holds a
 # transaction of shard-3 open.
-hold_txn shard3 "crmstream-$PREFIX-shard-3" put "$PREFIX.state" bm/acme/items \
+hold_txn shard3 "crmstream-$DEPLOY-shard-3" put "$PREFIX.state" bm/acme/items \
     '{"v":1,"bookmark":"2099-01-01T00:00:00.000Z","paging":{},"passes":9}'
 shard3=$HOLD_PID
 sed -i 's/transaction_timeout = "20s";/transaction_timeout = "20s"; shards = 3;/' "$WORK/cfg"

@@ -4,8 +4,7 @@
 # two within the session timeout plus a few seconds (6/6), a restarted instance takes 4 back
 # (4/4/4) without a shard ever running on two instances at once; at each step the group's
 # coordinator (DescribeConsumerGroups) assigns each instance exactly the shards it runs. The
-# instances run stand-in shards (crmtool shards: membership only; the engine's per-shard start
-# and stop come with issue #20 item 3).
+# instances run stand-in shards (crmtool shards: membership only; test 82 runs the engine's).
 # SOAK=1: five kill -9 / restart rounds instead of one.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/group_env.sh"

@@ -359,6 +359,17 @@ static void check_hostile(codec *c)
         "\"x\":9223372036854775808",
         "\"x\":-9223372036854775809",
         "\"x\":123456789012345678901234567890",
+        /* malformed values an "_unmapped" member is only spanned over before raw_jw reads it */
+        "\"x\":12abc",
+        "\"x\":tru",
+        "\"x\":nulls",
+        "\"x\":01",
+        "\"x\":-",
+        "\"x\":[1,]",
+        "\"x\":{\"a\" 1}",
+        "\"x\":{\"a\":1,}",
+        "\"x\":\"\\q\"",
+        "\"x\":[\"a\" \"b\"]",
     };
     for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
         for (int owner = 0; owner <= 1; owner++) {

@@ -68,12 +68,14 @@ static void test_good_config(void)
     CHECK(c->log_level == LOG_DEBUG);
     CHECK(c->registry.url == NULL);
     CHECK(c->kafka.commit_max_events == 8000 && c->kafka.commit_max_age_ms == 1000);
+    CHECK(c->kafka.commit_max_mb == 2);
     config_free(c);
 
     c = load_text("kafka = { bootstrap_servers = \"x\"; commit_max_events = 500;\n"
-                  "  commit_max_age = \"5s\"; };\n" SRC(""),
+                  "  commit_max_age = \"5s\"; commit_max_mb = 16; };\n" SRC(""),
                   err, sizeof(err));
     CHECK(c && c->kafka.commit_max_events == 500 && c->kafka.commit_max_age_ms == 5000);
+    CHECK(c && c->kafka.commit_max_mb == 16);
     config_free(c);
 
     c = load_text("kafka = { bootstrap_servers = \"x\"; topic_prefix = \"p\";\n"
@@ -102,6 +104,8 @@ static void test_errors(void)
     expect_error("kafka = { };\n" SRC(""), ":1:", "bootstrap_servers is required");
     expect_error("kafka = { bootstrap_servers = \"x\";\n commit_max_events = 0; };\n" SRC(""),
                  ":2:", "kafka.commit_max_events");
+    expect_error("kafka = { bootstrap_servers = \"x\";\n commit_max_mb = 0; };\n" SRC(""),
+                 ":2:", "kafka.commit_max_mb");
     expect_error("kafka = { bootstrap_servers = \"x\";\n commit_max_age = \"2m\"; };\n" SRC(""),
                  ":2:", "must be between 1s and 60s");
     expect_error("kafka = { bootstrap_servers = \"x\";\n deployment = \"a b\"; };\n" SRC(""),

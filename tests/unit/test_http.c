@@ -643,6 +643,14 @@ static void test_gzip_and_keepalive(void)
     CHECK(strcasestr(s->seen[0].head, "\r\nAccept-Encoding: ") != NULL);
     CHECK_CONTAINS(s->seen[0].head, "gzip");
     CHECK_CONTAINS(s->seen[0].head, "\r\nUser-Agent: crmstream/");
+    /* a table idle until its next poll closes its connections: the next request opens one, with
+     * the client's options (credentials, encoding) intact */
+    CHECK(http_client_close_connections(f.c) == 0);
+    CHECK(fx_run(&f, NULL) == HTTP_OK);
+    CHECK_STR(f.resp.body.data, plain_body);
+    CHECK(server_requests(s) == 3);
+    CHECK(server_connections(s) == 2);
+    CHECK_CONTAINS(s->seen[2].head, "\r\nUser-Agent: crmstream/");
     fx_free(&f);
     server_stop(s);
 }
@@ -727,6 +735,22 @@ static void test_429_retry_after(void)
     free(log);
     fx_free(&f);
     server_stop(s);
+}
+
+/* What the scheduler asks before a page: how long the client's limiter would hold a request (a
+ * table yields its worker instead of waiting that long). */
+static void test_send_delay(void)
+{
+    fixture f;
+    fx_init(&f, NULL);
+    CHECK(http_client_send_delay(f.c) == 0);
+    ratelimit_pause(f.rl, 300); /* e.g. a 429 of another table of the source */
+    int64_t d = http_client_send_delay(f.c);
+    CHECK(d > 200 && d <= 300);
+    http_client *unlimited = http_client_new(&f.opts, &f.auth, NULL, NULL, NULL, "testsrc");
+    CHECK(unlimited && http_client_send_delay(unlimited) == 0);
+    http_client_free(unlimited);
+    fx_free(&f);
 }
 
 static void test_429_exhausted(void)
@@ -1181,6 +1205,7 @@ int main(void)
     test_5xx_retried();
     test_5xx_exhausted_no_secret();
     test_429_retry_after();
+    test_send_delay();
     test_429_exhausted();
     test_timeout_retried();
     test_connection_refused();

@@ -20,7 +20,7 @@ static int64_t delay(ratelimit *rl)
 
 static void test_one_limiter_per_group(void)
 {
-    ratelimit_groups *g = ratelimit_groups_new(ratelimit_new(10, 1), 10, 1, 0);
+    ratelimit_groups *g = ratelimit_groups_new(ratelimit_new(10, 1), 10, 1, 1);
     ratelimit *shared = ratelimit_groups_get(g, NULL);
     CHECK(shared != NULL && ratelimit_groups_get(g, "") == shared);
     ratelimit *act = ratelimit_groups_get(g, "activity");
@@ -57,9 +57,15 @@ static void test_one_limiter_per_group(void)
     CHECK(delay(lead) > 4000);
     CHECK(delay(ratelimit_groups_get(g, "g3")) == 0);
     CHECK(delay(shared) == 0);
-    /* not learning: a stated limit changes nothing */
-    CHECK(ratelimit_learn(ratelimit_groups_get(g, "g4"), 1000, 1000, 999) == 0);
-    CHECK(ratelimit_learned(ratelimit_groups_get(g, "g4"), NULL, NULL) == 0);
+    ratelimit_groups_free(g);
+
+    /* a limit the user set holds for the whole source: every group is the shared limiter, and
+     * a stated limit changes nothing */
+    g = ratelimit_groups_new(ratelimit_new(10, 1), 10, 1, 0);
+    shared = ratelimit_groups_get(g, NULL);
+    CHECK(ratelimit_groups_get(g, "activity") == shared && ratelimit_groups_get(g, "x") == shared);
+    CHECK(ratelimit_learn(ratelimit_groups_get(g, "activity"), 1000, 1000, 999) == 0);
+    CHECK(ratelimit_learned(shared, NULL, NULL) == 0);
     ratelimit_groups_free(g);
 }
 

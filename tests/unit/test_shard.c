@@ -60,6 +60,7 @@ typedef struct fake {
     int overlapped;
     int missing_state; /* requests whose state batch did not reach the transaction */
     int poisoned_rounds;
+    size_t max_messages; /* the queue's limit */
 } fake;
 
 static void mark_seen(const char *topic, const char *key, size_t key_len, const char *value,
@@ -164,7 +165,7 @@ static void *submit_commits(void *arg)
 
 static void run_workers(fake *f, worker *w, shard_commit_queue **q_out, int poison_worker)
 {
-    shard_commit_queue *q = shard_commit_queue_new(fake_commit, f);
+    shard_commit_queue *q = shard_commit_queue_new(fake_commit, f, f->max_messages);
     pthread_t th[THREADS];
     for (int i = 0; i < THREADS; i++) {
         w[i] = (worker){.q = q, .id = i, .poison = i == poison_worker};
@@ -250,10 +251,31 @@ static void test_refused_page_fails_alone(void)
     shard_commit_queue_free(q);
 }
 
+/* A size limit splits the waiting requests over several transactions, each served once. */
+static void test_round_size_is_bounded(void)
+{
+    fake f = {.lock = PTHREAD_MUTEX_INITIALIZER, .max_messages = 4};
+    worker w[THREADS];
+    shard_commit_queue *q;
+    run_workers(&f, w, &q, -1);
+    int ok = 0;
+    for (int i = 0; i < THREADS; i++)
+        ok += w[i].ok;
+    CHECK(ok == THREADS * COMMITS);
+    int once = 1;
+    for (int t = 0; t < THREADS; t++)
+        for (int c = 0; c < COMMITS; c++)
+            once &= f.seen[t][c] == 1;
+    CHECK(once);
+    CHECK(f.max_group == 2); /* 2 messages a request: the oldest and the committer, no third */
+    CHECK(f.rounds >= THREADS * COMMITS / 2);
+    shard_commit_queue_free(q);
+}
+
 static void test_lone_requests_commit_alone(void)
 {
     fake f = {.lock = PTHREAD_MUTEX_INITIALIZER};
-    shard_commit_queue *q = shard_commit_queue_new(fake_commit, &f);
+    shard_commit_queue *q = shard_commit_queue_new(fake_commit, &f, 0);
     worker w = {.q = q, .id = 0};
     submit_commits(&w);
     CHECK(w.ok == COMMITS);
@@ -283,15 +305,17 @@ static void visit(shard_history *h, const kafka_config *kc, const char *key, con
 
 static void test_history_and_stale_names(void)
 {
-    kafka_config kc = {.topic_prefix = "crm", .deployment = "crm", .shards = 4};
+    /* per-source ids of earlier versions are named by the topic prefix, shard ids by the
+     * deployment */
+    kafka_config kc = {.topic_prefix = "crm", .deployment = "dep", .shards = 4};
     shard_history h;
     shard_history_init(&h);
     CHECK(shard_history_visit(&h, &kc, "bm/a/items", 10, "{}", 2) == 0);
     visit(&h, &kc, "mg/a", "crmstream-crm-a");
     visit(&h, &kc, "mg/b", "crmstream-crm-b");
-    visit(&h, &kc, "mg/b", NULL);                /* tombstoned: not migrated */
-    visit(&h, &kc, "mg/c", "crmstream-other-c"); /* another prefix's id */
-    visit(&h, &kc, "sl/other", "{\"v\":1,\"shards\":9}");
+    visit(&h, &kc, "mg/b", NULL);                         /* tombstoned: not migrated */
+    visit(&h, &kc, "mg/c", "crmstream-other-c");          /* another prefix's id */
+    visit(&h, &kc, "sl/other", "{\"v\":1,\"shards\":9}"); /* another deployment's */
     CHECK(shard_history_migrated(&h, "a"));
     CHECK(!shard_history_migrated(&h, "b"));
     CHECK(!shard_history_migrated(&h, "c"));
@@ -302,24 +326,27 @@ static void test_history_and_stale_names(void)
     int n = 0;
     shard_migrate_stale_names(&kc, &h, sources, 3, running, &names, &n);
     CHECK(n == 2);
-    CHECK(n == 2 && strcmp(names[0], "b") == 0 && strcmp(names[1], "c") == 0);
+    CHECK(n == 2 && strcmp(names[0], "crmstream-crm-b") == 0 &&
+          strcmp(names[1], "crmstream-crm-c") == 0);
     for (int i = 0; i < n; i++)
         free(names[i]);
     free(names);
     /* the deployment ran with 6 shards: shards 1, 3, 4 and 5 may still run elsewhere */
-    visit(&h, &kc, "sl/crm", "{\"v\":1,\"shards\":6}");
+    visit(&h, &kc, "sl/dep", "{\"v\":1,\"shards\":6}");
     CHECK(h.shards == 6);
     names = NULL;
     n = 0;
     shard_migrate_stale_names(&kc, &h, sources, 1, running, &names, &n);
     CHECK(n == 4);
-    CHECK(n == 4 && strcmp(names[0], "shard-1") == 0 && strcmp(names[1], "shard-3") == 0 &&
-          strcmp(names[2], "shard-4") == 0 && strcmp(names[3], "shard-5") == 0);
+    CHECK(n == 4 && strcmp(names[0], "crmstream-dep-shard-1") == 0 &&
+          strcmp(names[1], "crmstream-dep-shard-3") == 0 &&
+          strcmp(names[2], "crmstream-dep-shard-4") == 0 &&
+          strcmp(names[3], "crmstream-dep-shard-5") == 0);
     for (int i = 0; i < n; i++)
         free(names[i]);
     free(names);
     /* same count: nothing */
-    visit(&h, &kc, "sl/crm", "{\"v\":1,\"shards\":4}");
+    visit(&h, &kc, "sl/dep", "{\"v\":1,\"shards\":4}");
     names = NULL;
     n = 0;
     shard_migrate_stale_names(&kc, &h, sources, 1, running, &names, &n);
@@ -450,6 +477,7 @@ int main(void)
     test_group_commit_batches();
     test_group_commit_failure_reaches_every_participant();
     test_refused_page_fails_alone();
+    test_round_size_is_bounded();
     test_history_and_stale_names();
     test_shard_producer_commits_groups();
     return check_summary("shard");
