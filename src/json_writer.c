@@ -128,6 +128,18 @@ void jw_string(jw *w, const char *s, size_t len)
     jw_put(w, "\"", 1);
 }
 
+/* [a,b,...] with each item written by put_item (jw_value, or jw_value_sorted). */
+static void put_array(jw *w, const json_t *j, void (*put_item)(jw *, const json_t *))
+{
+    jw_put(w, "[", 1);
+    for (size_t i = 0; i < json_array_size(j); i++) {
+        if (i)
+            jw_put(w, ",", 1);
+        put_item(w, json_array_get(j, i));
+    }
+    jw_put(w, "]", 1);
+}
+
 void jw_value(jw *w, const json_t *j)
 {
     char tmp[64];
@@ -151,13 +163,7 @@ void jw_value(jw *w, const json_t *j)
         break;
     }
     case JSON_ARRAY:
-        jw_put(w, "[", 1);
-        for (size_t i = 0; i < json_array_size(j); i++) {
-            if (i)
-                jw_put(w, ",", 1);
-            jw_value(w, json_array_get(j, i));
-        }
-        jw_put(w, "]", 1);
+        put_array(w, j, jw_value);
         break;
     case JSON_STRING:
         jw_string(w, json_string_value(j), json_string_length(j));
@@ -293,13 +299,7 @@ void jw_value_sorted(jw *w, const json_t *j)
         put_sorted_object(w, j);
         break;
     case JSON_ARRAY:
-        jw_put(w, "[", 1);
-        for (size_t i = 0; i < json_array_size(j); i++) {
-            if (i)
-                jw_put(w, ",", 1);
-            jw_value_sorted(w, json_array_get(j, i));
-        }
-        jw_put(w, "]", 1);
+        put_array(w, j, jw_value_sorted);
         break;
     case JSON_REAL:
         put_real_as_jansson(w, j);
