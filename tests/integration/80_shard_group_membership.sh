@@ -7,7 +7,7 @@
 # instances run stand-in shards (crmtool shards: membership only; test 82 runs the engine's).
 # SOAK=1: five kill -9 / restart rounds instead of one.
 source "$(dirname "$0")/lib.sh"
-source "$(dirname "$0")/group_env.sh"
+source "$(dirname "$0")/shard_group_lib.sh"
 group_cfg "$WORK/cfg"
 
 start_stand_in a "$WORK/cfg"

@@ -6,7 +6,7 @@
 # (stand-in shards, CRMTOOL_SHARD_MS) and no shard ever runs on two instances at once.
 # SOAK=1: three rolling restarts instead of one.
 source "$(dirname "$0")/lib.sh"
-source "$(dirname "$0")/group_env.sh"
+source "$(dirname "$0")/shard_group_lib.sh"
 export CRMTOOL_SHARD_MS=500
 group_cfg "$WORK/cfg"
 

@@ -7,7 +7,7 @@
 # end every source's topics equal the simulator's truth with 0 duplicates under read_committed,
 # and no shard ever ran on two instances at once. SOAK=1: three kill rounds.
 source "$(dirname "$0")/lib.sh"
-source "$(dirname "$0")/group_env.sh"
+source "$(dirname "$0")/shard_group_lib.sh"
 N_SOURCES=6
 start_sim testcrm --seed 82 --param items=200 --param users=20 --latency-ms 20
 POLL=2s group_cfg "$WORK/cfg"

@@ -1,4 +1,4 @@
-# group_env.sh — shared setup for the shard-group tests (8N_shard_group_*.sh): sourced after
+# shard_group_lib.sh — shared setup for the shard-group tests (8N_shard_group_*.sh): sourced after
 # lib.sh. Instances are named (a, b, c...); each logs to $WORK/<name>.log, and each start gets a
 # new log so that a restarted instance's lines follow its predecessor's. Kills with -9 are
 # recorded in $WORK/events for shard_check.py.
