@@ -7,28 +7,10 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "test_files.h"
 #include "config.h"
 
 static char dir[64], sdir[96], cfg_path[96];
-
-static void write_at(const char *d, const char *name, const char *text)
-{
-    char path[192];
-    snprintf(path, sizeof(path), "%s/%s", d, name);
-    FILE *f = fopen(path, "w");
-    CHECK(f != NULL);
-    if (!f)
-        return;
-    fputs(text, f);
-    fclose(f);
-}
-
-static void remove_at(const char *d, const char *name)
-{
-    char path[192];
-    snprintf(path, sizeof(path), "%s/%s", d, name);
-    unlink(path);
-}
 
 /* The main config: kafka, sources_dir = "sources.d" and the given sources list (may be ""). */
 static crm_config *load_main(const char *sources, char *err, size_t errlen)

@@ -8,30 +8,12 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "test_files.h"
 #include "config.h"
 #include "config_compare.h"
 #include "sources_diff.h"
 
 static char dir[64], sdir[96], cfg_path[96];
-
-static void write_at(const char *d, const char *name, const char *text)
-{
-    char path[192];
-    snprintf(path, sizeof(path), "%s/%s", d, name);
-    FILE *f = fopen(path, "w");
-    CHECK(f != NULL);
-    if (!f)
-        return;
-    fputs(text, f);
-    fclose(f);
-}
-
-static void remove_at(const char *d, const char *name)
-{
-    char path[192];
-    snprintf(path, sizeof(path), "%s/%s", d, name);
-    unlink(path);
-}
 
 #define KAFKA       "kafka = { bootstrap_servers = \"127.0.0.1:9092\"; };\n"
 #define MAIN_SOURCE "sources = ( { type = \"testcrm\"; name = \"main1\"; } );\n"

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "test_files.h"
 #include "sources_watch.h"
 #include "util.h"
 
@@ -35,18 +36,6 @@ static void test_debounce(void)
     /* a change at time 0 is still a change */
     sources_debounce_note(&d, 0);
     CHECK(sources_debounce_due(&d, 600));
-}
-
-static void write_at(const char *dir, const char *name, const char *text)
-{
-    char path[256];
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
-    FILE *f = fopen(path, "w");
-    CHECK(f != NULL);
-    if (f) {
-        fputs(text, f);
-        fclose(f);
-    }
 }
 
 /* Polls w like the engine's loop (every 20 ms) for up to ms; 1 when it became due. */
